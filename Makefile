@@ -1,0 +1,79 @@
+# themis-backup: one Makefile builds the library, the tools, the fixtures and the tests.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+PKGS     = rocksdb libarchive libzstd libcrypto libcurl yaml-0.1 jansson expat
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+OPT     ?= -O2
+SAN     ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -pthread \
+           -Ilibbackup -Iwal $(PKG_CFLAGS) $(SAN)
+LDFLAGS += -pthread $(SAN)
+LDLIBS  += $(PKG_LIBS) -lm
+
+LIB_SRC  := $(wildcard libbackup/*.c) $(wildcard wal/*.c)
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+LIB      := $(BUILD)/libthemisbackup.a
+TOOLS    := $(patsubst tools/%.c,$(BUILD)/bin/%,$(wildcard tools/*.c))
+FIXTURES := $(patsubst fixtures/%.c,$(BUILD)/bin/%,$(wildcard fixtures/*.c))
+UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+ALIASES  := themisdb-backup:themis-backup themisdb-restore:themis-restore
+
+.PHONY: all check unit asan deps demo install clean bench
+all: $(TOOLS) $(FIXTURES) $(UNITS)
+
+$(BUILD)/obj/%.o: %.c $(wildcard libbackup/*.h) $(wildcard wal/*.h) $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/%: $(BUILD)/obj/fixtures/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Tests find the programs through TB_BIN; prove runs C tests directly (-e '').
+check: all
+	TB_BIN=$(abspath $(BUILD)/bin) TB_BUILD=$(abspath $(BUILD)) \
+	  prove -e '' $(PROVE_FLAGS) $(UNITS) $(sort $(wildcard tests/cli/*.t))
+
+unit: $(UNITS)
+	prove -e '' $(PROVE_FLAGS) $(UNITS)
+
+# ASan/UBSan build in its own directory; RocksDB itself is not instrumented.
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" check
+
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	  build-essential pkg-config librocksdb-dev libarchive-dev libzstd-dev libssl-dev \
+	  libcurl4-openssl-dev libyaml-dev libjansson-dev libexpat1-dev zstd tar rocksdb-tools perl
+	$(MAKE) all
+
+demo: all
+	TB_BIN=$(abspath $(BUILD)/bin) ./tests/demo.sh
+
+bench: all
+	TB_BIN=$(abspath $(BUILD)/bin) ./tests/bench/run.sh
+
+install: $(TOOLS)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	for a in $(ALIASES); do ln -sf $${a#*:} $(DESTDIR)$(PREFIX)/bin/$${a%%:*}; done
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,29 @@
+/* error: int return codes plus a per-thread message, as in libgit2's git_error_last(). */
+#ifndef TB_ERROR_H
+#define TB_ERROR_H
+
+/* Every library function returns 0 or one of these; the message says what and why. */
+enum {
+    TB_OK = 0,
+    TB_EIO = -1,      /* operational failure: I/O, resources, unreadable input */
+    TB_EUSAGE = -2,   /* bad arguments */
+    TB_EVERIFY = -3,  /* data does not match what was recorded */
+    TB_EGAP = -4,     /* WAL gap or target outside the recoverable window */
+    TB_ENOSPC = -5,   /* not enough free space (an operational failure) */
+    TB_EAGAIN = -6,   /* try again later (torn tail of a live file, vanished file) */
+    TB_ENOENT = -7,   /* a file or object does not exist */
+};
+
+/* Sets the thread's message (printf format) and returns code, so callers write
+ * `return tb_error_set(TB_EIO, "open: %s", path);`. */
+int tb_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same, appending ": strerror(errnum)". */
+int tb_error_errno(int code, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Prefixes the current message with more context: "ctx: old message". Returns code. */
+int tb_error_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *tb_error_last(void);
+void tb_error_clear(void);
+/* Maps a return code to the tools' exit status (0, 1, 2, 3, 4). */
+int tb_error_exit_code(int code);
+
+#endif
