@@ -1,0 +1,595 @@
+/* stream: the byte-stream vtable and its filters: fd/file, memory, zstd, sha256, counter. */
+#include "stream.h"
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <zstd.h>
+
+/* ---- the vtable ---------------------------------------------------------- */
+
+int tb_stream_read(tb_stream *s, void *buf, size_t len, size_t *n)
+{
+    *n = 0;
+    if (!s->ops->read)
+        return tb_error_set(TB_EIO, "read: stream is write-only (%s)", s->name);
+    if (len == 0)
+        return 0;
+    return s->ops->read(s, buf, len, n);
+}
+
+int tb_stream_read_full(tb_stream *s, void *buf, size_t len, size_t *n)
+{
+    size_t got = 0, k;
+    int rc = 0;
+    while (got < len) {
+        rc = tb_stream_read(s, (char *)buf + got, len - got, &k);
+        if (rc < 0 || k == 0)
+            break;
+        got += k;
+    }
+    *n = got;
+    return rc;
+}
+
+int tb_stream_write(tb_stream *s, const void *buf, size_t len)
+{
+    if (!s->ops->write)
+        return tb_error_set(TB_EIO, "write: stream is read-only (%s)", s->name);
+    if (len == 0)
+        return 0;
+    return s->ops->write(s, buf, len);
+}
+
+int tb_stream_close(tb_stream *s)
+{
+    int rc = 0, rc2;
+    for (; s; s = s->next) {
+        if (s->closed)
+            continue;
+        s->closed = 1;
+        if (s->ops->close) {
+            rc2 = s->ops->close(s);
+            if (rc == 0)
+                rc = rc2;
+        }
+    }
+    return rc;
+}
+
+void tb_stream_free(tb_stream *s)
+{
+    while (s) {
+        tb_stream *next = s->next;
+        s->ops->free(s);
+        s = next;
+    }
+}
+
+int tb_stream_copy(tb_stream *dst, tb_stream *src, uint64_t *copied)
+{
+    enum { BUFSZ = 1 << 20 };
+    char *buf = malloc(BUFSZ);
+    uint64_t total = 0;
+    size_t n;
+    int rc = 0;
+    if (!buf)
+        return tb_error_set(TB_EIO, "copy: out of memory");
+    for (;;) {
+        rc = tb_stream_read(src, buf, BUFSZ, &n);
+        if (rc < 0 || n == 0)
+            break;
+        rc = tb_stream_write(dst, buf, n);
+        if (rc < 0)
+            break;
+        total += n;
+    }
+    if (copied)
+        *copied = total;
+    free(buf);
+    return rc;
+}
+
+void tb_hex(const unsigned char *in, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+/* ---- fd and file --------------------------------------------------------- */
+
+struct fd_stream {
+    tb_stream s;
+    int fd;
+    int own_fd;
+    int fsync_on_close;
+    char name[];
+};
+
+static int fd_read(tb_stream *s, void *buf, size_t len, size_t *n)
+{
+    struct fd_stream *f = (struct fd_stream *)s;
+    ssize_t r;
+    do
+        r = read(f->fd, buf, len);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return tb_error_errno(TB_EIO, errno, "read failed (%s)", f->name);
+    *n = (size_t)r;
+    return 0;
+}
+
+static int fd_write(tb_stream *s, const void *buf, size_t len)
+{
+    struct fd_stream *f = (struct fd_stream *)s;
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t w = write(f->fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return tb_error_errno(errno == ENOSPC ? TB_ENOSPC : TB_EIO, errno,
+                                  "write failed (%s)", f->name);
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static int fd_close(tb_stream *s)
+{
+    struct fd_stream *f = (struct fd_stream *)s;
+    int rc = 0;
+    if (f->fsync_on_close && fsync(f->fd) < 0)
+        rc = tb_error_errno(errno == ENOSPC ? TB_ENOSPC : TB_EIO, errno, "fsync failed (%s)", f->name);
+    if (f->own_fd && f->fd >= 0) {
+        if (close(f->fd) < 0 && rc == 0)
+            rc = tb_error_errno(TB_EIO, errno, "close failed (%s)", f->name);
+        f->fd = -1;
+    }
+    return rc;
+}
+
+static void fd_free(tb_stream *s)
+{
+    struct fd_stream *f = (struct fd_stream *)s;
+    if (f->own_fd && f->fd >= 0)
+        close(f->fd);
+    free(f);
+}
+
+static const struct tb_stream_ops fd_ops = { fd_read, fd_write, fd_close, fd_free };
+
+static int fd_new(tb_stream **out, int fd, int own_fd, int fsync_on_close, const char *name)
+{
+    size_t nl = strlen(name) + 1;
+    struct fd_stream *f = calloc(1, sizeof *f + nl);
+    if (!f)
+        return tb_error_set(TB_EIO, "out of memory");
+    memcpy(f->name, name, nl);
+    f->s.ops = &fd_ops;
+    f->s.name = f->name;
+    f->fd = fd;
+    f->own_fd = own_fd;
+    f->fsync_on_close = fsync_on_close;
+    *out = &f->s;
+    return 0;
+}
+
+int tb_stream_fd(tb_stream **out, int fd, int own_fd, const char *name)
+{
+    return fd_new(out, fd, own_fd, 0, name);
+}
+
+int tb_stream_file(tb_stream **out, const char *path, const char *mode)
+{
+    int flags, fd, rc;
+    if (strcmp(mode, "r") == 0)
+        flags = O_RDONLY;
+    else if (strcmp(mode, "w") == 0)
+        flags = O_WRONLY | O_CREAT | O_EXCL;
+    else if (strcmp(mode, "w+") == 0)
+        flags = O_WRONLY | O_CREAT | O_TRUNC;
+    else
+        return tb_error_set(TB_EUSAGE, "bad file mode '%s' (%s)", mode, path);
+    fd = open(path, flags | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return tb_error_errno(errno == ENOENT ? TB_ENOENT : TB_EIO, errno, "cannot open %s", path);
+    if (flags == O_RDONLY)
+        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    rc = fd_new(out, fd, 1, flags != O_RDONLY, path);
+    if (rc < 0)
+        close(fd);
+    return rc;
+}
+
+/* ---- memory -------------------------------------------------------------- */
+
+struct mem_stream {
+    tb_stream s;
+    const char *rbuf;
+    char *wbuf;
+    size_t len, pos, cap;
+};
+
+static int mem_read(tb_stream *s, void *buf, size_t len, size_t *n)
+{
+    struct mem_stream *m = (struct mem_stream *)s;
+    size_t k = m->len - m->pos < len ? m->len - m->pos : len;
+    memcpy(buf, m->rbuf + m->pos, k);
+    m->pos += k;
+    *n = k;
+    return 0;
+}
+
+static int mem_write(tb_stream *s, const void *buf, size_t len)
+{
+    struct mem_stream *m = (struct mem_stream *)s;
+    if (m->len + len > m->cap) {
+        size_t cap = m->cap ? m->cap : 4096;
+        char *p;
+        while (cap < m->len + len)
+            cap *= 2;
+        p = realloc(m->wbuf, cap);
+        if (!p)
+            return tb_error_set(TB_EIO, "out of memory");
+        m->wbuf = p;
+        m->cap = cap;
+    }
+    memcpy(m->wbuf + m->len, buf, len);
+    m->len += len;
+    return 0;
+}
+
+static void mem_free(tb_stream *s)
+{
+    struct mem_stream *m = (struct mem_stream *)s;
+    free(m->wbuf);
+    free(m);
+}
+
+static const struct tb_stream_ops mem_read_ops = { mem_read, NULL, NULL, mem_free };
+static const struct tb_stream_ops mem_write_ops = { NULL, mem_write, NULL, mem_free };
+
+int tb_stream_mem_reader(tb_stream **out, const void *buf, size_t len)
+{
+    struct mem_stream *m = calloc(1, sizeof *m);
+    if (!m)
+        return tb_error_set(TB_EIO, "out of memory");
+    m->s.ops = &mem_read_ops;
+    m->s.name = "memory";
+    m->rbuf = buf;
+    m->len = len;
+    *out = &m->s;
+    return 0;
+}
+
+int tb_stream_mem_writer(tb_stream **out)
+{
+    struct mem_stream *m = calloc(1, sizeof *m);
+    if (!m)
+        return tb_error_set(TB_EIO, "out of memory");
+    m->s.ops = &mem_write_ops;
+    m->s.name = "memory";
+    *out = &m->s;
+    return 0;
+}
+
+const void *tb_stream_mem_data(tb_stream *s, size_t *len)
+{
+    struct mem_stream *m = (struct mem_stream *)s;
+    *len = m->len;
+    return m->wbuf ? (const void *)m->wbuf : (const void *)m->rbuf;
+}
+
+static int null_write(tb_stream *s, const void *buf, size_t len)
+{
+    (void)s, (void)buf, (void)len;
+    return 0;
+}
+
+static void plain_free(tb_stream *s)
+{
+    free(s);
+}
+
+static const struct tb_stream_ops null_ops = { NULL, null_write, NULL, plain_free };
+
+int tb_stream_null_writer(tb_stream **out)
+{
+    tb_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return tb_error_set(TB_EIO, "out of memory");
+    s->ops = &null_ops;
+    s->name = "/dev/null";
+    *out = s;
+    return 0;
+}
+
+/* ---- zstd ---------------------------------------------------------------- */
+
+struct zstd_stream {
+    tb_stream s;
+    ZSTD_CCtx *c;
+    ZSTD_DCtx *d;
+    char *buf;          /* compressed bytes: output of the writer, input of the reader */
+    size_t cap;
+    ZSTD_inBuffer in;   /* reader: unconsumed compressed input */
+    int eof;            /* reader: next is at end */
+    size_t last_ret;    /* reader: last ZSTD_decompressStream result (0 = frame complete) */
+};
+
+static int zstd_write(tb_stream *s, const void *buf, size_t len)
+{
+    struct zstd_stream *z = (struct zstd_stream *)s;
+    ZSTD_inBuffer in = { buf, len, 0 };
+    int rc;
+    while (in.pos < in.size) {
+        ZSTD_outBuffer out = { z->buf, z->cap, 0 };
+        size_t r = ZSTD_compressStream2(z->c, &out, &in, ZSTD_e_continue);
+        if (ZSTD_isError(r))
+            return tb_error_set(TB_EIO, "zstd compression failed: %s (%s)", ZSTD_getErrorName(r), s->name);
+        if (out.pos && (rc = tb_stream_write(s->next, z->buf, out.pos)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int zstd_wclose(tb_stream *s)
+{
+    struct zstd_stream *z = (struct zstd_stream *)s;
+    ZSTD_inBuffer in = { NULL, 0, 0 };
+    size_t r;
+    int rc;
+    do {
+        ZSTD_outBuffer out = { z->buf, z->cap, 0 };
+        r = ZSTD_compressStream2(z->c, &out, &in, ZSTD_e_end);
+        if (ZSTD_isError(r))
+            return tb_error_set(TB_EIO, "zstd compression failed: %s (%s)", ZSTD_getErrorName(r), s->name);
+        if (out.pos && (rc = tb_stream_write(s->next, z->buf, out.pos)) < 0)
+            return rc;
+    } while (r != 0);
+    return 0;
+}
+
+static int zstd_read(tb_stream *s, void *buf, size_t len, size_t *n)
+{
+    struct zstd_stream *z = (struct zstd_stream *)s;
+    ZSTD_outBuffer out = { buf, len, 0 };
+    int rc;
+    while (out.pos == 0) {
+        if (z->in.pos == z->in.size) {
+            size_t got;
+            if (z->eof)
+                break;
+            if ((rc = tb_stream_read(s->next, z->buf, z->cap, &got)) < 0)
+                return rc;
+            if (got == 0) {
+                z->eof = 1;
+                if (z->last_ret != 0)
+                    return tb_error_set(TB_EVERIFY, "truncated zstd stream (%s)", s->name);
+                break;
+            }
+            z->in.src = z->buf;
+            z->in.size = got;
+            z->in.pos = 0;
+        }
+        z->last_ret = ZSTD_decompressStream(z->d, &out, &z->in);
+        if (ZSTD_isError(z->last_ret))
+            return tb_error_set(TB_EVERIFY, "corrupt zstd stream: %s (%s)",
+                                ZSTD_getErrorName(z->last_ret), s->name);
+    }
+    *n = out.pos;
+    return 0;
+}
+
+static void zstd_free(tb_stream *s)
+{
+    struct zstd_stream *z = (struct zstd_stream *)s;
+    ZSTD_freeCCtx(z->c);
+    ZSTD_freeDCtx(z->d);
+    free(z->buf);
+    free(z);
+}
+
+static const struct tb_stream_ops zstd_w_ops = { NULL, zstd_write, zstd_wclose, zstd_free };
+static const struct tb_stream_ops zstd_r_ops = { zstd_read, NULL, NULL, zstd_free };
+
+int tb_stream_zstd_writer(tb_stream **out, tb_stream *next, int level, int threads)
+{
+    struct zstd_stream *z = calloc(1, sizeof *z);
+    size_t r;
+    if (!z)
+        return tb_error_set(TB_EIO, "out of memory");
+    z->s.ops = &zstd_w_ops;
+    z->s.next = next;
+    z->s.name = next->name;
+    z->cap = ZSTD_CStreamOutSize();
+    z->buf = malloc(z->cap);
+    z->c = ZSTD_createCCtx();
+    if (!z->buf || !z->c) {
+        z->s.next = NULL;
+        zstd_free(&z->s);
+        return tb_error_set(TB_EIO, "out of memory");
+    }
+    ZSTD_CCtx_setParameter(z->c, ZSTD_c_compressionLevel, level);
+    ZSTD_CCtx_setParameter(z->c, ZSTD_c_checksumFlag, 1);
+    if (threads > 0) {
+        r = ZSTD_CCtx_setParameter(z->c, ZSTD_c_nbWorkers, threads);
+        if (ZSTD_isError(r)) {
+            z->s.next = NULL;
+            zstd_free(&z->s);
+            return tb_error_set(TB_EUSAGE, "zstd: cannot use %d threads: %s", threads, ZSTD_getErrorName(r));
+        }
+    }
+    *out = &z->s;
+    return 0;
+}
+
+int tb_stream_zstd_reader(tb_stream **out, tb_stream *next)
+{
+    struct zstd_stream *z = calloc(1, sizeof *z);
+    if (!z)
+        return tb_error_set(TB_EIO, "out of memory");
+    z->s.ops = &zstd_r_ops;
+    z->s.next = next;
+    z->s.name = next->name;
+    z->cap = ZSTD_DStreamInSize();
+    z->buf = malloc(z->cap);
+    z->d = ZSTD_createDCtx();
+    z->last_ret = 1;
+    if (!z->buf || !z->d) {
+        z->s.next = NULL;
+        zstd_free(&z->s);
+        return tb_error_set(TB_EIO, "out of memory");
+    }
+    *out = &z->s;
+    return 0;
+}
+
+/* ---- sha256 tee ---------------------------------------------------------- */
+
+struct sha_stream {
+    tb_stream s;
+    EVP_MD_CTX *md;
+    unsigned char digest[32];
+    int final;
+};
+
+static void sha_finish(struct sha_stream *h)
+{
+    unsigned int len = 32;
+    if (!h->final) {
+        EVP_DigestFinal_ex(h->md, h->digest, &len);
+        h->final = 1;
+    }
+}
+
+static int sha_read(tb_stream *s, void *buf, size_t len, size_t *n)
+{
+    struct sha_stream *h = (struct sha_stream *)s;
+    int rc = tb_stream_read(s->next, buf, len, n);
+    if (rc < 0)
+        return rc;
+    if (*n)
+        EVP_DigestUpdate(h->md, buf, *n);
+    else
+        sha_finish(h);
+    return 0;
+}
+
+static int sha_write(tb_stream *s, const void *buf, size_t len)
+{
+    struct sha_stream *h = (struct sha_stream *)s;
+    EVP_DigestUpdate(h->md, buf, len);
+    return tb_stream_write(s->next, buf, len);
+}
+
+static int sha_close(tb_stream *s)
+{
+    sha_finish((struct sha_stream *)s);
+    return 0;
+}
+
+static void sha_free(tb_stream *s)
+{
+    struct sha_stream *h = (struct sha_stream *)s;
+    EVP_MD_CTX_free(h->md);
+    free(h);
+}
+
+static const struct tb_stream_ops sha_ops = { sha_read, sha_write, sha_close, sha_free };
+
+int tb_stream_sha256(tb_stream **out, tb_stream *next)
+{
+    struct sha_stream *h = calloc(1, sizeof *h);
+    if (!h)
+        return tb_error_set(TB_EIO, "out of memory");
+    h->s.ops = &sha_ops;
+    h->s.next = next;
+    h->s.name = next->name;
+    h->md = EVP_MD_CTX_new();
+    if (!h->md || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(h->md);
+        free(h);
+        return tb_error_set(TB_EIO, "sha256: cannot initialise OpenSSL digest");
+    }
+    *out = &h->s;
+    return 0;
+}
+
+void tb_stream_sha256_digest(tb_stream *s, unsigned char digest[32])
+{
+    struct sha_stream *h = (struct sha_stream *)s;
+    sha_finish(h);
+    memcpy(digest, h->digest, 32);
+}
+
+void tb_stream_sha256_hex(tb_stream *s, char hex[65])
+{
+    unsigned char d[32];
+    tb_stream_sha256_digest(s, d);
+    tb_hex(d, 32, hex);
+}
+
+/* ---- counter ------------------------------------------------------------- */
+
+struct counter_stream {
+    tb_stream s;
+    uint64_t bytes;
+    tb_progress_cb cb;
+    void *arg;
+};
+
+static void counter_add(struct counter_stream *c, size_t n)
+{
+    c->bytes += n;
+    if (c->cb)
+        c->cb(c->arg, c->bytes);
+}
+
+static int counter_read(tb_stream *s, void *buf, size_t len, size_t *n)
+{
+    int rc = tb_stream_read(s->next, buf, len, n);
+    if (rc == 0)
+        counter_add((struct counter_stream *)s, *n);
+    return rc;
+}
+
+static int counter_write(tb_stream *s, const void *buf, size_t len)
+{
+    int rc = tb_stream_write(s->next, buf, len);
+    if (rc == 0)
+        counter_add((struct counter_stream *)s, len);
+    return rc;
+}
+
+static const struct tb_stream_ops counter_ops = { counter_read, counter_write, NULL, plain_free };
+
+int tb_stream_counter(tb_stream **out, tb_stream *next, tb_progress_cb cb, void *arg)
+{
+    struct counter_stream *c = calloc(1, sizeof *c);
+    if (!c)
+        return tb_error_set(TB_EIO, "out of memory");
+    c->s.ops = &counter_ops;
+    c->s.next = next;
+    c->s.name = next->name;
+    c->cb = cb;
+    c->arg = arg;
+    *out = &c->s;
+    return 0;
+}
+
+uint64_t tb_stream_counter_bytes(tb_stream *s)
+{
+    return ((struct counter_stream *)s)->bytes;
+}

@@ -1,0 +1,70 @@
+/* stream: one byte-stream type with a small vtable; filters stack on it (like redis's rio). */
+#ifndef TB_STREAM_H
+#define TB_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tb_stream tb_stream;
+
+struct tb_stream_ops {
+    /* Reads up to len bytes; *n == 0 means end of stream. */
+    int (*read)(tb_stream *s, void *buf, size_t len, size_t *n);
+    int (*write)(tb_stream *s, const void *buf, size_t len);
+    /* Finishes a writer (flushes, writes trailers, fsyncs files) or ends a reader. */
+    int (*close)(tb_stream *s);
+    void (*free)(tb_stream *s);
+};
+
+/* A filter owns the stream below it (next): closing or freeing the top closes or
+ * frees the whole stack. */
+struct tb_stream {
+    const struct tb_stream_ops *ops;
+    tb_stream *next;
+    const char *name;   /* for messages: the path or object the bytes go to */
+    int closed;
+};
+
+int tb_stream_read(tb_stream *s, void *buf, size_t len, size_t *n);
+/* Reads until len bytes or end of stream. */
+int tb_stream_read_full(tb_stream *s, void *buf, size_t len, size_t *n);
+int tb_stream_write(tb_stream *s, const void *buf, size_t len);
+/* Closes the stack top-down; the first error wins. Idempotent. */
+int tb_stream_close(tb_stream *s);
+/* Frees the stack without finishing it (an abandoned writer). NULL is a no-op. */
+void tb_stream_free(tb_stream *s);
+/* Copies src to dst until the end of src; *copied may be NULL. Closes neither. */
+int tb_stream_copy(tb_stream *dst, tb_stream *src, uint64_t *copied);
+
+/* fd: reads or writes an fd; own_fd closes it on close. name is for messages. */
+int tb_stream_fd(tb_stream **out, int fd, int own_fd, const char *name);
+/* file: opens path for reading ("r") or creates it for writing ("w", O_EXCL unless
+ * "w+" which truncates). A file writer fsyncs on close. */
+int tb_stream_file(tb_stream **out, const char *path, const char *mode);
+/* mem: a reader over a buffer (not copied), or a writer into a growing buffer. */
+int tb_stream_mem_reader(tb_stream **out, const void *buf, size_t len);
+int tb_stream_mem_writer(tb_stream **out);
+const void *tb_stream_mem_data(tb_stream *s, size_t *len);
+/* null: a writer that discards. */
+int tb_stream_null_writer(tb_stream **out);
+
+/* zstd: compressing writer (level, worker threads; 0 threads = in caller's thread),
+ * decompressing reader. Both take ownership of next. */
+int tb_stream_zstd_writer(tb_stream **out, tb_stream *next, int level, int threads);
+int tb_stream_zstd_reader(tb_stream **out, tb_stream *next);
+
+/* sha256: a tee that hashes every byte passing through (reads or writes).
+ * The digest is valid after close (writer) or after the end of stream (reader). */
+int tb_stream_sha256(tb_stream **out, tb_stream *next);
+void tb_stream_sha256_digest(tb_stream *s, unsigned char digest[32]);
+void tb_stream_sha256_hex(tb_stream *s, char hex[65]);
+
+/* counter: counts bytes and calls cb (if any) after each read or write; cb throttles. */
+typedef void (*tb_progress_cb)(void *arg, uint64_t bytes_done);
+int tb_stream_counter(tb_stream **out, tb_stream *next, tb_progress_cb cb, void *arg);
+uint64_t tb_stream_counter_bytes(tb_stream *s);
+
+/* Hex helpers used with digests everywhere. */
+void tb_hex(const unsigned char *in, size_t len, char *out /* 2*len+1 */);
+
+#endif
