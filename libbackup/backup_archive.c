@@ -1,0 +1,336 @@
+/* backup_archive: tar through libarchive (named so it does not shadow <archive.h>), our tb_stream below it. */
+#include "backup_archive.h"
+#include "error.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+struct tb_archive_writer {
+    struct archive *a;
+    tb_stream *dst;
+    int io_rc;          /* the stream's error, kept because libarchive flattens it */
+    char *buf;
+};
+
+struct tb_archive_reader {
+    struct archive *a;
+    tb_stream *src;
+    int io_rc;
+    char *buf;
+};
+
+enum { IO_BUF = 1 << 20 };
+
+static la_ssize_t w_write(struct archive *a, void *ctx, const void *buf, size_t len)
+{
+    struct tb_archive_writer *w = ctx;
+    int rc = tb_stream_write(w->dst, buf, len);
+    if (rc < 0) {
+        w->io_rc = rc;
+        archive_set_error(a, EIO, "%s", tb_error_last());
+        return -1;
+    }
+    return (la_ssize_t)len;
+}
+
+static int w_fail(struct tb_archive_writer *w, const char *what, const char *name)
+{
+    if (w->io_rc < 0)
+        return w->io_rc;
+    return tb_error_set(TB_EIO, "%s: %s (%s)", what, archive_error_string(w->a), name);
+}
+
+int tb_archive_writer_new(tb_archive_writer **out, tb_stream *dst)
+{
+    struct tb_archive_writer *w = calloc(1, sizeof *w);
+    if (!w || !(w->a = archive_write_new()) || !(w->buf = malloc(IO_BUF))) {
+        if (w)
+            archive_write_free(w->a);
+        free(w);
+        tb_stream_free(dst);
+        return tb_error_set(TB_EIO, "out of memory");
+    }
+    w->dst = dst;
+    archive_write_set_format_pax_restricted(w->a);
+    archive_write_add_filter_none(w->a);
+    archive_write_set_bytes_per_block(w->a, 64 * 1024);
+    archive_write_set_bytes_in_last_block(w->a, 1);
+    if (archive_write_open2(w->a, w, NULL, w_write, NULL, NULL) != ARCHIVE_OK) {
+        int rc = w_fail(w, "cannot start tar stream", dst->name);
+        tb_archive_writer_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+static struct archive_entry *new_entry(const char *name, mode_t type, mode_t mode, int64_t size,
+                                       time_t mtime)
+{
+    struct archive_entry *e = archive_entry_new();
+    if (!e)
+        return NULL;
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_filetype(e, type);
+    archive_entry_set_perm(e, mode & 07777);
+    archive_entry_set_size(e, size);
+    archive_entry_set_mtime(e, mtime, 0);
+    return e;
+}
+
+int tb_archive_add_file(tb_archive_writer *w, const char *name, const char *path, uint64_t *size,
+                        char sha256[65], unsigned *mode)
+{
+    tb_stream *f = NULL, *h = NULL;
+    struct archive_entry *e = NULL;
+    struct stat st;
+    uint64_t done = 0;
+    int rc = 0;
+
+    if ((rc = tb_stream_file(&f, path, "r")) < 0)
+        goto cleanup;
+    if (stat(path, &st) < 0) {
+        rc = tb_error_errno(TB_EIO, errno, "cannot stat %s", path);
+        goto cleanup;
+    }
+    if ((rc = tb_stream_sha256(&h, f)) < 0)
+        goto cleanup;
+    f = NULL;
+    if (!(e = new_entry(name, AE_IFREG, st.st_mode, st.st_size, st.st_mtime))) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    archive_entry_set_uid(e, st.st_uid);
+    archive_entry_set_gid(e, st.st_gid);
+    if (archive_write_header(w->a, e) != ARCHIVE_OK) {
+        rc = w_fail(w, "cannot write tar header", name);
+        goto cleanup;
+    }
+    for (;;) {
+        size_t n;
+        if ((rc = tb_stream_read(h, w->buf, IO_BUF, &n)) < 0)
+            goto cleanup;
+        if (n == 0)
+            break;
+        if (done + n > (uint64_t)st.st_size) {
+            rc = tb_error_set(TB_EIO, "file grew while being archived (%s)", path);
+            goto cleanup;
+        }
+        if (archive_write_data(w->a, w->buf, n) != (la_ssize_t)n) {
+            rc = w_fail(w, "cannot write tar data", name);
+            goto cleanup;
+        }
+        done += n;
+    }
+    if (done != (uint64_t)st.st_size) {
+        rc = tb_error_set(TB_EIO, "file shrank while being archived (%s)", path);
+        goto cleanup;
+    }
+    if (archive_write_finish_entry(w->a) != ARCHIVE_OK) {
+        rc = w_fail(w, "cannot finish tar member", name);
+        goto cleanup;
+    }
+    tb_stream_sha256_hex(h, sha256);
+    *size = done;
+    if (mode)
+        *mode = st.st_mode & 07777;
+cleanup:
+    archive_entry_free(e);
+    tb_stream_free(h);
+    tb_stream_free(f);
+    return rc;
+}
+
+int tb_archive_add_dir(tb_archive_writer *w, const char *name, mode_t mode)
+{
+    struct archive_entry *e = new_entry(name, AE_IFDIR, mode, 0, time(NULL));
+    int rc = 0;
+    if (!e)
+        return tb_error_set(TB_EIO, "out of memory");
+    if (archive_write_header(w->a, e) != ARCHIVE_OK)
+        rc = w_fail(w, "cannot write tar header", name);
+    archive_entry_free(e);
+    return rc;
+}
+
+int tb_archive_add_bytes(tb_archive_writer *w, const char *name, const void *data, size_t len,
+                         mode_t mode)
+{
+    struct archive_entry *e = new_entry(name, AE_IFREG, mode, (int64_t)len, time(NULL));
+    int rc = 0;
+    if (!e)
+        return tb_error_set(TB_EIO, "out of memory");
+    if (archive_write_header(w->a, e) != ARCHIVE_OK)
+        rc = w_fail(w, "cannot write tar header", name);
+    else if (len && archive_write_data(w->a, data, len) != (la_ssize_t)len)
+        rc = w_fail(w, "cannot write tar data", name);
+    else if (archive_write_finish_entry(w->a) != ARCHIVE_OK)
+        rc = w_fail(w, "cannot finish tar member", name);
+    archive_entry_free(e);
+    return rc;
+}
+
+int tb_archive_writer_close(tb_archive_writer *w)
+{
+    int rc = 0;
+    if (archive_write_close(w->a) != ARCHIVE_OK)
+        rc = w_fail(w, "cannot finish tar stream", w->dst->name);
+    if (rc == 0)
+        rc = tb_stream_close(w->dst);
+    return rc;
+}
+
+void tb_archive_writer_free(tb_archive_writer *w)
+{
+    if (!w)
+        return;
+    archive_write_free(w->a);
+    tb_stream_free(w->dst);
+    free(w->buf);
+    free(w);
+}
+
+/* ---- reader -------------------------------------------------------------- */
+
+static la_ssize_t r_read(struct archive *a, void *ctx, const void **buf)
+{
+    struct tb_archive_reader *r = ctx;
+    size_t n;
+    int rc = tb_stream_read(r->src, r->buf, IO_BUF, &n);
+    if (rc < 0) {
+        r->io_rc = rc;
+        archive_set_error(a, EIO, "%s", tb_error_last());
+        return -1;
+    }
+    *buf = r->buf;
+    return (la_ssize_t)n;
+}
+
+static int r_fail(struct tb_archive_reader *r, const char *what)
+{
+    if (r->io_rc < 0)
+        return r->io_rc;
+    /* Anything libarchive rejects in our own format is damage: verification failed. */
+    return tb_error_set(TB_EVERIFY, "%s: %s (%s)", what, archive_error_string(r->a), r->src->name);
+}
+
+int tb_archive_reader_new(tb_archive_reader **out, tb_stream *src)
+{
+    struct tb_archive_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->a = archive_read_new()) || !(r->buf = malloc(IO_BUF))) {
+        if (r)
+            archive_read_free(r->a);
+        free(r);
+        tb_stream_free(src);
+        return tb_error_set(TB_EIO, "out of memory");
+    }
+    r->src = src;
+    archive_read_support_format_tar(r->a);
+    archive_read_support_filter_none(r->a);
+    if (archive_read_open(r->a, r, NULL, r_read, NULL) != ARCHIVE_OK) {
+        int rc = r_fail(r, "not a readable tar stream");
+        tb_archive_reader_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+static int safe_name(const char *name)
+{
+    const char *p = name;
+    if (!*name || name[0] == '/')
+        return 0;
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len == 2 && p[0] == '.' && p[1] == '.')
+            return 0;
+        if (!slash)
+            break;
+        p = slash + 1;
+    }
+    return 1;
+}
+
+int tb_archive_next(tb_archive_reader *r, struct tb_archive_entry *out)
+{
+    struct archive_entry *e;
+    int ret = archive_read_next_header(r->a, &e);
+    mode_t type;
+    if (ret == ARCHIVE_EOF)
+        return 0;
+    if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
+        return r_fail(r, "damaged tar stream");
+    out->name = archive_entry_pathname(e);
+    type = archive_entry_filetype(e);
+    if (!out->name || !safe_name(out->name))
+        return tb_error_set(TB_EVERIFY, "unsafe member name '%s' (%s)", out->name ? out->name : "",
+                            r->src->name);
+    if (type != AE_IFREG && type != AE_IFDIR)
+        return tb_error_set(TB_EVERIFY, "unexpected member type for '%s' (%s)", out->name,
+                            r->src->name);
+    out->is_dir = type == AE_IFDIR;
+    out->size = (uint64_t)archive_entry_size(e);
+    out->mode = archive_entry_perm(e);
+    out->uid = (uid_t)archive_entry_uid(e);
+    out->gid = (gid_t)archive_entry_gid(e);
+    out->mtime = archive_entry_mtime(e);
+    return 1;
+}
+
+int tb_archive_read(tb_archive_reader *r, void *buf, size_t len, size_t *n)
+{
+    la_ssize_t k = archive_read_data(r->a, buf, len);
+    if (k < 0) {
+        *n = 0;
+        return r_fail(r, "damaged tar member");
+    }
+    *n = (size_t)k;
+    return 0;
+}
+
+struct entry_stream {
+    tb_stream s;
+    tb_archive_reader *r;
+};
+
+static int entry_read(tb_stream *s, void *buf, size_t len, size_t *n)
+{
+    return tb_archive_read(((struct entry_stream *)s)->r, buf, len, n);
+}
+
+static void entry_free(tb_stream *s)
+{
+    free(s);
+}
+
+static const struct tb_stream_ops entry_ops = { entry_read, NULL, NULL, entry_free };
+
+int tb_archive_entry_stream(tb_archive_reader *r, tb_stream **out)
+{
+    struct entry_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return tb_error_set(TB_EIO, "out of memory");
+    s->s.ops = &entry_ops;
+    s->s.name = r->src->name;
+    s->r = r;
+    *out = &s->s;
+    return 0;
+}
+
+void tb_archive_reader_free(tb_archive_reader *r)
+{
+    if (!r)
+        return;
+    archive_read_free(r->a);
+    tb_stream_free(r->src);
+    free(r->buf);
+    free(r);
+}

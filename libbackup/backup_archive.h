@@ -1,0 +1,46 @@
+/* archive: the backup stream, a POSIX (pax) tar written and read through libarchive on
+ * top of a tb_stream; every member's size and SHA-256 are taken as it passes. */
+#ifndef TB_ARCHIVE_H
+#define TB_ARCHIVE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "stream.h"
+
+typedef struct tb_archive_writer tb_archive_writer;
+typedef struct tb_archive_reader tb_archive_reader;
+
+/* The writer takes ownership of out; close finishes the tar and closes out. */
+int tb_archive_writer_new(tb_archive_writer **out, tb_stream *dst);
+/* Adds the regular file at path as member name; returns its size and SHA-256 (hex). */
+int tb_archive_add_file(tb_archive_writer *w, const char *name, const char *path, uint64_t *size,
+                        char sha256[65], unsigned *mode);
+int tb_archive_add_dir(tb_archive_writer *w, const char *name, mode_t mode);
+int tb_archive_add_bytes(tb_archive_writer *w, const char *name, const void *data, size_t len,
+                         mode_t mode);
+int tb_archive_writer_close(tb_archive_writer *w);
+void tb_archive_writer_free(tb_archive_writer *w);
+
+struct tb_archive_entry {
+    const char *name;   /* valid until the next call to tb_archive_next */
+    uint64_t size;
+    mode_t mode;        /* permission bits */
+    int is_dir;
+    uid_t uid;
+    gid_t gid;
+    int64_t mtime;
+};
+
+/* The reader takes ownership of src. */
+int tb_archive_reader_new(tb_archive_reader **out, tb_stream *src);
+/* Moves to the next member: 1 with *e filled, 0 at the end of the archive. Members other
+ * than regular files and directories, absolute names and ".." are refused (TB_EVERIFY). */
+int tb_archive_next(tb_archive_reader *r, struct tb_archive_entry *e);
+/* Reads the current member's data; *n == 0 at its end. */
+int tb_archive_read(tb_archive_reader *r, void *buf, size_t len, size_t *n);
+/* A stream over the current member's data (read-only; freeing it leaves r alone). */
+int tb_archive_entry_stream(tb_archive_reader *r, tb_stream **out);
+void tb_archive_reader_free(tb_archive_reader *r);
+
+#endif

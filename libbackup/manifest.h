@@ -1,0 +1,56 @@
+/* manifest: what a backup holds (files, sizes, SHA-256, sequence, content hash), as JSON. */
+#ifndef TB_MANIFEST_H
+#define TB_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TB_MANIFEST_FORMAT_MAJOR 1
+#define TB_MANIFEST_FORMAT_MINOR 0
+#define TB_MANIFEST_NAME "MANIFEST.json"
+#define TB_ARCHIVE_NAME "backup.tar.zst"
+
+struct tb_manifest_file {
+    char *name;        /* member name in the archive: db/000012.sst, config/config.yaml */
+    uint64_t size;
+    char sha256[65];
+    unsigned mode;
+};
+
+struct tb_manifest {
+    int format_major, format_minor;
+    char *tool_version;
+    char *created;       /* RFC 3339 UTC */
+    char *source_path;
+    char *host;
+    char *method;        /* "secondary-checkpoint" or "server" */
+    uint64_t last_seq;
+    size_t ncf;
+    char **cfs;
+    size_t nfiles, cap;
+    struct tb_manifest_file *files;
+    char content_hash[65];
+    char *compression;   /* "zstd" or "none" */
+    int level, threads;
+    int include_config;
+    char *config_file;   /* source path of the config, when included */
+    uint64_t db_bytes;   /* sum of the db/ members */
+    /* Only in the copy beside the archive: the archive file's own size and SHA-256. */
+    uint64_t archive_size;
+    char archive_sha256[65];
+};
+
+int tb_manifest_new(struct tb_manifest **out);
+void tb_manifest_free(struct tb_manifest *m);
+int tb_manifest_add_file(struct tb_manifest *m, const char *name, uint64_t size, const char *sha256,
+                         unsigned mode);
+const struct tb_manifest_file *tb_manifest_find(const struct tb_manifest *m, const char *name);
+/* Serialises (pretty, keys sorted); with_archive adds the archive's size and hash. */
+int tb_manifest_to_json(const struct tb_manifest *m, int with_archive, char **out);
+/* Parses; rejects an unknown major format version with TB_EVERIFY and a clear message. */
+int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **out);
+/* Returns 0 when both list the same files with the same sizes and hashes and the same
+ * sequence and content hash; else TB_EVERIFY naming the first difference. */
+int tb_manifest_compare(const struct tb_manifest *a, const struct tb_manifest *b);
+
+#endif

@@ -1,0 +1,316 @@
+/* rocks: safe RocksDB access for backup, verification and hashing. */
+#include "rocks.h"
+#include "error.h"
+#include "fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <rocksdb/c.h>
+
+struct tb_rocks {
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    char *path;
+    enum tb_rocks_mode mode;
+    size_t ncf;
+    char **cf_names;            /* from rocksdb_list_column_families */
+    rocksdb_column_family_handle_t **cfs;
+};
+
+static int rocks_err(int code, char *err, const char *what, const char *path)
+{
+    tb_error_set(code, "%s: %s (%s)", what, err, path);
+    free(err);
+    return code;
+}
+
+void tb_rocks_free(tb_rocks *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; r->cfs && i < r->ncf; i++)
+        if (r->cfs[i])
+            rocksdb_column_family_handle_destroy(r->cfs[i]);
+    if (r->db)
+        rocksdb_close(r->db);
+    if (r->cf_names)
+        rocksdb_list_column_families_destroy(r->cf_names, r->ncf);
+    if (r->opts)
+        rocksdb_options_destroy(r->opts);
+    free(r->cfs);
+    free(r->path);
+    free(r);
+}
+
+int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, const char *scratch)
+{
+    tb_rocks *r = calloc(1, sizeof *r);
+    rocksdb_options_t *base = rocksdb_options_create();
+    const rocksdb_options_t **cfo = NULL;
+    char *err = NULL, *current = NULL;
+    int rc = 0;
+
+    if (!r || !base) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    r->mode = mode;
+    r->path = strdup(path);
+    /* A directory without CURRENT is no RocksDB; say so instead of RocksDB's wording. */
+    current = tb_fs_join(path, "CURRENT");
+    if (!tb_fs_exists(path)) {
+        rc = tb_error_set(TB_ENOENT, "database directory does not exist (%s)", path);
+        goto cleanup;
+    }
+    if (!current || !tb_fs_exists(current)) {
+        rc = tb_error_set(TB_EIO, "not a RocksDB database: no CURRENT file (%s)", path);
+        goto cleanup;
+    }
+    if ((rc = tb_fs_mkdir_p(scratch, 0700)) < 0)
+        goto cleanup;
+    r->opts = rocksdb_options_create();
+    rocksdb_get_options_from_string(base, TB_ROCKS_OPTIONS, r->opts, &err);
+    if (err) {
+        rc = rocks_err(TB_EIO, err, "bad RocksDB options", TB_ROCKS_OPTIONS);
+        goto cleanup;
+    }
+    rocksdb_options_set_db_log_dir(r->opts, scratch);
+    rocksdb_options_set_info_log_level(r->opts, 2 /* WARN */);
+    if (mode == TB_ROCKS_SECONDARY)
+        rocksdb_options_set_max_open_files(r->opts, -1); /* required by secondaries */
+
+    r->cf_names = rocksdb_list_column_families(r->opts, path, &r->ncf, &err);
+    if (err) {
+        rc = rocks_err(TB_EIO, err, "cannot list column families", path);
+        goto cleanup;
+    }
+    cfo = calloc(r->ncf, sizeof *cfo);
+    r->cfs = calloc(r->ncf, sizeof *r->cfs);
+    if (!cfo || !r->cfs) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < r->ncf; i++)
+        cfo[i] = r->opts;
+    if (mode == TB_ROCKS_SECONDARY)
+        r->db = rocksdb_open_as_secondary_column_families(r->opts, path, scratch, (int)r->ncf,
+                                                          (const char *const *)r->cf_names, cfo,
+                                                          r->cfs, &err);
+    else
+        r->db = rocksdb_open_for_read_only_column_families(r->opts, path, (int)r->ncf,
+                                                           (const char *const *)r->cf_names, cfo,
+                                                           r->cfs, 0, &err);
+    if (err) {
+        rc = rocks_err(TB_EIO, err, "cannot open database", path);
+        goto cleanup;
+    }
+    if (mode == TB_ROCKS_SECONDARY && (rc = tb_rocks_catch_up(r)) < 0)
+        goto cleanup;
+    *out = r;
+    r = NULL;
+cleanup:
+    free(current);
+    free(cfo);
+    if (base)
+        rocksdb_options_destroy(base);
+    tb_rocks_free(r);
+    return rc;
+}
+
+int tb_rocks_catch_up(tb_rocks *r)
+{
+    char *err = NULL;
+    if (r->mode != TB_ROCKS_SECONDARY)
+        return 0;
+    rocksdb_try_catch_up_with_primary(r->db, &err);
+    if (err)
+        return rocks_err(TB_EIO, err, "cannot catch up with the primary", r->path);
+    return 0;
+}
+
+uint64_t tb_rocks_last_seq(tb_rocks *r)
+{
+    return rocksdb_get_latest_sequence_number(r->db);
+}
+
+size_t tb_rocks_cf_count(tb_rocks *r)
+{
+    return r->ncf;
+}
+
+const char *tb_rocks_cf_name(tb_rocks *r, size_t i)
+{
+    return r->cf_names[i];
+}
+
+/* The newest OPTIONS-NNNNNN file of dir, or NULL. */
+static char *newest_options(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    unsigned long best = 0;
+    char *name = NULL;
+    if (!d)
+        return NULL;
+    while ((e = readdir(d)) != NULL) {
+        unsigned long n;
+        char *end;
+        if (strncmp(e->d_name, "OPTIONS-", 8) != 0)
+            continue;
+        n = strtoul(e->d_name + 8, &end, 10);
+        if (*end || n < best)
+            continue;
+        best = n;
+        free(name);
+        name = strdup(e->d_name);
+    }
+    closedir(d);
+    return name;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    char *data = NULL;
+    size_t len;
+    int rc = tb_fs_read_file(from, &data, &len);
+    if (rc == 0)
+        rc = tb_fs_write_atomic(to, data, len, 0644);
+    free(data);
+    return rc;
+}
+
+int tb_rocks_checkpoint(tb_rocks *r, const char *dir)
+{
+    enum { ATTEMPTS = 10 };
+    char *err = NULL, *have = NULL, *from = NULL, *to = NULL;
+    int rc = 0;
+
+    for (int attempt = 1;; attempt++) {
+        rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(r->db, &err);
+        if (err)
+            return rocks_err(TB_EIO, err, "cannot create checkpoint object", r->path);
+        rocksdb_checkpoint_create(cp, dir, 0, &err);
+        rocksdb_checkpoint_object_destroy(cp);
+        if (!err)
+            break;
+        /* A file vanishing under us means compaction won the race: catch up and retry. */
+        if (attempt >= ATTEMPTS || (!strstr(err, "No such file") && !strstr(err, "not found"))) {
+            tb_fs_rm_rf(dir);
+            return rocks_err(TB_EIO, err, "cannot write checkpoint", r->path);
+        }
+        free(err);
+        err = NULL;
+        if ((rc = tb_fs_rm_rf(dir)) < 0 || (rc = tb_rocks_catch_up(r)) < 0)
+            return rc;
+        usleep(10000u * (unsigned)attempt);
+    }
+    /* Tools that open the copy need the options (allow_2pc); copy them if left out. */
+    have = newest_options(dir);
+    if (!have && (have = newest_options(r->path)) != NULL) {
+        from = tb_fs_join(r->path, have);
+        to = tb_fs_join(dir, have);
+        rc = from && to ? copy_file(from, to) : tb_error_set(TB_EIO, "out of memory");
+    }
+    free(have);
+    free(from);
+    free(to);
+    return rc;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(**(char *const *const *)a, **(char *const *const *)b);
+}
+
+static void put_len(EVP_MD_CTX *md, uint64_t n)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(n >> (8 * i));
+    EVP_DigestUpdate(md, b, 8);
+}
+
+static void put_bytes(EVP_MD_CTX *md, const void *p, size_t n)
+{
+    put_len(md, n);
+    EVP_DigestUpdate(md, p, n);
+}
+
+void tb_rocks_hash_clear(struct tb_rocks_hash *h)
+{
+    free(h->names);
+    free(h->keys);
+    memset(h, 0, sizeof *h);
+}
+
+int tb_rocks_hash(tb_rocks *r, struct tb_rocks_hash *out)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    char ***order = calloc(r->ncf, sizeof *order);
+    size_t *index = calloc(r->ncf, sizeof *index);
+    unsigned int dlen = 32;
+    char *err = NULL;
+    int rc = 0;
+
+    memset(out, 0, sizeof *out);
+    out->names = calloc(r->ncf, sizeof *out->names);
+    out->keys = calloc(r->ncf, sizeof *out->keys);
+    out->ncf = r->ncf;
+    if (!md || !ro || !order || !index || !out->names || !out->keys ||
+        EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    rocksdb_readoptions_set_fill_cache(ro, 0);
+    rocksdb_readoptions_set_readahead_size(ro, 2 << 20);
+    for (size_t i = 0; i < r->ncf; i++)
+        order[i] = &r->cf_names[i];
+    qsort(order, r->ncf, sizeof *order, cmp_names);
+    for (size_t i = 0; i < r->ncf; i++)
+        index[i] = (size_t)(order[i] - r->cf_names);
+
+    /* Framing: "cf" name, then "kv" key value per entry, then "end" count, every field
+     * length-prefixed, so no two different databases share a byte stream. */
+    put_bytes(md, "themis-dbhash-v1", 16);
+    for (size_t oi = 0; oi < r->ncf; oi++) {
+        size_t i = index[oi];
+        uint64_t n = 0;
+        rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, ro, r->cfs[i]);
+        put_bytes(md, "cf", 2);
+        put_bytes(md, r->cf_names[i], strlen(r->cf_names[i]));
+        for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+            size_t kl, vl;
+            const char *k = rocksdb_iter_key(it, &kl), *v = rocksdb_iter_value(it, &vl);
+            put_bytes(md, "kv", 2);
+            put_bytes(md, k, kl);
+            put_bytes(md, v, vl);
+            n++;
+        }
+        rocksdb_iter_get_error(it, &err);
+        rocksdb_iter_destroy(it);
+        if (err) {
+            rc = rocks_err(TB_EVERIFY, err, "cannot read column family", r->cf_names[i]);
+            goto cleanup;
+        }
+        put_bytes(md, "end", 3);
+        put_len(md, n);
+        out->names[oi] = r->cf_names[i];
+        out->keys[oi] = n;
+    }
+    EVP_DigestFinal_ex(md, out->digest, &dlen);
+cleanup:
+    if (rc < 0)
+        tb_rocks_hash_clear(out);
+    EVP_MD_CTX_free(md);
+    if (ro)
+        rocksdb_readoptions_destroy(ro);
+    free(order);
+    free(index);
+    return rc;
+}

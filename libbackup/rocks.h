@@ -1,0 +1,47 @@
+/* rocks: opening a ThemisDB RocksDB safely (secondary or read-only, every CF), checkpoints,
+ * sequence numbers and the content hash. Never opens a database read-write. */
+#ifndef TB_ROCKS_H
+#define TB_ROCKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tb_rocks tb_rocks;
+
+enum tb_rocks_mode {
+    TB_ROCKS_READONLY,  /* a stopped DB or a restored copy */
+    TB_ROCKS_SECONDARY, /* a DB that a live process may hold open */
+};
+
+/* The options every open uses: allow_2pc (ThemisDB's WAL holds 2PC markers). */
+#define TB_ROCKS_OPTIONS "allow_2pc=true"
+
+/* Opens path with all its column families. scratch is a directory of ours (created if
+ * missing) for the secondary's files and RocksDB's info log, so the DB directory is not
+ * written to. */
+int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, const char *scratch);
+void tb_rocks_free(tb_rocks *r);
+/* Secondary only: applies what the primary wrote since the last catch-up. */
+int tb_rocks_catch_up(tb_rocks *r);
+uint64_t tb_rocks_last_seq(tb_rocks *r);
+size_t tb_rocks_cf_count(tb_rocks *r);
+const char *tb_rocks_cf_name(tb_rocks *r, size_t i);
+
+/* Writes a checkpoint of the DB (as of the last catch-up) into dir, which must not exist.
+ * Retries, catching up again, when compaction removes a file under it. Adds the source's
+ * newest OPTIONS file when RocksDB leaves it out (a secondary's checkpoint does). */
+int tb_rocks_checkpoint(tb_rocks *r, const char *dir);
+
+/* Content hash: SHA-256 over every column family in name order and every key/value in
+ * key order, all length-prefixed. counts (may be NULL) receives per-CF key counts in
+ * name order (malloc'd, tb_rocks_cf_count entries), names likewise (pointers into r). */
+struct tb_rocks_hash {
+    unsigned char digest[32];
+    size_t ncf;
+    const char **names;
+    uint64_t *keys;
+};
+int tb_rocks_hash(tb_rocks *r, struct tb_rocks_hash *out);
+void tb_rocks_hash_clear(struct tb_rocks_hash *h);
+
+#endif
