@@ -24,7 +24,7 @@ ALIASES  := themisdb-backup:themis-backup themisdb-restore:themis-restore
 .PHONY: all check unit asan deps demo install clean bench
 all: $(TOOLS) $(FIXTURES) $(UNITS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard libbackup/*.h) $(wildcard wal/*.h) $(wildcard tests/unit/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard libbackup/*.h) $(wildcard wal/*.h) $(wildcard tests/unit/*.h) $(wildcard tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -77,3 +77,4 @@ install: $(TOOLS)
 
 clean:
 	rm -rf build build-asan
+.SECONDARY:

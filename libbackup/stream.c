@@ -315,6 +315,77 @@ int tb_stream_null_writer(tb_stream **out)
     return 0;
 }
 
+struct borrow_stream {
+    tb_stream s;
+    tb_stream *target;
+};
+
+static int borrow_read(tb_stream *s, void *buf, size_t len, size_t *n)
+{
+    return tb_stream_read(((struct borrow_stream *)s)->target, buf, len, n);
+}
+
+static int borrow_write(tb_stream *s, const void *buf, size_t len)
+{
+    return tb_stream_write(((struct borrow_stream *)s)->target, buf, len);
+}
+
+static const struct tb_stream_ops borrow_ops = { borrow_read, borrow_write, NULL, plain_free };
+
+int tb_stream_borrow(tb_stream **out, tb_stream *target)
+{
+    struct borrow_stream *b = calloc(1, sizeof *b);
+    if (!b)
+        return tb_error_set(TB_EIO, "out of memory");
+    b->s.ops = &borrow_ops;
+    b->s.name = target->name;
+    b->target = target;
+    *out = &b->s;
+    return 0;
+}
+
+struct peek_stream {
+    tb_stream s;
+    unsigned char head[16];
+    size_t len, pos;
+};
+
+static int peek_read(tb_stream *s, void *buf, size_t len, size_t *n)
+{
+    struct peek_stream *p = (struct peek_stream *)s;
+    if (p->pos < p->len) {
+        size_t k = p->len - p->pos < len ? p->len - p->pos : len;
+        memcpy(buf, p->head + p->pos, k);
+        p->pos += k;
+        *n = k;
+        return 0;
+    }
+    return tb_stream_read(s->next, buf, len, n);
+}
+
+static const struct tb_stream_ops peek_ops = { peek_read, NULL, NULL, plain_free };
+
+int tb_stream_peek(tb_stream **out, tb_stream *next, unsigned char *buf, size_t len, size_t *n)
+{
+    struct peek_stream *p = calloc(1, sizeof *p);
+    int rc;
+    if (!p)
+        return tb_error_set(TB_EIO, "out of memory");
+    if (len > sizeof p->head)
+        len = sizeof p->head;
+    if ((rc = tb_stream_read_full(next, p->head, len, &p->len)) < 0) {
+        free(p);
+        return rc;
+    }
+    memcpy(buf, p->head, p->len);
+    *n = p->len;
+    p->s.ops = &peek_ops;
+    p->s.next = next;
+    p->s.name = next->name;
+    *out = &p->s;
+    return 0;
+}
+
 /* ---- zstd ---------------------------------------------------------------- */
 
 struct zstd_stream {

@@ -45,6 +45,12 @@ int tb_stream_file(tb_stream **out, const char *path, const char *mode);
 int tb_stream_mem_reader(tb_stream **out, const void *buf, size_t len);
 int tb_stream_mem_writer(tb_stream **out);
 const void *tb_stream_mem_data(tb_stream *s, size_t *len);
+/* borrow: passes reads and writes to s without owning it: closing or freeing the
+ * borrower leaves s open, for stacks built on a stream the caller keeps. */
+int tb_stream_borrow(tb_stream **out, tb_stream *s);
+/* peek: reads up to len (<= 16) first bytes of next into buf, and gives a stream that
+ * returns them again before the rest (owning next). */
+int tb_stream_peek(tb_stream **out, tb_stream *next, unsigned char *buf, size_t len, size_t *n);
 /* null: a writer that discards. */
 int tb_stream_null_writer(tb_stream **out);
 

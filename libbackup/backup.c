@@ -1,0 +1,450 @@
+/* backup: checkpoint through a secondary instance (or the server), hash it, stream it as tar. */
+#include "backup.h"
+#include "backup_archive.h"
+#include "error.h"
+#include "fs.h"
+#include "rocks.h"
+#include "cli.h"
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+/* The content hash runs in its own thread over the checkpoint while the archive is written. */
+struct hash_job {
+    const char *dir;
+    char *scratch;
+    int rc;
+    char msg[1024];
+    uint64_t last_seq;
+    size_t ncf;
+    char **cfs;
+    char hex[65];
+};
+
+static void *hash_thread(void *arg)
+{
+    struct hash_job *j = arg;
+    tb_rocks *r = NULL;
+    struct tb_rocks_hash h = { 0 };
+    j->rc = tb_rocks_open(&r, j->dir, TB_ROCKS_READONLY, j->scratch);
+    if (j->rc == 0)
+        j->rc = tb_rocks_hash(r, &h);
+    if (j->rc == 0) {
+        j->last_seq = tb_rocks_last_seq(r);
+        tb_hex(h.digest, 32, j->hex);
+        j->cfs = calloc(h.ncf + 1, sizeof *j->cfs);
+        for (size_t i = 0; j->cfs && i < h.ncf; i++)
+            j->cfs[j->ncf++] = strdup(h.names[i]);
+        if (!j->cfs)
+            j->rc = tb_error_set(TB_EIO, "out of memory");
+    }
+    if (j->rc < 0)
+        snprintf(j->msg, sizeof j->msg, "%s", tb_error_last());
+    tb_rocks_hash_clear(&h);
+    tb_rocks_free(r);
+    return NULL;
+}
+
+static size_t discard(char *p, size_t s, size_t n, void *u)
+{
+    (void)p, (void)u;
+    return s * n;
+}
+
+/* POST {"directory": dir} to the server's /admin/backup: the server writes a checkpoint. */
+static int server_checkpoint(const char *url, const char *dir)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    char *full = NULL, *body = NULL, *esc = NULL;
+    long status = 0;
+    CURLcode cr;
+    int rc = 0;
+    size_t ul = strlen(url);
+    if (!c)
+        return tb_error_set(TB_EIO, "cannot start HTTP client");
+    while (ul > 0 && url[ul - 1] == '/')
+        ul--;
+    if (ul >= 13 && strncmp(url + ul - 13, "/admin/backup", 13) == 0)
+        full = strndup(url, ul);
+    else if (asprintf(&full, "%.*s/admin/backup", (int)ul, url) < 0)
+        full = NULL;
+    /* JSON string escaping of a path: quotes and backslashes only can appear. */
+    esc = calloc(2 * strlen(dir) + 1, 1);
+    for (size_t i = 0, k = 0; esc && dir[i]; i++) {
+        if (dir[i] == '"' || dir[i] == '\\')
+            esc[k++] = '\\';
+        esc[k++] = dir[i];
+    }
+    if (!full || !esc || asprintf(&body, "{\"directory\": \"%s\"}", esc) < 0) {
+        body = NULL;
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    h = curl_slist_append(h, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, full);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 3600L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    cr = curl_easy_perform(c);
+    if (cr != CURLE_OK) {
+        rc = tb_error_set(TB_EIO, "server backup request failed: %s (%s)", curl_easy_strerror(cr), full);
+        goto cleanup;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status > 299)
+        rc = tb_error_set(TB_EIO, "server backup request failed: HTTP %ld (%s)", status, full);
+cleanup:
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    free(full);
+    free(body);
+    free(esc);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Regular files of dir, sorted, so archives of equal checkpoints list members alike. */
+static int list_files(const char *dir, char ***out, size_t *n)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char **v = NULL;
+    size_t cap = 0;
+    *n = 0;
+    if (!d)
+        return tb_error_errno(TB_EIO, errno, "cannot list %s", dir);
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (*n == cap) {
+            char **p = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *p);
+            if (!p)
+                break;
+            v = p;
+        }
+        v[(*n)++] = strdup(e->d_name);
+    }
+    closedir(d);
+    if (v)
+        qsort(v, *n, sizeof *v, cmp_str);
+    *out = v;
+    return 0;
+}
+
+static void free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static int add_member(tb_archive_writer *w, struct tb_manifest *m, const char *name, const char *path)
+{
+    uint64_t size;
+    char sha[65];
+    unsigned mode;
+    int rc = tb_archive_add_file(w, name, path, &size, sha, &mode);
+    if (rc == 0)
+        rc = tb_manifest_add_file(m, name, size, sha, mode);
+    return rc;
+}
+
+static void rfc3339_now(char *buf, size_t len)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
+{
+    struct tb_manifest *m = NULL;
+    struct hash_job job = { 0 };
+    tb_rocks *sec = NULL;
+    tb_archive_writer *w = NULL;
+    tb_stream *file = NULL, *sha = NULL, *top = NULL;
+    char *stage = NULL, *scratch = NULL, *ckpt = NULL, *db_parent = NULL, *secdir = NULL;
+    char *archive_path = NULL, *manifest_path = NULL, *json = NULL, *json_out = NULL;
+    char **files = NULL, **extra = NULL;
+    size_t nfiles = 0;
+    struct tb_config *cfg = NULL;
+    uint64_t need = 0, have = 0;
+    pthread_t hasher;
+    tb_stream *counter = NULL;
+    int rc = 0, thread_started = 0, empty;
+    char created[32];
+
+    if (!tb_fs_exists(o->db_path))
+        return tb_error_set(TB_ENOENT, "database directory does not exist (%s)", o->db_path);
+    if (o->backup_dir) {
+        if ((rc = tb_fs_is_empty_dir(o->backup_dir, &empty)) < 0)
+            return rc;
+        if (!empty)
+            return tb_error_set(TB_EIO, "backup directory exists and is not empty (%s)", o->backup_dir);
+        if ((rc = tb_fs_temp_sibling(o->backup_dir, &stage)) < 0)
+            goto cleanup;
+        if (asprintf(&scratch, "%s.work", stage) < 0)
+            scratch = NULL;
+    } else if (asprintf(&scratch, "%s/.themis-backup.work-%d", o->scratch ? o->scratch : "/tmp", (int)getpid()) < 0) {
+        scratch = NULL;
+    }
+    if (!scratch) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = tb_fs_mkdir_p(scratch, 0700)) < 0)
+        goto cleanup;
+
+    /* The checkpoint goes beside the DB when we may write there, so SSTs are hard links. */
+    db_parent = tb_fs_dirname(o->db_path);
+    if (db_parent && access(db_parent, W_OK) == 0)
+        rc = tb_fs_temp_sibling(o->db_path, &ckpt);
+    else
+        ckpt = tb_fs_join(scratch, "checkpoint");
+    if (rc < 0 || !ckpt) {
+        rc = rc < 0 ? rc : tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    if (o->server_url) {
+        if ((rc = server_checkpoint(o->server_url, ckpt)) < 0)
+            goto cleanup;
+        if (!tb_fs_exists(ckpt)) {
+            rc = tb_error_set(TB_EIO, "server reported success but wrote no checkpoint (%s)", ckpt);
+            goto cleanup;
+        }
+    } else {
+        secdir = tb_fs_join(scratch, "secondary");
+        if (!secdir) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            goto cleanup;
+        }
+        if ((rc = tb_rocks_open(&sec, o->db_path, TB_ROCKS_SECONDARY, secdir)) < 0)
+            goto cleanup;
+        if ((rc = tb_rocks_checkpoint(sec, ckpt)) < 0)
+            goto cleanup;
+        tb_rocks_free(sec);
+        sec = NULL;
+    }
+
+    /* Pre-flight: the archive is at most the checkpoint's size plus tar headers. */
+    if ((rc = tb_fs_tree_size(ckpt, &need)) < 0)
+        goto cleanup;
+    if (o->backup_dir) {
+        char *parent = tb_fs_dirname(o->backup_dir);
+        rc = parent ? tb_fs_free_bytes(parent, &have) : tb_error_set(TB_EIO, "out of memory");
+        free(parent);
+        if (rc < 0)
+            goto cleanup;
+        if (have < need + need / 64 + (1 << 20)) {
+            rc = tb_error_set(TB_ENOSPC, "not enough free space: backup needs up to %" PRIu64
+                              " bytes, %" PRIu64 " available (%s)", need + need / 64 + (1 << 20), have,
+                              o->backup_dir);
+            goto cleanup;
+        }
+    }
+    if (o->progress_total)
+        *o->progress_total = need;
+
+    job.dir = ckpt;
+    job.scratch = tb_fs_join(scratch, "hash");
+    if (!job.scratch) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    if (pthread_create(&hasher, NULL, hash_thread, &job) != 0) {
+        rc = tb_error_set(TB_EIO, "cannot start hashing thread");
+        goto cleanup;
+    }
+    thread_started = 1;
+
+    if ((rc = tb_manifest_new(&m)) < 0)
+        goto cleanup;
+    rfc3339_now(created, sizeof created);
+    m->created = strdup(created);
+    m->tool_version = strdup(TB_VERSION);
+    m->source_path = strdup(o->db_path);
+    m->host = strdup(o->host ? o->host : "");
+    m->method = strdup(o->server_url ? "server" : "secondary-checkpoint");
+    m->compression = strdup(o->compress ? "zstd" : "none");
+    m->level = o->compress ? o->level : 0;
+    m->threads = o->compress ? o->threads : 0;
+
+    /* Stack: tar -> counter -> [zstd] -> sha256 -> file or stream. */
+    if (o->backup_dir) {
+        if ((rc = tb_fs_mkdir_p(stage, 0755)) < 0)
+            goto cleanup;
+        archive_path = tb_fs_join(stage, o->compress ? TB_ARCHIVE_NAME : "backup.tar");
+        if (!archive_path) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            goto cleanup;
+        }
+        if ((rc = tb_stream_file(&file, archive_path, "w")) < 0)
+            goto cleanup;
+    } else if ((rc = tb_stream_borrow(&file, o->out)) < 0) {
+        goto cleanup;
+    }
+    if ((rc = tb_stream_sha256(&sha, file)) < 0)
+        goto cleanup;
+    file = NULL;
+    top = sha;
+    if (o->compress) {
+        if ((rc = tb_stream_zstd_writer(&top, sha, o->level, o->threads)) < 0) {
+            top = sha;
+            goto cleanup;
+        }
+    }
+    if ((rc = tb_stream_counter(&counter, top, o->progress, o->progress_arg)) < 0)
+        goto cleanup;
+    top = counter;
+    {
+        tb_stream *stack = top;
+        top = NULL;
+        if ((rc = tb_archive_writer_new(&w, stack)) < 0)
+            goto cleanup;
+    }
+
+    if ((rc = tb_archive_add_dir(w, "db/", 0755)) < 0)
+        goto cleanup;
+    if ((rc = list_files(ckpt, &files, &nfiles)) < 0)
+        goto cleanup;
+    for (size_t i = 0; i < nfiles; i++) {
+        char *path = tb_fs_join(ckpt, files[i]), name[1024];
+        snprintf(name, sizeof name, "db/%s", files[i]);
+        rc = path ? add_member(w, m, name, path) : tb_error_set(TB_EIO, "out of memory");
+        free(path);
+        if (rc < 0)
+            goto cleanup;
+    }
+    for (size_t i = 0; i < m->nfiles; i++)
+        m->db_bytes += m->files[i].size;
+
+    if (o->config_file) {
+        const char *base = strrchr(o->config_file, '/');
+        char name[1024];
+        m->include_config = 1;
+        m->config_file = strdup(o->config_file);
+        if ((rc = tb_config_load(&cfg, o->config_file)) < 0)
+            goto cleanup;
+        if ((rc = tb_archive_add_dir(w, "config/", 0755)) < 0)
+            goto cleanup;
+        snprintf(name, sizeof name, "config/%s", base ? base + 1 : o->config_file);
+        if ((rc = add_member(w, m, name, o->config_file)) < 0)
+            goto cleanup;
+        if (o->config_dir) {
+            size_t dl = strlen(o->config_dir);
+            if ((rc = tb_config_referenced_files(cfg, o->config_dir, &extra)) < 0)
+                goto cleanup;
+            for (char **p = extra; *p; p++) {
+                const char *rel = *p + dl;
+                while (*rel == '/')
+                    rel++;
+                snprintf(name, sizeof name, "config/%s", rel);
+                if (tb_manifest_find(m, name))
+                    continue;
+                if ((rc = add_member(w, m, name, *p)) < 0)
+                    goto cleanup;
+            }
+        }
+    }
+
+    /* The manifest needs the content hash: wait for it, then end the archive with it. */
+    pthread_join(hasher, NULL);
+    thread_started = 0;
+    if (job.rc < 0) {
+        rc = tb_error_set(job.rc, "cannot hash the checkpoint: %s", job.msg);
+        goto cleanup;
+    }
+    m->last_seq = job.last_seq;
+    memcpy(m->content_hash, job.hex, sizeof job.hex);
+    m->cfs = job.cfs;
+    m->ncf = job.ncf;
+    job.cfs = NULL;
+    job.ncf = 0;
+    if ((rc = tb_manifest_to_json(m, 0, &json)) < 0)
+        goto cleanup;
+    if ((rc = tb_archive_add_bytes(w, TB_MANIFEST_NAME, json, strlen(json), 0644)) < 0)
+        goto cleanup;
+    if ((rc = tb_archive_writer_close(w)) < 0)
+        goto cleanup;
+    tb_stream_sha256_hex(sha, m->archive_sha256);
+    if (o->backup_dir) {
+        struct stat st;
+        if (stat(archive_path, &st) < 0) {
+            rc = tb_error_errno(TB_EIO, errno, "cannot stat %s", archive_path);
+            goto cleanup;
+        }
+        m->archive_size = (uint64_t)st.st_size;
+        if ((rc = tb_manifest_to_json(m, 1, &json_out)) < 0)
+            goto cleanup;
+        manifest_path = tb_fs_join(stage, TB_MANIFEST_NAME);
+        if (!manifest_path) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            goto cleanup;
+        }
+        if ((rc = tb_fs_write_atomic(manifest_path, json_out, strlen(json_out), 0644)) < 0)
+            goto cleanup;
+        if ((rc = tb_fs_fsync_tree(stage)) < 0)
+            goto cleanup;
+        /* An empty directory named by the user may stand where we publish. */
+        if (tb_fs_exists(o->backup_dir) && rmdir(o->backup_dir) < 0) {
+            rc = tb_error_errno(TB_EIO, errno, "cannot replace empty directory %s", o->backup_dir);
+            goto cleanup;
+        }
+        if ((rc = tb_fs_publish(stage, o->backup_dir)) < 0)
+            goto cleanup;
+    }
+
+cleanup:
+    if (thread_started)
+        pthread_join(hasher, NULL);
+    for (size_t i = 0; i < job.ncf; i++)
+        free(job.cfs[i]);
+    free(job.cfs);
+    free(json);
+    free(json_out);
+    free(manifest_path);
+    tb_config_free_list(extra);
+    tb_config_free(cfg);
+    free_list(files, nfiles);
+    tb_archive_writer_free(w);
+    tb_stream_free(top);
+    tb_stream_free(file);
+    tb_rocks_free(sec);
+    if (ckpt)
+        tb_fs_rm_rf(ckpt);
+    if (scratch)
+        tb_fs_rm_rf(scratch);
+    if (rc < 0 && stage)
+        tb_fs_rm_rf(stage);
+    free(stage);
+    free(scratch);
+    free(ckpt);
+    free(db_parent);
+    free(secdir);
+    free(archive_path);
+    free(job.scratch);
+    if (rc == 0 && out)
+        *out = m;
+    else
+        tb_manifest_free(m);
+    return rc;
+}

@@ -1,0 +1,27 @@
+/* backup: a consistent full backup of a live or stopped ThemisDB into a directory or stream. */
+#ifndef TB_BACKUP_H
+#define TB_BACKUP_H
+
+#include "manifest.h"
+#include "stream.h"
+
+struct tb_backup_opts {
+    const char *db_path;
+    const char *backup_dir;   /* publish here (must not exist, or be empty) ... */
+    tb_stream *out;           /* ... or write the archive stream here (not owned) */
+    const char *scratch;      /* a directory of ours for temporary files (stream mode) */
+    int compress, level, threads;
+    const char *config_file;  /* included when non-NULL */
+    const char *config_dir;   /* files named by the config under this dir are included */
+    const char *server_url;   /* use the server's POST /admin/backup instead of a secondary */
+    const char *host;
+    tb_progress_cb progress;  /* bytes of tar data written */
+    void *progress_arg;
+    uint64_t *progress_total; /* set to the bytes to archive before archiving starts */
+};
+
+/* Runs the backup; on success *out (may be NULL) receives the manifest. On failure nothing
+ * is published under backup_dir and temporary files are removed. */
+int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out);
+
+#endif

@@ -1,0 +1,75 @@
+/* progress: throttled progress output, a terminal line or JSON lines. */
+#include "progress.h"
+#include "error.h"
+
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int tb_progress_parse(const char *arg, enum tb_progress_mode *mode)
+{
+    if (!arg)
+        *mode = TB_PROGRESS_OFF;
+    else if (!*arg || strcmp(arg, "tty") == 0)
+        *mode = TB_PROGRESS_TTY;
+    else if (strcmp(arg, "json") == 0)
+        *mode = TB_PROGRESS_JSON;
+    else
+        return tb_error_set(TB_EUSAGE, "option --progress takes no value or 'json', got '%s'", arg);
+    return 0;
+}
+
+void tb_progress_start(struct tb_progress *p, enum tb_progress_mode mode, FILE *out, const char *phase,
+                       uint64_t total)
+{
+    memset(p, 0, sizeof *p);
+    p->mode = mode;
+    p->out = out;
+    p->phase = phase;
+    p->total = total;
+    p->start = p->last = now();
+}
+
+static void emit(struct tb_progress *p, int final)
+{
+    double t = now(), el = t - p->start;
+    double rate = el > 0 ? (double)p->done / el : 0;
+    if (p->mode == TB_PROGRESS_JSON) {
+        fprintf(p->out, "{\"phase\":\"%s\",\"bytes_done\":%llu,\"bytes_total\":%llu,\"rate\":%.0f%s}\n",
+                p->phase, (unsigned long long)p->done, (unsigned long long)p->total, rate,
+                final ? ",\"done\":true" : "");
+    } else if (p->mode == TB_PROGRESS_TTY) {
+        double pct = p->total ? 100.0 * (double)p->done / (double)p->total : 0;
+        fprintf(p->out, "\r%s: %.1f MiB", p->phase, (double)p->done / 1048576.0);
+        if (p->total)
+            fprintf(p->out, " of %.1f MiB (%.0f%%)", (double)p->total / 1048576.0, pct > 100 ? 100 : pct);
+        fprintf(p->out, ", %.1f MiB/s  %s", rate / 1048576.0, final ? "\n" : "");
+    }
+    fflush(p->out);
+}
+
+void tb_progress_update(void *arg, uint64_t bytes_done)
+{
+    struct tb_progress *p = arg;
+    double t;
+    if (!p || p->mode == TB_PROGRESS_OFF)
+        return;
+    p->done = bytes_done;
+    t = now();
+    if (t - p->last < 0.2)
+        return;
+    p->last = t;
+    emit(p, 0);
+}
+
+void tb_progress_finish(struct tb_progress *p)
+{
+    if (p->mode != TB_PROGRESS_OFF)
+        emit(p, 1);
+}

@@ -1,0 +1,427 @@
+/* restore: read the archive once, checking every member against the manifest that ends
+ * it, extract when asked, then open the copy read-only and compare its content hash. */
+#include "restore.h"
+#include "backup_archive.h"
+#include "error.h"
+#include "fs.h"
+#include "rocks.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+enum { MANIFEST_MAX = 64 << 20 };
+
+struct seen {
+    size_t n, cap;
+    struct tb_manifest_file *v;
+};
+
+static int seen_add(struct seen *s, const char *name, uint64_t size, const char *sha)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        struct tb_manifest_file *p = realloc(s->v, cap * sizeof *p);
+        if (!p)
+            return tb_error_set(TB_EIO, "out of memory");
+        s->v = p;
+        s->cap = cap;
+    }
+    s->v[s->n].name = strdup(name);
+    s->v[s->n].size = size;
+    memcpy(s->v[s->n].sha256, sha, 65);
+    if (!s->v[s->n].name)
+        return tb_error_set(TB_EIO, "out of memory");
+    s->n++;
+    return 0;
+}
+
+static void seen_free(struct seen *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i].name);
+    free(s->v);
+}
+
+/* Where a member goes when extracting: db/X under dbdir, config/X under cfgdir. */
+static char *dest_for(const char *name, const char *dbdir, const char *cfgdir)
+{
+    if (strncmp(name, "db/", 3) == 0 && dbdir)
+        return name[3] ? tb_fs_join(dbdir, name + 3) : strdup(dbdir);
+    if (strncmp(name, "config/", 7) == 0 && cfgdir)
+        return name[7] ? tb_fs_join(cfgdir, name + 7) : strdup(cfgdir);
+    return NULL;
+}
+
+static int read_member(tb_archive_reader *r, const struct tb_archive_entry *e, const char *dest,
+                       char sha[65], uint64_t *size, char **keep)
+{
+    tb_stream *src = NULL, *h = NULL, *dst = NULL;
+    uint64_t n = 0;
+    int rc;
+    if ((rc = tb_archive_entry_stream(r, &src)) < 0)
+        return rc;
+    if ((rc = tb_stream_sha256(&h, src)) < 0) {
+        tb_stream_free(src);
+        return rc;
+    }
+    if (keep) {
+        rc = e->size > MANIFEST_MAX ? tb_error_set(TB_EVERIFY, "%s is too large (%" PRIu64 " bytes)", e->name, e->size)
+                                    : tb_stream_mem_writer(&dst);
+    } else if (dest) {
+        char *parent = tb_fs_dirname(dest);
+        rc = parent ? tb_fs_mkdir_p(parent, 0755) : tb_error_set(TB_EIO, "out of memory");
+        free(parent);
+        if (rc == 0)
+            rc = tb_stream_file(&dst, dest, "w");
+        if (rc == 0)
+            chmod(dest, e->mode & 07777);
+    } else {
+        rc = tb_stream_null_writer(&dst);
+    }
+    if (rc == 0)
+        rc = tb_stream_copy(dst, h, &n);
+    if (rc == 0)
+        rc = tb_stream_close(dst);
+    if (rc == 0) {
+        tb_stream_sha256_hex(h, sha);
+        *size = n;
+        if (keep) {
+            size_t len;
+            const char *data = tb_stream_mem_data(dst, &len);
+            *keep = strndup(data ? data : "", len);
+            if (!*keep)
+                rc = tb_error_set(TB_EIO, "out of memory");
+        }
+    }
+    tb_stream_free(dst);
+    tb_stream_free(h);
+    return rc;
+}
+
+static int check_members(const struct seen *s, const struct tb_manifest *m)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const struct tb_manifest_file *f = tb_manifest_find(m, s->v[i].name);
+        if (!f)
+            return tb_error_set(TB_EVERIFY, "extra member not in the manifest: %s", s->v[i].name);
+        if (f->size != s->v[i].size)
+            return tb_error_set(TB_EVERIFY, "member %s has %" PRIu64 " bytes, manifest says %" PRIu64,
+                                f->name, s->v[i].size, f->size);
+        if (strcmp(f->sha256, s->v[i].sha256))
+            return tb_error_set(TB_EVERIFY, "member %s: SHA-256 mismatch (damaged)", f->name);
+    }
+    for (size_t i = 0; i < m->nfiles; i++) {
+        int found = 0;
+        for (size_t j = 0; j < s->n && !found; j++)
+            found = strcmp(s->v[j].name, m->files[i].name) == 0;
+        if (!found)
+            return tb_error_set(TB_EVERIFY, "member missing from the archive: %s", m->files[i].name);
+    }
+    return 0;
+}
+
+static _Thread_local uid_t own_uid;
+static _Thread_local gid_t own_gid;
+
+static int chown_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st, (void)flag, (void)f;
+    if (lchown(p, own_uid, own_gid) < 0)
+        return tb_error_errno(TB_EIO, errno, "cannot change owner of %s", p);
+    return 0;
+}
+
+/* Publishes stage at target: rename into a missing or empty target, or swap with a
+ * non-empty one (--force) and remove what was there only after the swap. */
+static int publish_target(const char *stage, const char *target, int force)
+{
+    int empty, rc;
+    char *old = NULL;
+    if ((rc = tb_fs_is_empty_dir(target, &empty)) < 0)
+        return rc;
+    if (empty) {
+        if (tb_fs_exists(target) && rmdir(target) < 0)
+            return tb_error_errno(TB_EIO, errno, "cannot replace empty directory %s", target);
+        return tb_fs_publish(stage, target);
+    }
+    if (!force)
+        return tb_error_set(TB_EIO, "target is not empty (use --force to replace it) (%s)", target);
+    if (renameat2(AT_FDCWD, stage, AT_FDCWD, target, RENAME_EXCHANGE) < 0)
+        return tb_error_errno(TB_EIO, errno, "cannot swap %s into place at %s", stage, target);
+    if ((rc = tb_fs_fsync_parent(target)) < 0)
+        return rc;
+    /* stage now holds the old contents. */
+    old = strdup(stage);
+    rc = old ? tb_fs_rm_rf(old) : 0;
+    free(old);
+    return rc;
+}
+
+int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
+{
+    struct tb_manifest *outer = NULL, *inner = NULL;
+    struct seen seen = { 0 };
+    tb_stream *src = NULL, *sha = NULL, *top = NULL, *counter = NULL;
+    tb_archive_reader *r = NULL;
+    char *mpath = NULL, *apath = NULL, *text = NULL, *manifest_text = NULL;
+    char *work = NULL, *dbdir = NULL, *cfgdir = NULL, *stage = NULL, *ro_scratch = NULL;
+    const char *where = o->backup_dir ? o->backup_dir : "stdin";
+    unsigned char magic[4];
+    size_t nmagic;
+    int rc = 0, extract, empty, after_manifest = 0;
+
+    if (!o->verify_only) {
+        if (!o->target)
+            return tb_error_set(TB_EUSAGE, "restore needs a target directory");
+        if ((rc = tb_fs_is_empty_dir(o->target, &empty)) < 0)
+            return rc;
+        if (!empty && !o->force)
+            return tb_error_set(TB_EIO, "target is not empty (use --force to replace it) (%s)", o->target);
+    }
+    extract = !o->verify_only || !o->quick;
+
+    if (o->backup_dir) {
+        struct stat st;
+        if (!tb_fs_exists(o->backup_dir)) {
+            rc = tb_error_set(TB_ENOENT, "backup directory does not exist (%s)", o->backup_dir);
+            goto cleanup;
+        }
+        mpath = tb_fs_join(o->backup_dir, TB_MANIFEST_NAME);
+        if (!mpath) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            goto cleanup;
+        }
+        rc = tb_fs_read_file(mpath, &text, NULL);
+        if (rc == TB_ENOENT) {
+            rc = tb_error_set(TB_EVERIFY, "backup is incomplete: %s is missing (%s)", TB_MANIFEST_NAME, o->backup_dir);
+            goto cleanup;
+        }
+        if (rc < 0 || (rc = tb_manifest_parse(text, mpath, &outer)) < 0)
+            goto cleanup;
+        apath = tb_fs_join(o->backup_dir, strcmp(outer->compression ? outer->compression : "", "none") == 0
+                                              ? "backup.tar" : TB_ARCHIVE_NAME);
+        if (!apath) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            goto cleanup;
+        }
+        if (stat(apath, &st) < 0) {
+            rc = tb_error_errno(TB_EVERIFY, errno, "backup is incomplete: cannot find %s", apath);
+            goto cleanup;
+        }
+        if (o->progress_total)
+            *o->progress_total = (uint64_t)st.st_size;
+        if ((rc = tb_stream_file(&src, apath, "r")) < 0)
+            goto cleanup;
+    } else if ((rc = tb_stream_borrow(&src, o->in)) < 0) {
+        goto cleanup;
+    }
+    if ((rc = tb_stream_sha256(&sha, src)) < 0)
+        goto cleanup;
+    src = NULL;
+    if ((rc = tb_stream_counter(&counter, sha, o->progress, o->progress_arg)) < 0) {
+        top = sha;
+        goto cleanup;
+    }
+    if ((rc = tb_stream_peek(&top, counter, magic, 4, &nmagic)) < 0) {
+        top = counter;
+        goto cleanup;
+    }
+    if (nmagic == 0) {
+        rc = tb_error_set(TB_EVERIFY, "backup archive is empty (%s)", where);
+        goto cleanup;
+    }
+    if (nmagic == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd) {
+        tb_stream *z;
+        if ((rc = tb_stream_zstd_reader(&z, top)) < 0)
+            goto cleanup;
+        top = z;
+    }
+    {
+        tb_stream *stack = top;
+        top = NULL;
+        if ((rc = tb_archive_reader_new(&r, stack)) < 0)
+            goto cleanup;
+    }
+
+    if (extract) {
+        /* Verification restores under scratch; a restore goes beside the target so the final
+         * rename stays on one filesystem. */
+        if (o->verify_only)
+            rc = asprintf(&work, "%s/verify-%d", o->scratch ? o->scratch : "/tmp", (int)getpid()) < 0
+                     ? tb_error_set(TB_EIO, "out of memory") : 0;
+        else
+            rc = tb_fs_temp_sibling(o->target, &work);
+        if (rc < 0)
+            goto cleanup;
+        if ((rc = tb_fs_mkdir_p(work, 0700)) < 0)
+            goto cleanup;
+        dbdir = tb_fs_join(work, "db");
+        ro_scratch = tb_fs_join(work, "rocksdb-log");
+        if (o->config_target && !o->verify_only)
+            cfgdir = strdup(o->config_target);
+        if (!dbdir || !ro_scratch) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            goto cleanup;
+        }
+    }
+
+    for (;;) {
+        struct tb_archive_entry e;
+        char sha_hex[65], *dest;
+        uint64_t size;
+        int more = tb_archive_next(r, &e);
+        if (more < 0) {
+            rc = more;
+            goto cleanup;
+        }
+        if (more == 0)
+            break;
+        if (after_manifest) {
+            rc = tb_error_set(TB_EVERIFY, "member after %s: %s (%s)", TB_MANIFEST_NAME, e.name, where);
+            goto cleanup;
+        }
+        if (strcmp(e.name, TB_MANIFEST_NAME) == 0) {
+            if ((rc = read_member(r, &e, NULL, sha_hex, &size, &manifest_text)) < 0)
+                goto cleanup;
+            if ((rc = tb_manifest_parse(manifest_text, "archive member " TB_MANIFEST_NAME, &inner)) < 0)
+                goto cleanup;
+            after_manifest = 1;
+            continue;
+        }
+        if (strncmp(e.name, "db/", 3) && strncmp(e.name, "config/", 7)) {
+            rc = tb_error_set(TB_EVERIFY, "unexpected member %s (%s)", e.name, where);
+            goto cleanup;
+        }
+        dest = extract ? dest_for(e.name, dbdir, cfgdir) : NULL;
+        if (e.is_dir) {
+            if (dest)
+                rc = tb_fs_mkdir_p(dest, 0755) == 0 && chmod(dest, e.mode & 07777) == 0
+                         ? 0 : tb_error_errno(TB_EIO, errno, "cannot create %s", dest);
+            free(dest);
+            if (rc < 0)
+                goto cleanup;
+            continue;
+        }
+        rc = read_member(r, &e, dest, sha_hex, &size, NULL);
+        free(dest);
+        if (rc < 0)
+            goto cleanup;
+        if ((rc = seen_add(&seen, e.name, size, sha_hex)) < 0)
+            goto cleanup;
+    }
+    if (!inner) {
+        rc = tb_error_set(TB_EVERIFY, "archive has no %s member: truncated or not a themis backup (%s)",
+                          TB_MANIFEST_NAME, where);
+        goto cleanup;
+    }
+    if ((rc = check_members(&seen, inner)) < 0)
+        goto cleanup;
+    if (outer) {
+        char hex[65];
+        if ((rc = tb_manifest_compare(outer, inner)) < 0)
+            goto cleanup;
+        /* Drain what libarchive left unread below the decompressor (end blocks, anything
+         * appended) so the archive's size and hash cover the whole file. */
+        {
+            char buf[65536];
+            size_t n;
+            do
+                rc = tb_stream_read(counter, buf, sizeof buf, &n);
+            while (rc == 0 && n > 0);
+            if (rc < 0)
+                goto cleanup;
+        }
+        tb_stream_sha256_hex(sha, hex);
+        if (tb_stream_counter_bytes(counter) != outer->archive_size) {
+            rc = tb_error_set(TB_EVERIFY, "archive has %" PRIu64 " bytes, %s says %" PRIu64 " (%s)",
+                              tb_stream_counter_bytes(counter), TB_MANIFEST_NAME, outer->archive_size, apath);
+            goto cleanup;
+        }
+        if (strcmp(hex, outer->archive_sha256)) {
+            rc = tb_error_set(TB_EVERIFY, "archive SHA-256 does not match %s (%s)", TB_MANIFEST_NAME, apath);
+            goto cleanup;
+        }
+    }
+
+    if (extract) {
+        tb_rocks *db = NULL;
+        struct tb_rocks_hash h = { 0 };
+        char hex[65];
+        uint64_t seq = 0;
+        rc = tb_rocks_open(&db, dbdir, TB_ROCKS_READONLY, ro_scratch);
+        if (rc == 0 && (rc = tb_rocks_hash(db, &h)) == 0)
+            seq = tb_rocks_last_seq(db);
+        tb_rocks_free(db);
+        if (rc < 0) {
+            rc = tb_error_wrap(TB_EVERIFY, "restored database does not open");
+            tb_rocks_hash_clear(&h);
+            goto cleanup;
+        }
+        tb_hex(h.digest, 32, hex);
+        tb_rocks_hash_clear(&h);
+        if (strcmp(hex, inner->content_hash)) {
+            rc = tb_error_set(TB_EVERIFY, "content hash of the restored database differs from the manifest (%s)", where);
+            goto cleanup;
+        }
+        if (seq != inner->last_seq) {
+            rc = tb_error_set(TB_EVERIFY, "restored database ends at sequence %" PRIu64 ", manifest says %" PRIu64,
+                              seq, inner->last_seq);
+            goto cleanup;
+        }
+        tb_fs_rm_rf(ro_scratch);
+    }
+
+    if (!o->verify_only) {
+        if (o->set_owner) {
+            own_uid = o->uid;
+            own_gid = o->gid;
+            if (nftw(dbdir, chown_one, 32, FTW_PHYS) != 0) {
+                rc = TB_EIO;
+                goto cleanup;
+            }
+        }
+        if ((rc = tb_fs_fsync_tree(dbdir)) < 0)
+            goto cleanup;
+        stage = dbdir;
+        dbdir = NULL;
+        if ((rc = publish_target(stage, o->target, o->force)) < 0)
+            goto cleanup;
+    }
+
+cleanup:
+    if (rc == 0 && out) {
+        *out = inner;
+        inner = NULL;
+    }
+    tb_archive_reader_free(r);
+    tb_stream_free(top);
+    tb_stream_free(src);
+    if (work)
+        tb_fs_rm_rf(work);
+    if (stage && rc < 0)
+        tb_fs_rm_rf(stage);
+    seen_free(&seen);
+    tb_manifest_free(outer);
+    tb_manifest_free(inner);
+    free(mpath);
+    free(apath);
+    free(text);
+    free(manifest_text);
+    free(work);
+    free(dbdir);
+    free(cfgdir);
+    free(stage);
+    free(ro_scratch);
+    return rc;
+}

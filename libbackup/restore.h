@@ -1,0 +1,32 @@
+/* restore: verify a backup (checksums, completeness, content hash) or restore it into place. */
+#ifndef TB_RESTORE_H
+#define TB_RESTORE_H
+
+#include <sys/types.h>
+
+#include "manifest.h"
+#include "stream.h"
+
+struct tb_restore_opts {
+    const char *backup_dir;   /* a backup directory ... */
+    tb_stream *in;            /* ... or the archive stream (not owned) */
+    const char *target;       /* restore the DB here; NULL with verify_only */
+    const char *config_target;/* restore config/ members here (optional) */
+    const char *scratch;      /* a directory of ours for verification's temporary restore */
+    int verify_only;
+    int quick;                /* checksums only: skip the temporary restore and open */
+    int force;                /* replace a non-empty target */
+    int set_owner;
+    uid_t uid;
+    gid_t gid;
+    tb_progress_cb progress;  /* bytes of tar data read */
+    void *progress_arg;
+    uint64_t *progress_total; /* set when the size is known before reading */
+};
+
+/* Verifies, and unless verify_only publishes the restored DB at target. TB_EVERIFY names
+ * the member or check that failed; nothing outside scratch and the target's temporary
+ * sibling is changed on failure. *out (may be NULL) receives the manifest. */
+int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out);
+
+#endif

@@ -1,0 +1,105 @@
+/* themis-backup: consistent full backup of a live or stopped ThemisDB, optionally with config. */
+#include "tool.h"
+
+#include <inttypes.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backup.h"
+#include "config.h"
+#include "fs.h"
+#include "progress.h"
+
+static const char *backup_dir, *db_path, *config_file, *server_url, *progress_arg;
+static int compress, include_config, to_stdout, verbose;
+static long long level = 3, threads = -1;
+
+static const struct tb_option opts[] = {
+    { "backup-directory", 0, TB_OPT_STRING, &backup_dir, "DIR", "write the backup here (created; must not exist or be empty)" },
+    { "stdout", 0, TB_OPT_FLAG, &to_stdout, NULL, "write the backup stream (tar, .zst with --compress) to stdout" },
+    { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "RocksDB directory (default: storage.rocksdb_path of the config, else " TB_THEMIS_DB_PATH ")" },
+    { "compress", 0, TB_OPT_FLAG, &compress, NULL, "compress with zstd (backup.tar.zst)" },
+    { "compress-level", 0, TB_OPT_INT, &level, "N", "zstd level (default 3)" },
+    { "threads", 0, TB_OPT_INT, &threads, "N", "zstd worker threads (default: number of CPUs)" },
+    { "include-config", 0, TB_OPT_FLAG, &include_config, NULL, "include ThemisDB's config and the files it names under its directory" },
+    { "config-file", 0, TB_OPT_STRING, &config_file, "PATH", "ThemisDB config (default " TB_THEMIS_CONFIG ")" },
+    { "server-url", 0, TB_OPT_STRING, &server_url, "URL", "ask the server for the checkpoint (POST /admin/backup)" },
+    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show progress on stderr (a line, or JSON lines)" },
+    { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print a summary on stderr" },
+    { NULL, 0, 0, NULL, NULL, NULL },
+};
+
+static const struct tb_cli cli = {
+    "themis-backup", "--backup-directory DIR | --stdout [OPTIONS]",
+    "Takes a consistent full backup of a ThemisDB RocksDB, live or stopped, never opening it read-write.",
+    opts,
+};
+
+int main(int argc, char **argv)
+{
+    struct tb_backup_opts o = { 0 };
+    struct tb_manifest *m = NULL;
+    struct tb_config *cfg = NULL;
+    struct tb_progress prog;
+    enum tb_progress_mode pmode;
+    tb_stream *out = NULL;
+    char host[256] = "";
+    const char *cfile;
+    int argi, rc, status;
+
+    if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
+        return status;
+    if (argi < argc)
+        return tool_usage(&cli, "unexpected argument");
+    if (!backup_dir == !to_stdout)
+        return tool_usage(&cli, "give exactly one of --backup-directory DIR and --stdout");
+    if (to_stdout && isatty(1))
+        return tool_usage(&cli, "refusing to write a backup stream to a terminal");
+    if (level < -7 || level > 22)
+        return tool_usage(&cli, "--compress-level must be between -7 and 22");
+    if (threads < 0)
+        threads = sysconf(_SC_NPROCESSORS_ONLN);
+    if (tb_progress_parse(progress_arg, &pmode) < 0)
+        return tool_fail(&cli, TB_EUSAGE);
+
+    /* The config names the DB; it must exist when asked for explicitly or included. */
+    cfile = config_file ? config_file : TB_THEMIS_CONFIG;
+    if (config_file || include_config || (!db_path && tb_fs_exists(cfile))) {
+        if ((rc = tb_config_load(&cfg, cfile)) < 0)
+            return tool_fail(&cli, rc);
+    }
+    if (!db_path)
+        db_path = cfg && tb_config_get(cfg, "storage.rocksdb_path") ? tb_config_get(cfg, "storage.rocksdb_path")
+                                                                     : TB_THEMIS_DB_PATH;
+
+    gethostname(host, sizeof host - 1);
+    o.db_path = db_path;
+    o.backup_dir = backup_dir;
+    o.scratch = tool_tmpdir();
+    o.compress = compress;
+    o.level = (int)level;
+    o.threads = (int)threads;
+    o.server_url = server_url;
+    o.host = host;
+    if (include_config) {
+        o.config_file = cfile;
+        o.config_dir = tb_fs_dirname(cfile);
+    }
+    tb_progress_start(&prog, pmode, stderr, "backup", 0);
+    o.progress = tb_progress_update;
+    o.progress_arg = &prog;
+    o.progress_total = &prog.total;
+    if (to_stdout && (rc = tb_stream_fd(&out, 1, 0, "stdout")) < 0)
+        return tool_fail(&cli, rc);
+    o.out = out;
+    rc = tb_backup_run(&o, &m);
+    tb_progress_finish(&prog);
+    if (rc == 0 && verbose)
+        fprintf(stderr, "%s: backed up %s: %zu files, %" PRIu64 " bytes of data, sequence %" PRIu64 ", content hash %s\n",
+                cli.tool, db_path, m->nfiles, m->db_bytes, m->last_seq, m->content_hash);
+    tb_manifest_free(m);
+    tb_stream_free(out);
+    tb_config_free(cfg);
+    free((char *)o.config_dir);
+    return rc < 0 ? tool_fail(&cli, rc) : 0;
+}
