@@ -57,11 +57,9 @@ asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" check
 
+# Installs every package used to build and test (Debian 12, as root), then builds.
 deps:
-	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	  build-essential pkg-config librocksdb-dev libarchive-dev libzstd-dev libssl-dev \
-	  libcurl4-openssl-dev libyaml-dev libjansson-dev libexpat1-dev zstd tar rocksdb-tools perl
+	./tests/deps.sh
 	$(MAKE) all
 
 demo: all

@@ -195,6 +195,11 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
 
     if (!tb_fs_exists(o->db_path))
         return tb_error_set(TB_ENOENT, "database directory does not exist (%s)", o->db_path);
+    /* A run killed with -9 leaves its checkpoint (hard links that pin deleted SSTs) and its
+     * staging directory behind; they are ours to remove. */
+    if ((rc = tb_fs_remove_stale_temps(o->db_path)) < 0 ||
+        (o->backup_dir && (rc = tb_fs_remove_stale_temps(o->backup_dir)) < 0))
+        return rc;
     if (o->backup_dir) {
         if ((rc = tb_fs_is_empty_dir(o->backup_dir, &empty)) < 0)
             return rc;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +153,42 @@ int tb_fs_temp_sibling(const char *path, char **out)
         snprintf(*out, len, "%s/.%s.tmp-%d-%d", dir, base, (int)getpid(), n);
     free(dir);
     return *out ? 0 : tb_error_set(TB_EIO, "out of memory");
+}
+
+int tb_fs_remove_stale_temps(const char *path)
+{
+    char *dir = tb_fs_dirname(path), prefix[512];
+    const char *base = strrchr(path, '/');
+    struct dirent *e;
+    DIR *d;
+    int rc = 0;
+    base = base ? base + 1 : path;
+    if (!dir)
+        return tb_error_set(TB_EIO, "out of memory");
+    snprintf(prefix, sizeof prefix, ".%s.tmp-", base);
+    if (!(d = opendir(dir))) {
+        free(dir);
+        return 0; /* nothing to clean where we cannot look */
+    }
+    while ((e = readdir(d)) != NULL) {
+        size_t pl = strlen(prefix);
+        char *end, *victim;
+        long pid;
+        if (strncmp(e->d_name, prefix, pl) != 0)
+            continue;
+        pid = strtol(e->d_name + pl, &end, 10);
+        if (end == e->d_name + pl || *end != '-' || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        victim = tb_fs_join(dir, e->d_name);
+        if (victim && rc == 0)
+            rc = tb_fs_rm_rf(victim);
+        free(victim);
+    }
+    closedir(d);
+    free(dir);
+    return rc;
 }
 
 int tb_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)

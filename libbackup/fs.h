@@ -21,6 +21,9 @@ int tb_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 int tb_fs_read_file(const char *path, char **data, size_t *len);
 /* A fresh name beside path: "<dir>/.<base>.tmp-<pid>-<n>" (malloc'd). */
 int tb_fs_temp_sibling(const char *path, char **out);
+/* Removes temporaries that tb_fs_temp_sibling(path) made in runs whose process is gone
+ * (killed with -9): ".<base>.tmp-<pid>-*" beside path. */
+int tb_fs_remove_stale_temps(const char *path);
 int tb_fs_free_bytes(const char *path, uint64_t *bytes);
 /* 1 when path is missing or an empty directory, 0 when it has entries. */
 int tb_fs_is_empty_dir(const char *path, int *empty);

@@ -1,0 +1,76 @@
+# lib.sh: TAP helpers for the shell tests (sourced). Each test gets a temp dir removed on exit.
+set -u
+: "${TB_BIN:?TB_BIN must name the directory of the built programs}"
+PATH="$TB_BIN:$PATH"
+T=$(mktemp -d "${TMPDIR:-/tmp}/themis-test.XXXXXX")
+_tap_n=0
+_tap_failed=0
+_cleanup_hooks=()
+on_exit() { _cleanup_hooks+=("$1"); }
+_finish() {
+    local h
+    for h in "${_cleanup_hooks[@]+"${_cleanup_hooks[@]}"}"; do eval "$h" || true; done
+    rm -rf "$T"
+}
+trap _finish EXIT
+
+ok() {  # ok COND-EXIT-STATUS DESCRIPTION
+    local st=$1; shift
+    _tap_n=$((_tap_n + 1))
+    if [ "$st" -eq 0 ]; then echo "ok $_tap_n - $*"; else echo "not ok $_tap_n - $*"; _tap_failed=$((_tap_failed + 1)); fi
+}
+is() {  # is GOT WANT DESCRIPTION
+    local got=$1 want=$2; shift 2
+    [ "$got" = "$want" ]; ok $? "$*"
+    [ "$got" = "$want" ] || echo "#   got '$got', want '$want'"
+}
+like() {  # like TEXT REGEX DESCRIPTION
+    local text=$1 re=$2; shift 2
+    printf '%s' "$text" | grep -Eq -- "$re"; local st=$?
+    ok $st "$*"
+    [ $st -eq 0 ] || echo "#   '$text' does not match /$re/"
+}
+skip() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n # skip $*"; }
+diag() { echo "# $*"; }
+done_testing() { echo "1..$_tap_n"; [ "$_tap_failed" -eq 0 ]; }
+
+# run CMD...: runs a command, keeping its exit status in $rc, stdout in $out, stderr in $err.
+run() {
+    "$@" >"$T/.out" 2>"$T/.err"; rc=$?
+    out=$(cat "$T/.out"); err=$(cat "$T/.err")
+}
+
+# wait_for DEADLINE_SECONDS CMD...: polls CMD every 50 ms until it succeeds or the deadline passes.
+wait_for() {
+    local deadline=$(( $(date +%s) + $1 )); shift
+    until "$@"; do
+        [ "$(date +%s)" -ge "$deadline" ] && return 1
+        sleep 0.05
+    done
+}
+
+# One line on stderr, naming the tool, is what every error must be.
+one_line_error() {  # one_line_error TOOL STDERR
+    [ "$(printf '%s\n' "$2" | grep -c .)" -eq 1 ] && printf '%s' "$2" | grep -q "^$1: "
+}
+
+# flip_byte FILE OFFSET: inverts one byte in place.
+flip_byte() {
+    local b
+    b=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d ' ')
+    printf "$(printf '\\%03o' $(( b ^ 0xff )))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+# make_db DIR [LOADGEN ARGS...]: a small ThemisDB-like RocksDB from the load generator, stopped.
+make_db() {
+    local dir=$1; shift
+    themis-loadgen --db "$dir" --seed 7 --threads 2 --batches 3000 "$@" >"$T/.loadgen.out" 2>&1 \
+        || { cat "$T/.loadgen.out" >&2; return 1; }
+}
+
+# sha256 of a file, hex only.
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# manifest_field FILE KEY: a top-level scalar of a MANIFEST.json (jq-free: our manifest is
+# pretty-printed with one key per line).
+manifest_field() { sed -n "s/^  \"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$1" | head -1; }

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# deps.sh: installs every Debian 12 package the project builds and tests with (as root).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends \
+    build-essential pkg-config ca-certificates \
+    librocksdb-dev libarchive-dev libzstd-dev libssl-dev libcurl4-openssl-dev \
+    libyaml-dev libjansson-dev libexpat1-dev \
+    zstd tar rocksdb-tools perl procps util-linux
