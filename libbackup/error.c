@@ -48,6 +48,15 @@ int tb_error_wrap(int code, const char *fmt, ...)
     return code;
 }
 
+volatile sig_atomic_t tb_interrupted;
+
+int tb_error_check_interrupt(void)
+{
+    if (tb_interrupted)
+        return tb_error_set(TB_EIO, "interrupted by signal %d, temporary files removed", (int)tb_interrupted);
+    return 0;
+}
+
 const char *tb_error_last(void)
 {
     return tb_msg[0] ? tb_msg : "unknown error";

@@ -2,6 +2,8 @@
 #ifndef TB_ERROR_H
 #define TB_ERROR_H
 
+#include <signal.h>
+
 /* Every library function returns 0 or one of these; the message says what and why. */
 enum {
     TB_OK = 0,
@@ -23,6 +25,12 @@ int tb_error_errno(int code, int errnum, const char *fmt, ...) __attribute__((fo
 int tb_error_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *tb_error_last(void);
 void tb_error_clear(void);
+/* Set from a signal handler (by the tools) to ask long operations to stop cleanly: the
+ * stream layer and long loops then fail with "interrupted" and take their cleanup path. */
+extern volatile sig_atomic_t tb_interrupted;
+/* Returns TB_EIO with an "interrupted" message when tb_interrupted is set, else 0. */
+int tb_error_check_interrupt(void);
+
 /* Maps a return code to the tools' exit status (0, 1, 2, 3, 4). */
 int tb_error_exit_code(int code);
 

@@ -290,10 +290,15 @@ int tb_rocks_hash(tb_rocks *r, struct tb_rocks_hash *out)
             put_bytes(md, "kv", 2);
             put_bytes(md, k, kl);
             put_bytes(md, v, vl);
-            n++;
+            if ((++n & 4095) == 0 && tb_interrupted)
+                break;
         }
         rocksdb_iter_get_error(it, &err);
         rocksdb_iter_destroy(it);
+        if ((rc = tb_error_check_interrupt()) < 0) {
+            free(err);
+            goto cleanup;
+        }
         if (err) {
             rc = rocks_err(TB_EVERIFY, err, "cannot read column family", r->cf_names[i]);
             goto cleanup;

@@ -16,6 +16,8 @@
 int tb_stream_read(tb_stream *s, void *buf, size_t len, size_t *n)
 {
     *n = 0;
+    if (tb_interrupted)
+        return tb_error_check_interrupt();
     if (!s->ops->read)
         return tb_error_set(TB_EIO, "read: stream is write-only (%s)", s->name);
     if (len == 0)
@@ -39,6 +41,8 @@ int tb_stream_read_full(tb_stream *s, void *buf, size_t len, size_t *n)
 
 int tb_stream_write(tb_stream *s, const void *buf, size_t len)
 {
+    if (tb_interrupted)
+        return tb_error_check_interrupt();
     if (!s->ops->write)
         return tb_error_set(TB_EIO, "write: stream is read-only (%s)", s->name);
     if (len == 0)

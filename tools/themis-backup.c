@@ -49,6 +49,7 @@ int main(int argc, char **argv)
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
         return status;
+    tool_catch_signals();
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
     if (!backup_dir == !to_stdout)

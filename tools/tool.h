@@ -3,6 +3,7 @@
 #define TB_TOOL_H
 
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 
 #include "cli.h"
@@ -36,6 +37,24 @@ static inline int tool_usage(const struct tb_cli *cli, const char *msg)
 {
     fprintf(stderr, "%s: %s (see --help)\n", cli->tool, msg);
     return 2;
+}
+
+static void tool_on_signal(int sig)
+{
+    tb_interrupted = sig;
+}
+
+/* SIGINT, SIGTERM and SIGHUP make the library stop and remove its temporary files; no
+ * SA_RESTART, so blocking reads and writes return at once. */
+static inline void tool_catch_signals(void)
+{
+    struct sigaction sa = { 0 };
+    sa.sa_handler = tool_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }
 
 /* Scratch directory for temporary files: $TMPDIR or /tmp. */

@@ -29,4 +29,21 @@ is "$rc" 0 "a new backup after the kills succeeds"
 is "$(cd "$T" && ls -A | grep -cE '^\.(bk|db)\.tmp-')" 0 "and removed the killed runs' temporaries and checkpoints"
 run themis-restore --backup-directory "$T/bk" --verify-only
 is "$rc" 0 "and its backup verifies"
+
+# SIGTERM (and SIGINT) stop a backup cleanly: temporaries removed, nothing published.
+for sig in TERM INT; do
+    rm -rf "$T/bk"
+    themis-backup --database-path "$T/db" --backup-directory "$T/bk" --compress --compress-level 19 2>"$T/sig.err" &
+    pid=$!
+    wait_for 30 bash -c "ls -A '$T' | grep -q '^\.bk\.tmp-'"; ok $? "SIG$sig: the backup started staging"
+    kill -$sig "$pid"
+    wait "$pid"; st=$?
+    if [ -e "$T/bk" ]; then
+        skip "SIG$sig: the backup finished before the signal arrived"
+    else
+        is "$st" 1 "SIG$sig: the backup exits 1"
+        like "$(cat "$T/sig.err")" "interrupted" "SIG$sig: and says it was interrupted"
+        is "$(cd "$T" && ls -A | grep -cE '^\.(bk|db)\.tmp-')" 0 "SIG$sig: no temporary directory or checkpoint is left"
+    fi
+done
 done_testing
