@@ -221,6 +221,18 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
         }
         if (o->progress_total)
             *o->progress_total = (uint64_t)st.st_size;
+        /* Pre-flight: the restored files need db_bytes where they are written. */
+        if (!o->verify_only || !o->quick) {
+            char *parent = o->verify_only ? strdup(o->scratch ? o->scratch : "/tmp") : tb_fs_dirname(o->target);
+            uint64_t have = 0;
+            rc = parent ? tb_fs_free_bytes(parent, &have) : tb_error_set(TB_EIO, "out of memory");
+            if (rc == 0 && have < outer->db_bytes + (1 << 20))
+                rc = tb_error_set(TB_ENOSPC, "not enough free space: restore needs %" PRIu64 " bytes, %" PRIu64
+                                  " available (%s)", outer->db_bytes + (1 << 20), have, parent);
+            free(parent);
+            if (rc < 0)
+                goto cleanup;
+        }
         if ((rc = tb_stream_file(&src, apath, "r")) < 0)
             goto cleanup;
     } else if ((rc = tb_stream_borrow(&src, o->in)) < 0) {

@@ -60,6 +60,7 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m tmpfs "$mnt" 2>/dev/null; the
     is "$(ls -A "$mnt")" "" "and leaves nothing on the full disk"
     run themis-restore --backup-directory "$T/bk" --target "$mnt/restored"
     is "$rc" 1 "restore onto a full disk exits 1"
+    like "$err" "not enough free space: restore needs" "and says so before writing"
     ok "$([ ! -e "$mnt/restored" ] && [ -z "$(ls -A "$mnt")" ]; echo $?)" "and leaves nothing behind"
 else
     skip "full-disk test needs root to mount a tmpfs"
