@@ -125,7 +125,8 @@ static int load_conf(const struct tb_cli *cli, const char *path, int required)
             rc = tb_error_set(TB_EUSAGE, "config file %s:%d: option '%s' needs a value", path, lineno, key);
             break;
         }
-        if (val && (val = strdup(val)) == NULL) {
+        /* Only strings are kept (the tool holds pointers to them for the process's life). */
+        if (val && (o->kind == TB_OPT_STRING || o->kind == TB_OPT_OPTSTRING) && (val = strdup(val)) == NULL) {
             rc = tb_error_set(TB_EIO, "out of memory");
             break;
         }

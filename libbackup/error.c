@@ -43,8 +43,12 @@ int tb_error_wrap(int code, const char *fmt, ...)
     set_v(fmt, ap);
     va_end(ap);
     n = strlen(tb_msg);
-    if (old[0])
-        snprintf(tb_msg + n, sizeof tb_msg - n, ": %s", old);
+    if (old[0] && n + 2 < sizeof tb_msg) {
+        size_t room = sizeof tb_msg - n - 3, len = strlen(old);
+        memcpy(tb_msg + n, ": ", 2);
+        memcpy(tb_msg + n + 2, old, len < room ? len : room);
+        tb_msg[n + 2 + (len < room ? len : room)] = '\0';
+    }
     return code;
 }
 
