@@ -68,9 +68,11 @@ demo: all
 bench: all
 	TB_BIN=$(abspath $(BUILD)/bin) ./tests/bench/run.sh
 
+# Tools whose name starts with themis- are installed, and the alias names ThemisDB's
+# upgrade guides use, as symlinks.
 install: $(TOOLS)
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(filter $(BUILD)/bin/themis-%,$(TOOLS)) $(DESTDIR)$(PREFIX)/bin/
 	for a in $(ALIASES); do ln -sf $${a#*:} $(DESTDIR)$(PREFIX)/bin/$${a%%:*}; done
 
 clean:
