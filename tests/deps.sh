@@ -7,4 +7,4 @@ apt-get install -y -q --no-install-recommends \
     build-essential pkg-config ca-certificates \
     librocksdb-dev libarchive-dev libzstd-dev libssl-dev libcurl4-openssl-dev \
     libyaml-dev libjansson-dev libexpat1-dev \
-    zstd tar rocksdb-tools perl procps util-linux
+    zstd tar rocksdb-tools perl procps util-linux python3 bc time
