@@ -32,14 +32,38 @@ char *tb_fs_join(const char *a, const char *b)
     return p;
 }
 
+/* Length of path without trailing slashes ("/" stays "/"). */
+static size_t trimmed_len(const char *path)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    return n;
+}
+
+/* The last component of path, ignoring trailing slashes (points into path; len out). */
+static const char *base_of(const char *path, size_t *len)
+{
+    size_t n = trimmed_len(path);
+    const char *b = path + n;
+    while (b > path && b[-1] != '/')
+        b--;
+    *len = (size_t)(path + n - b);
+    return b;
+}
+
 char *tb_fs_dirname(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    if (!slash)
+    size_t i = trimmed_len(path);
+    while (i > 0 && path[i - 1] != '/')
+        i--;
+    if (i == 0)
         return strdup(".");
-    if (slash == path)
+    while (i > 1 && path[i - 2] == '/')
+        i--;
+    if (i == 1)
         return strdup("/");
-    return strndup(path, (size_t)(slash - path));
+    return strndup(path, i - 1);
 }
 
 int tb_fs_exists(const char *path)
@@ -141,16 +165,15 @@ int tb_fs_temp_sibling(const char *path, char **out)
 {
     static int counter;
     char *dir = tb_fs_dirname(path);
-    const char *base = strrchr(path, '/');
+    size_t blen, len;
+    const char *base = base_of(path, &blen);
     int n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-    size_t len;
-    base = base ? base + 1 : path;
     if (!dir)
         return tb_error_set(TB_EIO, "out of memory");
-    len = strlen(dir) + strlen(base) + 64;
+    len = strlen(dir) + blen + 64;
     *out = malloc(len);
     if (*out)
-        snprintf(*out, len, "%s/.%s.tmp-%d-%d", dir, base, (int)getpid(), n);
+        snprintf(*out, len, "%s/.%.*s.tmp-%d-%d", dir, (int)blen, base, (int)getpid(), n);
     free(dir);
     return *out ? 0 : tb_error_set(TB_EIO, "out of memory");
 }
@@ -158,14 +181,14 @@ int tb_fs_temp_sibling(const char *path, char **out)
 int tb_fs_remove_stale_temps(const char *path)
 {
     char *dir = tb_fs_dirname(path), prefix[512];
-    const char *base = strrchr(path, '/');
+    size_t blen;
+    const char *base = base_of(path, &blen);
     struct dirent *e;
     DIR *d;
     int rc = 0;
-    base = base ? base + 1 : path;
     if (!dir)
         return tb_error_set(TB_EIO, "out of memory");
-    snprintf(prefix, sizeof prefix, ".%s.tmp-", base);
+    snprintf(prefix, sizeof prefix, ".%.*s.tmp-", (int)blen, base);
     if (!(d = opendir(dir))) {
         free(dir);
         return 0; /* nothing to clean where we cannot look */

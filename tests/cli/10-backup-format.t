@@ -44,6 +44,12 @@ ok $? "plain tar -x extracts an uncompressed backup"
 run themis-restore --backup-directory "$T/plain" --verify-only
 is "$rc" 0 "uncompressed backup verifies"
 
+ls -A "$T/db" > "$T/db.before"
+run themis-backup --database-path "$T/db/" --backup-directory "$T/slash/" --compress
+is "$rc" 0 "paths with trailing slashes work"
+ok "$(ls -A "$T/db" | cmp -s - "$T/db.before"; echo $?)" "and nothing was written inside the database directory"
+ok "$([ -f "$T/slash/MANIFEST.json" ]; echo $?)" "the backup is where it was asked for"
+
 run themis-backup --database-path "$T/db" --backup-directory "$T/bk" --compress
 is "$rc" 1 "backup refuses an existing backup directory"
 like "$err" "not empty" "and says why"
