@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 
 struct tb_rocks {
     rocksdb_t *db;
+    char *scratch;
     rocksdb_options_t *opts;
     char *path;
     enum tb_rocks_mode mode;
@@ -29,10 +31,54 @@ static int rocks_err(int code, char *err, const char *what, const char *path)
     return code;
 }
 
+static void close_handles(tb_rocks *r);
+
 void tb_rocks_free(tb_rocks *r)
 {
     if (!r)
         return;
+    close_handles(r);
+    if (r->opts)
+        rocksdb_options_destroy(r->opts);
+    free(r->path);
+    free(r->scratch);
+    free(r);
+}
+
+/* Lists the column families and opens them all (r->opts set). */
+static int open_handles(tb_rocks *r)
+{
+    const rocksdb_options_t **cfo = NULL;
+    char *err = NULL;
+    int rc = 0;
+    r->cf_names = rocksdb_list_column_families(r->opts, r->path, &r->ncf, &err);
+    if (err)
+        return rocks_err(TB_EIO, err, "cannot list column families", r->path);
+    cfo = calloc(r->ncf, sizeof *cfo);
+    r->cfs = calloc(r->ncf, sizeof *r->cfs);
+    if (!cfo || !r->cfs) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < r->ncf; i++)
+        cfo[i] = r->opts;
+    if (r->mode == TB_ROCKS_SECONDARY)
+        r->db = rocksdb_open_as_secondary_column_families(r->opts, r->path, r->scratch, (int)r->ncf,
+                                                          (const char *const *)r->cf_names, cfo,
+                                                          r->cfs, &err);
+    else
+        r->db = rocksdb_open_for_read_only_column_families(r->opts, r->path, (int)r->ncf,
+                                                           (const char *const *)r->cf_names, cfo,
+                                                           r->cfs, 0, &err);
+    if (err)
+        rc = rocks_err(TB_EIO, err, "cannot open database", r->path);
+cleanup:
+    free(cfo);
+    return rc;
+}
+
+static void close_handles(tb_rocks *r)
+{
     for (size_t i = 0; r->cfs && i < r->ncf; i++)
         if (r->cfs[i])
             rocksdb_column_family_handle_destroy(r->cfs[i]);
@@ -40,27 +86,25 @@ void tb_rocks_free(tb_rocks *r)
         rocksdb_close(r->db);
     if (r->cf_names)
         rocksdb_list_column_families_destroy(r->cf_names, r->ncf);
-    if (r->opts)
-        rocksdb_options_destroy(r->opts);
     free(r->cfs);
-    free(r->path);
-    free(r);
+    r->db = NULL;
+    r->cfs = NULL;
+    r->cf_names = NULL;
+    r->ncf = 0;
 }
 
 int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, const char *scratch)
 {
     tb_rocks *r = calloc(1, sizeof *r);
     rocksdb_options_t *base = rocksdb_options_create();
-    const rocksdb_options_t **cfo = NULL;
     char *err = NULL, *current = NULL;
     int rc = 0;
 
-    if (!r || !base) {
+    if (!r || !base || !(r->path = strdup(path)) || !(r->scratch = strdup(scratch))) {
         rc = tb_error_set(TB_EIO, "out of memory");
         goto cleanup;
     }
     r->mode = mode;
-    r->path = strdup(path);
     /* A directory without CURRENT is no RocksDB; say so instead of RocksDB's wording. */
     current = tb_fs_join(path, "CURRENT");
     if (!tb_fs_exists(path)) {
@@ -83,39 +127,14 @@ int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, con
     rocksdb_options_set_info_log_level(r->opts, 2 /* WARN */);
     if (mode == TB_ROCKS_SECONDARY)
         rocksdb_options_set_max_open_files(r->opts, -1); /* required by secondaries */
-
-    r->cf_names = rocksdb_list_column_families(r->opts, path, &r->ncf, &err);
-    if (err) {
-        rc = rocks_err(TB_EIO, err, "cannot list column families", path);
+    if ((rc = open_handles(r)) < 0)
         goto cleanup;
-    }
-    cfo = calloc(r->ncf, sizeof *cfo);
-    r->cfs = calloc(r->ncf, sizeof *r->cfs);
-    if (!cfo || !r->cfs) {
-        rc = tb_error_set(TB_EIO, "out of memory");
-        goto cleanup;
-    }
-    for (size_t i = 0; i < r->ncf; i++)
-        cfo[i] = r->opts;
-    if (mode == TB_ROCKS_SECONDARY)
-        r->db = rocksdb_open_as_secondary_column_families(r->opts, path, scratch, (int)r->ncf,
-                                                          (const char *const *)r->cf_names, cfo,
-                                                          r->cfs, &err);
-    else
-        r->db = rocksdb_open_for_read_only_column_families(r->opts, path, (int)r->ncf,
-                                                           (const char *const *)r->cf_names, cfo,
-                                                           r->cfs, 0, &err);
-    if (err) {
-        rc = rocks_err(TB_EIO, err, "cannot open database", path);
-        goto cleanup;
-    }
     if (mode == TB_ROCKS_SECONDARY && (rc = tb_rocks_catch_up(r)) < 0)
         goto cleanup;
     *out = r;
     r = NULL;
 cleanup:
     free(current);
-    free(cfo);
     if (base)
         rocksdb_options_destroy(base);
     tb_rocks_free(r);
@@ -125,12 +144,23 @@ cleanup:
 int tb_rocks_catch_up(tb_rocks *r)
 {
     char *err = NULL;
+    int rc;
     if (r->mode != TB_ROCKS_SECONDARY)
         return 0;
-    rocksdb_try_catch_up_with_primary(r->db, &err);
-    if (err)
-        return rocks_err(TB_EIO, err, "cannot catch up with the primary", r->path);
-    return 0;
+    for (int attempt = 1;; attempt++) {
+        rocksdb_try_catch_up_with_primary(r->db, &err);
+        if (!err)
+            return 0;
+        /* The server created a column family after we listed them: a secondary cannot
+         * follow that, so open again with the new list. */
+        if (attempt >= 5 || !strstr(err, "unknown column family"))
+            return rocks_err(TB_EIO, err, "cannot catch up with the primary", r->path);
+        free(err);
+        err = NULL;
+        close_handles(r);
+        if ((rc = open_handles(r)) < 0)
+            return rc;
+    }
 }
 
 uint64_t tb_rocks_last_seq(tb_rocks *r)
@@ -184,9 +214,23 @@ static int copy_file(const char *from, const char *to)
     return rc;
 }
 
+/* RocksDB stages a checkpoint in "<dir>.tmp" and may leave it behind on failure. */
+static int rm_staging(const char *dir)
+{
+    char *tmp = NULL;
+    int rc;
+    if (asprintf(&tmp, "%s.tmp", dir) < 0)
+        return tb_error_set(TB_EIO, "out of memory");
+    rc = tb_fs_rm_rf(tmp);
+    free(tmp);
+    return rc;
+}
+
 int tb_rocks_checkpoint(tb_rocks *r, const char *dir)
 {
-    enum { ATTEMPTS = 10 };
+    /* Under heavy compaction a file often vanishes between the catch-up and its link; each
+     * attempt takes milliseconds, so retry at once and often rather than slowly. */
+    enum { ATTEMPTS = 100 };
     char *err = NULL, *have = NULL, *from = NULL, *to = NULL;
     int rc = 0;
 
@@ -194,20 +238,26 @@ int tb_rocks_checkpoint(tb_rocks *r, const char *dir)
         rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(r->db, &err);
         if (err)
             return rocks_err(TB_EIO, err, "cannot create checkpoint object", r->path);
-        rocksdb_checkpoint_create(cp, dir, 0, &err);
+        /* A secondary cannot flush; a huge log_size_for_flush says not to try. */
+        rocksdb_checkpoint_create(cp, dir, UINT64_MAX, &err);
         rocksdb_checkpoint_object_destroy(cp);
         if (!err)
             break;
+
         /* A file vanishing under us means compaction won the race: catch up and retry. */
         if (attempt >= ATTEMPTS || (!strstr(err, "No such file") && !strstr(err, "not found"))) {
             tb_fs_rm_rf(dir);
+            rm_staging(dir);
             return rocks_err(TB_EIO, err, "cannot write checkpoint", r->path);
         }
         free(err);
         err = NULL;
-        if ((rc = tb_fs_rm_rf(dir)) < 0 || (rc = tb_rocks_catch_up(r)) < 0)
+        if ((rc = tb_fs_rm_rf(dir)) < 0 || (rc = rm_staging(dir)) < 0)
             return rc;
-        usleep(10000u * (unsigned)attempt);
+        if (attempt % 10 == 0)
+            usleep(20000); /* let a burst of compactions settle, then catch up */
+        if ((rc = tb_rocks_catch_up(r)) < 0)
+            return rc;
     }
     /* Tools that open the copy need the options (allow_2pc); copy them if left out. */
     have = newest_options(dir);
