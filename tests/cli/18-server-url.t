@@ -6,7 +6,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 make_db "$T/db"; ok $? "load generator wrote a database"
 python3 "$here/mock-themisdb.py" --db "$T/db" --port-file "$T/port" & srv=$!
-on_exit "kill $srv"
+on_exit "kill $srv 2>/dev/null"
 wait_for 30 test -s "$T/port"; ok $? "stand-in server listening"
 port=$(cat "$T/port")
 
@@ -20,7 +20,7 @@ is "$(manifest_field "$T/bk/MANIFEST.json" content_hash)" "$(themis-dbhash --dat
 kill "$srv"; wait "$srv" 2>/dev/null
 rm -f "$T/port"
 python3 "$here/mock-themisdb.py" --db "$T/db" --port-file "$T/port" --fail & srv=$!
-on_exit "kill $srv"
+on_exit "kill $srv 2>/dev/null"
 wait_for 30 test -s "$T/port"
 run themis-backup --server-url "http://127.0.0.1:$(cat "$T/port")" --database-path "$T/db" --backup-directory "$T/bk2"
 is "$rc" 1 "a server error exits 1"
