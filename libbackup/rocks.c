@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <openssl/evp.h>
 #include <rocksdb/c.h>
 
@@ -277,18 +279,129 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(**(char *const *const *)a, **(char *const *const *)b);
 }
 
-static void put_len(EVP_MD_CTX *md, uint64_t n)
+/* The hash pipeline: the iterating thread frames keys and values into 1 MiB buffers and a
+ * second thread runs SHA-256 over them, so decompression and hashing overlap (each takes
+ * about half the time on its own). The byte stream hashed is the same as a plain loop's. */
+enum { HP_BUFS = 4, HP_SIZE = 1 << 20 };
+
+struct hpipe {
+    EVP_MD_CTX *md;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned char *buf[HP_BUFS];
+    size_t len[HP_BUFS];
+    unsigned head, tail;   /* buffers [tail, head) are full, waiting for the hasher */
+    int running;           /* the thread was started */
+    int stopping;          /* no more buffers will come */
+    unsigned char *cur;    /* the buffer being filled: buf[head % HP_BUFS] */
+    size_t used;
+};
+
+static void *hp_thread(void *arg)
+{
+    struct hpipe *h = arg;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (h->tail == h->head && !h->stopping)
+            pthread_cond_wait(&h->cv, &h->mu);
+        if (h->tail == h->head)
+            break;
+        unsigned i = h->tail % HP_BUFS;
+        pthread_mutex_unlock(&h->mu);
+        EVP_DigestUpdate(h->md, h->buf[i], h->len[i]);
+        pthread_mutex_lock(&h->mu);
+        h->tail++;
+        pthread_cond_broadcast(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* Hands the current buffer to the hasher and waits for a free one. */
+static void hp_submit(struct hpipe *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->len[h->head % HP_BUFS] = h->used;
+    h->head++;
+    pthread_cond_broadcast(&h->cv);
+    while (h->head - h->tail >= HP_BUFS)
+        pthread_cond_wait(&h->cv, &h->mu);
+    h->cur = h->buf[h->head % HP_BUFS];
+    h->used = 0;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void hp_write(struct hpipe *h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    while (n) {
+        size_t k = HP_SIZE - h->used < n ? HP_SIZE - h->used : n;
+        memcpy(h->cur + h->used, c, k);
+        h->used += k;
+        c += k;
+        n -= k;
+        if (h->used == HP_SIZE)
+            hp_submit(h);
+    }
+}
+
+static void put_len(struct hpipe *h, uint64_t n)
 {
     unsigned char b[8];
     for (int i = 0; i < 8; i++)
         b[i] = (unsigned char)(n >> (8 * i));
-    EVP_DigestUpdate(md, b, 8);
+    hp_write(h, b, 8);
 }
 
-static void put_bytes(EVP_MD_CTX *md, const void *p, size_t n)
+static void put_bytes(struct hpipe *h, const void *p, size_t n)
 {
-    put_len(md, n);
-    EVP_DigestUpdate(md, p, n);
+    put_len(h, n);
+    hp_write(h, p, n);
+}
+
+static int hp_start(struct hpipe *h)
+{
+    memset(h, 0, sizeof *h);
+    for (int i = 0; i < HP_BUFS; i++)
+        if (!(h->buf[i] = malloc(HP_SIZE)))
+            return tb_error_set(TB_EIO, "out of memory");
+    h->cur = h->buf[0];
+    h->md = EVP_MD_CTX_new();
+    if (!h->md || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1)
+        return tb_error_set(TB_EIO, "sha256: cannot initialise OpenSSL digest");
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    if (pthread_create(&h->thread, NULL, hp_thread, h) != 0) {
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
+        return tb_error_set(TB_EIO, "cannot start hashing thread");
+    }
+    h->running = 1;
+    return 0;
+}
+
+/* Flushes, stops the thread and, when digest is not NULL, finishes the hash. */
+static void hp_finish(struct hpipe *h, unsigned char digest[32])
+{
+    unsigned int dlen = 32;
+    if (h->running) {
+        if (h->used)
+            hp_submit(h);
+        pthread_mutex_lock(&h->mu);
+        h->stopping = 1;
+        pthread_cond_broadcast(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->thread, NULL);
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
+        if (digest)
+            EVP_DigestFinal_ex(h->md, digest, &dlen);
+    }
+    EVP_MD_CTX_free(h->md);
+    for (int i = 0; i < HP_BUFS; i++)
+        free(h->buf[i]);
+    memset(h, 0, sizeof *h);
 }
 
 void tb_rocks_hash_clear(struct tb_rocks_hash *h)
@@ -300,23 +413,24 @@ void tb_rocks_hash_clear(struct tb_rocks_hash *h)
 
 int tb_rocks_hash(tb_rocks *r, struct tb_rocks_hash *out)
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    struct hpipe hp, *md = &hp;
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     char ***order = calloc(r->ncf, sizeof *order);
     size_t *index = calloc(r->ncf, sizeof *index);
-    unsigned int dlen = 32;
     char *err = NULL;
     int rc = 0;
 
     memset(out, 0, sizeof *out);
+    memset(&hp, 0, sizeof hp);
     out->names = calloc(r->ncf, sizeof *out->names);
     out->keys = calloc(r->ncf, sizeof *out->keys);
     out->ncf = r->ncf;
-    if (!md || !ro || !order || !index || !out->names || !out->keys ||
-        EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    if (!ro || !order || !index || !out->names || !out->keys) {
         rc = tb_error_set(TB_EIO, "out of memory");
         goto cleanup;
     }
+    if ((rc = hp_start(&hp)) < 0)
+        goto cleanup;
     rocksdb_readoptions_set_fill_cache(ro, 0);
     rocksdb_readoptions_set_readahead_size(ro, 2 << 20);
     for (size_t i = 0; i < r->ncf; i++)
@@ -358,11 +472,11 @@ int tb_rocks_hash(tb_rocks *r, struct tb_rocks_hash *out)
         out->names[oi] = r->cf_names[i];
         out->keys[oi] = n;
     }
-    EVP_DigestFinal_ex(md, out->digest, &dlen);
+    hp_finish(&hp, out->digest);
 cleanup:
+    hp_finish(&hp, NULL);
     if (rc < 0)
         tb_rocks_hash_clear(out);
-    EVP_MD_CTX_free(md);
     if (ro)
         rocksdb_readoptions_destroy(ro);
     free(order);
