@@ -74,7 +74,20 @@ static char *trim(char *s)
     return s;
 }
 
-/* The config file's strings must outlive parsing: they are kept for the process. */
+/* The config file's strings must outlive parsing (the tool's option variables point at
+ * them): they are kept, reachable from here, for the life of the process. */
+static char **kept;
+static size_t nkept;
+
+static char *keep(const char *v)
+{
+    char **p = realloc(kept, (nkept + 1) * sizeof *p);
+    if (!p)
+        return NULL;
+    kept = p;
+    return kept[nkept] = strdup(v), kept[nkept] ? kept[nkept++] : NULL;
+}
+
 static int load_conf(const struct tb_cli *cli, const char *path, int required)
 {
     FILE *f = fopen(path, "r");
@@ -126,7 +139,7 @@ static int load_conf(const struct tb_cli *cli, const char *path, int required)
             break;
         }
         /* Only strings are kept (the tool holds pointers to them for the process's life). */
-        if (val && (o->kind == TB_OPT_STRING || o->kind == TB_OPT_OPTSTRING) && (val = strdup(val)) == NULL) {
+        if (val && (o->kind == TB_OPT_STRING || o->kind == TB_OPT_OPTSTRING) && (val = keep(val)) == NULL) {
             rc = tb_error_set(TB_EIO, "out of memory");
             break;
         }
