@@ -57,10 +57,10 @@ asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" check
 
-# Installs every package used to build and test (Debian 12, as root), then builds.
+# Installs every package used to build and test (Debian 12, as root). Builds nothing, so
+# the build directory stays the user's.
 deps:
 	./tests/deps.sh
-	$(MAKE) all
 
 demo: all
 	TB_BIN=$(abspath $(BUILD)/bin) ./tests/demo.sh
