@@ -1,0 +1,202 @@
+/* log_reader: RocksDB's log format (db/log_format.h): 32 KiB blocks; each fragment has a
+ * header [masked crc32c:4][length:2][type:1] (+[log number:4] for recyclable types); the CRC
+ * covers type, log number and payload; a block's tail too short for a header is zeros. */
+#include "log_reader.h"
+#include "crc32c.h"
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+    BLOCK = 32768,
+    HDR = 7,
+    RHDR = 11,
+    T_ZERO = 0, T_FULL = 1, T_FIRST = 2, T_MIDDLE = 3, T_LAST = 4,
+    T_RFULL = 5, T_RFIRST = 6, T_RMIDDLE = 7, T_RLAST = 8,
+    T_SETCOMPRESSION = 9,
+    CHUNK_BLOCKS = 64, /* 2 MiB reads */
+};
+
+struct tb_wal_reader {
+    int fd;
+    char *path;
+    uint64_t log_number;
+    unsigned char *buf;     /* blocks [buf_off, buf_off + buf_len) of the file */
+    uint64_t buf_off;
+    size_t buf_len;
+    uint64_t pos;           /* next fragment's file offset */
+    uint64_t done;          /* offset after the last record returned */
+    uint64_t rec_start;
+    unsigned char *rec;     /* assembled record (reused) */
+    size_t rec_len, rec_cap;
+    int torn;
+};
+
+int tb_wal_reader_open(tb_wal_reader **out, const char *path, uint64_t log_number, uint64_t offset)
+{
+    tb_wal_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(path)) || !(r->buf = malloc((size_t)BLOCK * CHUNK_BLOCKS))) {
+        if (r)
+            free(r->path);
+        free(r);
+        return tb_error_set(TB_EIO, "out of memory");
+    }
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) {
+        int e = errno;
+        tb_wal_reader_free(r);
+        return tb_error_errno(e == ENOENT ? TB_ENOENT : TB_EIO, e, "cannot open WAL file %s", path);
+    }
+    posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    r->log_number = log_number;
+    r->pos = r->done = offset;
+    *out = r;
+    return 0;
+}
+
+void tb_wal_reader_free(tb_wal_reader *r)
+{
+    if (!r)
+        return;
+    if (r->fd >= 0)
+        close(r->fd);
+    free(r->buf);
+    free(r->rec);
+    free(r->path);
+    free(r);
+}
+
+uint64_t tb_wal_reader_offset(tb_wal_reader *r) { return r->done; }
+uint64_t tb_wal_reader_record_offset(tb_wal_reader *r) { return r->rec_start; }
+int tb_wal_reader_torn(tb_wal_reader *r) { return r->torn; }
+
+/* Makes [off, off + len) available in buf; returns how much of it the file has. */
+static int fill(tb_wal_reader *r, uint64_t off, size_t len, size_t *have)
+{
+    if (off < r->buf_off || off + len > r->buf_off + r->buf_len) {
+        uint64_t start = off - off % BLOCK;
+        size_t got = 0;
+        while (got < (size_t)BLOCK * CHUNK_BLOCKS) {
+            ssize_t n = pread(r->fd, r->buf + got, (size_t)BLOCK * CHUNK_BLOCKS - got, (off_t)(start + got));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                return tb_error_errno(TB_EIO, errno, "cannot read WAL file %s", r->path);
+            if (n == 0)
+                break;
+            got += (size_t)n;
+        }
+        r->buf_off = start;
+        r->buf_len = got;
+    }
+    *have = off >= r->buf_off + r->buf_len ? 0 : (size_t)(r->buf_off + r->buf_len - off);
+    if (*have > len)
+        *have = len;
+    return 0;
+}
+
+static int grow(tb_wal_reader *r, size_t need)
+{
+    if (need <= r->rec_cap)
+        return 0;
+    size_t cap = r->rec_cap ? r->rec_cap : 65536;
+    while (cap < need)
+        cap *= 2;
+    unsigned char *p = realloc(r->rec, cap);
+    if (!p)
+        return tb_error_set(TB_EIO, "out of memory");
+    r->rec = p;
+    r->rec_cap = cap;
+    return 0;
+}
+
+static uint32_t get32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+int tb_wal_reader_next(tb_wal_reader *r, const unsigned char **rec, size_t *len)
+{
+    uint64_t pos = r->done;
+    int in_record = 0, partial = 0, rc;
+    r->torn = 0;
+    r->rec_len = 0;
+    for (;;) {
+        size_t left_in_block = BLOCK - pos % BLOCK, have;
+        const unsigned char *h;
+        unsigned type, hdr;
+        uint32_t length;
+        if (left_in_block < HDR) {
+            pos += left_in_block; /* the block's zero trailer */
+            continue;
+        }
+        if ((rc = fill(r, pos, HDR, &have)) < 0)
+            return rc;
+        if (have < HDR) {
+            partial = have > 0;
+            goto incomplete;
+        }
+        h = r->buf + (pos - r->buf_off);
+        length = (uint32_t)h[4] | (uint32_t)h[5] << 8;
+        type = h[6];
+        if (type == T_ZERO && length == 0) {
+            /* Zeros: preallocated or not yet written space. The end, for now. */
+            goto incomplete;
+        }
+        hdr = type >= T_RFULL && type <= T_RLAST ? RHDR : HDR;
+        if (hdr + length > left_in_block)
+            return tb_error_set(TB_EVERIFY, "WAL fragment crosses a block boundary at offset %" PRIu64 " (%s)", pos, r->path);
+        if ((rc = fill(r, pos, hdr + length, &have)) < 0)
+            return rc;
+        if (have < hdr + length) {
+            partial = 1;
+            goto incomplete;
+        }
+        h = r->buf + (pos - r->buf_off);
+        if (tb_crc32c_unmask(get32(h)) != tb_crc32c(0, h + 6, hdr - 6 + length))
+            return tb_error_set(TB_EVERIFY, "WAL checksum mismatch at offset %" PRIu64 " (%s)", pos, r->path);
+        if (hdr == RHDR && get32(h + 7) != (uint32_t)r->log_number)
+            goto incomplete; /* a recycled file's old contents: the end */
+        if (type == T_SETCOMPRESSION) {
+            if (length < 1 || h[hdr] != 0)
+                return tb_error_set(TB_EVERIFY, "compressed WAL (type %u) is not supported, at offset %" PRIu64 " (%s)",
+                                    length ? h[hdr] : 0, pos, r->path);
+            pos += hdr + length;
+            if (!in_record)
+                r->done = pos;
+            continue;
+        }
+        switch (type) {
+        case T_FULL: case T_RFULL: case T_FIRST: case T_RFIRST:
+            if (in_record)
+                return tb_error_set(TB_EVERIFY, "WAL record starts inside another at offset %" PRIu64 " (%s)", pos, r->path);
+            r->rec_start = pos;
+            in_record = 1;
+            break;
+        case T_MIDDLE: case T_RMIDDLE: case T_LAST: case T_RLAST:
+            if (!in_record)
+                return tb_error_set(TB_EVERIFY, "WAL fragment without a start at offset %" PRIu64 " (%s)", pos, r->path);
+            break;
+        default:
+            return tb_error_set(TB_EVERIFY, "unknown WAL fragment type %u at offset %" PRIu64 " (%s)", type, pos, r->path);
+        }
+        if ((rc = grow(r, r->rec_len + length)) < 0)
+            return rc;
+        memcpy(r->rec + r->rec_len, h + hdr, length);
+        r->rec_len += length;
+        pos += hdr + length;
+        if (type == T_FULL || type == T_RFULL || type == T_LAST || type == T_RLAST) {
+            r->done = pos;
+            *rec = r->rec;
+            *len = r->rec_len;
+            return 1;
+        }
+    }
+incomplete:
+    r->torn = partial || in_record;
+    /* Drop the cache so the next call rereads what the writer has added since. */
+    r->buf_len = 0;
+    return 0;
+}
