@@ -180,6 +180,11 @@ const char *tb_rocks_cf_name(tb_rocks *r, size_t i)
     return r->cf_names[i];
 }
 
+uint32_t tb_rocks_cf_id(tb_rocks *r, size_t i)
+{
+    return rocksdb_column_family_handle_get_id(r->cfs[i]);
+}
+
 /* The newest OPTIONS-NNNNNN file of dir, or NULL. */
 static char *newest_options(const char *dir)
 {

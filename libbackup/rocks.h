@@ -26,6 +26,8 @@ int tb_rocks_catch_up(tb_rocks *r);
 uint64_t tb_rocks_last_seq(tb_rocks *r);
 size_t tb_rocks_cf_count(tb_rocks *r);
 const char *tb_rocks_cf_name(tb_rocks *r, size_t i);
+/* The column family's id in the DB's MANIFEST (what WAL records carry). */
+uint32_t tb_rocks_cf_id(tb_rocks *r, size_t i);
 
 /* Writes a checkpoint of the DB (as of the last catch-up) into dir, which must not exist.
  * Retries, catching up again, when compaction removes a file under it. Adds the source's

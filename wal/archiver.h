@@ -1,0 +1,49 @@
+/* archiver: copies every committed WAL record of a live DB into a WAL archive directory
+ * (segments, index.tsv, cf.tsv, state), checking sequence continuity across files,
+ * segments and restarts. */
+#ifndef TB_ARCHIVER_H
+#define TB_ARCHIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tb_archiver tb_archiver;
+
+struct tb_archiver_opts {
+    const char *db_path;
+    const char *wal_dir;
+    uint64_t segment_size;     /* rotate when the partial segment has this many bytes */
+    int64_t segment_ns;        /* ... or is this old */
+    int level;                 /* zstd level */
+};
+
+int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o);
+/* Archives every complete record the DB's WAL files have after the last archived one, then
+ * makes them durable. *n receives how many. TB_EGAP names a missing range. */
+int tb_archiver_poll(tb_archiver *a, uint64_t *n);
+/* Closes the partial segment into a published one when due, or always with force. */
+int tb_archiver_rotate(tb_archiver *a, int force);
+uint64_t tb_archiver_next_seq(tb_archiver *a);
+void tb_archiver_free(tb_archiver *a);
+
+/* Verifies a whole archive without the DB: index against files (size, SHA-256), every
+ * record's CRC, and continuity. TB_EVERIFY or TB_EGAP with a message. */
+int tb_archive_check(const char *wal_dir, uint64_t *records, uint64_t *first, uint64_t *next);
+
+/* Walks a record's entries for what the archive needs: the sequences it consumes (given
+ * the prepared sections still pending), its first TSv1 stamp, the CF ids it writes. */
+struct tb_pending;
+struct tb_record_info {
+    uint64_t seq, next_seq;
+    int has_stamp;
+    int64_t first_stamp, last_stamp;
+    int unknown_commit;        /* a Commit whose Prepare was not seen */
+};
+struct tb_pending *tb_pending_new(void);
+void tb_pending_free(struct tb_pending *p);
+/* Updates p (prepares added, commits and rollbacks removed). cf_seen(arg, id) is called
+ * for every column family id written, when not NULL. */
+int tb_record_scan(struct tb_pending *p, const unsigned char *rec, size_t len, struct tb_record_info *info,
+                   int (*cf_seen)(void *arg, uint32_t cf), void *arg);
+
+#endif

@@ -1,0 +1,508 @@
+/* segment: WAL archive segments (zstd frames of CRC'd records), index.tsv, recovery of the
+ * partial segment after a crash. */
+#include "segment.h"
+#include "crc32c.h"
+#include "error.h"
+#include "fs.h"
+#include "stream.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <zstd.h>
+
+#define SEG_MAGIC "TWSEG001"
+#define REC_MAGIC 0x31525754u /* "TWR1" little-endian */
+enum { REC_HDR = 56 };
+
+static void put32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i)); }
+static void put64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
+static uint32_t get32(const unsigned char *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
+static uint64_t get64(const unsigned char *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
+
+static void encode_header(unsigned char h[REC_HDR], const struct tb_seg_record *r)
+{
+    uint32_t crc;
+    put32(h, REC_MAGIC);
+    put32(h + 4, (uint32_t)r->len);
+    put64(h + 8, r->first_seq);
+    put64(h + 16, r->next_seq);
+    put64(h + 24, (uint64_t)r->ts_ns);
+    put32(h + 32, r->flags);
+    put64(h + 36, r->log_number);
+    put64(h + 44, r->end_offset);
+    crc = tb_crc32c(0, h, 52);
+    crc = tb_crc32c(crc, r->data, r->len);
+    put32(h + 52, crc);
+}
+
+/* Checks and decodes a header whose record data follows; 0 ok, TB_EVERIFY on damage. */
+static int decode_record(const unsigned char *h, const unsigned char *data, struct tb_seg_record *r)
+{
+    uint32_t crc = tb_crc32c(tb_crc32c(0, h, 52), data, get32(h + 4));
+    if (get32(h) != REC_MAGIC || crc != get32(h + 52))
+        return TB_EVERIFY;
+    r->len = get32(h + 4);
+    r->first_seq = get64(h + 8);
+    r->next_seq = get64(h + 16);
+    r->ts_ns = (int64_t)get64(h + 24);
+    r->flags = get32(h + 32);
+    r->log_number = get64(h + 36);
+    r->end_offset = get64(h + 44);
+    r->data = data;
+    return 0;
+}
+
+/* ---- writer -------------------------------------------------------------- */
+
+struct tb_seg_writer {
+    char *dir, *partial;
+    int fd;
+    ZSTD_CCtx *c;
+    unsigned char *out;
+    size_t out_cap;
+    uint64_t first_seq, next_seq, count, bytes;
+    int64_t first_ts, last_ts;
+    struct tb_seg_record last;
+    int in_frame;
+};
+
+static int write_all(int fd, const void *buf, size_t len, const char *path)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return tb_error_errno(errno == ENOSPC ? TB_ENOSPC : TB_EIO, errno, "cannot write %s", path);
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static int compress_out(tb_seg_writer *w, const void *buf, size_t len, ZSTD_EndDirective end)
+{
+    ZSTD_inBuffer in = { buf, len, 0 };
+    size_t rem;
+    int rc;
+    do {
+        ZSTD_outBuffer out = { w->out, w->out_cap, 0 };
+        rem = ZSTD_compressStream2(w->c, &out, &in, end);
+        if (ZSTD_isError(rem))
+            return tb_error_set(TB_EIO, "zstd: %s (%s)", ZSTD_getErrorName(rem), w->partial);
+        if (out.pos && (rc = write_all(w->fd, w->out, out.pos, w->partial)) < 0)
+            return rc;
+        w->bytes += out.pos;
+    } while (end == ZSTD_e_end ? rem != 0 : in.pos < in.size);
+    return 0;
+}
+
+static void note_record(tb_seg_writer *w, const struct tb_seg_record *r)
+{
+    if (w->count++ == 0) {
+        w->first_seq = r->first_seq;
+        w->first_ts = r->ts_ns;
+    }
+    w->next_seq = r->next_seq;
+    w->last_ts = r->ts_ns;
+    w->last = *r;
+    w->last.data = NULL;
+    w->last.len = 0;
+}
+
+/* Decompresses one frame of buf into a malloc'd buffer. */
+static int decompress_frame(const unsigned char *buf, size_t len, unsigned char **out, size_t *outlen)
+{
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    ZSTD_inBuffer in = { buf, len, 0 };
+    size_t cap = len * 4 + 4096, n = 0, r = 1;
+    unsigned char *o = malloc(cap);
+    int rc = 0;
+    while (d && o && r != 0) {
+        ZSTD_outBuffer ob = { o + n, cap - n, 0 };
+        r = ZSTD_decompressStream(d, &ob, &in);
+        if (ZSTD_isError(r)) {
+            rc = TB_EVERIFY;
+            break;
+        }
+        n += ob.pos;
+        if (r != 0 && in.pos == in.size && ob.pos < ob.size) {
+            rc = TB_EVERIFY; /* frame ends early */
+            break;
+        }
+        if (n == cap) {
+            unsigned char *p = realloc(o, cap *= 2);
+            if (!p) {
+                rc = TB_EIO;
+                break;
+            }
+            o = p;
+        }
+    }
+    if (!d || !o)
+        rc = TB_EIO;
+    ZSTD_freeDCtx(d);
+    if (rc < 0) {
+        free(o);
+        return rc;
+    }
+    *out = o;
+    *outlen = n;
+    return 0;
+}
+
+/* Walks the partial file frame by frame; keeps what verifies, cuts the rest. */
+static int recover_partial(tb_seg_writer *w)
+{
+    char *buf = NULL;
+    size_t len = 0, pos = 0, good = 0;
+    int rc = tb_fs_read_file(w->partial, &buf, &len);
+    if (rc == TB_ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    while (pos < len) {
+        size_t fl = ZSTD_findFrameCompressedSize(buf + pos, len - pos), dl, off = 0;
+        unsigned char *d = NULL;
+        struct tb_seg_record r;
+        int frame_ok = 1;
+        uint64_t count0 = w->count;
+        struct tb_seg_writer saved = *w;
+        if (ZSTD_isError(fl) || decompress_frame((unsigned char *)buf + pos, fl, &d, &dl) < 0)
+            break;
+        if (pos == 0) {
+            frame_ok = dl >= 8 && memcmp(d, SEG_MAGIC, 8) == 0;
+            off = 8;
+        }
+        while (frame_ok && off < dl) {
+            if (dl - off < REC_HDR || dl - off - REC_HDR < get32(d + off + 4) ||
+                decode_record(d + off, d + off + REC_HDR, &r) < 0) {
+                frame_ok = 0;
+                break;
+            }
+            note_record(w, &r);
+            off += REC_HDR + r.len;
+        }
+        free(d);
+        if (!frame_ok) {
+            *w = saved; /* the frame is dropped whole */
+            w->count = count0;
+            break;
+        }
+        pos += fl;
+        good = pos;
+    }
+    free(buf);
+    if (good < len && truncate(w->partial, (off_t)good) < 0)
+        return tb_error_errno(TB_EIO, errno, "cannot cut the torn tail of %s", w->partial);
+    w->bytes = good;
+    return 0;
+}
+
+int tb_seg_writer_open(tb_seg_writer **out, const char *dir, int level)
+{
+    tb_seg_writer *w = calloc(1, sizeof *w);
+    int rc = 0;
+    if (!w)
+        return tb_error_set(TB_EIO, "out of memory");
+    w->fd = -1;
+    w->dir = strdup(dir);
+    w->partial = tb_fs_join(dir, TB_SEG_PARTIAL);
+    w->out_cap = ZSTD_CStreamOutSize();
+    w->out = malloc(w->out_cap);
+    w->c = ZSTD_createCCtx();
+    if (!w->dir || !w->partial || !w->out || !w->c) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    ZSTD_CCtx_setParameter(w->c, ZSTD_c_compressionLevel, level);
+    ZSTD_CCtx_setParameter(w->c, ZSTD_c_checksumFlag, 1);
+    if ((rc = tb_fs_mkdir_p(dir, 0755)) < 0 || (rc = recover_partial(w)) < 0)
+        goto cleanup;
+    w->fd = open(w->partial, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        rc = tb_error_errno(TB_EIO, errno, "cannot open %s", w->partial);
+        goto cleanup;
+    }
+    *out = w;
+    w = NULL;
+cleanup:
+    tb_seg_writer_free(w);
+    return rc;
+}
+
+uint64_t tb_seg_writer_count(tb_seg_writer *w) { return w->count; }
+const struct tb_seg_record *tb_seg_writer_last(tb_seg_writer *w) { return &w->last; }
+uint64_t tb_seg_writer_bytes(tb_seg_writer *w) { return w->bytes; }
+int64_t tb_seg_writer_first_ts(tb_seg_writer *w) { return w->count ? w->first_ts : 0; }
+
+int tb_seg_writer_append(tb_seg_writer *w, const struct tb_seg_record *r)
+{
+    unsigned char h[REC_HDR];
+    int rc;
+    if (w->bytes == 0 && !w->in_frame && (rc = compress_out(w, SEG_MAGIC, 8, ZSTD_e_continue)) < 0)
+        return rc;
+    w->in_frame = 1;
+    encode_header(h, r);
+    if ((rc = compress_out(w, h, REC_HDR, ZSTD_e_continue)) < 0 ||
+        (rc = compress_out(w, r->data, r->len, ZSTD_e_continue)) < 0)
+        return rc;
+    note_record(w, r);
+    return 0;
+}
+
+int tb_seg_writer_flush(tb_seg_writer *w)
+{
+    int rc;
+    if (!w->in_frame)
+        return 0;
+    if ((rc = compress_out(w, NULL, 0, ZSTD_e_end)) < 0)
+        return rc;
+    w->in_frame = 0;
+    if (fdatasync(w->fd) < 0)
+        return tb_error_errno(TB_EIO, errno, "fsync failed (%s)", w->partial);
+    return 0;
+}
+
+static int file_sha256(const char *path, char hex[65], uint64_t *size)
+{
+    tb_stream *f = NULL, *h = NULL, *null = NULL;
+    int rc = tb_stream_file(&f, path, "r");
+    if (rc == 0 && (rc = tb_stream_sha256(&h, f)) == 0)
+        f = NULL;
+    if (rc == 0)
+        rc = tb_stream_null_writer(&null);
+    if (rc == 0)
+        rc = tb_stream_copy(null, h, size);
+    if (rc == 0)
+        tb_stream_sha256_hex(h, hex);
+    tb_stream_free(null);
+    tb_stream_free(h);
+    tb_stream_free(f);
+    return rc;
+}
+
+static int index_append(const char *dir, const struct tb_seg_info *s)
+{
+    char *path = tb_fs_join(dir, TB_SEG_INDEX), *old = NULL, *buf = NULL;
+    size_t len = 0;
+    int rc;
+    if (!path)
+        return tb_error_set(TB_EIO, "out of memory");
+    rc = tb_fs_read_file(path, &old, &len);
+    if (rc == TB_ENOENT) {
+        rc = 0;
+        old = strdup("# first_seq\tnext_seq\tfirst_ts_ns\tlast_ts_ns\tsize\tsha256\tname\n");
+        len = old ? strlen(old) : 0;
+    }
+    if (rc == 0 && asprintf(&buf, "%s%020" PRIu64 "\t%020" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%" PRIu64 "\t%s\t%s\n",
+                            old ? old : "", s->first_seq, s->next_seq, s->first_ts, s->last_ts, s->size, s->sha256,
+                            s->name) < 0) {
+        buf = NULL;
+        rc = tb_error_set(TB_EIO, "out of memory");
+    }
+    if (rc == 0)
+        rc = tb_fs_write_atomic(path, buf, strlen(buf), 0644);
+    free(path);
+    free(old);
+    free(buf);
+    return rc;
+}
+
+int tb_seg_writer_rotate(tb_seg_writer *w, struct tb_seg_info *info)
+{
+    struct tb_seg_info s = { 0 };
+    char *final = NULL;
+    int rc;
+    if ((rc = tb_seg_writer_flush(w)) < 0)
+        return rc;
+    if (w->count == 0)
+        return 0;
+    s.first_seq = w->first_seq;
+    s.next_seq = w->next_seq;
+    s.first_ts = w->first_ts;
+    s.last_ts = w->last_ts;
+    snprintf(s.name, sizeof s.name, "%020" PRIu64 "-%020" PRIu64 ".wal.zst", s.first_seq, s.next_seq);
+    if ((rc = file_sha256(w->partial, s.sha256, &s.size)) < 0)
+        return rc;
+    if (!(final = tb_fs_join(w->dir, s.name)))
+        return tb_error_set(TB_EIO, "out of memory");
+    /* Rename first, then index: a crash between leaves a segment the index lacks, which
+     * tb_seg_index_load's caller (the archiver) adds back on its next start. */
+    rc = tb_fs_publish(w->partial, final);
+    if (rc == 0)
+        rc = index_append(w->dir, &s);
+    free(final);
+    if (rc < 0)
+        return rc;
+    close(w->fd);
+    w->fd = open(w->partial, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (w->fd < 0)
+        return tb_error_errno(TB_EIO, errno, "cannot open %s", w->partial);
+    w->count = w->bytes = 0;
+    ZSTD_CCtx_reset(w->c, ZSTD_reset_session_only);
+    if (info)
+        *info = s;
+    return 0;
+}
+
+void tb_seg_writer_free(tb_seg_writer *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    ZSTD_freeCCtx(w->c);
+    free(w->out);
+    free(w->dir);
+    free(w->partial);
+    free(w);
+}
+
+/* ---- reader -------------------------------------------------------------- */
+
+struct tb_seg_reader {
+    tb_stream *s;
+    char *path;
+    unsigned char *buf;
+    size_t cap;
+    uint64_t n;
+};
+
+int tb_seg_reader_open(tb_seg_reader **out, const char *path)
+{
+    tb_seg_reader *rd = calloc(1, sizeof *rd);
+    tb_stream *f = NULL;
+    unsigned char magic[8];
+    size_t n;
+    int rc;
+    if (!rd || !(rd->path = strdup(path))) {
+        free(rd);
+        return tb_error_set(TB_EIO, "out of memory");
+    }
+    {
+        struct stat st;
+        if (stat(path, &st) == 0 && st.st_size == 0) {
+            *out = rd; /* an empty partial segment: no records */
+            return 0;
+        }
+    }
+    if ((rc = tb_stream_file(&f, path, "r")) < 0)
+        goto fail;
+    if ((rc = tb_stream_zstd_reader(&rd->s, f)) < 0) {
+        tb_stream_free(f);
+        goto fail;
+    }
+    rc = tb_stream_read_full(rd->s, magic, 8, &n);
+    if (rc == 0 && n == 0) {
+        *out = rd; /* an empty partial segment */
+        return 0;
+    }
+    if (rc < 0 || n != 8 || memcmp(magic, SEG_MAGIC, 8) != 0) {
+        rc = rc < 0 ? rc : tb_error_set(TB_EVERIFY, "not a WAL archive segment (%s)", path);
+        goto fail;
+    }
+    *out = rd;
+    return 0;
+fail:
+    tb_seg_reader_free(rd);
+    return rc;
+}
+
+int tb_seg_reader_next(tb_seg_reader *rd, struct tb_seg_record *r)
+{
+    unsigned char h[REC_HDR];
+    size_t n;
+    uint32_t len;
+    int rc;
+    if (!rd->s)
+        return 0;
+    if ((rc = tb_stream_read_full(rd->s, h, REC_HDR, &n)) < 0)
+        return tb_error_wrap(TB_EVERIFY, "segment %s, record %" PRIu64, rd->path, rd->n);
+    if (n == 0)
+        return 0;
+    if (n != REC_HDR || get32(h) != REC_MAGIC)
+        return tb_error_set(TB_EVERIFY, "damaged record %" PRIu64 " in %s", rd->n, rd->path);
+    len = get32(h + 4);
+    if (len > rd->cap) {
+        unsigned char *p = realloc(rd->buf, len);
+        if (!p)
+            return tb_error_set(TB_EIO, "out of memory");
+        rd->buf = p;
+        rd->cap = len;
+    }
+    if ((rc = tb_stream_read_full(rd->s, rd->buf, len, &n)) < 0)
+        return tb_error_wrap(TB_EVERIFY, "segment %s, record %" PRIu64, rd->path, rd->n);
+    if (n != len || decode_record(h, rd->buf, r) < 0)
+        return tb_error_set(TB_EVERIFY, "CRC mismatch in record %" PRIu64 " of %s", rd->n, rd->path);
+    rd->n++;
+    return 1;
+}
+
+void tb_seg_reader_free(tb_seg_reader *rd)
+{
+    if (!rd)
+        return;
+    tb_stream_free(rd->s);
+    free(rd->buf);
+    free(rd->path);
+    free(rd);
+}
+
+/* ---- index --------------------------------------------------------------- */
+
+int tb_seg_index_load(const char *dir, struct tb_seg_info **segs, size_t *n)
+{
+    char *path = tb_fs_join(dir, TB_SEG_INDEX), *text = NULL, *line, *save = NULL;
+    struct tb_seg_info *v = NULL;
+    size_t cap = 0;
+    int rc, lineno = 0;
+    *segs = NULL;
+    *n = 0;
+    if (!path)
+        return tb_error_set(TB_EIO, "out of memory");
+    rc = tb_fs_read_file(path, &text, NULL);
+    if (rc == TB_ENOENT) {
+        free(path);
+        return 0;
+    }
+    if (rc < 0)
+        goto cleanup;
+    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        struct tb_seg_info s = { 0 };
+        lineno++;
+        if (line[0] == '#' || !line[0])
+            continue;
+        if (sscanf(line, "%" SCNu64 "\t%" SCNu64 "\t%" SCNd64 "\t%" SCNd64 "\t%" SCNu64 "\t%64s\t%63s", &s.first_seq,
+                   &s.next_seq, &s.first_ts, &s.last_ts, &s.size, s.sha256, s.name) != 7) {
+            rc = tb_error_set(TB_EVERIFY, "damaged line %d in %s", lineno, path);
+            goto cleanup;
+        }
+        if (*n == cap) {
+            struct tb_seg_info *p = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *p);
+            if (!p) {
+                rc = tb_error_set(TB_EIO, "out of memory");
+                goto cleanup;
+            }
+            v = p;
+        }
+        v[(*n)++] = s;
+    }
+    *segs = v;
+    v = NULL;
+cleanup:
+    free(v);
+    free(text);
+    free(path);
+    return rc;
+}

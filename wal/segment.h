@@ -1,0 +1,61 @@
+/* segment: the WAL archive's segments (zstd frames of archived WAL records, each with a CRC),
+ * its index and its crash-safe state. Format in docs/wal-archive-format.md. */
+#ifndef TB_SEGMENT_H
+#define TB_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TB_SEG_PARTIAL "current.wal.zst.partial"
+#define TB_SEG_INDEX "index.tsv"
+#define TB_SEG_FLAG_STAMPED 1u   /* ts is a writer's TSv1 stamp (else the archiver's clock) */
+
+#define TB_SEG_FLAG_RESYNC 2u    /* continuity unknown before this record (archive start) */
+
+/* One archived WAL record: a whole RocksDB WriteBatch as it was in the log. first_seq is
+ * the header's sequence; next_seq the first sequence after what the record consumes (a
+ * Prepare consumes none, its Commit consumes the prepared ops; docs/wal-notes.md). */
+struct tb_seg_record {
+    uint64_t first_seq, next_seq;
+    int64_t ts_ns;
+    uint32_t flags;
+    uint64_t log_number, end_offset; /* where the record ended in the source WAL */
+    const unsigned char *data;  /* the WriteBatch bytes (valid until the next read) */
+    size_t len;
+};
+
+struct tb_seg_info {
+    uint64_t first_seq, next_seq;
+    int64_t first_ts, last_ts;
+    uint64_t size;
+    char sha256[65];
+    char name[64];
+};
+
+/* ---- writer: appends to the partial segment, one zstd frame per flush ---- */
+typedef struct tb_seg_writer tb_seg_writer;
+/* Opens dir's partial segment, recovering complete frames and cutting a torn tail. */
+int tb_seg_writer_open(tb_seg_writer **out, const char *dir, int level);
+/* Records in the partial segment, and the last one (valid when count > 0). */
+uint64_t tb_seg_writer_count(tb_seg_writer *w);
+const struct tb_seg_record *tb_seg_writer_last(tb_seg_writer *w);
+uint64_t tb_seg_writer_bytes(tb_seg_writer *w);
+int64_t tb_seg_writer_first_ts(tb_seg_writer *w);
+int tb_seg_writer_append(tb_seg_writer *w, const struct tb_seg_record *r);
+/* Ends the current zstd frame and fsyncs: everything appended is now durable. */
+int tb_seg_writer_flush(tb_seg_writer *w);
+/* Publishes the partial segment as FIRST-NEXT.wal.zst and adds it to the index. info may be NULL. */
+int tb_seg_writer_rotate(tb_seg_writer *w, struct tb_seg_info *info);
+void tb_seg_writer_free(tb_seg_writer *w);
+
+/* ---- reader: records of one segment file, verified ---- */
+typedef struct tb_seg_reader tb_seg_reader;
+int tb_seg_reader_open(tb_seg_reader **out, const char *path);
+/* 1 with *r filled, 0 at the end; TB_EVERIFY naming file and record on a bad CRC. */
+int tb_seg_reader_next(tb_seg_reader *rd, struct tb_seg_record *r);
+void tb_seg_reader_free(tb_seg_reader *rd);
+
+/* ---- index ---- */
+int tb_seg_index_load(const char *dir, struct tb_seg_info **segs, size_t *n);
+
+#endif
