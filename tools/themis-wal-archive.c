@@ -80,9 +80,12 @@ int main(int argc, char **argv)
         if (tb_interrupted)
             break;
     }
-    /* Stopping by signal is the normal end of --follow: close the segment so it is whole. */
-    if (rc == 0 && follow)
+    /* Stopping by signal is the normal end of --follow: close the segment so it is whole
+     * (everything archived is durable already; this only publishes it). */
+    if (rc == 0 && follow) {
+        tb_interrupted = 0;
         rc = tb_archiver_rotate(a, 1);
+    }
     if (rc == 0 && verbose)
         fprintf(stderr, "%s: %" PRIu64 " records archived\n", cli.tool, total);
     tb_archiver_free(a);

@@ -1,0 +1,458 @@
+/* replay: two passes over the archive. The first checks every segment (CRCs, continuity)
+ * and finds the window, so damage is found before the DB is touched; the second applies.
+ * Prepared sections are held until their Commit (applied there, with the sequences the
+ * Commit consumes) or Rollback (dropped). Writes go without WAL and are flushed once at the
+ * end: a crash during replay means restoring the base again. */
+#include "replay.h"
+#include "archiver.h"
+#include "batch.h"
+#include "error.h"
+#include "fs.h"
+#include "rocks.h"
+#include "segment.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rocksdb/c.h>
+
+/* The archive's records in order: index segments, then the partial one. */
+typedef int (*record_fn)(void *arg, const struct tb_seg_record *r);
+
+static int walk_archive(const char *wal_dir, record_fn fn, void *arg)
+{
+    struct tb_seg_info *segs = NULL;
+    size_t n = 0;
+    int rc = tb_seg_index_load(wal_dir, &segs, &n);
+    for (size_t i = 0; rc == 0 && i <= n; i++) {
+        char *path = tb_fs_join(wal_dir, i < n ? segs[i].name : TB_SEG_PARTIAL);
+        tb_seg_reader *rd = NULL;
+        struct tb_seg_record r;
+        int m = 0;
+        if (i == n && !tb_fs_exists(path)) {
+            free(path);
+            break;
+        }
+        rc = tb_seg_reader_open(&rd, path);
+        if (rc == TB_ENOENT)
+            rc = tb_error_set(TB_EVERIFY, "segment listed in the index is missing (%s)", path);
+        while (rc == 0 && (m = tb_seg_reader_next(rd, &r)) == 1)
+            rc = fn(arg, &r);
+        if (rc == 0 && m < 0)
+            rc = m;
+        tb_seg_reader_free(rd);
+        free(path);
+    }
+    free(segs);
+    return rc;
+}
+
+/* ---- pass 1: the window ---- */
+
+struct window {
+    struct tb_replay_result *res;
+    uint64_t base, expect;
+    int have;
+    int64_t last_ts;
+};
+
+static int window_fn(void *arg, const struct tb_seg_record *r)
+{
+    struct window *w = arg;
+    if (!w->have) {
+        w->res->archive_first = r->first_seq;
+        w->res->archive_first_ts = r->ts_ns;
+    } else if (r->first_seq != w->expect && !(r->flags & TB_SEG_FLAG_RESYNC) && !w->res->gap_to) {
+        w->res->gap_from = w->expect;
+        w->res->gap_to = r->first_seq;
+    }
+    /* The stamp in effect at the base: the record that holds sequence base. */
+    if (r->first_seq <= w->base && (r->next_seq > w->base || r->first_seq == w->base))
+        w->res->base_ts = r->ts_ns;
+    w->have = 1;
+    w->expect = r->next_seq;
+    w->res->archive_next = r->next_seq;
+    w->res->archive_last_ts = r->ts_ns;
+    return 0;
+}
+
+/* ---- pass 2: apply ---- */
+
+struct held {
+    char *xid;
+    size_t xlen;
+    unsigned char *ops;   /* a WriteBatch: 12-byte header, then the section's entries */
+    size_t len;
+};
+
+struct cfmap {
+    uint32_t id;
+    char *name;
+    rocksdb_column_family_handle_t *h;
+};
+
+struct applier {
+    const struct tb_replay_opts *o;
+    struct tb_replay_result *res;
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_writeoptions_t *wo;
+    rocksdb_writebatch_t *wb;
+    size_t wb_ops;
+    struct cfmap *cfs;
+    size_t ncf;
+    char **names;
+    size_t nnames;
+    rocksdb_column_family_handle_t **handles;
+    struct held *held;
+    size_t nheld;
+    int64_t cur_ts;
+    int stopped;
+    uint64_t base;
+};
+
+static int db_err(char *err, const char *what)
+{
+    tb_error_set(TB_EIO, "%s: %s", what, err);
+    free(err);
+    return TB_EIO;
+}
+
+static int load_cfmap(struct applier *a)
+{
+    char *path = tb_fs_join(a->o->wal_dir, "cf.tsv"), *text = NULL, *line, *save = NULL;
+    int rc = path ? tb_fs_read_file(path, &text, NULL) : TB_EIO;
+    free(path);
+    if (rc == TB_ENOENT)
+        return 0;
+    for (line = rc == 0 ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+        unsigned id;
+        char name[512];
+        if (line[0] == '#' || sscanf(line, "%u\t%511s", &id, name) != 2)
+            continue;
+        struct cfmap *p = realloc(a->cfs, (a->ncf + 1) * sizeof *p);
+        if (!p) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            break;
+        }
+        a->cfs = p;
+        a->cfs[a->ncf].id = id;
+        a->cfs[a->ncf].name = strdup(name);
+        a->cfs[a->ncf++].h = NULL;
+    }
+    free(text);
+    return rc;
+}
+
+/* The target's handle for a source CF id, creating the CF when the base lacks it. */
+static int handle_for(struct applier *a, uint32_t id, rocksdb_column_family_handle_t **h)
+{
+    char *err = NULL;
+    for (size_t i = 0; i < a->ncf; i++) {
+        if (a->cfs[i].id != id)
+            continue;
+        if (!a->cfs[i].h) {
+            for (size_t k = 0; k < a->nnames; k++)
+                if (strcmp(a->names[k], a->cfs[i].name) == 0)
+                    a->cfs[i].h = a->handles[k];
+            if (!a->cfs[i].h) {
+                a->cfs[i].h = rocksdb_create_column_family(a->db, a->opts, a->cfs[i].name, &err);
+                if (err)
+                    return db_err(err, "cannot create column family");
+            }
+        }
+        *h = a->cfs[i].h;
+        return 0;
+    }
+    return tb_error_set(TB_EVERIFY, "the archive writes column family id %u, which cf.tsv does not name", id);
+}
+
+static int flush_batch(struct applier *a)
+{
+    char *err = NULL;
+    if (!a->wb_ops)
+        return 0;
+    rocksdb_write(a->db, a->wo, a->wb, &err);
+    if (err)
+        return db_err(err, "cannot write to the database");
+    rocksdb_writebatch_clear(a->wb);
+    a->wb_ops = 0;
+    return 0;
+}
+
+/* One data op at sequence seq under stamp cur_ts; stops at the target. */
+static int apply_op(struct applier *a, const struct tb_wb_entry *e, uint64_t seq)
+{
+    rocksdb_column_family_handle_t *h = NULL;
+    int rc;
+    if (a->stopped || seq <= a->base)
+        return 0;
+    if ((a->o->target_ns && a->cur_ts > a->o->target_ns) || (a->o->target_seq && seq > a->o->target_seq)) {
+        a->stopped = 1;
+        return 0;
+    }
+    if ((rc = handle_for(a, e->cf, &h)) < 0)
+        return rc;
+    switch (e->kind) {
+    case TB_WB_PUT:
+        rocksdb_writebatch_put_cf(a->wb, h, (const char *)e->key, e->klen, (const char *)e->value, e->vlen);
+        break;
+    case TB_WB_DELETE:
+        rocksdb_writebatch_delete_cf(a->wb, h, (const char *)e->key, e->klen);
+        break;
+    case TB_WB_SINGLE_DELETE:
+        rocksdb_writebatch_singledelete_cf(a->wb, h, (const char *)e->key, e->klen);
+        break;
+    case TB_WB_DELETE_RANGE:
+        rocksdb_writebatch_delete_range_cf(a->wb, h, (const char *)e->key, e->klen, (const char *)e->value, e->vlen);
+        break;
+    case TB_WB_MERGE:
+        rocksdb_writebatch_merge_cf(a->wb, h, (const char *)e->key, e->klen, (const char *)e->value, e->vlen);
+        break;
+    default:
+        return tb_error_set(TB_EVERIFY, "cannot replay a %s entry (sequence %" PRIu64 "): not supported by the C API",
+                            tb_wb_kind_name(e->kind), seq);
+    }
+    a->res->ops++;
+    a->res->reached_seq = seq;
+    a->res->reached_ts = a->cur_ts;
+    if (++a->wb_ops >= 20000)
+        return flush_batch(a);
+    return 0;
+}
+
+static int commit_held(struct applier *a, const unsigned char *xid, size_t xlen, uint64_t *cursor, int apply)
+{
+    for (size_t i = 0; i < a->nheld; i++) {
+        struct held *hd = &a->held[i];
+        struct tb_wb_iter it;
+        struct tb_wb_entry e;
+        int m, rc = 0;
+        if (hd->xlen != xlen || memcmp(hd->xid, xid, xlen))
+            continue;
+        tb_wb_init(&it, hd->ops, hd->len);
+        while (rc == 0 && (m = tb_wb_next(&it, &e)) == 1)
+            if (tb_wb_consumes_seq(e.kind)) {
+                if (apply)
+                    rc = apply_op(a, &e, *cursor);
+                (*cursor)++;
+            }
+        free(hd->xid);
+        free(hd->ops);
+        a->held[i] = a->held[--a->nheld];
+        return rc < 0 ? rc : (m < 0 ? m : 0);
+    }
+    return apply ? tb_error_set(TB_EGAP, "a Commit whose Prepare is not in the archive (archive starts too late)") : 0;
+}
+
+static int hold(struct applier *a, const unsigned char *xid, size_t xlen, const unsigned char *ops, size_t len)
+{
+    struct held *p = realloc(a->held, (a->nheld + 1) * sizeof *p);
+    if (!p)
+        return tb_error_set(TB_EIO, "out of memory");
+    a->held = p;
+    p = &a->held[a->nheld];
+    p->xid = malloc(xlen ? xlen : 1);
+    p->ops = malloc(len + TB_WB_HEADER);
+    if (!p->xid || !p->ops)
+        return tb_error_set(TB_EIO, "out of memory");
+    memcpy(p->xid, xid, xlen);
+    p->xlen = xlen;
+    memset(p->ops, 0, TB_WB_HEADER);
+    memcpy(p->ops + TB_WB_HEADER, ops, len);
+    p->len = len + TB_WB_HEADER;
+    a->nheld++;
+    return 0;
+}
+
+static int apply_fn(void *arg, const struct tb_seg_record *r)
+{
+    struct applier *a = arg;
+    struct tb_wb_iter it;
+    struct tb_wb_entry e;
+    uint64_t cursor = r->first_seq;
+    const unsigned char *section = NULL;
+    int m, rc = 0, units = 0;
+    if (a->stopped)
+        return 0;
+    /* A record without a stamp takes the latest one before it (DESIGN: Time stamps). */
+    if (!a->cur_ts)
+        a->cur_ts = r->ts_ns;
+    if ((rc = tb_wb_init(&it, r->data, r->len)) < 0)
+        return rc;
+    while (rc == 0 && !a->stopped && (m = tb_wb_next(&it, &e)) == 1) {
+        int64_t ns;
+        switch (e.kind) {
+        case TB_WB_LOG_DATA:
+            if (tb_wb_stamp(&e, &ns)) {
+                a->cur_ts = ns;
+                units++;
+            }
+            break;
+        case TB_WB_BEGIN_PREPARE:
+            section = it.p;
+            break;
+        case TB_WB_END_PREPARE:
+            if (section)
+                rc = hold(a, e.key, e.klen, section, (size_t)(it.rec + e.offset - section));
+            section = NULL;
+            break;
+        case TB_WB_COMMIT:
+            rc = commit_held(a, e.key, e.klen, &cursor, 1);
+            if (rc == TB_EGAP && cursor <= a->base)
+                rc = 0; /* prepared before the archive began, committed into the base */
+            units++;
+            break;
+        case TB_WB_ROLLBACK:
+            commit_held(a, e.key, e.klen, &(uint64_t){ 0 }, 0);
+            break;
+        case TB_WB_NOOP:
+            break;
+        default:
+            if (section)
+                break; /* held with its section */
+            rc = apply_op(a, &e, cursor++);
+        }
+    }
+    if (rc == 0 && m < 0)
+        rc = m;
+    if (cursor > a->base && !a->stopped)
+        a->res->batches += units ? (uint64_t)units : 1;
+    return rc;
+}
+
+int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
+{
+    struct applier a = { 0 };
+    struct window w = { 0 };
+    tb_rocks *ro = NULL;
+    char *scratch = NULL, *err = NULL;
+    const rocksdb_options_t **cfo = NULL;
+    rocksdb_options_t *base_opts = NULL;
+    int rc;
+
+    memset(res, 0, sizeof *res);
+    if (!tb_fs_exists(o->wal_dir))
+        return tb_error_set(TB_ENOENT, "WAL archive does not exist (%s)", o->wal_dir);
+    if (asprintf(&scratch, "%s/.themis-replay-scratch", o->wal_dir) < 0)
+        return tb_error_set(TB_EIO, "out of memory");
+    /* The base sequence, without writing anything yet. */
+    rc = tb_rocks_open(&ro, o->db_path, TB_ROCKS_READONLY, scratch);
+    if (rc == 0)
+        res->base_seq = tb_rocks_last_seq(ro);
+    tb_rocks_free(ro);
+    tb_fs_rm_rf(scratch);
+    free(scratch);
+    if (rc < 0)
+        return rc;
+    w.res = res;
+    w.base = res->base_seq;
+    if ((rc = walk_archive(o->wal_dir, window_fn, &w)) < 0)
+        return rc;
+    res->reached_seq = res->base_seq;
+    if (!w.have)
+        return tb_error_set(TB_EGAP, "the WAL archive is empty (%s)", o->wal_dir);
+    if (res->archive_first > res->base_seq + 1)
+        return tb_error_set(TB_EGAP, "the archive starts at sequence %" PRIu64 ", after the base's %" PRIu64
+                            ": sequences %" PRIu64 "..%" PRIu64 " are missing", res->archive_first, res->base_seq,
+                            res->base_seq + 1, res->archive_first - 1);
+    if (o->target_seq && o->target_seq < res->base_seq)
+        return tb_error_set(TB_EGAP, "target sequence %" PRIu64 " is before the base's %" PRIu64, o->target_seq, res->base_seq);
+    if (o->target_ns && res->base_ts && o->target_ns < res->base_ts)
+        return tb_error_set(TB_EGAP, "target time is before the base backup (which holds writes stamped up to %" PRId64 " ns)",
+                            res->base_ts);
+    if (res->gap_to && res->gap_to > res->base_seq + 1) {
+        int before = (!o->target_seq || res->gap_from <= o->target_seq);
+        if (before && !o->dry_run)
+            return tb_error_set(TB_EGAP, "WAL gap in the archive: sequences %" PRIu64 "..%" PRIu64 " are missing, before the target",
+                                res->gap_from, res->gap_to - 1);
+    }
+    if (o->dry_run)
+        return 0;
+
+    /* Apply. */
+    a.o = o;
+    a.res = res;
+    a.base = res->base_seq;
+    if ((rc = load_cfmap(&a)) < 0)
+        goto cleanup;
+    base_opts = rocksdb_options_create();
+    a.opts = rocksdb_options_create();
+    rocksdb_get_options_from_string(base_opts, TB_ROCKS_OPTIONS, a.opts, &err);
+    if (err) {
+        rc = db_err(err, "bad options");
+        goto cleanup;
+    }
+    a.names = rocksdb_list_column_families(a.opts, o->db_path, &a.nnames, &err);
+    if (err) {
+        rc = db_err(err, "cannot list column families");
+        goto cleanup;
+    }
+    cfo = calloc(a.nnames, sizeof *cfo);
+    a.handles = calloc(a.nnames, sizeof *a.handles);
+    for (size_t i = 0; cfo && i < a.nnames; i++)
+        cfo[i] = a.opts;
+    a.db = rocksdb_open_column_families(a.opts, o->db_path, (int)a.nnames, (const char *const *)a.names, cfo, a.handles, &err);
+    if (err) {
+        rc = db_err(err, "cannot open the database for replay");
+        goto cleanup;
+    }
+    a.wo = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_disable_WAL(a.wo, 1);
+    a.wb = rocksdb_writebatch_create();
+    rc = walk_archive(o->wal_dir, apply_fn, &a);
+    if (rc == 0)
+        rc = flush_batch(&a);
+    if (rc == 0) {
+        rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+        rocksdb_flushoptions_set_wait(fo, 1);
+        for (size_t i = 0; i < a.ncf && rc == 0; i++)
+            if (a.cfs[i].h) {
+                rocksdb_flush_cf(a.db, fo, a.cfs[i].h, &err);
+                if (err)
+                    rc = db_err(err, "cannot flush");
+            }
+        for (size_t i = 0; i < a.nnames && rc == 0; i++) {
+            rocksdb_flush_cf(a.db, fo, a.handles[i], &err);
+            if (err)
+                rc = db_err(err, "cannot flush");
+        }
+        rocksdb_flushoptions_destroy(fo);
+        res->db_seq = rocksdb_get_latest_sequence_number(a.db);
+    }
+cleanup:
+    for (size_t i = 0; i < a.ncf; i++) {
+        int shared = 0;
+        for (size_t k = 0; k < a.nnames; k++)
+            shared |= a.cfs[i].h == a.handles[k];
+        if (a.cfs[i].h && !shared)
+            rocksdb_column_family_handle_destroy(a.cfs[i].h);
+        free(a.cfs[i].name);
+    }
+    for (size_t k = 0; a.handles && k < a.nnames; k++)
+        if (a.handles[k])
+            rocksdb_column_family_handle_destroy(a.handles[k]);
+    for (size_t i = 0; i < a.nheld; i++) {
+        free(a.held[i].xid);
+        free(a.held[i].ops);
+    }
+    free(a.held);
+    free(a.cfs);
+    free(a.handles);
+    free(cfo);
+    if (a.names)
+        rocksdb_list_column_families_destroy(a.names, a.nnames);
+    if (a.db)
+        rocksdb_close(a.db);
+    if (a.wb)
+        rocksdb_writebatch_destroy(a.wb);
+    if (a.wo)
+        rocksdb_writeoptions_destroy(a.wo);
+    if (a.opts)
+        rocksdb_options_destroy(a.opts);
+    if (base_opts)
+        rocksdb_options_destroy(base_opts);
+    return rc;
+}

@@ -1,0 +1,32 @@
+/* replay: point-in-time recovery: applies archived WAL records to a restored DB, in sequence
+ * order, up to a time or a sequence number. */
+#ifndef TB_REPLAY_H
+#define TB_REPLAY_H
+
+#include <stdint.h>
+
+struct tb_replay_opts {
+    const char *wal_dir;
+    const char *db_path;
+    int64_t target_ns;     /* stop before the first batch stamped later (0: none) */
+    uint64_t target_seq;   /* stop after this sequence (0: none) */
+    int dry_run;           /* report the window, change nothing */
+};
+
+struct tb_replay_result {
+    uint64_t base_seq;             /* the DB's last sequence before */
+    uint64_t archive_first, archive_next;
+    int64_t archive_first_ts, archive_last_ts;
+    int64_t base_ts;               /* stamp in effect at the base sequence (0: unknown) */
+    uint64_t reached_seq;          /* last sequence applied (base_seq when none) */
+    int64_t reached_ts;
+    uint64_t batches, ops;
+    uint64_t db_seq;               /* the DB's last sequence after */
+    uint64_t gap_from, gap_to;     /* the first gap seen (gap_to == 0: none) */
+};
+
+/* TB_EGAP when the archive does not reach back to base+1, a gap lies before the target, or
+ * the target is before the base; TB_EVERIFY on damaged segments (nothing changed then). */
+int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res);
+
+#endif
