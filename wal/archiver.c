@@ -13,6 +13,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +142,7 @@ struct cfname {
 
 struct tb_archiver {
     struct tb_archiver_opts o;
+    int lock_fd, locked;
     char *state_path, *cf_path, *scratch;
     tb_seg_writer *seg;
     tb_rocks *sec;             /* for column family names */
@@ -298,6 +302,43 @@ static int cf_seen(void *arg, uint32_t id)
     return rc;
 }
 
+static int after_state(tb_archiver *a, const struct tb_seg_record *r)
+{
+    return r->log_number > a->log_number || (r->log_number == a->log_number && r->end_offset > a->offset);
+}
+
+/* Replays into the state the partial segment's records it does not know yet. */
+static int catch_up_state(tb_archiver *a)
+{
+    char *path;
+    tb_seg_reader *rd = NULL;
+    struct tb_seg_record r;
+    int rc, m = 0;
+    if (!after_state(a, tb_seg_writer_last(a->seg)))
+        return 0;
+    if (!(path = tb_fs_join(a->o.wal_dir, TB_SEG_PARTIAL)))
+        return tb_error_set(TB_EIO, "out of memory");
+    rc = tb_seg_reader_open(&rd, path);
+    while (rc == 0 && (m = tb_seg_reader_next(rd, &r)) == 1) {
+        struct tb_record_info info;
+        if (!after_state(a, &r))
+            continue;
+        if ((rc = tb_record_scan(a->pending, r.data, r.len, &info, NULL, NULL)) < 0)
+            break;
+        a->next_seq = r.next_seq;
+        a->have_next = !info.unknown_commit;
+        if (info.has_stamp)
+            a->last_stamp = info.last_stamp;
+        a->log_number = r.log_number;
+        a->offset = r.end_offset;
+    }
+    if (rc == 0 && m < 0)
+        rc = m;
+    tb_seg_reader_free(rd);
+    free(path);
+    return rc == 0 ? save_state(a) : rc;
+}
+
 int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o)
 {
     tb_archiver *a = calloc(1, sizeof *a);
@@ -305,6 +346,7 @@ int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o)
     if (!a)
         return tb_error_set(TB_EIO, "out of memory");
     a->o = *o;
+    a->lock_fd = -1;
     a->state_path = tb_fs_join(o->wal_dir, "state.tsv");
     a->cf_path = tb_fs_join(o->wal_dir, "cf.tsv");
     a->scratch = tb_fs_join(o->wal_dir, ".secondary");
@@ -317,19 +359,30 @@ int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o)
         rc = tb_error_set(TB_ENOENT, "database directory does not exist (%s)", o->db_path);
         goto fail;
     }
-    if ((rc = tb_fs_mkdir_p(o->wal_dir, 0755)) < 0 || (rc = tb_seg_writer_open(&a->seg, o->wal_dir, o->level)) < 0 ||
+    if ((rc = tb_fs_mkdir_p(o->wal_dir, 0755)) < 0)
+        goto fail;
+    /* One archiver per archive: two would interleave segments. */
+    {
+        char *lock = tb_fs_join(o->wal_dir, ".lock");
+        a->lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+        free(lock);
+        if (a->lock_fd < 0) {
+            rc = tb_error_errno(TB_EIO, errno, "cannot create the lock file in %s", o->wal_dir);
+            goto fail;
+        }
+        if (flock(a->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+            rc = tb_error_set(TB_EIO, "another themis-wal-archive is running on %s", o->wal_dir);
+            goto fail;
+        }
+        a->locked = 1;
+    }
+    if ((rc = tb_seg_writer_open(&a->seg, o->wal_dir, o->level)) < 0 ||
         (rc = load_state(a)) < 0 || (rc = load_cfs(a)) < 0)
         goto fail;
     /* A crash between a segment flush and the state's rewrite: the partial segment holds
      * records past the state; they say where we really are. */
-    if (tb_seg_writer_count(a->seg)) {
-        const struct tb_seg_record *last = tb_seg_writer_last(a->seg);
-        if (last->log_number > a->log_number || (last->log_number == a->log_number && last->end_offset > a->offset)) {
-            rc = tb_error_set(TB_EIO, "the archive's state is behind its partial segment (crash?); "
-                              "remove %s/state.tsv and %s to re-archive from the WAL", o->wal_dir, TB_SEG_PARTIAL);
-            goto fail;
-        }
-    }
+    if (tb_seg_writer_count(a->seg) && (rc = catch_up_state(a)) < 0)
+        goto fail;
     *out = a;
     return 0;
 fail:
@@ -349,9 +402,11 @@ void tb_archiver_free(tb_archiver *a)
     free(a->cfs);
     free(a->state_path);
     free(a->cf_path);
-    if (a->scratch)
+    if (a->scratch && a->locked)
         tb_fs_rm_rf(a->scratch);
     free(a->scratch);
+    if (a->lock_fd >= 0)
+        close(a->lock_fd);
     free(a);
 }
 
