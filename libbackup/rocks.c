@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,23 @@ static void close_handles(tb_rocks *r)
     r->ncf = 0;
 }
 
+/* Whether another process holds the DB's LOCK (RocksDB locks it with fcntl). */
+static int db_is_live(const char *path)
+{
+    char *lock = tb_fs_join(path, "LOCK");
+    struct flock fl = { 0 };
+    int fd = lock ? open(lock, O_RDONLY | O_CLOEXEC) : -1, live = 0;
+    free(lock);
+    if (fd < 0)
+        return 0;
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+        live = 1;
+    close(fd);
+    return live;
+}
+
 int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, const char *scratch)
 {
     tb_rocks *r = calloc(1, sizeof *r);
@@ -106,6 +124,11 @@ int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, con
         rc = tb_error_set(TB_EIO, "out of memory");
         goto cleanup;
     }
+    /* A secondary can miss the data of a 2PC transaction whose Prepare sits in a WAL older
+     * than what its column family flushed (docs/rocksdb-backup-notes.md): read a stopped DB
+     * read-only, which recovers exactly as the server will. */
+    if (mode == TB_ROCKS_AUTO)
+        mode = db_is_live(path) ? TB_ROCKS_SECONDARY : TB_ROCKS_READONLY;
     r->mode = mode;
     /* A directory without CURRENT is no RocksDB; say so instead of RocksDB's wording. */
     current = tb_fs_join(path, "CURRENT");
@@ -168,6 +191,11 @@ int tb_rocks_catch_up(tb_rocks *r)
 uint64_t tb_rocks_last_seq(tb_rocks *r)
 {
     return rocksdb_get_latest_sequence_number(r->db);
+}
+
+enum tb_rocks_mode tb_rocks_mode(tb_rocks *r)
+{
+    return r->mode;
 }
 
 size_t tb_rocks_cf_count(tb_rocks *r)

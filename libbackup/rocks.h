@@ -11,6 +11,7 @@ typedef struct tb_rocks tb_rocks;
 enum tb_rocks_mode {
     TB_ROCKS_READONLY,  /* a stopped DB or a restored copy */
     TB_ROCKS_SECONDARY, /* a DB that a live process may hold open */
+    TB_ROCKS_AUTO,      /* secondary when a process holds the DB's LOCK, else read-only */
 };
 
 /* The options every open uses: allow_2pc (ThemisDB's WAL holds 2PC markers). */
@@ -24,6 +25,8 @@ void tb_rocks_free(tb_rocks *r);
 /* Secondary only: applies what the primary wrote since the last catch-up. */
 int tb_rocks_catch_up(tb_rocks *r);
 uint64_t tb_rocks_last_seq(tb_rocks *r);
+/* How the DB was opened (TB_ROCKS_AUTO resolved). */
+enum tb_rocks_mode tb_rocks_mode(tb_rocks *r);
 size_t tb_rocks_cf_count(tb_rocks *r);
 const char *tb_rocks_cf_name(tb_rocks *r, size_t i);
 /* The column family's id in the DB's MANIFEST (what WAL records carry). */

@@ -14,7 +14,7 @@ static int verbose, readonly;
 
 static const struct tb_option opts[] = {
     { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "the RocksDB directory to hash (required)" },
-    { "read-only", 0, TB_OPT_FLAG, &readonly, NULL, "open read-only instead of as a secondary (stopped DB only)" },
+    { "read-only", 0, TB_OPT_FLAG, &readonly, NULL, "open read-only even if a process holds the DB (default: only when none does)" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "also print each column family's key count" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
@@ -22,7 +22,7 @@ static const struct tb_option opts[] = {
 static const struct tb_cli cli = {
     "themis-dbhash", "--database-path DIR [-v]",
     "Prints a SHA-256 over every column family (name order) and key/value (key order).\n"
-    "Works on a live DB (through a secondary instance) and on a stopped one; changes nothing.",
+    "Works on a live DB (through a secondary instance) and on a stopped one (read-only); changes nothing.",
     opts,
 };
 
@@ -40,7 +40,7 @@ int main(int argc, char **argv)
     if (!db_path)
         return tool_usage(&cli, "missing --database-path");
     snprintf(scratch, sizeof scratch, "%s/.themis-dbhash-%d", tool_tmpdir(), (int)getpid());
-    rc = tb_rocks_open(&r, db_path, readonly ? TB_ROCKS_READONLY : TB_ROCKS_SECONDARY, scratch);
+    rc = tb_rocks_open(&r, db_path, readonly ? TB_ROCKS_READONLY : TB_ROCKS_AUTO, scratch);
     if (rc == 0)
         rc = tb_rocks_hash(r, &h);
     if (rc == 0) {
@@ -48,6 +48,7 @@ int main(int argc, char **argv)
         printf("%s\n", hex);
         if (verbose) {
             printf("sequence %" PRIu64 "\n", tb_rocks_last_seq(r));
+            printf("opened %s\n", tb_rocks_mode(r) == TB_ROCKS_SECONDARY ? "as a secondary (a process holds the DB)" : "read-only");
             for (size_t i = 0; i < h.ncf; i++)
                 printf("cf %s %" PRIu64 " keys\n", h.names[i], h.keys[i]);
         }
