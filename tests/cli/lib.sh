@@ -74,3 +74,11 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 # manifest_field FILE KEY: a top-level scalar of a MANIFEST.json (jq-free: our manifest is
 # pretty-printed with one key per line).
 manifest_field() { sed -n "s/^  \"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$1" | head -1; }
+
+# todo COND-EXIT-STATUS REASON DESCRIPTION: a check of a known, documented defect: a failure
+# is reported as TAP "TODO" (visible, not fatal); a pass shows up as an unexpected success.
+todo() {
+    local st=$1 reason=$2; shift 2
+    _tap_n=$((_tap_n + 1))
+    if [ "$st" -eq 0 ]; then echo "ok $_tap_n - $* # TODO $reason"; else echo "not ok $_tap_n - $* # TODO $reason"; fi
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# PITR from a base backup taken early and under full load (not paused). Such backups used
+# to miss writes committed shortly before them (a WAL retired by a flush between the
+# secondary's catch-up and the checkpoint); tb_rocks_checkpoint now retries when that
+# happens and 13 runs in a row matched. Kept as TODO until the mechanism is understood in
+# full (docs/rocksdb-backup-notes.md), so a rare failure stays visible without hiding the rest.
+. "$(dirname "$0")/lib.sh"
+
+themis-loadgen --db "$T/db" --seed 42 --threads 4 --seconds 6 --flush-every 500 --wal-ttl 3600 \
+    --checkpoint-dir "$T/truth" --checkpoint-every-ms 800 --ready-file "$T/ready" 2>/dev/null &
+lg=$!
+on_exit "kill $lg 2>/dev/null"
+wait_for 60 test -f "$T/ready"; ok $? "generator running"
+themis-wal-archive --database-path "$T/db" --wal-directory "$T/w" --follow --interval 50 2>/dev/null & ar=$!
+on_exit "kill \$ar 2>/dev/null"
+run themis-backup --database-path "$T/db" --backup-directory "$T/base" --compress
+is "$rc" 0 "early base backup under load"
+wait "$lg"
+kill -TERM "$ar"; wait "$ar"
+base=$(manifest_field "$T/base/MANIFEST.json" last_sequence)
+bad=0 n=0
+while IFS=$'\t' read -r name seq ts; do
+    [ "$seq" -gt "$base" ] || continue
+    n=$((n + 1))
+    rm -rf "$T/r"; themis-restore --backup-directory "$T/base" --target "$T/r" >/dev/null
+    themis-wal-replay --wal-directory "$T/w" --database-path "$T/r" --target-seq "$seq" >/dev/null 2>&1
+    [ "$(themis-dbhash --database-path "$T/r")" = "$(themis-dbhash --database-path "$T/truth/$name")" ] || bad=$((bad + 1))
+done < "$T/truth/checkpoints.tsv"
+ok "$([ "$n" -gt 0 ]; echo $?)" "$n targets after the base"
+todo "$([ "$bad" -eq 0 ]; echo $?)" "live-base consistency under heavy flushing not yet proven (docs/rocksdb-backup-notes.md)" \
+    "PITR from a live base equals the truth at every target ($bad of $n differ)"
+done_testing
