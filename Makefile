@@ -76,7 +76,7 @@ bench: all
 # upgrade guides use, as symlinks.
 install: $(TOOLS)
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(filter $(BUILD)/bin/themis-%,$(TOOLS)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(filter $(BUILD)/bin/themis-% $(BUILD)/bin/themisdb-admin,$(TOOLS)) $(DESTDIR)$(PREFIX)/bin/
 	for a in $(ALIASES); do ln -sf $${a#*:} $(DESTDIR)$(PREFIX)/bin/$${a%%:*}; done
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 $(wildcard docs/man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/

@@ -72,6 +72,14 @@ int tb_fs_exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
+int tb_fs_exists_in(const char *dir, const char *name)
+{
+    char *p = tb_fs_join(dir, name);
+    int e = p && tb_fs_exists(p);
+    free(p);
+    return e;
+}
+
 int tb_fs_mkdir_p(const char *path, mode_t mode)
 {
     char buf[PATH_MAX];

@@ -28,6 +28,8 @@ int tb_fs_free_bytes(const char *path, uint64_t *bytes);
 /* 1 when path is missing or an empty directory, 0 when it has entries. */
 int tb_fs_is_empty_dir(const char *path, int *empty);
 int tb_fs_exists(const char *path);
+/* Whether dir/name exists. */
+int tb_fs_exists_in(const char *dir, const char *name);
 /* Total bytes of the regular files under root. */
 int tb_fs_tree_size(const char *root, uint64_t *bytes);
 /* malloc'd "a/b". */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "fs.h"
 #include "replay.h"
 #include "timefmt.h"
 
@@ -38,7 +39,7 @@ int main(int argc, char **argv)
 {
     struct tb_replay_opts o = { 0 };
     struct tb_replay_result r;
-    char t1[64], t2[64], t3[64];
+    char t1[64], t2[64], t3[64], *sub = NULL;
     int argi, rc, status;
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
@@ -53,9 +54,13 @@ int main(int argc, char **argv)
         return tool_fail(&cli, rc);
     o.wal_dir = wal_dir;
     o.db_path = db_path ? db_path : TB_THEMIS_DB_PATH;
+    /* The upgrade guide passes ThemisDB's data directory; the RocksDB is its rocksdb/. */
+    if (!tb_fs_exists_in(o.db_path, "CURRENT") && tb_fs_exists_in(o.db_path, "rocksdb/CURRENT"))
+        o.db_path = sub = tb_fs_join(o.db_path, "rocksdb");
     o.target_seq = (uint64_t)target_seq;
     o.dry_run = dry_run;
     rc = tb_replay_run(&o, &r);
+    free(sub);
     if (dry_run && (rc == 0 || rc == TB_EGAP)) {
         printf("base sequence      %" PRIu64 " (stamp %s)\n", r.base_seq, fmt(r.base_ts, t1, sizeof t1));
         printf("archive            sequences %" PRIu64 "..%" PRIu64 ", %s .. %s\n", r.archive_first,

@@ -15,4 +15,10 @@ for a in themisdb-backup:themis-backup themisdb-restore:themis-restore; do
     like "$out" "^$tool " "$alias runs $tool"
 done
 ok "$([ ! -e "$T/root/usr/bin/themis-loadgen" ]; echo $?)" "the test fixture is not installed"
+run "$T/root/usr/bin/themisdb-admin" wal-replay --version
+like "$out" "^themis-wal-replay " "themisdb-admin wal-replay runs the installed themis-wal-replay"
+run "$T/root/usr/bin/themisdb-admin" data-hash --version
+like "$out" "^themis-dbhash " "themisdb-admin data-hash runs themis-dbhash"
+run "$T/root/usr/bin/themisdb-admin" frobnicate
+is "$rc" 2 "an unknown subcommand is a usage error"
 done_testing

@@ -63,6 +63,16 @@ restore_base
 run themis-wal-replay --wal-directory "$T/w" --database-path "$T/r"
 is "$(themis-dbhash --database-path "$T/r")" "$(themis-dbhash --read-only --database-path "$T/truth/$last")" "replay to the end (the last batch) equals the final checkpoint"
 
+# The upgrade guide's line, verbatim but for the paths: themisdb-admin wal-replay with
+# ThemisDB's data directory (the RocksDB is its rocksdb/).
+mkdir -p "$T/themisdb"
+themis-restore --backup-directory "$T/base" --target "$T/themisdb/rocksdb" >/dev/null
+first_ckpt=$(awk -F'\t' -v b="$base" '$2 > b { print; exit }' "$T/truth/checkpoints.tsv")
+run themisdb-admin wal-replay --wal-directory "$T/w" --target-time "$(tsz "$(echo "$first_ckpt" | cut -f3)")" --database-path "$T/themisdb/"
+is "$rc" 0 "themisdb-admin wal-replay ... --database-path /var/lib/themisdb/ form works${err:+: $err}"
+is "$(themisdb-admin data-hash --database-path "$T/themisdb/rocksdb")" "$(themis-dbhash --database-path "$T/truth/$(echo "$first_ckpt" | cut -f1)")" \
+    "and themisdb-admin data-hash shows it equals the truth"
+
 # Refusals.
 restore_base
 run themis-wal-replay --wal-directory "$T/w" --database-path "$T/r" --target-seq $((base - 10))
