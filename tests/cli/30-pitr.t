@@ -73,6 +73,20 @@ is "$rc" 0 "themisdb-admin wal-replay ... --database-path /var/lib/themisdb/ for
 is "$(themisdb-admin data-hash --database-path "$T/themisdb/rocksdb")" "$(themis-dbhash --database-path "$T/truth/$(echo "$first_ckpt" | cut -f1)")" \
     "and themisdb-admin data-hash shows it equals the truth"
 
+# One-command recovery: the newest good backup before T from a root, restored and replayed.
+mkdir -p "$T/root"
+cp -a "$T/base" "$T/root/b1"
+cp -a "$T/base" "$T/root/b2"
+sed -i 's/"created": "[^"]*"/"created": "2099-01-01T00:00:00Z"/' "$T/root/b2/MANIFEST.json"   # made "after" T: not a candidate
+last_ckpt=$(tail -1 "$T/truth/checkpoints.tsv")
+run themis-restore --backup-root "$T/root" --wal-directory "$T/w" --target-time "$(tsz "$(echo "$last_ckpt" | cut -f3)")" --target "$T/one"
+is "$rc" 0 "one-command recovery${err:+: $err}"
+like "$out" "recovered .* from .*/b1: reached sequence $(echo "$last_ckpt" | cut -f2) " "picked the backup before T and reached T"
+is "$(themis-dbhash --database-path "$T/one")" "$(themis-dbhash --database-path "$T/truth/$(echo "$last_ckpt" | cut -f1)")" "and equals the truth"
+run themis-restore --backup-root "$T/root" --wal-directory "$T/w" --target-time "2001-01-01T00:00:00Z" --target "$T/two"
+is "$rc" 4 "no backup before the target time: exit 4"
+ok "$([ ! -e "$T/two" ]; echo $?)" "and nothing is left at the target"
+
 # Refusals.
 restore_base
 run themis-wal-replay --wal-directory "$T/w" --database-path "$T/r" --target-seq $((base - 10))
