@@ -8,11 +8,12 @@
 #include "batch.h"
 #include "log_reader.h"
 
-static int print_value, stamps;
+static int print_value, stamps, count_only;
 
 static const struct tb_option opts[] = {
     { "print-value", 0, TB_OPT_FLAG, &print_value, NULL, "also print values" },
     { "stamps", 0, TB_OPT_FLAG, &stamps, NULL, "also print TSv1 stamps as STAMP(ns)" },
+    { "count", 0, TB_OPT_FLAG, &count_only, NULL, "decode everything, print only totals (records, entries, bytes)" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
@@ -29,6 +30,8 @@ static void hex(const unsigned char *p, size_t n)
         printf("%02X", p[i]);
 }
 
+static uint64_t n_records, n_entries, n_bytes;
+
 static int dump(const char *path)
 {
     tb_wal_reader *r = NULL;
@@ -37,13 +40,25 @@ static int dump(const char *path)
     const char *base = strrchr(path, '/');
     uint64_t number = strtoull(base ? base + 1 : path, NULL, 10);
     int rc = tb_wal_reader_open(&r, path, number, 0), more;
-    printf("Sequence,Count,ByteSize,Physical Offset,Key(s)%s\n", print_value ? " : value " : "");
+    if (!count_only)
+        printf("Sequence,Count,ByteSize,Physical Offset,Key(s)%s\n", print_value ? " : value " : "");
     while (rc == 0 && (more = tb_wal_reader_next(r, &rec, &len)) == 1) {
         struct tb_wb_iter it;
         struct tb_wb_entry e;
         int m;
         if ((rc = tb_wb_init(&it, rec, len)) < 0)
             break;
+        n_records++;
+        n_bytes += len;
+        if (count_only) {
+            while ((m = tb_wb_next(&it, &e)) == 1)
+                n_entries++;
+            if (m < 0) {
+                rc = m;
+                break;
+            }
+            continue;
+        }
         printf("%" PRIu64 ",%u,%zu,%" PRIu64 ",", it.seq, it.count, len, tb_wal_reader_record_offset(r));
         while ((m = tb_wb_next(&it, &e)) == 1) {
             int64_t ns;
@@ -97,5 +112,7 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "give one or more WAL files");
     for (int i = argi; i < argc && rc == 0; i++)
         rc = dump(argv[i]);
+    if (rc == 0 && count_only)
+        printf("%" PRIu64 " records, %" PRIu64 " entries, %" PRIu64 " bytes\n", n_records, n_entries, n_bytes);
     return rc < 0 ? tool_fail(&cli, rc) : 0;
 }

@@ -100,7 +100,7 @@ struct applier {
     rocksdb_options_t *opts;
     rocksdb_writeoptions_t *wo;
     rocksdb_writebatch_t *wb;
-    size_t wb_ops;
+    size_t wb_ops, wb_bytes;
     struct cfmap *cfs;
     size_t ncf;
     char **names;
@@ -178,7 +178,7 @@ static int flush_batch(struct applier *a)
     if (err)
         return db_err(err, "cannot write to the database");
     rocksdb_writebatch_clear(a->wb);
-    a->wb_ops = 0;
+    a->wb_ops = a->wb_bytes = 0;
     return 0;
 }
 
@@ -218,7 +218,9 @@ static int apply_op(struct applier *a, const struct tb_wb_entry *e, uint64_t seq
     a->res->ops++;
     a->res->reached_seq = seq;
     a->res->reached_ts = a->cur_ts;
-    if (++a->wb_ops >= 20000)
+    /* Bounded batches: memory stays flat whatever the archive's size. */
+    a->wb_bytes += e->klen + e->vlen;
+    if (++a->wb_ops >= 20000 || a->wb_bytes >= (8u << 20))
         return flush_batch(a);
     return 0;
 }
