@@ -99,6 +99,20 @@ int tb_stream_copy(tb_stream *dst, tb_stream *src, uint64_t *copied)
     return rc;
 }
 
+int tb_stream_file_sha256(const char *path, char hex[65], uint64_t *size)
+{
+    tb_stream *f = NULL, *h = NULL, *null = NULL;
+    int rc = tb_stream_file(&f, path, "r");
+    if (rc == 0 && (rc = tb_stream_sha256(&h, f)) == 0)
+        f = NULL;
+    if (rc == 0 && (rc = tb_stream_null_writer(&null)) == 0 && (rc = tb_stream_copy(null, h, size)) == 0)
+        tb_stream_sha256_hex(h, hex);
+    tb_stream_free(null);
+    tb_stream_free(h);
+    tb_stream_free(f);
+    return rc;
+}
+
 void tb_hex(const unsigned char *in, size_t len, char *out)
 {
     static const char digits[] = "0123456789abcdef";

@@ -70,6 +70,9 @@ typedef void (*tb_progress_cb)(void *arg, uint64_t bytes_done);
 int tb_stream_counter(tb_stream **out, tb_stream *next, tb_progress_cb cb, void *arg);
 uint64_t tb_stream_counter_bytes(tb_stream *s);
 
+/* SHA-256 (hex) and size of a whole file, read through the stream stack. */
+int tb_stream_file_sha256(const char *path, char hex[65], uint64_t *size);
+
 /* Hex helpers used with digests everywhere. */
 void tb_hex(const unsigned char *in, size_t len, char *out /* 2*len+1 */);
 

@@ -584,20 +584,6 @@ int tb_archiver_rotate(tb_archiver *a, int force)
 
 /* ---- check --------------------------------------------------------------- */
 
-static int file_sha(const char *path, char hex[65], uint64_t *size)
-{
-    tb_stream *f = NULL, *h = NULL, *null = NULL;
-    int rc = tb_stream_file(&f, path, "r");
-    if (rc == 0 && (rc = tb_stream_sha256(&h, f)) == 0)
-        f = NULL;
-    if (rc == 0 && (rc = tb_stream_null_writer(&null)) == 0 && (rc = tb_stream_copy(null, h, size)) == 0)
-        tb_stream_sha256_hex(h, hex);
-    tb_stream_free(null);
-    tb_stream_free(h);
-    tb_stream_free(f);
-    return rc;
-}
-
 int tb_archive_check(const char *wal_dir, uint64_t *records, uint64_t *first, uint64_t *next)
 {
     struct tb_seg_info *segs = NULL;
@@ -617,7 +603,7 @@ int tb_archive_check(const char *wal_dir, uint64_t *records, uint64_t *first, ui
         if (i < nseg) {
             char hex[65];
             uint64_t size;
-            rc = file_sha(path, hex, &size);
+            rc = tb_stream_file_sha256(path, hex, &size);
             if (rc == TB_ENOENT)
                 rc = tb_error_set(TB_EVERIFY, "segment listed in the index is missing: %s", segs[i].name);
             else if (rc == 0 && (size != segs[i].size || strcmp(hex, segs[i].sha256)))

@@ -274,24 +274,6 @@ int tb_seg_writer_flush(tb_seg_writer *w)
     return 0;
 }
 
-static int file_sha256(const char *path, char hex[65], uint64_t *size)
-{
-    tb_stream *f = NULL, *h = NULL, *null = NULL;
-    int rc = tb_stream_file(&f, path, "r");
-    if (rc == 0 && (rc = tb_stream_sha256(&h, f)) == 0)
-        f = NULL;
-    if (rc == 0)
-        rc = tb_stream_null_writer(&null);
-    if (rc == 0)
-        rc = tb_stream_copy(null, h, size);
-    if (rc == 0)
-        tb_stream_sha256_hex(h, hex);
-    tb_stream_free(null);
-    tb_stream_free(h);
-    tb_stream_free(f);
-    return rc;
-}
-
 static int index_append(const char *dir, const struct tb_seg_info *s)
 {
     char *path = tb_fs_join(dir, TB_SEG_INDEX), *old = NULL, *buf = NULL;
@@ -333,7 +315,7 @@ int tb_seg_writer_rotate(tb_seg_writer *w, struct tb_seg_info *info)
     s.first_ts = w->first_ts;
     s.last_ts = w->last_ts;
     snprintf(s.name, sizeof s.name, "%020" PRIu64 "-%020" PRIu64 ".wal.zst", s.first_seq, s.next_seq);
-    if ((rc = file_sha256(w->partial, s.sha256, &s.size)) < 0)
+    if ((rc = tb_stream_file_sha256(w->partial, s.sha256, &s.size)) < 0)
         return rc;
     if (!(final = tb_fs_join(w->dir, s.name)))
         return tb_error_set(TB_EIO, "out of memory");
