@@ -48,6 +48,16 @@ is "$rc" 0 "with --force the restore replaces it"
 ok "$([ ! -e "$T/target/data" ] && [ -f "$T/target/CURRENT" ]; echo $?)" "the old contents are gone, the database is there"
 is "$(themis-dbhash --database-path "$T/target")" "$(themis-dbhash --database-path "$T/db")" "replaced target has the source's content"
 
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+    run themis-restore --backup-directory "$T/bk" --target "$T/owned" --owner nobody
+    is "$rc" 0 "restore --owner nobody (as root)"
+    is "$(find "$T/owned" ! -user nobody | wc -l)" 0 "every restored file belongs to nobody"
+else
+    skip "--owner needs root and the user nobody"
+fi
+run themis-restore --backup-directory "$T/bk" --target "$T/owned2" --owner no-such-user-here
+is "$rc" 2 "an unknown --owner is a usage error"
+
 # A full disk: a 1 MiB tmpfs cannot hold the backup; refuse before writing.
 mnt="$T/full"
 mkdir "$mnt"
