@@ -172,7 +172,9 @@ int tb_wal_reader_next(tb_wal_reader *r, const unsigned char **rec, size_t *len)
         case T_FULL: case T_RFULL: case T_FIRST: case T_RFIRST:
             if (in_record)
                 return tb_error_set(TB_EVERIFY, "WAL record starts inside another at offset %" PRIu64 " (%s)", pos, r->path);
-            r->rec_start = pos;
+            /* After a block trailer, RocksDB reports the record at the end of the previous
+             * one (where the reader was), not past the trailer; so do we. */
+            r->rec_start = pos - r->done < HDR ? r->done : pos;
             in_record = 1;
             break;
         case T_MIDDLE: case T_RMIDDLE: case T_LAST: case T_RLAST:
