@@ -248,22 +248,39 @@ static int load_cfs(tb_archiver *a)
     return rc;
 }
 
-/* Learns the names of column families the WAL writes, from a secondary instance. */
+/* Whether the secondary has a column family with this id. */
+static int sec_has(tb_rocks *sec, uint32_t id)
+{
+    for (size_t i = 0; i < tb_rocks_cf_count(sec); i++)
+        if (tb_rocks_cf_id(sec, i) == id)
+            return 1;
+    return 0;
+}
+
+/* Learns the name of a column family the WAL writes, from a secondary instance. A
+ * secondary keeps the column families it was opened with, so a new one needs a reopen. */
 static int cf_seen(void *arg, uint32_t id)
 {
     tb_archiver *a = arg;
     char *text = NULL, *old = NULL;
     size_t len = 0;
-    int rc, found = 0;
+    int rc = 0;
     for (size_t i = 0; i < a->ncf; i++)
         if (a->cfs[i].id == id)
             return 0;
-    if (!a->sec)
-        rc = tb_rocks_open(&a->sec, a->o.db_path, TB_ROCKS_SECONDARY, a->scratch);
-    else
-        rc = tb_rocks_catch_up(a->sec);
-    if (rc < 0)
-        return tb_error_wrap(rc, "cannot learn column family names");
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (a->sec && attempt == 1) {
+            tb_rocks_free(a->sec);
+            a->sec = NULL;
+        }
+        rc = a->sec ? tb_rocks_catch_up(a->sec) : tb_rocks_open(&a->sec, a->o.db_path, TB_ROCKS_SECONDARY, a->scratch);
+        if (rc < 0)
+            return tb_error_wrap(rc, "cannot learn column family names");
+        if (sec_has(a->sec, id))
+            break;
+    }
+    if (!sec_has(a->sec, id))
+        return tb_error_set(TB_EVERIFY, "the WAL writes column family id %u, which the database does not have (dropped?)", id);
     rc = tb_fs_read_file(a->cf_path, &old, &len);
     if (rc == TB_ENOENT) {
         old = strdup("# id\tname\tfirst_seen_seq\n");
@@ -272,12 +289,7 @@ static int cf_seen(void *arg, uint32_t id)
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < tb_rocks_cf_count(a->sec); i++) {
-        uint32_t cid = tb_rocks_cf_id(a->sec, i);
-        int known = 0;
-        for (size_t k = 0; k < a->ncf; k++)
-            known |= a->cfs[k].id == cid;
-        /* Only the one the WAL now writes: the sequence says when it was first seen. */
-        if (known || cid != id)
+        if (tb_rocks_cf_id(a->sec, i) != id)
             continue;
         struct cfname *p = realloc(a->cfs, (a->ncf + 1) * sizeof *p);
         if (!p) {
@@ -285,20 +297,17 @@ static int cf_seen(void *arg, uint32_t id)
             return tb_error_set(TB_EIO, "out of memory");
         }
         a->cfs = p;
-        a->cfs[a->ncf].id = cid;
+        a->cfs[a->ncf].id = id;
         a->cfs[a->ncf++].name = strdup(tb_rocks_cf_name(a->sec, i));
-        if (asprintf(&text, "%s%u\t%s\t%" PRIu64 "\n", old, cid, tb_rocks_cf_name(a->sec, i), a->cur_seq) < 0) {
+        if (asprintf(&text, "%s%u\t%s\t%" PRIu64 "\n", old, id, tb_rocks_cf_name(a->sec, i), a->cur_seq) < 0) {
             free(old);
             return tb_error_set(TB_EIO, "out of memory");
         }
         free(old);
         old = text;
-        found |= cid == id;
     }
     rc = tb_fs_write_atomic(a->cf_path, old, strlen(old), 0644);
     free(old);
-    if (rc == 0 && !found)
-        rc = tb_error_set(TB_EVERIFY, "the WAL writes column family id %u, which the database does not have (dropped?)", id);
     return rc;
 }
 
