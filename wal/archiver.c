@@ -135,11 +135,6 @@ int tb_record_scan(struct tb_pending *p, const unsigned char *rec, size_t len, s
 
 /* ---- the archiver -------------------------------------------------------- */
 
-struct cfname {
-    uint32_t id;
-    char *name;
-};
-
 struct tb_archiver {
     struct tb_archiver_opts o;
     int lock_fd, locked;
@@ -147,7 +142,7 @@ struct tb_archiver {
     tb_seg_writer *seg;
     tb_rocks *sec;             /* for column family names */
     struct tb_pending *pending;
-    struct cfname *cfs;
+    struct tb_cf_name *cfs;
     size_t ncf;
     uint64_t log_number, offset, next_seq;
     int have_next;             /* next_seq is known (not at the very start) */
@@ -217,35 +212,48 @@ static int load_state(tb_archiver *a)
     return rc;
 }
 
-static int load_cfs(tb_archiver *a)
+int tb_cf_map_load(const char *wal_dir, struct tb_cf_name **out, size_t *n)
 {
-    char *text = NULL, *line, *save = NULL;
-    int rc = tb_fs_read_file(a->cf_path, &text, NULL);
+    char *path = tb_fs_join(wal_dir, "cf.tsv"), *text = NULL, *line, *save = NULL;
+    struct tb_cf_name *v = NULL;
+    int rc = path ? tb_fs_read_file(path, &text, NULL) : tb_error_set(TB_EIO, "out of memory");
+    *out = NULL;
+    *n = 0;
     if (rc == TB_ENOENT)
-        return 0;
-    if (rc < 0)
-        return rc;
-    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        rc = 0;
+    for (line = text ? strtok_r(text, "\n", &save) : NULL; rc == 0 && line; line = strtok_r(NULL, "\n", &save)) {
         unsigned id;
         char name[512];
         uint64_t seq;
+        struct tb_cf_name *p;
         if (line[0] == '#')
             continue;
         if (sscanf(line, "%u\t%511s\t%" SCNu64, &id, name, &seq) != 3) {
-            rc = tb_error_set(TB_EVERIFY, "damaged line '%s' (%s)", line, a->cf_path);
+            rc = tb_error_set(TB_EVERIFY, "damaged line '%s' (%s)", line, path);
             break;
         }
-        struct cfname *p = realloc(a->cfs, (a->ncf + 1) * sizeof *p);
-        if (!p) {
+        if (!(p = realloc(v, (*n + 1) * sizeof *p))) {
             rc = tb_error_set(TB_EIO, "out of memory");
             break;
         }
-        a->cfs = p;
-        a->cfs[a->ncf].id = id;
-        a->cfs[a->ncf++].name = strdup(name);
+        v = p;
+        v[*n].id = id;
+        v[(*n)++].name = strdup(name);
     }
+    if (rc == 0)
+        *out = v;
+    else
+        tb_cf_map_free(v, *n);
     free(text);
+    free(path);
     return rc;
+}
+
+void tb_cf_map_free(struct tb_cf_name *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].name);
+    free(v);
 }
 
 /* Whether the secondary has a column family with this id. */
@@ -291,7 +299,7 @@ static int cf_seen(void *arg, uint32_t id)
     for (size_t i = 0; i < tb_rocks_cf_count(a->sec); i++) {
         if (tb_rocks_cf_id(a->sec, i) != id)
             continue;
-        struct cfname *p = realloc(a->cfs, (a->ncf + 1) * sizeof *p);
+        struct tb_cf_name *p = realloc(a->cfs, (a->ncf + 1) * sizeof *p);
         if (!p) {
             free(old);
             return tb_error_set(TB_EIO, "out of memory");
@@ -386,7 +394,7 @@ int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o)
         a->locked = 1;
     }
     if ((rc = tb_seg_writer_open(&a->seg, o->wal_dir, o->level)) < 0 ||
-        (rc = load_state(a)) < 0 || (rc = load_cfs(a)) < 0)
+        (rc = load_state(a)) < 0 || (rc = tb_cf_map_load(o->wal_dir, &a->cfs, &a->ncf)) < 0)
         goto fail;
     /* A crash between a segment flush and the state's rewrite: the partial segment holds
      * records past the state; they say where we really are. */
@@ -406,9 +414,7 @@ void tb_archiver_free(tb_archiver *a)
     tb_seg_writer_free(a->seg);
     tb_rocks_free(a->sec);
     tb_pending_free(a->pending);
-    for (size_t i = 0; i < a->ncf; i++)
-        free(a->cfs[i].name);
-    free(a->cfs);
+    tb_cf_map_free(a->cfs, a->ncf);
     free(a->state_path);
     free(a->cf_path);
     if (a->scratch && a->locked)

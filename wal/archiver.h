@@ -30,6 +30,15 @@ void tb_archiver_free(tb_archiver *a);
  * record's CRC, and continuity. TB_EVERIFY or TB_EGAP with a message. */
 int tb_archive_check(const char *wal_dir, uint64_t *records, uint64_t *first, uint64_t *next);
 
+/* cf.tsv: the column family ids the WAL wrote, with their names. */
+struct tb_cf_name {
+    uint32_t id;
+    char *name;
+};
+/* Reads wal_dir's cf.tsv (absent: none); TB_EVERIFY names a damaged line. */
+int tb_cf_map_load(const char *wal_dir, struct tb_cf_name **out, size_t *n);
+void tb_cf_map_free(struct tb_cf_name *v, size_t n);
+
 /* Walks a record's entries for what the archive needs: the sequences it consumes (given
  * the prepared sections still pending), its first TSv1 stamp, the CF ids it writes. */
 struct tb_pending;

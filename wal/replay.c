@@ -122,28 +122,23 @@ static int db_err(char *err, const char *what)
 
 static int load_cfmap(struct applier *a)
 {
-    char *path = tb_fs_join(a->o->wal_dir, "cf.tsv"), *text = NULL, *line, *save = NULL;
-    int rc = path ? tb_fs_read_file(path, &text, NULL) : TB_EIO;
-    free(path);
-    if (rc == TB_ENOENT)
-        return 0;
-    for (line = rc == 0 ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
-        unsigned id;
-        char name[512];
-        if (line[0] == '#' || sscanf(line, "%u\t%511s", &id, name) != 2)
-            continue;
-        struct cfmap *p = realloc(a->cfs, (a->ncf + 1) * sizeof *p);
-        if (!p) {
-            rc = tb_error_set(TB_EIO, "out of memory");
-            break;
-        }
-        a->cfs = p;
-        a->cfs[a->ncf].id = id;
-        a->cfs[a->ncf].name = strdup(name);
-        a->cfs[a->ncf++].h = NULL;
+    struct tb_cf_name *v = NULL;
+    size_t n = 0;
+    int rc = tb_cf_map_load(a->o->wal_dir, &v, &n);
+    if (rc < 0)
+        return rc;
+    if (n && !(a->cfs = calloc(n, sizeof *a->cfs))) {
+        tb_cf_map_free(v, n);
+        return tb_error_set(TB_EIO, "out of memory");
     }
-    free(text);
-    return rc;
+    for (size_t i = 0; i < n; i++) {
+        a->cfs[i].id = v[i].id;
+        a->cfs[i].name = v[i].name; /* the applier takes the names */
+        a->cfs[i].h = NULL;
+    }
+    a->ncf = n;
+    free(v);
+    return 0;
 }
 
 /* The target's handle for a source CF id, creating the CF when the base lacks it. */
