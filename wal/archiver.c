@@ -599,54 +599,35 @@ int tb_archiver_rotate(tb_archiver *a, int force)
 
 /* ---- check --------------------------------------------------------------- */
 
+struct check {
+    uint64_t records, first, expect;
+    int have;
+};
+
+static int check_fn(void *arg, const char *segment, const struct tb_seg_record *r)
+{
+    struct check *c = arg;
+    if (c->have && r->first_seq != c->expect && !(r->flags & TB_SEG_FLAG_RESYNC))
+        return r->first_seq > c->expect ? gap_error(c->expect, r->first_seq)
+                                        : tb_error_set(TB_EVERIFY, "sequence goes back at %" PRIu64 " in %s",
+                                                       r->first_seq, segment);
+    if (!c->have)
+        c->first = r->first_seq;
+    c->have = 1;
+    c->expect = r->next_seq;
+    c->records++;
+    return 0;
+}
+
 int tb_archive_check(const char *wal_dir, uint64_t *records, uint64_t *first, uint64_t *next)
 {
-    struct tb_seg_info *segs = NULL;
-    size_t nseg = 0;
-    uint64_t expect = 0;
-    int have = 0, rc;
-    *records = *first = *next = 0;
+    struct check c = { 0 };
+    int rc;
     if (!tb_fs_exists(wal_dir))
         return tb_error_set(TB_ENOENT, "WAL archive does not exist (%s)", wal_dir);
-    if ((rc = tb_seg_index_load(wal_dir, &segs, &nseg)) < 0)
-        return rc;
-    for (size_t i = 0; i <= nseg && rc == 0; i++) {
-        char *path = tb_fs_join(wal_dir, i < nseg ? segs[i].name : TB_SEG_PARTIAL);
-        tb_seg_reader *rd = NULL;
-        struct tb_seg_record r;
-        int m;
-        if (i < nseg) {
-            char hex[65];
-            uint64_t size;
-            rc = tb_stream_file_sha256(path, hex, &size);
-            if (rc == TB_ENOENT)
-                rc = tb_error_set(TB_EVERIFY, "segment listed in the index is missing: %s", segs[i].name);
-            else if (rc == 0 && (size != segs[i].size || strcmp(hex, segs[i].sha256)))
-                rc = tb_error_set(TB_EVERIFY, "segment %s does not match the index (size or SHA-256)", segs[i].name);
-        } else if (!tb_fs_exists(path)) {
-            free(path);
-            break;
-        }
-        if (rc == 0)
-            rc = tb_seg_reader_open(&rd, path);
-        while (rc == 0 && (m = tb_seg_reader_next(rd, &r)) == 1) {
-            if (have && r.first_seq != expect && !(r.flags & TB_SEG_FLAG_RESYNC)) {
-                rc = r.first_seq > expect ? gap_error(expect, r.first_seq)
-                                          : tb_error_set(TB_EVERIFY, "sequence goes back at %" PRIu64 " in %s", r.first_seq, path);
-                break;
-            }
-            if (!have)
-                *first = r.first_seq;
-            have = 1;
-            expect = r.next_seq;
-            (*records)++;
-        }
-        if (rc == 0 && m < 0)
-            rc = m;
-        tb_seg_reader_free(rd);
-        free(path);
-    }
-    *next = expect;
-    free(segs);
+    rc = tb_seg_walk(wal_dir, check_fn, &c);
+    *records = c.records;
+    *first = c.first;
+    *next = c.expect;
     return rc;
 }

@@ -18,37 +18,6 @@
 
 #include <rocksdb/c.h>
 
-/* The archive's records in order: index segments, then the partial one. */
-typedef int (*record_fn)(void *arg, const struct tb_seg_record *r);
-
-static int walk_archive(const char *wal_dir, record_fn fn, void *arg)
-{
-    struct tb_seg_info *segs = NULL;
-    size_t n = 0;
-    int rc = tb_seg_index_load(wal_dir, &segs, &n);
-    for (size_t i = 0; rc == 0 && i <= n; i++) {
-        char *path = tb_fs_join(wal_dir, i < n ? segs[i].name : TB_SEG_PARTIAL);
-        tb_seg_reader *rd = NULL;
-        struct tb_seg_record r;
-        int m = 0;
-        if (i == n && !tb_fs_exists(path)) {
-            free(path);
-            break;
-        }
-        rc = tb_seg_reader_open(&rd, path);
-        if (rc == TB_ENOENT)
-            rc = tb_error_set(TB_EVERIFY, "segment listed in the index is missing (%s)", path);
-        while (rc == 0 && (m = tb_seg_reader_next(rd, &r)) == 1)
-            rc = fn(arg, &r);
-        if (rc == 0 && m < 0)
-            rc = m;
-        tb_seg_reader_free(rd);
-        free(path);
-    }
-    free(segs);
-    return rc;
-}
-
 /* ---- pass 1: the window ---- */
 
 struct window {
@@ -58,8 +27,9 @@ struct window {
     int64_t last_ts;
 };
 
-static int window_fn(void *arg, const struct tb_seg_record *r)
+static int window_fn(void *arg, const char *segment, const struct tb_seg_record *r)
 {
+    (void)segment;
     struct window *w = arg;
     if (!w->have) {
         w->res->archive_first = r->first_seq;
@@ -264,9 +234,10 @@ static int hold(struct applier *a, const unsigned char *xid, size_t xlen, const 
     return 0;
 }
 
-static int apply_fn(void *arg, const struct tb_seg_record *r)
+static int apply_fn(void *arg, const char *segment, const struct tb_seg_record *r)
 {
     struct applier *a = arg;
+    (void)segment;
     struct tb_wb_iter it;
     struct tb_wb_entry e;
     uint64_t cursor = r->first_seq;
@@ -346,7 +317,7 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
         return rc;
     w.res = res;
     w.base = res->base_seq;
-    if ((rc = walk_archive(o->wal_dir, window_fn, &w)) < 0)
+    if ((rc = tb_seg_walk(o->wal_dir, window_fn, &w)) < 0)
         return rc;
     res->reached_seq = res->base_seq;
     if (!w.have)
@@ -399,7 +370,7 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
     a.wo = rocksdb_writeoptions_create();
     rocksdb_writeoptions_disable_WAL(a.wo, 1);
     a.wb = rocksdb_writebatch_create();
-    rc = walk_archive(o->wal_dir, apply_fn, &a);
+    rc = tb_seg_walk(o->wal_dir, apply_fn, &a);
     if (rc == 0)
         rc = flush_batch(&a);
     if (rc == 0) {

@@ -488,3 +488,42 @@ cleanup:
     free(path);
     return rc;
 }
+
+int tb_seg_walk(const char *wal_dir, tb_seg_record_fn fn, void *arg)
+{
+    struct tb_seg_info *segs = NULL;
+    size_t n = 0;
+    int rc = tb_seg_index_load(wal_dir, &segs, &n);
+    for (size_t i = 0; rc == 0 && i <= n; i++) {
+        char *path = tb_fs_join(wal_dir, i < n ? segs[i].name : TB_SEG_PARTIAL);
+        tb_seg_reader *rd = NULL;
+        struct tb_seg_record r;
+        int m = 0;
+        if (!path) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            break;
+        }
+        if (i < n) {
+            char hex[65];
+            uint64_t size;
+            rc = tb_stream_file_sha256(path, hex, &size);
+            if (rc == TB_ENOENT)
+                rc = tb_error_set(TB_EVERIFY, "segment listed in the index is missing: %s", segs[i].name);
+            else if (rc == 0 && (size != segs[i].size || strcmp(hex, segs[i].sha256)))
+                rc = tb_error_set(TB_EVERIFY, "segment %s does not match the index (size or SHA-256)", segs[i].name);
+        } else if (!tb_fs_exists(path)) {
+            free(path);
+            break;
+        }
+        if (rc == 0)
+            rc = tb_seg_reader_open(&rd, path);
+        while (rc == 0 && (m = tb_seg_reader_next(rd, &r)) == 1)
+            rc = fn(arg, path, &r);
+        if (rc == 0 && m < 0)
+            rc = m;
+        tb_seg_reader_free(rd);
+        free(path);
+    }
+    free(segs);
+    return rc;
+}

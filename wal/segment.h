@@ -55,6 +55,11 @@ int tb_seg_reader_open(tb_seg_reader **out, const char *path);
 int tb_seg_reader_next(tb_seg_reader *rd, struct tb_seg_record *r);
 void tb_seg_reader_free(tb_seg_reader *rd);
 
+/* Calls fn for every record of the archive in order: the index's segments (each checked
+ * against the index's size and SHA-256 first), then the partial segment. */
+typedef int (*tb_seg_record_fn)(void *arg, const char *segment, const struct tb_seg_record *r);
+int tb_seg_walk(const char *wal_dir, tb_seg_record_fn fn, void *arg);
+
 /* ---- index ---- */
 int tb_seg_index_load(const char *dir, struct tb_seg_info **segs, size_t *n);
 
