@@ -15,6 +15,7 @@ struct tb_archive_writer {
     struct archive *a;
     tb_stream *dst;
     int io_rc;          /* the stream's error, kept because libarchive flattens it */
+    int discard;        /* freed without close: write no trailer that would make it look whole */
     char *buf;
 };
 
@@ -30,7 +31,10 @@ enum { IO_BUF = 1 << 20 };
 static la_ssize_t w_write(struct archive *a, void *ctx, const void *buf, size_t len)
 {
     struct tb_archive_writer *w = ctx;
-    int rc = tb_stream_write(w->dst, buf, len);
+    int rc;
+    if (w->discard)
+        return (la_ssize_t)len;
+    rc = tb_stream_write(w->dst, buf, len);
     if (rc < 0) {
         w->io_rc = rc;
         archive_set_error(a, EIO, "%s", tb_error_last());
@@ -46,7 +50,7 @@ static int w_fail(struct tb_archive_writer *w, const char *what, const char *nam
     return tb_error_set(TB_EIO, "%s: %s (%s)", what, archive_error_string(w->a), name);
 }
 
-int tb_archive_writer_new(tb_archive_writer **out, tb_stream *dst)
+static int writer_new(tb_archive_writer **out, tb_stream *dst, int block)
 {
     struct tb_archive_writer *w = calloc(1, sizeof *w);
     if (!w || !(w->a = archive_write_new()) || !(w->buf = malloc(IO_BUF))) {
@@ -59,7 +63,7 @@ int tb_archive_writer_new(tb_archive_writer **out, tb_stream *dst)
     w->dst = dst;
     archive_write_set_format_pax_restricted(w->a);
     archive_write_add_filter_none(w->a);
-    archive_write_set_bytes_per_block(w->a, 64 * 1024);
+    archive_write_set_bytes_per_block(w->a, block);
     archive_write_set_bytes_in_last_block(w->a, 1);
     if (archive_write_open2(w->a, w, NULL, w_write, NULL, NULL) != ARCHIVE_OK) {
         int rc = w_fail(w, "cannot start tar stream", dst->name);
@@ -68,6 +72,17 @@ int tb_archive_writer_new(tb_archive_writer **out, tb_stream *dst)
     }
     *out = w;
     return 0;
+}
+
+int tb_archive_writer_new(tb_archive_writer **out, tb_stream *dst)
+{
+    return writer_new(out, dst, 64 * 1024);
+}
+
+int tb_archive_writer_live(tb_archive_writer **out, tb_stream *dst)
+{
+    /* 0: libarchive writes every header and data block as it comes, no 64 KiB batching. */
+    return writer_new(out, dst, 0);
 }
 
 static struct archive_entry *new_entry(const char *name, mode_t type, mode_t mode, int64_t size,
@@ -190,6 +205,7 @@ void tb_archive_writer_free(tb_archive_writer *w)
 {
     if (!w)
         return;
+    w->discard = 1;
     archive_write_free(w->a);
     tb_stream_free(w->dst);
     free(w->buf);

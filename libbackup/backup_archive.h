@@ -13,6 +13,8 @@ typedef struct tb_archive_reader tb_archive_reader;
 
 /* The writer takes ownership of out; close finishes the tar and closes out. */
 int tb_archive_writer_new(tb_archive_writer **out, tb_stream *dst);
+/* The same for a live pipe: each member reaches dst whole as soon as it is added. */
+int tb_archive_writer_live(tb_archive_writer **out, tb_stream *dst);
 /* Adds the regular file at path as member name; returns its size and SHA-256 (hex). */
 int tb_archive_add_file(tb_archive_writer *w, const char *name, const char *path, uint64_t *size,
                         char sha256[65], unsigned *mode);

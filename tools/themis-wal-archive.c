@@ -2,15 +2,18 @@
  * once or following, or check an archive. */
 #include "tool.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 #include <time.h>
 
 #include "archiver.h"
+#include "backup_archive.h"
 #include "config.h"
+#include "fs.h"
 
 static const char *db_path, *wal_dir;
-static int once, follow, check, verbose;
+static int once, follow, check, verbose, to_stdout;
 static long long interval_ms = 200, segment_size = 64ll << 20, segment_seconds = 300, level = 3;
 
 static const struct tb_option opts[] = {
@@ -22,18 +25,64 @@ static const struct tb_option opts[] = {
     { "segment-size", 0, TB_OPT_INT, &segment_size, "N", "close a segment at N bytes (default 64M)" },
     { "segment-seconds", 0, TB_OPT_INT, &segment_seconds, "S", "close a segment after S seconds (default 300)" },
     { "compress-level", 0, TB_OPT_INT, &level, "N", "zstd level of segments (default 3)" },
+    { "stdout", 0, TB_OPT_FLAG, &to_stdout, NULL,
+      "instead of an archive directory: write each closed segment, index.tsv and cf.tsv to stdout as a tar stream" },
     { "check", 0, TB_OPT_FLAG, &check, NULL, "verify the archive (checksums, continuity) without the database" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print what was archived on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
 static const struct tb_cli cli = {
-    "themis-wal-archive", "--wal-directory DIR (--once | --follow | --check) [--database-path DIR]",
+    "themis-wal-archive", "(--wal-directory DIR | --stdout) (--once | --follow | --check) [--database-path DIR]",
     "Archives every committed WAL record of a ThemisDB RocksDB, checking sequence continuity.", opts,
 };
 
+/* --stdout: the archive is built in a private temporary directory; each segment, once
+ * published there, goes to stdout as a tar member followed by the index and the CF map as
+ * they are now, and is removed. `tar -x` of the stream, even of one cut short, gives an
+ * archive that --check and themis-wal-replay accept. */
+struct tar_out {
+    tb_archive_writer *w;
+    const char *dir;
+};
+
+static int add_if_present(tb_archive_writer *w, const char *dir, const char *name)
+{
+    char *path = tb_fs_join(dir, name);
+    char sha[65];
+    uint64_t size;
+    unsigned mode;
+    int rc = 0;
+    if (!path)
+        return tb_error_set(TB_EIO, "out of memory");
+    if (tb_fs_exists(path))
+        rc = tb_archive_add_file(w, name, path, &size, sha, &mode);
+    free(path);
+    return rc;
+}
+
+static int stream_segment(void *arg, const char *path, const struct tb_seg_info *s)
+{
+    struct tar_out *t = arg;
+    uint64_t size;
+    char sha[65];
+    unsigned mode;
+    int rc = tb_archive_add_file(t->w, s->name, path, &size, sha, &mode);
+    if (rc == 0 && strcmp(sha, s->sha256) != 0)
+        rc = tb_error_set(TB_EVERIFY, "segment %s changed while it was streamed", s->name);
+    if (rc == 0)
+        rc = add_if_present(t->w, t->dir, "index.tsv");
+    if (rc == 0)
+        rc = add_if_present(t->w, t->dir, "cf.tsv");
+    if (rc == 0)
+        unlink(path);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    struct tar_out tar = { 0 };
+    char *tmp = NULL;
     struct tb_archiver_opts o = { 0 };
     tb_archiver *a = NULL;
     uint64_t n, total = 0;
@@ -44,10 +93,14 @@ int main(int argc, char **argv)
     tool_catch_signals();
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
-    if (!wal_dir)
-        return tool_usage(&cli, "missing --wal-directory");
+    if (!wal_dir == !to_stdout)
+        return tool_usage(&cli, "give exactly one of --wal-directory DIR and --stdout");
     if (once + follow + check != 1)
         return tool_usage(&cli, "give exactly one of --once, --follow and --check");
+    if (to_stdout && check)
+        return tool_usage(&cli, "--check needs --wal-directory");
+    if (to_stdout && isatty(1))
+        return tool_usage(&cli, "refusing to write a tar stream to a terminal");
     if (check) {
         uint64_t records, first, next;
         rc = tb_archive_check(wal_dir, &records, &first, &next);
@@ -58,12 +111,27 @@ int main(int argc, char **argv)
         return 0;
     }
     o.db_path = db_path ? db_path : TB_THEMIS_DB_PATH;
+    if (to_stdout) {
+        tb_stream *out;
+        if (!(tmp = tb_fs_join(tool_tmpdir(), "themis-wal-archive.XXXXXX")) || !mkdtemp(tmp)) {
+            fprintf(stderr, "%s: cannot create a temporary directory in %s: %s\n", cli.tool, tool_tmpdir(),
+                    strerror(errno));
+            free(tmp);
+            return 1;
+        }
+        wal_dir = tmp;
+        if ((rc = tb_stream_fd(&out, 1, 0, "stdout")) < 0 || (rc = tb_archive_writer_live(&tar.w, out)) < 0)
+            goto out;
+        tar.dir = tmp;
+        o.published = stream_segment;
+        o.published_arg = &tar;
+    }
     o.wal_dir = wal_dir;
     o.segment_size = (uint64_t)segment_size;
     o.segment_ns = segment_seconds * 1000000000LL;
     o.level = (int)level;
     if ((rc = tb_archiver_open(&a, &o)) < 0)
-        return tool_fail(&cli, rc);
+        goto out;
     for (;;) {
         struct timespec ts = { interval_ms / 1000, (interval_ms % 1000) * 1000000 };
         if ((rc = tb_archiver_poll(a, &n)) < 0)
@@ -89,5 +157,16 @@ int main(int argc, char **argv)
     if (rc == 0 && verbose)
         fprintf(stderr, "%s: %" PRIu64 " records archived\n", cli.tool, total);
     tb_archiver_free(a);
+out:
+    if (tar.w) {
+        /* The tar trailer only after a clean end: a stream cut by an error must not look whole. */
+        if (rc == 0)
+            rc = tb_archive_writer_close(tar.w);
+        tb_archive_writer_free(tar.w);
+    }
+    if (tmp) {
+        tb_fs_rm_rf(tmp);
+        free(tmp);
+    }
     return rc < 0 ? tool_fail(&cli, rc) : 0;
 }

@@ -594,7 +594,16 @@ int tb_archiver_rotate(tb_archiver *a, int force)
         return 0;
     if (!force && tb_seg_writer_bytes(a->seg) < a->o.segment_size && age < a->o.segment_ns)
         return 0;
-    return tb_seg_writer_rotate(a->seg, NULL);
+    struct tb_seg_info info;
+    char *path;
+    int rc = tb_seg_writer_rotate(a->seg, &info);
+    if (rc < 0 || !a->o.published)
+        return rc;
+    if (!(path = tb_fs_join(a->o.wal_dir, info.name)))
+        return tb_error_set(TB_EIO, "out of memory");
+    rc = a->o.published(a->o.published_arg, path, &info);
+    free(path);
+    return rc;
 }
 
 /* ---- check --------------------------------------------------------------- */

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "segment.h"
+
 typedef struct tb_archiver tb_archiver;
 
 struct tb_archiver_opts {
@@ -15,6 +17,10 @@ struct tb_archiver_opts {
     uint64_t segment_size;     /* rotate when the partial segment has this many bytes */
     int64_t segment_ns;        /* ... or is this old */
     int level;                 /* zstd level */
+    /* Called after each segment is published (renamed into place and in the index), e.g.
+     * to stream or push it. An error stops the archiver; the segment stays published. */
+    int (*published)(void *arg, const char *path, const struct tb_seg_info *s);
+    void *published_arg;
 };
 
 int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o);
