@@ -63,6 +63,10 @@ static void sb_encode(struct sbuf *b, const char *s, size_t len, int keep_slash)
 char *tb_sigv4_uri_encode(const char *s, int keep_slash)
 {
     struct sbuf b = { 0 };
+    if (!s) {
+        tb_error_set(TB_EUSAGE, "sigv4: nothing to encode");
+        return NULL;
+    }
     sb_addn(&b, "", 0);
     sb_encode(&b, s, strlen(s), keep_slash);
     if (b.oom) {
@@ -82,8 +86,8 @@ static int hexval(char c)
 }
 
 /* Decodes %XX in s[0..len) and encodes the result again the SigV4 way, so "%7e", "~" and
- * "%7E" all sign as "~" and a stray '%' as "%25". '+' stays a literal plus (RFC 3986);
- * S3 reads it the same way in the query. */
+ * "%7E" all sign as "~" and a stray '%' as "%25". '+' is a literal plus (RFC 3986, not
+ * form encoding) and signs as "%2B", so callers must send spaces as "%20". */
 static void sb_reencode(struct sbuf *b, const char *s, size_t len)
 {
     struct sbuf raw = { 0 };

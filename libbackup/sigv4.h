@@ -36,7 +36,7 @@ int tb_sigv4_sign(const struct tb_sigv4_request *r, char *auth, size_t len, char
 
 /* Percent-encodes s as SigV4 wants (unreserved A-Z a-z 0-9 - _ . ~ kept; '/' kept when
  * keep_slash): the S3 object key in a path, or a query name/value. Returns malloc'd, or
- * NULL when out of memory. */
+ * NULL (s NULL, out of memory). */
 char *tb_sigv4_uri_encode(const char *s, int keep_slash);
 
 /* "20150830T123600Z" for a Unix time (UTC). */
