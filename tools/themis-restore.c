@@ -8,8 +8,10 @@
 
 #include "fs.h"
 #include "progress.h"
+#include "remote.h"
 #include "replay.h"
 #include "restore.h"
+#include "s3opts.h"
 #include "timefmt.h"
 
 #include <dirent.h>
@@ -20,16 +22,16 @@ static const char *backup_root, *wal_dir, *target_time;
 static int verify_only, quick, force, verbose;
 
 static const struct tb_option opts[] = {
-    { "backup-directory", 0, TB_OPT_STRING, &backup_dir, "DIR", "the backup to read" },
-    { "from", 0, TB_OPT_STRING, &from, "-", "read the backup stream from stdin instead" },
+    { "backup-directory", 0, TB_OPT_STRING, &backup_dir, "DIR", "the backup to read (or s3://BUCKET/PREFIX)" },
+    { "from", 0, TB_OPT_STRING, &from, "-", "read the backup stream from stdin (-) or an S3 object (s3://BUCKET/KEY)" },
     { "verify-only", 0, TB_OPT_FLAG, &verify_only, NULL, "check the backup and change nothing" },
     { "quick", 0, TB_OPT_FLAG, &quick, NULL, "with --verify-only: checksums only, skip restoring and opening the DB" },
     { "target", 0, TB_OPT_STRING, &target, "DIR", "restore the database here" },
     { "config-target", 0, TB_OPT_STRING, &config_target, "DIR", "also restore the backed-up config files here" },
     { "force", 0, TB_OPT_FLAG, &force, NULL, "replace a non-empty target" },
     { "owner", 0, TB_OPT_STRING, &owner, "USER", "give the restored files to USER (as root)" },
-    { "backup-root", 0, TB_OPT_STRING, &backup_root, "DIR", "with --target-time: pick the newest good backup under DIR made before it" },
-    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "with --target-time: the WAL archive to replay" },
+    { "backup-root", 0, TB_OPT_STRING, &backup_root, "DIR", "with --target-time: pick the newest good backup under DIR (or s3://) made before it" },
+    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "with --target-time: the WAL archive to replay (or s3://)" },
     { "target-time", 0, TB_OPT_STRING, &target_time, "TIME", "one-command recovery: restore, then replay the WAL up to TIME" },
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show progress on stderr (a line, or JSON lines)" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print a summary on stderr" },
@@ -37,10 +39,130 @@ static const struct tb_option opts[] = {
 };
 
 static const struct tb_cli cli = {
-    "themis-restore", "(--backup-directory DIR | --from -) (--verify-only [--quick] | --target DIR)",
+    "themis-restore", "(--backup-directory DIR | --from -|s3://...) (--verify-only [--quick] | --target DIR)",
     "Verifies a themis-backup backup, or restores it into place after verifying it.",
     opts,
 };
+
+/* s3:// locations are downloaded into private directories under $TMPDIR, removed at exit;
+ * a backup root in S3 is mirrored manifests first, and a candidate's files only when it is
+ * the one to try. */
+static tb_s3 *s3;
+static const char *remote_root;
+static char *fetched[3];
+
+static int s3_client(void)
+{
+    return s3 ? 0 : tool_s3_new(&s3);
+}
+
+static void keep(char *dir)
+{
+    for (size_t i = 0; i < sizeof fetched / sizeof *fetched; i++)
+        if (!fetched[i]) {
+            fetched[i] = dir;
+            return;
+        }
+}
+
+/* Replaces *where, an s3:// location, by a local copy. */
+static int fetch(const char **where)
+{
+    char *dir = NULL;
+    int rc = s3_client();
+    if (rc == 0 && (rc = tb_remote_fetch_dir(s3, *where, tool_tmpdir(), &dir)) == 0) {
+        keep(dir);
+        *where = dir;
+    }
+    return rc;
+}
+
+static void remove_fetched(void)
+{
+    for (size_t i = 0; i < sizeof fetched / sizeof *fetched; i++) {
+        if (fetched[i])
+            tb_fs_rm_rf(fetched[i]);
+        free(fetched[i]);
+    }
+}
+
+/* "a/b" + "c" -> "a/b/c/": the URL or key of a directory inside another ("" + "c" -> "c/"). */
+static char *dir_join(const char *a, const char *name)
+{
+    size_t n = strlen(a);
+    char *u = malloc(n + strlen(name) + 3);
+    if (u)
+        sprintf(u, "%s%s%s%s", a, n && a[n - 1] != '/' ? "/" : "", name, *name ? "/" : "");
+    return u;
+}
+
+struct manifests {
+    const char *root;  /* the local mirror */
+    const char *bucket;
+    size_t skip;       /* length of the prefix */
+};
+
+/* Copies PREFIX/NAME/MANIFEST.json to root/NAME/MANIFEST.json. */
+static int get_manifest(void *arg, const struct tb_s3_object *o)
+{
+    struct manifests *m = arg;
+    const char *rel = o->key + m->skip, *slash = strchr(rel, '/');
+    char *dir, *path;
+    int rc;
+    if (!slash || slash == rel || strcmp(slash, "/MANIFEST.json") != 0)
+        return 0;
+    dir = malloc(strlen(m->root) + (size_t)(slash - rel) + 2);
+    if (!dir)
+        return tb_error_set(TB_EIO, "out of memory");
+    sprintf(dir, "%s/%.*s", m->root, (int)(slash - rel), rel);
+    path = tb_fs_join(dir, "MANIFEST.json");
+    rc = path ? tb_fs_mkdir_p(dir, 0700) : tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0)
+        rc = tb_s3_get_file(s3, m->bucket, o->key, path);
+    free(path);
+    free(dir);
+    return rc;
+}
+
+static int mirror_root(const char *url, char **root)
+{
+    char *bucket = NULL, *key = NULL, *prefix = NULL, *tmp = NULL;
+    int rc;
+    if ((rc = s3_client()) < 0 || (rc = tb_s3_url_parse(url, &bucket, &key)) < 0)
+        return rc;
+    prefix = dir_join(key, "");
+    tmp = tb_fs_join(tool_tmpdir(), "themis-s3.XXXXXX");
+    if (!prefix || !tmp) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+    } else if (!mkdtemp(tmp)) {
+        rc = tb_error_errno(TB_EIO, errno, "cannot create a temporary directory in %s", tool_tmpdir());
+    } else {
+        struct manifests m = { tmp, bucket, strlen(prefix) };
+        keep(tmp);
+        rc = tb_s3_list(s3, bucket, prefix, get_manifest, &m);
+        *root = tmp;
+        tmp = NULL;
+    }
+    free(tmp);
+    free(prefix);
+    free(bucket);
+    free(key);
+    return rc;
+}
+
+/* A candidate under a mirrored S3 root: bring its files before it is checked. */
+static int materialize(const char *dir)
+{
+    const char *name = strrchr(dir, '/') + 1;
+    char *url = dir_join(remote_root, name), *bucket = NULL, *key = NULL;
+    int rc = url ? tb_s3_url_parse(url, &bucket, &key) : tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0)
+        rc = tb_s3_sync_down(s3, bucket, key, dir, NULL);
+    free(url);
+    free(bucket);
+    free(key);
+    return rc;
+}
 
 /* The newest backup under root created at or before t whose checksums verify. */
 static int pick_backup(const char *root, int64_t t, char **out)
@@ -85,7 +207,7 @@ static int pick_backup(const char *root, int64_t t, char **out)
         ro.verify_only = 1;
         ro.quick = 1;
         tried++;
-        if (tb_restore_run(&ro, NULL) == 0) {
+        if ((!remote_root || materialize(cand) == 0) && tb_restore_run(&ro, NULL) == 0) {
             free(best);
             closedir(d);
             *out = cand;
@@ -98,7 +220,8 @@ static int pick_backup(const char *root, int64_t t, char **out)
     }
     free(best);
     closedir(d);
-    return tb_error_set(TB_EGAP, "no %sbackup under %s was made before the target time", tried ? "good " : "", root);
+    return tb_error_set(TB_EGAP, "no %sbackup under %s was made before the target time", tried ? "good " : "",
+                        remote_root ? remote_root : root);
 }
 
 /* One-command recovery: newest good backup before T, restored beside the target, replayed
@@ -117,6 +240,15 @@ static int recover(void)
         return rc;
     if (!empty && !force)
         return tb_error_set(TB_EIO, "target is not empty (use --force to replace it) (%s)", target);
+    if (tb_s3_is_url(backup_root)) {
+        char *mirror = NULL;
+        remote_root = backup_root;
+        if ((rc = mirror_root(backup_root, &mirror)) < 0)
+            return rc;
+        backup_root = mirror;
+    }
+    if (tb_s3_is_url(wal_dir) && (rc = fetch(&wal_dir)) < 0)
+        return rc;
     if ((rc = pick_backup(backup_root, t, &base)) < 0)
         return rc;
     if ((rc = tb_fs_temp_sibling(target, &stage)) < 0)
@@ -178,14 +310,15 @@ int main(int argc, char **argv)
     if (target_time || backup_root || wal_dir) {
         if (!target_time || !backup_root || !wal_dir || !target || backup_dir || from || verify_only)
             return tool_usage(&cli, "one-command recovery takes --backup-root, --wal-directory, --target-time and --target");
-        tool_catch_signals();
         rc = recover();
+        remove_fetched();
+        tb_s3_free(s3);
         return rc < 0 ? tool_fail(&cli, rc) : 0;
     }
     if (!backup_dir == !from)
         return tool_usage(&cli, "give exactly one of --backup-directory DIR and --from -");
-    if (from && strcmp(from, "-") != 0)
-        return tool_usage(&cli, "--from takes only - (stdin); use --backup-directory for a directory");
+    if (from && strcmp(from, "-") != 0 && !tb_s3_is_url(from))
+        return tool_usage(&cli, "--from takes - (stdin) or s3://BUCKET/KEY; use --backup-directory for a directory");
     if (!verify_only == !target)
         return tool_usage(&cli, "give exactly one of --verify-only and --target DIR");
     if (quick && !verify_only)
@@ -206,8 +339,14 @@ int main(int argc, char **argv)
         o.uid = pw->pw_uid;
         o.gid = pw->pw_gid;
     }
-    if (from && (rc = tb_stream_fd(&in, 0, 0, "stdin")) < 0)
+    if (from && !tb_s3_is_url(from) && (rc = tb_stream_fd(&in, 0, 0, "stdin")) < 0)
         return tool_fail(&cli, rc);
+    if (from && tb_s3_is_url(from) && ((rc = s3_client()) < 0 || (rc = tb_remote_reader(&in, s3, from)) < 0))
+        return tool_fail(&cli, rc);
+    if (backup_dir && tb_s3_is_url(backup_dir) && (rc = fetch(&backup_dir)) < 0) {
+        remove_fetched();
+        return tool_fail(&cli, rc);
+    }
     o.backup_dir = backup_dir;
     o.in = in;
     o.target = target;
@@ -228,5 +367,7 @@ int main(int argc, char **argv)
                 m->last_seq, m->content_hash, verify_only && quick ? " (not opened: --quick)" : " (opened and matched)");
     tb_manifest_free(m);
     tb_stream_free(in);
+    remove_fetched();
+    tb_s3_free(s3);
     return rc < 0 ? tool_fail(&cli, rc) : 0;
 }

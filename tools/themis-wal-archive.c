@@ -11,8 +11,10 @@
 #include "backup_archive.h"
 #include "config.h"
 #include "fs.h"
+#include "remote.h"
+#include "s3opts.h"
 
-static const char *db_path, *wal_dir;
+static const char *db_path, *wal_dir, *push_url;
 static int once, follow, check, verbose, to_stdout;
 static long long interval_ms = 200, segment_size = 64ll << 20, segment_seconds = 300, level = 3;
 
@@ -27,6 +29,8 @@ static const struct tb_option opts[] = {
     { "compress-level", 0, TB_OPT_INT, &level, "N", "zstd level of segments (default 3)" },
     { "stdout", 0, TB_OPT_FLAG, &to_stdout, NULL,
       "instead of an archive directory: write each closed segment, index.tsv and cf.tsv to stdout as a tar stream" },
+    { "push", 0, TB_OPT_STRING, &push_url, "s3://BUCKET/PREFIX",
+      "with --wal-directory: also copy each closed segment, then index.tsv and cf.tsv, there (AWS_* variables)" },
     { "check", 0, TB_OPT_FLAG, &check, NULL, "verify the archive (checksums, continuity) without the database" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print what was archived on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
@@ -79,8 +83,45 @@ static int stream_segment(void *arg, const char *path, const struct tb_seg_info 
     return rc;
 }
 
+/* --push: the local archive is the primary copy. A failed push does not stop archiving
+ * (that could lose WAL); it is reported and caught up at the next closed segment, and at
+ * the end, where a push still failing is the exit status. */
+struct pusher {
+    tb_s3 *s3;
+    const char *dir, *url;
+    int behind;
+};
+
+static int push_catch_up(struct pusher *p)
+{
+    unsigned n = 0;
+    int rc = tb_remote_push_catch_up(p->s3, p->dir, p->url, &n);
+    if (rc == 0 && verbose && n)
+        fprintf(stderr, "%s: pushed %u segment%s to %s\n", cli.tool, n, n == 1 ? "" : "s", p->url);
+    p->behind = rc < 0;
+    return rc;
+}
+
+static int push_segment(void *arg, const char *path, const struct tb_seg_info *s)
+{
+    struct pusher *p = arg;
+    int rc;
+    (void)path;
+    if (p->behind) {
+        rc = push_catch_up(p);
+    } else if ((rc = tb_remote_push_segment(p->s3, p->dir, p->url, s->name)) == 0 && verbose) {
+        fprintf(stderr, "%s: pushed %s to %s\n", cli.tool, s->name, p->url);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "%s: push failed, retrying at the next segment: %s\n", cli.tool, tb_error_last());
+        p->behind = 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    struct pusher push = { 0 };
     struct tar_out tar = { 0 };
     char *tmp = NULL;
     struct tb_archiver_opts o = { 0 };
@@ -99,6 +140,10 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "give exactly one of --once, --follow and --check");
     if (to_stdout && check)
         return tool_usage(&cli, "--check needs --wal-directory");
+    if (push_url && (!wal_dir || check))
+        return tool_usage(&cli, "--push goes with --wal-directory and --once or --follow");
+    if (push_url && !tb_s3_is_url(push_url))
+        return tool_usage(&cli, "--push takes an s3://BUCKET/PREFIX location");
     if (to_stdout && isatty(1))
         return tool_usage(&cli, "refusing to write a tar stream to a terminal");
     if (check) {
@@ -126,12 +171,23 @@ int main(int argc, char **argv)
         o.published = stream_segment;
         o.published_arg = &tar;
     }
+    if (push_url) {
+        if ((rc = tool_s3_new(&push.s3)) < 0)
+            goto out;
+        push.dir = wal_dir;
+        push.url = push_url;
+        o.published = push_segment;
+        o.published_arg = &push;
+    }
     o.wal_dir = wal_dir;
     o.segment_size = (uint64_t)segment_size;
     o.segment_ns = segment_seconds * 1000000000LL;
     o.level = (int)level;
     if ((rc = tb_archiver_open(&a, &o)) < 0)
         goto out;
+    /* What an earlier run archived but did not push (or a first push of an old archive). */
+    if (push_url && push_catch_up(&push) < 0)
+        fprintf(stderr, "%s: push failed, retrying at the next segment: %s\n", cli.tool, tb_error_last());
     for (;;) {
         struct timespec ts = { interval_ms / 1000, (interval_ms % 1000) * 1000000 };
         if ((rc = tb_archiver_poll(a, &n)) < 0)
@@ -154,10 +210,13 @@ int main(int argc, char **argv)
         tb_interrupted = 0;
         rc = tb_archiver_rotate(a, 1);
     }
+    if (rc == 0 && push.behind && push_catch_up(&push) < 0)
+        rc = tb_error_wrap(TB_EIO, "the local archive is complete, but the push to %s failed", push_url);
     if (rc == 0 && verbose)
         fprintf(stderr, "%s: %" PRIu64 " records archived\n", cli.tool, total);
     tb_archiver_free(a);
 out:
+    tb_s3_free(push.s3);
     if (tar.w) {
         /* The tar trailer only after a clean end: a stream cut by an error must not look whole. */
         if (rc == 0)

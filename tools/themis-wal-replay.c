@@ -6,7 +6,9 @@
 
 #include "config.h"
 #include "fs.h"
+#include "remote.h"
 #include "replay.h"
+#include "s3opts.h"
 #include "timefmt.h"
 
 static const char *wal_dir, *db_path, *target_time;
@@ -14,7 +16,7 @@ static long long target_seq;
 static int dry_run;
 
 static const struct tb_option opts[] = {
-    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "the WAL archive" },
+    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "the WAL archive (or s3://BUCKET/PREFIX: downloaded to $TMPDIR first)" },
     { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "the restored database to bring forward" },
     { "target-time", 0, TB_OPT_STRING, &target_time, "TIME", "stop before the first write stamped later (RFC 3339)" },
     { "target-seq", 0, TB_OPT_INT, &target_seq, "N", "stop after sequence number N" },
@@ -39,11 +41,13 @@ int main(int argc, char **argv)
 {
     struct tb_replay_opts o = { 0 };
     struct tb_replay_result r;
-    char t1[64], t2[64], t3[64], *sub = NULL;
+    char t1[64], t2[64], t3[64], *sub = NULL, *fetched = NULL;
+    tb_s3 *s3 = NULL;
     int argi, rc, status;
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
         return status;
+    tool_catch_signals();
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
     if (!wal_dir)
@@ -52,6 +56,13 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "give at most one of --target-time and --target-seq");
     if (target_time && (rc = tb_time_parse(target_time, &o.target_ns)) < 0)
         return tool_fail(&cli, rc);
+    if (tb_s3_is_url(wal_dir)) {
+        if ((rc = tool_s3_new(&s3)) < 0 || (rc = tb_remote_fetch_dir(s3, wal_dir, tool_tmpdir(), &fetched)) < 0) {
+            tb_s3_free(s3);
+            return tool_fail(&cli, rc);
+        }
+        wal_dir = fetched;
+    }
     o.wal_dir = wal_dir;
     o.db_path = db_path ? db_path : TB_THEMIS_DB_PATH;
     /* The upgrade guide passes ThemisDB's data directory; the RocksDB is its rocksdb/. */
@@ -61,6 +72,10 @@ int main(int argc, char **argv)
     o.dry_run = dry_run;
     rc = tb_replay_run(&o, &r);
     free(sub);
+    if (fetched)
+        tb_fs_rm_rf(fetched);
+    free(fetched);
+    tb_s3_free(s3);
     if (dry_run && (rc == 0 || rc == TB_EGAP)) {
         printf("base sequence      %" PRIu64 " (stamp %s)\n", r.base_seq, fmt(r.base_ts, t1, sizeof t1));
         printf("archive            sequences %" PRIu64 "..%" PRIu64 ", %s .. %s\n", r.archive_first,
