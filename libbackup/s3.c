@@ -833,21 +833,27 @@ static int mp_complete(struct multipart *m)
     return rc;
 }
 
-static void mp_abort(struct multipart *m)
+static int mp_abort(struct multipart *m)
 {
     struct req r;
     char q[1024];
     if (!m->enc_id)
-        return;
+        return 0;
     int was = tb_interrupted;
     tb_interrupted = 0; /* the abort must go out even when a signal stopped the upload */
     req_init(&r, "DELETE", m->bucket, m->key);
     snprintf(q, sizeof q, "uploadId=%s", m->enc_id);
     r.query = q;
-    perform(m->s3, &r);
+    /* Orphan parts are billed: the abort retries even when the caller asked for none. */
+    int retries = m->s3->c.retries;
+    if (retries != 0 && retries < 5)
+        m->s3->c.retries = 5;
+    int rc = perform(m->s3, &r);
+    m->s3->c.retries = retries;
     req_clear(&r);
     if (was)
         tb_interrupted = was;
+    return rc;
 }
 
 static void mp_free(struct multipart *m)
@@ -964,8 +970,16 @@ static int put_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *src
         rc = mp_complete(&m);
 cleanup:
     if (rc < 0) {
+        /* The upload's error is the message; a failed abort is added to it. */
+        char *msg = strdup(tb_error_last());
         mp_join_all(&m, rc);
-        mp_abort(&m);
+        int arc = mp_abort(&m);
+        if (arc < 0)
+            rc = tb_error_set(rc, "%s (and the unfinished upload %s could not be aborted: %s)", msg ? msg : "",
+                              m.upload_id, tb_error_last());
+        else
+            rc = tb_error_set(rc, "%s", msg ? msg : "upload failed");
+        free(msg);
     }
     mp_free(&m);
     free(first.data);
