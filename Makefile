@@ -71,6 +71,7 @@ demo: all
 
 bench: all
 	TB_BIN=$(abspath $(BUILD)/bin) ./tests/bench/run.sh
+	TB_BIN=$(abspath $(BUILD)/bin) ./tests/bench/s3.sh
 
 # Tools whose name starts with themis- are installed, and the alias names ThemisDB's
 # upgrade guides use, as symlinks.

@@ -13,26 +13,13 @@
 #include "error.h"
 #include "fs.h"
 
-/* "prefix" as a directory: "" stays "", anything else gets one trailing '/'. */
-static char *dir_prefix(const char *key)
-{
-    size_t n = strlen(key);
-    char *p = malloc(n + 2);
-    if (!p)
-        return NULL;
-    memcpy(p, key, n + 1);
-    if (n && key[n - 1] != '/')
-        strcpy(p + n, "/");
-    return p;
-}
-
 static int parse(const char *url, char **bucket, char **prefix)
 {
     char *key = NULL;
     int rc = tb_s3_url_parse(url, bucket, &key);
     if (rc < 0)
         return rc;
-    *prefix = dir_prefix(key);
+    *prefix = tb_s3_dir_prefix(key);
     free(key);
     if (!*prefix) {
         free(*bucket);

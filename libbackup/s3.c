@@ -1132,7 +1132,7 @@ int tb_s3_get_file(tb_s3 *s, const char *bucket, const char *key, const char *pa
 
 /* ---- sync ------------------------------------------------------------------------- */
 
-static char *dir_prefix(const char *prefix)
+char *tb_s3_dir_prefix(const char *prefix)
 {
     size_t n = strlen(prefix);
     char *p = malloc(n + 2);
@@ -1210,7 +1210,7 @@ static int up_tree(struct sync_up *u, const char *dir, const char *rel)
 int tb_s3_sync_up(tb_s3 *s, const char *dir, const char *bucket, const char *prefix, unsigned *copied)
 {
     struct sync_up u = { s, bucket, NULL, 0 };
-    char *p = dir_prefix(prefix ? prefix : "");
+    char *p = tb_s3_dir_prefix(prefix ? prefix : "");
     if (!p)
         return tb_error_set(TB_EIO, "out of memory");
     u.prefix = p;
@@ -1263,7 +1263,7 @@ static int down_one(void *arg, const struct tb_s3_object *o)
 int tb_s3_sync_down(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, unsigned *copied)
 {
     struct sync_down d = { s, bucket, dir, 0, 0 };
-    char *p = dir_prefix(prefix ? prefix : "");
+    char *p = tb_s3_dir_prefix(prefix ? prefix : "");
     int rc;
     if (!p)
         return tb_error_set(TB_EIO, "out of memory");

@@ -38,6 +38,8 @@ struct tb_s3_object {
 /* "s3://bucket/key/with/slashes" -> bucket, key (key may be "" for s3://bucket or s3://bucket/). */
 int tb_s3_url_parse(const char *url, char **bucket, char **key);
 int tb_s3_is_url(const char *s);
+/* A key prefix taken as a directory: "" stays "", anything else ends in one '/' (malloc'd). */
+char *tb_s3_dir_prefix(const char *prefix);
 
 int tb_s3_new(tb_s3 **out, const struct tb_s3_config *cfg);
 void tb_s3_free(tb_s3 *s);

@@ -130,7 +130,7 @@ static int mirror_root(const char *url, char **root)
     int rc;
     if ((rc = s3_client()) < 0 || (rc = tb_s3_url_parse(url, &bucket, &key)) < 0)
         return rc;
-    prefix = dir_join(key, "");
+    prefix = tb_s3_dir_prefix(key);
     tmp = tb_fs_join(tool_tmpdir(), "themis-s3.XXXXXX");
     if (!prefix || !tmp) {
         rc = tb_error_set(TB_EIO, "out of memory");
