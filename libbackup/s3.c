@@ -1,6 +1,7 @@
 /* s3: the S3 REST API over libcurl: signed requests with retries, multipart uploads and
  * ranged downloads with several requests in flight (one thread each), XML by expat. */
 #include "s3.h"
+#include "s3_internal.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
@@ -398,21 +399,33 @@ static int retryable(long status)
     return status >= 500 || status == 429 || status == 408;
 }
 
-/* The one-line message of a failed response: status, S3 Code, and a hint. */
-static int http_error(struct req *r)
+int tb_s3_error_code(const char *body, size_t len, char *code, size_t codelen)
 {
     struct err_fields e = { "", "" };
+    int rc = len ? xml_parse(body, len, err_end, &e) : -1;
+    snprintf(code, codelen, "%s", e.code);
+    return rc;
+}
+
+/* The one-line message of a failed response: status, S3 Code, and a hint. */
+int tb_s3_http_error(const char *what, const char *method, long status, const char *body, size_t len)
+{
+    char code[128];
     const char *hint = "";
-    if (r->resp.len)
-        xml_parse(r->resp.p, r->resp.len, err_end, &e);
-    if (!*e.code && r->status == 404)
-        strcpy(e.code, strcmp(r->method, "HEAD") == 0 ? "NotFound" : "NoSuchKey");
-    if (!strcmp(e.code, "SignatureDoesNotMatch") || !strcmp(e.code, "InvalidAccessKeyId") || r->status == 403)
+    tb_s3_error_code(body, len, code, sizeof code);
+    if (!*code && status == 404)
+        strcpy(code, strcmp(method, "HEAD") == 0 ? "NotFound" : "NoSuchKey");
+    if (!strcmp(code, "SignatureDoesNotMatch") || !strcmp(code, "InvalidAccessKeyId") || status == 403)
         hint = " (check the access key, the secret key and the region)";
-    if (!strcmp(e.code, "NoSuchBucket"))
+    if (!strcmp(code, "NoSuchBucket"))
         hint = " (the bucket does not exist)";
-    return tb_error_set(r->status == 404 && strcmp(e.code, "NoSuchBucket") != 0 ? TB_ENOENT : TB_EIO,
-                        "%s: HTTP %ld%s%s%s", r->what, r->status, *e.code ? " " : "", e.code, hint);
+    return tb_error_set(status == 404 && strcmp(code, "NoSuchBucket") != 0 ? TB_ENOENT : TB_EIO,
+                        "%s: HTTP %ld%s%s%s", what, status, *code ? " " : "", code, hint);
+}
+
+static int http_error(struct req *r)
+{
+    return tb_s3_http_error(r->what, r->method, r->status, r->resp.p, r->resp.len);
 }
 
 /* Sends r with retries on connection errors, 5xx and 429; 0 for a 2xx answer. A ranged
@@ -658,7 +671,7 @@ int tb_s3_list(tb_s3 *s, const char *bucket, const char *prefix,
 
 /* The part size for part number n (1-based) of a stream of unknown length: it doubles
  * every 1,000 parts, so 10,000 parts hold 1023 × the first part size (8 TiB from 8 MiB). */
-static uint64_t part_size_for(uint64_t first, unsigned n)
+uint64_t tb_s3_part_size(uint64_t first, unsigned n)
 {
     unsigned shift = (n - 1) / 1000;
     return first << (shift < 20 ? shift : 20);
@@ -939,7 +952,7 @@ static int put_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *src
         goto cleanup;
     for (unsigned n = 1;; n++) {
         struct part *p = &m.slots[(n - 1) % (unsigned)m.nslots];
-        uint64_t want = size == UINT64_MAX ? part_size_for(first_size, n) : first_size;
+        uint64_t want = size == UINT64_MAX ? tb_s3_part_size(first_size, n) : first_size;
         if (n > MAX_PARTS) {
             rc = tb_error_set(TB_EIO, "PUT s3://%s/%s: more than %d parts", bucket, key, MAX_PARTS);
             break;
