@@ -821,7 +821,7 @@ static int mp_launch(struct multipart *m, struct part *p)
 static int mp_complete(struct multipart *m)
 {
     struct req r;
-    struct err_fields e = { "", "" };
+    char code[128];
     size_t cap = 64 + (size_t)m->nparts * 128, len;
     char *body = malloc(cap), q[1024];
     int rc;
@@ -839,8 +839,8 @@ static int mp_complete(struct multipart *m)
     r.body_len = len;
     rc = perform(m->s3, &r);
     /* S3 may answer 200 and report an error in the body. */
-    if (rc == 0 && r.resp.len && xml_parse(r.resp.p, r.resp.len, err_end, &e) == 0 && *e.code)
-        rc = tb_error_set(TB_EIO, "%s: %s", r.what, e.code);
+    if (rc == 0 && r.resp.len && tb_s3_error_code(r.resp.p, r.resp.len, code, sizeof code) == 0 && *code)
+        rc = tb_error_set(TB_EIO, "%s: %s", r.what, code);
     req_clear(&r);
     free(body);
     return rc;
