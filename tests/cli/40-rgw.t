@@ -13,6 +13,9 @@ ok "$(cmp -s "$T/obj" "$T/back"; echo $?)" "byte for byte"
 AWS_SECRET_ACCESS_KEY=wrong aws_ s3api get-object --bucket "$TB_S3_BUCKET" --key a/obj "$T/x" >/dev/null 2>&1
 ok "$([ $? -ne 0 ]; echo $?)" "a wrong secret is refused (signatures are checked)"
 ports=$TB_RGW_PORTS
+addrs=$(for p in $ports; do ss -ltnH "sport = :$p" | awk '{ print $4 }'; done | sort -u | tr '\n' ' ')
+ok "$([ "$(echo $ports | wc -w)" -ge 6 ]; echo $?)" "monitor, OSD and gateway ports known ($ports)"
+ok "$(echo "$addrs" | tr ' ' '\n' | grep . | grep -qv '^127\.0\.0\.1:'; [ $? -ne 0 ]; echo $?)" "every daemon listens on 127.0.0.1 only ($addrs)"
 "$(dirname "$0")/../s3/rgw.sh" stop "$T/rgw"; ok $? "stop"
 left=0
 for p in $ports; do ss -ltn "sport = :$p" | grep -q LISTEN && left=1; done
