@@ -393,6 +393,11 @@ int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o)
         }
         a->locked = 1;
     }
+    {
+        size_t adopted;
+        if ((rc = tb_seg_index_repair(o->wal_dir, &adopted)) < 0)
+            goto fail;
+    }
     if ((rc = tb_seg_writer_open(&a->seg, o->wal_dir, o->level)) < 0 ||
         (rc = load_state(a)) < 0 || (rc = tb_cf_map_load(o->wal_dir, &a->cfs, &a->ncf)) < 0)
         goto fail;

@@ -274,30 +274,42 @@ int tb_seg_writer_flush(tb_seg_writer *w)
     return 0;
 }
 
+static char *index_line(const struct tb_seg_info *s)
+{
+    char *line = NULL;
+    if (asprintf(&line, "%020" PRIu64 "\t%020" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%" PRIu64 "\t%s\t%s\n", s->first_seq,
+                 s->next_seq, s->first_ts, s->last_ts, s->size, s->sha256, s->name) < 0)
+        return NULL;
+    return line;
+}
+
+#define INDEX_HEADER "# first_seq\tnext_seq\tfirst_ts_ns\tlast_ts_ns\tsize\tsha256\tname\n"
+
 static int index_append(const char *dir, const struct tb_seg_info *s)
 {
-    char *path = tb_fs_join(dir, TB_SEG_INDEX), *old = NULL, *buf = NULL;
+    char *path = tb_fs_join(dir, TB_SEG_INDEX), *old = NULL, *buf = NULL, *line = index_line(s);
     size_t len = 0;
     int rc;
-    if (!path)
-        return tb_error_set(TB_EIO, "out of memory");
+    if (!path || !line) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
     rc = tb_fs_read_file(path, &old, &len);
     if (rc == TB_ENOENT) {
         rc = 0;
-        old = strdup("# first_seq\tnext_seq\tfirst_ts_ns\tlast_ts_ns\tsize\tsha256\tname\n");
-        len = old ? strlen(old) : 0;
+        old = strdup(INDEX_HEADER);
     }
-    if (rc == 0 && asprintf(&buf, "%s%020" PRIu64 "\t%020" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%" PRIu64 "\t%s\t%s\n",
-                            old ? old : "", s->first_seq, s->next_seq, s->first_ts, s->last_ts, s->size, s->sha256,
-                            s->name) < 0) {
+    if (rc == 0 && asprintf(&buf, "%s%s", old ? old : "", line) < 0) {
         buf = NULL;
         rc = tb_error_set(TB_EIO, "out of memory");
     }
     if (rc == 0)
         rc = tb_fs_write_atomic(path, buf, strlen(buf), 0644);
+cleanup:
     free(path);
     free(old);
     free(buf);
+    free(line);
     return rc;
 }
 
@@ -320,7 +332,7 @@ int tb_seg_writer_rotate(tb_seg_writer *w, struct tb_seg_info *info)
     if (!(final = tb_fs_join(w->dir, s.name)))
         return tb_error_set(TB_EIO, "out of memory");
     /* Rename first, then index: a crash between leaves a segment the index lacks, which
-     * tb_seg_index_load's caller (the archiver) adds back on its next start. */
+     * tb_seg_index_load adopts (reading it through) and the next archiver writes back. */
     rc = tb_fs_publish(w->partial, final);
     if (rc == 0)
         rc = index_append(w->dir, &s);
@@ -443,7 +455,92 @@ void tb_seg_reader_free(tb_seg_reader *rd)
 
 /* ---- index --------------------------------------------------------------- */
 
-int tb_seg_index_load(const char *dir, struct tb_seg_info **segs, size_t *n)
+/* FIRST-NEXT.wal.zst with 20-digit numbers: the name of a published segment. */
+static int seg_name(const char *name, uint64_t *first, uint64_t *next)
+{
+    char tail[16];
+    if (strlen(name) != 49 || sscanf(name, "%20" SCNu64 "-%20" SCNu64 "%15s", first, next, tail) != 3)
+        return 0;
+    return strcmp(tail, ".wal.zst") == 0 && name[20] == '-';
+}
+
+/* Describes a segment the index does not list by reading it through: every record's CRC,
+ * and its first and next sequence against its name. */
+static int describe_segment(const char *dir, const char *name, struct tb_seg_info *s)
+{
+    char *path = tb_fs_join(dir, name);
+    tb_seg_reader *rd = NULL;
+    struct tb_seg_record r;
+    uint64_t count = 0, first, next;
+    int rc, m = 0;
+    memset(s, 0, sizeof *s);
+    if (!path)
+        return tb_error_set(TB_EIO, "out of memory");
+    seg_name(name, &first, &next); /* the caller checked it: 49 characters */
+    memcpy(s->name, name, strlen(name) + 1);
+    rc = tb_stream_file_sha256(path, s->sha256, &s->size);
+    if (rc == 0)
+        rc = tb_seg_reader_open(&rd, path);
+    while (rc == 0 && (m = tb_seg_reader_next(rd, &r)) == 1) {
+        if (count++ == 0) {
+            s->first_seq = r.first_seq;
+            s->first_ts = r.ts_ns;
+        }
+        s->next_seq = r.next_seq;
+        s->last_ts = r.ts_ns;
+    }
+    if (rc == 0 && m < 0)
+        rc = m;
+    if (rc == 0 && (count == 0 || s->first_seq != first || s->next_seq != next))
+        rc = tb_error_set(TB_EVERIFY, "segment %s is not in the index and its records do not match its name", name);
+    tb_seg_reader_free(rd);
+    free(path);
+    return rc;
+}
+
+static int cmp_first_seq(const void *a, const void *b)
+{
+    const struct tb_seg_info *x = a, *y = b;
+    return x->first_seq < y->first_seq ? -1 : x->first_seq > y->first_seq;
+}
+
+/* Adds to v the published segments of dir that the index lacks (an archiver killed between
+ * publishing a segment and indexing it), then sorts v by sequence. */
+static int adopt_unindexed(const char *dir, struct tb_seg_info **v, size_t *n, size_t *adopted)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int rc = 0;
+    *adopted = 0;
+    if (!d)
+        return errno == ENOENT ? 0 : tb_error_errno(TB_EIO, errno, "cannot list %s", dir);
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        uint64_t first, next;
+        int listed = 0;
+        struct tb_seg_info *p;
+        if (!seg_name(e->d_name, &first, &next))
+            continue;
+        for (size_t i = 0; i < *n && !listed; i++)
+            listed = strcmp((*v)[i].name, e->d_name) == 0;
+        if (listed)
+            continue;
+        if (!(p = realloc(*v, (*n + 1) * sizeof *p))) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            break;
+        }
+        *v = p;
+        if ((rc = describe_segment(dir, e->d_name, &p[*n])) == 0) {
+            (*n)++;
+            (*adopted)++;
+        }
+    }
+    closedir(d);
+    if (rc == 0 && *adopted)
+        qsort(*v, *n, sizeof **v, cmp_first_seq);
+    return rc;
+}
+
+static int index_read(const char *dir, struct tb_seg_info **segs, size_t *n)
 {
     char *path = tb_fs_join(dir, TB_SEG_INDEX), *text = NULL, *line, *save = NULL;
     struct tb_seg_info *v = NULL;
@@ -486,6 +583,55 @@ cleanup:
     free(v);
     free(text);
     free(path);
+    return rc;
+}
+
+int tb_seg_index_load(const char *dir, struct tb_seg_info **segs, size_t *n)
+{
+    size_t adopted;
+    int rc = index_read(dir, segs, n);
+    if (rc == 0 && (rc = adopt_unindexed(dir, segs, n, &adopted)) < 0) {
+        free(*segs);
+        *segs = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+int tb_seg_index_repair(const char *dir, size_t *adopted)
+{
+    struct tb_seg_info *v = NULL;
+    size_t n = 0;
+    char *path = NULL, *buf = NULL;
+    size_t len = strlen(INDEX_HEADER), cap = len + 1;
+    int rc = index_read(dir, &v, &n);
+    *adopted = 0;
+    if (rc == 0)
+        rc = adopt_unindexed(dir, &v, &n, adopted);
+    if (rc < 0 || *adopted == 0)
+        goto cleanup;
+    if (!(path = tb_fs_join(dir, TB_SEG_INDEX)) || !(buf = malloc(cap = len + n * 256))) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    memcpy(buf, INDEX_HEADER, len);
+    for (size_t i = 0; i < n; i++) {
+        char *line = index_line(&v[i]);
+        size_t k = line ? strlen(line) : 0;
+        if (!line || len + k > cap) {
+            free(line);
+            rc = tb_error_set(TB_EIO, "out of memory");
+            goto cleanup;
+        }
+        memcpy(buf + len, line, k);
+        len += k;
+        free(line);
+    }
+    rc = tb_fs_write_atomic(path, buf, len, 0644);
+cleanup:
+    free(v);
+    free(path);
+    free(buf);
     return rc;
 }
 

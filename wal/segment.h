@@ -61,6 +61,11 @@ typedef int (*tb_seg_record_fn)(void *arg, const char *segment, const struct tb_
 int tb_seg_walk(const char *wal_dir, tb_seg_record_fn fn, void *arg);
 
 /* ---- index ---- */
+/* The index's segments in sequence order, with any published segment the index lacks (an
+ * archiver killed between publishing and indexing it) read through and added. */
 int tb_seg_index_load(const char *dir, struct tb_seg_info **segs, size_t *n);
+/* Writes such segments back into index.tsv; *adopted says how many. Only the archiver,
+ * holding the archive's lock, calls it. */
+int tb_seg_index_repair(const char *dir, size_t *adopted);
 
 #endif

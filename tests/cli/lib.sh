@@ -10,7 +10,8 @@ on_exit() { _cleanup_hooks+=("$1"); }
 _finish() {
     local h
     for h in "${_cleanup_hooks[@]+"${_cleanup_hooks[@]}"}"; do eval "$h" || true; done
-    rm -rf "$T"
+    # TB_KEEP_FAILED=1 keeps the directory of a failed test to look into.
+    if [ "${TB_KEEP_FAILED:-0}" = 1 ] && [ "$_tap_failed" -gt 0 ]; then echo "# kept $T"; else rm -rf "$T"; fi
 }
 trap _finish EXIT
 

@@ -1,10 +1,13 @@
-/* test_wal: CRC32C known answers, WriteBatch decoding of every tag, and the log reader on
- * hand-built files (fragments across blocks, recyclable headers, damage, torn tails). */
+/* test_wal: CRC32C known answers, WriteBatch decoding of every tag, the log reader on
+ * hand-built files (fragments across blocks, recyclable headers, damage, torn tails), and
+ * the archive index adopting a segment published but not indexed (archiver killed between). */
 #include "tap.h"
 #include "batch.h"
 #include "crc32c.h"
 #include "error.h"
+#include "fs.h"
 #include "log_reader.h"
+#include "segment.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -235,10 +238,88 @@ static void test_reader(void)
     ok(tb_wal_reader_open(&r, path, 1, 0) == TB_ENOENT, "a missing file is TB_ENOENT");
 }
 
+static int count_fn(void *arg, const char *segment, const struct tb_seg_record *r)
+{
+    (void)segment;
+    (void)r;
+    ++*(int *)arg;
+    return 0;
+}
+
+static void test_index_adopt(void)
+{
+    char dir[] = "/tmp/test_wal.XXXXXX", *index, *text = NULL, *cut;
+    unsigned char batch[12] = { 0 };
+    struct tb_seg_info *v = NULL, made[2];
+    size_t n = 0, adopted = 9;
+    tb_seg_writer *w = NULL;
+    uint64_t seq = 1;
+    int records = 0;
+    if (!mkdtemp(dir)) {
+        ok(0, "mkdtemp");
+        return;
+    }
+    index = tb_fs_join(dir, TB_SEG_INDEX);
+    ok(tb_seg_writer_open(&w, dir, 3) == 0, "segment writer opens");
+    for (int s = 0; s < 2; s++) {
+        for (int i = 0; i < 3 + s; i++, seq += 2) {
+            struct tb_seg_record r = { .first_seq = seq, .next_seq = seq + 2, .ts_ns = (int64_t)seq * 1000,
+                                       .log_number = 7, .end_offset = seq, .data = batch, .len = sizeof batch };
+            tb_seg_writer_append(w, &r);
+        }
+        ok(tb_seg_writer_rotate(w, &made[s]) == 0, "segment %d published", s + 1);
+    }
+    tb_seg_writer_free(w);
+    /* The crash: the second segment was renamed into place but its index line never written. */
+    tb_fs_read_file(index, &text, NULL);
+    cut = strstr(text, made[1].name);
+    while (cut && cut > text && cut[-1] != '\n')
+        cut--;
+    ok(cut != NULL, "the index lists the second segment before the cut");
+    if (cut)
+        tb_fs_write_atomic(index, text, (size_t)(cut - text), 0644);
+    ok(tb_seg_index_load(dir, &v, &n) == 0 && n == 2, "index load adopts the unindexed segment (%zu segments)", n);
+    if (n == 2) {
+        is_str(v[1].name, made[1].name, "in sequence order");
+        is_int(v[1].first_seq, made[1].first_seq, "its first sequence read from its records");
+        is_int(v[1].next_seq, made[1].next_seq, "its next sequence");
+        is_int(v[1].last_ts, made[1].last_ts, "its last time stamp");
+        is_str(v[1].sha256, made[1].sha256, "its SHA-256");
+        is_int(v[1].size, made[1].size, "its size");
+    }
+    free(v);
+    ok(tb_seg_walk(dir, count_fn, &records) == 0, "walk succeeds");
+    is_int(records, 7, "and sees the records of both segments");
+    ok(tb_seg_index_repair(dir, &adopted) == 0 && adopted == 1, "repair writes the segment back into index.tsv");
+    ok(tb_seg_index_repair(dir, &adopted) == 0 && adopted == 0, "a second repair has nothing to do");
+    free(text);
+    text = NULL;
+    tb_fs_read_file(index, &text, NULL);
+    ok(text && strstr(text, made[1].name), "index.tsv lists it again");
+    free(text);
+    /* A damaged unindexed segment is an error, not silently skipped or half-adopted. */
+    {
+        char *path = tb_fs_join(dir, made[1].name);
+        int fd;
+        tb_fs_write_atomic(index, "", 0, 0644);
+        fd = open(path, O_WRONLY);
+        ok(fd >= 0 && pwrite(fd, "XXXX", 4, (off_t)made[1].size / 2) == 4, "damaged the second segment");
+        if (fd >= 0)
+            close(fd);
+        v = NULL;
+        ok(tb_seg_index_load(dir, &v, &n) == TB_EVERIFY, "a damaged unindexed segment fails the load (TB_EVERIFY)");
+        free(v);
+        free(path);
+    }
+    tb_fs_rm_rf(dir);
+    free(index);
+}
+
 int main(void)
 {
     test_crc();
     test_batch();
     test_reader();
+    test_index_adopt();
     return done_testing();
 }
