@@ -392,6 +392,20 @@ int tb_rocks_checkpoint(tb_rocks *r, const char *dir)
         /* A secondary cannot flush; a huge log_size_for_flush says not to try. */
         rocksdb_checkpoint_create(cp, dir, UINT64_MAX, &err);
         rocksdb_checkpoint_object_destroy(cp);
+        if (getenv("TB_DEBUG_CKPT")) {
+            char *cur = newest_options(dir), *now = wal_set(dir), *src = wal_set(r->path);
+            struct stat st1, st2;
+            char p1[4096], p2[4096], man[64] = "";
+            FILE *f;
+            snprintf(p1, sizeof p1, "%s/CURRENT", dir);
+            if ((f = fopen(p1, "r"))) { if (fgets(man, sizeof man, f)) man[strcspn(man, "\n")] = 0; fclose(f); }
+            snprintf(p1, sizeof p1, "%s/%s", dir, man);
+            snprintf(p2, sizeof p2, "%s/%s", r->path, man);
+            fprintf(stderr, "CKPT attempt %d err=%s seq=%llu before=%s ckpt=%s src_now=%s man=%s ckpt_size=%lld src_size=%lld\n", attempt,
+                    err ? err : "-", (unsigned long long)tb_rocks_last_seq(r), before, now ? now : "?", src ? src : "?", man,
+                    stat(p1, &st1) == 0 ? (long long)st1.st_size : -1LL, stat(p2, &st2) == 0 ? (long long)st2.st_size : -1LL);
+            free(cur); free(now); free(src);
+        }
         if (!err && wals_covered(before, dir))
             break;
         if (!err && attempt >= ATTEMPTS) {
