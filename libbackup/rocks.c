@@ -251,9 +251,9 @@ static int rm_staging(const char *dir)
     return rc;
 }
 
-/* The names of the non-empty WAL files (*.log) in dir, as one "|a|b|" string (malloc'd).
- * An empty WAL holds nothing the checkpoint needs, and RocksDB leaves it out. */
-static char *wal_set(const char *dir)
+/* The WAL files (*.log) of dir, as one "|name|" string (malloc'd); with sizes, as
+ * "|name=size|". */
+static char *wal_set(const char *dir, int sizes)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -268,15 +268,18 @@ static char *wal_set(const char *dir)
     strcpy(s, "|");
     while ((e = readdir(d)) != NULL) {
         size_t n = strlen(e->d_name);
-        char path[4096];
+        char path[4096], item[300];
         struct stat st;
-        if (n < 5 || strcmp(e->d_name + n - 4, ".log") != 0)
+        int k;
+        if (n < 5 || n > 255 || strcmp(e->d_name + n - 4, ".log") != 0)
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (stat(path, &st) < 0 || st.st_size == 0)
+        if (stat(path, &st) < 0)
             continue;
-        if (len + n + 2 > cap) {
-            char *p = realloc(s, cap = 2 * cap + n);
+        k = sizes ? snprintf(item, sizeof item, "%s=%lld|", e->d_name, (long long)st.st_size)
+                  : snprintf(item, sizeof item, "%s|", e->d_name);
+        if (len + (size_t)k + 1 > cap) {
+            char *p = realloc(s, cap = 2 * cap + (size_t)k);
             if (!p) {
                 free(s);
                 s = NULL;
@@ -284,35 +287,63 @@ static char *wal_set(const char *dir)
             }
             s = p;
         }
-        memcpy(s + len, e->d_name, n);
-        len += n;
-        s[len++] = '|';
-        s[len] = '\0';
+        memcpy(s + len, item, (size_t)k + 1);
+        len += (size_t)k;
     }
     closedir(d);
     return s;
 }
 
-/* Whether every WAL of the source's list is in the checkpoint. */
-static int wals_covered(const char *before, const char *ckpt)
+/* Whether every WAL of the source's list (with sizes, taken before the catch-up) is in the
+ * checkpoint. RocksDB leaves out a WAL that is empty when it lists them, so one that was
+ * empty in the list may be missing, but only if the source still has it alive: a WAL
+ * retired meanwhile means a flush the checkpoint may not know of. */
+static int wals_covered(const char *before, const char *src, const char *ckpt)
 {
-    char *now = wal_set(ckpt), name[256];
+    char *now = wal_set(ckpt, 0), *alive = wal_set(src, 0), name[300];
     const char *p = before + 1;
-    int ok = now != NULL;
+    int ok = now && alive;
     while (ok && *p) {
-        const char *bar = strchr(p, '|');
-        size_t n = (size_t)(bar - p);
-        if (n + 3 > sizeof name)
+        const char *bar = strchr(p, '|'), *eq = memchr(p, '=', (size_t)(bar - p));
+        size_t n = (size_t)(eq - p);
+        if (!eq || n + 3 > sizeof name) {
+            ok = 0;
             break;
+        }
         name[0] = '|';
         memcpy(name + 1, p, n);
         name[n + 1] = '|';
         name[n + 2] = '\0';
-        ok = strstr(now, name) != NULL;
+        ok = strstr(now, name) != NULL || (strtoll(eq + 1, NULL, 10) == 0 && strstr(alive, name) != NULL);
         p = bar + 1;
     }
     free(now);
+    free(alive);
     return ok;
+}
+
+/* The MANIFEST that dir's CURRENT names, and its size. 0, or -1 when unreadable. */
+static int current_manifest(const char *dir, char name[64], long long *size)
+{
+    char path[4096], *text = NULL;
+    struct stat st;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/CURRENT", dir);
+    if (tb_fs_read_file(path, &text, &len) < 0)
+        return -1;
+    len = strcspn(text, "\n");
+    if (len == 0 || len >= 64) {
+        free(text);
+        return -1;
+    }
+    memcpy(name, text, len);
+    name[len] = '\0';
+    free(text);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (stat(path, &st) < 0)
+        return -1;
+    *size = (long long)st.st_size;
+    return 0;
 }
 
 /* Copies the source's newest OPTIONS file into the checkpoint, without the sections of
@@ -360,26 +391,52 @@ cleanup:
     return rc;
 }
 
+/* Whether the checkpoint opens: 0; TB_EAGAIN when its MANIFEST names a table file it does
+ * not have (the secondary's version lagged behind the MANIFEST it copied, seen under
+ * heavy compaction); another error as it is. */
+static int opens(tb_rocks *r, const char *dir)
+{
+    char *scratch = tb_fs_join(r->scratch, "check");
+    tb_rocks *c = NULL;
+    int rc = scratch ? tb_rocks_open(&c, dir, TB_ROCKS_READONLY, scratch) : tb_error_set(TB_EIO, "out of memory");
+    if (rc < 0 && strstr(tb_error_last(), "No such file"))
+        rc = TB_EAGAIN;
+    tb_rocks_free(c);
+    if (scratch)
+        tb_fs_rm_rf(scratch);
+    free(scratch);
+    return rc;
+}
+
 int tb_rocks_checkpoint(tb_rocks *r, const char *dir)
 {
-    /* Two races with the live server, both retried at once (each attempt takes
-     * milliseconds): compaction deletes an SST between the catch-up and its hard link; a
-     * flush retires a WAL (deleted, or moved to archive/) that the secondary's view still
-     * needs, before the checkpoint copies it, which would lose the writes in it. The second
-     * is caught by checking that every WAL the directory had at the catch-up is in the
-     * checkpoint (docs/rocksdb-backup-notes.md). */
+    /* Races with the live server, all retried at once (each attempt takes milliseconds):
+     * compaction deletes an SST between the catch-up and its hard link; a flush retires a
+     * WAL (deleted, or moved to archive/) that the checkpoint's MANIFEST still needs, which
+     * would silently lose the writes in it. The checkpoint is taken as consistent only
+     * when (1) its MANIFEST holds at least everything the source's held before the WALs
+     * were listed, so any WAL retired before the listing is retired in the checkpoint's
+     * MANIFEST too (RocksDB syncs a flush's MANIFEST record before it retires the WALs),
+     * and (2) every WAL of that listing is in the checkpoint (docs/rocksdb-backup-notes.md). */
     enum { ATTEMPTS = 100 };
     char *err = NULL, *before = NULL;
     int rc = 0;
 
     for (int attempt = 1;; attempt++) {
         rocksdb_checkpoint_t *cp;
+        char man0[64], man1[64];
+        long long size0 = 0, size1 = 0;
+        int fresh;
         if (attempt > 1 && attempt % 10 == 0)
             usleep(20000); /* let a burst of compactions settle */
-        /* Listed before the catch-up, so a WAL retired between the two is caught too. */
+        /* Taken before the catch-up, in this order: MANIFEST size, then the WALs. */
         free(before);
-        if (!(before = wal_set(r->path)))
-            return tb_error_errno(TB_EIO, errno, "cannot list %s", r->path);
+        before = NULL;
+        if (current_manifest(r->path, man0, &size0) < 0 || !(before = wal_set(r->path, 1))) {
+            if (attempt < ATTEMPTS)
+                continue; /* the server was switching its MANIFEST */
+            return tb_error_errno(TB_EIO, errno, "cannot read the MANIFEST and WAL list of %s", r->path);
+        }
         if ((rc = tb_rocks_catch_up(r)) < 0) {
             free(before);
             return rc;
@@ -392,25 +449,20 @@ int tb_rocks_checkpoint(tb_rocks *r, const char *dir)
         /* A secondary cannot flush; a huge log_size_for_flush says not to try. */
         rocksdb_checkpoint_create(cp, dir, UINT64_MAX, &err);
         rocksdb_checkpoint_object_destroy(cp);
-        if (getenv("TB_DEBUG_CKPT")) {
-            char *cur = newest_options(dir), *now = wal_set(dir), *src = wal_set(r->path);
-            struct stat st1, st2;
-            char p1[4096], p2[4096], man[64] = "";
-            FILE *f;
-            snprintf(p1, sizeof p1, "%s/CURRENT", dir);
-            if ((f = fopen(p1, "r"))) { if (fgets(man, sizeof man, f)) man[strcspn(man, "\n")] = 0; fclose(f); }
-            snprintf(p1, sizeof p1, "%s/%s", dir, man);
-            snprintf(p2, sizeof p2, "%s/%s", r->path, man);
-            fprintf(stderr, "CKPT attempt %d err=%s seq=%llu before=%s ckpt=%s src_now=%s man=%s ckpt_size=%lld src_size=%lld\n", attempt,
-                    err ? err : "-", (unsigned long long)tb_rocks_last_seq(r), before, now ? now : "?", src ? src : "?", man,
-                    stat(p1, &st1) == 0 ? (long long)st1.st_size : -1LL, stat(p2, &st2) == 0 ? (long long)st2.st_size : -1LL);
-            free(cur); free(now); free(src);
-        }
-        if (!err && wals_covered(before, dir))
+        fresh = !err && current_manifest(dir, man1, &size1) == 0 && strcmp(man0, man1) == 0 && size1 >= size0;
+        if (fresh && wals_covered(before, r->path, dir) && (rc = opens(r, dir)) != TB_EAGAIN)
             break;
+        /* A secondary whose version lags its MANIFEST stays so (seen: 100 attempts in a
+         * row on an idle DB); a new secondary recovers from the whole MANIFEST. */
+        if (rc == TB_EAGAIN) {
+            close_handles(r);
+            if ((rc = open_handles(r)) < 0)
+                break;
+        }
+        rc = 0;
         if (!err && attempt >= ATTEMPTS) {
-            rc = tb_error_set(TB_EIO, "cannot write a consistent checkpoint: the server retired a WAL file during "
-                              "each of %d attempts (%s)", ATTEMPTS, r->path);
+            rc = tb_error_set(TB_EIO, "cannot write a consistent checkpoint: the server retired a WAL or table file or "
+                              "switched its MANIFEST during each of %d attempts (%s)", ATTEMPTS, r->path);
             break;
         }
         if (err && (attempt >= ATTEMPTS || (!strstr(err, "No such file") && !strstr(err, "not found")))) {

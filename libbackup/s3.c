@@ -1194,7 +1194,13 @@ static int up_tree(struct sync_up *u, const char *dir, const char *rel)
             closedir(d);
             return tb_error_set(TB_EIO, "out of memory");
         }
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (lstat(path, &st) < 0) {
+            /* Gone since the listing (a WAL archive rotating): nothing to upload. */
+            free(path);
+            free(key);
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
             char *sub = NULL;
             if (asprintf(&sub, "%s%s/", rel, e->d_name) < 0)
                 rc = tb_error_set(TB_EIO, "out of memory");
