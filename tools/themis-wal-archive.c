@@ -208,7 +208,12 @@ int main(int argc, char **argv)
      * (everything archived is durable already; this only publishes it). */
     if (rc == 0 && follow) {
         tb_interrupted = 0;
-        rc = tb_archiver_rotate(a, 1);
+        /* One last pass first: stopped after the server (systemd, a runbook), the archive
+         * then holds every write the server made. */
+        if ((rc = tb_archiver_poll(a, &n)) == 0) {
+            total += n;
+            rc = tb_archiver_rotate(a, 1);
+        }
     }
     if (rc == 0 && push.behind && push_catch_up(&push) < 0)
         rc = tb_error_wrap(TB_EIO, "the local archive is complete, but the push to %s failed", push_url);

@@ -91,5 +91,11 @@ int main(int argc, char **argv)
     if (!dry_run)
         printf("reached sequence %" PRIu64 " at %s; applied %" PRIu64 " batches (%" PRIu64 " writes); database sequence %" PRIu64 "\n",
                r.reached_seq, fmt(r.reached_ts, t1, sizeof t1), r.batches, r.ops, r.db_seq);
+    /* The archive ran out before a write later than the target: either nothing was written
+     * until then, or the archive lags; only the operator can tell, so say it. */
+    if (!dry_run && target_time && r.archive_next && r.reached_seq + 1 >= r.archive_next && r.archive_last_ts < o.target_ns)
+        fprintf(stderr, "%s: note: the archive ends at %s (sequence %" PRIu64 "), before the target time; "
+                "writes after that, if any, were not archived\n", cli.tool, fmt(r.archive_last_ts, t2, sizeof t2),
+                r.archive_next - 1);
     return 0;
 }

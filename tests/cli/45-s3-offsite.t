@@ -49,6 +49,7 @@ is "$(themis-dbhash --database-path "$T/r")" "${want:-no truth hash}" "equals th
 TMPDIR=$T/tmp themis-restore --from "$B/base.tar.zst" --target "$T/r2" >/dev/null; ok $? "restore of the streamed backup from s3://"
 TMPDIR=$T/tmp run themis-wal-replay --wal-directory "$B/wal" --database-path "$T/r2" --target-time "$(tsz "$ts")"
 is "$rc" 0 "themis-wal-replay --wal-directory s3://...${err:+: $err}"
+like "$out" "reached sequence $seq " "reached exactly sequence $seq (the archiver's last pass after SIGTERM has the tail)"
 is "$(themis-dbhash --database-path "$T/r2")" "${want:-no truth hash}" "equals the same checkpoint"
 is "$(ls -A "$T/tmp")" "" "no downloaded copies left in \$TMPDIR"
 
