@@ -874,7 +874,9 @@ static void mp_free(struct multipart *m)
     for (int i = 0; i < m->nslots; i++)
         free(m->slots[i].data);
     free(m->slots);
-    for (unsigned i = 0; i < m->nparts && m->etags; i++)
+    /* etags has cap entries (zeroed, filled as parts finish); parts launched but failed
+     * or never joined may number beyond it. */
+    for (unsigned i = 0; i < m->cap; i++)
         free(m->etags[i]);
     free(m->etags);
     free(m->enc_id);
