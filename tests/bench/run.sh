@@ -6,6 +6,11 @@ set -euo pipefail
 PATH="$TB_BIN:$PATH"
 BENCH_SIZE=${BENCH_SIZE:-1G}
 BENCH_RUNS=${BENCH_RUNS:-3}
+BENCH_WAL_BATCHES=${BENCH_WAL_BATCHES:-30000}   # writes in the WAL-heavy run
+BENCH_SCALE_SIZE=${BENCH_SCALE_SIZE:-256M}      # scaling rows: 1x, 2x, 4x of this
+if [ "${BENCH_SMOKE:-0}" = 1 ]; then           # a quick end-to-end run of the script itself
+    BENCH_SIZE=16M BENCH_RUNS=1 BENCH_WAL_BATCHES=500 BENCH_SCALE_SIZE=8M
+fi
 W=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/var/tmp}}/themis-bench.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 
@@ -52,6 +57,51 @@ timed verifyq "themis-restore --backup-directory '$W/bk' --verify-only --quick"
 timed shasum "zstd -q -dc '$W/ref.tar.zst' | sha256sum > /dev/null"
 timed verify "themis-restore --backup-directory '$W/bk' --verify-only"
 timed verifyref "themis-restore --backup-directory '$W/bk' --verify-only --quick && themis-dbhash --database-path '$W/r' > /dev/null"
+# RocksDB's BackupEngine (ldb opens the DB read-write, so it gets a hard-linked copy).
+cp -al "$W/db" "$W/dbl"
+PREP='rm -rf "$W/be"'
+timed ldbbackup "ldb --db='$W/dbl' --try_load_options backup --backup_dir='$W/be' > /dev/null"
+PREP=
+
+# WAL-heavy: a one-write base, then BENCH_WAL_BATCHES writes (4 writers, 2PC) left in the
+# WAL (1 GiB write buffer, no flush at exit, WAL kept). Replay of the archive into the base
+# vs RocksDB's own recovery of the same WAL when it opens the DB (ldb, read-write: replays
+# into memtables and flushes, as replay does).
+echo "generating a WAL of $BENCH_WAL_BATCHES writes..." >&2
+themis-loadgen --db "$W/wd" --seed 2 --threads 1 --batches 1 --wal-ttl 3600 --no-flush-at-exit 2>/dev/null
+cp -a "$W/wd" "$W/wbase"
+themis-loadgen --db "$W/wd" --seed 3 --threads 4 --batches "$BENCH_WAL_BATCHES" --wal-ttl 3600 --no-flush-at-exit \
+    --write-buffer 1G 2>/dev/null
+WALS=$( (ls "$W"/wd/*.log "$W"/wd/archive/*.log 2>/dev/null || true) | tr '\n' ' ')
+WAL_BYTES=$(cat $WALS | wc -c)
+cat $WALS > /dev/null   # warm cache
+timed walcat "cat $WALS > /dev/null"
+timed waldump "themis-wal-dump --count $WALS > /dev/null"
+timed walldb "for f in $WALS; do ldb dump_wal --walfile=\$f --header > /dev/null; done"
+themis-wal-archive --database-path "$W/wd" --wal-directory "$W/wa" --once
+PREP='rm -rf "$W/we"; cp -a "$W/wbase" "$W/we"'
+timed replay "themis-wal-replay --wal-directory '$W/wa' --database-path '$W/we' > /dev/null"
+PREP='rm -rf "$W/wc"; cp -a "$W/wd" "$W/wc"'
+timed recovery "ldb --db='$W/wc' --try_load_options get no-such-key > /dev/null 2>&1 || true"
+PREP=
+replay_ok=$([ "$(themis-dbhash --database-path "$W/we")" = "$(themis-dbhash --database-path "$W/wc")" ] && echo yes || echo NO)
+
+# Scaling: backup and full verify at 1x, 2x, 4x (one run each).
+declare -A S_BYTES
+for k in 1 2 4; do
+    sz=$(( $(numfmt --from=iec "$BENCH_SCALE_SIZE") * k ))
+    echo "generating a $(numfmt --to=iec "$sz") database for scaling..." >&2
+    themis-loadgen --db "$W/s$k" --seed 4 --threads 1 --bytes "$sz" >/dev/null
+    S_BYTES[$k]=$(du -sb "$W/s$k" | cut -f1)
+    cat "$W"/s$k/* > /dev/null
+    BENCH_RUNS_SAVE=$BENCH_RUNS; BENCH_RUNS=1
+    PREP="rm -rf '$W/sb$k'"
+    timed "sbackup$k" "themis-backup --database-path '$W/s$k' --backup-directory '$W/sb$k' --compress"
+    PREP=
+    timed "sverify$k" "themis-restore --backup-directory '$W/sb$k' --verify-only"
+    BENCH_RUNS=$BENCH_RUNS_SAVE
+    rm -rf "$W/s$k" "$W/sb$k"
+done
 
 ours=$(stat -c %s "$W/bk/backup.tar.zst"); ref=$(stat -c %s "$W/ref.tar.zst")
 echo
@@ -65,5 +115,49 @@ row "verify, checksums (vs zstd -dc \| sha256sum)" verifyq shasum 1.1
 row "verify, full (vs quick verify + themis-dbhash)" verify verifyref 1.0
 printf '| backup size | %d MiB | %d MiB | %s× | ≤ 1.0× | %s | |\n' $((ours / 1048576)) $((ref / 1048576)) "$(ratio "$ours" "$ref")" \
     "$([ "$ours" -le "$ref" ] && echo PASS || echo MISS)"
+ldbsize=$(du -sb "$W/be" | cut -f1)
+faster=$(echo "${T_SEC[backup]} < ${T_SEC[ldbbackup]}" | bc -l)
+printf '| backup vs RocksDB BackupEngine (ldb backup, uncompressed) | %.2f s, %d MiB | %.2f s, %d MiB | %s× time, %s× size | faster and smaller | %s | |\n' \
+    "${T_SEC[backup]}" $((ours / 1048576)) "${T_SEC[ldbbackup]}" $((ldbsize / 1048576)) "$(ratio "${T_SEC[backup]}" "${T_SEC[ldbbackup]}")" \
+    "$(ratio "$ours" "$ldbsize")" "$([ "$faster" = 1 ] && [ "$ours" -lt "$ldbsize" ] && echo PASS || echo MISS)"
+maxrss=0
+for k in backup restore verify verifyq; do [ "${T_RSS[$k]}" -gt "$maxrss" ] && maxrss=${T_RSS[$k]}; done
+printf '| memory: peak RSS of backup, restore, verify | %d MiB | | | ≤ 256 MiB | %s | |\n' $((maxrss / 1024)) \
+    "$([ "$maxrss" -le $((256 * 1024)) ] && echo PASS || echo MISS)"
+
+echo
+echo "WAL: $(echo $WALS | wc -w) files, $((WAL_BYTES / 1048576)) MiB, $BENCH_WAL_BATCHES writes by 4 writers with 2PC"
+echo
+echo "| row | ours | reference | ratio | target | verdict | our peak RSS |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
+gbs=$(echo "scale=2; $WAL_BYTES / ${T_SEC[waldump]} / 1000000000" | bc -l)
+printf '| WAL decode: themis-wal-dump --count (vs cat) | %.2f s (%s GB/s) | %.2f s | %s× | ≥ 1 GB/s | %s | %d MiB |\n' "${T_SEC[waldump]}" "$gbs" \
+    "${T_SEC[walcat]}" "$(ratio "${T_SEC[waldump]}" "${T_SEC[walcat]}")" "$([ "$(echo "$gbs >= 1" | bc -l)" = 1 ] && echo PASS || echo MISS)" $(( ${T_RSS[waldump]} / 1024 ))
+sp=$(ratio "${T_SEC[walldb]}" "${T_SEC[waldump]}")
+printf '| WAL decode vs ldb dump_wal --header (one process per file) | %.2f s | %.2f s | %s× faster | ≥ 5× faster | %s | |\n' "${T_SEC[waldump]}" \
+    "${T_SEC[walldb]}" "$sp" "$([ "$(echo "$sp >= 5" | bc -l)" = 1 ] && echo PASS || echo MISS)"
+row "replay (vs RocksDB's recovery on open; same content: $replay_ok)" replay recovery 2.0
+
+echo
+echo "Scaling (one run each; $BENCH_SCALE_SIZE steps):"
+echo
+echo "| size | backup | per GiB | RSS | full verify | per GiB | RSS |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
+for k in 1 2 4; do
+    printf '| %d MiB | %.2f s | %.2f s | %d MiB | %.2f s | %.2f s | %d MiB |\n' $(( ${S_BYTES[$k]} / 1048576 )) "${T_SEC[sbackup$k]}" \
+        "$(echo "${T_SEC[sbackup$k]} * 1073741824 / ${S_BYTES[$k]}" | bc -l)" $(( ${T_RSS[sbackup$k]} / 1024 )) "${T_SEC[sverify$k]}" \
+        "$(echo "${T_SEC[sverify$k]} * 1073741824 / ${S_BYTES[$k]}" | bc -l)" $(( ${T_RSS[sverify$k]} / 1024 ))
+done
+lin() {  # lin NAME: PASS when time per byte at 2x and 4x is within 15% of 1x and RSS within 10%
+    local t1 r1 v=PASS k
+    t1=$(echo "${T_SEC[${1}1]} / ${S_BYTES[1]}" | bc -l); r1=${T_RSS[${1}1]}
+    for k in 2 4; do
+        [ "$(echo "d = ${T_SEC[$1$k]} / ${S_BYTES[$k]} / $t1 - 1; d <= 0.15 && d >= -0.15" | bc -l)" = 1 ] || v=MISS
+        [ "$(echo "d = ${T_RSS[$1$k]} / $r1 - 1; d <= 0.10 && d >= -0.10" | bc -l)" = 1 ] || v=MISS
+    done
+    echo "$v"
+}
+echo
+echo "Scaling verdicts (time linear ±15%, RSS flat ±10%): backup $(lin sbackup), full verify $(lin sverify)"
 echo
 echo "Throughput: backup $(echo "scale=0; $DB_BYTES / ${T_SEC[backup]} / 1048576" | bc) MiB/s, tar|zstd $(echo "scale=0; $DB_BYTES / ${T_SEC[tarzstd]} / 1048576" | bc) MiB/s, restore $(echo "scale=0; $DB_BYTES / ${T_SEC[restore]} / 1048576" | bc) MiB/s, zstd -dc|tar -x $(echo "scale=0; $DB_BYTES / ${T_SEC[untar]} / 1048576" | bc) MiB/s"
