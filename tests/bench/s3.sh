@@ -18,13 +18,24 @@ head -c "$SIZE" /dev/urandom >"$W/obj"
 BYTES=$(stat -c %s "$W/obj")
 S=s3://$TB_S3_BUCKET
 
-declare -A SEC RSS
+# CPU seconds the Ceph daemons (radosgw, mon, osd) have used: with client and server on
+# the same cores, what the server burns bounds what any client can reach.
+server_cpu() {
+    local f t=0 v
+    for f in "$W"/rgw/pids/*; do
+        v=$(awk '{ print $14 + $15 }' "/proc/$(cat "$f")/stat" 2>/dev/null || echo 0)
+        t=$((t + v))
+    done
+    echo "scale=2; $t / $(getconf CLK_TCK)" | bc
+}
+declare -A SEC RSS CPU SRV
 timed() {  # timed NAME CMD
-    local name=$1 t0 t1; shift
-    sync; t0=$(date +%s.%N)
-    /usr/bin/time -f '%M' -o "$W/rss" bash -c "$*"
+    local name=$1 t0 t1 s0; shift
+    sync; s0=$(server_cpu); t0=$(date +%s.%N)
+    /usr/bin/time -f '%M %U %S' -o "$W/rss" bash -c "$*"
     t1=$(date +%s.%N)
-    SEC[$name]=$(echo "$t1 - $t0" | bc -l); RSS[$name]=$(cat "$W/rss")
+    SEC[$name]=$(echo "$t1 - $t0" | bc -l); read -r RSS[$name] u s <"$W/rss"; CPU[$name]=$(echo "$u + $s" | bc)
+    SRV[$name]=$(echo "$(server_cpu) - $s0" | bc)
 }
 timed put "themis-s3 put '$W/obj' $S/ours"
 timed aput "$AWS --endpoint-url $AWS_ENDPOINT_URL s3 cp --only-show-errors '$W/obj' $S/theirs"
@@ -47,3 +58,11 @@ printf '| download, file | %.2f s (%s MiB/s) | %.2f s (%s MiB/s) | %s× | %d MiB
     "${SEC[aget]}" "$(mibs aget)" "$(echo "scale=2; ${SEC[get]} / ${SEC[aget]}" | bc)" $((RSS[get] / 1024)) $((RSS[aget] / 1024))
 printf '| upload, stdin | %.2f s (%s MiB/s) | | | %d MiB | |\n' "${SEC[sput]}" "$(mibs sput)" $((RSS[sput] / 1024))
 printf '| download, stdout (to sha256sum) | %.2f s (%s MiB/s) | | | %d MiB | |\n' "${SEC[sget]}" "$(mibs sget)" $((RSS[sget] / 1024))
+
+echo
+echo "CPU seconds during each transfer (client; Ceph daemons), $(nproc) cores in all:"
+echo
+echo "| transfer | ours: client | ours: server | aws: client | aws: server |"
+echo "| --- | --- | --- | --- | --- |"
+printf '| upload | %s | %s | %s | %s |\n' "${CPU[put]}" "${SRV[put]}" "${CPU[aput]}" "${SRV[aput]}"
+printf '| download | %s | %s | %s | %s |\n' "${CPU[get]}" "${SRV[get]}" "${CPU[aget]}" "${SRV[aget]}"
