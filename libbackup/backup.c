@@ -167,6 +167,80 @@ static int add_member(tb_archive_writer *w, struct tb_manifest *m, const char *n
     return rc;
 }
 
+/* The parent of an incremental backup: its outer manifest (it must be published, with its
+ * archive's hash), and the path the child records: "../NAME" for a sibling directory,
+ * else the absolute path. *parent is NULL when the chain is long enough for a full one. */
+static int load_parent(const struct tb_backup_opts *o, struct tb_manifest **parent, char **rel)
+{
+    char *mpath = tb_fs_join(o->parent_dir, TB_MANIFEST_NAME), *text = NULL, *pabs = NULL, *cdir = NULL;
+    char *cparent = NULL, *ppar = NULL;
+    int rc;
+    *parent = NULL;
+    *rel = NULL;
+    if (!mpath)
+        return tb_error_set(TB_EIO, "out of memory");
+    rc = tb_fs_read_file(mpath, &text, NULL);
+    if (rc == TB_ENOENT)
+        rc = tb_error_set(TB_ENOENT, "parent backup not found: no %s in %s", TB_MANIFEST_NAME, o->parent_dir);
+    if (rc == 0)
+        rc = tb_manifest_parse(text, mpath, parent);
+    if (rc == 0 && !(*parent)->archive_sha256[0])
+        rc = tb_error_set(TB_EVERIFY, "parent backup's %s has no archive hash (%s)", TB_MANIFEST_NAME, o->parent_dir);
+    if (rc == 0 && o->full_every && (*parent)->chain + 1 >= o->full_every) {
+        tb_manifest_free(*parent);
+        *parent = NULL;
+        goto cleanup;
+    }
+    if (rc == 0) {
+        pabs = realpath(o->parent_dir, NULL);
+        cdir = tb_fs_dirname(o->backup_dir);
+        cparent = cdir ? realpath(cdir, NULL) : NULL;
+        ppar = pabs ? tb_fs_dirname(pabs) : NULL;
+        if (!pabs)
+            rc = tb_error_errno(TB_EIO, errno, "cannot resolve %s", o->parent_dir);
+        else if (cparent && ppar && strcmp(cparent, ppar) == 0)
+            rc = asprintf(rel, "../%s", strrchr(pabs, '/') + 1) < 0 ? tb_error_set(TB_EIO, "out of memory") : 0;
+        else if (!(*rel = strdup(pabs)))
+            rc = tb_error_set(TB_EIO, "out of memory");
+    }
+cleanup:
+    if (rc < 0) {
+        tb_manifest_free(*parent);
+        *parent = NULL;
+    }
+    free(mpath);
+    free(text);
+    free(pabs);
+    free(cdir);
+    free(cparent);
+    free(ppar);
+    return rc;
+}
+
+/* Adds the checkpoint file at path as a reference when the parent has it unchanged; *done
+ * says whether it did. */
+static int add_reference(struct tb_manifest *m, const struct tb_manifest *parent, const char *name,
+                         const char *path, int *done)
+{
+    const struct tb_manifest_file *pf = tb_manifest_find(parent, name);
+    struct stat st;
+    char sha[65];
+    uint64_t size;
+    int rc;
+    *done = 0;
+    if (!pf || stat(path, &st) < 0 || (uint64_t)st.st_size != pf->size)
+        return 0;
+    if ((rc = tb_stream_file_sha256(path, sha, &size)) < 0)
+        return rc;
+    if (size != pf->size || strcmp(sha, pf->sha256))
+        return 0;
+    if ((rc = tb_manifest_add_file(m, name, size, sha, st.st_mode & 07777)) < 0 ||
+        (rc = tb_manifest_set_stored_in(m, pf->stored_in ? pf->stored_in : parent->archive_sha256)) < 0)
+        return rc;
+    *done = 1;
+    return 0;
+}
+
 static void rfc3339_now(char *buf, size_t len)
 {
     time_t t = time(NULL);
@@ -190,11 +264,16 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
     uint64_t need = 0, have = 0;
     pthread_t hasher;
     tb_stream *counter = NULL;
+    struct tb_manifest *parent = NULL;
+    char *parent_rel = NULL;
     int rc = 0, thread_started = 0, empty;
     char created[32];
 
     if (!tb_fs_exists(o->db_path))
         return tb_error_set(TB_ENOENT, "database directory does not exist (%s)", o->db_path);
+    if (o->parent_dir && !o->backup_dir)
+        return tb_error_set(TB_EUSAGE, "an incremental backup needs a backup directory (its parent is read from disk)");
+
     /* A run killed with -9 leaves its checkpoint (hard links that pin deleted SSTs) and its
      * staging directory behind; they are ours to remove. */
     if ((rc = tb_fs_remove_stale_temps(o->db_path)) < 0 ||
@@ -205,6 +284,8 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
             return rc;
         if (!empty)
             return tb_error_set(TB_EIO, "backup directory exists and is not empty (%s)", o->backup_dir);
+        if (o->parent_dir && (rc = load_parent(o, &parent, &parent_rel)) < 0)
+            return rc;
         if ((rc = tb_fs_temp_sibling(o->backup_dir, &stage)) < 0)
             goto cleanup;
         if (asprintf(&scratch, "%s.work", stage) < 0)
@@ -292,6 +373,12 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
     m->compression = strdup(o->compress ? "zstd" : "none");
     m->level = o->compress ? o->level : 0;
     m->threads = o->compress ? o->threads : 0;
+    if (parent) {
+        m->parent_path = parent_rel;
+        parent_rel = NULL;
+        memcpy(m->parent_sha256, parent->archive_sha256, sizeof m->parent_sha256);
+        m->chain = parent->chain + 1;
+    }
 
     /* Stack: tar -> counter -> [zstd] -> sha256 -> file or stream. */
     if (o->backup_dir) {
@@ -333,7 +420,17 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
         goto cleanup;
     for (size_t i = 0; i < nfiles; i++) {
         char *path = tb_fs_join(ckpt, files[i]), name[1024];
+        int referenced = 0;
         snprintf(name, sizeof name, "db/%s", files[i]);
+        /* SSTs never change once written: an incremental stores only what the parent lacks. */
+        if (path && parent && (rc = add_reference(m, parent, name, path, &referenced)) < 0) {
+            free(path);
+            goto cleanup;
+        }
+        if (referenced) {
+            free(path);
+            continue;
+        }
         rc = path ? add_member(w, m, name, path) : tb_error_set(TB_EIO, "out of memory");
         free(path);
         if (rc < 0)
@@ -447,6 +544,8 @@ cleanup:
     free(secdir);
     free(archive_path);
     free(job.scratch);
+    tb_manifest_free(parent);
+    free(parent_rel);
     if (rc == 0 && out)
         *out = m;
     else

@@ -15,6 +15,10 @@ struct tb_backup_opts {
     const char *config_dir;   /* files named by the config under this dir are included */
     const char *server_url;   /* use the server's POST /admin/backup instead of a secondary */
     const char *host;
+    /* Incremental: members whose name, size and SHA-256 equal the parent's are recorded as
+     * stored in the parent's chain instead of stored again (needs backup_dir). */
+    const char *parent_dir;
+    unsigned full_every;      /* with parent_dir: a full backup when the chain would reach this */
     tb_progress_cb progress;  /* bytes of tar data written */
     void *progress_arg;
     uint64_t *progress_total; /* set to the bytes to archive before archiving starts */

@@ -23,8 +23,11 @@ void tb_manifest_free(struct tb_manifest *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; i < m->nfiles; i++)
+    for (size_t i = 0; i < m->nfiles; i++) {
         free(m->files[i].name);
+        free(m->files[i].stored_in);
+    }
+    free(m->parent_path);
     for (size_t i = 0; i < m->ncf; i++)
         free(m->cfs[i]);
     free(m->files);
@@ -56,8 +59,18 @@ int tb_manifest_add_file(struct tb_manifest *m, const char *name, uint64_t size,
         return tb_error_set(TB_EIO, "out of memory");
     f->size = size;
     f->mode = mode;
+    f->stored_in = NULL;
     snprintf(f->sha256, sizeof f->sha256, "%s", sha256);
     m->nfiles++;
+    return 0;
+}
+
+int tb_manifest_set_stored_in(struct tb_manifest *m, const char *archive_sha256)
+{
+    struct tb_manifest_file *f = &m->files[m->nfiles - 1];
+    free(f->stored_in);
+    if (!(f->stored_in = strdup(archive_sha256)))
+        return tb_error_set(TB_EIO, "out of memory");
     return 0;
 }
 
@@ -86,10 +99,19 @@ int tb_manifest_to_json(const struct tb_manifest *m, int with_archive, char **ou
     snprintf(version, sizeof version, "%d.%d", m->format_major, m->format_minor);
     for (size_t i = 0; i < m->ncf; i++)
         json_array_append_new(cfs, json_string(m->cfs[i]));
-    for (size_t i = 0; i < m->nfiles; i++)
-        json_array_append_new(files, json_pack("{s:s, s:I, s:s, s:i}", "name", m->files[i].name,
-                                               "size", (json_int_t)m->files[i].size, "sha256",
-                                               m->files[i].sha256, "mode", (int)m->files[i].mode));
+    for (size_t i = 0; i < m->nfiles; i++) {
+        json_t *f = json_pack("{s:s, s:I, s:s, s:i}", "name", m->files[i].name, "size",
+                              (json_int_t)m->files[i].size, "sha256", m->files[i].sha256, "mode",
+                              (int)m->files[i].mode);
+        if (f && m->files[i].stored_in)
+            json_object_set_new(f, "stored_in", json_string(m->files[i].stored_in));
+        json_array_append_new(files, f);
+    }
+    if (m->parent_path) {
+        json_object_set_new(root, "parent", json_pack("{s:s, s:s}", "path", m->parent_path, "archive_sha256",
+                                                      m->parent_sha256));
+        json_object_set_new(root, "chain_length", json_integer((json_int_t)m->chain));
+    }
     json_object_set_new(root, "format_version", json_string(version));
     json_object_set_new(root, "tool", json_string("themis-backup"));
     json_object_set_new(root, "tool_version", str_or_null(m->tool_version));
@@ -219,6 +241,28 @@ int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **
         if ((rc = tb_manifest_add_file(m, name, (uint64_t)json_integer_value(size), sha,
                                        (unsigned)json_integer_value(json_object_get(f, "mode")))) < 0)
             goto cleanup;
+        v = json_object_get(f, "stored_in");
+        if (v && !is_hex64(json_string_value(v))) {
+            rc = tb_error_set(TB_EVERIFY, "manifest file entry %zu has a malformed stored_in (%s)", i, where);
+            goto cleanup;
+        }
+        if (v && (rc = tb_manifest_set_stored_in(m, json_string_value(v))) < 0)
+            goto cleanup;
+    }
+    v = json_object_get(root, "parent");
+    if (v) {
+        const char *path = json_string_value(json_object_get(v, "path"));
+        const char *sha = json_string_value(json_object_get(v, "archive_sha256"));
+        if (!path || !*path || !is_hex64(sha)) {
+            rc = tb_error_set(TB_EVERIFY, "manifest has a malformed parent (%s)", where);
+            goto cleanup;
+        }
+        if (!(m->parent_path = strdup(path))) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            goto cleanup;
+        }
+        snprintf(m->parent_sha256, sizeof m->parent_sha256, "%s", sha);
+        m->chain = (unsigned)json_integer_value(json_object_get(root, "chain_length"));
     }
     v = json_object_get(root, "archive");
     if (v) {
@@ -242,13 +286,16 @@ int tb_manifest_compare(const struct tb_manifest *a, const struct tb_manifest *b
                             a->last_seq, b->last_seq);
     if (strcmp(a->content_hash, b->content_hash))
         return tb_error_set(TB_EVERIFY, "manifests disagree on content_hash");
+    if (strcmp(a->parent_sha256, b->parent_sha256))
+        return tb_error_set(TB_EVERIFY, "manifests disagree on the parent backup");
     if (a->nfiles != b->nfiles)
         return tb_error_set(TB_EVERIFY, "manifests list %zu and %zu files", a->nfiles, b->nfiles);
     for (size_t i = 0; i < a->nfiles; i++) {
         const struct tb_manifest_file *f = tb_manifest_find(b, a->files[i].name);
         if (!f)
             return tb_error_set(TB_EVERIFY, "manifests disagree: %s listed in one only", a->files[i].name);
-        if (f->size != a->files[i].size || strcmp(f->sha256, a->files[i].sha256))
+        if (f->size != a->files[i].size || strcmp(f->sha256, a->files[i].sha256) ||
+            strcmp(f->stored_in ? f->stored_in : "", a->files[i].stored_in ? a->files[i].stored_in : ""))
             return tb_error_set(TB_EVERIFY, "manifests disagree on %s", f->name);
     }
     return 0;

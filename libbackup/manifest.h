@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #define TB_MANIFEST_FORMAT_MAJOR 1
-#define TB_MANIFEST_FORMAT_MINOR 0
+#define TB_MANIFEST_FORMAT_MINOR 1 /* 1.1: incremental backups (parent, stored_in) */
 #define TB_MANIFEST_NAME "MANIFEST.json"
 #define TB_ARCHIVE_NAME "backup.tar.zst"
 
@@ -15,6 +15,9 @@ struct tb_manifest_file {
     uint64_t size;
     char sha256[65];
     unsigned mode;
+    /* Incremental backups: the archive SHA-256 of the ancestor whose archive holds this
+     * member (NULL: this backup's own archive). */
+    char *stored_in;
 };
 
 struct tb_manifest {
@@ -35,6 +38,11 @@ struct tb_manifest {
     int include_config;
     char *config_file;   /* source path of the config, when included */
     uint64_t db_bytes;   /* sum of the db/ members */
+    /* Incremental backups: the parent's directory (relative to this backup's directory
+     * unless absolute) and archive SHA-256; chain is 1 for a child of a full backup. */
+    char *parent_path;
+    char parent_sha256[65];
+    unsigned chain;
     /* Only in the copy beside the archive: the archive file's own size and SHA-256. */
     uint64_t archive_size;
     char archive_sha256[65];
@@ -44,6 +52,8 @@ int tb_manifest_new(struct tb_manifest **out);
 void tb_manifest_free(struct tb_manifest *m);
 int tb_manifest_add_file(struct tb_manifest *m, const char *name, uint64_t size, const char *sha256,
                          unsigned mode);
+/* Marks the last added file as stored in the ancestor whose archive has this SHA-256. */
+int tb_manifest_set_stored_in(struct tb_manifest *m, const char *archive_sha256);
 const struct tb_manifest_file *tb_manifest_find(const struct tb_manifest *m, const char *name);
 /* Serialises (pretty, keys sorted); with_archive adds the archive's size and hash. */
 int tb_manifest_to_json(const struct tb_manifest *m, int with_archive, char **out);

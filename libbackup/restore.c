@@ -5,6 +5,10 @@
 #include "error.h"
 #include "fs.h"
 #include "rocks.h"
+#include "timefmt.h"
+
+#include <dirent.h>
+#include <stdint.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -113,7 +117,7 @@ static int check_members(const struct seen *s, const struct tb_manifest *m)
 {
     for (size_t i = 0; i < s->n; i++) {
         const struct tb_manifest_file *f = tb_manifest_find(m, s->v[i].name);
-        if (!f)
+        if (!f || f->stored_in)
             return tb_error_set(TB_EVERIFY, "extra member not in the manifest: %s", s->v[i].name);
         if (f->size != s->v[i].size)
             return tb_error_set(TB_EVERIFY, "member %s has %" PRIu64 " bytes, manifest says %" PRIu64,
@@ -123,12 +127,152 @@ static int check_members(const struct seen *s, const struct tb_manifest *m)
     }
     for (size_t i = 0; i < m->nfiles; i++) {
         int found = 0;
+        if (m->files[i].stored_in)
+            continue; /* in an ancestor's archive: read_ancestors checks it */
         for (size_t j = 0; j < s->n && !found; j++)
             found = strcmp(s->v[j].name, m->files[i].name) == 0;
         if (!found)
             return tb_error_set(TB_EVERIFY, "member missing from the archive: %s", m->files[i].name);
     }
     return 0;
+}
+
+
+/* ---- incremental backups: members stored in an ancestor's archive ---- */
+
+/* The directory of the ancestor whose archive has this SHA-256, following the parent
+ * paths from dir; *mf receives its outer manifest. */
+static int find_ancestor(const char *dir, const struct tb_manifest *m, const char *sha, char **out,
+                         struct tb_manifest **mf)
+{
+    char *cur = NULL, *mpath = NULL, *text = NULL;
+    const struct tb_manifest *at = m;
+    struct tb_manifest *pm = NULL;
+    int rc = 0;
+    *out = NULL;
+    *mf = NULL;
+    for (unsigned depth = 0; at->parent_path; depth++) {
+        char *next = at->parent_path[0] == '/' ? strdup(at->parent_path) : tb_fs_join(cur ? cur : dir, at->parent_path);
+        const char *want = at->parent_sha256;
+        struct tb_manifest *nm = NULL;
+        if (!next || depth > 10000) {
+            free(next);
+            rc = tb_error_set(TB_EIO, next ? "parent chain too long (a loop?)" : "out of memory");
+            break;
+        }
+        free(cur);
+        cur = next;
+        free(mpath);
+        free(text);
+        text = NULL;
+        mpath = tb_fs_join(cur, TB_MANIFEST_NAME);
+        rc = mpath ? tb_fs_read_file(mpath, &text, NULL) : tb_error_set(TB_EIO, "out of memory");
+        if (rc == TB_ENOENT)
+            rc = tb_error_set(TB_EVERIFY, "parent backup missing: %s (this backup stores only what changed since it)", cur);
+        if (rc == 0)
+            rc = tb_manifest_parse(text, mpath, &nm);
+        if (rc == 0 && strcmp(nm->archive_sha256, want))
+            rc = tb_error_set(TB_EVERIFY, "parent backup %s is not the one this backup was made from (its archive "
+                              "SHA-256 differs)", cur);
+        if (rc < 0) {
+            tb_manifest_free(nm);
+            break;
+        }
+        tb_manifest_free(pm);
+        pm = nm;
+        at = pm;
+        if (strcmp(pm->archive_sha256, sha) == 0) {
+            *out = cur;
+            *mf = pm;
+            cur = NULL;
+            pm = NULL;
+            break;
+        }
+    }
+    if (rc == 0 && !*out)
+        rc = tb_error_set(TB_EVERIFY, "no ancestor of this backup has the archive %.12s... that stores some of its members", sha);
+    free(cur);
+    free(mpath);
+    free(text);
+    tb_manifest_free(pm);
+    return rc;
+}
+
+/* Reads the archive of the ancestor at adir once: every member m stores there is checked
+ * against m's size and SHA-256 (and extracted under dbdir when not NULL), and the whole
+ * archive against the SHA-256 that names it. */
+static int read_ancestor(const char *adir, const struct tb_manifest *am, const struct tb_manifest *m,
+                         const char *sha_id, const char *dbdir)
+{
+    tb_stream *src = NULL, *sha = NULL, *top = NULL;
+    tb_archive_reader *r = NULL;
+    char *apath = tb_fs_join(adir, strcmp(am->compression ? am->compression : "", "none") == 0 ? "backup.tar"
+                                                                                                : TB_ARCHIVE_NAME);
+    size_t want = 0, got = 0;
+    char hex[65];
+    int rc;
+    for (size_t i = 0; i < m->nfiles; i++)
+        want += m->files[i].stored_in && strcmp(m->files[i].stored_in, sha_id) == 0;
+    if (!apath)
+        return tb_error_set(TB_EIO, "out of memory");
+    rc = tb_stream_file(&src, apath, "r");
+    if (rc == TB_ENOENT)
+        rc = tb_error_set(TB_EVERIFY, "parent backup %s has lost its archive (%s)", adir, apath);
+    if (rc == 0 && (rc = tb_stream_sha256(&sha, src)) == 0) {
+        src = NULL;
+        top = sha;
+        if (strcmp(am->compression ? am->compression : "", "none") != 0) {
+            tb_stream *z;
+            if ((rc = tb_stream_zstd_reader(&z, top)) == 0)
+                top = z;
+        }
+    }
+    if (rc == 0) {
+        tb_stream *stack = top;
+        top = NULL;
+        rc = tb_archive_reader_new(&r, stack);
+    }
+    while (rc == 0) {
+        struct tb_archive_entry e;
+        const struct tb_manifest_file *f;
+        char got_sha[65], *dest;
+        uint64_t size;
+        int more = tb_archive_next(r, &e);
+        if (more <= 0) {
+            rc = more;
+            break;
+        }
+        f = e.is_dir ? NULL : tb_manifest_find(m, e.name);
+        if (!f || !f->stored_in || strcmp(f->stored_in, sha_id))
+            continue;
+        dest = dbdir ? dest_for(e.name, dbdir, NULL) : NULL;
+        rc = read_member(r, &e, dest, got_sha, &size, NULL);
+        free(dest);
+        if (rc == 0 && (size != f->size || strcmp(got_sha, f->sha256)))
+            rc = tb_error_set(TB_EVERIFY, "parent backup %s: member %s SHA-256 mismatch (damaged)", adir, e.name);
+        got++;
+    }
+    if (rc < 0 && rc != TB_EVERIFY && rc != TB_ENOSPC)
+        rc = tb_error_wrap(TB_EVERIFY, "parent backup %s", adir);
+    if (rc == 0 && got != want)
+        rc = tb_error_set(TB_EVERIFY, "parent backup %s lacks %zu of the members this backup needs from it", adir,
+                          want - got);
+    if (rc == 0) {
+        /* The rest of the file below the decompressor, so the hash covers all of it. */
+        char buf[65536];
+        size_t n;
+        do
+            rc = tb_stream_read(sha, buf, sizeof buf, &n);
+        while (rc == 0 && n > 0);
+        tb_stream_sha256_hex(sha, hex);
+        if (rc == 0 && strcmp(hex, sha_id))
+            rc = tb_error_set(TB_EVERIFY, "parent backup %s: archive SHA-256 does not match (damaged)", adir);
+    }
+    tb_archive_reader_free(r);
+    tb_stream_free(top);
+    tb_stream_free(src);
+    free(apath);
+    return rc;
 }
 
 static _Thread_local uid_t own_uid;
@@ -366,6 +510,32 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
         }
     }
 
+    /* An incremental backup: the members its ancestors store, each archive read once. */
+    for (size_t i = 0; i < inner->nfiles; i++) {
+        const char *id = inner->files[i].stored_in;
+        char *adir = NULL;
+        struct tb_manifest *am = NULL;
+        int done = 0;
+        if (!id)
+            continue;
+        for (size_t j = 0; j < i && !done; j++)
+            done = inner->files[j].stored_in && strcmp(inner->files[j].stored_in, id) == 0;
+        if (done)
+            continue;
+        if (!o->backup_dir) {
+            rc = tb_error_set(TB_EIO, "this is an incremental backup: restore it from its backup directory, "
+                              "beside its parent (%s)", inner->parent_path);
+            goto cleanup;
+        }
+        rc = find_ancestor(o->backup_dir, inner, id, &adir, &am);
+        if (rc == 0)
+            rc = read_ancestor(adir, am, inner, id, extract ? dbdir : NULL);
+        free(adir);
+        tb_manifest_free(am);
+        if (rc < 0)
+            goto cleanup;
+    }
+
     if (extract) {
         tb_rocks *db = NULL;
         struct tb_rocks_hash h = { 0 };
@@ -436,4 +606,84 @@ cleanup:
     free(stage);
     free(ro_scratch);
     return rc;
+}
+
+/* Orders backups newest first: creation time, then last sequence (two backups in the same
+ * second), then name. */
+struct pick_key {
+    int64_t t;
+    uint64_t seq;
+    const char *name;
+};
+
+static int newer(const struct pick_key *a, const struct pick_key *b)
+{
+    if (a->t != b->t)
+        return a->t > b->t;
+    if (a->seq != b->seq)
+        return a->seq > b->seq;
+    return strcmp(a->name, b->name) > 0;
+}
+
+int tb_restore_pick(const char *root, int64_t t, int (*prepare)(const char *dir), const char *tool,
+                    const char *shown, char **out)
+{
+    DIR *d = opendir(root);
+    struct dirent *e;
+    char *last = NULL;
+    struct pick_key last_key = { 0, 0, "" };
+    int tried = 0;
+    if (!d)
+        return tb_error_errno(TB_ENOENT, errno, "cannot read backup root %s", root);
+    /* Candidates newest first: find the newest not tried yet, check it; on failure repeat. */
+    for (;;) {
+        char *cand = NULL;
+        struct pick_key cand_key = { 0, 0, "" };
+        rewinddir(d);
+        while ((e = readdir(d)) != NULL) {
+            char *dir, *mpath, *text = NULL;
+            struct tb_manifest *m = NULL;
+            struct pick_key k = { 0, 0, NULL };
+            if (e->d_name[0] == '.')
+                continue;
+            dir = tb_fs_join(root, e->d_name);
+            mpath = tb_fs_join(dir, TB_MANIFEST_NAME);
+            if (dir && mpath && tb_fs_read_file(mpath, &text, NULL) == 0 && tb_manifest_parse(text, mpath, &m) == 0 &&
+                m->created && tb_time_parse(m->created, &k.t) == 0 && k.t <= t) {
+                k.seq = m->last_seq;
+                k.name = dir;
+                if ((!last || newer(&last_key, &k)) && (!cand || newer(&k, &cand_key))) {
+                    free(cand);
+                    cand = dir;
+                    dir = NULL;
+                    cand_key = k;
+                }
+            }
+            tb_manifest_free(m);
+            free(text);
+            free(mpath);
+            free(dir);
+        }
+        if (!cand)
+            break;
+        struct tb_restore_opts ro = { 0 };
+        ro.backup_dir = cand;
+        ro.verify_only = 1;
+        ro.quick = 1;
+        tried++;
+        if ((!prepare || prepare(cand) == 0) && tb_restore_run(&ro, NULL) == 0) {
+            free(last);
+            closedir(d);
+            *out = cand;
+            return 0;
+        }
+        fprintf(stderr, "%s: skipping %s: %s\n", tool, cand, tb_error_last());
+        free(last);
+        last = cand;
+        last_key = cand_key;
+    }
+    free(last);
+    closedir(d);
+    return tb_error_set(TB_EGAP, t == INT64_MAX ? "no %sbackup under %s" : "no %sbackup under %s was made before the target time",
+                        tried ? "good " : "", shown ? shown : root);
 }

@@ -2,6 +2,7 @@
 #ifndef TB_RESTORE_H
 #define TB_RESTORE_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "manifest.h"
@@ -28,5 +29,12 @@ struct tb_restore_opts {
  * the member or check that failed; nothing outside scratch and the target's temporary
  * sibling is changed on failure. *out (may be NULL) receives the manifest. */
 int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out);
+
+/* The newest backup under root created at or before t (INT64_MAX: any time) whose
+ * checksums verify (--verify-only --quick, ancestors included). prepare (may be NULL)
+ * readies a candidate first; skipped candidates are reported on stderr after "tool: ";
+ * errors name shown (or root). TB_EGAP when there is none. */
+int tb_restore_pick(const char *root, int64_t t, int (*prepare)(const char *dir), const char *tool,
+                    const char *shown, char **out);
 
 #endif

@@ -9,10 +9,14 @@
 #include "config.h"
 #include "fs.h"
 #include "progress.h"
+#include "restore.h"
 
-static const char *backup_dir, *db_path, *config_file, *server_url, *progress_arg;
-static int compress, include_config, to_stdout, verbose;
-static long long level = 3, threads = -1;
+#include <stdint.h>
+#include <stdlib.h>
+
+static const char *backup_dir, *db_path, *config_file, *server_url, *progress_arg, *parent_dir, *backup_root;
+static int compress, include_config, to_stdout, verbose, incremental;
+static long long level = 3, threads = -1, full_every;
 
 static const struct tb_option opts[] = {
     { "backup-directory", 0, TB_OPT_STRING, &backup_dir, "DIR", "write the backup here (created; must not exist or be empty)" },
@@ -25,6 +29,10 @@ static const struct tb_option opts[] = {
     { "config-file", 0, TB_OPT_STRING, &config_file, "PATH", "ThemisDB config (default " TB_THEMIS_CONFIG ")" },
     { "server-url", 0, TB_OPT_STRING, &server_url, "URL", "ask the server for the checkpoint (POST /admin/backup)" },
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show progress on stderr (a line, or JSON lines)" },
+    { "incremental-from", 0, TB_OPT_STRING, &parent_dir, "DIR", "store only files the backup in DIR lacks; the rest are read from it (and its parents) on restore" },
+    { "incremental", 0, TB_OPT_FLAG, &incremental, NULL, "like --incremental-from, with the newest good backup under --backup-root" },
+    { "backup-root", 0, TB_OPT_STRING, &backup_root, "DIR", "with --incremental: where the earlier backups are" },
+    { "full-every", 0, TB_OPT_INT, &full_every, "N", "with --incremental*: a full backup instead when the chain would reach N" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print a summary on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
@@ -46,6 +54,7 @@ int main(int argc, char **argv)
     char host[256] = "";
     const char *cfile;
     int argi, rc, status;
+    char *picked = NULL;
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
         return status;
@@ -56,6 +65,14 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "give exactly one of --backup-directory DIR and --stdout");
     if (to_stdout && isatty(1))
         return tool_usage(&cli, "refusing to write a backup stream to a terminal");
+    if (incremental && parent_dir)
+        return tool_usage(&cli, "give at most one of --incremental and --incremental-from");
+    if (incremental != !!backup_root)
+        return tool_usage(&cli, "--incremental and --backup-root go together");
+    if ((incremental || parent_dir) && !backup_dir)
+        return tool_usage(&cli, "an incremental backup needs --backup-directory");
+    if (full_every < 0 || (full_every && !incremental && !parent_dir))
+        return tool_usage(&cli, "--full-every N (N > 0) goes with --incremental or --incremental-from");
     if (level < -7 || level > 22)
         return tool_usage(&cli, "--compress-level must be between -7 and 22");
     if (threads < 0)
@@ -93,14 +110,32 @@ int main(int argc, char **argv)
     if (to_stdout && (rc = tb_stream_fd(&out, 1, 0, "stdout")) < 0)
         return tool_fail(&cli, rc);
     o.out = out;
+    o.full_every = (unsigned)full_every;
+    o.parent_dir = parent_dir;
+    if (incremental && (rc = tb_restore_pick(backup_root, INT64_MAX, NULL, cli.tool, NULL, &picked)) < 0 && rc != TB_EGAP)
+        return tool_fail(&cli, rc);
+    if (incremental)
+        o.parent_dir = picked; /* none yet: the first is a full backup */
     rc = tb_backup_run(&o, &m);
     tb_progress_finish(&prog);
-    if (rc == 0 && verbose)
+    if (rc == 0 && verbose) {
+        uint64_t stored = 0;
+        size_t nstored = 0;
+        for (size_t i = 0; i < m->nfiles; i++)
+            if (!m->files[i].stored_in) {
+                stored += m->files[i].size;
+                nstored++;
+            }
         fprintf(stderr, "%s: backed up %s: %zu files, %" PRIu64 " bytes of data, sequence %" PRIu64 ", content hash %s\n",
                 cli.tool, db_path, m->nfiles, m->db_bytes, m->last_seq, m->content_hash);
+        if (m->parent_path)
+            fprintf(stderr, "%s: incremental on %s (chain %u): stored %zu files, %" PRIu64 " bytes; %zu files from the chain\n",
+                    cli.tool, m->parent_path, m->chain, nstored, stored, m->nfiles - nstored);
+    }
     tb_manifest_free(m);
     tb_stream_free(out);
     tb_config_free(cfg);
     free((char *)o.config_dir);
+    free(picked);
     return rc < 0 ? tool_fail(&cli, rc) : 0;
 }

@@ -164,64 +164,9 @@ static int materialize(const char *dir)
     return rc;
 }
 
-/* The newest backup under root created at or before t whose checksums verify. */
-static int pick_backup(const char *root, int64_t t, char **out)
+static int prepare_candidate(const char *dir)
 {
-    DIR *d = opendir(root);
-    struct dirent *e;
-    char *best = NULL;
-    int64_t best_t = 0;
-    int tried = 0;
-    if (!d)
-        return tb_error_errno(TB_ENOENT, errno, "cannot read backup root %s", root);
-    /* Candidates newest first: find the newest, check it; on failure exclude and repeat. */
-    for (;;) {
-        char *cand = NULL;
-        int64_t cand_t = 0;
-        rewinddir(d);
-        while ((e = readdir(d)) != NULL) {
-            char *dir, *mpath, *text = NULL;
-            struct tb_manifest *m = NULL;
-            int64_t ct;
-            if (e->d_name[0] == '.')
-                continue;
-            dir = tb_fs_join(root, e->d_name);
-            mpath = tb_fs_join(dir, "MANIFEST.json");
-            if (mpath && tb_fs_read_file(mpath, &text, NULL) == 0 && tb_manifest_parse(text, mpath, &m) == 0 &&
-                m->created && tb_time_parse(m->created, &ct) == 0 && ct <= t &&
-                (!best || ct < best_t || (ct == best_t && strcmp(dir, best) < 0)) && (!cand || ct > cand_t)) {
-                free(cand);
-                cand = dir;
-                dir = NULL;
-                cand_t = ct;
-            }
-            tb_manifest_free(m);
-            free(text);
-            free(mpath);
-            free(dir);
-        }
-        if (!cand)
-            break;
-        struct tb_restore_opts ro = { 0 };
-        ro.backup_dir = cand;
-        ro.verify_only = 1;
-        ro.quick = 1;
-        tried++;
-        if ((!remote_root || materialize(cand) == 0) && tb_restore_run(&ro, NULL) == 0) {
-            free(best);
-            closedir(d);
-            *out = cand;
-            return 0;
-        }
-        fprintf(stderr, "%s: skipping %s: %s\n", cli.tool, cand, tb_error_last());
-        free(best);
-        best = cand;
-        best_t = cand_t;
-    }
-    free(best);
-    closedir(d);
-    return tb_error_set(TB_EGAP, "no %sbackup under %s was made before the target time", tried ? "good " : "",
-                        remote_root ? remote_root : root);
+    return remote_root ? materialize(dir) : 0;
 }
 
 /* One-command recovery: newest good backup before T, restored beside the target, replayed
@@ -249,7 +194,7 @@ static int recover(void)
     }
     if (tb_s3_is_url(wal_dir) && (rc = fetch(&wal_dir)) < 0)
         return rc;
-    if ((rc = pick_backup(backup_root, t, &base)) < 0)
+    if ((rc = tb_restore_pick(backup_root, t, prepare_candidate, cli.tool, remote_root, &base)) < 0)
         return rc;
     if ((rc = tb_fs_temp_sibling(target, &stage)) < 0)
         goto cleanup;

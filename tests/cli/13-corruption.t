@@ -47,7 +47,7 @@ expect_fail nomanifest "MANIFEST.json is missing" "missing MANIFEST.json"
 
 # 4. An unknown format version.
 damaged version
-sed -i 's/"format_version": "1\.0"/"format_version": "2.0"/' "$T/version/MANIFEST.json"
+sed -i 's/"format_version": "1\.[0-9]*"/"format_version": "2.0"/' "$T/version/MANIFEST.json"
 expect_fail version "format version 2.0" "unknown format version"
 
 # 5. An extra member.

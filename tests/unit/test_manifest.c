@@ -42,6 +42,14 @@ static int parses(const char *json, int want)
     return rc == want;
 }
 
+/* Damages the 64-hex value after marker: its first two characters become "zz". */
+static void cut_after(char *s, const char *marker)
+{
+    char *p = strstr(s, marker);
+    if (p)
+        memcpy(p + strlen(marker), "zz", 2);
+}
+
 int main(void)
 {
     struct tb_manifest *m = sample(), *back = NULL, *other;
@@ -56,12 +64,12 @@ int main(void)
     ok(tb_manifest_find(back, "db/CURRENT") && !tb_manifest_find(back, "db/nope"), "find");
 
     bad = strdup(json);
-    memcpy(strstr(bad, "\"1.0\""), "\"2.0\"", 5);
+    memcpy(strstr(bad, "\"format_version\": \"") + 19, "2.0", 3);
     ok(parses(bad, TB_EVERIFY), "unknown major version refused");
     ok(strstr(tb_error_last(), "2.0") != NULL, "message names the version: %s", tb_error_last());
     free(bad);
     bad = strdup(json);
-    memcpy(strstr(bad, "\"1.0\""), "\"1.7\"", 5);
+    memcpy(strstr(bad, "\"format_version\": \"") + 19, "1.7", 3);
     ok(parses(bad, 0), "a newer minor version is read");
     free(bad);
     ok(parses("{not json", TB_EVERIFY), "not JSON");
@@ -86,6 +94,36 @@ int main(void)
     other = sample();
     other->last_seq++;
     ok(tb_manifest_compare(m, other) == TB_EVERIFY, "compare: sequence differs");
+    tb_manifest_free(other);
+    /* Incremental: parent and stored_in survive a round trip; compare sees stored_in. */
+    other = sample();
+    other->parent_path = strdup("../b1");
+    memcpy(other->parent_sha256, SHA_B, 65);
+    other->chain = 2;
+    tb_manifest_add_file(other, "db/000013.sst", 99, SHA_A, 0644);
+    tb_manifest_set_stored_in(other, SHA_B);
+    {
+        char *j2 = NULL;
+        struct tb_manifest *b2 = NULL;
+        const struct tb_manifest_file *f;
+        ok(tb_manifest_to_json(other, 1, &j2) == 0 && tb_manifest_parse(j2, "test", &b2) == 0, "incremental round trip");
+        f = b2 ? tb_manifest_find(b2, "db/000013.sst") : NULL;
+        ok(f && f->stored_in && strcmp(f->stored_in, SHA_B) == 0, "stored_in survives");
+        ok(b2 && b2->parent_path && strcmp(b2->parent_path, "../b1") == 0 && strcmp(b2->parent_sha256, SHA_B) == 0 &&
+               b2->chain == 2, "parent and chain survive");
+        ok(b2 && tb_manifest_compare(other, b2) == 0, "compare: equal");
+        if (b2) {
+            free(b2->files[b2->nfiles - 1].stored_in);
+            b2->files[b2->nfiles - 1].stored_in = NULL;
+        }
+        ok(b2 && tb_manifest_compare(other, b2) == TB_EVERIFY, "compare: stored here vs in a parent differs");
+        tb_manifest_free(b2);
+        free(j2);
+        bad = NULL;
+        ok(tb_manifest_to_json(other, 1, &bad) == 0 && (cut_after(bad, "\"stored_in\": \""), parses(bad, TB_EVERIFY)),
+           "a malformed stored_in is refused");
+        free(bad);
+    }
     tb_manifest_free(other);
     tb_manifest_free(NULL);
     tb_manifest_free(back);
