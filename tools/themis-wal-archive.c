@@ -112,10 +112,11 @@ static int push_segment(void *arg, const char *path, const struct tb_seg_info *s
     } else if ((rc = tb_remote_push_segment(p->s3, p->dir, p->url, s->name)) == 0 && verbose) {
         fprintf(stderr, "%s: pushed %s to %s\n", cli.tool, s->name, p->url);
     }
-    if (rc < 0) {
+    /* A push cut by our own stop signal is no failure: the catch-up at the end sends it. */
+    if (rc < 0 && !tb_interrupted)
         fprintf(stderr, "%s: push failed, retrying at the next segment: %s\n", cli.tool, tb_error_last());
+    if (rc < 0)
         p->behind = 1;
-    }
     return 0;
 }
 

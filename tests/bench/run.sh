@@ -63,6 +63,17 @@ PREP='rm -rf "$W/be"'
 timed ldbbackup "ldb --db='$W/dbl' --try_load_options backup --backup_dir='$W/be' > /dev/null"
 PREP=
 
+# Incremental: about 5% more data written (the generator's bulk mode, with its flushes and
+# compactions), then an incremental on the backup above beside a full backup of the same DB.
+themis-loadgen --db "$W/db" --seed 9 --threads 1 --bytes $((DB_BYTES * 105 / 100)) >/dev/null
+DB2_BYTES=$(du -sb "$W/db" | cut -f1)
+cat "$W"/db/* > /dev/null
+PREP='rm -rf "$W/bi"'
+timed incr "themis-backup --database-path '$W/db' --backup-directory '$W/bi' --compress --incremental-from '$W/bk'"
+PREP='rm -rf "$W/bf"'
+timed full2 "themis-backup --database-path '$W/db' --backup-directory '$W/bf' --compress"
+PREP=
+
 # WAL-heavy: a one-write base, then BENCH_WAL_BATCHES writes (4 writers, 2PC) left in the
 # WAL (1 GiB write buffer, no flush at exit, WAL kept). Replay of the archive into the base
 # vs RocksDB's own recovery of the same WAL when it opens the DB (ldb, read-write: replays
@@ -120,6 +131,10 @@ faster=$(echo "${T_SEC[backup]} < ${T_SEC[ldbbackup]}" | bc -l)
 printf '| backup vs RocksDB BackupEngine (ldb backup, uncompressed) | %.2f s, %d MiB | %.2f s, %d MiB | %s× time, %s× size | faster and smaller | %s | |\n' \
     "${T_SEC[backup]}" $((ours / 1048576)) "${T_SEC[ldbbackup]}" $((ldbsize / 1048576)) "$(ratio "${T_SEC[backup]}" "${T_SEC[ldbbackup]}")" \
     "$(ratio "$ours" "$ldbsize")" "$([ "$faster" = 1 ] && [ "$ours" -lt "$ldbsize" ] && echo PASS || echo MISS)"
+isz=$(stat -c %s "$W/bi/backup.tar.zst"); fsz=$(stat -c %s "$W/bf/backup.tar.zst")
+printf '| incremental after +%d%% data (vs a full backup of the same DB) | %.2f s, %d MiB | %.2f s, %d MiB | %s× time, %s× size | smaller | %s | %d MiB |\n' \
+    $(( (DB2_BYTES - DB_BYTES) * 100 / DB_BYTES )) "${T_SEC[incr]}" $((isz / 1048576)) "${T_SEC[full2]}" $((fsz / 1048576)) \
+    "$(ratio "${T_SEC[incr]}" "${T_SEC[full2]}")" "$(ratio "$isz" "$fsz")" "$([ "$isz" -lt "$fsz" ] && echo PASS || echo MISS)" $(( ${T_RSS[incr]} / 1024 ))
 maxrss=0
 for k in backup restore verify verifyq; do [ "${T_RSS[$k]}" -gt "$maxrss" ] && maxrss=${T_RSS[$k]}; done
 printf '| memory: peak RSS of backup, restore, verify | %d MiB | | | ≤ 256 MiB | %s | |\n' $((maxrss / 1024)) \
