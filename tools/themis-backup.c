@@ -1,7 +1,10 @@
 /* themis-backup: consistent full backup of a live or stopped ThemisDB, optionally with config. */
 #include "tool.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <sys/file.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -42,6 +45,34 @@ static const struct tb_cli cli = {
     "Takes a consistent full backup of a ThemisDB RocksDB, live or stopped, never opening it read-write.",
     opts,
 };
+
+/* One backup at a time into a directory's parent (two cron runs of the same job): a lock
+ * file there, held until exit, naming the pid that holds it. -1 with the error set. */
+static int lock_destination(const char *dir)
+{
+    char *parent = tb_fs_dirname(dir), *path = parent ? tb_fs_join(parent, ".themis-backup.lock") : NULL;
+    char pid[32] = "";
+    int fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    if (fd < 0) {
+        tb_error_errno(TB_EIO, errno, "cannot create the lock file %s", path ? path : dir);
+    } else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        tb_error_set(TB_EIO, "another themis-backup is writing into %s (pid %s); not starting a second one",
+                     parent, *pid ? pid : "unknown");
+        close(fd);
+        fd = -1;
+    } else {
+        int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+        /* The pid is only for the other run's message: a failure to write it is no error. */
+        if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) != n)
+            pid[0] = '\0';
+    }
+    free(parent);
+    free(path);
+    return fd;
+}
 
 int main(int argc, char **argv)
 {
@@ -116,6 +147,8 @@ int main(int argc, char **argv)
         return tool_fail(&cli, rc);
     if (incremental)
         o.parent_dir = picked; /* none yet: the first is a full backup */
+    if (backup_dir && lock_destination(backup_dir) < 0)
+        return tool_fail(&cli, TB_EIO);
     rc = tb_backup_run(&o, &m);
     tb_progress_finish(&prog);
     if (rc == 0 && verbose) {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Two runs of the same backup job (cron overlapping itself): the second refuses at once
+# with a clear message and the first completes. SIGTERM during a backup: nothing is
+# published and no temporary file is left, beside the DB or the destination.
+. "$(dirname "$0")/lib.sh"
+
+make_db "$T/db" --batches 6000; ok $? "load generator wrote a database"
+mkdir -p "$T/root"
+slow="--compress --compress-level 19 --threads 1"
+# The runs are held with SIGSTOP while the other side acts: no race with their speed.
+themis-backup --database-path "$T/db" --backup-directory "$T/root/a" $slow 2>"$T/a.err" & first=$!
+wait_for 30 bash -c "[ -s '$T/root/.themis-backup.lock' ] && ls -a '$T/root' | grep -q '^\.a\.tmp-'"
+ok $? "first backup holds the lock and is writing"
+kill -STOP "$first"
+run themis-backup --database-path "$T/db" --backup-directory "$T/root/b" --compress
+is "$rc" 1 "a second backup into the same root: exit 1"
+like "$err" "another themis-backup is writing into .*/root \(pid $first\)" "names the running one"
+ok "$(one_line_error themis-backup "$err"; echo $?)" "in one line"
+ok "$([ ! -e "$T/root/b" ]; echo $?)" "and wrote nothing"
+kill -CONT "$first"; wait "$first"; is "$?" 0 "the first completes"
+run themis-restore --backup-directory "$T/root/a" --verify-only --quick
+is "$rc" 0 "and verifies"
+run themis-backup --database-path "$T/db" --backup-directory "$T/root/b" --compress
+is "$rc" 0 "once it is done, the next run proceeds"
+
+# SIGTERM midway.
+themis-backup --database-path "$T/db" --backup-directory "$T/root/c" $slow 2>"$T/c.err" & pid=$!
+wait_for 30 bash -c "ls -a '$T/root' | grep -q '^\.c\.tmp-'"; ok $? "backup c is writing"
+kill -STOP "$pid"; kill -TERM "$pid"; kill -CONT "$pid"; wait "$pid"; st=$?
+ok "$([ "$st" -ne 0 ]; echo $?)" "SIGTERM: non-zero exit ($st)"
+ok "$(one_line_error themis-backup "$(cat "$T/c.err")"; echo $?)" "one line: $(cat "$T/c.err")"
+ok "$([ ! -e "$T/root/c" ]; echo $?)" "nothing published"
+is "$(ls -A "$T/root" | grep -c 'tmp-')" 0 "no temporary directory left in the destination"
+is "$(ls -A "$T" | grep -c '^\.db\.tmp-')" 0 "no checkpoint left beside the database"
+done_testing
