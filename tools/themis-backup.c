@@ -52,7 +52,10 @@ static int lock_destination(const char *dir)
 {
     char *parent = tb_fs_dirname(dir), *path = parent ? tb_fs_join(parent, ".themis-backup.lock") : NULL;
     char pid[32] = "";
-    int fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    int fd = -1;
+    /* The parent is created here rather than later by the publish, to hold the lock in. */
+    if (path && tb_fs_mkdir_p(parent, 0755) == 0)
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
         tb_error_errno(TB_EIO, errno, "cannot create the lock file %s", path ? path : dir);
     } else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {

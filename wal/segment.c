@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -283,15 +284,35 @@ static char *index_line(const struct tb_seg_info *s)
     return line;
 }
 
+/* index.tsv is rewritten by read-modify-write (the archiver appends, themis-expire cuts a
+ * prefix): a short lock around each rewrite keeps either from losing the other's change. */
+static int index_lock(const char *dir)
+{
+    char *path = tb_fs_join(dir, ".index.lock");
+    int fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    free(path);
+    if (fd < 0)
+        return tb_error_errno(TB_EIO, errno, "cannot create the index lock in %s", dir);
+    if (flock(fd, LOCK_EX) < 0) {
+        close(fd);
+        return tb_error_errno(TB_EIO, errno, "cannot lock the index in %s", dir);
+    }
+    return fd;
+}
+
 #define INDEX_HEADER "# first_seq\tnext_seq\tfirst_ts_ns\tlast_ts_ns\tsize\tsha256\tname\n"
 
 static int index_append(const char *dir, const struct tb_seg_info *s)
 {
     char *path = tb_fs_join(dir, TB_SEG_INDEX), *old = NULL, *buf = NULL, *line = index_line(s);
     size_t len = 0;
-    int rc;
+    int rc, lock;
     if (!path || !line) {
         rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    if ((lock = index_lock(dir)) < 0) {
+        rc = lock;
         goto cleanup;
     }
     rc = tb_fs_read_file(path, &old, &len);
@@ -305,6 +326,7 @@ static int index_append(const char *dir, const struct tb_seg_info *s)
     }
     if (rc == 0)
         rc = tb_fs_write_atomic(path, buf, strlen(buf), 0644);
+    close(lock);
 cleanup:
     free(path);
     free(old);
@@ -598,19 +620,13 @@ int tb_seg_index_load(const char *dir, struct tb_seg_info **segs, size_t *n)
     return rc;
 }
 
-int tb_seg_index_repair(const char *dir, size_t *adopted)
+/* Writes index.tsv listing segs (the caller holds the index lock). */
+static int index_write(const char *dir, const struct tb_seg_info *v, size_t n)
 {
-    struct tb_seg_info *v = NULL;
-    size_t n = 0;
-    char *path = NULL, *buf = NULL;
-    size_t len = strlen(INDEX_HEADER), cap = len + 1;
-    int rc = index_read(dir, &v, &n);
-    *adopted = 0;
-    if (rc == 0)
-        rc = adopt_unindexed(dir, &v, &n, adopted);
-    if (rc < 0 || *adopted == 0)
-        goto cleanup;
-    if (!(path = tb_fs_join(dir, TB_SEG_INDEX)) || !(buf = malloc(cap = len + n * 256))) {
+    char *path = tb_fs_join(dir, TB_SEG_INDEX), *buf = NULL;
+    size_t len = strlen(INDEX_HEADER), cap = len + n * 256 + 1;
+    int rc = 0;
+    if (!path || !(buf = malloc(cap))) {
         rc = tb_error_set(TB_EIO, "out of memory");
         goto cleanup;
     }
@@ -629,9 +645,54 @@ int tb_seg_index_repair(const char *dir, size_t *adopted)
     }
     rc = tb_fs_write_atomic(path, buf, len, 0644);
 cleanup:
-    free(v);
     free(path);
     free(buf);
+    return rc;
+}
+
+int tb_seg_index_repair(const char *dir, size_t *adopted)
+{
+    struct tb_seg_info *v = NULL;
+    size_t n = 0;
+    int lock = index_lock(dir), rc = lock < 0 ? lock : index_read(dir, &v, &n);
+    *adopted = 0;
+    if (rc == 0)
+        rc = adopt_unindexed(dir, &v, &n, adopted);
+    if (rc == 0 && *adopted)
+        rc = index_write(dir, v, n);
+    if (lock >= 0)
+        close(lock);
+    free(v);
+    return rc;
+}
+
+int tb_seg_index_drop_prefix(const char *dir, size_t k, struct tb_seg_info **dropped, size_t *ndropped)
+{
+    struct tb_seg_info *v = NULL;
+    size_t n = 0;
+    int lock = index_lock(dir), rc = lock < 0 ? lock : index_read(dir, &v, &n);
+    *dropped = NULL;
+    *ndropped = 0;
+    if (rc == 0 && k > n)
+        k = n;
+    if (rc == 0 && k)
+        rc = index_write(dir, v + k, n - k);
+    if (lock >= 0)
+        close(lock);
+    /* Only now the files: a crash in between leaves segments the index lacks, which the
+     * next archiver adopts again (nothing lost), never an index naming missing files. */
+    for (size_t i = 0; rc == 0 && i < k; i++) {
+        char *path = tb_fs_join(dir, v[i].name);
+        if (path && unlink(path) < 0 && errno != ENOENT)
+            rc = tb_error_errno(TB_EIO, errno, "cannot remove %s", path);
+        free(path);
+    }
+    if (rc == 0) {
+        *dropped = v;
+        *ndropped = k;
+        v = NULL;
+    }
+    free(v);
     return rc;
 }
 

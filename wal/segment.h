@@ -67,5 +67,8 @@ int tb_seg_index_load(const char *dir, struct tb_seg_info **segs, size_t *n);
 /* Writes such segments back into index.tsv; *adopted says how many. Only the archiver,
  * holding the archive's lock, calls it. */
 int tb_seg_index_repair(const char *dir, size_t *adopted);
+/* Removes the first k segments of the index (index first, then the files); *dropped
+ * (malloc'd, k entries) says which. For themis-expire. */
+int tb_seg_index_drop_prefix(const char *dir, size_t k, struct tb_seg_info **dropped, size_t *ndropped);
 
 #endif

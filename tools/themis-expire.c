@@ -1,0 +1,255 @@
+/* themis-expire: retention. Removes backups older than --keep-days beyond the newest
+ * --keep-min, never the newest one that verifies nor a parent a kept backup needs, and the
+ * WAL segments no kept backup needs. */
+#include "tool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "fs.h"
+#include "manifest.h"
+#include "restore.h"
+#include "segment.h"
+#include "timefmt.h"
+
+static const char *root, *wal_dir;
+static long long keep_days = -1, keep_min = 3;
+static int dry_run;
+
+static const struct tb_option opts[] = {
+    { "backup-root", 0, TB_OPT_STRING, &root, "DIR", "the directory holding the backups (one per subdirectory)" },
+    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "also remove the WAL segments no kept backup needs" },
+    { "keep-days", 0, TB_OPT_INT, &keep_days, "N", "keep every backup made in the last N days (required)" },
+    { "keep-min", 0, TB_OPT_INT, &keep_min, "N", "keep at least the newest N backups, whatever their age (default 3)" },
+    { "dry-run", 'n', TB_OPT_FLAG, &dry_run, NULL, "print what would be removed, remove nothing" },
+    { NULL, 0, 0, NULL, NULL, NULL },
+};
+
+static const struct tb_cli cli = {
+    "themis-expire", "--backup-root DIR --keep-days N [--keep-min N] [--wal-directory DIR] [--dry-run]",
+    "Removes old backups and WAL segments: never the newest backup that verifies, nor a backup a kept one builds on.",
+    opts,
+};
+
+struct backup {
+    char *dir;
+    struct tb_manifest *m;
+    int64_t t;
+    int keep;
+    const char *why;
+};
+
+static int newest_first(const void *a, const void *b)
+{
+    const struct backup *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? 1 : -1;
+    if (x->m->last_seq != y->m->last_seq)
+        return x->m->last_seq < y->m->last_seq ? 1 : -1;
+    return strcmp(y->dir, x->dir);
+}
+
+/* The backups of root: subdirectories with a readable manifest. Anything else is left alone. */
+static int list_backups(struct backup **out, size_t *n)
+{
+    DIR *d = opendir(root);
+    struct dirent *e;
+    struct backup *v = NULL;
+    *n = 0;
+    if (!d)
+        return tb_error_errno(TB_ENOENT, errno, "cannot read backup root %s", root);
+    while ((e = readdir(d)) != NULL) {
+        char *dir, *mpath, *text = NULL;
+        struct tb_manifest *m = NULL;
+        int64_t t;
+        if (e->d_name[0] == '.')
+            continue;
+        dir = tb_fs_join(root, e->d_name);
+        mpath = dir ? tb_fs_join(dir, TB_MANIFEST_NAME) : NULL;
+        if (mpath && tb_fs_read_file(mpath, &text, NULL) == 0 && tb_manifest_parse(text, mpath, &m) == 0 &&
+            m->created && tb_time_parse(m->created, &t) == 0) {
+            struct backup *p = realloc(v, (*n + 1) * sizeof *p);
+            if (p) {
+                v = p;
+                v[*n] = (struct backup){ dir, m, t, 0, NULL };
+                (*n)++;
+                dir = NULL;
+                m = NULL;
+            }
+        }
+        tb_manifest_free(m);
+        free(text);
+        free(mpath);
+        free(dir);
+    }
+    closedir(d);
+    qsort(v, *n, sizeof *v, newest_first);
+    *out = v;
+    return 0;
+}
+
+/* Keeps the ancestors of kept incremental backups (found by their archive hash). */
+static void keep_parents(struct backup *v, size_t n)
+{
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!v[i].keep)
+                continue;
+            for (size_t f = 0; f < v[i].m->nfiles; f++) {
+                const char *id = v[i].m->files[f].stored_in;
+                for (size_t j = 0; id && j < n; j++)
+                    if (!v[j].keep && strcmp(v[j].m->archive_sha256, id) == 0) {
+                        v[j].keep = 1;
+                        v[j].why = "a kept backup needs files from it";
+                        changed = 1;
+                    }
+            }
+        }
+    }
+}
+
+struct pending {
+    char xid[256];
+    size_t len, seg;
+};
+
+/* How many leading segments no kept backup needs: those before the one holding sequence
+ * base+1 (the oldest kept base), and before any holding a Prepare still open at base
+ * (replay applies it at a Commit after the base). */
+static int wal_cut(const struct tb_seg_info *segs, size_t n, uint64_t base, size_t *cut)
+{
+    struct pending *open_ = NULL;
+    size_t nopen = 0, k = 0;
+    int rc = 0;
+    while (k < n && segs[k].next_seq <= base + 1)
+        k++;
+    /* Prepares in the segments to cut that no Commit or Rollback up to the base closes. */
+    for (size_t i = 0; rc == 0 && i < k; i++) {
+        char *path = tb_fs_join(wal_dir, segs[i].name);
+        tb_seg_reader *rd = NULL;
+        struct tb_seg_record r;
+        int m = 0;
+        rc = path ? tb_seg_reader_open(&rd, path) : tb_error_set(TB_EIO, "out of memory");
+        while (rc == 0 && (m = tb_seg_reader_next(rd, &r)) == 1) {
+            struct tb_wb_iter it;
+            struct tb_wb_entry e;
+            if (tb_wb_init(&it, r.data, r.len) < 0)
+                continue;
+            while (tb_wb_next(&it, &e) == 1) {
+                if (e.kind == TB_WB_END_PREPARE && e.klen <= sizeof open_->xid) {
+                    struct pending *p = realloc(open_, (nopen + 1) * sizeof *p);
+                    if (!p) {
+                        rc = tb_error_set(TB_EIO, "out of memory");
+                        break;
+                    }
+                    open_ = p;
+                    memcpy(open_[nopen].xid, e.key, e.klen);
+                    open_[nopen].len = e.klen;
+                    open_[nopen++].seg = i;
+                } else if (e.kind == TB_WB_COMMIT || e.kind == TB_WB_ROLLBACK) {
+                    for (size_t j = 0; j < nopen; j++)
+                        if (open_[j].len == e.klen && memcmp(open_[j].xid, e.key, e.klen) == 0) {
+                            open_[j] = open_[--nopen];
+                            break;
+                        }
+                }
+            }
+        }
+        if (rc == 0 && m < 0)
+            rc = m;
+        tb_seg_reader_free(rd);
+        free(path);
+    }
+    for (size_t j = 0; j < nopen; j++)
+        if (open_[j].seg < k)
+            k = open_[j].seg;
+    free(open_);
+    *cut = k;
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct backup *v = NULL;
+    size_t n = 0, kept = 0;
+    char *verified = NULL;
+    int argi, rc, status;
+    int64_t now = tb_time_now_ns();
+    uint64_t oldest_base = UINT64_MAX;
+
+    if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
+        return status;
+    if (argi < argc)
+        return tool_usage(&cli, "unexpected argument");
+    if (!root)
+        return tool_usage(&cli, "--backup-root is required");
+    if (keep_days < 0)
+        return tool_usage(&cli, "--keep-days N is required (the upgrade guide says 30)");
+    if (keep_min < 1)
+        return tool_usage(&cli, "--keep-min must be at least 1: the newest backup is always kept");
+    if ((rc = list_backups(&v, &n)) < 0)
+        return tool_fail(&cli, rc);
+    /* The newest backup whose checksums verify is never removed. */
+    if ((rc = tb_restore_pick(root, INT64_MAX, NULL, cli.tool, NULL, &verified)) < 0 && rc != TB_EGAP)
+        goto out;
+    rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (verified && strcmp(v[i].dir, verified) == 0) {
+            v[i].keep = 1;
+            v[i].why = "the newest backup that verifies";
+        } else if ((long long)i < keep_min) {
+            v[i].keep = 1;
+            v[i].why = "among the newest --keep-min";
+        } else if (now - v[i].t <= keep_days * 86400LL * 1000000000LL) {
+            v[i].keep = 1;
+            v[i].why = "younger than --keep-days";
+        }
+    }
+    keep_parents(v, n);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].keep) {
+            kept++;
+            if (v[i].m->last_seq < oldest_base)
+                oldest_base = v[i].m->last_seq;
+            continue;
+        }
+        printf("%s %s (created %s)\n", dry_run ? "would remove" : "removed", v[i].dir, v[i].m->created);
+        if (!dry_run && (rc = tb_fs_rm_rf(v[i].dir)) < 0)
+            goto out;
+    }
+    printf("kept %zu backup%s\n", kept, kept == 1 ? "" : "s");
+    if (wal_dir) {
+        struct tb_seg_info *segs = NULL, *gone = NULL;
+        size_t nsegs = 0, cut = 0, ngone = 0;
+        if (oldest_base == UINT64_MAX) {
+            printf("no backup kept: WAL segments left as they are\n");
+            goto out;
+        }
+        if ((rc = tb_seg_index_load(wal_dir, &segs, &nsegs)) == 0 && (rc = wal_cut(segs, nsegs, oldest_base, &cut)) == 0) {
+            for (size_t i = 0; dry_run && i < cut; i++)
+                printf("would remove %s/%s\n", wal_dir, segs[i].name);
+            if (!dry_run && cut && (rc = tb_seg_index_drop_prefix(wal_dir, cut, &gone, &ngone)) == 0)
+                for (size_t i = 0; i < ngone; i++)
+                    printf("removed %s/%s\n", wal_dir, gone[i].name);
+            if (rc == 0)
+                printf("kept %zu WAL segment%s (from sequence %" PRIu64 ", the oldest kept backup's %" PRIu64 " + 1 "
+                       "or an open Prepare before it)\n", nsegs - cut, nsegs - cut == 1 ? "" : "s",
+                       cut < nsegs ? segs[cut].first_seq : 0, oldest_base);
+        }
+        free(segs);
+        free(gone);
+    }
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].dir);
+        tb_manifest_free(v[i].m);
+    }
+    free(v);
+    free(verified);
+    return rc < 0 ? tool_fail(&cli, rc) : 0;
+}
