@@ -46,34 +46,24 @@ static const struct tb_cli cli = {
     opts,
 };
 
-/* One backup at a time into a directory's parent (two cron runs of the same job): a lock
- * file there, held until exit, naming the pid that holds it. -1 with the error set. */
+/* One backup at a time into a directory's parent (two cron runs of the same job): an
+ * exclusive flock on the parent directory itself, held until exit, so nothing is left
+ * there. -1 with the error set. */
 static int lock_destination(const char *dir)
 {
-    char *parent = tb_fs_dirname(dir), *path = parent ? tb_fs_join(parent, ".themis-backup.lock") : NULL;
-    char pid[32] = "";
+    char *parent = tb_fs_dirname(dir);
     int fd = -1;
-    /* The parent is created here rather than later by the publish, to hold the lock in. */
-    if (path && tb_fs_mkdir_p(parent, 0755) == 0)
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    /* The parent is created here rather than later by the publish, to hold the lock on. */
+    if (parent && tb_fs_mkdir_p(parent, 0755) == 0)
+        fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        tb_error_errno(TB_EIO, errno, "cannot create the lock file %s", path ? path : dir);
+        tb_error_errno(TB_EIO, errno, "cannot open %s", parent ? parent : dir);
     } else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        tb_error_set(TB_EIO, "another themis-backup is writing into %s (pid %s); not starting a second one",
-                     parent, *pid ? pid : "unknown");
+        tb_error_set(TB_EIO, "another themis-backup is writing into %s; not starting a second one", parent);
         close(fd);
         fd = -1;
-    } else {
-        int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-        /* The pid is only for the other run's message: a failure to write it is no error. */
-        if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) != n)
-            pid[0] = '\0';
     }
     free(parent);
-    free(path);
     return fd;
 }
 
