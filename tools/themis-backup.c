@@ -5,10 +5,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sys/file.h>
+
+#include <jansson.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "backup.h"
+#include "catalog.h"
 #include "config.h"
 #include "fs.h"
 #include "progress.h"
@@ -18,7 +21,7 @@
 #include <stdlib.h>
 
 static const char *backup_dir, *db_path, *config_file, *server_url, *progress_arg, *parent_dir, *backup_root;
-static int compress, include_config, to_stdout, verbose, incremental;
+static int compress, include_config, to_stdout, verbose, incremental, list, json;
 static long long level = 3, threads = -1, full_every;
 
 static const struct tb_option opts[] = {
@@ -36,12 +39,14 @@ static const struct tb_option opts[] = {
     { "incremental", 0, TB_OPT_FLAG, &incremental, NULL, "like --incremental-from, with the newest good backup under --backup-root" },
     { "backup-root", 0, TB_OPT_STRING, &backup_root, "DIR", "with --incremental: where the earlier backups are" },
     { "full-every", 0, TB_OPT_INT, &full_every, "N", "with --incremental*: a full backup instead when the chain would reach N" },
+    { "list", 0, TB_OPT_FLAG, &list, NULL, "with --backup-root: list the backups there, newest first, with their chains" },
+    { "json", 0, TB_OPT_FLAG, &json, NULL, "with --list: one JSON array" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print a summary on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
 static const struct tb_cli cli = {
-    "themis-backup", "--backup-directory DIR | --stdout [OPTIONS]",
+    "themis-backup", "--backup-directory DIR | --stdout [OPTIONS] | --list --backup-root DIR [--json]",
     "Takes a consistent full backup of a ThemisDB RocksDB, live or stopped, never opening it read-write.",
     opts,
 };
@@ -67,6 +72,43 @@ static int lock_destination(const char *dir)
     return fd;
 }
 
+/* The catalog of a root: what each backup is and what it adds to the chain. */
+static int list_root(void)
+{
+    struct tb_catalog_entry *v = NULL;
+    size_t n = 0;
+    json_t *arr = json ? json_array() : NULL;
+    int rc = tb_catalog_list(backup_root, &v, &n);
+    if (rc < 0)
+        return tool_fail(&cli, rc);
+    if (!json)
+        printf("created\tbackup\tsequence\tdb_bytes\tarchive_bytes\tstored_bytes\tparent\tchain\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct tb_manifest *m = v[i].m;
+        const char *name = strrchr(v[i].dir, '/') ? strrchr(v[i].dir, '/') + 1 : v[i].dir;
+        if (json)
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:i, s:s}", "created", m->created,
+                                                 "backup", name, "sequence", (json_int_t)m->last_seq, "db_bytes",
+                                                 (json_int_t)m->db_bytes, "archive_bytes", (json_int_t)m->archive_size,
+                                                 "stored_bytes", (json_int_t)tb_catalog_stored_bytes(m), "parent",
+                                                 m->parent_path ? json_string(m->parent_path) : json_null(), "chain",
+                                                 (int)m->chain, "content_hash", m->content_hash));
+        else
+            printf("%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%u\n", m->created, name, m->last_seq,
+                   m->db_bytes, m->archive_size, tb_catalog_stored_bytes(m), m->parent_path ? m->parent_path : "-",
+                   m->chain);
+    }
+    if (json) {
+        char *text = json_dumps(arr, JSON_INDENT(2));
+        if (text)
+            printf("%s\n", text);
+        free(text);
+        json_decref(arr);
+    }
+    tb_catalog_free(v, n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct tb_backup_opts o = { 0 };
@@ -85,10 +127,17 @@ int main(int argc, char **argv)
     tool_catch_signals();
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
+    if (list) {
+        if (!backup_root || backup_dir || to_stdout || incremental || parent_dir)
+            return tool_usage(&cli, "--list takes --backup-root DIR (and --json) only");
+        return list_root();
+    }
     if (!backup_dir == !to_stdout)
         return tool_usage(&cli, "give exactly one of --backup-directory DIR and --stdout");
     if (to_stdout && isatty(1))
         return tool_usage(&cli, "refusing to write a backup stream to a terminal");
+    if (json)
+        return tool_usage(&cli, "--json goes with --list");
     if (incremental && parent_dir)
         return tool_usage(&cli, "give at most one of --incremental and --incremental-from");
     if (incremental != !!backup_root)

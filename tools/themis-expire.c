@@ -3,13 +3,13 @@
  * WAL segments no kept backup needs. */
 #include "tool.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batch.h"
+#include "catalog.h"
 #include "fs.h"
 #include "manifest.h"
 #include "restore.h"
@@ -36,61 +36,10 @@ static const struct tb_cli cli = {
 };
 
 struct backup {
-    char *dir;
-    struct tb_manifest *m;
-    int64_t t;
+    struct tb_catalog_entry *e;
     int keep;
     const char *why;
 };
-
-static int newest_first(const void *a, const void *b)
-{
-    const struct backup *x = a, *y = b;
-    if (x->t != y->t)
-        return x->t < y->t ? 1 : -1;
-    if (x->m->last_seq != y->m->last_seq)
-        return x->m->last_seq < y->m->last_seq ? 1 : -1;
-    return strcmp(y->dir, x->dir);
-}
-
-/* The backups of root: subdirectories with a readable manifest. Anything else is left alone. */
-static int list_backups(struct backup **out, size_t *n)
-{
-    DIR *d = opendir(root);
-    struct dirent *e;
-    struct backup *v = NULL;
-    *n = 0;
-    if (!d)
-        return tb_error_errno(TB_ENOENT, errno, "cannot read backup root %s", root);
-    while ((e = readdir(d)) != NULL) {
-        char *dir, *mpath, *text = NULL;
-        struct tb_manifest *m = NULL;
-        int64_t t;
-        if (e->d_name[0] == '.')
-            continue;
-        dir = tb_fs_join(root, e->d_name);
-        mpath = dir ? tb_fs_join(dir, TB_MANIFEST_NAME) : NULL;
-        if (mpath && tb_fs_read_file(mpath, &text, NULL) == 0 && tb_manifest_parse(text, mpath, &m) == 0 &&
-            m->created && tb_time_parse(m->created, &t) == 0) {
-            struct backup *p = realloc(v, (*n + 1) * sizeof *p);
-            if (p) {
-                v = p;
-                v[*n] = (struct backup){ dir, m, t, 0, NULL };
-                (*n)++;
-                dir = NULL;
-                m = NULL;
-            }
-        }
-        tb_manifest_free(m);
-        free(text);
-        free(mpath);
-        free(dir);
-    }
-    closedir(d);
-    qsort(v, *n, sizeof *v, newest_first);
-    *out = v;
-    return 0;
-}
 
 /* Keeps the ancestors of kept incremental backups (found by their archive hash). */
 static void keep_parents(struct backup *v, size_t n)
@@ -100,10 +49,10 @@ static void keep_parents(struct backup *v, size_t n)
         for (size_t i = 0; i < n; i++) {
             if (!v[i].keep)
                 continue;
-            for (size_t f = 0; f < v[i].m->nfiles; f++) {
-                const char *id = v[i].m->files[f].stored_in;
+            for (size_t f = 0; f < v[i].e->m->nfiles; f++) {
+                const char *id = v[i].e->m->files[f].stored_in;
                 for (size_t j = 0; id && j < n; j++)
-                    if (!v[j].keep && strcmp(v[j].m->archive_sha256, id) == 0) {
+                    if (!v[j].keep && strcmp(v[j].e->m->archive_sha256, id) == 0) {
                         v[j].keep = 1;
                         v[j].why = "a kept backup needs files from it";
                         changed = 1;
@@ -176,6 +125,7 @@ static int wal_cut(const struct tb_seg_info *segs, size_t n, uint64_t base, size
 int main(int argc, char **argv)
 {
     struct backup *v = NULL;
+    struct tb_catalog_entry *cat = NULL;
     size_t n = 0, kept = 0;
     char *verified = NULL;
     int argi, rc, status;
@@ -192,20 +142,26 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "--keep-days N is required (the upgrade guide says 30)");
     if (keep_min < 1)
         return tool_usage(&cli, "--keep-min must be at least 1: the newest backup is always kept");
-    if ((rc = list_backups(&v, &n)) < 0)
+    if ((rc = tb_catalog_list(root, &cat, &n)) < 0)
         return tool_fail(&cli, rc);
+    if (n && !(v = calloc(n, sizeof *v))) {
+        tb_catalog_free(cat, n);
+        return tool_fail(&cli, tb_error_set(TB_EIO, "out of memory"));
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i].e = &cat[i];
     /* The newest backup whose checksums verify is never removed. */
     if ((rc = tb_restore_pick(root, INT64_MAX, NULL, cli.tool, NULL, &verified)) < 0 && rc != TB_EGAP)
         goto out;
     rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (verified && strcmp(v[i].dir, verified) == 0) {
+        if (verified && strcmp(v[i].e->dir, verified) == 0) {
             v[i].keep = 1;
             v[i].why = "the newest backup that verifies";
         } else if ((long long)i < keep_min) {
             v[i].keep = 1;
             v[i].why = "among the newest --keep-min";
-        } else if (now - v[i].t <= keep_days * 86400LL * 1000000000LL) {
+        } else if (now - v[i].e->created_ns <= keep_days * 86400LL * 1000000000LL) {
             v[i].keep = 1;
             v[i].why = "younger than --keep-days";
         }
@@ -214,12 +170,12 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         if (v[i].keep) {
             kept++;
-            if (v[i].m->last_seq < oldest_base)
-                oldest_base = v[i].m->last_seq;
+            if (v[i].e->m->last_seq < oldest_base)
+                oldest_base = v[i].e->m->last_seq;
             continue;
         }
-        printf("%s %s (created %s)\n", dry_run ? "would remove" : "removed", v[i].dir, v[i].m->created);
-        if (!dry_run && (rc = tb_fs_rm_rf(v[i].dir)) < 0)
+        printf("%s %s (created %s)\n", dry_run ? "would remove" : "removed", v[i].e->dir, v[i].e->m->created);
+        if (!dry_run && (rc = tb_fs_rm_rf(v[i].e->dir)) < 0)
             goto out;
     }
     printf("kept %zu backup%s\n", kept, kept == 1 ? "" : "s");
@@ -245,10 +201,7 @@ int main(int argc, char **argv)
         free(gone);
     }
 out:
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].dir);
-        tb_manifest_free(v[i].m);
-    }
+    tb_catalog_free(cat, n);
     free(v);
     free(verified);
     return rc < 0 ? tool_fail(&cli, rc) : 0;

@@ -37,6 +37,15 @@ is "$(members "$T/root/b3" | awk '{ s += $2 } END { print s + 0 }')" "$(awk '{ s
     "and their bytes"
 hash_now=$(themis-dbhash --database-path "$T/db")
 
+# The catalog shows the chain and what each backup adds.
+run themis-backup --list --backup-root "$T/root"
+is "$rc" 0 "--list${err:+ ($err)}"
+is "$(printf '%s\n' "$out" | awk -F'\t' 'NR > 1 { print $2, $7, $8 }' | tr '\n' ' ')" "b3 ../b2 2 b2 ../b1 1 b1 - 0 " \
+    "newest first, each with its parent and chain length"
+stored_b2=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(sum(f["size"] for f in m["files"] if "stored_in" not in f))' "$T/root/b2/MANIFEST.json")
+is "$(printf '%s\n' "$out" | awk -F'\t' '$2 == "b2" { print $6 }')" "$stored_b2" "b2 adds only the bytes it stores ($stored_b2)"
+like "$(themis-backup --list --backup-root "$T/root" --json)" '"parent": "\.\./b1"' "--json too"
+
 # Each restores alone (ancestors read from their directories) to its recorded content.
 for b in b1 b2 b3; do
     rm -rf "$T/r"

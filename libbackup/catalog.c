@@ -1,0 +1,87 @@
+/* catalog: the backups under a root directory, newest first. */
+#include "catalog.h"
+#include "error.h"
+#include "fs.h"
+#include "timefmt.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int newest_first(const void *a, const void *b)
+{
+    const struct tb_catalog_entry *x = a, *y = b;
+    if (x->created_ns != y->created_ns)
+        return x->created_ns < y->created_ns ? 1 : -1;
+    if (x->m->last_seq != y->m->last_seq)
+        return x->m->last_seq < y->m->last_seq ? 1 : -1;
+    return strcmp(y->dir, x->dir);
+}
+
+int tb_catalog_list(const char *root, struct tb_catalog_entry **out, size_t *n)
+{
+    DIR *d = opendir(root);
+    struct dirent *e;
+    struct tb_catalog_entry *v = NULL;
+    int rc = 0;
+    *out = NULL;
+    *n = 0;
+    if (!d)
+        return tb_error_errno(TB_ENOENT, errno, "cannot read backup root %s", root);
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        char *dir, *mpath, *text = NULL;
+        struct tb_manifest *m = NULL;
+        int64_t t;
+        if (e->d_name[0] == '.')
+            continue;
+        dir = tb_fs_join(root, e->d_name);
+        mpath = dir ? tb_fs_join(dir, TB_MANIFEST_NAME) : NULL;
+        if (!mpath)
+            rc = tb_error_set(TB_EIO, "out of memory");
+        else if (tb_fs_read_file(mpath, &text, NULL) == 0 && tb_manifest_parse(text, mpath, &m) == 0 && m->created &&
+                 tb_time_parse(m->created, &t) == 0) {
+            struct tb_catalog_entry *p = realloc(v, (*n + 1) * sizeof *p);
+            if (!p) {
+                rc = tb_error_set(TB_EIO, "out of memory");
+            } else {
+                v = p;
+                v[(*n)++] = (struct tb_catalog_entry){ dir, m, t };
+                dir = NULL;
+                m = NULL;
+            }
+        }
+        tb_manifest_free(m);
+        free(text);
+        free(mpath);
+        free(dir);
+    }
+    closedir(d);
+    if (rc < 0) {
+        tb_catalog_free(v, *n);
+        *n = 0;
+        return rc;
+    }
+    if (*n)
+        qsort(v, *n, sizeof *v, newest_first);
+    *out = v;
+    return 0;
+}
+
+void tb_catalog_free(struct tb_catalog_entry *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].dir);
+        tb_manifest_free(v[i].m);
+    }
+    free(v);
+}
+
+uint64_t tb_catalog_stored_bytes(const struct tb_manifest *m)
+{
+    uint64_t b = 0;
+    for (size_t i = 0; i < m->nfiles; i++)
+        if (!m->files[i].stored_in)
+            b += m->files[i].size;
+    return b;
+}
