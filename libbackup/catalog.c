@@ -5,6 +5,8 @@
 #include "timefmt.h"
 
 #include <dirent.h>
+#include <jansson.h>
+#include <time.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,4 +86,43 @@ uint64_t tb_catalog_stored_bytes(const struct tb_manifest *m)
         if (!m->files[i].stored_in)
             b += m->files[i].size;
     return b;
+}
+
+int tb_catalog_record_verify(const char *dir, int rc, int quick, const char *msg)
+{
+    char when[32], *path = tb_fs_join(dir, TB_VERIFY_RECORD), *text = NULL;
+    time_t t = time(NULL);
+    struct tm tm;
+    json_t *o;
+    int wrc;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    o = json_pack("{s:s, s:s, s:b, s:s}", "time", when, "result", rc < 0 ? "failed" : "ok", "quick", quick, "message",
+                  rc < 0 && msg ? msg : "");
+    text = o ? json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    wrc = !path || !text ? tb_error_set(TB_EIO, "out of memory") : tb_fs_write_atomic(path, text, strlen(text), 0644);
+    json_decref(o);
+    free(text);
+    free(path);
+    return wrc;
+}
+
+int tb_catalog_last_verify(const char *dir, int *state, int64_t *when, int *quick)
+{
+    char *path = tb_fs_join(dir, TB_VERIFY_RECORD), *text = NULL;
+    json_t *o = NULL;
+    const char *res, *t;
+    *state = 0;
+    *when = 0;
+    *quick = 0;
+    if (path && tb_fs_read_file(path, &text, NULL) == 0 && (o = json_loads(text, 0, NULL)) != NULL &&
+        (res = json_string_value(json_object_get(o, "result"))) && (t = json_string_value(json_object_get(o, "time"))) &&
+        tb_time_parse(t, when) == 0) {
+        *state = strcmp(res, "ok") == 0 ? 1 : -1;
+        *quick = json_is_true(json_object_get(o, "quick"));
+    }
+    json_decref(o);
+    free(text);
+    free(path);
+    return 0;
 }

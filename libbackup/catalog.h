@@ -20,4 +20,12 @@ void tb_catalog_free(struct tb_catalog_entry *v, size_t n);
 /* Bytes of the files this backup stores itself (not taken from a parent). */
 uint64_t tb_catalog_stored_bytes(const struct tb_manifest *m);
 
+#define TB_VERIFY_RECORD "VERIFY.json"
+
+/* Records a --verify-only result in the backup directory (atomically): when, quick or
+ * full, ok or failed (rc < 0) with the message. */
+int tb_catalog_record_verify(const char *dir, int rc, int quick, const char *msg);
+/* The last recorded result: *state 1 ok, -1 failed, 0 never verified; *when in ns, *quick. */
+int tb_catalog_last_verify(const char *dir, int *state, int64_t *when, int *quick);
+
 #endif

@@ -16,12 +16,17 @@
 #include "fs.h"
 #include "progress.h"
 #include "restore.h"
+#include "timefmt.h"
+
+#include <sys/stat.h>
+#include <time.h>
 
 #include <stdint.h>
 #include <stdlib.h>
 
 static const char *backup_dir, *db_path, *config_file, *server_url, *progress_arg, *parent_dir, *backup_root;
-static int compress, include_config, to_stdout, verbose, incremental, list, json;
+static int compress, include_config, to_stdout, verbose, incremental, list, json, check_age;
+static const char *max_age, *wal_dir, *max_wal_lag;
 static long long level = 3, threads = -1, full_every;
 
 static const struct tb_option opts[] = {
@@ -41,12 +46,16 @@ static const struct tb_option opts[] = {
     { "full-every", 0, TB_OPT_INT, &full_every, "N", "with --incremental*: a full backup instead when the chain would reach N" },
     { "list", 0, TB_OPT_FLAG, &list, NULL, "with --backup-root: list the backups there, newest first, with their chains" },
     { "json", 0, TB_OPT_FLAG, &json, NULL, "with --list: one JSON array" },
+    { "check-age", 0, TB_OPT_FLAG, &check_age, NULL, "with --backup-root and --max-age: exit 1 when the newest good backup is older (monitoring)" },
+    { "max-age", 0, TB_OPT_STRING, &max_age, "AGE", "with --check-age: e.g. 26h (s, m, h, d)" },
+    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "with --check-age and --max-wal-lag: the WAL archive to watch" },
+    { "max-wal-lag", 0, TB_OPT_STRING, &max_wal_lag, "AGE", "with --check-age: exit 1 when the archiver has not polled for longer" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print a summary on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
 static const struct tb_cli cli = {
-    "themis-backup", "--backup-directory DIR | --stdout [OPTIONS] | --list --backup-root DIR [--json]",
+    "themis-backup", "--backup-directory DIR | --stdout [OPTIONS] | --list --backup-root DIR [--json] | --check-age --backup-root DIR --max-age AGE",
     "Takes a consistent full backup of a ThemisDB RocksDB, live or stopped, never opening it read-write.",
     opts,
 };
@@ -72,6 +81,85 @@ static int lock_destination(const char *dir)
     return fd;
 }
 
+/* "26h", "90m", "2d", "45s" (or plain seconds) in nanoseconds; -1 when malformed. */
+static int64_t parse_age(const char *s)
+{
+    char *end;
+    double v = s ? strtod(s, &end) : -1;
+    int64_t unit = 1;
+    if (!s || end == s || v < 0)
+        return -1;
+    switch (*end) {
+    case 'd': unit = 86400; end++; break;
+    case 'h': unit = 3600; end++; break;
+    case 'm': unit = 60; end++; break;
+    case 's': end++; break;
+    case '\0': break;
+    default: return -1;
+    }
+    return *end ? -1 : (int64_t)(v * (double)unit * 1e9);
+}
+
+static void fmt_age(int64_t ns, char *buf, size_t len)
+{
+    int64_t s = ns / 1000000000;
+    if (s >= 86400)
+        snprintf(buf, len, "%" PRId64 "d%02" PRId64 "h", s / 86400, s % 86400 / 3600);
+    else if (s >= 3600)
+        snprintf(buf, len, "%" PRId64 "h%02" PRId64 "m", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, len, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+}
+
+/* Monitoring: one line, exit 1 when the newest good backup is too old or the archiver
+ * has not polled for too long. "Good": not recorded as failing --verify-only. */
+static int check_root(void)
+{
+    struct tb_catalog_entry *v = NULL;
+    size_t n = 0;
+    int64_t now = tb_time_now_ns(), lim = parse_age(max_age), wlim = max_wal_lag ? parse_age(max_wal_lag) : 0;
+    char a[32], b[32];
+    int rc, state = 0, quick;
+    const struct tb_catalog_entry *good = NULL;
+    int64_t when;
+    if (lim < 0 || wlim < 0)
+        return tool_usage(&cli, "an age is a number with s, m, h or d (26h)");
+    if ((rc = tb_catalog_list(backup_root, &v, &n)) < 0)
+        return tool_fail(&cli, rc);
+    for (size_t i = 0; i < n && !good; i++) {
+        tb_catalog_last_verify(v[i].dir, &state, &when, &quick);
+        if (state >= 0)
+            good = &v[i];
+    }
+    if (!good) {
+        rc = tb_error_set(TB_EIO, "no good backup under %s", backup_root);
+    } else if (now - good->created_ns > lim) {
+        fmt_age(now - good->created_ns, a, sizeof a);
+        fmt_age(lim, b, sizeof b);
+        rc = tb_error_set(TB_EIO, "the newest good backup is %s old (more than %s): %s", a, b, good->dir);
+    }
+    if (rc == 0 && wal_dir) {
+        char *st = tb_fs_join(wal_dir, "state.tsv");
+        struct stat sb;
+        if (!st || stat(st, &sb) < 0)
+            rc = tb_error_set(TB_EIO, "no WAL archiver has run in %s", wal_dir);
+        else if (now - ((int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec) > wlim) {
+            fmt_age(now - ((int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec), a, sizeof a);
+            fmt_age(wlim, b, sizeof b);
+            rc = tb_error_set(TB_EIO, "the WAL archiver last polled %s ago (more than %s): %s", a, b, wal_dir);
+        }
+        free(st);
+    }
+    if (rc == 0) {
+        fmt_age(now - good->created_ns, a, sizeof a);
+        tb_catalog_last_verify(good->dir, &state, &when, &quick);
+        printf("ok: newest good backup %s is %s old (%s)\n", good->dir, a,
+               state > 0 ? (quick ? "checksums verified" : "verified") : "not verified yet");
+    }
+    tb_catalog_free(v, n);
+    return rc < 0 ? tool_fail(&cli, rc) : 0;
+}
+
 /* The catalog of a root: what each backup is and what it adds to the chain. */
 static int list_root(void)
 {
@@ -82,21 +170,36 @@ static int list_root(void)
     if (rc < 0)
         return tool_fail(&cli, rc);
     if (!json)
-        printf("created\tbackup\tsequence\tdb_bytes\tarchive_bytes\tstored_bytes\tparent\tchain\n");
+        printf("created\tbackup\tsequence\tdb_bytes\tarchive_bytes\tstored_bytes\tparent\tchain\tverified\n");
     for (size_t i = 0; i < n; i++) {
         const struct tb_manifest *m = v[i].m;
         const char *name = strrchr(v[i].dir, '/') ? strrchr(v[i].dir, '/') + 1 : v[i].dir;
-        if (json)
+        char verified[64] = "-";
+        int state, quick;
+        int64_t when;
+        tb_catalog_last_verify(v[i].dir, &state, &when, &quick);
+        if (state) {
+            time_t t = (time_t)(when / 1000000000);
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            strftime(verified, sizeof verified, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            snprintf(verified + strlen(verified), sizeof verified - strlen(verified), " %s%s", state > 0 ? "ok" : "FAILED",
+                     quick ? " (quick)" : "");
+        }
+        if (json) {
             json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:i, s:s}", "created", m->created,
                                                  "backup", name, "sequence", (json_int_t)m->last_seq, "db_bytes",
                                                  (json_int_t)m->db_bytes, "archive_bytes", (json_int_t)m->archive_size,
                                                  "stored_bytes", (json_int_t)tb_catalog_stored_bytes(m), "parent",
                                                  m->parent_path ? json_string(m->parent_path) : json_null(), "chain",
                                                  (int)m->chain, "content_hash", m->content_hash));
-        else
-            printf("%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%u\n", m->created, name, m->last_seq,
+            if (state)
+                json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "verified", json_string(verified));
+        } else {
+            printf("%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%u\t%s\n", m->created, name, m->last_seq,
                    m->db_bytes, m->archive_size, tb_catalog_stored_bytes(m), m->parent_path ? m->parent_path : "-",
-                   m->chain);
+                   m->chain, verified);
+        }
     }
     if (json) {
         char *text = json_dumps(arr, JSON_INDENT(2));
@@ -127,6 +230,13 @@ int main(int argc, char **argv)
     tool_catch_signals();
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
+    if (check_age) {
+        if (!backup_root || !max_age || backup_dir || to_stdout || list || (!!wal_dir != !!max_wal_lag))
+            return tool_usage(&cli, "--check-age takes --backup-root DIR --max-age AGE [--wal-directory DIR --max-wal-lag AGE]");
+        return check_root();
+    }
+    if (max_age || wal_dir || max_wal_lag)
+        return tool_usage(&cli, "--max-age, --wal-directory and --max-wal-lag go with --check-age");
     if (list) {
         if (!backup_root || backup_dir || to_stdout || incremental || parent_dir)
             return tool_usage(&cli, "--list takes --backup-root DIR (and --json) only");

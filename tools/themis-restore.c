@@ -11,6 +11,7 @@
 #include "remote.h"
 #include "replay.h"
 #include "restore.h"
+#include "catalog.h"
 #include "s3opts.h"
 #include "timefmt.h"
 
@@ -246,6 +247,7 @@ int main(int argc, char **argv)
     enum tb_progress_mode pmode;
     tb_stream *in = NULL;
     int argi, rc, status;
+    int local_dir = 0;
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
         return status;
@@ -288,6 +290,7 @@ int main(int argc, char **argv)
         return tool_fail(&cli, rc);
     if (from && tb_s3_is_url(from) && ((rc = s3_client()) < 0 || (rc = tb_remote_reader(&in, s3, from)) < 0))
         return tool_fail(&cli, rc);
+    local_dir = backup_dir && !tb_s3_is_url(backup_dir);
     if (backup_dir && tb_s3_is_url(backup_dir) && (rc = fetch(&backup_dir)) < 0) {
         remove_fetched();
         return tool_fail(&cli, rc);
@@ -306,6 +309,16 @@ int main(int argc, char **argv)
     o.progress_total = &prog.total;
     rc = tb_restore_run(&o, &m);
     tb_progress_finish(&prog);
+    /* The result goes into a local backup directory, for --list and --check-age. */
+    if (verify_only && local_dir) {
+        char *msg = rc < 0 ? strdup(tb_error_last()) : NULL;
+        if (tb_catalog_record_verify(backup_dir, rc, quick, msg) < 0 && rc == 0)
+            fprintf(stderr, "%s: note: verified, but could not record it in %s: %s\n", cli.tool, backup_dir,
+                    tb_error_last());
+        if (msg)
+            tb_error_set(rc, "%s", msg); /* the verification's error is the one to report */
+        free(msg);
+    }
     if (rc == 0 && verbose)
         fprintf(stderr, "%s: %s: %zu files, sequence %" PRIu64 ", content hash %s%s\n", cli.tool,
                 verify_only ? (quick ? "checksums verified" : "verified") : "restored", m->nfiles,

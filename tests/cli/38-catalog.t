@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The catalog and monitoring: --verify-only records its result in the backup directory;
+# --list shows it; --check-age exits 1 in one line when the newest good backup (not
+# recorded as failing) is too old or the WAL archiver has stopped polling.
+. "$(dirname "$0")/lib.sh"
+
+ago() { date -u -d "@$(( $(date +%s) - $1 * 3600 ))" +%Y-%m-%dT%H:%M:%SZ; }
+make_db "$T/db" --wal-ttl 3600; ok $? "a database"
+for b in b1 b2; do themis-backup --database-path "$T/db" --backup-directory "$T/root/$b" --compress 2>/dev/null; done
+sed -i "s/\"created\": \"[^\"]*\"/\"created\": \"$(ago 30)\"/" "$T/root/b1/MANIFEST.json"
+sed -i "s/\"created\": \"[^\"]*\"/\"created\": \"$(ago 2)\"/" "$T/root/b2/MANIFEST.json"
+
+run themis-backup --check-age --backup-root "$T/root" --max-age 26h
+is "$rc" 0 "--check-age: newest backup 2h old, max 26h"
+like "$out" "^ok: newest good backup .*/b2 is 2h0[0-9]m old \(not verified yet\)" "says which, how old, not verified yet"
+run themis-restore --backup-directory "$T/root/b2" --verify-only --quick
+is "$rc" 0 "verify b2 (--quick)"
+like "$(cat "$T/root/b2/VERIFY.json")" '"result": "ok"' "the result is recorded in b2"
+like "$(themis-backup --list --backup-root "$T/root" | awk -F'\t' '$2 == "b2" { print $9 }')" "Z ok \(quick\)$" "--list shows it"
+like "$(themis-backup --check-age --backup-root "$T/root" --max-age 26h)" "\(checksums verified\)" "and --check-age"
+
+flip_byte "$T/root/b2/backup.tar.zst" 200
+run themis-restore --backup-directory "$T/root/b2" --verify-only --quick
+is "$rc" 3 "b2 damaged: verify exits 3"
+ok "$(one_line_error themis-restore "$err"; echo $?)" "in one line: $err"
+like "$(cat "$T/root/b2/VERIFY.json")" '"result": "failed"' "the failure is recorded"
+like "$(themis-backup --list --backup-root "$T/root" | awk -F'\t' '$2 == "b2" { print $9 }')" "FAILED" "--list shows it"
+run themis-backup --check-age --backup-root "$T/root" --max-age 26h
+is "$rc" 1 "--check-age: the newest good backup is now b1, 30h old: exit 1"
+like "$err" "the newest good backup is 1d0[56]h old \(more than 1d02h\): .*/b1" "naming it and its age"
+ok "$(one_line_error themis-backup "$err"; echo $?)" "in one line"
+run themis-backup --check-age --backup-root "$T/root" --max-age 2d
+is "$rc" 0 "--max-age 2d is met by b1"
+
+themis-wal-archive --database-path "$T/db" --wal-directory "$T/w" --once 2>/dev/null
+run themis-backup --check-age --backup-root "$T/root" --max-age 2d --wal-directory "$T/w" --max-wal-lag 10m
+is "$rc" 0 "the archiver polled just now"
+touch -d "20 minutes ago" "$T/w/state.tsv"
+run themis-backup --check-age --backup-root "$T/root" --max-age 2d --wal-directory "$T/w" --max-wal-lag 10m
+is "$rc" 1 "the archiver last polled 20 minutes ago: exit 1"
+like "$err" "the WAL archiver last polled 20m0[0-9]s ago \(more than 10m00s\)" "says so"
+run themis-backup --check-age --backup-root "$T/root" --max-age 26x
+is "$rc" 2 "a malformed age is a usage error"
+run themis-backup --check-age --backup-root "$T/empty-root-that-is-not-there" --max-age 1h
+is "$rc" 1 "a missing root: exit 1"
+done_testing
