@@ -50,7 +50,7 @@ static const struct tb_cli cli = {
  * the one to try. */
 static tb_s3 *s3;
 static const char *remote_root;
-static char *fetched[3];
+static char *fetched[4];
 
 static int s3_client(void)
 {
@@ -151,6 +151,81 @@ static int mirror_root(const char *url, char **root)
     return rc;
 }
 
+/* The NAME of an incremental backup's parent "../NAME" (a sibling), from dir's manifest;
+ * NULL for a full backup or a parent elsewhere. */
+static char *sibling_parent(const char *dir)
+{
+    char *mpath = tb_fs_join(dir, TB_MANIFEST_NAME), *text = NULL, *name = NULL;
+    struct tb_manifest *m = NULL;
+    if (mpath && tb_fs_read_file(mpath, &text, NULL) == 0 && tb_manifest_parse(text, mpath, &m) == 0 &&
+        m->parent_path && strncmp(m->parent_path, "../", 3) == 0 && m->parent_path[3] &&
+        !strchr(m->parent_path + 3, '/'))
+        name = strdup(m->parent_path + 3);
+    tb_manifest_free(m);
+    free(text);
+    free(mpath);
+    return name;
+}
+
+/* --backup-directory s3://.../NAME: NAME and, for an incremental backup, its parents,
+ * each into a sibling directory of the same name under one temporary directory. */
+static int fetch_backup(const char **where)
+{
+    char *tmp = NULL, *url = strdup(*where), *local = NULL;
+    int rc = s3_client(), depth = 0;
+    if (rc == 0 && (!url || !(tmp = tb_fs_join(tool_tmpdir(), "themis-restore.XXXXXX"))))
+        rc = tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0 && !mkdtemp(tmp))
+        rc = tb_error_errno(TB_EIO, errno, "cannot create a temporary directory in %s", tool_tmpdir());
+    if (rc == 0)
+        keep(strdup(tmp));
+    while (rc == 0) {
+        size_t n = strlen(url);
+        char *bucket = NULL, *key = NULL, *name, *dir, *parent, *slash;
+        while (n > 1 && url[n - 1] == '/')
+            url[--n] = '\0';
+        name = strrchr(url, '/') + 1;
+        dir = tb_fs_join(tmp, name);
+        rc = dir ? tb_s3_url_parse(url, &bucket, &key) : tb_error_set(TB_EIO, "out of memory");
+        if (rc == 0) {
+            unsigned copied = 0;
+            char *k2 = NULL;
+            rc = asprintf(&k2, "%s/", key) < 0 ? tb_error_set(TB_EIO, "out of memory")
+                                                : tb_s3_sync_down(s3, bucket, k2, dir, &copied);
+            if (rc == 0 && !copied)
+                rc = tb_error_set(depth ? TB_EVERIFY : TB_ENOENT, depth ? "parent backup missing: %s" : "nothing under %s", url);
+            free(k2);
+        }
+        free(bucket);
+        free(key);
+        if (rc == 0 && !local)
+            local = strdup(dir);
+        parent = rc == 0 ? sibling_parent(dir) : NULL;
+        free(dir);
+        if (!parent || ++depth > 1000)
+            break;
+        *(slash = strrchr(url, '/')) = '\0';
+        {
+            char *next = NULL;
+            rc = asprintf(&next, "%s/%s", url, parent) < 0 ? tb_error_set(TB_EIO, "out of memory") : 0;
+            free(url);
+            url = next;
+        }
+        free(parent);
+    }
+    free(url);
+    free(tmp);
+    if (rc == 0) {
+        keep(local);
+        *where = local;
+    } else {
+        free(local);
+    }
+    return rc;
+}
+
+static int materialize_depth;
+
 /* A candidate under a mirrored S3 root: bring its files before it is checked. */
 static int materialize(const char *dir)
 {
@@ -162,11 +237,26 @@ static int materialize(const char *dir)
     free(url);
     free(bucket);
     free(key);
+    /* An incremental backup needs its parents' archives too: siblings in the mirror
+     * (a chain longer than any real one is a loop in damaged manifests). */
+    if (rc == 0 && ++materialize_depth > 1000)
+        rc = tb_error_set(TB_EVERIFY, "parent chain too long (a loop?) at %s", dir);
+    if (rc == 0) {
+        char *sib = NULL, *parent = sibling_parent(dir);
+        if (parent && (sib = tb_fs_dirname(dir)) != NULL) {
+            char *pdir = tb_fs_join(sib, parent);
+            rc = pdir ? materialize(pdir) : tb_error_set(TB_EIO, "out of memory");
+            free(pdir);
+        }
+        free(sib);
+        free(parent);
+    }
     return rc;
 }
 
 static int prepare_candidate(const char *dir)
 {
+    materialize_depth = 0;
     return remote_root ? materialize(dir) : 0;
 }
 
@@ -291,7 +381,7 @@ int main(int argc, char **argv)
     if (from && tb_s3_is_url(from) && ((rc = s3_client()) < 0 || (rc = tb_remote_reader(&in, s3, from)) < 0))
         return tool_fail(&cli, rc);
     local_dir = backup_dir && !tb_s3_is_url(backup_dir);
-    if (backup_dir && tb_s3_is_url(backup_dir) && (rc = fetch(&backup_dir)) < 0) {
+    if (backup_dir && tb_s3_is_url(backup_dir) && (rc = fetch_backup(&backup_dir)) < 0) {
         remove_fetched();
         return tool_fail(&cli, rc);
     }
