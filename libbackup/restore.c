@@ -6,8 +6,8 @@
 #include "fs.h"
 #include "rocks.h"
 #include "timefmt.h"
+#include "catalog.h"
 
-#include <dirent.h>
 #include <stdint.h>
 
 #include <errno.h>
@@ -608,82 +608,32 @@ cleanup:
     return rc;
 }
 
-/* Orders backups newest first: creation time, then last sequence (two backups in the same
- * second), then name. */
-struct pick_key {
-    int64_t t;
-    uint64_t seq;
-    const char *name;
-};
-
-static int newer(const struct pick_key *a, const struct pick_key *b)
-{
-    if (a->t != b->t)
-        return a->t > b->t;
-    if (a->seq != b->seq)
-        return a->seq > b->seq;
-    return strcmp(a->name, b->name) > 0;
-}
-
 int tb_restore_pick(const char *root, int64_t t, int (*prepare)(const char *dir), const char *tool,
                     const char *shown, char **out)
 {
-    DIR *d = opendir(root);
-    struct dirent *e;
-    char *last = NULL;
-    struct pick_key last_key = { 0, 0, "" };
-    int tried = 0;
-    if (!d)
-        return tb_error_errno(TB_ENOENT, errno, "cannot read backup root %s", root);
-    /* Candidates newest first: find the newest not tried yet, check it; on failure repeat. */
-    for (;;) {
-        char *cand = NULL;
-        struct pick_key cand_key = { 0, 0, "" };
-        rewinddir(d);
-        while ((e = readdir(d)) != NULL) {
-            char *dir, *mpath, *text = NULL;
-            struct tb_manifest *m = NULL;
-            struct pick_key k = { 0, 0, NULL };
-            if (e->d_name[0] == '.')
-                continue;
-            dir = tb_fs_join(root, e->d_name);
-            mpath = tb_fs_join(dir, TB_MANIFEST_NAME);
-            if (dir && mpath && tb_fs_read_file(mpath, &text, NULL) == 0 && tb_manifest_parse(text, mpath, &m) == 0 &&
-                m->created && tb_time_parse(m->created, &k.t) == 0 && k.t <= t) {
-                k.seq = m->last_seq;
-                k.name = dir;
-                if ((!last || newer(&last_key, &k)) && (!cand || newer(&k, &cand_key))) {
-                    free(cand);
-                    cand = dir;
-                    dir = NULL;
-                    cand_key = k;
-                }
-            }
-            tb_manifest_free(m);
-            free(text);
-            free(mpath);
-            free(dir);
-        }
-        if (!cand)
-            break;
+    struct tb_catalog_entry *v = NULL;
+    size_t n = 0;
+    int tried = 0, rc = tb_catalog_list(root, &v, &n);
+    if (rc < 0)
+        return rc;
+    /* Newest first; the first whose checksums verify. */
+    for (size_t i = 0; i < n; i++) {
         struct tb_restore_opts ro = { 0 };
-        ro.backup_dir = cand;
+        if (v[i].created_ns > t)
+            continue;
+        ro.backup_dir = v[i].dir;
         ro.verify_only = 1;
         ro.quick = 1;
         tried++;
-        if ((!prepare || prepare(cand) == 0) && tb_restore_run(&ro, NULL) == 0) {
-            free(last);
-            closedir(d);
-            *out = cand;
+        if ((!prepare || prepare(v[i].dir) == 0) && tb_restore_run(&ro, NULL) == 0) {
+            *out = v[i].dir;
+            v[i].dir = NULL;
+            tb_catalog_free(v, n);
             return 0;
         }
-        fprintf(stderr, "%s: skipping %s: %s\n", tool, cand, tb_error_last());
-        free(last);
-        last = cand;
-        last_key = cand_key;
+        fprintf(stderr, "%s: skipping %s: %s\n", tool, v[i].dir, tb_error_last());
     }
-    free(last);
-    closedir(d);
+    tb_catalog_free(v, n);
     return tb_error_set(TB_EGAP, t == INT64_MAX ? "no %sbackup under %s" : "no %sbackup under %s was made before the target time",
                         tried ? "good " : "", shown ? shown : root);
 }
