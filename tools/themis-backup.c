@@ -29,6 +29,9 @@ static int compress, include_config, to_stdout, verbose, incremental, list, json
 static const char *max_age, *wal_dir, *max_wal_lag;
 static long long level = 3, threads = -1, full_every;
 
+static long long prio_nice;
+static const char *prio_io;
+
 static const struct tb_option opts[] = {
     { "backup-directory", 0, TB_OPT_STRING, &backup_dir, "DIR", "write the backup here (created; must not exist or be empty)" },
     { "stdout", 0, TB_OPT_FLAG, &to_stdout, NULL, "write the backup stream (tar, .zst with --compress) to stdout" },
@@ -50,6 +53,8 @@ static const struct tb_option opts[] = {
     { "max-age", 0, TB_OPT_STRING, &max_age, "AGE", "with --check-age: e.g. 26h (s, m, h, d)" },
     { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "with --check-age and --max-wal-lag: the WAL archive to watch" },
     { "max-wal-lag", 0, TB_OPT_STRING, &max_wal_lag, "AGE", "with --check-age: exit 1 when the archiver has not polled for longer" },
+    { "nice", 0, TB_OPT_INT, &prio_nice, "N", "run at this CPU niceness (1-19 lower priority)" },
+    { "io-nice", 0, TB_OPT_STRING, &prio_io, "CLASS", "I/O priority: idle, or best-effort[:0-7]" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print a summary on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
@@ -228,6 +233,8 @@ int main(int argc, char **argv)
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
         return status;
     tool_catch_signals();
+    if ((status = tool_priority(&cli, prio_nice, prio_io)) >= 0)
+        return status;
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
     if (check_age) {

@@ -22,6 +22,9 @@ static const char *backup_dir, *from, *target, *config_target, *owner, *progress
 static const char *backup_root, *wal_dir, *target_time;
 static int verify_only, quick, force, verbose;
 
+static long long prio_nice;
+static const char *prio_io;
+
 static const struct tb_option opts[] = {
     { "backup-directory", 0, TB_OPT_STRING, &backup_dir, "DIR", "the backup to read (or s3://BUCKET/PREFIX)" },
     { "from", 0, TB_OPT_STRING, &from, "-", "read the backup stream from stdin (-) or an S3 object (s3://BUCKET/KEY)" },
@@ -35,6 +38,8 @@ static const struct tb_option opts[] = {
     { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "with --target-time: the WAL archive to replay (or s3://)" },
     { "target-time", 0, TB_OPT_STRING, &target_time, "TIME", "one-command recovery: restore, then replay the WAL up to TIME" },
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show progress on stderr (a line, or JSON lines)" },
+    { "nice", 0, TB_OPT_INT, &prio_nice, "N", "run at this CPU niceness (1-19 lower priority)" },
+    { "io-nice", 0, TB_OPT_STRING, &prio_io, "CLASS", "I/O priority: idle, or best-effort[:0-7]" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print a summary on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
@@ -342,6 +347,8 @@ int main(int argc, char **argv)
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
         return status;
     tool_catch_signals();
+    if ((status = tool_priority(&cli, prio_nice, prio_io)) >= 0)
+        return status;
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
     if (target_time || backup_root || wal_dir) {

@@ -18,6 +18,9 @@ static const char *db_path, *wal_dir, *push_url;
 static int once, follow, check, verbose, to_stdout;
 static long long interval_ms = 200, segment_size = 64ll << 20, segment_seconds = 300, level = 3;
 
+static long long prio_nice;
+static const char *prio_io;
+
 static const struct tb_option opts[] = {
     { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "the RocksDB directory (default " TB_THEMIS_DB_PATH ")" },
     { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "the WAL archive (created if missing)" },
@@ -32,6 +35,8 @@ static const struct tb_option opts[] = {
     { "push", 0, TB_OPT_STRING, &push_url, "s3://BUCKET/PREFIX",
       "with --wal-directory: also copy each closed segment, then index.tsv and cf.tsv, there (AWS_* variables)" },
     { "check", 0, TB_OPT_FLAG, &check, NULL, "verify the archive (checksums, continuity) without the database" },
+    { "nice", 0, TB_OPT_INT, &prio_nice, "N", "run at this CPU niceness (1-19 lower priority)" },
+    { "io-nice", 0, TB_OPT_STRING, &prio_io, "CLASS", "I/O priority: idle, or best-effort[:0-7]" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print what was archived on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
@@ -133,6 +138,8 @@ int main(int argc, char **argv)
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
         return status;
     tool_catch_signals();
+    if ((status = tool_priority(&cli, prio_nice, prio_io)) >= 0)
+        return status;
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
     if (!wal_dir == !to_stdout)

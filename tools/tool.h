@@ -2,9 +2,14 @@
 #ifndef TB_TOOL_H
 #define TB_TOOL_H
 
-#include <stdio.h>
+#include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "error.h"
@@ -55,6 +60,40 @@ static inline void tool_catch_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+/* --nice N and --io-nice CLASS[:LEVEL] (idle, best-effort): so a backup does not starve
+ * the server. Applied before any thread starts (both are per thread on Linux, inherited
+ * by new threads). Returns -1 to go on, else the exit status. */
+static inline int tool_priority(const struct tb_cli *cli, long long nice_level, const char *io)
+{
+    if (nice_level) {
+        if (nice_level < -20 || nice_level > 19)
+            return tool_usage(cli, "--nice must be between -20 and 19");
+        errno = 0;
+        if (setpriority(PRIO_PROCESS, 0, (int)nice_level) < 0)
+            return tool_fail(cli, tb_error_errno(TB_EIO, errno, "cannot set the CPU priority to %lld", nice_level));
+    }
+    if (io) {
+        int cls, level = 4;
+        char *end = NULL;
+        const char *colon = strchr(io, ':');
+        size_t n = colon ? (size_t)(colon - io) : strlen(io);
+        if (n == 4 && strncmp(io, "idle", 4) == 0)
+            cls = 3;
+        else if (n == 11 && strncmp(io, "best-effort", 11) == 0)
+            cls = 2;
+        else
+            return tool_usage(cli, "--io-nice takes idle or best-effort[:0-7]");
+        if (colon) {
+            level = (int)strtol(colon + 1, &end, 10);
+            if (cls != 2 || !colon[1] || *end || level < 0 || level > 7)
+                return tool_usage(cli, "--io-nice takes idle or best-effort[:0-7]");
+        }
+        if (syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, cls << 13 | (cls == 2 ? level : 0)) < 0)
+            return tool_fail(cli, tb_error_errno(TB_EIO, errno, "cannot set the I/O priority to %s", io));
+    }
+    return -1;
 }
 
 /* Scratch directory for temporary files: $TMPDIR or /tmp. */

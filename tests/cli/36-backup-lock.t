@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two runs of the same backup job (cron overlapping itself): the second refuses at once
 # with a clear message and the first completes. SIGTERM during a backup: nothing is
-# published and no temporary file is left, beside the DB or the destination.
+# published and no temporary file is left, beside the DB or the destination. --nice and
+# --io-nice set the priorities of the running backup's threads.
 . "$(dirname "$0")/lib.sh"
 
 make_db "$T/db" --batches 6000; ok $? "load generator wrote a database"
@@ -32,4 +33,17 @@ ok "$(one_line_error themis-backup "$(cat "$T/c.err")"; echo $?)" "one line: $(c
 ok "$([ ! -e "$T/root/c" ]; echo $?)" "nothing published"
 is "$(ls -A "$T/root" | tr '\n' ' ')" "a b " "nothing but the two backups in the destination"
 is "$(ls -A "$T" | grep -c '^\.db\.tmp-')" 0 "no checkpoint left beside the database"
+
+# Priorities, read off the running (held) backup and all its threads.
+themis-backup --database-path "$T/db" --backup-directory "$T/root/d" $slow --nice 10 --io-nice idle 2>"$T/d.err" & pid=$!
+wait_for 30 bash -c "ls -a '$T/root' | grep -q '^\.d\.tmp-'"; ok $? "backup d (--nice 10 --io-nice idle) is writing"
+kill -STOP "$pid"
+nices=$(for t in /proc/$pid/task/*; do awk '{ print $19 }' "$t/stat"; done | sort -u | tr '\n' ' ')
+is "$nices" "10 " "every thread runs at niceness 10"
+like "$(ionice -p "$pid")" "^idle" "and in the idle I/O class"
+kill -CONT "$pid"; wait "$pid"; is "$?" 0 "and completes"
+run themis-backup --database-path "$T/db" --backup-directory "$T/root/e" --nice 30
+is "$rc" 2 "--nice 30 is a usage error"
+run themis-backup --database-path "$T/db" --backup-directory "$T/root/e" --io-nice fast
+is "$rc" 2 "--io-nice fast is a usage error"
 done_testing
