@@ -407,6 +407,13 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
     if ((rc = tb_stream_counter(&counter, top, o->progress, o->progress_arg)) < 0)
         goto cleanup;
     top = counter;
+    /* --rate-limit: the tar writer reads the database as fast as this takes its bytes. */
+    if (o->rate_limit) {
+        tb_stream *rl;
+        if ((rc = tb_stream_rate_limit(&rl, top, o->rate_limit, NULL, NULL, NULL)) < 0)
+            goto cleanup;
+        top = rl;
+    }
     {
         tb_stream *stack = top;
         top = NULL;

@@ -18,7 +18,8 @@ struct tb_backup_opts {
     /* Incremental: members whose name, size and SHA-256 equal the parent's are recorded as
      * stored in the parent's chain instead of stored again (needs backup_dir). */
     const char *parent_dir;
-    unsigned full_every;      /* with parent_dir: a full backup when the chain would reach this */
+    unsigned full_every;
+    uint64_t rate_limit;      /* bytes of database read per second (0: no limit) */      /* with parent_dir: a full backup when the chain would reach this */
     tb_progress_cb progress;  /* bytes of tar data written */
     void *progress_arg;
     uint64_t *progress_total; /* set to the bytes to archive before archiving starts */

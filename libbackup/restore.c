@@ -382,6 +382,12 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
     } else if ((rc = tb_stream_borrow(&src, o->in)) < 0) {
         goto cleanup;
     }
+    if (o->rate_limit) {
+        tb_stream *rl;
+        if ((rc = tb_stream_rate_limit(&rl, src, o->rate_limit, NULL, NULL, NULL)) < 0)
+            goto cleanup;
+        src = rl;
+    }
     if ((rc = tb_stream_sha256(&sha, src)) < 0)
         goto cleanup;
     src = NULL;

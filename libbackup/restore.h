@@ -15,6 +15,7 @@ struct tb_restore_opts {
     const char *config_target;/* restore config/ members here (optional) */
     const char *scratch;      /* a directory of ours for verification's temporary restore */
     int verify_only;
+    uint64_t rate_limit;      /* bytes of archive read per second (0: no limit) */
     int quick;                /* checksums only: skip the temporary restore and open */
     int force;                /* replace a non-empty target */
     int set_owner;

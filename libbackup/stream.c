@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -681,4 +682,85 @@ int tb_stream_counter(tb_stream **out, tb_stream *next, tb_progress_cb cb, void 
 uint64_t tb_stream_counter_bytes(tb_stream *s)
 {
     return ((struct counter_stream *)s)->bytes;
+}
+
+/* ---- rate limit ---- */
+
+struct rate_stream {
+    tb_stream s;
+    uint64_t rate, bytes;
+    int64_t t0;
+    tb_clock_fn now;
+    tb_sleep_fn sleep;
+    void *arg;
+};
+
+static int64_t mono_ns(void *arg)
+{
+    struct timespec ts;
+    (void)arg;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void nano_sleep(void *arg, int64_t ns)
+{
+    struct timespec ts = { (time_t)(ns / 1000000000), (long)(ns % 1000000000) };
+    (void)arg;
+    nanosleep(&ts, NULL); /* a signal ends it early; the caller looks at tb_interrupted */
+}
+
+/* Waits until n more bytes keep the average at or under the rate. */
+static int rate_wait(struct rate_stream *r, size_t n)
+{
+    int64_t t = r->now(r->arg), due;
+    if (!r->bytes && !r->t0)
+        r->t0 = t;
+    /* At most one second of credit from an idle spell, not a burst of all of it. */
+    due = r->t0 + (int64_t)((double)r->bytes / (double)r->rate * 1e9);
+    if (t - due > 1000000000)
+        r->t0 += t - due - 1000000000;
+    r->bytes += n;
+    due = r->t0 + (int64_t)((double)r->bytes / (double)r->rate * 1e9);
+    while (t < due) {
+        int rc = tb_error_check_interrupt();
+        if (rc < 0)
+            return rc;
+        r->sleep(r->arg, due - t);
+        t = r->now(r->arg);
+    }
+    return tb_error_check_interrupt();
+}
+
+static int rate_read(tb_stream *s, void *buf, size_t len, size_t *n)
+{
+    int rc = tb_stream_read(s->next, buf, len, n);
+    return rc == 0 && *n ? rate_wait((struct rate_stream *)s, *n) : rc;
+}
+
+static int rate_write(tb_stream *s, const void *buf, size_t len)
+{
+    int rc = rate_wait((struct rate_stream *)s, len);
+    return rc == 0 ? tb_stream_write(s->next, buf, len) : rc;
+}
+
+static const struct tb_stream_ops rate_ops = { rate_read, rate_write, NULL, plain_free };
+
+int tb_stream_rate_limit(tb_stream **out, tb_stream *next, uint64_t bytes_per_sec, tb_clock_fn now, tb_sleep_fn sleep,
+                         void *arg)
+{
+    struct rate_stream *r;
+    if (!bytes_per_sec)
+        return tb_error_set(TB_EUSAGE, "a rate limit must be above 0");
+    if (!(r = calloc(1, sizeof *r)))
+        return tb_error_set(TB_EIO, "out of memory");
+    r->s.ops = &rate_ops;
+    r->s.next = next;
+    r->s.name = next->name;
+    r->rate = bytes_per_sec;
+    r->now = now ? now : mono_ns;
+    r->sleep = sleep ? sleep : nano_sleep;
+    r->arg = arg;
+    *out = &r->s;
+    return 0;
 }

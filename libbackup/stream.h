@@ -66,6 +66,14 @@ void tb_stream_sha256_digest(tb_stream *s, unsigned char digest[32]);
 void tb_stream_sha256_hex(tb_stream *s, char hex[65]);
 
 /* counter: counts bytes and calls cb (if any) after each read or write; cb throttles. */
+/* Passes reads and writes through at no more than bytes_per_sec on average since the
+ * first byte. now/sleep may be NULL (the monotonic clock, nanosleep); tests pass their
+ * own. A signal (tb_interrupted) ends a wait with the "interrupted" error. */
+typedef int64_t (*tb_clock_fn)(void *arg);
+typedef void (*tb_sleep_fn)(void *arg, int64_t ns);
+int tb_stream_rate_limit(tb_stream **out, tb_stream *next, uint64_t bytes_per_sec, tb_clock_fn now, tb_sleep_fn sleep,
+                         void *arg);
+
 typedef void (*tb_progress_cb)(void *arg, uint64_t bytes_done);
 int tb_stream_counter(tb_stream **out, tb_stream *next, tb_progress_cb cb, void *arg);
 uint64_t tb_stream_counter_bytes(tb_stream *s);

@@ -29,7 +29,7 @@ static int compress, include_config, to_stdout, verbose, incremental, list, json
 static const char *max_age, *wal_dir, *max_wal_lag;
 static long long level = 3, threads = -1, full_every;
 
-static long long prio_nice;
+static long long prio_nice, rate_limit;
 static const char *prio_io;
 
 static const struct tb_option opts[] = {
@@ -55,6 +55,7 @@ static const struct tb_option opts[] = {
     { "max-wal-lag", 0, TB_OPT_STRING, &max_wal_lag, "AGE", "with --check-age: exit 1 when the archiver has not polled for longer" },
     { "nice", 0, TB_OPT_INT, &prio_nice, "N", "run at this CPU niceness (1-19 lower priority)" },
     { "io-nice", 0, TB_OPT_STRING, &prio_io, "CLASS", "I/O priority: idle, or best-effort[:0-7]" },
+    { "rate-limit", 0, TB_OPT_INT, &rate_limit, "BYTES", "read at most BYTES per second (k, M, G suffixes: 50M)" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print a summary on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
@@ -235,6 +236,8 @@ int main(int argc, char **argv)
     tool_catch_signals();
     if ((status = tool_priority(&cli, prio_nice, prio_io)) >= 0)
         return status;
+    if (rate_limit < 0)
+        return tool_usage(&cli, "--rate-limit must be positive");
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
     if (check_age) {
@@ -301,6 +304,7 @@ int main(int argc, char **argv)
         return tool_fail(&cli, rc);
     o.out = out;
     o.full_every = (unsigned)full_every;
+    o.rate_limit = (uint64_t)rate_limit;
     o.parent_dir = parent_dir;
     if (incremental && (rc = tb_restore_pick(backup_root, INT64_MAX, NULL, cli.tool, NULL, &picked)) < 0 && rc != TB_EGAP)
         return tool_fail(&cli, rc);

@@ -22,7 +22,7 @@ static const char *backup_dir, *from, *target, *config_target, *owner, *progress
 static const char *backup_root, *wal_dir, *target_time;
 static int verify_only, quick, force, verbose;
 
-static long long prio_nice;
+static long long prio_nice, rate_limit;
 static const char *prio_io;
 
 static const struct tb_option opts[] = {
@@ -40,6 +40,7 @@ static const struct tb_option opts[] = {
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show progress on stderr (a line, or JSON lines)" },
     { "nice", 0, TB_OPT_INT, &prio_nice, "N", "run at this CPU niceness (1-19 lower priority)" },
     { "io-nice", 0, TB_OPT_STRING, &prio_io, "CLASS", "I/O priority: idle, or best-effort[:0-7]" },
+    { "rate-limit", 0, TB_OPT_INT, &rate_limit, "BYTES", "read at most BYTES per second (k, M, G suffixes: 50M)" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print a summary on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
@@ -349,6 +350,8 @@ int main(int argc, char **argv)
     tool_catch_signals();
     if ((status = tool_priority(&cli, prio_nice, prio_io)) >= 0)
         return status;
+    if (rate_limit < 0)
+        return tool_usage(&cli, "--rate-limit must be positive");
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
     if (target_time || backup_root || wal_dir) {
@@ -398,6 +401,7 @@ int main(int argc, char **argv)
     o.config_target = config_target;
     o.scratch = tool_tmpdir();
     o.verify_only = verify_only;
+    o.rate_limit = (uint64_t)rate_limit;
     o.quick = quick;
     o.force = force;
     tb_progress_start(&prog, pmode, stderr, verify_only ? "verify" : "restore", 0);

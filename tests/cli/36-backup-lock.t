@@ -42,6 +42,13 @@ nices=$(for t in /proc/$pid/task/*; do awk '{ print $19 }' "$t/stat"; done | sor
 is "$nices" "10 " "every thread runs at niceness 10"
 like "$(ionice -p "$pid")" "^idle" "and in the idle I/O class"
 kill -CONT "$pid"; wait "$pid"; is "$?" 0 "and completes"
+# --rate-limit (the limiter itself is measured in test_stream with a fake clock).
+run themis-backup --database-path "$T/db" --backup-directory "$T/root/f" --compress --rate-limit 500M
+is "$rc" 0 "--rate-limit 500M backs up${err:+ ($err)}"
+run themis-restore --backup-directory "$T/root/f" --verify-only --rate-limit 500M
+is "$rc" 0 "and verifies, also rate-limited"
+run themis-backup --database-path "$T/db" --backup-directory "$T/root/e" --rate-limit -5
+is "$rc" 2 "--rate-limit -5 is a usage error"
 run themis-backup --database-path "$T/db" --backup-directory "$T/root/e" --nice 30
 is "$rc" 2 "--nice 30 is a usage error"
 run themis-backup --database-path "$T/db" --backup-directory "$T/root/e" --io-nice fast

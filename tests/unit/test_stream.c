@@ -238,6 +238,57 @@ static void test_big(void)
     tb_stream_free(h);
 }
 
+/* The rate limiter against a fake clock that moves only when it sleeps: no real time. */
+struct fake_clock {
+    int64_t t, slept;
+    int sleeps;
+};
+
+static int64_t fake_now(void *arg)
+{
+    return ((struct fake_clock *)arg)->t;
+}
+
+static void fake_sleep(void *arg, int64_t ns)
+{
+    struct fake_clock *c = arg;
+    c->t += ns;
+    c->slept += ns;
+    c->sleeps++;
+}
+
+static void test_rate_limit(void)
+{
+    struct fake_clock c = { 1000, 0, 0 };
+    tb_stream *sink = NULL, *r = NULL, *src = NULL, *rr = NULL;
+    static char chunk[65536];
+    char buf[4096];
+    size_t n;
+    int rc = 0;
+    tb_stream_null_writer(&sink);
+    ok(tb_stream_rate_limit(&r, sink, 0, fake_now, fake_sleep, &c) == TB_EUSAGE, "a rate of 0 is refused");
+    tb_stream_rate_limit(&r, sink, 1 << 20, fake_now, fake_sleep, &c);
+    for (int i = 0; i < 160 && rc == 0; i++) /* 10 MiB at 1 MiB/s */
+        rc = tb_stream_write(r, chunk, sizeof chunk);
+    ok(rc == 0, "10 MiB written through a 1 MiB/s limit");
+    ok(c.slept == 10LL * 1000000000, "it waited exactly 10 s on the clock (%lld ns, %d waits)", (long long)c.slept, c.sleeps);
+    c.t += 60LL * 1000000000; /* an idle minute: one second of credit, not sixty */
+    c.slept = 0;
+    for (int i = 0; i < 32; i++) /* 2 MiB */
+        tb_stream_write(r, chunk, sizeof chunk);
+    ok(c.slept == 1LL * 1000000000, "after an idle minute 2 MiB take 1 s: one second of credit (%lld ns)",
+       (long long)c.slept);
+    tb_stream_free(r);
+    /* Reads: 1 MiB at 256 KiB/s. */
+    c = (struct fake_clock){ 0, 0, 0 };
+    tb_stream_mem_reader(&src, chunk, sizeof chunk);
+    tb_stream_rate_limit(&rr, src, 16384, fake_now, fake_sleep, &c);
+    while (tb_stream_read(rr, buf, sizeof buf, &n) == 0 && n)
+        ;
+    ok(c.slept == 4LL * 1000000000, "64 KiB read at 16 KiB/s took 4 s on the clock (%lld ns)", (long long)c.slept);
+    tb_stream_free(rr);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/test_stream.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -248,6 +299,7 @@ int main(void)
     test_zstd();
     test_small_filters();
     test_big();
+    test_rate_limit();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
