@@ -1188,7 +1188,8 @@ static int up_tree(struct sync_up *u, const char *dir, const char *rel)
     while (rc == 0 && (e = readdir(d)) != NULL) {
         struct stat st;
         char *path, *key = NULL;
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || strstr(e->d_name, ".tmp-"))
+        /* Hidden entries are ours and local: lock files, scratch, staging (.NAME.tmp-PID). */
+        if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp-"))
             continue;
         if (!(path = tb_fs_join(dir, e->d_name)) ||
             asprintf(&key, "%s%s%s", u->prefix, rel, e->d_name) < 0) {

@@ -23,6 +23,7 @@ want3=$(manifest_field "$T/root/b3/MANIFEST.json" content_hash)
 final=$(themis-dbhash --database-path "$T/db")
 like "$(themis-s3 sync "$T/root" "$B/backups")" "^copied [1-9][0-9]* files$" "root synced to the bucket"
 themis-s3 sync "$T/w" "$B/wal" >/dev/null
+is "$(themis-s3 ls "$B/wal/" | cut -f3 | grep -c '/\.')" 0 "no hidden file (locks, scratch) went to the bucket"
 rm -rf "$T/root" "$T/w"
 mkdir "$T/tmp"
 
