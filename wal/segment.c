@@ -526,25 +526,40 @@ static int cmp_first_seq(const void *a, const void *b)
     return x->first_seq < y->first_seq ? -1 : x->first_seq > y->first_seq;
 }
 
+/* Whether the index v (n entries, in sequence order) lists the segment name starting at
+ * first: a binary search, then the neighbours with the same first sequence (a segment of
+ * Prepares alone consumes none). */
+static int index_has(const struct tb_seg_info *v, size_t n, uint64_t first, const char *name)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid].first_seq < first)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < n && v[lo].first_seq == first; lo++)
+        if (strcmp(v[lo].name, name) == 0)
+            return 1;
+    return 0;
+}
+
 /* Adds to v the published segments of dir that the index lacks (an archiver killed between
  * publishing a segment and indexing it), then sorts v by sequence. */
 static int adopt_unindexed(const char *dir, struct tb_seg_info **v, size_t *n, size_t *adopted)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
+    const size_t indexed = *n; /* v[0..indexed) is the index, in sequence order */
     int rc = 0;
     *adopted = 0;
     if (!d)
         return errno == ENOENT ? 0 : tb_error_errno(TB_EIO, errno, "cannot list %s", dir);
     while (rc == 0 && (e = readdir(d)) != NULL) {
         uint64_t first, next;
-        int listed = 0;
         struct tb_seg_info *p;
-        if (!seg_name(e->d_name, &first, &next))
-            continue;
-        for (size_t i = 0; i < *n && !listed; i++)
-            listed = strcmp((*v)[i].name, e->d_name) == 0;
-        if (listed)
+        if (!seg_name(e->d_name, &first, &next) || index_has(*v, indexed, first, e->d_name))
             continue;
         if (!(p = realloc(*v, (*n + 1) * sizeof *p))) {
             rc = tb_error_set(TB_EIO, "out of memory");
