@@ -2,13 +2,10 @@
  * it, extract when asked, then open the copy read-only and compare its content hash. */
 #include "restore.h"
 #include "backup_archive.h"
+#include "catalog.h"
 #include "error.h"
 #include "fs.h"
 #include "rocks.h"
-#include "timefmt.h"
-#include "catalog.h"
-
-#include <stdint.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -138,6 +135,25 @@ static int check_members(const struct seen *s, const struct tb_manifest *m)
 }
 
 
+/* The archive file of the backup in dir whose manifest is m. */
+static char *archive_file(const char *dir, const struct tb_manifest *m)
+{
+    return tb_fs_join(dir, strcmp(m->compression ? m->compression : "", "none") == 0 ? "backup.tar" : TB_ARCHIVE_NAME);
+}
+
+/* Reads s to its end: what libarchive left unread below the decompressor (end blocks,
+ * anything appended), so the archive's size and hash cover the whole file. */
+static int drain(tb_stream *s)
+{
+    char buf[65536];
+    size_t n;
+    int rc;
+    do
+        rc = tb_stream_read(s, buf, sizeof buf, &n);
+    while (rc == 0 && n > 0);
+    return rc;
+}
+
 /* ---- incremental backups: members stored in an ancestor's archive ---- */
 
 /* The directory of the ancestor whose archive has this SHA-256, following the parent
@@ -206,8 +222,7 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
 {
     tb_stream *src = NULL, *sha = NULL, *top = NULL;
     tb_archive_reader *r = NULL;
-    char *apath = tb_fs_join(adir, strcmp(am->compression ? am->compression : "", "none") == 0 ? "backup.tar"
-                                                                                                : TB_ARCHIVE_NAME);
+    char *apath = archive_file(adir, am);
     size_t want = 0, got = 0;
     char hex[65];
     int rc;
@@ -258,12 +273,7 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
         rc = tb_error_set(TB_EVERIFY, "parent backup %s lacks %zu of the members this backup needs from it", adir,
                           want - got);
     if (rc == 0) {
-        /* The rest of the file below the decompressor, so the hash covers all of it. */
-        char buf[65536];
-        size_t n;
-        do
-            rc = tb_stream_read(sha, buf, sizeof buf, &n);
-        while (rc == 0 && n > 0);
+        rc = drain(sha);
         tb_stream_sha256_hex(sha, hex);
         if (rc == 0 && strcmp(hex, sha_id))
             rc = tb_error_set(TB_EVERIFY, "parent backup %s: archive SHA-256 does not match (damaged)", adir);
@@ -353,8 +363,7 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
         }
         if (rc < 0 || (rc = tb_manifest_parse(text, mpath, &outer)) < 0)
             goto cleanup;
-        apath = tb_fs_join(o->backup_dir, strcmp(outer->compression ? outer->compression : "", "none") == 0
-                                              ? "backup.tar" : TB_ARCHIVE_NAME);
+        apath = archive_file(o->backup_dir, outer);
         if (!apath) {
             rc = tb_error_set(TB_EIO, "out of memory");
             goto cleanup;
@@ -493,17 +502,8 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
         char hex[65];
         if ((rc = tb_manifest_compare(outer, inner)) < 0)
             goto cleanup;
-        /* Drain what libarchive left unread below the decompressor (end blocks, anything
-         * appended) so the archive's size and hash cover the whole file. */
-        {
-            char buf[65536];
-            size_t n;
-            do
-                rc = tb_stream_read(counter, buf, sizeof buf, &n);
-            while (rc == 0 && n > 0);
-            if (rc < 0)
-                goto cleanup;
-        }
+        if ((rc = drain(counter)) < 0)
+            goto cleanup;
         tb_stream_sha256_hex(sha, hex);
         if (tb_stream_counter_bytes(counter) != outer->archive_size) {
             rc = tb_error_set(TB_EVERIFY, "archive has %" PRIu64 " bytes, %s says %" PRIu64 " (%s)",
