@@ -6,7 +6,6 @@
 
 #include <dirent.h>
 #include <jansson.h>
-#include <time.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,13 +89,10 @@ uint64_t tb_catalog_stored_bytes(const struct tb_manifest *m)
 
 int tb_catalog_record_verify(const char *dir, int rc, int quick, const char *msg)
 {
-    char when[32], *path = tb_fs_join(dir, TB_VERIFY_RECORD), *text = NULL;
-    time_t t = time(NULL);
-    struct tm tm;
+    char when[40], *path = tb_fs_join(dir, TB_VERIFY_RECORD), *text = NULL;
     json_t *o;
     int wrc;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    tb_time_format(tb_time_now_ns() / 1000000000 * 1000000000, when, sizeof when); /* whole seconds */
     o = json_pack("{s:s, s:s, s:b, s:s}", "time", when, "result", rc < 0 ? "failed" : "ok", "quick", quick, "message",
                   rc < 0 && msg ? msg : "");
     text = o ? json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;

@@ -19,7 +19,6 @@
 #include "timefmt.h"
 
 #include <sys/stat.h>
-#include <time.h>
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -147,18 +146,19 @@ static int check_root(void)
     if (rc == 0 && wal_dir) {
         char *st = tb_fs_join(wal_dir, "state.tsv");
         struct stat sb;
-        if (!st || stat(st, &sb) < 0)
+        int seen = st && stat(st, &sb) == 0;
+        int64_t ago = seen ? now - ((int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec) : 0;
+        if (!seen)
             rc = tb_error_set(TB_EIO, "no WAL archiver has run in %s", wal_dir);
-        else if (now - ((int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec) > wlim) {
-            fmt_age(now - ((int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec), a, sizeof a);
+        else if (ago > wlim) {
+            fmt_age(ago, a, sizeof a);
             fmt_age(wlim, b, sizeof b);
             rc = tb_error_set(TB_EIO, "the WAL archiver last polled %s ago (more than %s): %s", a, b, wal_dir);
         }
         free(st);
     }
     if (rc == 0) {
-        fmt_age(now - good->created_ns, a, sizeof a);
-        tb_catalog_last_verify(good->dir, &state, &when, &quick);
+        fmt_age(now - good->created_ns, a, sizeof a); /* state and quick are good's, from the loop */
         printf("ok: newest good backup %s is %s old (%s)\n", good->dir, a,
                state > 0 ? (quick ? "checksums verified" : "verified") : "not verified yet");
     }
@@ -185,10 +185,7 @@ static int list_root(void)
         int64_t when;
         tb_catalog_last_verify(v[i].dir, &state, &when, &quick);
         if (state) {
-            time_t t = (time_t)(when / 1000000000);
-            struct tm tm;
-            gmtime_r(&t, &tm);
-            strftime(verified, sizeof verified, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            tb_time_format(when, verified, sizeof verified);
             snprintf(verified + strlen(verified), sizeof verified - strlen(verified), " %s%s", state > 0 ? "ok" : "FAILED",
                      quick ? " (quick)" : "");
         }
