@@ -35,8 +35,7 @@ static const struct tb_option opts[] = {
     { "push", 0, TB_OPT_STRING, &push_url, "s3://BUCKET/PREFIX",
       "with --wal-directory: also copy each closed segment, then index.tsv and cf.tsv, there (AWS_* variables)" },
     { "check", 0, TB_OPT_FLAG, &check, NULL, "verify the archive (checksums, continuity) without the database" },
-    { "nice", 0, TB_OPT_INT, &prio_nice, "N", "run at this CPU niceness (1-19 lower priority)" },
-    { "io-nice", 0, TB_OPT_STRING, &prio_io, "CLASS", "I/O priority: idle, or best-effort[:0-7]" },
+    TOOL_PRIORITY_OPTIONS(prio_nice, prio_io),
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print what was archived on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };

@@ -62,6 +62,11 @@ static inline void tool_catch_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* The --nice and --io-nice entries of a tool's option table; tool_priority applies them. */
+#define TOOL_PRIORITY_OPTIONS(nice, io) \
+    { "nice", 0, TB_OPT_INT, &(nice), "N", "run at this CPU niceness (1-19 lower priority)" }, \
+    { "io-nice", 0, TB_OPT_STRING, &(io), "CLASS", "I/O priority: idle, or best-effort[:0-7]" }
+
 /* --nice N and --io-nice CLASS[:LEVEL] (idle, best-effort): so a backup does not starve
  * the server. Applied before any thread starts (both are per thread on Linux, inherited
  * by new threads). Returns -1 to go on, else the exit status. */
