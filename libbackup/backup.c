@@ -23,6 +23,7 @@
 /* The content hash runs in its own thread over the checkpoint while the archive is written. */
 struct hash_job {
     const char *dir;
+    tb_rocks *db;               /* the checkpoint, already opened read-only (or NULL) */
     char *scratch;
     int rc;
     char msg[1024];
@@ -35,9 +36,10 @@ struct hash_job {
 static void *hash_thread(void *arg)
 {
     struct hash_job *j = arg;
-    tb_rocks *r = NULL;
+    tb_rocks *r = j->db;
     struct tb_rocks_hash h = { 0 };
-    j->rc = tb_rocks_open(&r, j->dir, TB_ROCKS_READONLY, j->scratch);
+    j->db = NULL;
+    j->rc = r ? 0 : tb_rocks_open(&r, j->dir, TB_ROCKS_READONLY, j->scratch);
     if (j->rc == 0)
         j->rc = tb_rocks_hash(r, &h);
     if (j->rc == 0) {
@@ -325,7 +327,7 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
         }
         if ((rc = tb_rocks_open(&sec, o->db_path, TB_ROCKS_SECONDARY, secdir)) < 0)
             goto cleanup;
-        if ((rc = tb_rocks_checkpoint(sec, ckpt)) < 0)
+        if ((rc = tb_rocks_checkpoint(sec, ckpt, &job.db)) < 0)
             goto cleanup;
         tb_rocks_free(sec);
         sec = NULL;
@@ -525,6 +527,7 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
 cleanup:
     if (thread_started)
         pthread_join(hasher, NULL);
+    tb_rocks_free(job.db); /* still ours when the hashing thread never started */
     for (size_t i = 0; i < job.ncf; i++)
         free(job.cfs[i]);
     free(job.cfs);

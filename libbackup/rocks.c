@@ -391,24 +391,22 @@ cleanup:
     return rc;
 }
 
-/* Whether the checkpoint opens: 0; TB_EAGAIN when its MANIFEST names a table file it does
- * not have (the secondary's version lagged behind the MANIFEST it copied, seen under
- * heavy compaction); another error as it is. */
-static int opens(tb_rocks *r, const char *dir)
+/* Whether the checkpoint opens: 0, with *db the read-only handle; TB_EAGAIN when its
+ * MANIFEST names a table file it does not have (the secondary's version lagged behind the
+ * MANIFEST it copied, seen under heavy compaction); another error as it is. */
+static int opens(tb_rocks *r, const char *dir, tb_rocks **db)
 {
     char *scratch = tb_fs_join(r->scratch, "check");
-    tb_rocks *c = NULL;
-    int rc = scratch ? tb_rocks_open(&c, dir, TB_ROCKS_READONLY, scratch) : tb_error_set(TB_EIO, "out of memory");
+    int rc = scratch ? tb_rocks_open(db, dir, TB_ROCKS_READONLY, scratch) : tb_error_set(TB_EIO, "out of memory");
     if (rc < 0 && strstr(tb_error_last(), "No such file"))
         rc = TB_EAGAIN;
-    tb_rocks_free(c);
-    if (scratch)
+    if (rc < 0 && scratch)
         tb_fs_rm_rf(scratch);
     free(scratch);
     return rc;
 }
 
-int tb_rocks_checkpoint(tb_rocks *r, const char *dir)
+int tb_rocks_checkpoint(tb_rocks *r, const char *dir, tb_rocks **opened)
 {
     /* Races with the live server, all retried at once (each attempt takes milliseconds):
      * compaction deletes an SST between the catch-up and its hard link; a flush retires a
@@ -420,6 +418,7 @@ int tb_rocks_checkpoint(tb_rocks *r, const char *dir)
      * and (2) every WAL of that listing is in the checkpoint (docs/rocksdb-backup-notes.md). */
     enum { ATTEMPTS = 100 };
     char *err = NULL, *before = NULL;
+    tb_rocks *db = NULL;
     int rc = 0;
 
     for (int attempt = 1;; attempt++) {
@@ -450,7 +449,7 @@ int tb_rocks_checkpoint(tb_rocks *r, const char *dir)
         rocksdb_checkpoint_create(cp, dir, UINT64_MAX, &err);
         rocksdb_checkpoint_object_destroy(cp);
         fresh = !err && current_manifest(dir, man1, &size1) == 0 && strcmp(man0, man1) == 0 && size1 >= size0;
-        if (fresh && wals_covered(before, r->path, dir) && (rc = opens(r, dir)) != TB_EAGAIN)
+        if (fresh && wals_covered(before, r->path, dir) && (rc = opens(r, dir, &db)) != TB_EAGAIN)
             break;
         /* A secondary whose version lags its MANIFEST stays so (seen: 100 attempts in a
          * row on an idle DB); a new secondary recovers from the whole MANIFEST. */
@@ -486,6 +485,15 @@ int tb_rocks_checkpoint(tb_rocks *r, const char *dir)
         if (!have)
             rc = copy_options(r, dir);
         free(have);
+    }
+    if (rc == 0 && opened) {
+        *opened = db;
+    } else {
+        char *scratch = tb_fs_join(r->scratch, "check");
+        tb_rocks_free(db);
+        if (scratch)
+            tb_fs_rm_rf(scratch);
+        free(scratch);
     }
     return rc;
 }

@@ -34,8 +34,10 @@ uint32_t tb_rocks_cf_id(tb_rocks *r, size_t i);
 
 /* Writes a checkpoint of the DB (as of the last catch-up) into dir, which must not exist.
  * Retries, catching up again, when compaction removes a file under it. Adds the source's
- * newest OPTIONS file when RocksDB leaves it out (a secondary's checkpoint does). */
-int tb_rocks_checkpoint(tb_rocks *r, const char *dir);
+ * newest OPTIONS file when RocksDB leaves it out (a secondary's checkpoint does). Each
+ * candidate is opened read-only to check it; with opened non-NULL that handle is passed
+ * on (its info log lives under r's scratch directory, which must outlive it). */
+int tb_rocks_checkpoint(tb_rocks *r, const char *dir, tb_rocks **opened);
 
 /* Content hash: SHA-256 over every column family in name order and every key/value in
  * key order, all length-prefixed. counts (may be NULL) receives per-CF key counts in

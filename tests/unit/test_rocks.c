@@ -140,7 +140,7 @@ int main(void)
     }
     ok(r && tb_rocks_catch_up(r) == 0 && tb_rocks_last_seq(r) == s1 + 1, "catch-up sees the primary's new write (%llu -> %llu)",
        (unsigned long long)s1, (unsigned long long)(r ? tb_rocks_last_seq(r) : 0));
-    ok(r && tb_rocks_checkpoint(r, ck) == 0, "checkpoint from the secondary");
+    ok(r && tb_rocks_checkpoint(r, ck, NULL) == 0, "checkpoint from the secondary");
     tb_rocks_free(r);
     r = NULL;
     {
@@ -155,7 +155,7 @@ int main(void)
     }
     ok(hash_of(ck, TB_ROCKS_READONLY, hb) == 0 && hash_of(a, TB_ROCKS_SECONDARY, ha) == 0 && strcmp(ha, hb) == 0,
        "the checkpoint hashes like the live database");
-    ok(tb_rocks_open(&r, a, TB_ROCKS_SECONDARY, scratch) == 0 && tb_rocks_checkpoint(r, ck) < 0,
+    ok(tb_rocks_open(&r, a, TB_ROCKS_SECONDARY, scratch) == 0 && tb_rocks_checkpoint(r, ck, NULL) < 0,
        "a checkpoint into an existing directory fails");
     tb_rocks_free(r);
     close_db(db, h, 2);
