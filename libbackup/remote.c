@@ -28,26 +28,31 @@ static int parse(const char *url, char **bucket, char **prefix)
     return 0;
 }
 
+int tb_remote_fetch_into(tb_s3 *s, const char *url, const char *dir, unsigned *copied)
+{
+    char *bucket = NULL, *prefix = NULL;
+    int rc = parse(url, &bucket, &prefix);
+    if (rc == 0 && (rc = tb_s3_sync_down(s, bucket, prefix, dir, copied)) < 0)
+        tb_error_wrap(rc, "%s", url);
+    free(bucket);
+    free(prefix);
+    return rc;
+}
+
 int tb_remote_fetch_dir(tb_s3 *s, const char *url, const char *scratch, char **dir)
 {
-    char *bucket = NULL, *prefix = NULL, *tmp = NULL;
+    char *tmp = NULL;
     unsigned copied = 0;
-    int rc;
+    int rc = 0;
     *dir = NULL;
-    if ((rc = parse(url, &bucket, &prefix)) < 0)
-        return rc;
-    if (!(tmp = tb_fs_join(scratch, "themis-s3.XXXXXX"))) {
-        rc = tb_error_set(TB_EIO, "out of memory");
-        goto cleanup;
-    }
+    if (!(tmp = tb_fs_join(scratch, "themis-s3.XXXXXX")))
+        return tb_error_set(TB_EIO, "out of memory");
     if (!mkdtemp(tmp)) {
         rc = tb_error_errno(TB_EIO, errno, "cannot create a temporary directory in %s", scratch);
         goto cleanup;
     }
-    if ((rc = tb_s3_sync_down(s, bucket, prefix, tmp, &copied)) < 0) {
-        tb_error_wrap(rc, "%s", url);
+    if ((rc = tb_remote_fetch_into(s, url, tmp, &copied)) < 0)
         goto cleanup;
-    }
     if (!copied) {
         rc = tb_error_set(TB_ENOENT, "nothing under %s", url);
         goto cleanup;
@@ -58,8 +63,6 @@ cleanup:
     if (tmp && rc < 0)
         tb_fs_rm_rf(tmp);
     free(tmp);
-    free(bucket);
-    free(prefix);
     return rc;
 }
 

@@ -10,6 +10,9 @@
  * private directory made under scratch; *dir (malloc'd) is it, and the caller removes it.
  * No objects at all is TB_ENOENT naming the url. */
 int tb_remote_fetch_dir(tb_s3 *s, const char *url, const char *scratch, char **dir);
+/* Downloads every object under url (taken as a directory) into dir, which it creates;
+ * *copied (may be NULL) says how many objects it wrote. */
+int tb_remote_fetch_into(tb_s3 *s, const char *url, const char *dir, unsigned *copied);
 
 /* A reader of one object: a thread downloads it into a pipe the stream reads, so a
  * restore starts before the download ends and nothing is staged on disk. Closing the

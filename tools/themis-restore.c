@@ -186,37 +186,28 @@ static int fetch_backup(const char **where)
         keep(strdup(tmp));
     while (rc == 0) {
         size_t n = strlen(url);
-        char *bucket = NULL, *key = NULL, *name, *dir, *parent, *slash;
+        char *dir, *parent, *next = NULL;
+        unsigned copied = 0;
         while (n > 1 && url[n - 1] == '/')
             url[--n] = '\0';
-        name = strrchr(url, '/') + 1;
-        dir = tb_fs_join(tmp, name);
-        rc = dir ? tb_s3_url_parse(url, &bucket, &key) : tb_error_set(TB_EIO, "out of memory");
-        if (rc == 0) {
-            unsigned copied = 0;
-            char *k2 = NULL;
-            rc = asprintf(&k2, "%s/", key) < 0 ? tb_error_set(TB_EIO, "out of memory")
-                                                : tb_s3_sync_down(s3, bucket, k2, dir, &copied);
-            if (rc == 0 && !copied)
-                rc = tb_error_set(depth ? TB_EVERIFY : TB_ENOENT, depth ? "parent backup missing: %s" : "nothing under %s", url);
-            free(k2);
-        }
-        free(bucket);
-        free(key);
+        dir = tb_fs_join(tmp, strrchr(url, '/') + 1);
+        rc = dir ? tb_remote_fetch_into(s3, url, dir, &copied) : tb_error_set(TB_EIO, "out of memory");
+        if (rc == 0 && !copied)
+            rc = tb_error_set(depth ? TB_EVERIFY : TB_ENOENT, depth ? "parent backup missing: %s" : "nothing under %s", url);
         if (rc == 0 && !local)
             local = strdup(dir);
         parent = rc == 0 ? sibling_parent(dir) : NULL;
         free(dir);
-        if (!parent || ++depth > 1000)
+        if (!parent)
             break;
-        *(slash = strrchr(url, '/')) = '\0';
-        {
-            char *next = NULL;
-            rc = asprintf(&next, "%s/%s", url, parent) < 0 ? tb_error_set(TB_EIO, "out of memory") : 0;
-            free(url);
-            url = next;
-        }
+        if (++depth > 1000)
+            rc = tb_error_set(TB_EVERIFY, "parent chain too long (a loop?) at %s", url);
+        *strrchr(url, '/') = '\0';
+        if (rc == 0 && asprintf(&next, "%s/%s", url, parent) < 0)
+            rc = tb_error_set(TB_EIO, "out of memory");
         free(parent);
+        free(url);
+        url = next;
     }
     free(url);
     free(tmp);
@@ -234,14 +225,9 @@ static int materialize_depth;
 /* A candidate under a mirrored S3 root: bring its files before it is checked. */
 static int materialize(const char *dir)
 {
-    const char *name = strrchr(dir, '/') + 1;
-    char *url = dir_join(remote_root, name), *bucket = NULL, *key = NULL;
-    int rc = url ? tb_s3_url_parse(url, &bucket, &key) : tb_error_set(TB_EIO, "out of memory");
-    if (rc == 0)
-        rc = tb_s3_sync_down(s3, bucket, key, dir, NULL);
+    char *url = dir_join(remote_root, strrchr(dir, '/') + 1);
+    int rc = url ? tb_remote_fetch_into(s3, url, dir, NULL) : tb_error_set(TB_EIO, "out of memory");
     free(url);
-    free(bucket);
-    free(key);
     /* An incremental backup needs its parents' archives too: siblings in the mirror
      * (a chain longer than any real one is a loop in damaged manifests). */
     if (rc == 0 && ++materialize_depth > 1000)
