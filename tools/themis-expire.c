@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
+#include "archiver.h"
 #include "catalog.h"
 #include "fs.h"
 #include "manifest.h"
@@ -60,66 +60,6 @@ static void keep_parents(struct backup *v, size_t n)
             }
         }
     }
-}
-
-struct pending {
-    char xid[256];
-    size_t len, seg;
-};
-
-/* How many leading segments no kept backup needs: those before the one holding sequence
- * base+1 (the oldest kept base), and before any holding a Prepare still open at base
- * (replay applies it at a Commit after the base). */
-static int wal_cut(const struct tb_seg_info *segs, size_t n, uint64_t base, size_t *cut)
-{
-    struct pending *open_ = NULL;
-    size_t nopen = 0, k = 0;
-    int rc = 0;
-    while (k < n && segs[k].next_seq <= base + 1)
-        k++;
-    /* Prepares in the segments to cut that no Commit or Rollback up to the base closes. */
-    for (size_t i = 0; rc == 0 && i < k; i++) {
-        char *path = tb_fs_join(wal_dir, segs[i].name);
-        tb_seg_reader *rd = NULL;
-        struct tb_seg_record r;
-        int m = 0;
-        rc = path ? tb_seg_reader_open(&rd, path) : tb_error_set(TB_EIO, "out of memory");
-        while (rc == 0 && (m = tb_seg_reader_next(rd, &r)) == 1) {
-            struct tb_wb_iter it;
-            struct tb_wb_entry e;
-            if (tb_wb_init(&it, r.data, r.len) < 0)
-                continue;
-            while (tb_wb_next(&it, &e) == 1) {
-                if (e.kind == TB_WB_END_PREPARE && e.klen <= sizeof open_->xid) {
-                    struct pending *p = realloc(open_, (nopen + 1) * sizeof *p);
-                    if (!p) {
-                        rc = tb_error_set(TB_EIO, "out of memory");
-                        break;
-                    }
-                    open_ = p;
-                    memcpy(open_[nopen].xid, e.key, e.klen);
-                    open_[nopen].len = e.klen;
-                    open_[nopen++].seg = i;
-                } else if (e.kind == TB_WB_COMMIT || e.kind == TB_WB_ROLLBACK) {
-                    for (size_t j = 0; j < nopen; j++)
-                        if (open_[j].len == e.klen && memcmp(open_[j].xid, e.key, e.klen) == 0) {
-                            open_[j] = open_[--nopen];
-                            break;
-                        }
-                }
-            }
-        }
-        if (rc == 0 && m < 0)
-            rc = m;
-        tb_seg_reader_free(rd);
-        free(path);
-    }
-    for (size_t j = 0; j < nopen; j++)
-        if (open_[j].seg < k)
-            k = open_[j].seg;
-    free(open_);
-    *cut = k;
-    return rc;
 }
 
 int main(int argc, char **argv)
@@ -186,7 +126,7 @@ int main(int argc, char **argv)
             printf("no backup kept: WAL segments left as they are\n");
             goto out;
         }
-        if ((rc = tb_seg_index_load(wal_dir, &segs, &nsegs)) == 0 && (rc = wal_cut(segs, nsegs, oldest_base, &cut)) == 0) {
+        if ((rc = tb_seg_index_load(wal_dir, &segs, &nsegs)) == 0 && (rc = tb_archive_unneeded_prefix(wal_dir, segs, nsegs, oldest_base, &cut)) == 0) {
             for (size_t i = 0; dry_run && i < cut; i++)
                 printf("would remove %s/%s\n", wal_dir, segs[i].name);
             if (!dry_run && cut && (rc = tb_seg_index_drop_prefix(wal_dir, cut, &gone, &ngone)) == 0)

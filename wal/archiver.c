@@ -43,7 +43,7 @@ void tb_pending_free(struct tb_pending *p)
     free(p);
 }
 
-static int pending_add(struct tb_pending *p, const void *xid, size_t len, uint64_t count)
+int tb_pending_add(struct tb_pending *p, const void *xid, size_t len, uint64_t count)
 {
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 16;
@@ -62,8 +62,7 @@ static int pending_add(struct tb_pending *p, const void *xid, size_t len, uint64
     return 0;
 }
 
-/* Removes xid; returns its count, or -1 when unknown. */
-static int64_t pending_take(struct tb_pending *p, const void *xid, size_t len)
+int64_t tb_pending_take(struct tb_pending *p, const void *xid, size_t len)
 {
     for (size_t i = 0; i < p->n; i++)
         if (p->v[i].len == len && memcmp(p->v[i].xid, xid, len) == 0) {
@@ -73,6 +72,14 @@ static int64_t pending_take(struct tb_pending *p, const void *xid, size_t len)
             return c;
         }
     return -1;
+}
+
+uint64_t tb_pending_min(const struct tb_pending *p, uint64_t dflt)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i].count < dflt)
+            dflt = p->v[i].count;
+    return dflt;
 }
 
 int tb_record_scan(struct tb_pending *p, const unsigned char *rec, size_t len, struct tb_record_info *info,
@@ -94,19 +101,19 @@ int tb_record_scan(struct tb_pending *p, const unsigned char *rec, size_t len, s
             prep = 0;
             break;
         case TB_WB_END_PREPARE:
-            if ((rc = pending_add(p, e.key, e.klen, prep)) < 0)
+            if ((rc = tb_pending_add(p, e.key, e.klen, prep)) < 0)
                 return rc;
             in_prepare = 0;
             break;
         case TB_WB_COMMIT:
-            c = pending_take(p, e.key, e.klen);
+            c = tb_pending_take(p, e.key, e.klen);
             if (c < 0)
                 info->unknown_commit = 1;
             else
                 consumed += (uint64_t)c;
             break;
         case TB_WB_ROLLBACK:
-            pending_take(p, e.key, e.klen);
+            tb_pending_take(p, e.key, e.klen);
             break;
         case TB_WB_LOG_DATA:
             if (tb_wb_stamp(&e, &ns)) {
@@ -201,7 +208,7 @@ static int load_state(tb_archiver *a)
             size_t n = strlen(hex) / 2;
             for (size_t i = 0; i < n; i++)
                 sscanf(hex + 2 * i, "%2hhx", &xid[i]);
-            if ((rc = pending_add(a->pending, xid, n, x)) < 0)
+            if ((rc = tb_pending_add(a->pending, xid, n, x)) < 0)
                 break;
         } else {
             rc = tb_error_set(TB_EVERIFY, "damaged state file: '%s' (%s)", line, a->state_path);
@@ -608,6 +615,47 @@ int tb_archiver_rotate(tb_archiver *a, int force)
         return tb_error_set(TB_EIO, "out of memory");
     rc = a->o.published(a->o.published_arg, path, &info);
     free(path);
+    return rc;
+}
+
+/* ---- retention ---------------------------------------------------------- */
+
+int tb_archive_unneeded_prefix(const char *wal_dir, const struct tb_seg_info *segs, size_t n, uint64_t base,
+                               size_t *cut)
+{
+    struct tb_pending *open_ = tb_pending_new(); /* xid -> the segment of its Prepare */
+    size_t k = 0;
+    int rc = open_ ? 0 : tb_error_set(TB_EIO, "out of memory");
+    while (k < n && segs[k].next_seq <= base + 1)
+        k++;
+    /* Prepares in the segments to cut that no Commit or Rollback in them closes. */
+    for (size_t i = 0; rc == 0 && i < k; i++) {
+        char *path = tb_fs_join(wal_dir, segs[i].name);
+        tb_seg_reader *rd = NULL;
+        struct tb_seg_record r;
+        int m = 0;
+        rc = path ? tb_seg_reader_open(&rd, path) : tb_error_set(TB_EIO, "out of memory");
+        while (rc == 0 && (m = tb_seg_reader_next(rd, &r)) == 1) {
+            struct tb_wb_iter it;
+            struct tb_wb_entry e;
+            if (tb_wb_init(&it, r.data, r.len) < 0)
+                continue;
+            while (rc == 0 && tb_wb_next(&it, &e) == 1) {
+                if (e.kind == TB_WB_END_PREPARE)
+                    rc = tb_pending_add(open_, e.key, e.klen, i);
+                else if (e.kind == TB_WB_COMMIT || e.kind == TB_WB_ROLLBACK)
+                    tb_pending_take(open_, e.key, e.klen);
+            }
+        }
+        if (rc == 0 && m < 0)
+            rc = m;
+        tb_seg_reader_free(rd);
+        free(path);
+    }
+    if (rc == 0)
+        k = (size_t)tb_pending_min(open_, k);
+    tb_pending_free(open_);
+    *cut = k;
     return rc;
 }
 

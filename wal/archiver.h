@@ -56,6 +56,19 @@ struct tb_record_info {
 };
 struct tb_pending *tb_pending_new(void);
 void tb_pending_free(struct tb_pending *p);
+/* The set of open Prepares by xid, each with a value (the archiver's: the sequences the
+ * Prepare will consume at its Commit). take removes xid and returns its value, -1 when
+ * unknown; min is the smallest value, dflt when none is open. */
+int tb_pending_add(struct tb_pending *p, const void *xid, size_t len, uint64_t value);
+int64_t tb_pending_take(struct tb_pending *p, const void *xid, size_t len);
+uint64_t tb_pending_min(const struct tb_pending *p, uint64_t dflt);
+
+/* Retention: how many leading segments of the archive (segs, n, in order) no backup with
+ * last sequence base or later needs: those wholly at or before base, except from the
+ * first one holding a Prepare that they do not close (its Commit comes later). */
+struct tb_seg_info;
+int tb_archive_unneeded_prefix(const char *wal_dir, const struct tb_seg_info *segs, size_t n, uint64_t base,
+                               size_t *cut);
 /* Updates p (prepares added, commits and rollbacks removed). cf_seen(arg, id) is called
  * for every column family id written, when not NULL. */
 int tb_record_scan(struct tb_pending *p, const unsigned char *rec, size_t len, struct tb_record_info *info,

@@ -6,6 +6,7 @@
 #include "crc32c.h"
 #include "error.h"
 #include "fs.h"
+#include "archiver.h"
 #include "log_reader.h"
 #include "segment.h"
 
@@ -315,11 +316,59 @@ static void test_index_adopt(void)
     free(index);
 }
 
+/* Appends a record whose WriteBatch is body (after a 12-byte header) to w. */
+static void add_record(tb_seg_writer *w, uint64_t first, uint64_t next, const unsigned char *body, size_t n)
+{
+    unsigned char rec[512] = { 0 };
+    struct tb_seg_record r = { .first_seq = first, .next_seq = next, .ts_ns = (int64_t)first, .data = rec, .len = 12 + n };
+    rec[0] = (unsigned char)first;
+    memcpy(rec + 12, body, n);
+    tb_seg_writer_append(w, &r);
+}
+
+/* Retention: segments wholly before the base go, except from the one holding a Prepare
+ * the cut segments do not close. A 300-byte xid too. */
+static void test_unneeded_prefix(void)
+{
+    char dir[] = "/tmp/test_wal_ret.XXXXXX";
+    static const unsigned char put[] = { 0x1, 1, 'k', 1, 'v' };
+    unsigned char prep[400] = { 0x9, 0x1, 1, 'k', 1, 'v', 0xA, 0xAC, 0x02 }, commit[400] = { 0xB, 0xAC, 0x02 };
+    struct tb_seg_info *v = NULL;
+    size_t n = 0, cut = 99;
+    tb_seg_writer *w = NULL;
+    if (!mkdtemp(dir)) {
+        ok(0, "mkdtemp");
+        return;
+    }
+    memset(prep + 9, 'x', 300);   /* EndPrepare xid: 300 bytes (varint 0xAC 0x02) */
+    memset(commit + 3, 'x', 300); /* Commit of the same xid */
+    tb_seg_writer_open(&w, dir, 3);
+    add_record(w, 1, 2, put, sizeof put);          /* segment 0: [1, 2) */
+    tb_seg_writer_rotate(w, NULL);
+    add_record(w, 2, 2, prep, 9 + 300);            /* segment 1: the Prepare (no sequence) */
+    add_record(w, 2, 3, put, sizeof put);          /*            and a put: [2, 3) */
+    tb_seg_writer_rotate(w, NULL);
+    add_record(w, 3, 4, commit, 3 + 300);          /* segment 2: its Commit: [3, 4) */
+    tb_seg_writer_rotate(w, NULL);
+    add_record(w, 4, 5, put, sizeof put);          /* segment 3: [4, 5) */
+    tb_seg_writer_rotate(w, NULL);
+    tb_seg_writer_free(w);
+    ok(tb_seg_index_load(dir, &v, &n) == 0 && n == 4, "an archive of four segments");
+    ok(tb_archive_unneeded_prefix(dir, v, n, 3, &cut) == 0 && cut == 3,
+       "base 3: the first three go, the Commit among them closes the Prepare (cut %zu)", cut);
+    ok(tb_archive_unneeded_prefix(dir, v, n, 2, &cut) == 0 && cut == 1,
+       "base 2: segment 1 stays, its Prepare is committed after the base (cut %zu)", cut);
+    ok(tb_archive_unneeded_prefix(dir, v, n, 0, &cut) == 0 && cut == 0, "base 0: nothing goes (cut %zu)", cut);
+    free(v);
+    tb_fs_rm_rf(dir);
+}
+
 int main(void)
 {
     test_crc();
     test_batch();
     test_reader();
     test_index_adopt();
+    test_unneeded_prefix();
     return done_testing();
 }
