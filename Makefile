@@ -9,7 +9,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 OPT     ?= -O2
 SAN     ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -pthread \
-           -Ilibbackup -Iwal $(PKG_CFLAGS) $(SAN)
+           -Ilibbackup -Iwal $(PKG_CFLAGS) $(SAN) -DVECTORS='"$(abspath tests/unit/vectors)"'
 LDFLAGS += -pthread $(SAN)
 LDLIBS  += $(PKG_LIBS) -lm
 
