@@ -1,6 +1,7 @@
 /* backup: checkpoint through a secondary instance (or the server), hash it, stream it as tar. */
 #include "backup.h"
 #include "backup_archive.h"
+#include "catalog.h"
 #include "error.h"
 #include "fs.h"
 #include "rocks.h"
@@ -174,18 +175,19 @@ static int add_member(tb_archive_writer *w, struct tb_manifest *m, const char *n
  * else the absolute path. *parent is NULL when the chain is long enough for a full one. */
 static int load_parent(const struct tb_backup_opts *o, struct tb_manifest **parent, char **rel)
 {
-    char *mpath = tb_fs_join(o->parent_dir, TB_MANIFEST_NAME), *text = NULL, *pabs = NULL, *cdir = NULL;
-    char *cparent = NULL, *ppar = NULL;
+    char *pabs = NULL, *cdir = NULL, *cparent = NULL, *ppar = NULL;
     int rc;
     *parent = NULL;
     *rel = NULL;
-    if (!mpath)
-        return tb_error_set(TB_EIO, "out of memory");
-    rc = tb_fs_read_file(mpath, &text, NULL);
+    rc = tb_catalog_read_manifest(o->parent_dir, o->keys, 1, parent);
     if (rc == TB_ENOENT)
-        rc = tb_error_set(TB_ENOENT, "parent backup not found: no %s in %s", TB_MANIFEST_NAME, o->parent_dir);
-    if (rc == 0)
-        rc = tb_manifest_parse(text, mpath, parent);
+        rc = tb_error_wrap(TB_ENOENT, "parent backup not found");
+    else if (rc == TB_EUSAGE)
+        rc = tb_error_set(TB_EUSAGE, "parent backup %s is encrypted: encrypt the incremental too, with a key of the "
+                          "parent's", o->parent_dir);
+    if (rc == 0 && (*parent)->encrypted && !o->keys)
+        rc = tb_error_set(TB_EUSAGE, "parent backup %s is encrypted: encrypt the incremental too (--encrypt)",
+                          o->parent_dir);
     if (rc == 0 && !(*parent)->archive_sha256[0])
         rc = tb_error_set(TB_EVERIFY, "parent backup's %s has no archive hash (%s)", TB_MANIFEST_NAME, o->parent_dir);
     if (rc == 0 && o->full_every && (*parent)->chain + 1 >= o->full_every) {
@@ -210,8 +212,6 @@ cleanup:
         tb_manifest_free(*parent);
         *parent = NULL;
     }
-    free(mpath);
-    free(text);
     free(pabs);
     free(cdir);
     free(cparent);
@@ -243,6 +243,19 @@ static int add_reference(struct tb_manifest *m, const struct tb_manifest *parent
     return 0;
 }
 
+/* "id,id": the keys an encrypted backup is wrapped for, as its manifest records them. */
+static int key_ids(tb_keyring *k, char **out)
+{
+    size_t n = tb_keyring_size(k), len = n * 20 + 1;
+    char *s = calloc(1, len);
+    if (!s)
+        return tb_error_set(TB_EIO, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        snprintf(s + strlen(s), len - strlen(s), "%s%s", i ? "," : "", tb_keyring_id(k, i));
+    *out = s;
+    return 0;
+}
+
 static void rfc3339_now(char *buf, size_t len)
 {
     time_t t = time(NULL);
@@ -257,7 +270,7 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
     struct hash_job job = { 0 };
     tb_rocks *sec = NULL;
     tb_archive_writer *w = NULL;
-    tb_stream *file = NULL, *sha = NULL, *top = NULL;
+    tb_stream *file = NULL, *sha = NULL, *top = NULL, *crypt = NULL;
     char *stage = NULL, *scratch = NULL, *ckpt = NULL, *db_parent = NULL, *secdir = NULL;
     char *archive_path = NULL, *manifest_path = NULL, *json = NULL, *json_out = NULL;
     char **files = NULL, **extra = NULL;
@@ -375,6 +388,7 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
     m->compression = strdup(o->compress ? "zstd" : "none");
     m->level = o->compress ? o->level : 0;
     m->threads = o->compress ? o->threads : 0;
+    m->encrypted = o->keys != NULL;
     if (parent) {
         m->parent_path = parent_rel;
         parent_rel = NULL;
@@ -382,11 +396,11 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
         m->chain = parent->chain + 1;
     }
 
-    /* Stack: tar -> counter -> [zstd] -> sha256 -> file or stream. */
+    /* Stack: tar -> counter -> [zstd] -> [encryption] -> sha256 -> file or stream. */
     if (o->backup_dir) {
         if ((rc = tb_fs_mkdir_p(stage, 0755)) < 0)
             goto cleanup;
-        archive_path = tb_fs_join(stage, o->compress ? TB_ARCHIVE_NAME : "backup.tar");
+        archive_path = tb_fs_join(stage, tb_manifest_archive_name(m));
         if (!archive_path) {
             rc = tb_error_set(TB_EIO, "out of memory");
             goto cleanup;
@@ -400,9 +414,17 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
         goto cleanup;
     file = NULL;
     top = sha;
+    if (o->keys) {
+        if ((rc = tb_crypt_writer(&crypt, sha, o->keys)) < 0)
+            goto cleanup;
+        top = crypt;
+        if ((rc = key_ids(o->keys, &m->key_ids)) < 0)
+            goto cleanup;
+    }
     if (o->compress) {
-        if ((rc = tb_stream_zstd_writer(&top, sha, o->level, o->threads)) < 0) {
-            top = sha;
+        tb_stream *below = top;
+        if ((rc = tb_stream_zstd_writer(&top, below, o->level, o->threads)) < 0) {
+            top = below;
             goto cleanup;
         }
     }
@@ -496,7 +518,10 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
         goto cleanup;
     if ((rc = tb_archive_writer_close(w)) < 0)
         goto cleanup;
-    tb_stream_sha256_hex(sha, m->archive_sha256);
+    if (crypt)
+        tb_crypt_sealed_hex(crypt, m->archive_sha256);
+    else
+        tb_stream_sha256_hex(sha, m->archive_sha256);
     if (o->backup_dir) {
         struct stat st;
         if (stat(archive_path, &st) < 0) {
@@ -504,7 +529,20 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
             goto cleanup;
         }
         m->archive_size = (uint64_t)st.st_size;
-        if ((rc = tb_manifest_to_json(m, 1, &json_out)) < 0)
+        if (o->keys) {
+            /* The full manifest stays readable with the key, for incrementals built on this. */
+            char *epath = tb_fs_join(stage, TB_MANIFEST_ENC_NAME);
+            if ((rc = tb_manifest_to_json(m, TB_MANIFEST_ARCHIVE, &json_out)) == 0)
+                rc = epath ? tb_catalog_write_encrypted(epath, json_out, strlen(json_out), o->keys)
+                           : tb_error_set(TB_EIO, "out of memory");
+            free(epath);
+            free(json_out);
+            json_out = NULL;
+            if (rc < 0)
+                goto cleanup;
+        }
+        if ((rc = tb_manifest_to_json(m, TB_MANIFEST_ARCHIVE | (o->keys && !o->plain_manifest ? TB_MANIFEST_REDACT : 0),
+                                      &json_out)) < 0)
             goto cleanup;
         manifest_path = tb_fs_join(stage, TB_MANIFEST_NAME);
         if (!manifest_path) {
@@ -560,5 +598,43 @@ cleanup:
         *out = m;
     else
         tb_manifest_free(m);
+    return rc;
+}
+
+int tb_backup_rekey(const char *dir, tb_keyring *old, tb_keyring *add, int keep)
+{
+    struct tb_manifest *m = NULL;
+    char *apath = NULL, *epath = tb_fs_join(dir, TB_MANIFEST_ENC_NAME), *mpath = tb_fs_join(dir, TB_MANIFEST_NAME);
+    char *json = NULL, ids[TB_CRYPT_MAX_SLOTS * 20];
+    int rc = epath && mpath ? tb_catalog_read_manifest(dir, NULL, 0, &m) : tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0 && !m->encrypted)
+        rc = tb_error_set(TB_EUSAGE, "backup is not encrypted (%s)", dir);
+    if (rc == 0 && !(apath = tb_fs_join(dir, tb_manifest_archive_name(m))))
+        rc = tb_error_set(TB_EIO, "out of memory");
+    /* The encrypted manifest first, the archive second: an interrupted run is redone with
+     * the key that still opens the archive, and MANIFEST.json is rewritten last. */
+    if (rc == 0 && tb_fs_exists(epath))
+        rc = tb_crypt_rekey_file(epath, old, add, keep);
+    if (rc == 0)
+        rc = tb_crypt_rekey_file(apath, old, add, keep);
+    if (rc == 0 && (rc = tb_crypt_file_key_ids(apath, ids, sizeof ids)) == 0) {
+        struct stat st;
+        if (stat(apath, &st) < 0) {
+            rc = tb_error_errno(TB_EIO, errno, "cannot stat %s", apath);
+            goto out;
+        }
+        m->archive_size = (uint64_t)st.st_size; /* the header's size changed */
+        free(m->key_ids);
+        m->key_ids = strdup(ids);
+        rc = tb_manifest_to_json(m, TB_MANIFEST_ARCHIVE | (m->redacted ? TB_MANIFEST_REDACT : 0), &json);
+    }
+    if (rc == 0)
+        rc = tb_fs_write_atomic(mpath, json, strlen(json), 0644);
+out:
+    tb_manifest_free(m);
+    free(apath);
+    free(epath);
+    free(mpath);
+    free(json);
     return rc;
 }

@@ -2,6 +2,7 @@
 #ifndef TB_BACKUP_H
 #define TB_BACKUP_H
 
+#include "crypt.h"
 #include "manifest.h"
 #include "stream.h"
 
@@ -18,8 +19,12 @@ struct tb_backup_opts {
     /* Incremental: members whose name, size and SHA-256 equal the parent's are recorded as
      * stored in the parent's chain instead of stored again (needs backup_dir). */
     const char *parent_dir;
-    unsigned full_every;
-    uint64_t rate_limit;      /* bytes of database read per second (0: no limit) */      /* with parent_dir: a full backup when the chain would reach this */
+    unsigned full_every;      /* with parent_dir: a full backup when the chain would reach this */
+    uint64_t rate_limit;      /* bytes of database read per second (0: no limit) */
+    /* Encrypt the archive for these keys (NULL: plain); the manifest beside it is redacted
+     * unless plain_manifest, the full one encrypted beside it. */
+    tb_keyring *keys;
+    int plain_manifest;
     tb_progress_cb progress;  /* bytes of tar data written */
     void *progress_arg;
     uint64_t *progress_total; /* set to the bytes to archive before archiving starts */
@@ -28,5 +33,10 @@ struct tb_backup_opts {
 /* Runs the backup; on success *out (may be NULL) receives the manifest. On failure nothing
  * is published under backup_dir and temporary files are removed. */
 int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out);
+
+/* Rewraps an encrypted backup's data keys (archive and MANIFEST.json.enc) with the keys of
+ * add, opened with a key of old; keep leaves the existing keys (--add-key), else only add's
+ * remain (--rekey). The data is not rewritten; the manifest's key ids are updated. */
+int tb_backup_rekey(const char *dir, tb_keyring *old, tb_keyring *add, int keep);
 
 #endif

@@ -78,9 +78,60 @@ void tb_catalog_free(struct tb_catalog_entry *v, size_t n)
     free(v);
 }
 
+int tb_catalog_read_manifest(const char *dir, tb_keyring *keys, int full, struct tb_manifest **out)
+{
+    char *mpath = tb_fs_join(dir, TB_MANIFEST_NAME), *epath = tb_fs_join(dir, TB_MANIFEST_ENC_NAME), *text = NULL;
+    tb_stream *f = NULL, *c = NULL, *mem = NULL;
+    int rc = mpath && epath ? tb_fs_read_file(mpath, &text, NULL) : tb_error_set(TB_EIO, "out of memory");
+    *out = NULL;
+    if (rc == TB_ENOENT)
+        rc = tb_error_set(TB_ENOENT, "no %s in %s", TB_MANIFEST_NAME, dir);
+    if (rc == 0)
+        rc = tb_manifest_parse(text, mpath, out);
+    if (rc < 0 || !full || !(*out)->redacted)
+        goto out;
+    /* The full manifest, encrypted beside the archive. */
+    tb_manifest_free(*out);
+    *out = NULL;
+    free(text);
+    text = NULL;
+    if ((rc = tb_stream_file(&f, epath, "r")) == TB_ENOENT)
+        rc = tb_error_set(TB_EVERIFY, "backup is incomplete: %s is missing (%s)", TB_MANIFEST_ENC_NAME, dir);
+    if (rc == 0 && (rc = tb_crypt_reader(&c, f, keys)) == 0)
+        f = NULL;
+    if (rc == 0 && (rc = tb_stream_mem_writer(&mem)) == 0 && (rc = tb_stream_copy(mem, c, NULL)) == 0) {
+        size_t len;
+        const char *data = tb_stream_mem_data(mem, &len);
+        rc = (text = strndup(data ? data : "", len)) ? tb_manifest_parse(text, epath, out) : tb_error_set(TB_EIO, "out of memory");
+    }
+out:
+    tb_stream_free(mem);
+    tb_stream_free(c);
+    tb_stream_free(f);
+    free(text);
+    free(mpath);
+    free(epath);
+    return rc;
+}
+
+int tb_catalog_write_encrypted(const char *path, const char *data, size_t len, tb_keyring *keys)
+{
+    tb_stream *f = NULL, *c = NULL;
+    int rc = tb_stream_file(&f, path, "w");
+    if (rc == 0 && (rc = tb_crypt_writer(&c, f, keys)) == 0)
+        f = NULL;
+    if (rc == 0 && (rc = tb_stream_write(c, data, len)) == 0)
+        rc = tb_stream_close(c);
+    tb_stream_free(c);
+    tb_stream_free(f);
+    return rc;
+}
+
 uint64_t tb_catalog_stored_bytes(const struct tb_manifest *m)
 {
     uint64_t b = 0;
+    if (m->redacted)
+        return m->archive_size;
     for (size_t i = 0; i < m->nfiles; i++)
         if (!m->files[i].stored_in)
             b += m->files[i].size;

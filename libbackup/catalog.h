@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crypt.h"
 #include "manifest.h"
 
 struct tb_catalog_entry {
@@ -17,7 +18,13 @@ struct tb_catalog_entry {
  * sequence, then name); anything else under root is left out. */
 int tb_catalog_list(const char *root, struct tb_catalog_entry **out, size_t *n);
 void tb_catalog_free(struct tb_catalog_entry *v, size_t n);
-/* Bytes of the files this backup stores itself (not taken from a parent). */
+/* The manifest of the backup in dir (the copy beside its archive). With full, a redacted
+ * one (an encrypted backup's) is replaced by MANIFEST.json.enc opened with keys. */
+int tb_catalog_read_manifest(const char *dir, tb_keyring *keys, int full, struct tb_manifest **out);
+/* Writes data to path encrypted for keys (a new file; the caller publishes it). */
+int tb_catalog_write_encrypted(const char *path, const char *data, size_t len, tb_keyring *keys);
+/* Bytes of the files this backup stores itself (not taken from a parent); of a redacted
+ * manifest, its archive's size. */
 uint64_t tb_catalog_stored_bytes(const struct tb_manifest *m);
 
 #define TB_VERIFY_RECORD "VERIFY.json"

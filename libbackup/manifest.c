@@ -39,6 +39,7 @@ void tb_manifest_free(struct tb_manifest *m)
     free(m->method);
     free(m->compression);
     free(m->config_file);
+    free(m->key_ids);
     free(m);
 }
 
@@ -87,8 +88,17 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-int tb_manifest_to_json(const struct tb_manifest *m, int with_archive, char **out)
+const char *tb_manifest_archive_name(const struct tb_manifest *m)
 {
+    int plain = m->compression && strcmp(m->compression, "none") == 0;
+    if (m->encrypted)
+        return plain ? "backup.tar.enc" : TB_ARCHIVE_NAME ".enc";
+    return plain ? "backup.tar" : TB_ARCHIVE_NAME;
+}
+
+int tb_manifest_to_json(const struct tb_manifest *m, int flags, char **out)
+{
+    int redact = flags & TB_MANIFEST_REDACT;
     json_t *root = json_object(), *files = json_array(), *cfs = json_array();
     char version[32];
     int rc = 0;
@@ -116,23 +126,30 @@ int tb_manifest_to_json(const struct tb_manifest *m, int with_archive, char **ou
     json_object_set_new(root, "tool", json_string("themis-backup"));
     json_object_set_new(root, "tool_version", str_or_null(m->tool_version));
     json_object_set_new(root, "created", str_or_null(m->created));
-    json_object_set_new(root, "source", json_pack("{s:o, s:o, s:o}", "path", str_or_null(m->source_path),
-                                                  "host", str_or_null(m->host), "method",
-                                                  str_or_null(m->method)));
     json_object_set_new(root, "last_sequence", json_integer((json_int_t)m->last_seq));
-    json_object_set_new(root, "column_families", cfs);
-    cfs = NULL;
-    json_object_set_new(root, "content_hash", json_string(m->content_hash));
     json_object_set_new(root, "compression", json_pack("{s:o, s:i, s:i}", "algorithm",
                                                        str_or_null(m->compression), "level", m->level,
                                                        "threads", m->threads));
-    json_object_set_new(root, "included", json_pack("{s:b, s:o}", "config", m->include_config,
-                                                    "config_file", str_or_null(m->config_file)));
     json_object_set_new(root, "db_bytes", json_integer((json_int_t)m->db_bytes));
-    json_object_set_new(root, "files", files);
-    files = NULL;
-    if (with_archive)
-        json_object_set_new(root, "archive", json_pack("{s:s, s:I, s:s}", "name", TB_ARCHIVE_NAME,
+    if (m->encrypted)
+        json_object_set_new(root, "encryption", json_pack("{s:s, s:s, s:o}", "format", "TBCRYPT 1", "cipher",
+                                                          "AES-256-GCM", "key_ids", str_or_null(m->key_ids)));
+    if (redact) {
+        json_object_set_new(root, "redacted", json_true());
+    } else {
+        json_object_set_new(root, "source", json_pack("{s:o, s:o, s:o}", "path", str_or_null(m->source_path),
+                                                      "host", str_or_null(m->host), "method",
+                                                      str_or_null(m->method)));
+        json_object_set_new(root, "column_families", cfs);
+        cfs = NULL;
+        json_object_set_new(root, "content_hash", json_string(m->content_hash));
+        json_object_set_new(root, "included", json_pack("{s:b, s:o}", "config", m->include_config,
+                                                        "config_file", str_or_null(m->config_file)));
+        json_object_set_new(root, "files", files);
+        files = NULL;
+    }
+    if (flags & TB_MANIFEST_ARCHIVE)
+        json_object_set_new(root, "archive", json_pack("{s:s, s:I, s:s}", "name", tb_manifest_archive_name(m),
                                                        "size", (json_int_t)m->archive_size, "sha256",
                                                        m->archive_sha256));
     *out = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -198,6 +215,16 @@ int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **
         goto cleanup;
     }
     m->last_seq = (uint64_t)json_integer_value(v);
+    v = json_object_get(root, "encryption");
+    if (v) {
+        m->encrypted = 1;
+        m->key_ids = dup_str(json_object_get(v, "key_ids"));
+    }
+    m->redacted = json_is_true(json_object_get(root, "redacted"));
+    m->compression = dup_str(json_object_get(json_object_get(root, "compression"), "algorithm"));
+    m->db_bytes = (uint64_t)json_integer_value(json_object_get(root, "db_bytes"));
+    if (m->redacted)
+        goto parent;
     v = json_object_get(root, "content_hash");
     if (!is_hex64(json_string_value(v))) {
         rc = tb_error_set(TB_EVERIFY, "manifest has no valid content_hash (%s)", where);
@@ -205,13 +232,11 @@ int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **
     }
     snprintf(m->content_hash, sizeof m->content_hash, "%s", json_string_value(v));
     v = json_object_get(root, "compression");
-    m->compression = dup_str(json_object_get(v, "algorithm"));
     m->level = (int)json_integer_value(json_object_get(v, "level"));
     m->threads = (int)json_integer_value(json_object_get(v, "threads"));
     v = json_object_get(root, "included");
     m->include_config = json_is_true(json_object_get(v, "config"));
     m->config_file = dup_str(json_object_get(v, "config_file"));
-    m->db_bytes = (uint64_t)json_integer_value(json_object_get(root, "db_bytes"));
     cfs = json_object_get(root, "column_families");
     if (!json_is_array(cfs)) {
         rc = tb_error_set(TB_EVERIFY, "manifest has no column_families (%s)", where);
@@ -249,6 +274,7 @@ int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **
         if (v && (rc = tb_manifest_set_stored_in(m, json_string_value(v))) < 0)
             goto cleanup;
     }
+parent:
     v = json_object_get(root, "parent");
     if (v) {
         const char *path = json_string_value(json_object_get(v, "path"));
@@ -284,6 +310,9 @@ int tb_manifest_compare(const struct tb_manifest *a, const struct tb_manifest *b
     if (a->last_seq != b->last_seq)
         return tb_error_set(TB_EVERIFY, "manifests disagree on last_sequence (%" PRIu64 " vs %" PRIu64 ")",
                             a->last_seq, b->last_seq);
+    if (a->redacted)
+        return strcmp(a->parent_sha256, b->parent_sha256)
+                   ? tb_error_set(TB_EVERIFY, "manifests disagree on the parent backup") : 0;
     if (strcmp(a->content_hash, b->content_hash))
         return tb_error_set(TB_EVERIFY, "manifests disagree on content_hash");
     if (strcmp(a->parent_sha256, b->parent_sha256))

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #define TB_MANIFEST_FORMAT_MAJOR 1
-#define TB_MANIFEST_FORMAT_MINOR 1 /* 1.1: incremental backups (parent, stored_in) */
+#define TB_MANIFEST_FORMAT_MINOR 2 /* 1.1: incremental backups (parent, stored_in); 1.2: encryption */
 #define TB_MANIFEST_NAME "MANIFEST.json"
 #define TB_ARCHIVE_NAME "backup.tar.zst"
 
@@ -43,10 +43,23 @@ struct tb_manifest {
     char *parent_path;
     char parent_sha256[65];
     unsigned chain;
-    /* Only in the copy beside the archive: the archive file's own size and SHA-256. */
+    /* Only in the copy beside the archive: the archive file's own size and SHA-256 (of an
+     * encrypted archive: its sealed digest, which rekeying leaves alone; docs/encryption.md). */
     uint64_t archive_size;
     char archive_sha256[65];
+    /* Encrypted backups: the archive is a TBCRYPT stream; key_ids (comma-separated) are the
+     * keys its data key is wrapped for, in the copy beside the archive. */
+    int encrypted;
+    char *key_ids;
+    /* The copy beside an encrypted archive leaves out file names, content hash, column
+     * families and source unless asked (--plain-manifest); the full one is in the archive
+     * and, encrypted, in MANIFEST.json.enc. */
+    int redacted;
 };
+
+/* tb_manifest_to_json flags. */
+enum { TB_MANIFEST_ARCHIVE = 1, TB_MANIFEST_REDACT = 2 };
+#define TB_MANIFEST_ENC_NAME "MANIFEST.json.enc"
 
 int tb_manifest_new(struct tb_manifest **out);
 void tb_manifest_free(struct tb_manifest *m);
@@ -55,12 +68,16 @@ int tb_manifest_add_file(struct tb_manifest *m, const char *name, uint64_t size,
 /* Marks the last added file as stored in the ancestor whose archive has this SHA-256. */
 int tb_manifest_set_stored_in(struct tb_manifest *m, const char *archive_sha256);
 const struct tb_manifest_file *tb_manifest_find(const struct tb_manifest *m, const char *name);
-/* Serialises (pretty, keys sorted); with_archive adds the archive's size and hash. */
-int tb_manifest_to_json(const struct tb_manifest *m, int with_archive, char **out);
+/* Serialises (pretty, keys sorted); TB_MANIFEST_ARCHIVE adds the archive's name, size and
+ * hash, TB_MANIFEST_REDACT leaves out what would tell about the content. */
+int tb_manifest_to_json(const struct tb_manifest *m, int flags, char **out);
+/* The archive's file name in the backup directory: backup.tar[.zst][.enc]. */
+const char *tb_manifest_archive_name(const struct tb_manifest *m);
 /* Parses; rejects an unknown major format version with TB_EVERIFY and a clear message. */
 int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **out);
 /* Returns 0 when both list the same files with the same sizes and hashes and the same
- * sequence and content hash; else TB_EVERIFY naming the first difference. */
+ * sequence and content hash; else TB_EVERIFY naming the first difference. A redacted a is
+ * compared on what it has (sequence, parent). */
 int tb_manifest_compare(const struct tb_manifest *a, const struct tb_manifest *b);
 
 #endif

@@ -138,7 +138,50 @@ static int check_members(const struct seen *s, const struct tb_manifest *m)
 /* The archive file of the backup in dir whose manifest is m. */
 static char *archive_file(const char *dir, const struct tb_manifest *m)
 {
-    return tb_fs_join(dir, strcmp(m->compression ? m->compression : "", "none") == 0 ? "backup.tar" : TB_ARCHIVE_NAME);
+    return tb_fs_join(dir, tb_manifest_archive_name(m));
+}
+
+/* Stacks on s (owned) the readers its first bytes call for: decryption (TBCRYPT magic, with
+ * keys), then decompression (zstd's magic); *crypt receives the decryptor or NULL. */
+static int open_layers(tb_stream *s, tb_keyring *keys, const char *where, tb_stream **top, tb_stream **crypt)
+{
+    unsigned char magic[8];
+    size_t n;
+    tb_stream *t;
+    int rc;
+    *crypt = NULL;
+    *top = NULL;
+    if ((rc = tb_stream_peek(&t, s, magic, 8, &n)) < 0) {
+        tb_stream_free(s);
+        return rc;
+    }
+    if (n == 0) {
+        tb_stream_free(t);
+        return tb_error_set(TB_EVERIFY, "backup archive is empty (%s)", where);
+    }
+    if (tb_crypt_is_encrypted(magic, n)) {
+        tb_stream *c, *p;
+        if ((rc = tb_crypt_reader(&c, t, keys)) < 0) {
+            tb_stream_free(t);
+            return rc;
+        }
+        *crypt = c;
+        if ((rc = tb_stream_peek(&p, c, magic, 4, &n)) < 0) {
+            tb_stream_free(c);
+            return rc;
+        }
+        t = p;
+    }
+    if (n >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd) {
+        tb_stream *z;
+        if ((rc = tb_stream_zstd_reader(&z, t)) < 0) {
+            tb_stream_free(t);
+            return rc;
+        }
+        t = z;
+    }
+    *top = t;
+    return 0;
 }
 
 /* Reads s to its end: what libarchive left unread below the decompressor (end blocks,
@@ -218,9 +261,9 @@ static int find_ancestor(const char *dir, const struct tb_manifest *m, const cha
  * against m's size and SHA-256 (and extracted under dbdir when not NULL), and the whole
  * archive against the SHA-256 that names it. */
 static int read_ancestor(const char *adir, const struct tb_manifest *am, const struct tb_manifest *m,
-                         const char *sha_id, const char *dbdir)
+                         const char *sha_id, const char *dbdir, tb_keyring *keys)
 {
-    tb_stream *src = NULL, *sha = NULL, *top = NULL;
+    tb_stream *src = NULL, *sha = NULL, *top = NULL, *crypt = NULL;
     tb_archive_reader *r = NULL;
     char *apath = archive_file(adir, am);
     size_t want = 0, got = 0;
@@ -235,12 +278,7 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
         rc = tb_error_set(TB_EVERIFY, "parent backup %s has lost its archive (%s)", adir, apath);
     if (rc == 0 && (rc = tb_stream_sha256(&sha, src)) == 0) {
         src = NULL;
-        top = sha;
-        if (strcmp(am->compression ? am->compression : "", "none") != 0) {
-            tb_stream *z;
-            if ((rc = tb_stream_zstd_reader(&z, top)) == 0)
-                top = z;
-        }
+        rc = open_layers(sha, keys, adir, &top, &crypt);
     }
     if (rc == 0) {
         tb_stream *stack = top;
@@ -273,8 +311,11 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
         rc = tb_error_set(TB_EVERIFY, "parent backup %s lacks %zu of the members this backup needs from it", adir,
                           want - got);
     if (rc == 0) {
-        rc = drain(sha);
-        tb_stream_sha256_hex(sha, hex);
+        rc = drain(crypt ? crypt : sha);
+        if (crypt)
+            tb_crypt_sealed_hex(crypt, hex);
+        else
+            tb_stream_sha256_hex(sha, hex);
         if (rc == 0 && strcmp(hex, sha_id))
             rc = tb_error_set(TB_EVERIFY, "parent backup %s: archive SHA-256 does not match (damaged)", adir);
     }
@@ -326,13 +367,11 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
 {
     struct tb_manifest *outer = NULL, *inner = NULL;
     struct seen seen = { 0 };
-    tb_stream *src = NULL, *sha = NULL, *top = NULL, *counter = NULL;
+    tb_stream *src = NULL, *sha = NULL, *top = NULL, *counter = NULL, *crypt = NULL;
     tb_archive_reader *r = NULL;
     char *mpath = NULL, *apath = NULL, *text = NULL, *manifest_text = NULL;
     char *work = NULL, *dbdir = NULL, *cfgdir = NULL, *stage = NULL, *ro_scratch = NULL;
     const char *where = o->backup_dir ? o->backup_dir : "stdin";
-    unsigned char magic[4];
-    size_t nmagic;
     int rc = 0, extract, empty, after_manifest = 0;
 
     if (!o->verify_only) {
@@ -404,20 +443,8 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
         top = sha;
         goto cleanup;
     }
-    if ((rc = tb_stream_peek(&top, counter, magic, 4, &nmagic)) < 0) {
-        top = counter;
+    if ((rc = open_layers(counter, o->keys, where, &top, &crypt)) < 0)
         goto cleanup;
-    }
-    if (nmagic == 0) {
-        rc = tb_error_set(TB_EVERIFY, "backup archive is empty (%s)", where);
-        goto cleanup;
-    }
-    if (nmagic == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd) {
-        tb_stream *z;
-        if ((rc = tb_stream_zstd_reader(&z, top)) < 0)
-            goto cleanup;
-        top = z;
-    }
     {
         tb_stream *stack = top;
         top = NULL;
@@ -498,13 +525,20 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
     }
     if ((rc = check_members(&seen, inner)) < 0)
         goto cleanup;
+    /* An encrypted stream is read to its last chunk: truncation and trailing bytes show
+     * only there. */
+    if (crypt && (rc = drain(crypt)) < 0)
+        goto cleanup;
     if (outer) {
         char hex[65];
         if ((rc = tb_manifest_compare(outer, inner)) < 0)
             goto cleanup;
         if ((rc = drain(counter)) < 0)
             goto cleanup;
-        tb_stream_sha256_hex(sha, hex);
+        if (crypt)
+            tb_crypt_sealed_hex(crypt, hex);
+        else
+            tb_stream_sha256_hex(sha, hex);
         if (tb_stream_counter_bytes(counter) != outer->archive_size) {
             rc = tb_error_set(TB_EVERIFY, "archive has %" PRIu64 " bytes, %s says %" PRIu64 " (%s)",
                               tb_stream_counter_bytes(counter), TB_MANIFEST_NAME, outer->archive_size, apath);
@@ -535,7 +569,7 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
         }
         rc = find_ancestor(o->backup_dir, inner, id, &adir, &am);
         if (rc == 0)
-            rc = read_ancestor(adir, am, inner, id, extract ? dbdir : NULL);
+            rc = read_ancestor(adir, am, inner, id, extract ? dbdir : NULL, o->keys);
         free(adir);
         tb_manifest_free(am);
         if (rc < 0)
@@ -614,7 +648,7 @@ cleanup:
     return rc;
 }
 
-int tb_restore_pick(const char *root, int64_t t, int (*prepare)(const char *dir), const char *tool,
+int tb_restore_pick(const char *root, int64_t t, tb_keyring *keys, int (*prepare)(const char *dir), const char *tool,
                     const char *shown, char **out)
 {
     struct tb_catalog_entry *v = NULL;
@@ -630,6 +664,7 @@ int tb_restore_pick(const char *root, int64_t t, int (*prepare)(const char *dir)
         ro.backup_dir = v[i].dir;
         ro.verify_only = 1;
         ro.quick = 1;
+        ro.keys = keys;
         tried++;
         if ((!prepare || prepare(v[i].dir) == 0) && tb_restore_run(&ro, NULL) == 0) {
             *out = v[i].dir;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "crypt.h"
 #include "manifest.h"
 #include "stream.h"
 
@@ -15,6 +16,7 @@ struct tb_restore_opts {
     const char *config_target;/* restore config/ members here (optional) */
     const char *scratch;      /* a directory of ours for verification's temporary restore */
     int verify_only;
+    tb_keyring *keys;         /* opens encrypted archives (theirs and their ancestors') */
     uint64_t rate_limit;      /* bytes of archive read per second (0: no limit) */
     int quick;                /* checksums only: skip the temporary restore and open */
     int force;                /* replace a non-empty target */
@@ -32,10 +34,10 @@ struct tb_restore_opts {
 int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out);
 
 /* The newest backup under root created at or before t (INT64_MAX: any time) whose
- * checksums verify (--verify-only --quick, ancestors included). prepare (may be NULL)
+ * checksums verify (--verify-only --quick, ancestors included; keys open encrypted ones). prepare (may be NULL)
  * readies a candidate first; skipped candidates are reported on stderr after "tool: ";
  * errors name shown (or root). TB_EGAP when there is none. */
-int tb_restore_pick(const char *root, int64_t t, int (*prepare)(const char *dir), const char *tool,
+int tb_restore_pick(const char *root, int64_t t, tb_keyring *keys, int (*prepare)(const char *dir), const char *tool,
                     const char *shown, char **out);
 
 #endif

@@ -30,6 +30,8 @@ static long long level = 3, threads = -1, full_every;
 
 static long long prio_nice, rate_limit;
 static const char *prio_io;
+static int encrypt, plain_manifest, rekey, add_key;
+static const char *key_file, *pass_file, *old_key_file, *old_pass_file;
 
 static const struct tb_option opts[] = {
     { "backup-directory", 0, TB_OPT_STRING, &backup_dir, "DIR", "write the backup here (created; must not exist or be empty)" },
@@ -52,6 +54,13 @@ static const struct tb_option opts[] = {
     { "max-age", 0, TB_OPT_STRING, &max_age, "AGE", "with --check-age: e.g. 26h (s, m, h, d)" },
     { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "with --check-age and --max-wal-lag: the WAL archive to watch" },
     { "max-wal-lag", 0, TB_OPT_STRING, &max_wal_lag, "AGE", "with --check-age: exit 1 when the archiver has not polled for longer" },
+    { "encrypt", 0, TB_OPT_FLAG, &encrypt, NULL, "encrypt the backup (AES-256-GCM) for --key-file and/or --passphrase-file" },
+    TOOL_KEY_OPTIONS(key_file, pass_file),
+    { "plain-manifest", 0, TB_OPT_FLAG, &plain_manifest, NULL, "with --encrypt: keep file names and hashes in the MANIFEST.json beside the archive" },
+    { "rekey", 0, TB_OPT_FLAG, &rekey, NULL, "rewrap the data key of the encrypted backup in --backup-directory: --old-key-file's key is replaced by --key-file's" },
+    { "add-key", 0, TB_OPT_FLAG, &add_key, NULL, "like --rekey, keeping the old key: either then opens the backup" },
+    { "old-key-file", 0, TB_OPT_STRING, &old_key_file, "FILE", "with --rekey/--add-key: a key that opens the backup now" },
+    { "old-passphrase-file", 0, TB_OPT_STRING, &old_pass_file, "FILE", "with --rekey/--add-key: a passphrase that opens the backup now" },
     TOOL_PRIORITY_OPTIONS(prio_nice, prio_io),
     { "rate-limit", 0, TB_OPT_INT, &rate_limit, "BYTES", "read at most BYTES per second (k, M, G suffixes: 50M)" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print a summary on stderr" },
@@ -59,7 +68,7 @@ static const struct tb_option opts[] = {
 };
 
 static const struct tb_cli cli = {
-    "themis-backup", "--backup-directory DIR | --stdout [OPTIONS] | --list --backup-root DIR [--json] | --check-age --backup-root DIR --max-age AGE",
+    "themis-backup", "--backup-directory DIR | --stdout [OPTIONS] | --list --backup-root DIR [--json] | --check-age --backup-root DIR --max-age AGE | --rekey|--add-key --backup-directory DIR --old-key-file F --key-file F",
     "Takes a consistent full backup of a ThemisDB RocksDB, live or stopped, never opening it read-write.",
     opts,
 };
@@ -175,7 +184,7 @@ static int list_root(void)
     if (rc < 0)
         return tool_fail(&cli, rc);
     if (!json)
-        printf("created\tbackup\tsequence\tdb_bytes\tarchive_bytes\tstored_bytes\tparent\tchain\tverified\n");
+        printf("created\tbackup\tsequence\tdb_bytes\tarchive_bytes\tstored_bytes\tparent\tchain\tencrypted\tverified\n");
     for (size_t i = 0; i < n; i++) {
         const struct tb_manifest *m = v[i].m;
         const char *name = strrchr(v[i].dir, '/') ? strrchr(v[i].dir, '/') + 1 : v[i].dir;
@@ -195,12 +204,13 @@ static int list_root(void)
                                                  "stored_bytes", (json_int_t)tb_catalog_stored_bytes(m), "parent",
                                                  m->parent_path ? json_string(m->parent_path) : json_null(), "chain",
                                                  (int)m->chain, "content_hash", m->content_hash));
+            json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "encrypted", json_boolean(m->encrypted));
             if (state)
                 json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "verified", json_string(verified));
         } else {
-            printf("%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%u\t%s\n", m->created, name, m->last_seq,
+            printf("%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%u\t%s\t%s\n", m->created, name, m->last_seq,
                    m->db_bytes, m->archive_size, tb_catalog_stored_bytes(m), m->parent_path ? m->parent_path : "-",
-                   m->chain, verified);
+                   m->chain, m->encrypted ? "yes" : "no", verified);
         }
     }
     if (json) {
@@ -243,6 +253,28 @@ int main(int argc, char **argv)
     }
     if (max_age || wal_dir || max_wal_lag)
         return tool_usage(&cli, "--max-age, --wal-directory and --max-wal-lag go with --check-age");
+    if (rekey || add_key) {
+        tb_keyring *old = NULL, *add = NULL;
+        if (rekey && add_key)
+            return tool_usage(&cli, "give one of --rekey and --add-key");
+        if (!backup_dir || to_stdout || list || backup_root || encrypt)
+            return tool_usage(&cli, "--rekey and --add-key take --backup-directory DIR, the old key and the new one");
+        if (!old_key_file && !old_pass_file)
+            return tool_usage(&cli, "--rekey and --add-key need the key that opens the backup now (--old-key-file or --old-passphrase-file)");
+        if (!key_file && !pass_file)
+            return tool_usage(&cli, "--rekey and --add-key need the new key (--key-file or --passphrase-file)");
+        if ((status = tool_keys(&cli, old_key_file, old_pass_file, &old)) >= 0 ||
+            (status = tool_keys(&cli, key_file, pass_file, &add)) >= 0) {
+            tb_keyring_free(old);
+            return status;
+        }
+        rc = tb_backup_rekey(backup_dir, old, add, add_key);
+        tb_keyring_free(old);
+        tb_keyring_free(add);
+        return rc < 0 ? tool_fail(&cli, rc) : 0;
+    }
+    if (old_key_file || old_pass_file)
+        return tool_usage(&cli, "--old-key-file and --old-passphrase-file go with --rekey or --add-key");
     if (list) {
         if (!backup_root || backup_dir || to_stdout || incremental || parent_dir)
             return tool_usage(&cli, "--list takes --backup-root DIR (and --json) only");
@@ -268,6 +300,14 @@ int main(int argc, char **argv)
         threads = sysconf(_SC_NPROCESSORS_ONLN);
     if (tb_progress_parse(progress_arg, &pmode) < 0)
         return tool_fail(&cli, TB_EUSAGE);
+    if (encrypt != (key_file || pass_file))
+        return tool_usage(&cli, encrypt ? "--encrypt needs --key-file or --passphrase-file"
+                                        : "--key-file and --passphrase-file go with --encrypt (or --rekey/--add-key)");
+    if (plain_manifest && !encrypt)
+        return tool_usage(&cli, "--plain-manifest goes with --encrypt");
+    if ((status = tool_keys(&cli, key_file, pass_file, &o.keys)) >= 0)
+        return status;
+    o.plain_manifest = plain_manifest;
 
     /* The config names the DB; it must exist when asked for explicitly or included. */
     cfile = config_file ? config_file : TB_THEMIS_CONFIG;
@@ -302,7 +342,7 @@ int main(int argc, char **argv)
     o.full_every = (unsigned)full_every;
     o.rate_limit = (uint64_t)rate_limit;
     o.parent_dir = parent_dir;
-    if (incremental && (rc = tb_restore_pick(backup_root, INT64_MAX, NULL, cli.tool, NULL, &picked)) < 0 && rc != TB_EGAP)
+    if (incremental && (rc = tb_restore_pick(backup_root, INT64_MAX, o.keys, NULL, cli.tool, NULL, &picked)) < 0 && rc != TB_EGAP)
         return tool_fail(&cli, rc);
     if (incremental)
         o.parent_dir = picked; /* none yet: the first is a full backup */
@@ -329,5 +369,6 @@ int main(int argc, char **argv)
     tb_config_free(cfg);
     free((char *)o.config_dir);
     free(picked);
+    tb_keyring_free(o.keys);
     return rc < 0 ? tool_fail(&cli, rc) : 0;
 }

@@ -19,6 +19,8 @@
 static const char *root, *wal_dir;
 static long long keep_days = -1, keep_min = 3;
 static int dry_run;
+static const char *key_file, *pass_file;
+static tb_keyring *keys;
 
 static const struct tb_option opts[] = {
     { "backup-root", 0, TB_OPT_STRING, &root, "DIR", "the directory holding the backups (one per subdirectory)" },
@@ -26,6 +28,7 @@ static const struct tb_option opts[] = {
     { "keep-days", 0, TB_OPT_INT, &keep_days, "N", "keep every backup made in the last N days (required)" },
     { "keep-min", 0, TB_OPT_INT, &keep_min, "N", "keep at least the newest N backups, whatever their age (default 3)" },
     { "dry-run", 'n', TB_OPT_FLAG, &dry_run, NULL, "print what would be removed, remove nothing" },
+    TOOL_KEY_OPTIONS(key_file, pass_file),
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
@@ -41,23 +44,23 @@ struct backup {
     const char *why;
 };
 
-/* Keeps the ancestors of kept incremental backups (found by their archive hash). */
+/* Keeps the ancestors of kept incremental backups (found by their archive hash): the whole
+ * chain, since restore walks it parent by parent to the files it needs (an encrypted
+ * backup's manifest does not even say which). */
 static void keep_parents(struct backup *v, size_t n)
 {
     for (int changed = 1; changed;) {
         changed = 0;
         for (size_t i = 0; i < n; i++) {
-            if (!v[i].keep)
+            const char *id = v[i].e->m->parent_sha256;
+            if (!v[i].keep || !v[i].e->m->parent_path)
                 continue;
-            for (size_t f = 0; f < v[i].e->m->nfiles; f++) {
-                const char *id = v[i].e->m->files[f].stored_in;
-                for (size_t j = 0; id && j < n; j++)
-                    if (!v[j].keep && strcmp(v[j].e->m->archive_sha256, id) == 0) {
-                        v[j].keep = 1;
-                        v[j].why = "a kept backup needs files from it";
-                        changed = 1;
-                    }
-            }
+            for (size_t j = 0; j < n; j++)
+                if (!v[j].keep && strcmp(v[j].e->m->archive_sha256, id) == 0) {
+                    v[j].keep = 1;
+                    v[j].why = "a kept backup builds on it";
+                    changed = 1;
+                }
         }
     }
 }
@@ -78,6 +81,9 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "unexpected argument");
     if (!root)
         return tool_usage(&cli, "--backup-root is required");
+    if ((status = tool_keys(&cli, key_file, pass_file, &keys)) >= 0)
+        return status;
+    tb_seg_set_keys(keys);
     if (keep_days < 0)
         return tool_usage(&cli, "--keep-days N is required (the upgrade guide says 30)");
     if (keep_min < 1)
@@ -91,7 +97,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         v[i].e = &cat[i];
     /* The newest backup whose checksums verify is never removed. */
-    if ((rc = tb_restore_pick(root, INT64_MAX, NULL, cli.tool, NULL, &verified)) < 0 && rc != TB_EGAP)
+    if ((rc = tb_restore_pick(root, INT64_MAX, keys, NULL, cli.tool, NULL, &verified)) < 0 && rc != TB_EGAP)
         goto out;
     rc = 0;
     for (size_t i = 0; i < n; i++) {

@@ -11,6 +11,7 @@
 #include "remote.h"
 #include "replay.h"
 #include "restore.h"
+#include "segment.h"
 #include "catalog.h"
 #include "s3opts.h"
 #include "timefmt.h"
@@ -23,7 +24,8 @@ static const char *backup_root, *wal_dir, *target_time;
 static int verify_only, quick, force, verbose;
 
 static long long prio_nice, rate_limit;
-static const char *prio_io;
+static const char *prio_io, *key_file, *pass_file;
+static tb_keyring *keys;
 
 static const struct tb_option opts[] = {
     { "backup-directory", 0, TB_OPT_STRING, &backup_dir, "DIR", "the backup to read (or s3://BUCKET/PREFIX)" },
@@ -38,6 +40,7 @@ static const struct tb_option opts[] = {
     { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "with --target-time: the WAL archive to replay (or s3://)" },
     { "target-time", 0, TB_OPT_STRING, &target_time, "TIME", "one-command recovery: restore, then replay the WAL up to TIME" },
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show progress on stderr (a line, or JSON lines)" },
+    TOOL_KEY_OPTIONS(key_file, pass_file),
     TOOL_PRIORITY_OPTIONS(prio_nice, prio_io),
     { "rate-limit", 0, TB_OPT_INT, &rate_limit, "BYTES", "read at most BYTES per second (k, M, G suffixes: 50M)" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print a summary on stderr" },
@@ -276,13 +279,14 @@ static int recover(void)
     }
     if (tb_s3_is_url(wal_dir) && (rc = fetch(&wal_dir)) < 0)
         return rc;
-    if ((rc = tb_restore_pick(backup_root, t, prepare_candidate, cli.tool, remote_root, &base)) < 0)
+    if ((rc = tb_restore_pick(backup_root, t, keys, prepare_candidate, cli.tool, remote_root, &base)) < 0)
         return rc;
     if ((rc = tb_fs_temp_sibling(target, &stage)) < 0)
         goto cleanup;
     o.backup_dir = base;
     o.target = stage;
     o.scratch = tool_tmpdir();
+    o.keys = keys;
     if ((rc = tb_restore_run(&o, NULL)) < 0)
         goto cleanup;
     ro.wal_dir = wal_dir;
@@ -339,6 +343,9 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "--rate-limit must be positive");
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
+    if ((status = tool_keys(&cli, key_file, pass_file, &keys)) >= 0)
+        return status;
+    tb_seg_set_keys(keys); /* an encrypted WAL archive, for --target-time */
     if (target_time || backup_root || wal_dir) {
         if (!target_time || !backup_root || !wal_dir || !target || backup_dir || from || verify_only)
             return tool_usage(&cli, "one-command recovery takes --backup-root, --wal-directory, --target-time and --target");
@@ -386,6 +393,7 @@ int main(int argc, char **argv)
     o.config_target = config_target;
     o.scratch = tool_tmpdir();
     o.verify_only = verify_only;
+    o.keys = keys;
     o.rate_limit = (uint64_t)rate_limit;
     o.quick = quick;
     o.force = force;
@@ -395,8 +403,9 @@ int main(int argc, char **argv)
     o.progress_total = &prog.total;
     rc = tb_restore_run(&o, &m);
     tb_progress_finish(&prog);
-    /* The result goes into a local backup directory, for --list and --check-age. */
-    if (verify_only && local_dir) {
+    /* The result goes into a local backup directory, for --list and --check-age (not a
+     * missing or wrong key: that says nothing about the backup). */
+    if (verify_only && local_dir && rc != TB_EUSAGE && strncmp(tb_error_last(), "wrong key:", 10) != 0) {
         char *msg = rc < 0 ? strdup(tb_error_last()) : NULL;
         if (tb_catalog_record_verify(backup_dir, rc, quick, msg) < 0 && rc == 0)
             fprintf(stderr, "%s: note: verified, but could not record it in %s: %s\n", cli.tool, backup_dir,

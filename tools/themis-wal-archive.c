@@ -19,7 +19,8 @@ static int once, follow, check, verbose, to_stdout;
 static long long interval_ms = 200, segment_size = 64ll << 20, segment_seconds = 300, level = 3;
 
 static long long prio_nice;
-static const char *prio_io;
+static const char *prio_io, *key_file, *pass_file;
+static int encrypt;
 
 static const struct tb_option opts[] = {
     { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "the RocksDB directory (default " TB_THEMIS_DB_PATH ")" },
@@ -35,6 +36,8 @@ static const struct tb_option opts[] = {
     { "push", 0, TB_OPT_STRING, &push_url, "s3://BUCKET/PREFIX",
       "with --wal-directory: also copy each closed segment, then index.tsv and cf.tsv, there (AWS_* variables)" },
     { "check", 0, TB_OPT_FLAG, &check, NULL, "verify the archive (checksums, continuity) without the database" },
+    { "encrypt", 0, TB_OPT_FLAG, &encrypt, NULL, "seal each closed segment (AES-256-GCM) for --key-file and/or --passphrase-file" },
+    TOOL_KEY_OPTIONS(key_file, pass_file),
     TOOL_PRIORITY_OPTIONS(prio_nice, prio_io),
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print what was archived on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
@@ -132,6 +135,7 @@ int main(int argc, char **argv)
     struct tb_archiver_opts o = { 0 };
     tb_archiver *a = NULL;
     uint64_t n, total = 0;
+    tb_keyring *keys = NULL;
     int argi, rc, status;
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
@@ -141,6 +145,14 @@ int main(int argc, char **argv)
         return status;
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
+    if (encrypt && !key_file && !pass_file)
+        return tool_usage(&cli, "--encrypt needs --key-file or --passphrase-file");
+    if ((status = tool_keys(&cli, key_file, pass_file, &keys)) >= 0)
+        return status;
+    /* The key opens sealed segments (--check, resuming); only --encrypt seals new ones. */
+    tb_seg_set_keys(keys);
+    if (!encrypt && keys && !check)
+        return tool_usage(&cli, "--key-file and --passphrase-file go with --encrypt (or --check)");
     if (!wal_dir == !to_stdout)
         return tool_usage(&cli, "give exactly one of --wal-directory DIR and --stdout");
     if (once + follow + check != 1)

@@ -8,12 +8,14 @@
 #include "fs.h"
 #include "remote.h"
 #include "replay.h"
+#include "segment.h"
 #include "s3opts.h"
 #include "timefmt.h"
 
 static const char *wal_dir, *db_path, *target_time;
 static long long target_seq;
 static int dry_run;
+static const char *key_file, *pass_file;
 
 static const struct tb_option opts[] = {
     { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "the WAL archive (or s3://BUCKET/PREFIX: downloaded to $TMPDIR first)" },
@@ -21,6 +23,7 @@ static const struct tb_option opts[] = {
     { "target-time", 0, TB_OPT_STRING, &target_time, "TIME", "stop before the first write stamped later (RFC 3339)" },
     { "target-seq", 0, TB_OPT_INT, &target_seq, "N", "stop after sequence number N" },
     { "dry-run", 0, TB_OPT_FLAG, &dry_run, NULL, "print the recoverable window and change nothing" },
+    TOOL_KEY_OPTIONS(key_file, pass_file),
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
@@ -43,6 +46,7 @@ int main(int argc, char **argv)
     struct tb_replay_result r;
     char t1[64], t2[64], t3[64], *sub = NULL, *fetched = NULL;
     tb_s3 *s3 = NULL;
+    tb_keyring *keys = NULL;
     int argi, rc, status;
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
@@ -52,6 +56,9 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "unexpected argument");
     if (!wal_dir)
         return tool_usage(&cli, "missing --wal-directory");
+    if ((status = tool_keys(&cli, key_file, pass_file, &keys)) >= 0)
+        return status;
+    tb_seg_set_keys(keys);
     if (target_time && target_seq)
         return tool_usage(&cli, "give at most one of --target-time and --target-seq");
     if (target_time && (rc = tb_time_parse(target_time, &o.target_ns)) < 0)

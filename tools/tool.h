@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "crypt.h"
 #include "error.h"
 
 /* Prints "tool: message" for the last error and returns the exit status for rc. */
@@ -97,6 +98,31 @@ static inline int tool_priority(const struct tb_cli *cli, long long nice_level, 
         }
         if (syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, cls << 13 | (cls == 2 ? level : 0)) < 0)
             return tool_fail(cli, tb_error_errno(TB_EIO, errno, "cannot set the I/O priority to %s", io));
+    }
+    return -1;
+}
+
+/* The --key-file and --passphrase-file entries of a tool's option table; tool_keys loads them. */
+#define TOOL_KEY_OPTIONS(keyfile, passfile) \
+    { "key-file", 0, TB_OPT_STRING, &(keyfile), "FILE", "key of encrypted data: 32 bytes, raw or as 64 hex digits" }, \
+    { "passphrase-file", 0, TB_OPT_STRING, &(passfile), "FILE", "passphrase of encrypted data: the file's first line (scrypt)" }
+
+/* A keyring of the key file and passphrase file given (either may be NULL); *out is NULL
+ * when neither is. Returns -1 to go on, else the exit status. */
+static inline int tool_keys(const struct tb_cli *cli, const char *keyfile, const char *passfile, tb_keyring **out)
+{
+    int rc = 0;
+    *out = NULL;
+    if (!keyfile && !passfile)
+        return -1;
+    if ((rc = tb_keyring_new(out)) == 0 && keyfile)
+        rc = tb_keyring_add_key_file(*out, keyfile);
+    if (rc == 0 && passfile)
+        rc = tb_keyring_add_passphrase_file(*out, passfile);
+    if (rc < 0) {
+        tb_keyring_free(*out);
+        *out = NULL;
+        return tool_fail(cli, rc);
     }
     return -1;
 }

@@ -410,7 +410,7 @@ int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o)
         goto fail;
     /* A crash between a segment flush and the state's rewrite: the partial segment holds
      * records past the state; they say where we really are. */
-    if (tb_seg_writer_count(a->seg) && (rc = catch_up_state(a)) < 0)
+    if (tb_seg_writer_count(a->seg) && ((rc = catch_up_state(a)) < 0 || (rc = tb_seg_writer_settle(a->seg)) < 0))
         goto fail;
     *out = a;
     return 0;

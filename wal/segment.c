@@ -335,10 +335,59 @@ cleanup:
     return rc;
 }
 
+static tb_keyring *seg_keys;
+
+void tb_seg_set_keys(tb_keyring *k)
+{
+    seg_keys = k;
+}
+
+/* Seals the partial segment into a hidden temporary beside final, fsynced; *tmp names it. */
+static int seal_partial(tb_seg_writer *w, const char *final, char **tmp)
+{
+    tb_stream *in = NULL, *out = NULL, *c = NULL;
+    int rc = tb_fs_temp_sibling(final, tmp);
+    if (rc == 0)
+        rc = tb_stream_file(&in, w->partial, "r");
+    if (rc == 0)
+        rc = tb_stream_file(&out, *tmp, "w");
+    if (rc == 0 && (rc = tb_crypt_writer(&c, out, seg_keys)) == 0)
+        out = NULL;
+    if (rc == 0 && (rc = tb_stream_copy(c, in, NULL)) == 0)
+        rc = tb_stream_close(c);
+    tb_stream_free(c);
+    tb_stream_free(out);
+    tb_stream_free(in);
+    if (rc < 0 && *tmp)
+        unlink(*tmp);
+    return rc;
+}
+
+int tb_seg_writer_settle(tb_seg_writer *w)
+{
+    char name[64], *path;
+    int published;
+    if (w->count == 0)
+        return 0;
+    snprintf(name, sizeof name, "%020" PRIu64 "-%020" PRIu64 ".wal.zst", w->first_seq, w->next_seq);
+    if (!(path = tb_fs_join(w->dir, name)))
+        return tb_error_set(TB_EIO, "out of memory");
+    published = tb_fs_exists(path);
+    free(path);
+    if (!published)
+        return 0;
+    /* Sealed and published, then the run stopped before emptying the partial segment. */
+    if (ftruncate(w->fd, 0) < 0 || fsync(w->fd) < 0)
+        return tb_error_errno(TB_EIO, errno, "cannot empty %s", w->partial);
+    w->count = w->bytes = 0;
+    ZSTD_CCtx_reset(w->c, ZSTD_reset_session_only);
+    return 0;
+}
+
 int tb_seg_writer_rotate(tb_seg_writer *w, struct tb_seg_info *info)
 {
     struct tb_seg_info s = { 0 };
-    char *final = NULL;
+    char *final = NULL, *sealed = NULL;
     int rc;
     if ((rc = tb_seg_writer_flush(w)) < 0)
         return rc;
@@ -349,15 +398,25 @@ int tb_seg_writer_rotate(tb_seg_writer *w, struct tb_seg_info *info)
     s.first_ts = w->first_ts;
     s.last_ts = w->last_ts;
     snprintf(s.name, sizeof s.name, "%020" PRIu64 "-%020" PRIu64 ".wal.zst", s.first_seq, s.next_seq);
-    if ((rc = tb_stream_file_sha256(w->partial, s.sha256, &s.size)) < 0)
-        return rc;
     if (!(final = tb_fs_join(w->dir, s.name)))
         return tb_error_set(TB_EIO, "out of memory");
+    /* Encrypted: the sealed copy is published, then the partial segment emptied (a crash
+     * between: tb_seg_writer_settle empties it at the next start). */
+    if (seg_keys && (rc = seal_partial(w, final, &sealed)) < 0)
+        goto out;
+    if ((rc = tb_stream_file_sha256(sealed ? sealed : w->partial, s.sha256, &s.size)) < 0)
+        goto out;
     /* Rename first, then index: a crash between leaves a segment the index lacks, which
      * tb_seg_index_load adopts (reading it through) and the next archiver writes back. */
-    rc = tb_fs_publish(w->partial, final);
+    rc = tb_fs_publish(sealed ? sealed : w->partial, final);
+    if (rc == 0 && sealed && (ftruncate(w->fd, 0) < 0 || fsync(w->fd) < 0))
+        rc = tb_error_errno(TB_EIO, errno, "cannot empty %s", w->partial);
     if (rc == 0)
         rc = index_append(w->dir, &s);
+out:
+    if (rc < 0 && sealed)
+        unlink(sealed);
+    free(sealed);
     free(final);
     if (rc < 0)
         return rc;
@@ -398,7 +457,7 @@ struct tb_seg_reader {
 int tb_seg_reader_open(tb_seg_reader **out, const char *path)
 {
     tb_seg_reader *rd = calloc(1, sizeof *rd);
-    tb_stream *f = NULL;
+    tb_stream *f = NULL, *p = NULL;
     unsigned char magic[8];
     size_t n;
     int rc;
@@ -415,6 +474,19 @@ int tb_seg_reader_open(tb_seg_reader **out, const char *path)
     }
     if ((rc = tb_stream_file(&f, path, "r")) < 0)
         goto fail;
+    /* A sealed segment (encrypted archive) is recognised by its first bytes. */
+    if ((rc = tb_stream_peek(&p, f, magic, 8, &n)) < 0) {
+        tb_stream_free(f);
+        goto fail;
+    }
+    f = p;
+    if (tb_crypt_is_encrypted(magic, n)) {
+        if ((rc = tb_crypt_reader(&p, f, seg_keys)) < 0) {
+            tb_stream_free(f);
+            goto fail;
+        }
+        f = p;
+    }
     if ((rc = tb_stream_zstd_reader(&rd->s, f)) < 0) {
         tb_stream_free(f);
         goto fail;

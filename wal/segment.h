@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crypt.h"
+
 #define TB_SEG_PARTIAL "current.wal.zst.partial"
 #define TB_SEG_INDEX "index.tsv"
 #define TB_SEG_FLAG_STAMPED 1u   /* ts is a writer's TSv1 stamp (else the archiver's clock) */
@@ -44,7 +46,15 @@ int64_t tb_seg_writer_first_ts(tb_seg_writer *w);
 int tb_seg_writer_append(tb_seg_writer *w, const struct tb_seg_record *r);
 /* Ends the current zstd frame and fsyncs: everything appended is now durable. */
 int tb_seg_writer_flush(tb_seg_writer *w);
-/* Publishes the partial segment as FIRST-NEXT.wal.zst and adds it to the index. info may be NULL. */
+/* Encrypted archives: segments are sealed for k when published (the partial segment being
+ * written stays plain until then), and sealed segments are opened with k. The process's
+ * one keyring, set by the tool before any segment is read or written; NULL: plain. */
+void tb_seg_set_keys(tb_keyring *k);
+/* After a crash between publishing a sealed segment and emptying the partial one: empties
+ * the partial segment when a segment of exactly its records is published. */
+int tb_seg_writer_settle(tb_seg_writer *w);
+/* Publishes the partial segment as FIRST-NEXT.wal.zst (sealed, with keys) and adds it to
+ * the index. info may be NULL. */
 int tb_seg_writer_rotate(tb_seg_writer *w, struct tb_seg_info *info);
 void tb_seg_writer_free(tb_seg_writer *w);
 
