@@ -25,7 +25,7 @@
 
 static const char *backup_dir, *db_path, *config_file, *server_url, *progress_arg, *parent_dir, *backup_root;
 static int compress, include_config, to_stdout, verbose, incremental, list, json, check_age;
-static const char *max_age, *wal_dir, *max_wal_lag;
+static const char *max_age, *wal_dir, *max_wal_lag, *latest_before;
 static long long level = 3, threads = -1, full_every;
 
 static long long prio_nice, rate_limit;
@@ -50,6 +50,7 @@ static const struct tb_option opts[] = {
     { "full-every", 0, TB_OPT_INT, &full_every, "N", "with --incremental*: a full backup instead when the chain would reach N" },
     { "list", 0, TB_OPT_FLAG, &list, NULL, "with --backup-root: list the backups there, newest first, with their chains" },
     { "json", 0, TB_OPT_FLAG, &json, NULL, "with --list: one JSON array" },
+    { "latest-before", 0, TB_OPT_STRING, &latest_before, "TIME", "with --backup-root: print the newest backup made at or before TIME whose last verification did not fail (the base for PITR to TIME)" },
     { "check-age", 0, TB_OPT_FLAG, &check_age, NULL, "with --backup-root and --max-age: exit 1 when the newest good backup is older (monitoring)" },
     { "max-age", 0, TB_OPT_STRING, &max_age, "AGE", "with --check-age: e.g. 26h (s, m, h, d)" },
     { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "with --check-age and --max-wal-lag: the WAL archive to watch" },
@@ -174,6 +175,34 @@ static int check_root(void)
     return rc < 0 ? tool_fail(&cli, rc) : 0;
 }
 
+/* --latest-before T: the base for recovery to T, by the catalog alone (creation time and the
+ * recorded verification; themis-restore verifies it again before use). */
+static int latest(void)
+{
+    struct tb_catalog_entry *v = NULL;
+    size_t n = 0;
+    int64_t t, when;
+    int state, quick, rc = tb_time_parse(latest_before, &t);
+    if (rc == 0)
+        rc = tb_catalog_list(backup_root, &v, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (v[i].created_ns > t)
+            continue;
+        tb_catalog_last_verify(v[i].dir, &state, &when, &quick);
+        if (state < 0) {
+            fprintf(stderr, "%s: skipping %s: its last verification failed\n", cli.tool, v[i].dir);
+            continue;
+        }
+        printf("%s\n", v[i].dir);
+        tb_catalog_free(v, n);
+        return 0;
+    }
+    if (rc == 0)
+        rc = tb_error_set(TB_EGAP, "no backup under %s was made at or before %s", backup_root, latest_before);
+    tb_catalog_free(v, n);
+    return tool_fail(&cli, rc);
+}
+
 /* The catalog of a root: what each backup is and what it adds to the chain. */
 static int list_root(void)
 {
@@ -275,6 +304,11 @@ int main(int argc, char **argv)
     }
     if (old_key_file || old_pass_file)
         return tool_usage(&cli, "--old-key-file and --old-passphrase-file go with --rekey or --add-key");
+    if (latest_before) {
+        if (!backup_root || backup_dir || to_stdout || list || incremental || parent_dir)
+            return tool_usage(&cli, "--latest-before TIME takes --backup-root DIR only");
+        return latest();
+    }
     if (list) {
         if (!backup_root || backup_dir || to_stdout || incremental || parent_dir)
             return tool_usage(&cli, "--list takes --backup-root DIR (and --json) only");
