@@ -197,7 +197,7 @@ static int load_parent(const struct tb_backup_opts *o, struct tb_manifest **pare
     }
     if (rc == 0) {
         pabs = realpath(o->parent_dir, NULL);
-        cdir = tb_fs_dirname(o->backup_dir);
+        cdir = o->backup_dir ? tb_fs_dirname(o->backup_dir) : NULL; /* a stream names it absolutely */
         cparent = cdir ? realpath(cdir, NULL) : NULL;
         ppar = pabs ? tb_fs_dirname(pabs) : NULL;
         if (!pabs)
@@ -286,8 +286,6 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
 
     if (!tb_fs_exists(o->db_path))
         return tb_error_set(TB_ENOENT, "database directory does not exist (%s)", o->db_path);
-    if (o->parent_dir && !o->backup_dir)
-        return tb_error_set(TB_EUSAGE, "an incremental backup needs a backup directory (its parent is read from disk)");
 
     /* A run killed with -9 leaves its checkpoint (hard links that pin deleted SSTs) and its
      * staging directory behind; they are ours to remove. */
@@ -305,8 +303,11 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
             goto cleanup;
         if (asprintf(&scratch, "%s.work", stage) < 0)
             scratch = NULL;
-    } else if (asprintf(&scratch, "%s/.themis-backup.work-%d", o->scratch ? o->scratch : "/tmp", (int)getpid()) < 0) {
-        scratch = NULL;
+    } else {
+        if (o->parent_dir && (rc = load_parent(o, &parent, &parent_rel)) < 0)
+            return rc;
+        if (asprintf(&scratch, "%s/.themis-backup.work-%d", o->scratch ? o->scratch : "/tmp", (int)getpid()) < 0)
+            scratch = NULL;
     }
     if (!scratch) {
         rc = tb_error_set(TB_EIO, "out of memory");

@@ -562,12 +562,13 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
             done = inner->files[j].stored_in && strcmp(inner->files[j].stored_in, id) == 0;
         if (done)
             continue;
-        if (!o->backup_dir) {
+        /* A stream's parent is named by an absolute path: it must be there. */
+        if (!o->backup_dir && inner->parent_path[0] != '/') {
             rc = tb_error_set(TB_EIO, "this is an incremental backup: restore it from its backup directory, "
                               "beside its parent (%s)", inner->parent_path);
             goto cleanup;
         }
-        rc = find_ancestor(o->backup_dir, inner, id, &adir, &am);
+        rc = find_ancestor(o->backup_dir ? o->backup_dir : "/", inner, id, &adir, &am);
         if (rc == 0)
             rc = read_ancestor(adir, am, inner, id, extract ? dbdir : NULL, o->keys);
         free(adir);

@@ -324,8 +324,8 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "give at most one of --incremental and --incremental-from");
     if (incremental != !!backup_root)
         return tool_usage(&cli, "--incremental and --backup-root go together");
-    if ((incremental || parent_dir) && !backup_dir)
-        return tool_usage(&cli, "an incremental backup needs --backup-directory");
+    if (incremental && !backup_dir)
+        return tool_usage(&cli, "--incremental needs --backup-directory (with --stdout, name the parent: --incremental-from DIR)");
     if (full_every < 0 || (full_every && !incremental && !parent_dir))
         return tool_usage(&cli, "--full-every N (N > 0) goes with --incremental or --incremental-from");
     if (level < -7 || level > 22)

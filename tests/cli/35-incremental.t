@@ -89,9 +89,25 @@ sed -i 's/"archive_sha256": "[0-9a-f]*"/"archive_sha256": "'"$(printf '0%.0s' $(
 run themis-restore --backup-directory "$T/root/b2" --verify-only --quick
 is "$rc" 3 "a parent that is not the one b2 was made from: exit 3"
 
+# A streamed incremental names its parent by absolute path; restore from the stream finds it.
+themis-backup --database-path "$T/db" --backup-directory "$T/full" --compress 2>/dev/null
+themis-backup --database-path "$T/db" --stdout --compress --incremental-from "$T/full" > "$T/inc.tar.zst"
+is "$?" 0 "--stdout --incremental-from a full backup"
+zstd -dc "$T/inc.tar.zst" | tar -xO MANIFEST.json > "$T/inc.json"
+like "$(cat "$T/inc.json")" "\"path\": \"$(realpath "$T/full")\"" "its manifest names its parent by absolute path"
+like "$(grep -c '"stored_in"' "$T/inc.json")" "^[1-9]" "and takes members from the chain"
+ok "$([ "$(stat -c %s "$T/inc.tar.zst")" -lt $(( $(stat -c %s "$T/full/backup.tar.zst") / 10 )) ]; echo $?)" "the stream is under a tenth of the parent's archive (the database did not change since)"
+run themis-restore --from - --target "$T/r-stream" < "$T/inc.tar.zst"
+is "$rc" 0 "restore of the streamed incremental (members read from the parent)${err:+: $err}"
+is "$(themis-dbhash --database-path "$T/r-stream")" "$(themis-dbhash --database-path "$T/db")" "to the database's content"
+mv "$T/full" "$T/full.away"
+run themis-restore --from - --verify-only --quick < "$T/inc.tar.zst"
+is "$rc" 3 "with its parent gone: exit 3"; like "$err" "parent backup missing: .*/full" "naming it"
+mv "$T/full.away" "$T/full"
+
 # Refusals.
-run themis-backup --database-path "$T/db" --stdout --incremental-from "$T/root/b1"
-is "$rc" 2 "--incremental-from with --stdout is a usage error"
+run themis-backup --database-path "$T/db" --stdout --incremental --backup-root "$T/root"
+is "$rc" 2 "--incremental with --stdout is a usage error (name the parent with --incremental-from)"
 run themis-backup --database-path "$T/db" --backup-directory "$T/root/b5" --incremental-from "$T/nowhere"
 is "$rc" 1 "a parent that does not exist: exit 1"
 like "$err" "parent backup not found" "says so"
