@@ -116,14 +116,11 @@ out:
 
 int tb_catalog_write_encrypted(const char *path, const char *data, size_t len, tb_keyring *keys)
 {
-    tb_stream *f = NULL, *c = NULL;
-    int rc = tb_stream_file(&f, path, "w");
-    if (rc == 0 && (rc = tb_crypt_writer(&c, f, keys)) == 0)
-        f = NULL;
+    tb_stream *c = NULL;
+    int rc = tb_crypt_file_writer(&c, path, keys);
     if (rc == 0 && (rc = tb_stream_write(c, data, len)) == 0)
         rc = tb_stream_close(c);
     tb_stream_free(c);
-    tb_stream_free(f);
     return rc;
 }
 

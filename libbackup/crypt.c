@@ -672,6 +672,15 @@ int tb_crypt_writer(tb_stream **out, tb_stream *next, tb_keyring *k)
     return rc;
 }
 
+int tb_crypt_file_writer(tb_stream **out, const char *path, tb_keyring *k)
+{
+    tb_stream *f = NULL;
+    int rc = tb_stream_file(&f, path, "w");
+    if (rc == 0 && (rc = tb_crypt_writer(out, f, k)) < 0)
+        tb_stream_free(f);
+    return rc;
+}
+
 int tb_crypt_reader(tb_stream **out, tb_stream *next, tb_keyring *k)
 {
     struct header h;

@@ -33,6 +33,8 @@ int tb_crypt_is_encrypted(const unsigned char *buf, size_t n);
 
 /* Writer: header, then the chunks; owns next. */
 int tb_crypt_writer(tb_stream **out, tb_stream *next, tb_keyring *k);
+/* A writer into a new file at path (fsynced on close), encrypted for k. */
+int tb_crypt_file_writer(tb_stream **out, const char *path, tb_keyring *k);
 /* Reader: owns next. Wrong key, damage, reordering, truncation or trailing bytes are
  * TB_EVERIFY, naming the chunk. */
 int tb_crypt_reader(tb_stream **out, tb_stream *next, tb_keyring *k);

@@ -197,6 +197,16 @@ static int drain(tb_stream *s)
     return rc;
 }
 
+/* The id an archive is named by, once read to its end: the sealed digest of an encrypted
+ * one (crypt), else the SHA-256 of the file (sha). */
+static void archive_id(tb_stream *crypt, tb_stream *sha, char hex[65])
+{
+    if (crypt)
+        tb_crypt_sealed_hex(crypt, hex);
+    else
+        tb_stream_sha256_hex(sha, hex);
+}
+
 /* ---- incremental backups: members stored in an ancestor's archive ---- */
 
 /* The directory of the ancestor whose archive has this SHA-256, following the parent
@@ -312,10 +322,7 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
                           want - got);
     if (rc == 0) {
         rc = drain(crypt ? crypt : sha);
-        if (crypt)
-            tb_crypt_sealed_hex(crypt, hex);
-        else
-            tb_stream_sha256_hex(sha, hex);
+        archive_id(crypt, sha, hex);
         if (rc == 0 && strcmp(hex, sha_id))
             rc = tb_error_set(TB_EVERIFY, "parent backup %s: archive SHA-256 does not match (damaged)", adir);
     }
@@ -535,10 +542,7 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
             goto cleanup;
         if ((rc = drain(counter)) < 0)
             goto cleanup;
-        if (crypt)
-            tb_crypt_sealed_hex(crypt, hex);
-        else
-            tb_stream_sha256_hex(sha, hex);
+        archive_id(crypt, sha, hex);
         if (tb_stream_counter_bytes(counter) != outer->archive_size) {
             rc = tb_error_set(TB_EVERIFY, "archive has %" PRIu64 " bytes, %s says %" PRIu64 " (%s)",
                               tb_stream_counter_bytes(counter), TB_MANIFEST_NAME, outer->archive_size, apath);

@@ -345,18 +345,13 @@ void tb_seg_set_keys(tb_keyring *k)
 /* Seals the partial segment into a hidden temporary beside final, fsynced; *tmp names it. */
 static int seal_partial(tb_seg_writer *w, const char *final, char **tmp)
 {
-    tb_stream *in = NULL, *out = NULL, *c = NULL;
+    tb_stream *in = NULL, *c = NULL;
     int rc = tb_fs_temp_sibling(final, tmp);
     if (rc == 0)
         rc = tb_stream_file(&in, w->partial, "r");
-    if (rc == 0)
-        rc = tb_stream_file(&out, *tmp, "w");
-    if (rc == 0 && (rc = tb_crypt_writer(&c, out, seg_keys)) == 0)
-        out = NULL;
-    if (rc == 0 && (rc = tb_stream_copy(c, in, NULL)) == 0)
+    if (rc == 0 && (rc = tb_crypt_file_writer(&c, *tmp, seg_keys)) == 0 && (rc = tb_stream_copy(c, in, NULL)) == 0)
         rc = tb_stream_close(c);
     tb_stream_free(c);
-    tb_stream_free(out);
     tb_stream_free(in);
     if (rc < 0 && *tmp)
         unlink(*tmp);

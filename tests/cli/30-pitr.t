@@ -37,7 +37,6 @@ run themis-wal-archive --wal-directory "$T/w" --check
 is "$rc" 0 "--check: every sequence exactly once, checksums good ($out)"
 
 restore_base() { rm -rf "$T/r"; themis-restore --backup-directory "$T/base" --target "$T/r" >/dev/null; }
-tsz() { local s=${1:0:10} ns=${1:10}; printf '%s.%09dZ' "$(date -u -d "@$s" +%Y-%m-%dT%H:%M:%S)" "$((10#$ns))"; }
 checked=0
 while IFS=$'\t' read -r name seq ts; do
     [ "$seq" -gt "$base" ] || continue

@@ -106,7 +106,6 @@ is "$?" 3 "stream with one byte appended: exit 3"
 # Point-in-time recovery through the sealed WAL, to a ground-truth checkpoint.
 last=$(tail -1 "$T/truth/checkpoints.tsv")
 IFS=$'\t' read -r name tseq ts <<<"$last"
-tsz() { local s=${1:0:10} ns=${1:10}; printf '%s.%09dZ' "$(date -u -d "@$s" +%Y-%m-%dT%H:%M:%S)" "$((10#$ns))"; }
 run themis-wal-replay --wal-directory "$T/w" --database-path "$T/r" --target-time "$(tsz "$ts")"
 is "$rc" 2 "replay of a sealed archive without the key: usage error ($err)"
 run themis-wal-replay --wal-directory "$T/w" --database-path "$T/r" --target-time "$(tsz "$ts")" --key-file "$T/k2"

@@ -41,7 +41,6 @@ is "$(themis-wal-archive --check --wal-directory "$T/w2")" "$want_check" "the pu
 # Recover to the last ground-truth checkpoint, from the bucket alone.
 IFS=$'\t' read -r name seq ts < <(tail -1 "$T/truth/checkpoints.tsv")
 ok "$([ "$seq" -gt "$base" ]; echo $?)" "target $name (sequence $seq) is after the base ($base)"
-tsz() { local s=${1:0:10} ns=${1:10}; printf '%s.%09dZ' "$(date -u -d "@$s" +%Y-%m-%dT%H:%M:%S)" "$((10#$ns))"; }
 want=$(themis-dbhash --read-only --database-path "$T/truth/$name")
 TMPDIR=$T/tmp run themis-restore --backup-root "$B/backups" --wal-directory "$B/wal" --target-time "$(tsz "$ts")" --target "$T/r"
 is "$rc" 0 "one-command recovery from s3:// backups and WAL${err:+: $err}"

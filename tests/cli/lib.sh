@@ -103,6 +103,9 @@ s3_server() {
 # earlier in PATH may be another awscli).
 aws_() { "$(command -v /usr/bin/aws || command -v aws)" --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }
 
+# tsz NS: a nanosecond time stamp (the generator's checkpoints.tsv) as RFC 3339 with nanoseconds.
+tsz() { local s=${1:0:10} ns=${1:10}; printf '%s.%09dZ' "$(date -u -d "@$s" +%Y-%m-%dT%H:%M:%S)" "$((10#$ns))"; }
+
 # equals_truth DB TRUTH SEQ WAL_DIR: whether DB's content hash equals the generator's
 # checkpoint TRUTH at sequence SEQ. One difference is allowed and then proven to be only
 # that: a column family the generator had created but not yet written by SEQ. CF creation
