@@ -4,6 +4,7 @@
 
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now(void)
 {
@@ -29,7 +30,8 @@ void tb_progress_start(struct tb_progress *p, enum tb_progress_mode mode, FILE *
                        uint64_t total)
 {
     memset(p, 0, sizeof *p);
-    p->mode = mode;
+    /* A line redrawn with \r is for eyes: into a file or a pipe (cron's mail) it is noise. */
+    p->mode = mode == TB_PROGRESS_TTY && !isatty(fileno(out)) ? TB_PROGRESS_OFF : mode;
     p->out = out;
     p->phase = phase;
     p->total = total;

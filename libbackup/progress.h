@@ -19,6 +19,7 @@ struct tb_progress {
 
 /* Parses the value of --progress[=json]: NULL = off, "" or "tty" = terminal, "json". */
 int tb_progress_parse(const char *arg, enum tb_progress_mode *mode);
+/* The terminal mode draws only when out is a terminal, else it is off; JSON goes anywhere. */
 void tb_progress_start(struct tb_progress *p, enum tb_progress_mode mode, FILE *out, const char *phase,
                        uint64_t total);
 /* A tb_progress_cb: records bytes_done, prints at most every 200 ms. */
