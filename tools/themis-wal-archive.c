@@ -11,10 +11,11 @@
 #include "backup_archive.h"
 #include "config.h"
 #include "fs.h"
+#include "progress.h"
 #include "remote.h"
 #include "s3opts.h"
 
-static const char *db_path, *wal_dir, *push_url;
+static const char *db_path, *wal_dir, *push_url, *progress_arg;
 static int once, follow, check, verbose, to_stdout;
 static long long interval_ms = 200, segment_size = 64ll << 20, segment_seconds = 300, level = 3;
 
@@ -38,6 +39,7 @@ static const struct tb_option opts[] = {
     { "check", 0, TB_OPT_FLAG, &check, NULL, "verify the archive (checksums, continuity) without the database" },
     { "encrypt", 0, TB_OPT_FLAG, &encrypt, NULL, "seal each closed segment (AES-256-GCM) for --key-file and/or --passphrase-file" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
+    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show the bytes of WAL read on stderr (a line, or JSON lines)" },
     TOOL_PRIORITY_OPTIONS(prio_nice, prio_io),
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print what was archived on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
@@ -133,6 +135,8 @@ int main(int argc, char **argv)
     struct tar_out tar = { 0 };
     char *tmp = NULL;
     struct tb_archiver_opts o = { 0 };
+    struct tb_progress prog;
+    enum tb_progress_mode pmode;
     tb_archiver *a = NULL;
     uint64_t n, total = 0;
     tb_keyring *keys = NULL;
@@ -165,6 +169,10 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "--push takes an s3://BUCKET/PREFIX location");
     if (to_stdout && isatty(1))
         return tool_usage(&cli, "refusing to write a tar stream to a terminal");
+    if (progress_arg && check)
+        return tool_usage(&cli, "--progress goes with --once or --follow");
+    if (tb_progress_parse(progress_arg, &pmode) < 0)
+        return tool_fail(&cli, TB_EUSAGE);
     if (check) {
         uint64_t records, first, next;
         rc = tb_archive_check(wal_dir, &records, &first, &next);
@@ -202,6 +210,10 @@ int main(int argc, char **argv)
     o.segment_size = (uint64_t)segment_size;
     o.segment_ns = segment_seconds * 1000000000LL;
     o.level = (int)level;
+    /* The WAL only grows: no total, only bytes read (and the rate). */
+    tb_progress_start(&prog, pmode, stderr, "archive", 0);
+    o.progress = tb_progress_update;
+    o.progress_arg = &prog;
     if ((rc = tb_archiver_open(&a, &o)) < 0)
         goto out;
     /* What an earlier run archived but did not push (or a first push of an old archive). */
@@ -236,6 +248,7 @@ int main(int argc, char **argv)
     }
     if (rc == 0 && push.behind && push_catch_up(&push) < 0)
         rc = tb_error_wrap(TB_EIO, "the local archive is complete, but the push to %s failed", push_url);
+    tb_progress_finish(&prog);
     if (rc == 0 && verbose)
         fprintf(stderr, "%s: %" PRIu64 " records archived\n", cli.tool, total);
     tb_archiver_free(a);

@@ -156,6 +156,7 @@ struct tb_archiver {
     int64_t last_stamp;
     int64_t seg_started;       /* clock time the partial segment got its first record */
     uint64_t cur_seq;          /* sequence of the record being archived, for cf.tsv */
+    uint64_t bytes_read;       /* of WAL, for progress */
 };
 
 static int save_state(tb_archiver *a)
@@ -568,19 +569,26 @@ int tb_archiver_poll(tb_archiver *a, uint64_t *n)
         tb_wal_reader *r = NULL;
         const unsigned char *rec;
         size_t len;
+        uint64_t from, end;
         int more;
         if (logs[i].number < a->log_number)
             continue;
-        rc = tb_wal_reader_open(&r, logs[i].path, logs[i].number, logs[i].number == a->log_number ? a->offset : 0);
+        from = logs[i].number == a->log_number ? a->offset : 0;
+        rc = tb_wal_reader_open(&r, logs[i].path, logs[i].number, from);
         if (rc == TB_ENOENT) {
             /* Moved to archive/ or deleted since the listing: look again next poll. */
             rc = 0;
             break;
         }
         while (rc == 0 && (more = tb_wal_reader_next(r, &rec, &len)) == 1) {
-            rc = archive_record(a, rec, len, logs[i].number, tb_wal_reader_offset(r));
+            end = tb_wal_reader_offset(r);
+            rc = archive_record(a, rec, len, logs[i].number, end);
             if (rc == 0)
                 (*n)++;
+            a->bytes_read += end - from;
+            from = end;
+            if (a->o.progress)
+                a->o.progress(a->o.progress_arg, a->bytes_read);
         }
         if (rc == 0 && more < 0)
             rc = more;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "segment.h"
+#include "stream.h"
 
 typedef struct tb_archiver tb_archiver;
 
@@ -21,6 +22,10 @@ struct tb_archiver_opts {
      * to stream or push it. An error stops the archiver; the segment stays published. */
     int (*published)(void *arg, const char *path, const struct tb_seg_info *s);
     void *published_arg;
+    /* Optional: called with the bytes of WAL read so far (all polls together), after each
+     * record; the total is unknown (the WAL grows while it is read). */
+    tb_progress_cb progress;
+    void *progress_arg;
 };
 
 int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o);
