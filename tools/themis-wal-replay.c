@@ -6,13 +6,14 @@
 
 #include "config.h"
 #include "fs.h"
+#include "progress.h"
 #include "remote.h"
 #include "replay.h"
 #include "segment.h"
 #include "s3opts.h"
 #include "timefmt.h"
 
-static const char *wal_dir, *db_path, *target_time;
+static const char *wal_dir, *db_path, *target_time, *progress_arg;
 static long long target_seq;
 static int dry_run;
 static const char *key_file, *pass_file;
@@ -24,6 +25,7 @@ static const struct tb_option opts[] = {
     { "target-seq", 0, TB_OPT_INT, &target_seq, "N", "stop after sequence number N" },
     { "dry-run", 0, TB_OPT_FLAG, &dry_run, NULL, "print the recoverable window and change nothing" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
+    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show the bytes of the archive applied on stderr (a line, or JSON lines)" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
@@ -44,6 +46,8 @@ int main(int argc, char **argv)
 {
     struct tb_replay_opts o = { 0 };
     struct tb_replay_result r;
+    struct tb_progress prog;
+    enum tb_progress_mode pmode;
     char t1[64], t2[64], t3[64], *sub = NULL, *fetched = NULL;
     tb_s3 *s3 = NULL;
     tb_keyring *keys = NULL;
@@ -63,6 +67,10 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "give at most one of --target-time and --target-seq");
     if (target_time && (rc = tb_time_parse(target_time, &o.target_ns)) < 0)
         return tool_fail(&cli, rc);
+    if (progress_arg && dry_run)
+        return tool_usage(&cli, "--dry-run applies nothing to show progress of");
+    if (tb_progress_parse(progress_arg, &pmode) < 0)
+        return tool_fail(&cli, TB_EUSAGE);
     if (tb_s3_is_url(wal_dir)) {
         if ((rc = tool_s3_new(&s3)) < 0 || (rc = tb_remote_fetch_dir(s3, wal_dir, tool_tmpdir(), &fetched)) < 0) {
             tb_s3_free(s3);
@@ -77,7 +85,13 @@ int main(int argc, char **argv)
         o.db_path = sub = tb_fs_join(o.db_path, "rocksdb");
     o.target_seq = (uint64_t)target_seq;
     o.dry_run = dry_run;
+    /* The total, the archive's size from its index, is known once the replay has checked it. */
+    tb_progress_start(&prog, pmode, stderr, "replay", 0);
+    o.progress = tb_progress_update;
+    o.progress_arg = &prog;
+    o.progress_total = &prog.total;
     rc = tb_replay_run(&o, &r);
+    tb_progress_finish(&prog);
     free(sub);
     if (fetched)
         tb_fs_rm_rf(fetched);

@@ -377,7 +377,7 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
     a.wo = rocksdb_writeoptions_create();
     rocksdb_writeoptions_disable_WAL(a.wo, 1);
     a.wb = rocksdb_writebatch_create();
-    rc = tb_seg_walk(o->wal_dir, apply_fn, &a);
+    rc = tb_seg_walk_progress(o->wal_dir, apply_fn, &a, o->progress, o->progress_arg, o->progress_total);
     if (rc == 0)
         rc = flush_batch(&a);
     if (rc == 0) {

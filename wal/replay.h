@@ -5,12 +5,19 @@
 
 #include <stdint.h>
 
+#include "stream.h"
+
 struct tb_replay_opts {
     const char *wal_dir;
     const char *db_path;
     int64_t target_ns;     /* stop before the first batch stamped later (0: none) */
     uint64_t target_seq;   /* stop after this sequence (0: none) */
     int dry_run;           /* report the window, change nothing */
+    /* Optional: bytes of the archive's segment files read by the pass that applies (the
+     * checking pass before it is not counted); *progress_total is set to their sum first. */
+    tb_progress_cb progress;
+    void *progress_arg;
+    uint64_t *progress_total;
 };
 
 struct tb_replay_result {

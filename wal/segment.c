@@ -449,10 +449,11 @@ struct tb_seg_reader {
     uint64_t n;
 };
 
-int tb_seg_reader_open(tb_seg_reader **out, const char *path)
+/* progress (may be NULL) counts the compressed bytes read from the file. */
+static int reader_open(tb_seg_reader **out, const char *path, tb_progress_cb progress, void *progress_arg)
 {
     tb_seg_reader *rd = calloc(1, sizeof *rd);
-    tb_stream *f = NULL, *p = NULL;
+    tb_stream *f = NULL, *p = NULL, *c = NULL;
     unsigned char magic[8];
     size_t n;
     int rc;
@@ -469,6 +470,13 @@ int tb_seg_reader_open(tb_seg_reader **out, const char *path)
     }
     if ((rc = tb_stream_file(&f, path, "r")) < 0)
         goto fail;
+    if (progress) {
+        if ((rc = tb_stream_counter(&c, f, progress, progress_arg)) < 0) {
+            tb_stream_free(f);
+            goto fail;
+        }
+        f = c;
+    }
     /* A sealed segment (encrypted archive) is recognised by its first bytes. */
     if ((rc = tb_stream_peek(&p, f, magic, 8, &n)) < 0) {
         tb_stream_free(f);
@@ -500,6 +508,11 @@ int tb_seg_reader_open(tb_seg_reader **out, const char *path)
 fail:
     tb_seg_reader_free(rd);
     return rc;
+}
+
+int tb_seg_reader_open(tb_seg_reader **out, const char *path)
+{
+    return reader_open(out, path, NULL, NULL);
 }
 
 int tb_seg_reader_next(tb_seg_reader *rd, struct tb_seg_record *r)
@@ -778,11 +791,39 @@ int tb_seg_index_drop_prefix(const char *dir, size_t k, struct tb_seg_info **dro
     return rc;
 }
 
+/* The walk's progress: the segments done, plus the bytes read of the current one. */
+struct walk_progress {
+    tb_progress_cb cb;
+    void *arg;
+    uint64_t base;
+};
+
+static void walk_progress(void *arg, uint64_t bytes)
+{
+    struct walk_progress *w = arg;
+    w->cb(w->arg, w->base + bytes);
+}
+
 int tb_seg_walk(const char *wal_dir, tb_seg_record_fn fn, void *arg)
 {
+    return tb_seg_walk_progress(wal_dir, fn, arg, NULL, NULL, NULL);
+}
+
+int tb_seg_walk_progress(const char *wal_dir, tb_seg_record_fn fn, void *arg, tb_progress_cb progress,
+                         void *progress_arg, uint64_t *total)
+{
     struct tb_seg_info *segs = NULL;
+    struct walk_progress wp = { progress, progress_arg, 0 };
     size_t n = 0;
     int rc = tb_seg_index_load(wal_dir, &segs, &n);
+    if (rc == 0 && total) {
+        char *partial = tb_fs_join(wal_dir, TB_SEG_PARTIAL);
+        struct stat st;
+        *total = partial && stat(partial, &st) == 0 ? (uint64_t)st.st_size : 0;
+        for (size_t i = 0; i < n; i++)
+            *total += segs[i].size;
+        free(partial);
+    }
     for (size_t i = 0; rc == 0 && i <= n; i++) {
         char *path = tb_fs_join(wal_dir, i < n ? segs[i].name : TB_SEG_PARTIAL);
         tb_seg_reader *rd = NULL;
@@ -805,13 +846,15 @@ int tb_seg_walk(const char *wal_dir, tb_seg_record_fn fn, void *arg)
             break;
         }
         if (rc == 0)
-            rc = tb_seg_reader_open(&rd, path);
+            rc = reader_open(&rd, path, progress ? walk_progress : NULL, &wp);
         while (rc == 0 && (m = tb_seg_reader_next(rd, &r)) == 1)
             rc = fn(arg, path, &r);
         if (rc == 0 && m < 0)
             rc = m;
         tb_seg_reader_free(rd);
         free(path);
+        if (i < n)
+            wp.base += segs[i].size;
     }
     free(segs);
     return rc;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "crypt.h"
+#include "stream.h"
 
 #define TB_SEG_PARTIAL "current.wal.zst.partial"
 #define TB_SEG_INDEX "index.tsv"
@@ -69,6 +70,11 @@ void tb_seg_reader_free(tb_seg_reader *rd);
  * against the index's size and SHA-256 first), then the partial segment. */
 typedef int (*tb_seg_record_fn)(void *arg, const char *segment, const struct tb_seg_record *r);
 int tb_seg_walk(const char *wal_dir, tb_seg_record_fn fn, void *arg);
+/* The same, reporting progress: *total (may be NULL) is set, before the first record, to
+ * the bytes of the segment files (the index's sizes and the partial segment's), and
+ * progress (may be NULL) is called with the bytes of them decoded so far. */
+int tb_seg_walk_progress(const char *wal_dir, tb_seg_record_fn fn, void *arg, tb_progress_cb progress,
+                         void *progress_arg, uint64_t *total);
 
 /* ---- index ---- */
 /* The index's segments in sequence order, with any published segment the index lacks (an
