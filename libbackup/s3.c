@@ -31,6 +31,9 @@ struct tb_s3 {
     char *scheme, *host;   /* "http", "127.0.0.1:7480" */
     char *region, *ak, *sk, *token, *ca;
     int path_style;
+    tb_progress_cb progress;
+    void *progress_arg;
+    uint64_t *progress_total;
 };
 
 /* ---- helpers -------------------------------------------------------------------- */
@@ -534,6 +537,25 @@ int tb_s3_new(tb_s3 **out, const struct tb_s3_config *cfg)
     return 0;
 }
 
+void tb_s3_set_progress(tb_s3 *s, tb_progress_cb progress, void *arg, uint64_t *total)
+{
+    s->progress = progress;
+    s->progress_arg = arg;
+    s->progress_total = total;
+}
+
+static void report_total(tb_s3 *s, uint64_t total)
+{
+    if (s->progress_total)
+        *s->progress_total = total;
+}
+
+static void report_progress(tb_s3 *s, uint64_t done)
+{
+    if (s->progress)
+        s->progress(s->progress_arg, done);
+}
+
 void tb_s3_free(tb_s3 *s)
 {
     if (!s)
@@ -743,6 +765,7 @@ struct multipart {
     int nslots;
     char **etags;
     unsigned nparts, cap;
+    uint64_t sent;          /* bytes of the parts uploaded, for progress */
 };
 
 static int mp_start(struct multipart *m, const char *sha)
@@ -791,6 +814,8 @@ static int mp_join(struct multipart *m, struct part *p)
     }
     if (!(m->etags[p->number - 1] = strdup(p->etag)))
         return tb_error_set(TB_EIO, "out of memory");
+    m->sent += p->len;
+    report_progress(m->s3, m->sent);
     return 0;
 }
 
@@ -920,6 +945,7 @@ static int put_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *src
     uint64_t first_size = s->c.part_size, off = 0;
     int rc;
 
+    report_total(s, size == UINT64_MAX ? 0 : size);
     /* A known size picks a part size that fits 10,000 parts at once. */
     if (size != UINT64_MAX && size / MAX_PARTS + 1 > first_size)
         first_size = (size / MAX_PARTS + 1 + (1 << 20)) & ~(uint64_t)((1 << 20) - 1);
@@ -927,8 +953,8 @@ static int put_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *src
         if ((rc = fill(&first, (size_t)size + 1, src, fd, 0)) == 0) {
             if (first.len != size)
                 rc = tb_error_set(TB_EIO, "PUT s3://%s/%s: the source changed size while read", bucket, key);
-            else
-                rc = put_single(s, bucket, key, first.data, first.len, sha);
+            else if ((rc = put_single(s, bucket, key, first.data, first.len, sha)) == 0)
+                report_progress(s, first.len);
         }
         free(first.data);
         return rc;
@@ -940,7 +966,8 @@ static int put_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *src
             return rc;
         }
         if (first.len < s->c.multipart_threshold) {
-            rc = put_single(s, bucket, key, first.data, first.len, sha);
+            if ((rc = put_single(s, bucket, key, first.data, first.len, sha)) == 0)
+                report_progress(s, first.len);
             free(first.data);
             return rc;
         }
@@ -1068,6 +1095,7 @@ static int get_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *dst
     if ((rc = tb_s3_stat(s, bucket, key, &o)) < 0)
         return rc;
     size = o.size;
+    report_total(s, size);
     nchunks = (size + chunk - 1) / chunk;
     tb_s3_object_clear(&o);
     if (!(slots = calloc((size_t)n, sizeof *slots)))
@@ -1103,6 +1131,8 @@ static int get_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *dst
                     done += (size_t)w;
             }
         }
+        if (rc == 0)
+            report_progress(s, c->from + c->len);
         if (rc == 0)
             rc = tb_error_check_interrupt();
     }

@@ -43,6 +43,11 @@ char *tb_s3_dir_prefix(const char *prefix);
 
 int tb_s3_new(tb_s3 **out, const struct tb_s3_config *cfg);
 void tb_s3_free(tb_s3 *s);
+/* Progress of every put and get that follows: *total (total may be NULL) is set before the
+ * first byte to the object's size when known (a file, a download), else 0 (a stream);
+ * progress is called with the bytes transferred so far, from the calling thread, as each
+ * part or range completes. progress NULL: none. */
+void tb_s3_set_progress(tb_s3 *s, tb_progress_cb progress, void *arg, uint64_t *total);
 
 /* Uploads everything src gives (read to its end; not closed). size: the length when known,
  * UINT64_MAX for a stream of unknown length. The object appears whole or not at all; a failed

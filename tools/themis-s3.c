@@ -7,9 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "progress.h"
 #include "s3opts.h"
 #include "stream.h"
 #include "timefmt.h"
+
+static const char *progress_arg;
 
 static const struct tb_option opts[] = {
     { "endpoint", 0, TB_OPT_STRING, &tool_s3_opts.endpoint, "URL", "the S3 service (default $AWS_ENDPOINT_URL, else AWS)" },
@@ -19,6 +22,7 @@ static const struct tb_option opts[] = {
     { "part-size", 0, TB_OPT_INT, &tool_s3_opts.part_size, "N", "first part size of multipart uploads and downloads (default 8M)" },
     { "retries", 0, TB_OPT_INT, &tool_s3_opts.retries, "N", "retries of a failed request (default 5)" },
     { "ca-bundle", 0, TB_OPT_STRING, &tool_s3_opts.ca_bundle, "FILE", "CA certificates for HTTPS (default $AWS_CA_BUNDLE, else the system's)" },
+    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "with put and get: show the bytes transferred on stderr (a line, or JSON lines)" },
     { "verbose", 'v', TB_OPT_FLAG, &tool_s3_opts.verbose, NULL, "report retries on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
@@ -158,6 +162,8 @@ static int sync_(const char *from, const char *to)
 int main(int argc, char **argv)
 {
     const char *cmd;
+    struct tb_progress prog;
+    enum tb_progress_mode pmode;
     int argi, rc = 0, status, n;
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
@@ -187,8 +193,15 @@ int main(int argc, char **argv)
             return tool_usage(&cli, "expected an s3://BUCKET/KEY location");
     if (!strcmp(cmd, "get") && !strcmp(argv[argi + 1], "-") && isatty(1))
         return tool_usage(&cli, "refusing to write an object to a terminal");
+    if (progress_arg && strcmp(cmd, "put") && strcmp(cmd, "get"))
+        return tool_usage(&cli, "--progress goes with put and get");
+    if (tb_progress_parse(progress_arg, &pmode) < 0)
+        return tool_fail(&cli, TB_EUSAGE);
     if ((rc = tool_s3_new(&s3)) < 0)
         return tool_fail(&cli, rc);
+    /* The total comes from the library: a file's size, or the object's for a download. */
+    tb_progress_start(&prog, pmode, stderr, !strcmp(cmd, "put") ? "upload" : "download", 0);
+    tb_s3_set_progress(s3, tb_progress_update, &prog, &prog.total);
     if (!strcmp(cmd, "put"))
         rc = put(argv[argi], argv[argi + 1]);
     else if (!strcmp(cmd, "get"))
@@ -202,6 +215,7 @@ int main(int argc, char **argv)
     else
         for (int i = argi; i < argc && rc == 0; i++)
             rc = rm(argv[i]);
+    tb_progress_finish(&prog);
     tb_s3_free(s3);
     return rc < 0 ? tool_fail(&cli, rc) : 0;
 }
