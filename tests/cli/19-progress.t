@@ -1,32 +1,63 @@
 #!/usr/bin/env bash
-# --progress=json writes JSON lines (phase, bytes_done, bytes_total, rate) to stderr only.
+# --progress=json writes JSON lines (phase, bytes_done, bytes_total, rate) to stderr only,
+# from every tool that moves bytes; plain --progress draws only on a terminal.
 . "$(dirname "$0")/lib.sh"
 
 make_db "$T/db" --batches 20000; ok $? "load generator wrote a database"
 themis-backup --database-path "$T/db" --backup-directory "$T/bk" --compress --progress=json 2>"$T/b.err" >"$T/b.out"
 ok $? "backup with --progress=json"
 is "$(cat "$T/b.out")" "" "nothing on stdout"
-check() {  # check FILE PHASE: every line is JSON of the phase, bytes_done never falls, last is done
-python3 - "$1" "$2" <<'PY'
-import json, sys
-lines = [json.loads(l) for l in open(sys.argv[1])]
-assert lines, "no progress lines"
-last = -1
-for l in lines:
-    assert l["phase"] == sys.argv[2], l
-    assert set(l) >= {"phase", "bytes_done", "bytes_total", "rate"}, l
-    assert l["bytes_done"] >= last, l
-    last = l["bytes_done"]
-assert lines[-1].get("done") is True, lines[-1]
-assert lines[-1]["bytes_total"] > 0 and lines[-1]["bytes_done"] > 0, lines[-1]
-print("# %d lines, last: %s" % (len(lines), lines[-1]))
-PY
-}
-check "$T/b.err" backup; ok $? "backup's stderr is JSON progress lines ending with done"
+progress_json "$T/b.err" backup; ok $? "backup's stderr is JSON progress lines ending with done"
+like "$(tail -1 "$T/b.err")" '"bytes_done":[1-9][0-9]*,"bytes_total":[1-9]' "with bytes done and a total"
 themis-restore --backup-directory "$T/bk" --verify-only --progress=json 2>"$T/v.err"
 ok $? "verify with --progress=json"
-check "$T/v.err" verify; ok $? "verify's stderr is JSON progress lines ending with done"
-like "$(tail -1 "$T/v.err")" '"bytes_done":([0-9]+),"bytes_total":\1,' "verify read exactly the archive's size"
+progress_json "$T/v.err" verify total; ok $? "verify's stderr is JSON progress lines ending with done, at the total"
+like "$(tail -1 "$T/v.err")" "\"bytes_total\":$(stat -c %s "$T/bk/backup.tar.zst")," "verify read exactly the archive's size"
 run themis-backup --database-path "$T/db" --backup-directory "$T/bk2" --progress=xml
 is "$rc" 2 "an unknown progress format is a usage error"
+run themis-backup --database-path "$T/db" --backup-directory "$T/bk3" --progress
+is "$rc/$err" "0/" "--progress draws nothing when stderr is no terminal"
+
+# The WAL tools. WAL is kept (--wal-ttl) and not flushed away, so the bytes the archiver
+# must read are the sizes of the WAL files.
+wal_bytes() { cat "$T/wdb"/*.log "$T/wdb"/archive/*.log 2>/dev/null | wc -c; }
+themis-loadgen --db "$T/wdb" --seed 5 --threads 2 --batches 2000 --wal-ttl 3600 --no-flush-at-exit 2>/dev/null
+ok $? "a first part written"
+themis-wal-archive --database-path "$T/wdb" --wal-directory "$T/w" --once --progress=json 2>"$T/a.err" >"$T/a.out"
+ok $? "wal-archive --once with --progress=json"
+is "$(cat "$T/a.out")" "" "nothing on stdout"
+progress_json "$T/a.err" archive "$(wal_bytes)"; ok $? "its stderr is JSON progress lines; the last counts every byte of WAL"
+themis-backup --database-path "$T/wdb" --backup-directory "$T/base" >/dev/null; ok $? "base backup"
+
+themis-wal-archive --database-path "$T/wdb" --wal-directory "$T/wf" --follow --interval 600000 --progress=json 2>"$T/f.err" & ar=$!
+on_exit "kill \$ar 2>/dev/null"
+wait_for 60 test -f "$T/wf/state.tsv"; ok $? "wal-archive --follow with --progress=json made its first pass"
+themis-loadgen --db "$T/wdb" --seed 6 --threads 2 --batches 3000 --wal-ttl 3600 --no-flush-at-exit 2>/dev/null
+ok $? "more written while it follows"
+kill -TERM "$ar"; wait "$ar"; is "$?" 0 "it stops cleanly on SIGTERM"
+progress_json "$T/f.err" archive "$(wal_bytes)"; ok $? "its stderr is JSON progress lines; the last counts the WAL of both parts"
+
+themis-wal-archive --database-path "$T/wdb" --wal-directory "$T/w" --once; ok $? "the second part archived"
+is "$(ls "$T/w"/*.wal.zst | wc -l)" 2 "the archive has two segments"
+themis-restore --backup-directory "$T/base" --target "$T/r" >/dev/null
+themis-wal-replay --wal-directory "$T/w" --database-path "$T/r" --progress=json 2>"$T/r.err" >"$T/r.out"
+ok $? "wal-replay with --progress=json"
+like "$(cat "$T/r.out")" "^reached sequence" "stdout has only the result"
+progress_json "$T/r.err" replay total; ok $? "its stderr is JSON progress lines, ending at the total"
+is "$(sed -n '$s/.*"bytes_total":\([0-9]*\),.*/\1/p' "$T/r.err")" "$(cat "$T/w"/*.wal.zst "$T/w/current.wal.zst.partial" | wc -c)" \
+    "the total is the size of the archive's segments"
+is "$(themis-dbhash --database-path "$T/r")" "$(themis-dbhash --database-path "$T/wdb")" "and the replay is whole"
+
+run themis-wal-archive --wal-directory "$T/w" --check --progress=json
+is "$rc" 2 "wal-archive: --progress with --check is a usage error"
+run themis-wal-replay --wal-directory "$T/w" --database-path "$T/r" --progress=xml
+is "$rc" 2 "wal-replay: an unknown progress format is a usage error"
+run themis-wal-archive --database-path "$T/wdb" --wal-directory "$T/w2" --once --progress
+is "$rc/$err" "0/" "wal-archive --progress draws nothing when stderr is no terminal"
+if command -v script >/dev/null; then
+    out=$(script -qec "themis-wal-archive --database-path '$T/wdb' --wal-directory '$T/w3' --once --progress" /dev/null)
+    like "$out" $'archive: [0-9.]+ MiB, [0-9.]+ MiB/s' "and draws its line on a terminal"
+else
+    skip "script(1) is not installed"
+fi
 done_testing

@@ -127,3 +127,30 @@ equals_truth() {
     [ "$(themis-dbhash --database-path "$T/.eq")" = "$want" ] || return 1
     diag "equal but for column family $extra: created before sequence $seq, first written after it"
 }
+
+# progress_json FILE PHASE [DONE]: FILE (a tool's stderr with --progress=json) is JSON lines
+# only (each parsed on its own), all of PHASE with phase, bytes_done, bytes_total and rate;
+# bytes_done never falls; the last line says done. DONE: the last bytes_done must be that
+# number, or "total": equal to the last bytes_total (which must then be known, > 0).
+progress_json() {
+python3 - "$@" <<'PY'
+import json, sys
+path, phase = sys.argv[1], sys.argv[2]
+want = sys.argv[3] if len(sys.argv) > 3 else None
+lines = [json.loads(l) for l in open(path)]
+assert lines, "no progress lines"
+last = -1
+for l in lines:
+    assert l["phase"] == phase, l
+    assert set(l) >= {"phase", "bytes_done", "bytes_total", "rate"}, l
+    assert l["bytes_done"] >= last, ("bytes_done fell", last, l)
+    last = l["bytes_done"]
+end = lines[-1]
+assert end.get("done") is True, end
+if want == "total":
+    assert end["bytes_total"] > 0 and end["bytes_done"] == end["bytes_total"], end
+elif want is not None:
+    assert end["bytes_done"] == int(want), (want, end)
+print("# %d lines, last: %s" % (len(lines), json.dumps(end)))
+PY
+}
