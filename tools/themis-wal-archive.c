@@ -138,7 +138,8 @@ int main(int argc, char **argv)
     struct tb_progress prog;
     enum tb_progress_mode pmode;
     tb_archiver *a = NULL;
-    uint64_t n, total = 0;
+    uint64_t n, total = 0, from, to;
+    int warned = 0;
     tb_keyring *keys = NULL;
     int argi, rc, status;
 
@@ -223,6 +224,10 @@ int main(int argc, char **argv)
         struct timespec ts = { interval_ms / 1000, (interval_ms % 1000) * 1000000 };
         if ((rc = tb_archiver_poll(a, &n)) < 0)
             break;
+        if (!total && tb_archiver_skipped(a, &from, &to) && !warned++)
+            fprintf(stderr, "%s: a new archive starts after the last gap in the database's WAL (sequences %" PRIu64
+                    "..%" PRIu64 " are missing): it begins at sequence %" PRIu64 "; take a new backup for it\n",
+                    cli.tool, from, to - 1, to);
         total += n;
         if (verbose && n)
             fprintf(stderr, "%s: archived %" PRIu64 " records, next sequence %" PRIu64 "\n", cli.tool, n,

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -157,6 +158,9 @@ struct tb_archiver {
     int64_t seg_started;       /* clock time the partial segment got its first record */
     uint64_t cur_seq;          /* sequence of the record being archived, for cf.tsv */
     uint64_t bytes_read;       /* of WAL, for progress */
+    int fresh;                 /* a new archive in its first poll: no state, no segment */
+    uint64_t skipped_from, skipped_to; /* a new archive's start moved past a gap */
+    uint64_t dropped;          /* records archived before that gap, dropped */
 };
 
 static int save_state(tb_archiver *a)
@@ -187,8 +191,10 @@ static int load_state(tb_archiver *a)
 {
     char *text = NULL, *line, *save = NULL;
     int rc = tb_fs_read_file(a->state_path, &text, NULL);
-    if (rc == TB_ENOENT)
+    if (rc == TB_ENOENT) {
+        a->fresh = 1;
         return 0;
+    }
     if (rc < 0)
         return rc;
     for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -364,6 +370,30 @@ static int catch_up_state(tb_archiver *a)
     return rc == 0 ? save_state(a) : rc;
 }
 
+/* The archive must hold what its state says was archived: the partial segment, or else the
+ * newest published segment, ends where the state does. (A state ahead of them would skip
+ * the WAL between for good.) A new archive is one without state or segments. */
+static int check_state(tb_archiver *a)
+{
+    struct tb_seg_info *segs = NULL;
+    size_t nsegs = 0;
+    uint64_t held = 0;
+    int rc = tb_seg_index_load(a->o.wal_dir, &segs, &nsegs);
+    if (rc < 0)
+        return rc;
+    if (tb_seg_writer_count(a->seg))
+        held = tb_seg_writer_last(a->seg)->next_seq;
+    else if (nsegs)
+        held = segs[nsegs - 1].next_seq;
+    free(segs);
+    a->fresh = a->fresh && nsegs == 0 && tb_seg_writer_count(a->seg) == 0;
+    if (held && a->have_next && held < a->next_seq)
+        return tb_error_set(TB_EVERIFY, "the archive lacks sequences %" PRIu64 "..%" PRIu64 " that its state says were "
+                            "archived (%s damaged or replaced?): archive into a new --wal-directory and take a new backup",
+                            held, a->next_seq - 1, TB_SEG_PARTIAL);
+    return 0;
+}
+
 int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o)
 {
     tb_archiver *a = calloc(1, sizeof *a);
@@ -412,6 +442,8 @@ int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o)
     /* A crash between a segment flush and the state's rewrite: the partial segment holds
      * records past the state; they say where we really are. */
     if (tb_seg_writer_count(a->seg) && ((rc = catch_up_state(a)) < 0 || (rc = tb_seg_writer_settle(a->seg)) < 0))
+        goto fail;
+    if ((rc = check_state(a)) < 0)
         goto fail;
     *out = a;
     return 0;
@@ -501,8 +533,33 @@ static int list_logs(const char *db, struct logfile **out, size_t *n)
 static int gap_error(uint64_t want, uint64_t got)
 {
     return tb_error_set(TB_EGAP, "WAL gap: sequences %" PRIu64 "..%" PRIu64 " are missing: the WAL holding them was "
-                        "deleted before it was archived; keep WAL longer (WAL_ttl_seconds) or run themis-wal-archive --follow",
+                        "deleted before it was archived; keep WAL longer (WAL_ttl_seconds) or run themis-wal-archive --follow; "
+                        "to start again, archive into a new --wal-directory and take a new backup",
                         want, got - 1);
+}
+
+static int archive_record(tb_archiver *a, const unsigned char *rec, size_t len, uint64_t log, uint64_t end);
+
+/* A gap in the first poll of a new archive: what came before it (old WAL in the DB's
+ * archive/, say) can serve no backup taken from now on, so the archive starts after it. */
+static int restart_after_gap(tb_archiver *a, const unsigned char *rec, size_t len, uint64_t log, uint64_t end,
+                             uint64_t want, uint64_t got)
+{
+    struct tb_pending *p = tb_pending_new();
+    int rc;
+    if (!p)
+        return tb_error_set(TB_EIO, "out of memory");
+    a->dropped += tb_seg_writer_count(a->seg);
+    if ((rc = tb_seg_writer_discard(a->seg)) < 0) {
+        tb_pending_free(p);
+        return rc;
+    }
+    tb_pending_free(a->pending);
+    a->pending = p;
+    a->have_next = 0;
+    a->skipped_from = want;
+    a->skipped_to = got;
+    return archive_record(a, rec, len, log, end);
 }
 
 /* Archives one record; skips what is already archived. */
@@ -522,10 +579,13 @@ static int archive_record(tb_archiver *a, const unsigned char *rec, size_t len, 
     if ((rc = tb_record_scan(a->pending, rec, len, &info, cf_seen, a)) < 0)
         return tb_error_wrap(rc, "WAL %" PRIu64 " at offset %" PRIu64, log, end);
     if (a->have_next && info.seq != a->next_seq) {
+        if (info.seq > a->next_seq && a->fresh)
+            return restart_after_gap(a, rec, len, log, end, a->next_seq, info.seq);
         if (info.seq > a->next_seq)
             return gap_error(a->next_seq, info.seq);
-        return tb_error_set(TB_EVERIFY, "WAL sequence went back from %" PRIu64 " to %" PRIu64 " (WAL %" PRIu64 ")",
-                            a->next_seq, info.seq, log);
+        return tb_error_set(TB_EVERIFY, "WAL sequence went back from %" PRIu64 " to %" PRIu64 " (WAL %" PRIu64 "): "
+                            "the database was restored or replaced since this archive followed it; archive it into a "
+                            "new --wal-directory and take a new backup", a->next_seq, info.seq, log);
     }
     if (info.unknown_commit && a->have_next && tb_seg_writer_count(a->seg) + 1 > 1)
         return tb_error_set(TB_EGAP, "WAL gap: a Commit at sequence %" PRIu64 " whose Prepare is not in the archive", info.seq);
@@ -557,14 +617,45 @@ static int archive_record(tb_archiver *a, const unsigned char *rec, size_t len, 
     return 0;
 }
 
+/* A database's WAL numbers only grow, and the file the archive last read only grows: a
+ * newest WAL older than that file, or that file shorter than what was read, is another
+ * database (restored from a backup, say) whose WAL this archive must not skip over. */
+static int check_same_db(tb_archiver *a, const struct logfile *logs, size_t nlogs)
+{
+    struct stat st;
+    if (!nlogs || !a->log_number)
+        return 0;
+    if (logs[nlogs - 1].number < a->log_number)
+        return tb_error_set(TB_EVERIFY, "the database's WAL went back: its newest is %06" PRIu64 ".log, this archive has "
+                            "read up to %06" PRIu64 ".log: the database was restored or replaced since the archive "
+                            "followed it; archive it into a new --wal-directory and take a new backup (%s)",
+                            logs[nlogs - 1].number, a->log_number, a->o.db_path);
+    for (size_t i = 0; i < nlogs; i++)
+        if (logs[i].number == a->log_number && stat(logs[i].path, &st) == 0 && (uint64_t)st.st_size < a->offset)
+            return tb_error_set(TB_EVERIFY, "%s is shorter (%jd bytes) than this archive has read of it (%" PRIu64
+                                "): the database was restored or replaced since the archive followed it; archive "
+                                "it into a new --wal-directory and take a new backup", logs[i].path,
+                                (intmax_t)st.st_size, a->offset);
+    return 0;
+}
+
+int tb_archiver_skipped(tb_archiver *a, uint64_t *from, uint64_t *to)
+{
+    *from = a->skipped_from;
+    *to = a->skipped_to;
+    return a->skipped_to != 0;
+}
+
 int tb_archiver_poll(tb_archiver *a, uint64_t *n)
 {
     struct logfile *logs = NULL;
     size_t nlogs = 0;
+    uint64_t dropped = a->dropped;
     int rc;
     *n = 0;
     if ((rc = list_logs(a->o.db_path, &logs, &nlogs)) < 0)
         return rc;
+    rc = check_same_db(a, logs, nlogs);
     for (size_t i = 0; i < nlogs && rc == 0; i++) {
         tb_wal_reader *r = NULL;
         const unsigned char *rec;
@@ -601,9 +692,18 @@ int tb_archiver_poll(tb_archiver *a, uint64_t *n)
     for (size_t i = 0; i < nlogs; i++)
         free(logs[i].path);
     free(logs);
-    /* Durable before the state says so. */
-    if (rc == 0 && (rc = tb_seg_writer_flush(a->seg)) == 0)
-        rc = save_state(a);
+    /* Durable before the state says so. What was archived before a gap or a sequence
+     * going back is good: it is kept, so the archive checks and replays up to there. */
+    if (rc == 0 || rc == TB_EGAP || rc == TB_EVERIFY) {
+        int wrc = tb_seg_writer_flush(a->seg);
+        if (wrc == 0)
+            wrc = save_state(a);
+        if (rc == 0)
+            rc = wrc;
+    }
+    if (rc == 0)
+        a->fresh = 0;
+    *n -= a->dropped - dropped;
     return rc;
 }
 

@@ -35,6 +35,9 @@ int tb_archiver_poll(tb_archiver *a, uint64_t *n);
 /* Closes the partial segment into a published one when due, or always with force. */
 int tb_archiver_rotate(tb_archiver *a, int force);
 uint64_t tb_archiver_next_seq(tb_archiver *a);
+/* A new archive starts after the last gap in the database's WAL: 1 when it did, with the
+ * missing sequences from..to-1 (what came before them was left out). */
+int tb_archiver_skipped(tb_archiver *a, uint64_t *from, uint64_t *to);
 void tb_archiver_free(tb_archiver *a);
 
 /* Verifies a whole archive without the DB: index against files (size, SHA-256), every

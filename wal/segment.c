@@ -275,6 +275,16 @@ int tb_seg_writer_flush(tb_seg_writer *w)
     return 0;
 }
 
+int tb_seg_writer_discard(tb_seg_writer *w)
+{
+    if (ftruncate(w->fd, 0) < 0 || fsync(w->fd) < 0)
+        return tb_error_errno(TB_EIO, errno, "cannot empty %s", w->partial);
+    ZSTD_CCtx_reset(w->c, ZSTD_reset_session_only);
+    w->count = w->bytes = 0;
+    w->in_frame = 0;
+    return 0;
+}
+
 static char *index_line(const struct tb_seg_info *s)
 {
     char *line = NULL;
@@ -443,11 +453,17 @@ void tb_seg_writer_free(tb_seg_writer *w)
 
 struct tb_seg_reader {
     tb_stream *s;
-    char *path;
+    char *path, *whole; /* whole: the partial segment's bytes, read at once */
     unsigned char *buf;
     size_t cap;
     uint64_t n;
 };
+
+static int is_partial(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return strcmp(slash ? slash + 1 : path, TB_SEG_PARTIAL) == 0;
+}
 
 /* progress (may be NULL) counts the compressed bytes read from the file. */
 static int reader_open(tb_seg_reader **out, const char *path, tb_progress_cb progress, void *progress_arg)
@@ -468,7 +484,19 @@ static int reader_open(tb_seg_reader **out, const char *path, tb_progress_cb pro
             return 0;
         }
     }
-    if ((rc = tb_stream_file(&f, path, "r")) < 0)
+    if (is_partial(path)) {
+        /* The archiver may be writing it, or was killed mid-frame: only its complete
+         * frames are archived (the archiver cuts the rest when it next starts). */
+        size_t len = 0, good = 0;
+        if ((rc = tb_fs_read_file(path, &rd->whole, &len)) < 0)
+            goto fail;
+        for (size_t fl; good < len && !ZSTD_isError(fl = ZSTD_findFrameCompressedSize(rd->whole + good, len - good));)
+            good += fl;
+        rc = tb_stream_mem_reader(&f, rd->whole, good);
+    } else {
+        rc = tb_stream_file(&f, path, "r");
+    }
+    if (rc < 0)
         goto fail;
     if (progress) {
         if ((rc = tb_stream_counter(&c, f, progress, progress_arg)) < 0) {
@@ -551,6 +579,7 @@ void tb_seg_reader_free(tb_seg_reader *rd)
         return;
     tb_stream_free(rd->s);
     free(rd->buf);
+    free(rd->whole);
     free(rd->path);
     free(rd);
 }

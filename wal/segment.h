@@ -47,6 +47,8 @@ int64_t tb_seg_writer_first_ts(tb_seg_writer *w);
 int tb_seg_writer_append(tb_seg_writer *w, const struct tb_seg_record *r);
 /* Ends the current zstd frame and fsyncs: everything appended is now durable. */
 int tb_seg_writer_flush(tb_seg_writer *w);
+/* Empties the partial segment: its records are dropped (a new archive restarting). */
+int tb_seg_writer_discard(tb_seg_writer *w);
 /* Encrypted archives: segments are sealed for k when published (the partial segment being
  * written stays plain until then), and sealed segments are opened with k. The process's
  * one keyring, set by the tool before any segment is read or written; NULL: plain. */
