@@ -360,7 +360,7 @@ static int slot_open(const struct header *h, tb_keyring *k, unsigned char dek[32
     for (size_t j = 0; j < k->n; j++)
         snprintf(given + strlen(given), sizeof given - strlen(given), "%s%s", j ? ", " : "",
                  k->v[j].kind == KIND_PASS ? "a passphrase" : k->v[j].idhex);
-    return tb_error_set(TB_EVERIFY, "wrong key: %s is encrypted for key %s, not %s", where, have, given);
+    return tb_error_set(TB_EKEY, "wrong key: %s is encrypted for key %s, not %s", where, have, given);
 }
 
 static int header_read(tb_stream *in, struct header *h, const char *where)

@@ -77,6 +77,7 @@ int tb_error_exit_code(int code)
     case TB_OK: return 0;
     case TB_EUSAGE: return 2;
     case TB_EVERIFY: return 3;
+    case TB_EKEY: return 3;
     case TB_EGAP: return 4;
     default: return 1;
     }

@@ -14,6 +14,7 @@ enum {
     TB_ENOSPC = -5,   /* not enough free space (an operational failure) */
     TB_EAGAIN = -6,   /* try again later (torn tail of a live file, vanished file) */
     TB_ENOENT = -7,   /* a file or object does not exist */
+    TB_EKEY = -8,     /* the key given does not open encrypted data (exit 3, as verification) */
 };
 
 /* Sets the thread's message (printf format) and returns code, so callers write

@@ -315,7 +315,7 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
             rc = tb_error_set(TB_EVERIFY, "parent backup %s: member %s SHA-256 mismatch (damaged)", adir, e.name);
         got++;
     }
-    if (rc < 0 && rc != TB_EVERIFY && rc != TB_ENOSPC)
+    if (rc < 0 && rc != TB_EVERIFY && rc != TB_EKEY && rc != TB_ENOSPC)
         rc = tb_error_wrap(TB_EVERIFY, "parent backup %s", adir);
     if (rc == 0 && got != want)
         rc = tb_error_set(TB_EVERIFY, "parent backup %s lacks %zu of the members this backup needs from it", adir,

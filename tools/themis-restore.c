@@ -405,7 +405,7 @@ int main(int argc, char **argv)
     tb_progress_finish(&prog);
     /* The result goes into a local backup directory, for --list and --check-age (not a
      * missing or wrong key: that says nothing about the backup). */
-    if (verify_only && local_dir && rc != TB_EUSAGE && strncmp(tb_error_last(), "wrong key:", 10) != 0) {
+    if (verify_only && local_dir && rc != TB_EUSAGE && rc != TB_EKEY) {
         char *msg = rc < 0 ? strdup(tb_error_last()) : NULL;
         if (tb_catalog_record_verify(backup_dir, rc, quick, msg) < 0 && rc == 0)
             fprintf(stderr, "%s: note: verified, but could not record it in %s: %s\n", cli.tool, backup_dir,

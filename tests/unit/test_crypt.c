@@ -235,7 +235,7 @@ static void test_damage(void)
     }
     memcpy(t, s, len);
     t[30] ^= 0x01; /* the slot's key id: no slot for this key */
-    is_int(open_all(k, t, len, &back, &n, NULL), TB_EVERIFY, "flipped key id: refused (%s)", tb_error_last());
+    is_int(open_all(k, t, len, &back, &n, NULL), TB_EKEY, "flipped key id: refused (%s)", tb_error_last());
     free(back);
     memcpy(t, s, len);
     t[60] ^= 0x01; /* the wrapped data key */
@@ -284,7 +284,7 @@ static void test_damage(void)
 
     /* Keys. */
     rc = open_all(other, s, len, &back, &n, NULL);
-    is_int(rc, TB_EVERIFY, "wrong key: refused");
+    is_int(rc, TB_EKEY, "wrong key: refused");
     ok(strstr(tb_error_last(), "wrong key") != NULL, "wrong key: says so (%s)", tb_error_last());
     free(back);
     rc = open_all(none, s, len, &back, &n, NULL);
@@ -369,7 +369,7 @@ static void test_rekey(void)
     fwrite(s, 1, len, f);
     fclose(f);
 
-    is_int(tb_crypt_rekey_file(path, b, b, 0), TB_EVERIFY, "rekey with a key that does not open it: refused");
+    is_int(tb_crypt_rekey_file(path, b, b, 0), TB_EKEY, "rekey with a key that does not open it: refused");
     is_int(tb_crypt_rekey_file(path, a, b, 0), 0, "rekey A -> B");
     tb_crypt_file_key_ids(path, ids, sizeof ids);
     is_str(ids, tb_keyring_id(b, 0), "only B's slot is left");
@@ -381,7 +381,7 @@ static void test_rekey(void)
     }
     ok(dlen == len && memcmp(data + 94, s + 94, len - 94) == 0 && memcmp(data, s, 24) == 0,
        "the fixed header and every chunk byte are unchanged");
-    is_int(open_all(a, (unsigned char *)data, dlen, &back, &n, NULL), TB_EVERIFY, "the old key is refused");
+    is_int(open_all(a, (unsigned char *)data, dlen, &back, &n, NULL), TB_EKEY, "the old key is refused");
     free(back);
     is_int(open_all(b, (unsigned char *)data, dlen, &back, &n, h1), 0, "the new key opens it");
     ok(n == sizeof plain && memcmp(back, plain, n) == 0, "to the plaintext");
