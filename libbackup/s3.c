@@ -34,6 +34,8 @@ struct tb_s3 {
     tb_progress_cb progress;
     void *progress_arg;
     uint64_t *progress_total;
+    int syncing;             /* a sync: progress counts every file's bytes, total unknown */
+    uint64_t synced;         /* bytes of the files a sync has copied so far */
 };
 
 /* ---- helpers -------------------------------------------------------------------- */
@@ -546,14 +548,22 @@ void tb_s3_set_progress(tb_s3 *s, tb_progress_cb progress, void *arg, uint64_t *
 
 static void report_total(tb_s3 *s, uint64_t total)
 {
-    if (s->progress_total)
+    if (s->progress_total && !s->syncing)
         *s->progress_total = total;
 }
 
 static void report_progress(tb_s3 *s, uint64_t done)
 {
     if (s->progress)
-        s->progress(s->progress_arg, done);
+        s->progress(s->progress_arg, s->synced + done);
+}
+
+/* A file a sync copied: its bytes join what the next file's progress adds to. */
+static void synced_file(tb_s3 *s, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0)
+        s->synced += (uint64_t)st.st_size;
 }
 
 void tb_s3_free(tb_s3 *s)
@@ -1246,8 +1256,10 @@ static int up_tree(struct sync_up *u, const char *dir, const char *rel)
             if (st_rc < 0 && st_rc != TB_ENOENT)
                 rc = st_rc;
             else if (st_rc == TB_ENOENT || !same(&o, path)) {
-                if ((rc = tb_s3_put_file(u->s3, u->bucket, key, path)) == 0)
+                if ((rc = tb_s3_put_file(u->s3, u->bucket, key, path)) == 0) {
                     u->copied++;
+                    synced_file(u->s3, path);
+                }
             }
             if (st_rc == 0)
                 tb_s3_object_clear(&o);
@@ -1266,7 +1278,9 @@ int tb_s3_sync_up(tb_s3 *s, const char *dir, const char *bucket, const char *pre
     if (!p)
         return tb_error_set(TB_EIO, "out of memory");
     u.prefix = p;
+    s->syncing = 1;
     int rc = up_tree(&u, dir, "");
+    s->syncing = 0;
     free(p);
     if (copied)
         *copied = u.copied;
@@ -1305,8 +1319,10 @@ static int down_one(void *arg, const struct tb_s3_object *o)
             tb_s3_object_clear(&full);
         }
     }
-    if (rc == 0 && want && (rc = tb_s3_get_file(d->s3, d->bucket, o->key, path)) == 0)
+    if (rc == 0 && want && (rc = tb_s3_get_file(d->s3, d->bucket, o->key, path)) == 0) {
         d->copied++;
+        synced_file(d->s3, path);
+    }
     free(parent);
     free(path);
     return rc;
@@ -1321,8 +1337,10 @@ int tb_s3_sync_down(tb_s3 *s, const char *bucket, const char *prefix, const char
         return tb_error_set(TB_EIO, "out of memory");
     d.skip = strlen(p);
     rc = tb_fs_mkdir_p(dir, 0755);
+    s->syncing = 1;
     if (rc == 0)
         rc = tb_s3_list(s, bucket, p, down_one, &d);
+    s->syncing = 0;
     free(p);
     if (copied)
         *copied = d.copied;

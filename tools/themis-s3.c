@@ -22,7 +22,7 @@ static const struct tb_option opts[] = {
     { "part-size", 0, TB_OPT_INT, &tool_s3_opts.part_size, "N", "first part size of multipart uploads and downloads (default 8M)" },
     { "retries", 0, TB_OPT_INT, &tool_s3_opts.retries, "N", "retries of a failed request (default 5)" },
     { "ca-bundle", 0, TB_OPT_STRING, &tool_s3_opts.ca_bundle, "FILE", "CA certificates for HTTPS (default $AWS_CA_BUNDLE, else the system's)" },
-    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "with put and get: show the bytes transferred on stderr (a line, or JSON lines)" },
+    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "with put, get and sync: show the bytes transferred on stderr (a line, or JSON lines)" },
     { "verbose", 'v', TB_OPT_FLAG, &tool_s3_opts.verbose, NULL, "report retries on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
@@ -193,14 +193,14 @@ int main(int argc, char **argv)
             return tool_usage(&cli, "expected an s3://BUCKET/KEY location");
     if (!strcmp(cmd, "get") && !strcmp(argv[argi + 1], "-") && isatty(1))
         return tool_usage(&cli, "refusing to write an object to a terminal");
-    if (progress_arg && strcmp(cmd, "put") && strcmp(cmd, "get"))
-        return tool_usage(&cli, "--progress goes with put and get");
+    if (progress_arg && strcmp(cmd, "put") && strcmp(cmd, "get") && strcmp(cmd, "sync"))
+        return tool_usage(&cli, "--progress goes with put, get and sync");
     if (tb_progress_parse(progress_arg, &pmode) < 0)
         return tool_fail(&cli, TB_EUSAGE);
     if ((rc = tool_s3_new(&s3)) < 0)
         return tool_fail(&cli, rc);
     /* The total comes from the library: a file's size, or the object's for a download. */
-    tb_progress_start(&prog, pmode, stderr, !strcmp(cmd, "put") ? "upload" : "download", 0);
+    tb_progress_start(&prog, pmode, stderr, !strcmp(cmd, "put") ? "upload" : !strcmp(cmd, "get") ? "download" : "sync", 0);
     tb_s3_set_progress(s3, tb_progress_update, &prog, &prog.total);
     if (!strcmp(cmd, "put"))
         rc = put(argv[argi], argv[argi + 1]);
