@@ -637,7 +637,14 @@ void tb_rocks_hash_clear(struct tb_rocks_hash *h)
 
 int tb_rocks_hash(tb_rocks *r, struct tb_rocks_hash *out)
 {
+    return tb_rocks_hash_progress(r, out, NULL, NULL);
+}
+
+int tb_rocks_hash_progress(tb_rocks *r, struct tb_rocks_hash *out, void (*progress)(void *arg, uint64_t bytes),
+                           void *arg)
+{
     struct hpipe hp, *md = &hp;
+    uint64_t bytes = 0;
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     char ***order = calloc(r->ncf, sizeof *order);
     size_t *index = calloc(r->ncf, sizeof *index);
@@ -678,7 +685,10 @@ int tb_rocks_hash(tb_rocks *r, struct tb_rocks_hash *out)
             put_bytes(md, "kv", 2);
             put_bytes(md, k, kl);
             put_bytes(md, v, vl);
-            if ((++n & 4095) == 0 && tb_interrupted)
+            bytes += kl + vl;
+            if ((++n & 4095) == 0 && progress)
+                progress(arg, bytes);
+            if ((n & 4095) == 0 && tb_interrupted)
                 break;
         }
         rocksdb_iter_get_error(it, &err);
@@ -691,6 +701,8 @@ int tb_rocks_hash(tb_rocks *r, struct tb_rocks_hash *out)
             rc = rocks_err(TB_EVERIFY, err, "cannot read column family", r->cf_names[i]);
             goto cleanup;
         }
+        if (progress)
+            progress(arg, bytes);
         put_bytes(md, "end", 3);
         put_len(md, n);
         out->names[oi] = r->cf_names[i];

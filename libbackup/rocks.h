@@ -49,6 +49,9 @@ struct tb_rocks_hash {
     uint64_t *keys;
 };
 int tb_rocks_hash(tb_rocks *r, struct tb_rocks_hash *out);
+/* The same, calling progress (may be NULL) with the bytes of keys and values hashed so far. */
+int tb_rocks_hash_progress(tb_rocks *r, struct tb_rocks_hash *out, void (*progress)(void *arg, uint64_t bytes),
+                           void *arg);
 void tb_rocks_hash_clear(struct tb_rocks_hash *h);
 
 #endif

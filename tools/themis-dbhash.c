@@ -6,15 +6,17 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "progress.h"
 #include "rocks.h"
 #include "stream.h"
 
-static const char *db_path;
+static const char *db_path, *progress_arg;
 static int verbose, readonly;
 
 static const struct tb_option opts[] = {
     { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "the RocksDB directory to hash (required)" },
     { "read-only", 0, TB_OPT_FLAG, &readonly, NULL, "open read-only even if a process holds the DB (default: only when none does)" },
+    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show the bytes of keys and values hashed on stderr (a line, or JSON lines)" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "also print each column family's key count" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
@@ -31,6 +33,8 @@ int main(int argc, char **argv)
     struct tb_rocks_hash h = { 0 };
     tb_rocks *r = NULL;
     char scratch[4096], hex[65];
+    struct tb_progress prog;
+    enum tb_progress_mode pmode;
     int argi, rc, status;
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
@@ -39,10 +43,15 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "unexpected argument");
     if (!db_path)
         return tool_usage(&cli, "missing --database-path");
+    if (tb_progress_parse(progress_arg, &pmode) < 0)
+        return tool_fail(&cli, TB_EUSAGE);
     snprintf(scratch, sizeof scratch, "%s/.themis-dbhash-%d", tool_tmpdir(), (int)getpid());
     rc = tb_rocks_open(&r, db_path, readonly ? TB_ROCKS_READONLY : TB_ROCKS_AUTO, scratch);
-    if (rc == 0)
-        rc = tb_rocks_hash(r, &h);
+    if (rc == 0) {
+        tb_progress_start(&prog, pmode, stderr, "hash", 0);
+        rc = tb_rocks_hash_progress(r, &h, tb_progress_update, &prog);
+        tb_progress_finish(&prog);
+    }
     if (rc == 0) {
         tb_hex(h.digest, 32, hex);
         printf("%s\n", hex);

@@ -60,4 +60,12 @@ if command -v script >/dev/null; then
 else
     skip "script(1) is not installed"
 fi
+
+# themis-dbhash --progress=json: the same hash on stdout, JSON lines of the bytes of keys and
+# values hashed on stderr, ending above the value bytes alone (the generator's values are most
+# of the database's logical size).
+is "$(themis-dbhash --database-path "$T/db" --progress=json 2>"$T/h.err")" "$(themis-dbhash --database-path "$T/db")" \
+    "themis-dbhash --progress=json prints the same hash"
+progress_json "$T/h.err" hash; ok $? "and JSON progress lines on stderr"
+like "$(tail -1 "$T/h.err")" '"bytes_done":[1-9][0-9]{6,},' "counting megabytes of keys and values"
 done_testing
