@@ -84,6 +84,43 @@ is "$rc:$out" "0:kept 4 backups
 kept 3 WAL segments (from sequence $(( ${seq[3]} + 1 )), the oldest kept backup's ${seq[3]} + 1 or an open Prepare before it)" \
    "again: nothing to do"
 
+# The newest backup that verifies is kept whatever the policy says: the candidate is
+# downloaded and checked, so a damaged b6 in the bucket does not count.
+aws_ s3 cp --quiet "$B/backups/b6/backup.tar.zst" "$T/b6.tar.zst" && flip_byte "$T/b6.tar.zst" 100 &&
+    aws_ s3 cp --quiet "$T/b6.tar.zst" "$B/backups/b6/backup.tar.zst"; ok $? "b6's archive damaged in the bucket (awscli)"
+TMPDIR=$T/tmp run themis-expire --backup-root "$B/backups" --keep-days 0 --keep-min 1
+is "$rc" 0 "--keep-days 0 --keep-min 1 with the newest backup damaged${err:+ ($err)}"
+like "$err" "skipping .*b6" "b6 was tried and failed its check"
+is "$(listing | awk '{ print $2 }' | grep '^backups/' | cut -d/ -f2 | sort -u | tr '\n' ' ')" "b5 b6 " \
+   "keeps b6 (newest) and b5 (newest that verifies)"
+
+# Encrypted backups and a sealed WAL archive: the key verifies the candidate and opens the
+# segments read for open Prepares; the result again equals the local run's.
+head -c 32 /dev/urandom > "$T/key"
+for i in 1 2 3; do
+    themis-loadgen --db "$T/edb" --seed "$((i + 10))" --threads 2 --batches 300 --wal-ttl 3600 2>/dev/null
+    themis-wal-archive --database-path "$T/edb" --wal-directory "$T/ew" --once --encrypt --key-file "$T/key" 2>/dev/null
+    themis-backup --database-path "$T/edb" --backup-directory "$T/eroot/e$i" --compress --encrypt --key-file "$T/key" 2>/dev/null
+    sed -i "s/\"created\": \"[^\"]*\"/\"created\": \"$(ago "${days[$i]}")\"/" "$T/eroot/e$i/MANIFEST.json"
+done
+themis-loadgen --db "$T/edb" --seed 14 --threads 2 --batches 300 --wal-ttl 3600 2>/dev/null
+themis-wal-archive --database-path "$T/edb" --wal-directory "$T/ew" --once --encrypt --key-file "$T/key" 2>/dev/null
+themis-s3 sync "$T/eroot" "$B/enc/backups" >/dev/null && themis-s3 sync "$T/ew" "$B/enc/wal" >/dev/null
+ok $? "encrypted root and sealed WAL archive synced"
+want=$(themis-expire --backup-root "$T/eroot" --wal-directory "$T/ew" --keep-days 30 --keep-min 1 --key-file "$T/key" |
+       sed "s|$T/eroot/|$B/enc/backups/|; s|$T/ew/|$B/enc/wal/|")
+TMPDIR=$T/tmp run themis-expire --backup-root "$B/enc/backups" --wal-directory "$B/enc/wal" --keep-days 30 --keep-min 1 --key-file "$T/key"
+is "$rc" 0 "expire --key-file on s3://${err:+ ($err)}"
+is "$out" "$want" "removes what the local run removes"
+is "$(printf '%s\n' "$out" | grep -c "^removed $B/enc/backups/e[12] \|^removed $B/enc/wal/.*\.wal\.zst$")" 5 \
+   "e1, e2 and three sealed segments"
+is "$(aws_ s3 ls --recursive "$B/enc/" | awk '{ print $4 }' | sed 's|^enc/||' | grep -v '^backups/e3/' | sort | tr '\n' ' ')" \
+   "$(ls "$T/ew" | sed 's|^|wal/|' | sort | tr '\n' ' ')" \
+   "the bucket keeps e3 and the segments the local run keeps"
+rm -rf "$T/r"
+TMPDIR=$T/tmp run themis-restore --backup-root "$B/enc/backups" --wal-directory "$B/enc/wal" --target-time 2099-01-01T00:00:00Z --target "$T/r" --key-file "$T/key"
+is "$rc:$(themis-dbhash --database-path "$T/r")" "0:$(themis-dbhash --database-path "$T/edb")" "and recovers from the bucket to the end${err:+ ($err)}"
+
 # Refusals: one line, exit 1, nothing removed.
 after=$(listing)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
