@@ -35,7 +35,7 @@ static const struct tb_option opts[] = {
 };
 
 static const struct tb_cli cli = {
-    "themis-expire", "--backup-root DIR --keep-days N [--keep-min N] [--wal-directory DIR] [--dry-run]",
+    "themis-expire", "--backup-root DIR|s3://B/P --keep-days N [--keep-min N] [--wal-directory DIR|s3://B/P] [--dry-run]",
     "Removes old backups and WAL segments, in directories or in S3 (AWS_* variables): never the newest backup that "
     "verifies, nor a backup a kept one builds on.",
     opts,
