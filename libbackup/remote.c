@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "archiver.h"
+#include "catalog.h"
 #include "error.h"
 #include "fs.h"
 #include "manifest.h"
@@ -164,7 +165,7 @@ static int get_manifest(void *arg, const struct tb_s3_object *o)
     const char *rel = o->key + strlen(r->prefix), *slash = strchr(rel, '/');
     char *dir, *path;
     int rc;
-    if (!slash || slash == rel || (strcmp(slash + 1, TB_MANIFEST_NAME) != 0 && strcmp(slash + 1, "VERIFY.json") != 0))
+    if (!slash || slash == rel || (strcmp(slash + 1, TB_MANIFEST_NAME) != 0 && strcmp(slash + 1, TB_VERIFY_RECORD) != 0))
         return 0;
     if (asprintf(&dir, "%s/%.*s", r->dir, (int)(slash - rel), rel) < 0)
         return tb_error_set(TB_EIO, "out of memory");

@@ -100,9 +100,11 @@ static void print_removed(const char *where, const char *name, const char *creat
 static int wal_plan(uint64_t base, char **scratch_dir, struct tb_seg_info **segs, size_t *nsegs, size_t *cut)
 {
     int rc;
-    if (tb_s3_is_url(wal_dir))
-        return (rc = s3 ? 0 : tool_s3_new(&s3)) < 0 ? rc
-                                                    : tb_remote_wal_plan(s3, wal_dir, tool_tmpdir(), base, scratch_dir, segs, nsegs, cut);
+    if (tb_s3_is_url(wal_dir)) {
+        if (!s3 && (rc = tool_s3_new(&s3)) < 0)
+            return rc;
+        return tb_remote_wal_plan(s3, wal_dir, tool_tmpdir(), base, scratch_dir, segs, nsegs, cut);
+    }
     if ((rc = tb_seg_index_load(wal_dir, segs, nsegs)) == 0)
         rc = tb_archive_unneeded_prefix(wal_dir, *segs, *nsegs, base, cut);
     return rc;
