@@ -1,17 +1,23 @@
-/* remote: s3:// sources for restore and replay, and the offsite push of WAL segments. */
+/* remote: s3:// sources for restore and replay, the offsite push of WAL segments, and
+ * retention of backups and WAL segments in S3. */
 #include "remote.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archiver.h"
+#include "catalog.h"
 #include "error.h"
 #include "fs.h"
+#include "manifest.h"
+#include "segment.h"
 
 static int parse(const char *url, char **bucket, char **prefix)
 {
@@ -64,6 +70,207 @@ cleanup:
         tb_fs_rm_rf(tmp);
     free(tmp);
     return rc;
+}
+
+/* "a/b" + "c" -> "a/b/c/": the URL or key of a directory inside another ("" + "c" -> "c/"). */
+static char *dir_join(const char *a, const char *name)
+{
+    size_t n = strlen(a);
+    char *u = malloc(n + strlen(name) + 3);
+    if (u)
+        sprintf(u, "%s%s%s%s", a, n && a[n - 1] != '/' ? "/" : "", name, *name ? "/" : "");
+    return u;
+}
+
+/* The NAME of an incremental backup's parent "../NAME" (a sibling), from dir's manifest;
+ * NULL for a full backup or a parent elsewhere. */
+static char *sibling_parent(const char *dir)
+{
+    char *mpath = tb_fs_join(dir, TB_MANIFEST_NAME), *text = NULL, *name = NULL;
+    struct tb_manifest *m = NULL;
+    if (mpath && tb_fs_read_file(mpath, &text, NULL) == 0 && tb_manifest_parse(text, mpath, &m) == 0 &&
+        m->parent_path && strncmp(m->parent_path, "../", 3) == 0 && m->parent_path[3] &&
+        !strchr(m->parent_path + 3, '/'))
+        name = strdup(m->parent_path + 3);
+    tb_manifest_free(m);
+    free(text);
+    free(mpath);
+    return name;
+}
+
+static int make_tmp(const char *scratch, char **tmp)
+{
+    if (!(*tmp = tb_fs_join(scratch, "themis-s3.XXXXXX")))
+        return tb_error_set(TB_EIO, "out of memory");
+    if (!mkdtemp(*tmp)) {
+        int rc = tb_error_errno(TB_EIO, errno, "cannot create a temporary directory in %s", scratch);
+        free(*tmp);
+        *tmp = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+int tb_remote_fetch_backup(tb_s3 *s, const char *url0, const char *scratch, char **tmp, char **dir_out)
+{
+    char *url = strdup(url0), *local = NULL;
+    int rc = url ? make_tmp(scratch, tmp) : tb_error_set(TB_EIO, "out of memory"), depth = 0;
+    *dir_out = NULL;
+    while (rc == 0) {
+        size_t n = strlen(url);
+        char *dir, *parent, *next = NULL;
+        unsigned copied = 0;
+        while (n > 1 && url[n - 1] == '/')
+            url[--n] = '\0';
+        dir = tb_fs_join(*tmp, strrchr(url, '/') + 1);
+        rc = dir ? tb_remote_fetch_into(s, url, dir, &copied) : tb_error_set(TB_EIO, "out of memory");
+        if (rc == 0 && !copied)
+            rc = tb_error_set(depth ? TB_EVERIFY : TB_ENOENT, depth ? "parent backup missing: %s" : "nothing under %s", url);
+        if (rc == 0 && !local)
+            local = strdup(dir);
+        parent = rc == 0 ? sibling_parent(dir) : NULL;
+        free(dir);
+        if (!parent)
+            break;
+        if (++depth > 1000)
+            rc = tb_error_set(TB_EVERIFY, "parent chain too long (a loop?) at %s", url);
+        *strrchr(url, '/') = '\0';
+        if (rc == 0 && asprintf(&next, "%s/%s", url, parent) < 0)
+            rc = tb_error_set(TB_EIO, "out of memory");
+        free(parent);
+        free(url);
+        url = next;
+    }
+    free(url);
+    if (rc == 0)
+        *dir_out = local;
+    else
+        free(local);
+    return rc;
+}
+
+/* ---- a backup root in S3 ---------------------------------------------------------- */
+
+struct tb_remote_root {
+    tb_s3 *s3;
+    char *url, *bucket, *prefix;
+    char *dir; /* the local mirror */
+    int depth; /* of the parent chain being fetched */
+};
+
+/* Copies PREFIX/NAME/MANIFEST.json (and VERIFY.json: the catalog reads it) to dir/NAME/. */
+static int get_manifest(void *arg, const struct tb_s3_object *o)
+{
+    struct tb_remote_root *r = arg;
+    const char *rel = o->key + strlen(r->prefix), *slash = strchr(rel, '/');
+    char *dir, *path;
+    int rc;
+    if (!slash || slash == rel || (strcmp(slash + 1, TB_MANIFEST_NAME) != 0 && strcmp(slash + 1, TB_VERIFY_RECORD) != 0))
+        return 0;
+    if (asprintf(&dir, "%s/%.*s", r->dir, (int)(slash - rel), rel) < 0)
+        return tb_error_set(TB_EIO, "out of memory");
+    path = tb_fs_join(dir, slash + 1);
+    rc = path ? tb_fs_mkdir_p(dir, 0700) : tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0)
+        rc = tb_s3_get_file(r->s3, r->bucket, o->key, path);
+    free(path);
+    free(dir);
+    return rc;
+}
+
+int tb_remote_root_open(tb_remote_root **out, tb_s3 *s, const char *url, const char *scratch)
+{
+    struct tb_remote_root *r = calloc(1, sizeof *r);
+    int rc;
+    *out = NULL;
+    if (!r || !(r->url = strdup(url))) {
+        free(r);
+        return tb_error_set(TB_EIO, "out of memory");
+    }
+    r->s3 = s;
+    if ((rc = parse(url, &r->bucket, &r->prefix)) == 0 && (rc = make_tmp(scratch, &r->dir)) == 0)
+        rc = tb_s3_list(s, r->bucket, r->prefix, get_manifest, r);
+    if (rc < 0) {
+        tb_remote_root_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+const char *tb_remote_root_dir(const tb_remote_root *r)
+{
+    return r->dir;
+}
+
+/* A backup's files, then its parents' (siblings in the mirror; a chain longer than any real
+ * one is a loop in damaged manifests). */
+static int fetch_chain(tb_remote_root *r, const char *dir)
+{
+    char *url = dir_join(r->url, strrchr(dir, '/') + 1);
+    int rc = url ? tb_remote_fetch_into(r->s3, url, dir, NULL) : tb_error_set(TB_EIO, "out of memory");
+    free(url);
+    if (rc == 0 && ++r->depth > 1000)
+        rc = tb_error_set(TB_EVERIFY, "parent chain too long (a loop?) at %s", dir);
+    if (rc == 0) {
+        char *sib = NULL, *parent = sibling_parent(dir);
+        if (parent && (sib = tb_fs_dirname(dir)) != NULL) {
+            char *pdir = tb_fs_join(sib, parent);
+            rc = pdir ? fetch_chain(r, pdir) : tb_error_set(TB_EIO, "out of memory");
+            free(pdir);
+        }
+        free(sib);
+        free(parent);
+    }
+    return rc;
+}
+
+int tb_remote_root_fetch(tb_remote_root *r, const char *dir)
+{
+    r->depth = 0;
+    return fetch_chain(r, dir);
+}
+
+struct remote_list {
+    char **names;
+    uint64_t *sizes;
+    size_t n, cap;
+    size_t skip; /* prefix length */
+};
+
+static int collect(void *arg, const struct tb_s3_object *o);
+static void remote_list_clear(struct remote_list *l);
+
+int tb_remote_root_remove(tb_remote_root *r, const char *name, unsigned *deleted)
+{
+    struct remote_list l = { 0 };
+    char *prefix = dir_join(r->prefix, name);
+    unsigned done = 0;
+    int rc = prefix ? 0 : tb_error_set(TB_EIO, "out of memory");
+    /* Listed whole before the first delete: deleting under a paged listing could skip keys. */
+    if (rc == 0)
+        rc = tb_s3_list(r->s3, r->bucket, prefix, collect, &l);
+    for (size_t i = 0; rc == 0 && i < l.n; i++)
+        if ((rc = tb_s3_delete(r->s3, r->bucket, l.names[i])) == 0)
+            done++;
+    if (deleted)
+        *deleted = done;
+    remote_list_clear(&l);
+    free(prefix);
+    return rc;
+}
+
+void tb_remote_root_free(tb_remote_root *r)
+{
+    if (!r)
+        return;
+    if (r->dir)
+        tb_fs_rm_rf(r->dir);
+    free(r->dir);
+    free(r->url);
+    free(r->bucket);
+    free(r->prefix);
+    free(r);
 }
 
 /* ---- reader: a download thread feeding a pipe ------------------------------------ */
@@ -226,13 +433,6 @@ int tb_remote_push_segment(tb_s3 *s, const char *dir, const char *url, const cha
     return rc;
 }
 
-struct remote_list {
-    char **names;
-    uint64_t *sizes;
-    size_t n, cap;
-    size_t skip; /* prefix length */
-};
-
 static int collect(void *arg, const struct tb_s3_object *o)
 {
     struct remote_list *l = arg;
@@ -251,6 +451,14 @@ static int collect(void *arg, const struct tb_s3_object *o)
         return tb_error_set(TB_EIO, "out of memory");
     l->sizes[l->n++] = o->size;
     return 0;
+}
+
+static void remote_list_clear(struct remote_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->names[i]);
+    free(l->names);
+    free(l->sizes);
 }
 
 /* Whether the remote listing has name with this size. */
@@ -305,13 +513,96 @@ int tb_remote_push_catch_up(tb_s3 *s, const char *dir, const char *url, unsigned
 cleanup:
     if (d)
         closedir(d);
-    for (size_t i = 0; i < l.n; i++)
-        free(l.names[i]);
-    free(l.names);
-    free(l.sizes);
+    remote_list_clear(&l);
     free(bucket);
     free(prefix);
     if (pushed)
         *pushed = sent;
+    return rc;
+}
+
+/* ---- retention of a WAL archive ---------------------------------------------------- */
+
+/* Downloads the archive's file name (the key prefix + name) into dir. */
+static int get_one(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, const char *name)
+{
+    char *key = NULL, *path = tb_fs_join(dir, name);
+    int rc = path && asprintf(&key, "%s%s", prefix, name) >= 0 ? 0 : tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0)
+        rc = tb_s3_get_file(s, bucket, key, path);
+    if (rc == TB_ENOENT && strcmp(name, TB_SEG_INDEX) == 0)
+        rc = tb_error_set(TB_ENOENT, "no WAL archive at s3://%s/%s (no %s)", bucket, prefix, TB_SEG_INDEX);
+    free(key);
+    free(path);
+    return rc;
+}
+
+int tb_remote_wal_plan(tb_s3 *s, const char *url, const char *scratch, uint64_t base, char **dir,
+                       struct tb_seg_info **segs, size_t *n, size_t *cut)
+{
+    char *bucket = NULL, *prefix = NULL;
+    size_t bound;
+    int rc = parse(url, &bucket, &prefix);
+    *dir = NULL;
+    *segs = NULL;
+    *n = *cut = 0;
+    if (rc < 0)
+        return rc;
+    if ((rc = make_tmp(scratch, dir)) == 0 && (rc = get_one(s, bucket, prefix, *dir, TB_SEG_INDEX)) == 0)
+        rc = tb_seg_index_load(*dir, segs, n);
+    /* Only the segments the cut may take are read, to find the Prepares they leave open. */
+    bound = rc == 0 ? tb_archive_cut_bound(*segs, *n, base) : 0;
+    for (size_t i = 0; rc == 0 && i < bound; i++)
+        rc = get_one(s, bucket, prefix, *dir, (*segs)[i].name);
+    if (rc == 0)
+        rc = tb_archive_unneeded_prefix(*dir, *segs, *n, base, cut);
+    if (rc < 0) {
+        free(*segs);
+        *segs = NULL;
+        *n = *cut = 0;
+    }
+    free(bucket);
+    free(prefix);
+    return rc;
+}
+
+int tb_remote_wal_drop(tb_s3 *s, const char *url, const char *dir, const struct tb_seg_info *planned, size_t cut,
+                       struct tb_seg_info **gone, size_t *ngone)
+{
+    char *bucket = NULL, *prefix = NULL, *key = NULL, *path = NULL;
+    struct tb_seg_info *now = NULL;
+    size_t n = 0;
+    int rc = parse(url, &bucket, &prefix);
+    *gone = NULL;
+    *ngone = 0;
+    if (rc < 0)
+        return rc;
+    if ((rc = get_one(s, bucket, prefix, dir, TB_SEG_INDEX)) == 0)
+        rc = tb_seg_index_load(dir, &now, &n);
+    for (size_t i = 0; rc == 0 && i < cut; i++)
+        if (i >= n || strcmp(now[i].name, planned[i].name) != 0)
+            rc = tb_error_set(TB_EIO, "the index of %s changed while expiring it: nothing removed, run again", url);
+    /* The index without the cut segments goes up first: a failure after it leaves objects no
+     * index names (harmless), never an index naming a missing object. */
+    if (rc == 0 && (rc = tb_seg_index_drop_prefix(dir, cut, gone, ngone)) == 0) {
+        path = tb_fs_join(dir, TB_SEG_INDEX);
+        rc = path && asprintf(&key, "%s%s", prefix, TB_SEG_INDEX) >= 0 ? 0 : tb_error_set(TB_EIO, "out of memory");
+        if (rc == 0)
+            rc = tb_s3_put_file(s, bucket, key, path);
+        for (size_t i = 0; rc == 0 && i < *ngone; i++) {
+            free(key);
+            if (asprintf(&key, "%s%s", prefix, (*gone)[i].name) < 0) {
+                key = NULL;
+                rc = tb_error_set(TB_EIO, "out of memory");
+            } else {
+                rc = tb_s3_delete(s, bucket, key);
+            }
+        }
+    }
+    free(now);
+    free(key);
+    free(path);
+    free(bucket);
+    free(prefix);
     return rc;
 }

@@ -1,5 +1,5 @@
-/* remote: s3:// locations where the tools take a backup, a stream or a WAL archive, and the
- * push of a WAL archive's closed segments offsite. */
+/* remote: s3:// locations where the tools take a backup, a backup root, a stream or a WAL
+ * archive; the push of a WAL archive's closed segments offsite, and retention in S3. */
 #ifndef TB_REMOTE_H
 #define TB_REMOTE_H
 
@@ -13,6 +13,24 @@ int tb_remote_fetch_dir(tb_s3 *s, const char *url, const char *scratch, char **d
 /* Downloads every object under url (taken as a directory) into dir, which it creates;
  * *copied (may be NULL) says how many objects it wrote. */
 int tb_remote_fetch_into(tb_s3 *s, const char *url, const char *dir, unsigned *copied);
+/* A backup at url (s3://bucket/prefix/NAME) and, for an incremental one, its parents, each
+ * into a sibling directory of its name under a new private directory made under scratch:
+ * *tmp (malloc'd) is that directory, which the caller removes (also on failure, when set),
+ * and *dir (malloc'd) the backup's copy in it. A missing parent is TB_EVERIFY naming it. */
+int tb_remote_fetch_backup(tb_s3 *s, const char *url, const char *scratch, char **tmp, char **dir);
+
+/* A backup root in S3 as tb_catalog_list and tb_restore_pick read it: a local mirror of
+ * every PREFIX/NAME/MANIFEST.json (and VERIFY.json), made in a new private directory under
+ * scratch. A backup's other files come only when it is tried: fetch, tb_restore_pick's
+ * prepare hook, brings those of the backup mirrored at dir and of its parents. remove
+ * deletes every object under PREFIX/NAME/ (listed first, then deleted one by one); *deleted
+ * (may be NULL) counts them. free removes the mirror; free(NULL) does nothing. */
+typedef struct tb_remote_root tb_remote_root;
+int tb_remote_root_open(tb_remote_root **out, tb_s3 *s, const char *url, const char *scratch);
+const char *tb_remote_root_dir(const tb_remote_root *r);
+int tb_remote_root_fetch(tb_remote_root *r, const char *dir);
+int tb_remote_root_remove(tb_remote_root *r, const char *name, unsigned *deleted);
+void tb_remote_root_free(tb_remote_root *r);
 
 /* A reader of one object: a thread downloads it into a pipe the stream reads, so a
  * restore starts before the download ends and nothing is staged on disk. Closing the
@@ -26,5 +44,19 @@ int tb_remote_reader(tb_stream **out, tb_s3 *s, const char *url);
  * push). *pushed (may be NULL) counts the segments sent. */
 int tb_remote_push_segment(tb_s3 *s, const char *dir, const char *url, const char *name);
 int tb_remote_push_catch_up(tb_s3 *s, const char *dir, const char *url, unsigned *pushed);
+
+/* Retention of a WAL archive in S3, keeping the push's promise that the remote index names
+ * no missing segment. plan downloads index.tsv, and the segments the cut may take (read for
+ * open Prepares, see tb_archive_unneeded_prefix), into a new private directory under scratch
+ * (*dir, malloc'd; the caller removes it, also on failure when set): *segs (malloc'd, *n) is
+ * the index and *cut how many leading segments no backup from sequence base on needs. drop
+ * takes those cut segments away: it reads index.tsv again (an archiver may have pushed since)
+ * and refuses if its first segments are no longer the planned ones, uploads index.tsv
+ * without them, and only then deletes their objects; *gone (malloc'd) lists them. */
+struct tb_seg_info;
+int tb_remote_wal_plan(tb_s3 *s, const char *url, const char *scratch, uint64_t base, char **dir,
+                       struct tb_seg_info **segs, size_t *n, size_t *cut);
+int tb_remote_wal_drop(tb_s3 *s, const char *url, const char *dir, const struct tb_seg_info *planned, size_t cut,
+                       struct tb_seg_info **gone, size_t *ngone);
 
 #endif

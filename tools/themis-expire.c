@@ -1,6 +1,6 @@
 /* themis-expire: retention. Removes backups older than --keep-days beyond the newest
  * --keep-min, never the newest one that verifies nor a parent a kept backup needs, and the
- * WAL segments no kept backup needs. */
+ * WAL segments no kept backup needs; in a directory or in S3. */
 #include "tool.h"
 
 #include <errno.h>
@@ -12,7 +12,9 @@
 #include "catalog.h"
 #include "fs.h"
 #include "manifest.h"
+#include "remote.h"
 #include "restore.h"
+#include "s3opts.h"
 #include "segment.h"
 #include "timefmt.h"
 
@@ -23,8 +25,8 @@ static const char *key_file, *pass_file;
 static tb_keyring *keys;
 
 static const struct tb_option opts[] = {
-    { "backup-root", 0, TB_OPT_STRING, &root, "DIR", "the directory holding the backups (one per subdirectory)" },
-    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "also remove the WAL segments no kept backup needs" },
+    { "backup-root", 0, TB_OPT_STRING, &root, "DIR", "the directory holding the backups (one per subdirectory), or s3://BUCKET/PREFIX" },
+    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "also remove the WAL segments no kept backup needs (a directory or s3://BUCKET/PREFIX)" },
     { "keep-days", 0, TB_OPT_INT, &keep_days, "N", "keep every backup made in the last N days (required)" },
     { "keep-min", 0, TB_OPT_INT, &keep_min, "N", "keep at least the newest N backups, whatever their age (default 3)" },
     { "dry-run", 'n', TB_OPT_FLAG, &dry_run, NULL, "print what would be removed, remove nothing" },
@@ -33,8 +35,9 @@ static const struct tb_option opts[] = {
 };
 
 static const struct tb_cli cli = {
-    "themis-expire", "--backup-root DIR --keep-days N [--keep-min N] [--wal-directory DIR] [--dry-run]",
-    "Removes old backups and WAL segments: never the newest backup that verifies, nor a backup a kept one builds on.",
+    "themis-expire", "--backup-root DIR|s3://B/P --keep-days N [--keep-min N] [--wal-directory DIR|s3://B/P] [--dry-run]",
+    "Removes old backups and WAL segments, in directories or in S3 (AWS_* variables): never the newest backup that "
+    "verifies, nor a backup a kept one builds on.",
     opts,
 };
 
@@ -65,13 +68,57 @@ static void keep_parents(struct backup *v, size_t n)
     }
 }
 
+/* In S3 the root is a local mirror of the manifests (tb_remote_root): a candidate for the
+ * newest backup that verifies is downloaded when tried. A download that fails for any other
+ * reason than a damaged or missing backup stops the run before anything is removed. */
+static tb_s3 *s3;
+static tb_remote_root *remote;
+static char *fetch_error;
+
+static int prepare_candidate(const char *dir)
+{
+    int rc = tb_remote_root_fetch(remote, dir);
+    if (rc < 0 && rc != TB_EVERIFY && !fetch_error)
+        fetch_error = strdup(tb_error_last());
+    return rc;
+}
+
+/* Where a backup or segment is, as the user named its root: "ROOT/NAME". */
+static void print_removed(const char *where, const char *name, const char *created)
+{
+    size_t n = strlen(where);
+    while (n > 1 && where[n - 1] == '/')
+        n--;
+    printf("%s %.*s/%s", dry_run ? "would remove" : "removed", (int)n, where, name);
+    if (created)
+        printf(" (created %s)", created);
+    putchar('\n');
+}
+
+/* The WAL segments to remove, found before anything is removed: their names, from the index
+ * of a local archive or of one in S3 (then downloaded into *scratch_dir). */
+static int wal_plan(uint64_t base, char **scratch_dir, struct tb_seg_info **segs, size_t *nsegs, size_t *cut)
+{
+    int rc;
+    if (tb_s3_is_url(wal_dir)) {
+        if (!s3 && (rc = tool_s3_new(&s3)) < 0)
+            return rc;
+        return tb_remote_wal_plan(s3, wal_dir, tool_tmpdir(), base, scratch_dir, segs, nsegs, cut);
+    }
+    if ((rc = tb_seg_index_load(wal_dir, segs, nsegs)) == 0)
+        rc = tb_archive_unneeded_prefix(wal_dir, *segs, *nsegs, base, cut);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct backup *v = NULL;
     struct tb_catalog_entry *cat = NULL;
-    size_t n = 0, kept = 0;
-    char *verified = NULL;
-    int argi, rc, status;
+    struct tb_seg_info *segs = NULL, *gone = NULL;
+    size_t n = 0, kept = 0, nsegs = 0, cut = 0, ngone = 0;
+    char *verified = NULL, *wal_scratch = NULL;
+    const char *dir;
+    int argi, rc, status, plan_wal = 0;
     int64_t now = tb_time_now_ns();
     uint64_t oldest_base = UINT64_MAX;
 
@@ -88,16 +135,32 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "--keep-days N is required (the upgrade guide says 30)");
     if (keep_min < 1)
         return tool_usage(&cli, "--keep-min must be at least 1: the newest backup is always kept");
-    if ((rc = tb_catalog_list(root, &cat, &n)) < 0)
-        return tool_fail(&cli, rc);
+    tool_catch_signals();
+    dir = root;
+    if (tb_s3_is_url(root)) {
+        if ((rc = tool_s3_new(&s3)) < 0 || (rc = tb_remote_root_open(&remote, s3, root, tool_tmpdir())) < 0)
+            goto out;
+        dir = tb_remote_root_dir(remote);
+    }
+    if ((rc = tb_catalog_list(dir, &cat, &n)) < 0)
+        goto out;
+    if (remote && !n) {
+        rc = tb_error_set(TB_ENOENT, "no backup under %s", root);
+        goto out;
+    }
     if (n && !(v = calloc(n, sizeof *v))) {
-        tb_catalog_free(cat, n);
-        return tool_fail(&cli, tb_error_set(TB_EIO, "out of memory"));
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto out;
     }
     for (size_t i = 0; i < n; i++)
         v[i].e = &cat[i];
     /* The newest backup whose checksums verify is never removed. */
-    if ((rc = tb_restore_pick(root, INT64_MAX, keys, NULL, cli.tool, NULL, &verified)) < 0 && rc != TB_EGAP)
+    rc = tb_restore_pick(dir, INT64_MAX, keys, remote ? prepare_candidate : NULL, cli.tool, remote ? root : NULL, &verified);
+    if (fetch_error) {
+        rc = tb_error_set(TB_EIO, "%s", fetch_error);
+        goto out;
+    }
+    if (rc < 0 && rc != TB_EGAP)
         goto out;
     rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -113,42 +176,59 @@ int main(int argc, char **argv)
         }
     }
     keep_parents(v, n);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         if (v[i].keep) {
             kept++;
             if (v[i].e->m->last_seq < oldest_base)
                 oldest_base = v[i].e->m->last_seq;
-            continue;
         }
-        printf("%s %s (created %s)\n", dry_run ? "would remove" : "removed", v[i].e->dir, v[i].e->m->created);
-        if (!dry_run && (rc = tb_fs_rm_rf(v[i].e->dir)) < 0)
+    /* Everything is read and decided before the first removal: a failure removes nothing. */
+    plan_wal = wal_dir && oldest_base != UINT64_MAX;
+    if (plan_wal && (rc = wal_plan(oldest_base, &wal_scratch, &segs, &nsegs, &cut)) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = strrchr(v[i].e->dir, '/');
+        if (v[i].keep)
+            continue;
+        if (remote)
+            print_removed(root, name + 1, v[i].e->m->created);
+        else
+            printf("%s %s (created %s)\n", dry_run ? "would remove" : "removed", v[i].e->dir, v[i].e->m->created);
+        if (dry_run)
+            continue;
+        if ((rc = remote ? tb_remote_root_remove(remote, name + 1, NULL) : tb_fs_rm_rf(v[i].e->dir)) < 0)
             goto out;
     }
     printf("kept %zu backup%s\n", kept, kept == 1 ? "" : "s");
-    if (wal_dir) {
-        struct tb_seg_info *segs = NULL, *gone = NULL;
-        size_t nsegs = 0, cut = 0, ngone = 0;
-        if (oldest_base == UINT64_MAX) {
-            printf("no backup kept: WAL segments left as they are\n");
-            goto out;
-        }
-        if ((rc = tb_seg_index_load(wal_dir, &segs, &nsegs)) == 0 && (rc = tb_archive_unneeded_prefix(wal_dir, segs, nsegs, oldest_base, &cut)) == 0) {
-            for (size_t i = 0; dry_run && i < cut; i++)
-                printf("would remove %s/%s\n", wal_dir, segs[i].name);
-            if (!dry_run && cut && (rc = tb_seg_index_drop_prefix(wal_dir, cut, &gone, &ngone)) == 0)
-                for (size_t i = 0; i < ngone; i++)
-                    printf("removed %s/%s\n", wal_dir, gone[i].name);
-            if (rc == 0)
-                printf("kept %zu WAL segment%s (from sequence %" PRIu64 ", the oldest kept backup's %" PRIu64 " + 1 "
-                       "or an open Prepare before it)\n", nsegs - cut, nsegs - cut == 1 ? "" : "s",
-                       cut < nsegs ? segs[cut].first_seq : 0, oldest_base);
-        }
-        free(segs);
-        free(gone);
+    if (wal_dir && !plan_wal) {
+        printf("no backup kept: WAL segments left as they are\n");
+        goto out;
     }
+    if (!wal_dir)
+        goto out;
+    for (size_t i = 0; dry_run && i < cut; i++)
+        print_removed(wal_dir, segs[i].name, NULL);
+    if (!dry_run && cut) {
+        rc = wal_scratch ? tb_remote_wal_drop(s3, wal_dir, wal_scratch, segs, cut, &gone, &ngone)
+                         : tb_seg_index_drop_prefix(wal_dir, cut, &gone, &ngone);
+        for (size_t i = 0; rc == 0 && i < ngone; i++)
+            print_removed(wal_dir, gone[i].name, NULL);
+    }
+    if (rc == 0)
+        printf("kept %zu WAL segment%s (from sequence %" PRIu64 ", the oldest kept backup's %" PRIu64 " + 1 "
+               "or an open Prepare before it)\n", nsegs - cut, nsegs - cut == 1 ? "" : "s",
+               cut < nsegs ? segs[cut].first_seq : 0, oldest_base);
 out:
+    if (wal_scratch)
+        tb_fs_rm_rf(wal_scratch);
+    free(wal_scratch);
+    free(segs);
+    free(gone);
     tb_catalog_free(cat, n);
     free(v);
     free(verified);
+    free(fetch_error);
+    tb_remote_root_free(remote);
+    tb_s3_free(s3);
     return rc < 0 ? tool_fail(&cli, rc) : 0;
 }

@@ -55,7 +55,7 @@ static const struct tb_cli cli = {
 
 /* s3:// locations are downloaded into private directories under $TMPDIR, removed at exit;
  * a backup root in S3 is mirrored manifests first, and a candidate's files only when it is
- * the one to try. */
+ * the one to try (tb_remote_root). */
 static tb_s3 *s3;
 static const char *remote_root;
 static char *fetched[4];
@@ -95,163 +95,28 @@ static void remove_fetched(void)
     }
 }
 
-/* "a/b" + "c" -> "a/b/c/": the URL or key of a directory inside another ("" + "c" -> "c/"). */
-static char *dir_join(const char *a, const char *name)
-{
-    size_t n = strlen(a);
-    char *u = malloc(n + strlen(name) + 3);
-    if (u)
-        sprintf(u, "%s%s%s%s", a, n && a[n - 1] != '/' ? "/" : "", name, *name ? "/" : "");
-    return u;
-}
-
-struct manifests {
-    const char *root;  /* the local mirror */
-    const char *bucket;
-    size_t skip;       /* length of the prefix */
-};
-
-/* Copies PREFIX/NAME/MANIFEST.json to root/NAME/MANIFEST.json. */
-static int get_manifest(void *arg, const struct tb_s3_object *o)
-{
-    struct manifests *m = arg;
-    const char *rel = o->key + m->skip, *slash = strchr(rel, '/');
-    char *dir, *path;
-    int rc;
-    if (!slash || slash == rel || strcmp(slash, "/MANIFEST.json") != 0)
-        return 0;
-    dir = malloc(strlen(m->root) + (size_t)(slash - rel) + 2);
-    if (!dir)
-        return tb_error_set(TB_EIO, "out of memory");
-    sprintf(dir, "%s/%.*s", m->root, (int)(slash - rel), rel);
-    path = tb_fs_join(dir, "MANIFEST.json");
-    rc = path ? tb_fs_mkdir_p(dir, 0700) : tb_error_set(TB_EIO, "out of memory");
-    if (rc == 0)
-        rc = tb_s3_get_file(s3, m->bucket, o->key, path);
-    free(path);
-    free(dir);
-    return rc;
-}
-
-static int mirror_root(const char *url, char **root)
-{
-    char *bucket = NULL, *key = NULL, *prefix = NULL, *tmp = NULL;
-    int rc;
-    if ((rc = s3_client()) < 0 || (rc = tb_s3_url_parse(url, &bucket, &key)) < 0)
-        return rc;
-    prefix = tb_s3_dir_prefix(key);
-    tmp = tb_fs_join(tool_tmpdir(), "themis-s3.XXXXXX");
-    if (!prefix || !tmp) {
-        rc = tb_error_set(TB_EIO, "out of memory");
-    } else if (!mkdtemp(tmp)) {
-        rc = tb_error_errno(TB_EIO, errno, "cannot create a temporary directory in %s", tool_tmpdir());
-    } else {
-        struct manifests m = { tmp, bucket, strlen(prefix) };
-        keep(tmp);
-        rc = tb_s3_list(s3, bucket, prefix, get_manifest, &m);
-        *root = tmp;
-        tmp = NULL;
-    }
-    free(tmp);
-    free(prefix);
-    free(bucket);
-    free(key);
-    return rc;
-}
-
-/* The NAME of an incremental backup's parent "../NAME" (a sibling), from dir's manifest;
- * NULL for a full backup or a parent elsewhere. */
-static char *sibling_parent(const char *dir)
-{
-    char *mpath = tb_fs_join(dir, TB_MANIFEST_NAME), *text = NULL, *name = NULL;
-    struct tb_manifest *m = NULL;
-    if (mpath && tb_fs_read_file(mpath, &text, NULL) == 0 && tb_manifest_parse(text, mpath, &m) == 0 &&
-        m->parent_path && strncmp(m->parent_path, "../", 3) == 0 && m->parent_path[3] &&
-        !strchr(m->parent_path + 3, '/'))
-        name = strdup(m->parent_path + 3);
-    tb_manifest_free(m);
-    free(text);
-    free(mpath);
-    return name;
-}
-
-/* --backup-directory s3://.../NAME: NAME and, for an incremental backup, its parents,
- * each into a sibling directory of the same name under one temporary directory. */
+/* --backup-directory s3://.../NAME: NAME and, for an incremental backup, its parents. */
 static int fetch_backup(const char **where)
 {
-    char *tmp = NULL, *url = strdup(*where), *local = NULL;
-    int rc = s3_client(), depth = 0;
-    if (rc == 0 && (!url || !(tmp = tb_fs_join(tool_tmpdir(), "themis-restore.XXXXXX"))))
-        rc = tb_error_set(TB_EIO, "out of memory");
-    if (rc == 0 && !mkdtemp(tmp))
-        rc = tb_error_errno(TB_EIO, errno, "cannot create a temporary directory in %s", tool_tmpdir());
+    char *tmp = NULL, *dir = NULL;
+    int rc = s3_client();
     if (rc == 0)
-        keep(strdup(tmp));
-    while (rc == 0) {
-        size_t n = strlen(url);
-        char *dir, *parent, *next = NULL;
-        unsigned copied = 0;
-        while (n > 1 && url[n - 1] == '/')
-            url[--n] = '\0';
-        dir = tb_fs_join(tmp, strrchr(url, '/') + 1);
-        rc = dir ? tb_remote_fetch_into(s3, url, dir, &copied) : tb_error_set(TB_EIO, "out of memory");
-        if (rc == 0 && !copied)
-            rc = tb_error_set(depth ? TB_EVERIFY : TB_ENOENT, depth ? "parent backup missing: %s" : "nothing under %s", url);
-        if (rc == 0 && !local)
-            local = strdup(dir);
-        parent = rc == 0 ? sibling_parent(dir) : NULL;
-        free(dir);
-        if (!parent)
-            break;
-        if (++depth > 1000)
-            rc = tb_error_set(TB_EVERIFY, "parent chain too long (a loop?) at %s", url);
-        *strrchr(url, '/') = '\0';
-        if (rc == 0 && asprintf(&next, "%s/%s", url, parent) < 0)
-            rc = tb_error_set(TB_EIO, "out of memory");
-        free(parent);
-        free(url);
-        url = next;
-    }
-    free(url);
-    free(tmp);
+        rc = tb_remote_fetch_backup(s3, *where, tool_tmpdir(), &tmp, &dir);
+    if (tmp)
+        keep(tmp);
     if (rc == 0) {
-        keep(local);
-        *where = local;
-    } else {
-        free(local);
+        keep(dir);
+        *where = dir;
     }
     return rc;
 }
 
-static int materialize_depth;
-
-/* A candidate under a mirrored S3 root: bring its files before it is checked. */
-static int materialize(const char *dir)
-{
-    char *url = dir_join(remote_root, strrchr(dir, '/') + 1);
-    int rc = url ? tb_remote_fetch_into(s3, url, dir, NULL) : tb_error_set(TB_EIO, "out of memory");
-    free(url);
-    /* An incremental backup needs its parents' archives too: siblings in the mirror
-     * (a chain longer than any real one is a loop in damaged manifests). */
-    if (rc == 0 && ++materialize_depth > 1000)
-        rc = tb_error_set(TB_EVERIFY, "parent chain too long (a loop?) at %s", dir);
-    if (rc == 0) {
-        char *sib = NULL, *parent = sibling_parent(dir);
-        if (parent && (sib = tb_fs_dirname(dir)) != NULL) {
-            char *pdir = tb_fs_join(sib, parent);
-            rc = pdir ? materialize(pdir) : tb_error_set(TB_EIO, "out of memory");
-            free(pdir);
-        }
-        free(sib);
-        free(parent);
-    }
-    return rc;
-}
+/* A candidate under a mirrored S3 root: bring its files (and its parents') before it is checked. */
+static tb_remote_root *remote;
 
 static int prepare_candidate(const char *dir)
 {
-    materialize_depth = 0;
-    return remote_root ? materialize(dir) : 0;
+    return remote ? tb_remote_root_fetch(remote, dir) : 0;
 }
 
 /* One-command recovery: newest good backup before T, restored beside the target, replayed
@@ -271,11 +136,10 @@ static int recover(void)
     if (!empty && !force)
         return tb_error_set(TB_EIO, "target is not empty (use --force to replace it) (%s)", target);
     if (tb_s3_is_url(backup_root)) {
-        char *mirror = NULL;
         remote_root = backup_root;
-        if ((rc = mirror_root(backup_root, &mirror)) < 0)
+        if ((rc = s3_client()) < 0 || (rc = tb_remote_root_open(&remote, s3, backup_root, tool_tmpdir())) < 0)
             return rc;
-        backup_root = mirror;
+        backup_root = tb_remote_root_dir(remote);
     }
     if (tb_s3_is_url(wal_dir) && (rc = fetch(&wal_dir)) < 0)
         return rc;
@@ -350,6 +214,7 @@ int main(int argc, char **argv)
         if (!target_time || !backup_root || !wal_dir || !target || backup_dir || from || verify_only)
             return tool_usage(&cli, "one-command recovery takes --backup-root, --wal-directory, --target-time and --target");
         rc = recover();
+        tb_remote_root_free(remote);
         remove_fetched();
         tb_s3_free(s3);
         return rc < 0 ? tool_fail(&cli, rc) : 0;

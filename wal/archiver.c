@@ -728,14 +728,20 @@ int tb_archiver_rotate(tb_archiver *a, int force)
 
 /* ---- retention ---------------------------------------------------------- */
 
+size_t tb_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64_t base)
+{
+    size_t k = 0;
+    while (k < n && segs[k].next_seq <= base + 1)
+        k++;
+    return k;
+}
+
 int tb_archive_unneeded_prefix(const char *wal_dir, const struct tb_seg_info *segs, size_t n, uint64_t base,
                                size_t *cut)
 {
     struct tb_pending *open_ = tb_pending_new(); /* xid -> the segment of its Prepare */
-    size_t k = 0;
+    size_t k = tb_archive_cut_bound(segs, n, base);
     int rc = open_ ? 0 : tb_error_set(TB_EIO, "out of memory");
-    while (k < n && segs[k].next_seq <= base + 1)
-        k++;
     /* Prepares in the segments to cut that no Commit or Rollback in them closes. */
     for (size_t i = 0; rc == 0 && i < k; i++) {
         char *path = tb_fs_join(wal_dir, segs[i].name);

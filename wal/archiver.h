@@ -77,6 +77,9 @@ uint64_t tb_pending_min(const struct tb_pending *p, uint64_t dflt);
 struct tb_seg_info;
 int tb_archive_unneeded_prefix(const char *wal_dir, const struct tb_seg_info *segs, size_t n, uint64_t base,
                                size_t *cut);
+/* The segments wholly at or before base: the most the cut can take, and the only segments
+ * tb_archive_unneeded_prefix reads. */
+size_t tb_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64_t base);
 /* Updates p (prepares added, commits and rollbacks removed). cf_seen(arg, id) is called
  * for every column family id written, when not NULL. */
 int tb_record_scan(struct tb_pending *p, const unsigned char *rec, size_t len, struct tb_record_info *info,
