@@ -412,22 +412,74 @@ static int put(tb_s3 *s, const char *bucket, const char *prefix, const char *dir
     return rc;
 }
 
-static int put_tables(tb_s3 *s, const char *bucket, const char *prefix, const char *dir)
+/* The first sequence of the remote index's first segment: themis-expire on the s3://
+ * archive removed everything before it, which the push must not bring back. 0 when there
+ * is no remote index yet. */
+static int remote_floor(tb_s3 *s, const char *bucket, const char *prefix, uint64_t *floor)
 {
-    int rc = put(s, bucket, prefix, dir, "index.tsv");
+    tb_stream *m = NULL;
+    char *key = NULL;
+    int rc = tb_stream_mem_writer(&m);
+    *floor = 0;
+    if (rc == 0 && asprintf(&key, "%s%s", prefix, TB_SEG_INDEX) < 0)
+        rc = tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0 && (rc = tb_s3_get(s, bucket, key, m)) == 0) {
+        size_t len;
+        const char *p = tb_stream_mem_data(m, &len), *end = p + len;
+        while (p < end && *p == '#')
+            p = (p = memchr(p, '\n', (size_t)(end - p))) ? p + 1 : end;
+        if (p < end)
+            *floor = strtoull(p, NULL, 10);
+    } else if (rc == TB_ENOENT) {
+        rc = 0;
+    }
+    tb_stream_free(m);
+    free(key);
+    return rc;
+}
+
+/* index.tsv without the segments below floor, then cf.tsv. */
+static int put_tables(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, uint64_t floor)
+{
+    char *text = NULL, *path = tb_fs_join(dir, TB_SEG_INDEX), *key = NULL, *out = NULL;
+    size_t len = 0, n = 0;
+    tb_stream *src = NULL;
+    int rc = path ? tb_fs_read_file(path, &text, &len) : tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0 && (!(out = malloc(len + 1)) || asprintf(&key, "%s%s", prefix, TB_SEG_INDEX) < 0))
+        rc = tb_error_set(TB_EIO, "out of memory");
+    for (char *p = text, *nl; rc == 0 && p < text + len; p = nl + 1) {
+        size_t k;
+        if (!(nl = memchr(p, '\n', (size_t)(text + len - p))))
+            nl = text + len - 1;
+        k = (size_t)(nl - p) + 1;
+        if (*p == '#' || strtoull(p, NULL, 10) >= floor) {
+            memcpy(out + n, p, k);
+            n += k;
+        }
+    }
+    if (rc == 0 && (rc = tb_stream_mem_reader(&src, out, n)) == 0)
+        rc = tb_s3_put(s, bucket, key, src, n, NULL);
     if (rc == 0 && tb_fs_exists_in(dir, "cf.tsv"))
         rc = put(s, bucket, prefix, dir, "cf.tsv");
+    tb_stream_free(src);
+    free(out);
+    free(key);
+    free(text);
+    free(path);
     return rc;
 }
 
 int tb_remote_push_segment(tb_s3 *s, const char *dir, const char *url, const char *name)
 {
     char *bucket, *prefix;
+    uint64_t floor;
     int rc = parse(url, &bucket, &prefix);
     if (rc < 0)
         return rc;
-    if ((rc = put(s, bucket, prefix, dir, name)) == 0)
-        rc = put_tables(s, bucket, prefix, dir);
+    if ((rc = remote_floor(s, bucket, prefix, &floor)) == 0 && strtoull(name, NULL, 10) >= floor)
+        rc = put(s, bucket, prefix, dir, name);
+    if (rc == 0)
+        rc = put_tables(s, bucket, prefix, dir, floor);
     free(bucket);
     free(prefix);
     return rc;
@@ -486,8 +538,9 @@ int tb_remote_push_catch_up(tb_s3 *s, const char *dir, const char *url, unsigned
     int rc = parse(url, &bucket, &prefix);
     if (rc < 0)
         return rc;
+    uint64_t floor;
     l.skip = strlen(prefix);
-    if ((rc = tb_s3_list(s, bucket, prefix, collect, &l)) < 0)
+    if ((rc = tb_s3_list(s, bucket, prefix, collect, &l)) < 0 || (rc = remote_floor(s, bucket, prefix, &floor)) < 0)
         goto cleanup;
     if (!(d = opendir(dir))) {
         rc = tb_error_errno(TB_EIO, errno, "cannot read %s", dir);
@@ -498,8 +551,8 @@ int tb_remote_push_catch_up(tb_s3 *s, const char *dir, const char *url, unsigned
     while ((e = readdir(d)) != NULL) {
         char *path;
         struct stat st;
-        if (!is_segment(e->d_name) || !(path = tb_fs_join(dir, e->d_name)))
-            continue;
+        if (!is_segment(e->d_name) || strtoull(e->d_name, NULL, 10) < floor || !(path = tb_fs_join(dir, e->d_name)))
+            continue; /* (below the floor: expired in the bucket) */
         int have = stat(path, &st) == 0 && remote_has(&l, e->d_name, (uint64_t)st.st_size);
         free(path);
         if (have)
@@ -508,8 +561,8 @@ int tb_remote_push_catch_up(tb_s3 *s, const char *dir, const char *url, unsigned
             goto cleanup;
         sent++;
     }
-    if (tb_fs_exists_in(dir, "index.tsv"))
-        rc = put_tables(s, bucket, prefix, dir);
+    if (tb_fs_exists_in(dir, TB_SEG_INDEX))
+        rc = put_tables(s, bucket, prefix, dir, floor);
 cleanup:
     if (d)
         closedir(d);

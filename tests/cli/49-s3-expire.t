@@ -121,6 +121,24 @@ rm -rf "$T/r"
 TMPDIR=$T/tmp run themis-restore --backup-root "$B/enc/backups" --wal-directory "$B/enc/wal" --target-time 2099-01-01T00:00:00Z --target "$T/r" --key-file "$T/key"
 is "$rc:$(themis-dbhash --database-path "$T/r")" "0:$(themis-dbhash --database-path "$T/edb")" "and recovers from the bucket to the end${err:+ ($err)}"
 
+# An archiver pushing to the bucket after a remote expire: its catch-up does not upload the
+# removed segments again, and the index it pushes does not name them.
+for i in 1 2 3; do
+    themis-loadgen --db "$T/pdb" --seed "$((i + 20))" --threads 2 --batches 200 --wal-ttl 3600 2>/dev/null
+    themis-wal-archive --database-path "$T/pdb" --wal-directory "$T/pw" --once --push "$B/pwal" 2>/dev/null
+    [ "$i" = 2 ] && themis-backup --database-path "$T/pdb" --backup-directory "$T/proot/p1" >/dev/null
+done
+themis-s3 sync "$T/proot" "$B/proot" >/dev/null; ok $? "three pushed segments, a backup after the second, synced"
+TMPDIR=$T/tmp run themis-expire --backup-root "$B/proot" --wal-directory "$B/pwal" --keep-days 30 --keep-min 1
+is "$(printf '%s\n' "$out" | grep -c '^removed .*\.wal\.zst$')" 2 "remote expire removes the two segments before the backup${err:+ ($err)}"
+themis-loadgen --db "$T/pdb" --seed 24 --threads 2 --batches 200 --wal-ttl 3600 2>/dev/null
+run themis-wal-archive --database-path "$T/pdb" --wal-directory "$T/pw" --once --push "$B/pwal"
+is "$rc" 0 "the archiver pushes its next segment${err:+ ($err)}"
+segs=$(aws_ s3 ls "$B/pwal/" | awk '{ print $4 }' | grep 'wal\.zst$' | tr '\n' ' ')
+is "$segs" "$(grep -v '^#' "$T/pw/index.tsv" | tail -2 | cut -f7 | tr '\n' ' ')" "the bucket holds the last two segments only (awscli)"
+aws_ s3 cp --quiet "$B/pwal/index.tsv" "$T/pindex.tsv"
+is "$(grep -v '^#' "$T/pindex.tsv" | cut -f7 | tr '\n' ' ')" "$segs" "and its index names exactly those"
+
 # Refusals: one line, exit 1, nothing removed.
 after=$(listing)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
