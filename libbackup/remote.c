@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -426,9 +427,13 @@ static int remote_floor(tb_s3 *s, const char *bucket, const char *prefix, uint64
     if (rc == 0 && (rc = tb_s3_get(s, bucket, key, m)) == 0) {
         size_t len;
         const char *p = tb_stream_mem_data(m, &len), *end = p + len;
-        while (p < end && *p == '#')
+        size_t fl = strlen(TB_SEG_INDEX_FROM);
+        while (p < end && *p == '#') {
+            if ((size_t)(end - p) > fl && memcmp(p, TB_SEG_INDEX_FROM, fl) == 0)
+                *floor = strtoull(p + fl, NULL, 10);
             p = (p = memchr(p, '\n', (size_t)(end - p))) ? p + 1 : end;
-        if (p < end)
+        }
+        if (p < end && strtoull(p, NULL, 10) > *floor)
             *floor = strtoull(p, NULL, 10);
     } else if (rc == TB_ENOENT) {
         rc = 0;
@@ -445,13 +450,17 @@ static int put_tables(tb_s3 *s, const char *bucket, const char *prefix, const ch
     size_t len = 0, n = 0;
     tb_stream *src = NULL;
     int rc = path ? tb_fs_read_file(path, &text, &len) : tb_error_set(TB_EIO, "out of memory");
-    if (rc == 0 && (!(out = malloc(len + 1)) || asprintf(&key, "%s%s", prefix, TB_SEG_INDEX) < 0))
+    if (rc == 0 && (!(out = malloc(len + 64)) || asprintf(&key, "%s%s", prefix, TB_SEG_INDEX) < 0))
         rc = tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0 && floor)
+        n = (size_t)snprintf(out, 64, "%s%" PRIu64 "\n", TB_SEG_INDEX_FROM, floor);
     for (char *p = text, *nl; rc == 0 && p < text + len; p = nl + 1) {
         size_t k;
         if (!(nl = memchr(p, '\n', (size_t)(text + len - p))))
             nl = text + len - 1;
         k = (size_t)(nl - p) + 1;
+        if (strncmp(p, TB_SEG_INDEX_FROM, strlen(TB_SEG_INDEX_FROM)) == 0)
+            continue; /* the local one: the remote floor is the one that counts */
         if (*p == '#' || strtoull(p, NULL, 10) >= floor) {
             memcpy(out + n, p, k);
             n += k;

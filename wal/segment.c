@@ -745,16 +745,20 @@ int tb_seg_index_load(const char *dir, struct tb_seg_info **segs, size_t *n)
 }
 
 /* Writes index.tsv listing segs (the caller holds the index lock). */
-static int index_write(const char *dir, const struct tb_seg_info *v, size_t n)
+/* from (0: none) is written as a "# from" line: where the archive begins after expiry,
+ * which a push to S3 must not go below even when no segment is left to say so. */
+static int index_write(const char *dir, const struct tb_seg_info *v, size_t n, uint64_t from)
 {
     char *path = tb_fs_join(dir, TB_SEG_INDEX), *buf = NULL;
-    size_t len = strlen(INDEX_HEADER), cap = len + n * 256 + 1;
+    size_t len = strlen(INDEX_HEADER), cap = len + 64 + n * 256 + 1;
     int rc = 0;
     if (!path || !(buf = malloc(cap))) {
         rc = tb_error_set(TB_EIO, "out of memory");
         goto cleanup;
     }
     memcpy(buf, INDEX_HEADER, len);
+    if (from)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%" PRIu64 "\n", TB_SEG_INDEX_FROM, from);
     for (size_t i = 0; i < n; i++) {
         char *line = index_line(&v[i]);
         size_t k = line ? strlen(line) : 0;
@@ -783,7 +787,7 @@ int tb_seg_index_repair(const char *dir, size_t *adopted)
     if (rc == 0)
         rc = adopt_unindexed(dir, &v, &n, adopted);
     if (rc == 0 && *adopted)
-        rc = index_write(dir, v, n);
+        rc = index_write(dir, v, n, 0);
     if (lock >= 0)
         close(lock);
     free(v);
@@ -800,7 +804,7 @@ int tb_seg_index_drop_prefix(const char *dir, size_t k, struct tb_seg_info **dro
     if (rc == 0 && k > n)
         k = n;
     if (rc == 0 && k)
-        rc = index_write(dir, v + k, n - k);
+        rc = index_write(dir, v + k, n - k, v[k - 1].next_seq);
     if (lock >= 0)
         close(lock);
     /* Only now the files: a crash in between leaves segments the index lacks, which the

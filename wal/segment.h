@@ -11,6 +11,7 @@
 
 #define TB_SEG_PARTIAL "current.wal.zst.partial"
 #define TB_SEG_INDEX "index.tsv"
+#define TB_SEG_INDEX_FROM "# from\t" /* + the first sequence left after expiry */
 #define TB_SEG_FLAG_STAMPED 1u   /* ts is a writer's TSv1 stamp (else the archiver's clock) */
 
 #define TB_SEG_FLAG_RESYNC 2u    /* continuity unknown before this record (archive start) */
