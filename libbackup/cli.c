@@ -53,6 +53,17 @@ static int set_value(const struct tb_cli *cli, const struct tb_option *o, const 
     case TB_OPT_OPTSTRING:
         *(const char **)o->dest = value ? value : "";
         return 0;
+    case TB_OPT_LIST: {
+        struct tb_strlist *l = o->dest;
+        if (!*where && !l->cmdline) {
+            l->n = 0;
+            l->cmdline = 1;
+        }
+        if (l->n == TB_STRLIST_MAX)
+            return tb_error_set(TB_EUSAGE, "option --%s%s given more than %d times", o->name, where, TB_STRLIST_MAX);
+        l->v[l->n++] = value ? value : "";
+        return 0;
+    }
     case TB_OPT_INT:
         if (!value || tb_cli_parse_size(value, (long long *)o->dest) < 0)
             return tb_error_set(TB_EUSAGE, "option --%s%s needs a number, got '%s'", o->name, where,
@@ -139,7 +150,8 @@ static int load_conf(const struct tb_cli *cli, const char *path, int required)
             break;
         }
         /* Only strings are kept (the tool holds pointers to them for the process's life). */
-        if (val && (o->kind == TB_OPT_STRING || o->kind == TB_OPT_OPTSTRING) && (val = keep(val)) == NULL) {
+        if (val && (o->kind == TB_OPT_STRING || o->kind == TB_OPT_OPTSTRING || o->kind == TB_OPT_LIST) &&
+            (val = keep(val)) == NULL) {
             rc = tb_error_set(TB_EIO, "out of memory");
             break;
         }
@@ -219,7 +231,7 @@ int tb_cli_parse(const struct tb_cli *cli, int argc, char **argv, int *argi)
             rc = tb_error_set(TB_EUSAGE, "option --%s takes no value", o->name);
             goto cleanup;
         }
-        if ((o->kind == TB_OPT_STRING || o->kind == TB_OPT_INT) && !value) {
+        if ((o->kind == TB_OPT_STRING || o->kind == TB_OPT_INT || o->kind == TB_OPT_LIST) && !value) {
             if (i + 1 >= argc) {
                 rc = tb_error_set(TB_EUSAGE, "option --%s needs a value", o->name);
                 goto cleanup;

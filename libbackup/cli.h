@@ -10,6 +10,15 @@ enum tb_opt_kind {
     TB_OPT_STRING,    /* --name VALUE    -> const char **dest (points into argv or the conf) */
     TB_OPT_INT,       /* --name N        -> long long *dest (decimal, k/M/G suffix allowed) */
     TB_OPT_OPTSTRING, /* --name[=VALUE]  -> const char **dest ("" when given without value) */
+    TB_OPT_LIST,      /* --name VALUE, repeatable -> struct tb_strlist *dest (the command
+                       * line's values replace the config file's) */
+};
+
+#define TB_STRLIST_MAX 16
+struct tb_strlist {
+    const char *v[TB_STRLIST_MAX];
+    size_t n;
+    int cmdline; /* the values are the command line's */
 };
 
 struct tb_option {

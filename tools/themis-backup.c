@@ -31,7 +31,7 @@ static long long level = 3, threads = -1, full_every;
 static long long prio_nice, rate_limit;
 static const char *prio_io;
 static int encrypt, plain_manifest, rekey, add_key;
-static const char *key_file, *pass_file, *old_key_file, *old_pass_file;
+static struct tb_strlist key_file, pass_file, old_key_file, old_pass_file;
 
 static const struct tb_option opts[] = {
     { "backup-directory", 0, TB_OPT_STRING, &backup_dir, "DIR", "write the backup here (created; must not exist or be empty)" },
@@ -60,8 +60,8 @@ static const struct tb_option opts[] = {
     { "plain-manifest", 0, TB_OPT_FLAG, &plain_manifest, NULL, "with --encrypt: keep file names and hashes in the MANIFEST.json beside the archive" },
     { "rekey", 0, TB_OPT_FLAG, &rekey, NULL, "rewrap the data key of the encrypted backup in --backup-directory: --old-key-file's key is replaced by --key-file's" },
     { "add-key", 0, TB_OPT_FLAG, &add_key, NULL, "like --rekey, keeping the old key: either then opens the backup" },
-    { "old-key-file", 0, TB_OPT_STRING, &old_key_file, "FILE", "with --rekey/--add-key: a key that opens the backup now" },
-    { "old-passphrase-file", 0, TB_OPT_STRING, &old_pass_file, "FILE", "with --rekey/--add-key: a passphrase that opens the backup now" },
+    { "old-key-file", 0, TB_OPT_LIST, &old_key_file, "FILE", "with --rekey/--add-key: a key that opens the backup now (repeatable)" },
+    { "old-passphrase-file", 0, TB_OPT_LIST, &old_pass_file, "FILE", "with --rekey/--add-key: a passphrase that opens the backup now (repeatable)" },
     TOOL_PRIORITY_OPTIONS(prio_nice, prio_io),
     { "rate-limit", 0, TB_OPT_INT, &rate_limit, "BYTES", "read at most BYTES per second (k, M, G suffixes: 50M)" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print a summary on stderr" },
@@ -288,12 +288,12 @@ int main(int argc, char **argv)
             return tool_usage(&cli, "give one of --rekey and --add-key");
         if (!backup_dir || to_stdout || list || backup_root || encrypt)
             return tool_usage(&cli, "--rekey and --add-key take --backup-directory DIR, the old key and the new one");
-        if (!old_key_file && !old_pass_file)
+        if (!old_key_file.n && !old_pass_file.n)
             return tool_usage(&cli, "--rekey and --add-key need the key that opens the backup now (--old-key-file or --old-passphrase-file)");
-        if (!key_file && !pass_file)
+        if (!key_file.n && !pass_file.n)
             return tool_usage(&cli, "--rekey and --add-key need the new key (--key-file or --passphrase-file)");
-        if ((status = tool_keys(&cli, old_key_file, old_pass_file, &old)) >= 0 ||
-            (status = tool_keys(&cli, key_file, pass_file, &add)) >= 0) {
+        if ((status = tool_keys(&cli, &old_key_file, &old_pass_file, &old)) >= 0 ||
+            (status = tool_keys(&cli, &key_file, &pass_file, &add)) >= 0) {
             tb_keyring_free(old);
             return status;
         }
@@ -302,7 +302,7 @@ int main(int argc, char **argv)
         tb_keyring_free(add);
         return rc < 0 ? tool_fail(&cli, rc) : 0;
     }
-    if (old_key_file || old_pass_file)
+    if (old_key_file.n || old_pass_file.n)
         return tool_usage(&cli, "--old-key-file and --old-passphrase-file go with --rekey or --add-key");
     if (latest_before) {
         if (!backup_root || backup_dir || to_stdout || list || incremental || parent_dir)
@@ -334,12 +334,12 @@ int main(int argc, char **argv)
         threads = sysconf(_SC_NPROCESSORS_ONLN);
     if (tb_progress_parse(progress_arg, &pmode) < 0)
         return tool_fail(&cli, TB_EUSAGE);
-    if (encrypt != (key_file || pass_file))
+    if (encrypt != (key_file.n || pass_file.n))
         return tool_usage(&cli, encrypt ? "--encrypt needs --key-file or --passphrase-file"
                                         : "--key-file and --passphrase-file go with --encrypt (or --rekey/--add-key)");
     if (plain_manifest && !encrypt)
         return tool_usage(&cli, "--plain-manifest goes with --encrypt");
-    if ((status = tool_keys(&cli, key_file, pass_file, &o.keys)) >= 0)
+    if ((status = tool_keys(&cli, &key_file, &pass_file, &o.keys)) >= 0)
         return status;
     o.plain_manifest = plain_manifest;
 

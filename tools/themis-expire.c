@@ -21,7 +21,7 @@
 static const char *root, *wal_dir;
 static long long keep_days = -1, keep_min = 3;
 static int dry_run;
-static const char *key_file, *pass_file;
+static struct tb_strlist key_file, pass_file;
 static tb_keyring *keys;
 
 static const struct tb_option opts[] = {
@@ -128,7 +128,7 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "unexpected argument");
     if (!root)
         return tool_usage(&cli, "--backup-root is required");
-    if ((status = tool_keys(&cli, key_file, pass_file, &keys)) >= 0)
+    if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
         return status;
     tb_seg_set_keys(keys);
     if (keep_days < 0)

@@ -24,7 +24,8 @@ static const char *backup_root, *wal_dir, *target_time;
 static int verify_only, quick, force, verbose;
 
 static long long prio_nice, rate_limit;
-static const char *prio_io, *key_file, *pass_file;
+static const char *prio_io;
+static struct tb_strlist key_file, pass_file;
 static tb_keyring *keys;
 
 static const struct tb_option opts[] = {
@@ -176,7 +177,10 @@ static int recover(void)
         rc = tb_fs_publish(stage, target);
     }
     if (rc == 0) {
-        tb_time_format(res.reached_ts, t1, sizeof t1);
+        if (res.reached_ts)
+            tb_time_format(res.reached_ts, t1, sizeof t1);
+        else
+            snprintf(t1, sizeof t1, "an unknown time");
         printf("recovered %s from %s: reached sequence %" PRIu64 " at %s, %" PRIu64 " batches replayed\n", target, base,
                res.reached_seq, t1, res.batches);
     }
@@ -207,7 +211,7 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "--rate-limit must be positive");
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
-    if ((status = tool_keys(&cli, key_file, pass_file, &keys)) >= 0)
+    if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
         return status;
     tb_seg_set_keys(keys); /* an encrypted WAL archive, for --target-time */
     if (target_time || backup_root || wal_dir) {

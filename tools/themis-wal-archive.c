@@ -20,7 +20,8 @@ static int once, follow, check, verbose, to_stdout;
 static long long interval_ms = 200, segment_size = 64ll << 20, segment_seconds = 300, level = 3;
 
 static long long prio_nice;
-static const char *prio_io, *key_file, *pass_file;
+static const char *prio_io;
+static struct tb_strlist key_file, pass_file;
 static int encrypt;
 
 static const struct tb_option opts[] = {
@@ -150,9 +151,9 @@ int main(int argc, char **argv)
         return status;
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
-    if (encrypt && !key_file && !pass_file)
+    if (encrypt && !key_file.n && !pass_file.n)
         return tool_usage(&cli, "--encrypt needs --key-file or --passphrase-file");
-    if ((status = tool_keys(&cli, key_file, pass_file, &keys)) >= 0)
+    if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
         return status;
     /* The key opens sealed segments (--check, resuming); only --encrypt seals new ones. */
     tb_seg_set_keys(keys);

@@ -16,7 +16,7 @@
 static const char *wal_dir, *db_path, *target_time, *progress_arg;
 static long long target_seq;
 static int dry_run;
-static const char *key_file, *pass_file;
+static struct tb_strlist key_file, pass_file;
 
 static const struct tb_option opts[] = {
     { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "the WAL archive (or s3://BUCKET/PREFIX: downloaded to $TMPDIR first)" },
@@ -60,7 +60,7 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "unexpected argument");
     if (!wal_dir)
         return tool_usage(&cli, "missing --wal-directory");
-    if ((status = tool_keys(&cli, key_file, pass_file, &keys)) >= 0)
+    if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
         return status;
     tb_seg_set_keys(keys);
     if (target_time && target_seq)

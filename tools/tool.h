@@ -104,21 +104,24 @@ static inline int tool_priority(const struct tb_cli *cli, long long nice_level, 
 
 /* The --key-file and --passphrase-file entries of a tool's option table; tool_keys loads them. */
 #define TOOL_KEY_OPTIONS(keyfile, passfile) \
-    { "key-file", 0, TB_OPT_STRING, &(keyfile), "FILE", "key of encrypted data: 32 bytes, raw or as 64 hex digits" }, \
-    { "passphrase-file", 0, TB_OPT_STRING, &(passfile), "FILE", "passphrase of encrypted data: the file's first line (scrypt)" }
+    { "key-file", 0, TB_OPT_LIST, &(keyfile), "FILE", "key of encrypted data: 32 bytes, raw or as 64 hex digits (repeatable)" }, \
+    { "passphrase-file", 0, TB_OPT_LIST, &(passfile), "FILE", "passphrase of encrypted data: the file's first line (scrypt; repeatable)" }
 
-/* A keyring of the key file and passphrase file given (either may be NULL); *out is NULL
- * when neither is. Returns -1 to go on, else the exit status. */
-static inline int tool_keys(const struct tb_cli *cli, const char *keyfile, const char *passfile, tb_keyring **out)
+/* A keyring of every key file and passphrase file given; *out is NULL when none is.
+ * Reading, any of them opens the data; writing seals it for all of them. Returns -1 to go
+ * on, else the exit status. */
+static inline int tool_keys(const struct tb_cli *cli, const struct tb_strlist *keyfiles,
+                            const struct tb_strlist *passfiles, tb_keyring **out)
 {
     int rc = 0;
     *out = NULL;
-    if (!keyfile && !passfile)
+    if (!keyfiles->n && !passfiles->n)
         return -1;
-    if ((rc = tb_keyring_new(out)) == 0 && keyfile)
-        rc = tb_keyring_add_key_file(*out, keyfile);
-    if (rc == 0 && passfile)
-        rc = tb_keyring_add_passphrase_file(*out, passfile);
+    rc = tb_keyring_new(out);
+    for (size_t i = 0; rc == 0 && i < keyfiles->n; i++)
+        rc = tb_keyring_add_key_file(*out, keyfiles->v[i]);
+    for (size_t i = 0; rc == 0 && i < passfiles->n; i++)
+        rc = tb_keyring_add_passphrase_file(*out, passfiles->v[i]);
     if (rc < 0) {
         tb_keyring_free(*out);
         *out = NULL;

@@ -161,4 +161,29 @@ run themis-restore --verify-only --backup-directory "$T/i1" --key-file "$T/k2"
 is "$rc" 0 "after rekeying the chain, the child still finds its parent and verifies with the new key${err:+: $err}"
 run themis-backup --list --backup-root "$T/root"
 like "$out" "	yes	" "--list says encrypted"
+
+# Key rotation across a WAL archive: segments sealed before the rotation need the old key,
+# after it the new one; every --key-file given counts, so one command recovers.
+themis-loadgen --db "$T/db" --seed 50 --threads 2 --batches 300 --wal-ttl 3600 >/dev/null 2>&1
+themis-wal-archive --database-path "$T/db" --wal-directory "$T/kw" --once --encrypt --key-file "$T/k1" 2>/dev/null
+themis-backup --database-path "$T/db" --backup-directory "$T/kroot/kb" --compress --encrypt --key-file "$T/k1" 2>/dev/null
+themis-loadgen --db "$T/db" --seed 51 --threads 2 --batches 300 --wal-ttl 3600 >/dev/null 2>&1
+themis-wal-archive --database-path "$T/db" --wal-directory "$T/kw" --once --encrypt --key-file "$T/k2" 2>/dev/null
+ok $? "the archiver goes on with a new key"
+run themis-wal-archive --wal-directory "$T/kw" --check --key-file "$T/k2"
+is "$rc" 3 "the new key alone does not open the segments sealed before"
+run themis-wal-archive --wal-directory "$T/kw" --check --key-file "$T/k2" --key-file "$T/k1"
+is "$rc" 0 "both keys given: the whole archive checks${err:+ ($err)}"
+themis-backup --rekey --backup-directory "$T/kroot/kb" --old-key-file "$T/k1" --key-file "$T/k2" 2>/dev/null
+run themis-restore --backup-root "$T/kroot" --wal-directory "$T/kw" --target-time 2099-01-01T00:00:00Z --target "$T/kr" \
+    --key-file "$T/k2" --key-file "$T/k1"
+is "$rc" 0 "one-command recovery with the backup rekeyed to k2 and WAL under k1 and k2${err:+ ($err)}"
+is "$(themis-dbhash --database-path "$T/kr")" "$(themis-dbhash --database-path "$T/db")" "reaches the database's content"
+run themis-backup --database-path "$T/db" --backup-directory "$T/k12" --compress --encrypt --key-file "$T/k1" --key-file "$T/k2"
+is "$rc" 0 "a backup encrypted for two key files at once${err:+ ($err)}"
+like "$(cat "$T/k12/MANIFEST.json")" '"key_ids": "[0-9a-f]{16},[0-9a-f]{16}"' "with two key ids"
+run themis-restore --verify-only --quick --backup-directory "$T/k12" --key-file "$T/k1"
+r1=$rc
+run themis-restore --verify-only --quick --backup-directory "$T/k12" --key-file "$T/k2"
+is "$r1:$rc" "0:0" "each opens it"
 done_testing

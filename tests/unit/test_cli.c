@@ -9,6 +9,7 @@
 static const char *dir, *prog;
 static int flag, verbose;
 static long long num = -1;
+static struct tb_strlist keys;
 
 static const struct tb_option opts[] = {
     { "backup-directory", 0, TB_OPT_STRING, &dir, "DIR", "where" },
@@ -16,6 +17,7 @@ static const struct tb_option opts[] = {
     { "level", 0, TB_OPT_INT, &num, "N", "level" },
     { "progress", 0, TB_OPT_OPTSTRING, &prog, "json", "progress" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "verbose" },
+    { "key-file", 0, TB_OPT_LIST, &keys, "FILE", "keys" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 static const struct tb_cli cli = { "tool-x", "[OPTIONS]", "A test tool.", opts };
@@ -25,6 +27,7 @@ static void reset(void)
     dir = prog = NULL;
     flag = verbose = 0;
     num = -1;
+    memset(&keys, 0, sizeof keys);
 }
 
 /* Parses a space-separated command line (no quoting needed here). */
@@ -94,6 +97,23 @@ int main(void)
     snprintf(line, sizeof line, "--conf %s", conf);
     ok(parse(line, &argi, &argv, &argc) == TB_EUSAGE && strstr(tb_error_last(), "typo-key"),
        "an unknown key in this tool's section is an error naming it");
+    f = fopen(conf, "w");
+    fprintf(f, "key-file = /k1\nkey-file = /k2\n");
+    fclose(f);
+    snprintf(line, sizeof line, "--conf %s", conf);
+    ok(parse(line, &argi, &argv, &argc) == 0 && keys.n == 2 && !strcmp(keys.v[0], "/k1") && !strcmp(keys.v[1], "/k2"),
+       "a repeatable option: each line of the file adds a value");
+    snprintf(line, sizeof line, "--conf %s --key-file /a --key-file=/b", conf);
+    ok(parse(line, &argi, &argv, &argc) == 0 && keys.n == 2 && !strcmp(keys.v[0], "/a") && !strcmp(keys.v[1], "/b"),
+       "the command line's values replace the file's");
+    ok(parse("--key-file", &argi, &argv, &argc) == TB_EUSAGE, "a repeatable option needs a value");
+    ok(parse("--key-file=1 --key-file=2 --key-file=3 --key-file=4 --key-file=5 --key-file=6 --key-file=7 --key-file=8 "
+             "--key-file=9 --key-file=10 --key-file=11 --key-file=12 --key-file=13 --key-file=14 --key-file=15 "
+             "--key-file=16", &argi, &argv, &argc) == 0 && keys.n == 16, "16 values");
+    ok(parse("--key-file=1 --key-file=2 --key-file=3 --key-file=4 --key-file=5 --key-file=6 --key-file=7 --key-file=8 "
+             "--key-file=9 --key-file=10 --key-file=11 --key-file=12 --key-file=13 --key-file=14 --key-file=15 "
+             "--key-file=16 --key-file=17", &argi, &argv, &argc) == TB_EUSAGE && strstr(tb_error_last(), "more than 16"),
+       "at most 16 values");
     remove(conf);
     snprintf(line, sizeof line, "--conf %s", conf);
     ok(parse(line, &argi, &argv, &argc) == TB_EUSAGE, "--conf of a missing file is an error");
