@@ -242,6 +242,7 @@ static int apply_fn(void *arg, const char *segment, const struct tb_seg_record *
     struct tb_wb_entry e;
     uint64_t cursor = r->first_seq;
     const unsigned char *section = NULL;
+    uint64_t ops0 = a->res->ops;
     int m, rc = 0, units = 0;
     if (a->stopped)
         return 0;
@@ -286,7 +287,8 @@ static int apply_fn(void *arg, const char *segment, const struct tb_seg_record *
     }
     if (rc == 0 && m < 0)
         rc = m;
-    if (cursor > a->base && !a->stopped)
+    /* A record counts when it applied something (not one the base already holds whole). */
+    if (a->res->ops > ops0)
         a->res->batches += units ? (uint64_t)units : 1;
     return rc;
 }
@@ -320,6 +322,7 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
     if ((rc = tb_seg_walk(o->wal_dir, window_fn, &w)) < 0)
         return rc;
     res->reached_seq = res->base_seq;
+    res->reached_ts = res->base_ts;
     if (!w.have)
         return tb_error_set(TB_EGAP, "the WAL archive is empty (%s)", o->wal_dir);
     if (res->archive_first > res->base_seq + 1)

@@ -125,4 +125,15 @@ truncate -s $(( $(stat -c %s "$T/tw3/current.wal.zst.partial") - 5 )) "$T/tw3/cu
 run themis-wal-archive --database-path "$T/t" --wal-directory "$T/tw3" --once
 is "$rc" 3 "its archiver refuses: exit 3"
 like "$err" "the archive lacks sequences [0-9]+\\.\\.$((want - 1)) that its state says were archived" "naming what is missing: $err"
+
+# Nothing to replay: the backup already holds the archive's last write.
+themis-wal-archive --database-path "$T/t" --wal-directory "$T/tw" --once 2>/dev/null
+themis-backup --database-path "$T/t" --backup-directory "$T/tb/b1" >/dev/null
+last=$(themis-dbhash -v --database-path "$T/t" | awk '$1 == "sequence" { print $2 }')
+themis-restore --backup-directory "$T/tb/b1" --target "$T/tr" >/dev/null
+run themis-wal-replay --wal-directory "$T/tw" --database-path "$T/tr"
+is "$rc" 0 "replay onto a base that holds the archive's end${err:+ ($err)}"
+like "$out" "^reached sequence $last at 20[0-9-]+T[0-9:.]+Z; applied 0 batches \\(0 writes\\)" "applies nothing and names the base's time: $out"
+run themis-restore --backup-root "$T/tb" --wal-directory "$T/tw" --target-time 2099-01-01T00:00:00Z --target "$T/tr2"
+like "$out" "reached sequence $last at 20[0-9-]+T[0-9:.]+Z, 0 batches replayed" "one-command recovery says the same: $out"
 done_testing
