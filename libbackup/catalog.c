@@ -143,7 +143,7 @@ int tb_catalog_record_verify(const char *dir, int rc, int quick, const char *msg
     tb_time_format(tb_time_now_ns() / 1000000000 * 1000000000, when, sizeof when); /* whole seconds */
     o = json_pack("{s:s, s:s, s:b, s:s}", "time", when, "result", rc < 0 ? "failed" : "ok", "quick", quick, "message",
                   rc < 0 && msg ? msg : "");
-    text = o ? json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    text = o ? tb_json_text(o) : NULL;
     wrc = !path || !text ? tb_error_set(TB_EIO, "out of memory") : tb_fs_write_atomic(path, text, strlen(text), 0644);
     json_decref(o);
     free(text);

@@ -96,6 +96,19 @@ const char *tb_manifest_archive_name(const struct tb_manifest *m)
     return plain ? "backup.tar" : TB_ARCHIVE_NAME;
 }
 
+char *tb_json_text(const json_t *j)
+{
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS), *line;
+    size_t n = text ? strlen(text) : 0;
+    if (!text || !(line = realloc(text, n + 2))) {
+        free(text);
+        return NULL;
+    }
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    return line;
+}
+
 int tb_manifest_to_json(const struct tb_manifest *m, int flags, char **out)
 {
     int redact = flags & TB_MANIFEST_REDACT;
@@ -152,7 +165,7 @@ int tb_manifest_to_json(const struct tb_manifest *m, int flags, char **out)
         json_object_set_new(root, "archive", json_pack("{s:s, s:I, s:s}", "name", tb_manifest_archive_name(m),
                                                        "size", (json_int_t)m->archive_size, "sha256",
                                                        m->archive_sha256));
-    *out = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+    *out = tb_json_text(root);
     if (!*out)
         rc = tb_error_set(TB_EIO, "cannot serialise manifest");
 cleanup:

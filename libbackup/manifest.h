@@ -71,6 +71,10 @@ const struct tb_manifest_file *tb_manifest_find(const struct tb_manifest *m, con
 /* Serialises (pretty, keys sorted); TB_MANIFEST_ARCHIVE adds the archive's name, size and
  * hash, TB_MANIFEST_REDACT leaves out what would tell about the content. */
 int tb_manifest_to_json(const struct tb_manifest *m, int flags, char **out);
+/* jansson's json_dumps as our JSON files are written: indented, sorted keys, ending in a
+ * newline (malloc'd; NULL when out of memory). */
+struct json_t;
+char *tb_json_text(const struct json_t *j);
 /* The archive's file name in the backup directory: backup.tar[.zst][.enc]. */
 const char *tb_manifest_archive_name(const struct tb_manifest *m);
 /* Parses; rejects an unknown major format version with TB_EVERIFY and a clear message. */
