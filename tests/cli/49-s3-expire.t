@@ -9,16 +9,7 @@
 
 s3_server
 B=s3://$TB_S3_BUCKET
-ago() { date -u -d "@$(( $(date +%s) - $1 * 86400 ))" +%Y-%m-%dT%H:%M:%SZ; }
-days=(0 60 50 40 20 10 1)
-for i in 1 2 3 4 5 6; do
-    themis-loadgen --db "$T/db" --seed "$i" --threads 2 --batches 300 --wal-ttl 3600 2>/dev/null
-    themis-wal-archive --database-path "$T/db" --wal-directory "$T/w" --once 2>/dev/null
-    inc=; [ "$i" = 4 ] && inc="--incremental-from $T/root/b3"
-    themis-backup --database-path "$T/db" --backup-directory "$T/root/b$i" --compress $inc 2>/dev/null
-    sed -i "s/\"created\": \"[^\"]*\"/\"created\": \"$(ago "${days[$i]}")\"/" "$T/root/b$i/MANIFEST.json"
-    seq[$i]=$(manifest_field "$T/root/b$i/MANIFEST.json" last_sequence)
-done
+sixty_day_root
 ok "$([ -d "$T/root/b6" ] && grep -q '"path": "../b3"' "$T/root/b4/MANIFEST.json"; echo $?)" "six backups over 60 days, b4 incremental on b3"
 is "$(grep -vc '^#' "$T/w/index.tsv")" 6 "six WAL segments"
 final=$(themis-dbhash --database-path "$T/db")

@@ -154,3 +154,21 @@ elif want is not None:
 print("# %d lines, last: %s" % (len(lines), json.dumps(end)))
 PY
 }
+
+# ago N: the RFC 3339 time N days ago.
+ago() { date -u -d "@$(( $(date +%s) - $1 * 86400 ))" +%Y-%m-%dT%H:%M:%SZ; }
+
+# sixty_day_root: six real backups $T/root/b1..b6 of $T/db, their creation times set back
+# to 60, 50, 40, 20, 10 and 1 days (days[i]), b4 incremental on b3, with a WAL archive $T/w
+# of one segment per backup; seq[i] is bi's last sequence (retention tests 37 and 49).
+sixty_day_root() {
+    days=(0 60 50 40 20 10 1)
+    for i in 1 2 3 4 5 6; do
+        themis-loadgen --db "$T/db" --seed "$i" --threads 2 --batches 300 --wal-ttl 3600 2>/dev/null
+        themis-wal-archive --database-path "$T/db" --wal-directory "$T/w" --once 2>/dev/null
+        inc=; [ "$i" = 4 ] && inc="--incremental-from $T/root/b3"
+        themis-backup --database-path "$T/db" --backup-directory "$T/root/b$i" --compress $inc 2>/dev/null
+        sed -i "s/\"created\": \"[^\"]*\"/\"created\": \"$(ago "${days[$i]}")\"/" "$T/root/b$i/MANIFEST.json"
+        seq[$i]=$(manifest_field "$T/root/b$i/MANIFEST.json" last_sequence)
+    done
+}
