@@ -44,18 +44,30 @@ themis-loadgen --db "$W/db" --seed 1 --threads 1 --bytes "$BENCH_SIZE" >/dev/nul
 DB_BYTES=$(du -sb "$W/db" | cut -f1)
 cat "$W"/db/* > /dev/null   # warm cache
 
+# Encryption: each encrypted row (--encrypt, AES-256-GCM) is timed right after its plain
+# twin on the same DB, so that both see the same machine: backup with a key file, and with
+# a passphrase (scrypt, N=2^15, once per run); full verify and restore with the key file.
+head -c 32 /dev/urandom > "$W/key"
+echo "themis bench passphrase" > "$W/pass"
 PREP='rm -rf "$W/bk"'
 timed backup "themis-backup --database-path '$W/db' --backup-directory '$W/bk' --compress"
+PREP='rm -rf "$W/bke"'
+timed ebackup "themis-backup --database-path '$W/db' --backup-directory '$W/bke' --compress --encrypt --key-file '$W/key'"
+PREP='rm -rf "$W/bkp"'
+timed pbackup "themis-backup --database-path '$W/db' --backup-directory '$W/bkp' --compress --encrypt --passphrase-file '$W/pass'"
 PREP='rm -f "$W/ref.tar.zst"'
 timed tarzstd "tar -cf - -C '$W' db | zstd -q -T0 -3 > '$W/ref.tar.zst'"
 PREP='rm -rf "$W/r"'
 timed restore "themis-restore --backup-directory '$W/bk' --target '$W/r'"
+PREP='rm -rf "$W/re"'
+timed erestore "themis-restore --backup-directory '$W/bke' --target '$W/re' --key-file '$W/key'"
 PREP='rm -rf "$W/x"; mkdir "$W/x"'
 timed untar "zstd -q -dc '$W/ref.tar.zst' | tar -x -C '$W/x'"
 PREP=
 timed verifyq "themis-restore --backup-directory '$W/bk' --verify-only --quick"
 timed shasum "zstd -q -dc '$W/ref.tar.zst' | sha256sum > /dev/null"
 timed verify "themis-restore --backup-directory '$W/bk' --verify-only"
+timed everify "themis-restore --backup-directory '$W/bke' --verify-only --key-file '$W/key'"
 timed verifyref "themis-restore --backup-directory '$W/bk' --verify-only --quick && themis-dbhash --database-path '$W/r' > /dev/null"
 # RocksDB's BackupEngine (ldb opens the DB read-write, so it gets a hard-linked copy).
 cp -al "$W/db" "$W/dbl"
@@ -63,22 +75,9 @@ PREP='rm -rf "$W/be"'
 timed ldbbackup "ldb --db='$W/dbl' --try_load_options backup --backup_dir='$W/be' > /dev/null"
 PREP=
 
-# Encryption: the backup above again with --encrypt (AES-256-GCM, a key file), its full
-# verify and restore, beside the plain rows (backup, verify, restore) on the same DB; and a
-# backup sealed for a passphrase (scrypt, N=2^15, once per run). Checked to be ciphertext
-# (backup.tar.zst.enc, TBCRYPT magic, no plain archive, unreadable without the key) so
-# these rows cannot measure the plain path; the bench fails if not.
-head -c 32 /dev/urandom > "$W/key"
-echo "themis bench passphrase" > "$W/pass"
-PREP='rm -rf "$W/bke"'
-timed ebackup "themis-backup --database-path '$W/db' --backup-directory '$W/bke' --compress --encrypt --key-file '$W/key'"
-PREP='rm -rf "$W/bkp"'
-timed pbackup "themis-backup --database-path '$W/db' --backup-directory '$W/bkp' --compress --encrypt --passphrase-file '$W/pass'"
-PREP=
-timed everify "themis-restore --backup-directory '$W/bke' --verify-only --key-file '$W/key'"
-PREP='rm -rf "$W/re"'
-timed erestore "themis-restore --backup-directory '$W/bke' --target '$W/re' --key-file '$W/key'"
-PREP=
+# The encrypted backups (timed above) must be ciphertext (backup.tar.zst.enc, TBCRYPT magic,
+# no plain archive, unreadable without the key), so those rows cannot measure the plain
+# path; the bench fails if not.
 enc_fail() { echo "bench: the encrypted backup in $1 is not encrypted as expected: $2" >&2; exit 1; }
 head -c 32 /dev/urandom > "$W/wrongkey"
 for d in bke bkp; do
@@ -192,7 +191,7 @@ erow() {
 }
 esz=$(stat -c %s "$W/bke/backup.tar.zst.enc")
 echo
-echo "Encryption (AES-256-GCM, TBCRYPT 1): the same $((DB_BYTES / 1048576)) MiB database, median of $BENCH_RUNS runs; the plain column is the rows above;"
+echo "Encryption (AES-256-GCM, TBCRYPT 1): the same $((DB_BYTES / 1048576)) MiB database, median of $BENCH_RUNS runs, each timed right after its plain twin (the rows above);"
 echo "checked: backup.tar.zst.enc with the TBCRYPT magic and no plain archive, verify without the key and with a wrong one fails"
 echo
 echo "| row | encrypted | plain | ratio (time) | encrypted peak RSS | plain peak RSS |"
