@@ -44,24 +44,57 @@ themis-loadgen --db "$W/db" --seed 1 --threads 1 --bytes "$BENCH_SIZE" >/dev/nul
 DB_BYTES=$(du -sb "$W/db" | cut -f1)
 cat "$W"/db/* > /dev/null   # warm cache
 
+# Encryption: each encrypted row (--encrypt, AES-256-GCM) is timed right after its plain
+# twin on the same DB, so that both see the same machine: backup with a key file, and with
+# a passphrase (scrypt, N=2^15, once per run); full verify and restore with the key file.
+head -c 32 /dev/urandom > "$W/key"
+echo "themis bench passphrase" > "$W/pass"
 PREP='rm -rf "$W/bk"'
 timed backup "themis-backup --database-path '$W/db' --backup-directory '$W/bk' --compress"
+PREP='rm -rf "$W/bke"'
+timed ebackup "themis-backup --database-path '$W/db' --backup-directory '$W/bke' --compress --encrypt --key-file '$W/key'"
+PREP='rm -rf "$W/bkp"'
+timed pbackup "themis-backup --database-path '$W/db' --backup-directory '$W/bkp' --compress --encrypt --passphrase-file '$W/pass'"
 PREP='rm -f "$W/ref.tar.zst"'
 timed tarzstd "tar -cf - -C '$W' db | zstd -q -T0 -3 > '$W/ref.tar.zst'"
 PREP='rm -rf "$W/r"'
 timed restore "themis-restore --backup-directory '$W/bk' --target '$W/r'"
+PREP='rm -rf "$W/re"'
+timed erestore "themis-restore --backup-directory '$W/bke' --target '$W/re' --key-file '$W/key'"
 PREP='rm -rf "$W/x"; mkdir "$W/x"'
 timed untar "zstd -q -dc '$W/ref.tar.zst' | tar -x -C '$W/x'"
 PREP=
 timed verifyq "themis-restore --backup-directory '$W/bk' --verify-only --quick"
 timed shasum "zstd -q -dc '$W/ref.tar.zst' | sha256sum > /dev/null"
 timed verify "themis-restore --backup-directory '$W/bk' --verify-only"
+timed everify "themis-restore --backup-directory '$W/bke' --verify-only --key-file '$W/key'"
 timed verifyref "themis-restore --backup-directory '$W/bk' --verify-only --quick && themis-dbhash --database-path '$W/r' > /dev/null"
 # RocksDB's BackupEngine (ldb opens the DB read-write, so it gets a hard-linked copy).
 cp -al "$W/db" "$W/dbl"
 PREP='rm -rf "$W/be"'
 timed ldbbackup "ldb --db='$W/dbl' --try_load_options backup --backup_dir='$W/be' > /dev/null"
 PREP=
+
+# The encrypted backups (timed above) must be ciphertext (backup.tar.zst.enc, TBCRYPT magic,
+# no plain archive, unreadable without the key), so those rows cannot measure the plain
+# path; the bench fails if not.
+enc_fail() { echo "bench: the encrypted backup in $1 is not encrypted as expected: $2" >&2; exit 1; }
+head -c 32 /dev/urandom > "$W/wrongkey"
+for d in bke bkp; do
+    [ -f "$W/$d/backup.tar.zst.enc" ] || enc_fail "$d" "no backup.tar.zst.enc"
+    [ ! -e "$W/$d/backup.tar.zst" ] || enc_fail "$d" "a plain backup.tar.zst beside it"
+    [ "$(head -c 7 "$W/$d/backup.tar.zst.enc")" = TBCRYPT ] || enc_fail "$d" "no TBCRYPT magic"
+    [ -f "$W/$d/MANIFEST.json.enc" ] || enc_fail "$d" "no MANIFEST.json.enc"
+    if themis-restore --backup-directory "$W/$d" --verify-only >/dev/null 2>&1; then
+        enc_fail "$d" "themis-restore --verify-only without a key succeeded"
+    fi
+    if themis-restore --backup-directory "$W/$d" --verify-only --key-file "$W/wrongkey" >/dev/null 2>&1; then
+        enc_fail "$d" "themis-restore --verify-only with a wrong key succeeded"
+    fi
+done
+if zstd -q -dc "$W/bke/backup.tar.zst.enc" >/dev/null 2>&1; then enc_fail bke "zstd decompresses it"; fi
+themis-restore --backup-directory "$W/bkp" --verify-only --quick --passphrase-file "$W/pass" >/dev/null ||
+    enc_fail bkp "the passphrase does not open it"
 
 # Incremental: about 5% more data written (the generator's bulk mode, with its flushes and
 # compactions), then an incremental on the backup above beside a full backup of the same DB.
@@ -148,6 +181,30 @@ for k in backup restore verify verifyq; do [ "${T_RSS[$k]}" -gt "$maxrss" ] && m
 printf '| memory: peak RSS of backup, restore, verify (full; quick) | %d, %d, %d; %d MiB | | | each ≤ 256 MiB | %s | %d MiB |\n' \
     $(( ${T_RSS[backup]} / 1024 )) $(( ${T_RSS[restore]} / 1024 )) $(( ${T_RSS[verify]} / 1024 )) $(( ${T_RSS[verifyq]} / 1024 )) \
     "$([ "$maxrss" -le $((256 * 1024)) ] && echo PASS || echo MISS)" $((maxrss / 1024))
+
+# erow LABEL ENCRYPTED PLAIN: time (MiB/s of the DB), ratio, peak RSS of both
+erow() {
+    printf '| %s | %.2f s (%d MiB/s) | %.2f s (%d MiB/s) | %s× | %d MiB | %d MiB |\n' "$1" \
+        "${T_SEC[$2]}" "$(echo "scale=0; $DB_BYTES / ${T_SEC[$2]} / 1048576" | bc)" \
+        "${T_SEC[$3]}" "$(echo "scale=0; $DB_BYTES / ${T_SEC[$3]} / 1048576" | bc)" \
+        "$(ratio "${T_SEC[$2]}" "${T_SEC[$3]}")" $(( ${T_RSS[$2]} / 1024 )) $(( ${T_RSS[$3]} / 1024 ))
+}
+esz=$(stat -c %s "$W/bke/backup.tar.zst.enc")
+echo
+echo "Encryption (AES-256-GCM, TBCRYPT 1): the same $((DB_BYTES / 1048576)) MiB database, median of $BENCH_RUNS runs, each timed right after its plain twin (the rows above);"
+echo "checked: backup.tar.zst.enc with the TBCRYPT magic and no plain archive, verify without the key and with a wrong one fails"
+echo
+echo "| row | encrypted | plain | ratio (time) | encrypted peak RSS | plain peak RSS |"
+echo "| --- | --- | --- | --- | --- | --- |"
+erow "backup --compress --encrypt --key-file (vs --compress)" ebackup backup
+erow "backup --compress --encrypt --passphrase-file (scrypt; vs --compress)" pbackup backup
+erow "verify, full (--verify-only --key-file vs --verify-only)" everify verify
+erow "restore (--key-file vs plain)" erestore restore
+printf '| archive size (.tar.zst.enc vs .tar.zst) | %d bytes | %d bytes | %s× | | |\n' "$esz" "$ours" "$(echo "scale=5; $esz / $ours" | bc -l)"
+echo
+printf 'Encryption: backup %.2f× the plain backup'"'"'s time, full verify %.2f×, restore %.2f× (passphrase backup %.2f×)\n' \
+    "$(ratio "${T_SEC[ebackup]}" "${T_SEC[backup]}")" "$(ratio "${T_SEC[everify]}" "${T_SEC[verify]}")" \
+    "$(ratio "${T_SEC[erestore]}" "${T_SEC[restore]}")" "$(ratio "${T_SEC[pbackup]}" "${T_SEC[backup]}")"
 
 echo
 echo "WAL: $(echo $WALS | wc -w) files, $((WAL_BYTES / 1048576)) MiB, $BENCH_WAL_BATCHES writes by 4 writers with 2PC"
