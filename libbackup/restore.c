@@ -143,7 +143,10 @@ static char *archive_file(const char *dir, const struct tb_manifest *m)
 
 /* Stacks on s (owned) the readers its first bytes call for: decryption (TBCRYPT magic, with
  * keys), then decompression (zstd's magic); *crypt receives the decryptor or NULL. */
-static int open_layers(tb_stream *s, tb_keyring *keys, const char *where, tb_stream **top, tb_stream **crypt)
+/* sha: the tee hashing the file below s, turned off for an encrypted archive (named by its
+ * sealed digest, which the decryption computes). */
+static int open_layers(tb_stream *s, tb_stream *sha, tb_keyring *keys, const char *where, tb_stream **top,
+                       tb_stream **crypt)
 {
     unsigned char magic[8];
     size_t n;
@@ -166,6 +169,7 @@ static int open_layers(tb_stream *s, tb_keyring *keys, const char *where, tb_str
             return rc;
         }
         *crypt = c;
+        tb_stream_sha256_off(sha);
         if ((rc = tb_stream_peek(&p, c, magic, 4, &n)) < 0) {
             tb_stream_free(c);
             return rc;
@@ -288,7 +292,7 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
         rc = tb_error_set(TB_EVERIFY, "parent backup %s has lost its archive (%s)", adir, apath);
     if (rc == 0 && (rc = tb_stream_sha256(&sha, src)) == 0) {
         src = NULL;
-        rc = open_layers(sha, keys, adir, &top, &crypt);
+        rc = open_layers(sha, sha, keys, adir, &top, &crypt);
     }
     if (rc == 0) {
         tb_stream *stack = top;
@@ -450,7 +454,7 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
         top = sha;
         goto cleanup;
     }
-    if ((rc = open_layers(counter, o->keys, where, &top, &crypt)) < 0)
+    if ((rc = open_layers(counter, sha, o->keys, where, &top, &crypt)) < 0)
         goto cleanup;
     {
         tb_stream *stack = top;

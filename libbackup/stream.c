@@ -552,7 +552,7 @@ struct sha_stream {
     tb_stream s;
     EVP_MD_CTX *md;
     unsigned char digest[32];
-    int final;
+    int final, off;
 };
 
 static void sha_finish(struct sha_stream *h)
@@ -570,9 +570,9 @@ static int sha_read(tb_stream *s, void *buf, size_t len, size_t *n)
     int rc = tb_stream_read(s->next, buf, len, n);
     if (rc < 0)
         return rc;
-    if (*n)
+    if (*n && !h->off)
         EVP_DigestUpdate(h->md, buf, *n);
-    else
+    else if (!*n)
         sha_finish(h);
     return 0;
 }
@@ -622,6 +622,11 @@ void tb_stream_sha256_digest(tb_stream *s, unsigned char digest[32])
     struct sha_stream *h = (struct sha_stream *)s;
     sha_finish(h);
     memcpy(digest, h->digest, 32);
+}
+
+void tb_stream_sha256_off(tb_stream *s)
+{
+    ((struct sha_stream *)s)->off = 1;
 }
 
 void tb_stream_sha256_hex(tb_stream *s, char hex[65])

@@ -64,6 +64,9 @@ int tb_stream_zstd_reader(tb_stream **out, tb_stream *next);
 int tb_stream_sha256(tb_stream **out, tb_stream *next);
 void tb_stream_sha256_digest(tb_stream *s, unsigned char digest[32]);
 void tb_stream_sha256_hex(tb_stream *s, char hex[65]);
+/* Stops hashing what passes (reads): the digest is then of no use. For a reader that found
+ * out it does not need it (an encrypted archive is named by its sealed digest). */
+void tb_stream_sha256_off(tb_stream *s);
 
 /* counter: counts bytes and calls cb (if any) after each read or write; cb throttles. */
 /* Passes reads and writes through at no more than bytes_per_sec on average since the
