@@ -214,7 +214,11 @@ int main(int argc, char **argv)
         for (size_t i = 0; rc == 0 && i < ngone; i++)
             print_removed(wal_dir, gone[i].name, NULL);
     }
-    if (rc == 0)
+    if (rc == 0 && cut < nsegs && segs[cut].first_seq > oldest_base + 1)
+        printf("kept %zu WAL segment%s (from sequence %" PRIu64 ", where the archive begins: after the oldest kept "
+               "backup's %" PRIu64 ", which this archive cannot bring forward)\n", nsegs - cut,
+               nsegs - cut == 1 ? "" : "s", segs[cut].first_seq, oldest_base);
+    else if (rc == 0)
         printf("kept %zu WAL segment%s (from sequence %" PRIu64 ", the oldest kept backup's %" PRIu64 " + 1 "
                "or an open Prepare before it)\n", nsegs - cut, nsegs - cut == 1 ? "" : "s",
                cut < nsegs ? segs[cut].first_seq : 0, oldest_base);

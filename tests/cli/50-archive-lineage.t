@@ -13,6 +13,8 @@ idx_lines() { grep -vc '^#' "$1/index.tsv"; }
 # WAL kept in archive/ (WAL_ttl 3600), then a run that deletes its WAL (WAL_ttl 0): archive/
 # still holds the old WAL, and the sequences between are gone.
 themis-loadgen --db "$T/g" --seed 1 --threads 2 --batches 1000 --flush-every 200 --wal-ttl 3600 2>/dev/null
+themis-backup --database-path "$T/g" --backup-directory "$T/groot/old" >/dev/null
+old_seq=$(manifest_field "$T/groot/old/MANIFEST.json" last_sequence)
 themis-loadgen --db "$T/g" --seed 2 --threads 2 --batches 1000 --flush-every 200 --wal-ttl 0 2>/dev/null
 themis-loadgen --db "$T/g" --seed 3 --threads 1 --batches 100 --wal-ttl 0 --no-flush-at-exit 2>/dev/null
 ok "$(ls "$T/g/archive/"*.log >/dev/null 2>&1; echo $?)" "the database's archive/ holds WAL from before the purge"
@@ -34,6 +36,10 @@ themis-restore --backup-directory "$T/gb" --target "$T/gr" >/dev/null
 run themis-wal-replay --wal-directory "$T/gw" --database-path "$T/gr"
 is "$rc" 0 "replay onto the new backup${err:+ ($err)}"
 is "$(themis-dbhash --database-path "$T/gr")" "$(themis-dbhash --database-path "$T/g")" "equals the database"
+cp -a "$T/gb" "$T/groot/new"
+run themis-expire --backup-root "$T/groot" --wal-directory "$T/gw" --keep-days 30 --keep-min 2 --dry-run
+like "$out" "kept [0-9]+ WAL segments? \\(from sequence $start, where the archive begins: after the oldest kept backup's $old_seq, which this archive cannot bring forward\\)" \
+    "expire says a kept backup from before the gap is older than the archive${err:+ ($err)}"
 
 # --- an archive meets a gap --------------------------------------------------
 themis-loadgen --db "$T/g" --seed 5 --threads 1 --batches 100 --wal-ttl 0 --no-flush-at-exit 2>/dev/null
