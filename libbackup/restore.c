@@ -657,8 +657,8 @@ cleanup:
     return rc;
 }
 
-int tb_restore_pick(const char *root, int64_t t, tb_keyring *keys, int (*prepare)(const char *dir), const char *tool,
-                    const char *shown, char **out)
+int tb_restore_pick(const char *root, int64_t t, const struct tb_restore_opts *with, int (*prepare)(const char *dir),
+                    const char *tool, const char *shown, char **out)
 {
     struct tb_catalog_entry *v = NULL;
     size_t n = 0;
@@ -673,7 +673,13 @@ int tb_restore_pick(const char *root, int64_t t, tb_keyring *keys, int (*prepare
         ro.backup_dir = v[i].dir;
         ro.verify_only = 1;
         ro.quick = 1;
-        ro.keys = keys;
+        if (with) {
+            ro.keys = with->keys;
+            ro.rate_limit = with->rate_limit;
+            ro.progress = with->progress;
+            ro.progress_arg = with->progress_arg;
+            ro.progress_total = with->progress_total;
+        }
         tried++;
         if ((!prepare || prepare(v[i].dir) == 0) && tb_restore_run(&ro, NULL) == 0) {
             *out = v[i].dir;

@@ -34,10 +34,11 @@ struct tb_restore_opts {
 int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out);
 
 /* The newest backup under root created at or before t (INT64_MAX: any time) whose
- * checksums verify (--verify-only --quick, ancestors included; keys open encrypted ones). prepare (may be NULL)
- * readies a candidate first; skipped candidates are reported on stderr after "tool: ";
- * errors name shown (or root). TB_EGAP when there is none. */
-int tb_restore_pick(const char *root, int64_t t, tb_keyring *keys, int (*prepare)(const char *dir), const char *tool,
-                    const char *shown, char **out);
+ * checksums verify (--verify-only --quick, ancestors included). with (may be NULL) gives
+ * the verification its keys, rate limit and progress. prepare (may be NULL) readies a
+ * candidate first; skipped candidates are reported on stderr after "tool: "; errors name
+ * shown (or root). TB_EGAP when there is none. */
+int tb_restore_pick(const char *root, int64_t t, const struct tb_restore_opts *with, int (*prepare)(const char *dir),
+                    const char *tool, const char *shown, char **out);
 
 #endif

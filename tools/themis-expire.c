@@ -12,13 +12,14 @@
 #include "catalog.h"
 #include "fs.h"
 #include "manifest.h"
+#include "progress.h"
 #include "remote.h"
 #include "restore.h"
 #include "s3opts.h"
 #include "segment.h"
 #include "timefmt.h"
 
-static const char *root, *wal_dir;
+static const char *root, *wal_dir, *progress_arg;
 static long long keep_days = -1, keep_min = 3;
 static int dry_run;
 static struct tb_strlist key_file, pass_file;
@@ -31,6 +32,7 @@ static const struct tb_option opts[] = {
     { "keep-min", 0, TB_OPT_INT, &keep_min, "N", "keep at least the newest N backups, whatever their age (default 3)" },
     { "dry-run", 'n', TB_OPT_FLAG, &dry_run, NULL, "print what would be removed, remove nothing" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
+    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show the bytes downloaded and verified on stderr (a line, or JSON lines)" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
@@ -73,6 +75,33 @@ static void keep_parents(struct backup *v, size_t n)
  * reason than a damaged or missing backup stops the run before anything is removed. */
 static tb_s3 *s3;
 static tb_remote_root *remote;
+
+/* --progress: the bytes downloaded from S3 plus those of the candidate backups verified.
+ * Each source restarts at 0 for every object or candidate; their sums only grow. */
+static struct tb_progress prog;
+static struct source { uint64_t base, last; } downloaded, verified_bytes;
+
+static void report(void)
+{
+    tb_progress_update(&prog, downloaded.base + downloaded.last + verified_bytes.base + verified_bytes.last);
+}
+
+static void count(void *arg, uint64_t bytes)
+{
+    struct source *s = arg;
+    if (bytes < s->last)
+        s->base += s->last;
+    s->last = bytes;
+    report();
+}
+
+static int s3_client(void)
+{
+    int rc = s3 ? 0 : tool_s3_new(&s3);
+    if (rc == 0 && progress_arg)
+        tb_s3_set_progress(s3, count, &downloaded, NULL);
+    return rc;
+}
 static char *fetch_error;
 
 static int prepare_candidate(const char *dir)
@@ -101,7 +130,7 @@ static int wal_plan(uint64_t base, char **scratch_dir, struct tb_seg_info **segs
 {
     int rc;
     if (tb_s3_is_url(wal_dir)) {
-        if (!s3 && (rc = tool_s3_new(&s3)) < 0)
+        if ((rc = s3_client()) < 0)
             return rc;
         return tb_remote_wal_plan(s3, wal_dir, tool_tmpdir(), base, scratch_dir, segs, nsegs, cut);
     }
@@ -118,7 +147,7 @@ int main(int argc, char **argv)
     size_t n = 0, kept = 0, nsegs = 0, cut = 0, ngone = 0;
     char *verified = NULL, *wal_scratch = NULL;
     const char *dir;
-    int argi, rc, status, plan_wal = 0;
+    int argi, rc, status, plan_wal = 0, finished = 0;
     int64_t now = tb_time_now_ns();
     uint64_t oldest_base = UINT64_MAX;
 
@@ -135,10 +164,16 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "--keep-days N is required (the upgrade guide says 30)");
     if (keep_min < 1)
         return tool_usage(&cli, "--keep-min must be at least 1: the newest backup is always kept");
+    {
+        enum tb_progress_mode pmode;
+        if (tb_progress_parse(progress_arg, &pmode) < 0)
+            return tool_fail(&cli, TB_EUSAGE);
+        tb_progress_start(&prog, pmode, stderr, "expire", 0);
+    }
     tool_catch_signals();
     dir = root;
     if (tb_s3_is_url(root)) {
-        if ((rc = tool_s3_new(&s3)) < 0 || (rc = tb_remote_root_open(&remote, s3, root, tool_tmpdir())) < 0)
+        if ((rc = s3_client()) < 0 || (rc = tb_remote_root_open(&remote, s3, root, tool_tmpdir())) < 0)
             goto out;
         dir = tb_remote_root_dir(remote);
     }
@@ -155,7 +190,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         v[i].e = &cat[i];
     /* The newest backup whose checksums verify is never removed. */
-    rc = tb_restore_pick(dir, INT64_MAX, keys, remote ? prepare_candidate : NULL, cli.tool, remote ? root : NULL, &verified);
+    rc = tb_restore_pick(dir, INT64_MAX,
+                         &(struct tb_restore_opts){ .keys = keys, .progress = progress_arg ? count : NULL,
+                                                    .progress_arg = &verified_bytes },
+                         remote ? prepare_candidate : NULL, cli.tool, remote ? root : NULL, &verified);
     if (fetch_error) {
         rc = tb_error_set(TB_EIO, "%s", fetch_error);
         goto out;
@@ -186,6 +224,8 @@ int main(int argc, char **argv)
     plan_wal = wal_dir && oldest_base != UINT64_MAX;
     if (plan_wal && (rc = wal_plan(oldest_base, &wal_scratch, &segs, &nsegs, &cut)) < 0)
         goto out;
+    tb_progress_finish(&prog); /* the reading is done; the removals are printed */
+    finished = 1;
     for (size_t i = 0; i < n; i++) {
         const char *name = strrchr(v[i].e->dir, '/');
         if (v[i].keep)
@@ -223,6 +263,8 @@ int main(int argc, char **argv)
                "or an open Prepare before it)\n", nsegs - cut, nsegs - cut == 1 ? "" : "s",
                cut < nsegs ? segs[cut].first_seq : 0, oldest_base);
 out:
+    if (!finished)
+        tb_progress_finish(&prog);
     if (wal_scratch)
         tb_fs_rm_rf(wal_scratch);
     free(wal_scratch);

@@ -144,7 +144,7 @@ static int recover(void)
     }
     if (tb_s3_is_url(wal_dir) && (rc = fetch(&wal_dir)) < 0)
         return rc;
-    if ((rc = tb_restore_pick(backup_root, t, keys, prepare_candidate, cli.tool, remote_root, &base)) < 0)
+    if ((rc = tb_restore_pick(backup_root, t, &(struct tb_restore_opts){ .keys = keys }, prepare_candidate, cli.tool, remote_root, &base)) < 0)
         return rc;
     if ((rc = tb_fs_temp_sibling(target, &stage)) < 0)
         goto cleanup;

@@ -14,6 +14,11 @@ final=$(themis-dbhash --database-path "$T/db")
 before=$(cd "$T" && find root w -type f | sort | md5sum)
 run themis-expire --backup-root "$T/root" --wal-directory "$T/w" --keep-days 30 --keep-min 2 --dry-run
 is "$rc" 0 "--dry-run${err:+ ($err)}"
+themis-expire --backup-root "$T/root" --wal-directory "$T/w" --keep-days 30 --keep-min 2 --dry-run --progress=json \
+    2>"$T/p.err" >"$T/p.out"
+is "$(cat "$T/p.out")" "$out" "--progress=json prints the same on stdout"
+progress_json "$T/p.err" expire; ok $? "and JSON progress lines on stderr"
+like "$(tail -1 "$T/p.err")" '"bytes_done":[1-9][0-9]{5,},' "counting the newest backup's bytes it verified"
 is "$(printf '%s\n' "$out" | grep -c '^would remove')" 5 "would remove b1, b2 and three segments"
 is "$(cd "$T" && find root w -type f | sort | md5sum)" "$before" "and removed nothing"
 

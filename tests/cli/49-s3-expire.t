@@ -38,6 +38,10 @@ is "$(printf '%s\n' "$out" | grep '^would remove' | sed 's/ (created .*//' | sor
    "would remove b1, b2 and the three oldest segments"
 is "$(listing)" "$before" "and the bucket is unchanged (awscli)"
 is "$(ls -A "$T/tmp")" "" "no downloaded copies left in \$TMPDIR"
+TMPDIR=$T/tmp themis-expire --backup-root "$B/backups" --wal-directory "$B/wal" --keep-days 30 --keep-min 2 --dry-run \
+    --progress=json 2>"$T/p.err" >/dev/null
+progress_json "$T/p.err" expire; ok $? "--progress=json on s3://: JSON lines that never fall"
+like "$(tail -1 "$T/p.err")" '"bytes_done":[1-9][0-9]{5,},' "counting what it downloaded and verified"
 
 TMPDIR=$T/tmp run themis-expire --backup-root "$B/backups" --wal-directory "$B/wal" --keep-days 30 --keep-min 2
 is "$rc" 0 "expire --keep-days 30 --keep-min 2 on s3://${err:+ ($err)}"
