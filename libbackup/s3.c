@@ -424,6 +424,8 @@ int tb_s3_http_error(const char *what, const char *method, long status, const ch
         hint = " (check the access key, the secret key and the region)";
     if (!strcmp(code, "NoSuchBucket"))
         hint = " (the bucket does not exist)";
+    if (status == 412)
+        hint = " (the object was replaced while it was being read)";
     return tb_error_set(status == 404 && strcmp(code, "NoSuchBucket") != 0 ? TB_ENOENT : TB_EIO,
                         "%s: HTTP %ld%s%s%s", what, status, *code ? " " : "", code, hint);
 }
@@ -1062,6 +1064,7 @@ int tb_s3_put_file(tb_s3 *s, const char *bucket, const char *key, const char *pa
 struct chunk {
     tb_s3 *s3;
     const char *bucket, *key;
+    const char *if_match;     /* "If-Match: \"etag\"": every range from the version stat saw */
     uint64_t from;
     char *data;
     size_t len;
@@ -1074,7 +1077,9 @@ static void *get_chunk(void *arg)
 {
     struct chunk *c = arg;
     struct req r;
+    const char *extra[2] = { c->if_match, NULL };
     req_init(&r, "GET", c->bucket, c->key);
+    r.extra = c->if_match ? extra : NULL;
     r.range_from = c->from;
     r.range_to = c->from + c->len - 1;
     r.dst = c->data;
@@ -1095,21 +1100,60 @@ static int chunk_join(struct chunk *c)
     return c->rc < 0 ? tb_error_set(c->rc == TB_ENOENT ? TB_ENOENT : TB_EIO, "%s", c->msg) : 0;
 }
 
-/* Ranged GETs with parallel in flight, handed to sink in order. */
+static int is_sha256_hex(const char *s)
+{
+    size_t n = strlen(s);
+    return n == 64 && strspn(s, "0123456789abcdefABCDEF") == n;
+}
+
+/* The end of a checked download: the bytes received against the object's recorded SHA-256. */
+static int check_sha256(EVP_MD_CTX *md, const char *want, const char *bucket, const char *key)
+{
+    unsigned char d[32];
+    unsigned int dl = 0;
+    char got[65];
+    if (EVP_DigestFinal_ex(md, d, &dl) != 1)
+        return tb_error_set(TB_EIO, "sha256: OpenSSL digest failed");
+    for (int i = 0; i < 32; i++)
+        snprintf(got + 2 * i, 3, "%02x", d[i]);
+    if (strcasecmp(got, want) != 0)
+        return tb_error_set(TB_EVERIFY,
+                            "GET s3://%s/%s: the bytes received do not match the object's SHA-256 "
+                            "(x-amz-meta-sha256 %.16s..., received %.16s...)",
+                            bucket, key, want, got);
+    return 0;
+}
+
+/* Ranged GETs with parallel in flight, handed to sink in order. Every range asks for the
+ * ETag stat saw (If-Match), so an object replaced midway fails (412) instead of mixing two
+ * versions; an object with x-amz-meta-sha256 (our uploads) is hashed as it is written and a
+ * mismatch is TB_EVERIFY. */
 static int get_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *dst, int fd)
 {
     struct tb_s3_object o;
     struct chunk *slots;
     uint64_t chunk = s->c.part_size, nchunks, next = 0, size;
     int n = s->c.parallel, rc;
+    char if_match[96] = "", want[65] = "";
+    EVP_MD_CTX *md = NULL;
     if ((rc = tb_s3_stat(s, bucket, key, &o)) < 0)
         return rc;
     size = o.size;
     report_total(s, size);
     nchunks = (size + chunk - 1) / chunk;
+    if (*o.etag)
+        snprintf(if_match, sizeof if_match, "If-Match: \"%s\"", o.etag);
+    if (is_sha256_hex(o.sha256))
+        snprintf(want, sizeof want, "%s", o.sha256);
     tb_s3_object_clear(&o);
-    if (!(slots = calloc((size_t)n, sizeof *slots)))
+    if (*want && (!(md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)) {
+        EVP_MD_CTX_free(md);
+        return tb_error_set(TB_EIO, "sha256: cannot initialise OpenSSL digest");
+    }
+    if (!(slots = calloc((size_t)n, sizeof *slots))) {
+        EVP_MD_CTX_free(md);
         return tb_error_set(TB_EIO, "out of memory");
+    }
     for (uint64_t k = 0; k < nchunks && rc == 0; k++) {
         /* Keep n chunks in flight ahead of the one written next. */
         for (; next < nchunks && next < k + (uint64_t)n && rc == 0; next++) {
@@ -1117,6 +1161,7 @@ static int get_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *dst
             c->s3 = s;
             c->bucket = bucket;
             c->key = key;
+            c->if_match = *if_match ? if_match : NULL;
             c->from = next * chunk;
             c->len = (size_t)(size - c->from < chunk ? size - c->from : chunk);
             if (!c->data && !(c->data = malloc(chunk)))
@@ -1129,6 +1174,8 @@ static int get_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *dst
         struct chunk *c = &slots[k % (uint64_t)n];
         if (rc == 0)
             rc = chunk_join(c);
+        if (rc == 0 && md && EVP_DigestUpdate(md, c->data, c->len) != 1)
+            rc = tb_error_set(TB_EIO, "sha256: OpenSSL digest failed");
         if (rc == 0 && dst)
             rc = tb_stream_write(dst, c->data, c->len);
         if (rc == 0 && fd >= 0) {
@@ -1151,6 +1198,9 @@ static int get_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *dst
         free(slots[i].data);
     }
     free(slots);
+    if (rc == 0 && md)
+        rc = check_sha256(md, want, bucket, key);
+    EVP_MD_CTX_free(md);
     return rc;
 }
 

@@ -88,6 +88,21 @@ ok "$(printf '%s' "$err$out" | grep -qF "$AWS_SECRET_ACCESS_KEY"; [ $? -ne 0 ]; 
 run env -u AWS_ACCESS_KEY_ID themis-s3 ls "$S/"
 is "$rc" 2 "no credentials: exit 2"
 ok "$(one_line_error themis-s3 "$err"; echo $?)" "in one line: $err"
+# The download checks what it received against the object's recorded SHA-256
+# (x-amz-meta-sha256, which our uploads set): a wrong record is exit 3 and leaves no file.
+head -c 7340033 /dev/urandom >"$T/lied"   # two ranges at 5 MiB parts
+aws_ s3 cp --only-show-errors --metadata "sha256=$(printf '0%.0s' $(seq 64))" "$T/lied" "$S/lied"
+ok $? "awscli uploads an object whose x-amz-meta-sha256 is not its content's"
+run themis-s3 $P get "$S/lied" "$T/lied.back"
+is "$rc" 3 "get into a file: exit 3 (verification failed)"
+like "$err" "do not match the object's SHA-256" "naming the mismatch: $err"
+ok "$(one_line_error themis-s3 "$err"; echo $?)" "in one line"
+ok "$([ ! -e "$T/lied.back" ] && ! ls -a "$T" | grep -q '^\.lied\.back'; echo $?)" "and no file, whole or partial"
+themis-s3 $P get "$S/lied" - >/dev/null 2>"$T/lied.err"; rc=$?
+is "$rc" 3 "to stdout: exit 3 after the bytes (a pipe cannot take them back)"
+aws_ s3 cp --only-show-errors --metadata "sha256=$(sha "$T/lied")" "$T/lied" "$S/true"
+themis-s3 $P get "$S/true" "$T/true.back"; ok $? "the same bytes with their true SHA-256 recorded by awscli: exit 0"
+ok "$(cmp -s "$T/lied" "$T/true.back"; echo $?)" "byte for byte"
 run themis-s3 get "$S/nope" "$T/nope"
 is "$rc" 1 "a missing object: exit 1"
 ok "$([ ! -e "$T/nope" ] && ! ls -a "$T" | grep -q '^\.nope\.tmp'; echo $?)" "and no file, whole or partial"

@@ -42,6 +42,18 @@ run themis-s3 --endpoint "$PROXY" --part-size 5M --retries 0 get "s3://$B/file" 
 is "$rc" 1 "a download that cannot finish: exit 1"
 ok "$([ ! -e "$T/failed" ]; echo $?)" "leaves no file"
 
+# An object replaced while it is read: every range asks for the ETag seen first (If-Match),
+# so the ranges held back past the replacement fail with 412 instead of mixing two versions.
+proxy slow --stall-every 2 --stall-ms 6000; ok $? "a proxy holding back every 2nd request 6 s"
+themis-s3 --endpoint "$PROXY" --part-size 5M --parallel 4 --retries 0 get "s3://$B/file" "$T/mixed" 2>"$T/mixed.err" &
+getter=$!
+wait_for 30 grep -q "request 2: stalled" "$T/slow.log"; ok $? "a range GET is held back"
+aws_ s3 cp --only-show-errors "$T/put.err" "s3://$B/file"; ok $? "meanwhile the object is replaced"
+wait "$getter"; rc=$?
+is "$rc" 1 "the download fails: exit 1"
+like "$(cat "$T/mixed.err")" "HTTP 412.*replaced while it was being read" "naming why: $(cat "$T/mixed.err")"
+ok "$([ ! -e "$T/mixed" ]; echo $?)" "and leaves no file"
+
 # Nobody listening.
 run themis-s3 --endpoint http://127.0.0.1:1 --retries 1 ls "s3://$B/"
 is "$rc" 1 "an unreachable endpoint: exit 1"
