@@ -31,6 +31,20 @@ int tb_cli_parse_size(const char *s, long long *out)
     return 0;
 }
 
+int tb_cli_parse_rate(const char *s, long long *bytes)
+{
+    long long v;
+    size_t digits = strspn(s, "0123456789");
+    if (digits > 13 || tb_cli_parse_size(s, &v) < 0 || v <= 0)
+        return TB_EUSAGE;
+    if (!s[digits])
+        v <<= 20;
+    if (v > 1ll << 40)
+        return TB_EUSAGE;
+    *bytes = v;
+    return 0;
+}
+
 static const struct tb_option *find_opt(const struct tb_cli *cli, const char *name, size_t len)
 {
     for (const struct tb_option *o = cli->opts; o->name; o++)

@@ -51,6 +51,9 @@ int tb_cli_parse(const struct tb_cli *cli, int argc, char **argv, int *argi);
 void tb_cli_help(const struct tb_cli *cli, FILE *out);
 /* Parses "123", "64k", "8M", "2G" into *out. */
 int tb_cli_parse_size(const char *s, long long *out);
+/* --rate-limit: a bare number is MiB per second ("50"), a number with a suffix is bytes per
+ * second ("512k", "50M", "1G"); zero or more than 1 TiB/s is refused. */
+int tb_cli_parse_rate(const char *s, long long *bytes);
 
 #define TB_VERSION "0.1.0"
 

@@ -28,7 +28,9 @@ static int compress, include_config, to_stdout, verbose, incremental, list, json
 static const char *max_age, *wal_dir, *max_wal_lag, *latest_before;
 static long long level = 3, threads = -1, full_every;
 
-static long long prio_nice, rate_limit;
+static long long prio_nice;
+static const char *rate_arg;
+static uint64_t rate_limit;
 static const char *prio_io;
 static int encrypt, plain_manifest, rekey, add_key;
 static struct tb_strlist key_file, pass_file, old_key_file, old_pass_file;
@@ -63,7 +65,7 @@ static const struct tb_option opts[] = {
     { "old-key-file", 0, TB_OPT_LIST, &old_key_file, "FILE", "with --rekey/--add-key: a key that opens the backup now (repeatable)" },
     { "old-passphrase-file", 0, TB_OPT_LIST, &old_pass_file, "FILE", "with --rekey/--add-key: a passphrase that opens the backup now (repeatable)" },
     TOOL_PRIORITY_OPTIONS(prio_nice, prio_io),
-    { "rate-limit", 0, TB_OPT_INT, &rate_limit, "BYTES", "read at most BYTES per second (k, M, G suffixes: 50M)" },
+    TOOL_RATE_OPTION(rate_arg),
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print a summary on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
@@ -271,8 +273,8 @@ int main(int argc, char **argv)
     tool_catch_signals();
     if ((status = tool_priority(&cli, prio_nice, prio_io)) >= 0)
         return status;
-    if (rate_limit < 0)
-        return tool_usage(&cli, "--rate-limit must be positive");
+    if ((status = tool_rate_limit(&cli, rate_arg, &rate_limit)) >= 0)
+        return status;
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
     if (check_age) {
@@ -374,7 +376,7 @@ int main(int argc, char **argv)
         return tool_fail(&cli, rc);
     o.out = out;
     o.full_every = (unsigned)full_every;
-    o.rate_limit = (uint64_t)rate_limit;
+    o.rate_limit = rate_limit;
     o.parent_dir = parent_dir;
     if (incremental && (rc = tb_restore_pick(backup_root, INT64_MAX, &(struct tb_restore_opts){ .keys = o.keys }, NULL, cli.tool, NULL, &picked)) < 0 && rc != TB_EGAP)
         return tool_fail(&cli, rc);

@@ -23,7 +23,9 @@ static const char *backup_dir, *from, *target, *config_target, *owner, *progress
 static const char *backup_root, *wal_dir, *target_time;
 static int verify_only, quick, force, verbose;
 
-static long long prio_nice, rate_limit;
+static long long prio_nice;
+static const char *rate_arg;
+static uint64_t rate_limit;
 static const char *prio_io;
 static struct tb_strlist key_file, pass_file;
 static tb_keyring *keys;
@@ -43,7 +45,7 @@ static const struct tb_option opts[] = {
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show progress on stderr (a line, or JSON lines)" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
     TOOL_PRIORITY_OPTIONS(prio_nice, prio_io),
-    { "rate-limit", 0, TB_OPT_INT, &rate_limit, "BYTES", "read at most BYTES per second (k, M, G suffixes: 50M)" },
+    TOOL_RATE_OPTION(rate_arg),
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print a summary on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
@@ -207,8 +209,8 @@ int main(int argc, char **argv)
     tool_catch_signals();
     if ((status = tool_priority(&cli, prio_nice, prio_io)) >= 0)
         return status;
-    if (rate_limit < 0)
-        return tool_usage(&cli, "--rate-limit must be positive");
+    if ((status = tool_rate_limit(&cli, rate_arg, &rate_limit)) >= 0)
+        return status;
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
     if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
@@ -263,7 +265,7 @@ int main(int argc, char **argv)
     o.scratch = tool_tmpdir();
     o.verify_only = verify_only;
     o.keys = keys;
-    o.rate_limit = (uint64_t)rate_limit;
+    o.rate_limit = rate_limit;
     o.quick = quick;
     o.force = force;
     tb_progress_start(&prog, pmode, stderr, verify_only ? "verify" : "restore", 0);

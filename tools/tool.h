@@ -68,6 +68,20 @@ static inline void tool_catch_signals(void)
     { "nice", 0, TB_OPT_INT, &(nice), "N", "run at this CPU niceness (1-19 lower priority)" }, \
     { "io-nice", 0, TB_OPT_STRING, &(io), "CLASS", "I/O priority: idle, or best-effort[:0-7]" }
 
+/* --rate-limit: MiB per second, or bytes per second with a suffix (tb_cli_parse_rate). */
+#define TOOL_RATE_OPTION(rate) \
+    { "rate-limit", 0, TB_OPT_STRING, &(rate), "MiB/s", "read at most this many MiB per second (or bytes with a suffix: 512k, 50M)" }
+
+/* *bytes: the --rate-limit given (0 when none). Returns -1 to go on, else the exit status. */
+static inline int tool_rate_limit(const struct tb_cli *cli, const char *rate, uint64_t *bytes)
+{
+    long long v = 0;
+    if (rate && tb_cli_parse_rate(rate, &v) < 0)
+        return tool_usage(cli, "--rate-limit takes MiB per second (50) or bytes per second with a suffix (512k, 50M)");
+    *bytes = (uint64_t)v;
+    return -1;
+}
+
 /* --nice N and --io-nice CLASS[:LEVEL] (idle, best-effort): so a backup does not starve
  * the server. Applied before any thread starts (both are per thread on Linux, inherited
  * by new threads). Returns -1 to go on, else the exit status. */

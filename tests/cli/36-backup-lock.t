@@ -49,6 +49,11 @@ run themis-restore --backup-directory "$T/root/f" --verify-only --rate-limit 500
 is "$rc" 0 "and verifies, also rate-limited"
 run themis-backup --database-path "$T/db" --backup-directory "$T/root/e" --rate-limit -5
 is "$rc" 2 "--rate-limit -5 is a usage error"
+run themis-backup --database-path "$T/db" --backup-directory "$T/root/e" --rate-limit 0
+is "$rc" 2 "--rate-limit 0 too"
+like "$err" "MiB per second" "saying what it takes: $err"
+run themis-backup --database-path "$T/db" --backup-directory "$T/root/g" --compress --rate-limit 500
+is "$rc" 0 "--rate-limit 500 (MiB per second) backs up${err:+ ($err)}"
 run themis-backup --database-path "$T/db" --backup-directory "$T/root/e" --nice 30
 is "$rc" 2 "--nice 30 is a usage error"
 run themis-backup --database-path "$T/db" --backup-directory "$T/root/e" --io-nice fast

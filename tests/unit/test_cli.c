@@ -79,6 +79,12 @@ int main(void)
     ok(tb_cli_parse_size("12", &v) == 0 && v == 12, "12");
     ok(tb_cli_parse_size("-1", &v) < 0 && tb_cli_parse_size("1X", &v) < 0 && tb_cli_parse_size("", &v) < 0,
        "negative, bad suffix and empty refused");
+    ok(tb_cli_parse_rate("50", &v) == 0 && v == 50ll << 20, "--rate-limit 50: MiB per second");
+    ok(tb_cli_parse_rate("512k", &v) == 0 && v == 512ll << 10, "--rate-limit 512k: bytes per second");
+    ok(tb_cli_parse_rate("50M", &v) == 0 && v == 50ll << 20, "--rate-limit 50M: the same as 50");
+    ok(tb_cli_parse_rate("0", &v) < 0 && tb_cli_parse_rate("0M", &v) < 0 && tb_cli_parse_rate("-5", &v) < 0 &&
+           tb_cli_parse_rate("5x", &v) < 0 && tb_cli_parse_rate("", &v) < 0 && tb_cli_parse_rate("99999999999999", &v) < 0,
+       "--rate-limit: zero, negative, bad suffix, empty and absurd refused");
 
     snprintf(conf, sizeof conf, "%s/test_cli.%d.conf", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
     f = fopen(conf, "w");
