@@ -30,6 +30,19 @@ is "$(cd "$T" && ls -A | grep -cE '^\.(bk|db)\.tmp-')" 0 "and removed the killed
 run themis-restore --backup-directory "$T/bk" --verify-only
 is "$rc" 0 "and its backup verifies"
 
+# SIGTERM stops a restore too: over an existing target (--force) the old contents stay
+# whole, and the staging directory is removed. --rate-limit keeps it running long enough.
+rm -rf "$T/r" && mkdir "$T/r" && echo keep >"$T/r/old"
+themis-restore --backup-directory "$T/bk" --target "$T/r" --force --rate-limit 256k 2>"$T/rsig.err" &
+pid=$!
+wait_for 30 bash -c "ls -A '$T' | grep -q '^\.r\.tmp-'"; ok $? "restore started staging beside the target"
+kill -TERM "$pid"
+wait "$pid"; st=$?
+is "$st" 1 "SIGTERM: the restore exits 1"
+like "$(cat "$T/rsig.err")" "interrupted" "and says it was interrupted"
+is "$(ls -A "$T/r")/$(cat "$T/r/old")" "old/keep" "the target it was to replace is untouched"
+is "$(cd "$T" && ls -A | grep -c '^\.r\.')" 0 "no staging directory is left"
+
 # SIGTERM (and SIGINT) stop a backup cleanly: temporaries removed, nothing published.
 for sig in TERM INT; do
     rm -rf "$T/bk"
