@@ -478,6 +478,15 @@ static int put_tables(tb_s3 *s, const char *bucket, const char *prefix, const ch
     return rc;
 }
 
+/* put_tables with the floor read again right before: a themis-expire that ran while the
+ * segments went up is respected (the window left is the index's own GET and PUT). */
+static int put_tables_fresh(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, uint64_t floor)
+{
+    uint64_t now;
+    int rc = remote_floor(s, bucket, prefix, &now);
+    return rc < 0 ? rc : put_tables(s, bucket, prefix, dir, now > floor ? now : floor);
+}
+
 int tb_remote_push_segment(tb_s3 *s, const char *dir, const char *url, const char *name)
 {
     char *bucket, *prefix;
@@ -488,7 +497,7 @@ int tb_remote_push_segment(tb_s3 *s, const char *dir, const char *url, const cha
     if ((rc = remote_floor(s, bucket, prefix, &floor)) == 0 && strtoull(name, NULL, 10) >= floor)
         rc = put(s, bucket, prefix, dir, name);
     if (rc == 0)
-        rc = put_tables(s, bucket, prefix, dir, floor);
+        rc = put_tables_fresh(s, bucket, prefix, dir, floor);
     free(bucket);
     free(prefix);
     return rc;
@@ -571,7 +580,7 @@ int tb_remote_push_catch_up(tb_s3 *s, const char *dir, const char *url, unsigned
         sent++;
     }
     if (tb_fs_exists_in(dir, TB_SEG_INDEX))
-        rc = put_tables(s, bucket, prefix, dir, floor);
+        rc = put_tables_fresh(s, bucket, prefix, dir, floor);
 cleanup:
     if (d)
         closedir(d);
