@@ -398,6 +398,32 @@ fail:
 
 /* ---- push of a WAL archive -------------------------------------------------------- */
 
+/* A growing text; text_add appends n bytes of p and a newline when p's last is not one. */
+struct text_buf {
+    char *p;
+    size_t len, cap;
+};
+
+static int text_add(struct text_buf *b, const char *p, size_t n)
+{
+    int nl = n == 0 || p[n - 1] != '\n';
+    if (b->len + n + 2 > b->cap) {
+        size_t cap = (b->len + n + 2) * 2;
+        char *q = realloc(b->p, cap);
+        if (!q)
+            return -1;
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    if (nl)
+        b->p[b->len++] = '\n';
+    b->p[b->len] = 0;
+    return 0;
+}
+
+
 static int put(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, const char *name)
 {
     char *path = tb_fs_join(dir, name), *key = malloc(strlen(prefix) + strlen(name) + 1);
@@ -413,10 +439,67 @@ static int put(tb_s3 *s, const char *bucket, const char *prefix, const char *dir
     return rc;
 }
 
+/* Whether the remote index (text) is this archive's (dir's index) own: every remote segment
+ * the local index names has the same SHA-256, and those it does not name (the remote may
+ * keep older ones than a locally expired archive) end where the local archive begins. Any
+ * other is another archive's: pushing would replace its index and orphan it (a new archive
+ * after a recovery or a gap, pushed to the old prefix). */
+static int same_archive(const char *text, size_t len, const char *dir, const char *bucket, const char *prefix,
+                        struct text_buf *older)
+{
+    struct tb_seg_info *local = NULL;
+    size_t n = 0;
+    uint64_t older_end = 0;
+    const char *p = text, *end = text + len;
+    char bad[64] = "";
+    int rc = tb_seg_index_load(dir, &local, &n);
+    /* No local segment yet (a new archive, or all expired here): every remote one is older. */
+    uint64_t begins = rc == 0 && n ? local[0].first_seq : UINT64_MAX;
+    if (rc < 0) {
+        free(local);
+        return rc == TB_ENOENT ? 0 : rc;
+    }
+    for (const char *nl; rc == 0 && p < end && !*bad; p = nl + 1) {
+        char name[64] = "", sha[65] = "";
+        unsigned long long first, next;
+        size_t i;
+        if (!(nl = memchr(p, '\n', (size_t)(end - p))))
+            nl = end;
+        if (*p == '#' || nl == p)
+            continue;
+        if (sscanf(p, "%llu\t%llu\t%*d\t%*d\t%*u\t%64s\t%63s", &first, &next, sha, name) != 4) {
+            rc = tb_error_set(TB_EVERIFY, "s3://%s/%s%s: a line that is not an index entry", bucket, prefix, TB_SEG_INDEX);
+            break;
+        }
+        for (i = 0; i < n && strcmp(local[i].name, name) != 0; i++)
+            ;
+            if (i < n ? strcmp(local[i].sha256, sha) != 0 : next > begins) {
+            snprintf(bad, sizeof bad, "%s", name);
+        } else if (i == n) {
+            if (next > older_end)
+                older_end = next;
+            if (older && text_add(older, p, (size_t)(nl - p)) < 0)
+                rc = tb_error_set(TB_EIO, "out of memory");
+        }
+    }
+    if (rc == 0 && *bad)
+        rc = tb_error_set(TB_EIO, "s3://%s/%s holds another WAL archive (its index names %s, which this archive does not "
+                          "have): pushing would replace its index; push this archive to a new prefix", bucket, prefix, bad);
+    else if (rc == 0 && older_end && n && older_end != begins)
+        rc = tb_error_set(TB_EIO, "s3://%s/%s holds another WAL archive (it ends at sequence %" PRIu64 ", this one begins "
+                          "at %" PRIu64 "): pushing would replace its index; push this archive to a new prefix",
+                          bucket, prefix, older_end - 1, begins);
+    free(local);
+    return rc;
+}
+
 /* The first sequence of the remote index's first segment: themis-expire on the s3://
  * archive removed everything before it, which the push must not bring back. 0 when there
- * is no remote index yet. */
-static int remote_floor(tb_s3 *s, const char *bucket, const char *prefix, uint64_t *floor)
+ * is no remote index yet. Refuses another archive's index (same_archive). older (may be
+ * NULL): the remote index's lines of segments older than the local archive's first (the
+ * bucket keeps them longer than the local archive does), one per line. */
+static int remote_index(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, uint64_t *floor,
+                        struct text_buf *older)
 {
     tb_stream *m = NULL;
     char *key = NULL;
@@ -428,6 +511,8 @@ static int remote_floor(tb_s3 *s, const char *bucket, const char *prefix, uint64
         size_t len;
         const char *p = tb_stream_mem_data(m, &len), *end = p + len;
         size_t fl = strlen(TB_SEG_INDEX_FROM);
+        if ((rc = same_archive(p, len, dir, bucket, prefix, older)) < 0)
+            goto done;
         while (p < end && *p == '#') {
             if ((size_t)(end - p) > fl && memcmp(p, TB_SEG_INDEX_FROM, fl) == 0)
                 *floor = strtoull(p + fl, NULL, 10);
@@ -438,53 +523,67 @@ static int remote_floor(tb_s3 *s, const char *bucket, const char *prefix, uint64
     } else if (rc == TB_ENOENT) {
         rc = 0;
     }
+done:
     tb_stream_free(m);
     free(key);
     return rc;
 }
 
-/* index.tsv without the segments below floor, then cf.tsv. */
-static int put_tables(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, uint64_t floor)
+/* index.tsv: the floor, the local index's comments, the remote's older segments, the local
+ * segments, each segment from floor on; then cf.tsv. */
+static int put_tables(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, uint64_t floor,
+                      const struct text_buf *older)
 {
-    char *text = NULL, *path = tb_fs_join(dir, TB_SEG_INDEX), *key = NULL, *out = NULL;
-    size_t len = 0, n = 0;
+    char *text = NULL, *path = tb_fs_join(dir, TB_SEG_INDEX), *key = NULL;
+    size_t len = 0;
+    struct text_buf out = { 0 };
     tb_stream *src = NULL;
     int rc = path ? tb_fs_read_file(path, &text, &len) : tb_error_set(TB_EIO, "out of memory");
-    if (rc == 0 && (!(out = malloc(len + 64)) || asprintf(&key, "%s%s", prefix, TB_SEG_INDEX) < 0))
+    char from[64];
+    if (rc == 0 && asprintf(&key, "%s%s", prefix, TB_SEG_INDEX) < 0)
         rc = tb_error_set(TB_EIO, "out of memory");
-    if (rc == 0 && floor)
-        n = (size_t)snprintf(out, 64, "%s%" PRIu64 "\n", TB_SEG_INDEX_FROM, floor);
-    for (char *p = text, *nl; rc == 0 && p < text + len; p = nl + 1) {
-        size_t k;
-        if (!(nl = memchr(p, '\n', (size_t)(text + len - p))))
-            nl = text + len - 1;
-        k = (size_t)(nl - p) + 1;
-        if (strncmp(p, TB_SEG_INDEX_FROM, strlen(TB_SEG_INDEX_FROM)) == 0)
-            continue; /* the local one: the remote floor is the one that counts */
-        if (*p == '#' || strtoull(p, NULL, 10) >= floor) {
-            memcpy(out + n, p, k);
-            n += k;
+    if (rc == 0 && floor) {
+        int k = snprintf(from, sizeof from, "%s%" PRIu64 "\n", TB_SEG_INDEX_FROM, floor);
+        rc = text_add(&out, from, (size_t)k);
+    }
+    /* Pass 0: comments; 1: the remote's older segments; 2: the local segments. */
+    for (int pass = 0; pass < 3 && rc == 0; pass++) {
+        const char *t = pass == 1 ? (older ? older->p : NULL) : text;
+        size_t tl = pass == 1 ? (older ? older->len : 0) : len;
+        for (const char *p = t, *nl; rc == 0 && t && p < t + tl; p = nl + 1) {
+            if (!(nl = memchr(p, '\n', (size_t)(t + tl - p))))
+                nl = t + tl - 1;
+            if (strncmp(p, TB_SEG_INDEX_FROM, strlen(TB_SEG_INDEX_FROM)) == 0)
+                continue; /* the local one: the remote floor is the one that counts */
+            if ((pass == 0) == (*p == '#') && (*p == '#' || strtoull(p, NULL, 10) >= floor) &&
+                text_add(&out, p, (size_t)(nl - p) + 1) < 0)
+                rc = tb_error_set(TB_EIO, "out of memory");
         }
     }
-    if (rc == 0 && (rc = tb_stream_mem_reader(&src, out, n)) == 0)
-        rc = tb_s3_put(s, bucket, key, src, n, NULL);
+    if (rc == 0 && (rc = tb_stream_mem_reader(&src, out.p ? out.p : "", out.len)) == 0)
+        rc = tb_s3_put(s, bucket, key, src, out.len, NULL);
     if (rc == 0 && tb_fs_exists_in(dir, "cf.tsv"))
         rc = put(s, bucket, prefix, dir, "cf.tsv");
     tb_stream_free(src);
-    free(out);
+    free(out.p);
     free(key);
     free(text);
     free(path);
     return rc;
 }
 
-/* put_tables with the floor read again right before: a themis-expire that ran while the
- * segments went up is respected (the window left is the index's own GET and PUT). */
+/* put_tables with the remote index read again right before: a themis-expire that ran while
+ * the segments went up is respected (the window left is the index's own GET and PUT), and
+ * the older segments the bucket keeps stay named. */
 static int put_tables_fresh(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, uint64_t floor)
 {
     uint64_t now;
-    int rc = remote_floor(s, bucket, prefix, &now);
-    return rc < 0 ? rc : put_tables(s, bucket, prefix, dir, now > floor ? now : floor);
+    struct text_buf older = { 0 };
+    int rc = remote_index(s, bucket, prefix, dir, &now, &older);
+    if (rc == 0)
+        rc = put_tables(s, bucket, prefix, dir, now > floor ? now : floor, &older);
+    free(older.p);
+    return rc;
 }
 
 int tb_remote_push_segment(tb_s3 *s, const char *dir, const char *url, const char *name)
@@ -494,7 +593,7 @@ int tb_remote_push_segment(tb_s3 *s, const char *dir, const char *url, const cha
     int rc = parse(url, &bucket, &prefix);
     if (rc < 0)
         return rc;
-    if ((rc = remote_floor(s, bucket, prefix, &floor)) == 0 && strtoull(name, NULL, 10) >= floor)
+    if ((rc = remote_index(s, bucket, prefix, dir, &floor, NULL)) == 0 && strtoull(name, NULL, 10) >= floor)
         rc = put(s, bucket, prefix, dir, name);
     if (rc == 0)
         rc = put_tables_fresh(s, bucket, prefix, dir, floor);
@@ -558,7 +657,7 @@ int tb_remote_push_catch_up(tb_s3 *s, const char *dir, const char *url, unsigned
         return rc;
     uint64_t floor;
     l.skip = strlen(prefix);
-    if ((rc = tb_s3_list(s, bucket, prefix, collect, &l)) < 0 || (rc = remote_floor(s, bucket, prefix, &floor)) < 0)
+    if ((rc = tb_s3_list(s, bucket, prefix, collect, &l)) < 0 || (rc = remote_index(s, bucket, prefix, dir, &floor, NULL)) < 0)
         goto cleanup;
     if (!(d = opendir(dir))) {
         rc = tb_error_errno(TB_EIO, errno, "cannot read %s", dir);

@@ -654,33 +654,74 @@ static int index_has(const struct tb_seg_info *v, size_t n, uint64_t first, cons
     return 0;
 }
 
-/* Adds to v the published segments of dir that the index lacks (an archiver killed between
- * publishing a segment and indexing it), then sorts v by sequence. */
+struct unindexed {
+    uint64_t first, next;
+    char name[64];
+};
+
+static int cmp_unindexed(const void *a, const void *b)
+{
+    const struct unindexed *x = a, *y = b;
+    if (x->first != y->first)
+        return x->first < y->first ? -1 : 1;
+    return x->next < y->next ? -1 : x->next > y->next;
+}
+
+/* Adds to v the published segments of dir that the index lacks and that continue it (an
+ * archiver killed between publishing a segment and indexing it), then sorts v by sequence.
+ * Only a chain from where the index ends (from the lowest when the index is empty) is
+ * taken: a segment file that does not continue it is not this archive's (another archive's
+ * left in the same directory, as a sync of two archives' objects can) and is ignored. */
 static int adopt_unindexed(const char *dir, struct tb_seg_info **v, size_t *n, size_t *adopted)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
     const size_t indexed = *n; /* v[0..indexed) is the index, in sequence order */
+    struct unindexed *c = NULL;
+    size_t nc = 0, cap = 0;
     int rc = 0;
     *adopted = 0;
     if (!d)
         return errno == ENOENT ? 0 : tb_error_errno(TB_EIO, errno, "cannot list %s", dir);
     while (rc == 0 && (e = readdir(d)) != NULL) {
         uint64_t first, next;
-        struct tb_seg_info *p;
         if (!seg_name(e->d_name, &first, &next) || index_has(*v, indexed, first, e->d_name))
             continue;
-        if (!(p = realloc(*v, (*n + 1) * sizeof *p))) {
-            rc = tb_error_set(TB_EIO, "out of memory");
-            break;
+        if (nc == cap) {
+            struct unindexed *q = realloc(c, (cap = cap ? 2 * cap : 8) * sizeof *q);
+            if (!q) {
+                rc = tb_error_set(TB_EIO, "out of memory");
+                break;
+            }
+            c = q;
         }
-        *v = p;
-        if ((rc = describe_segment(dir, e->d_name, &p[*n])) == 0) {
-            (*n)++;
-            (*adopted)++;
-        }
+        c[nc].first = first;
+        c[nc].next = next;
+        snprintf(c[nc].name, sizeof c[nc].name, "%.63s", e->d_name); /* 49 characters (seg_name) */
+        nc++;
     }
     closedir(d);
+    if (rc == 0 && nc) {
+        uint64_t end;
+        qsort(c, nc, sizeof *c, cmp_unindexed);
+        end = indexed ? (*v)[indexed - 1].next_seq : c[0].first;
+        for (size_t i = 0; rc == 0 && i < nc; i++) {
+            struct tb_seg_info *p;
+            if (c[i].first != end)
+                continue;
+            if (!(p = realloc(*v, (*n + 1) * sizeof *p))) {
+                rc = tb_error_set(TB_EIO, "out of memory");
+                break;
+            }
+            *v = p;
+            if ((rc = describe_segment(dir, c[i].name, &p[*n])) == 0) {
+                (*n)++;
+                (*adopted)++;
+                end = c[i].next;
+            }
+        }
+    }
+    free(c);
     if (rc == 0 && *adopted)
         qsort(*v, *n, sizeof **v, cmp_first_seq);
     return rc;

@@ -52,6 +52,19 @@ like "$out" "reached sequence $seq " "reached exactly sequence $seq (the archive
 is "$(themis-dbhash --database-path "$T/r2")" "${want:-no truth hash}" "equals the same checkpoint"
 is "$(ls -A "$T/tmp")" "" "no downloaded copies left in \$TMPDIR"
 
+# Another archive pushed into that prefix (a second archiver, or a new archive after a
+# recovery) is refused before it uploads anything: the bucket's archive keeps its index.
+idx=$(themis-s3 get "$B/wal/index.tsv" - | sha256sum)
+run themis-wal-archive --database-path "$T/db" --wal-directory "$T/w3" --once --push "$B/wal"
+is "$rc" 1 "a new archive of the same database pushed to the old prefix: exit 1"
+like "$err" "holds another WAL archive .*push this archive to a new prefix" "saying why: $err"
+is "$(themis-s3 get "$B/wal/index.tsv" - | sha256sum)" "$idx" "the bucket's index is untouched"
+run themis-wal-archive --database-path "$T/db" --wal-directory "$T/w3" --once --push "$B/wal-new"
+is "$rc" 0 "the same archive pushed to a new prefix${err:+: $err}"
+like "$(themis-s3 ls "$B/wal-new/" | cut -f3 | tr '\n' ' ')" "wal-new/index.tsv" "which holds its index"
+run themis-wal-archive --database-path "$T/db" --wal-directory "$T/w3" --once --push "$B/wal-new"
+is "$rc" 0 "and pushing it there again is its own archive: accepted${err:+: $err}"
+
 # Refusals.
 run themis-wal-replay --wal-directory "$B/nothing-here" --database-path "$T/r2" --dry-run
 is "$rc" 1 "an empty s3:// WAL location: exit 1"

@@ -134,6 +134,20 @@ is "$segs" "$(grep -v '^#' "$T/pw/index.tsv" | tail -2 | cut -f7 | tr '\n' ' ')"
 aws_ s3 cp --quiet "$B/pwal/index.tsv" "$T/pindex.tsv"
 is "$(grep -v '^#' "$T/pindex.tsv" | cut -f7 | tr '\n' ' ')" "$segs" "and its index names exactly those"
 
+# The local archive expired harder than the bucket (a shorter local policy): the next push
+# keeps naming the older segments the bucket still holds, so its backups still reach them.
+themis-backup --database-path "$T/pdb" --backup-directory "$T/lproot/p2" >/dev/null
+themis-expire --backup-root "$T/lproot" --wal-directory "$T/pw" --keep-days 30 --keep-min 1 >/dev/null
+ok "$(grep -v '^#' "$T/pw/index.tsv" | cut -f7 | grep -qF "${segs%% *}"; [ $? -ne 0 ]; echo $?)" "the local archive no longer has ${segs%% *}"
+themis-loadgen --db "$T/pdb" --seed 25 --threads 2 --batches 200 --wal-ttl 3600 2>/dev/null
+run themis-wal-archive --database-path "$T/pdb" --wal-directory "$T/pw" --once --push "$B/pwal"
+is "$rc" 0 "the archiver pushes its next segment${err:+ ($err)}"
+aws_ s3 cp --quiet "$B/pwal/index.tsv" "$T/pindex2.tsv"
+is "$(grep -v '^#' "$T/pindex2.tsv" | cut -f7 | head -2 | tr '\n' ' ')" "$segs" "the bucket's index still names the two segments it had"
+is "$(grep -v '^#' "$T/pindex2.tsv" | cut -f7 | tail -1)" "$(grep -v '^#' "$T/pw/index.tsv" | tail -1 | cut -f7)" "then the new one"
+TMPDIR=$T/tmp run themis-restore --backup-root "$B/proot" --wal-directory "$B/pwal" --target-time 2099-01-01T00:00:00Z --target "$T/pr"
+is "$rc:$(themis-dbhash --database-path "$T/pr" 2>/dev/null)" "0:$(themis-dbhash --database-path "$T/pdb")" "the bucket's backup recovers through them to the end${err:+ ($err)}"
+
 # Refusals: one line, exit 1, nothing removed.
 after=$(listing)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -279,7 +279,21 @@ static void test_index_adopt(void)
     ok(cut != NULL, "the index lists the second segment before the cut");
     if (cut)
         tb_fs_write_atomic(index, text, (size_t)(cut - text), 0644);
+    /* Another archive's segment left in the directory (overlapping, not continuing the
+     * index): never adopted, whatever its content. */
+    {
+        char *stray = tb_fs_join(dir, "00000000000000000003-00000000000000000099.wal.zst"), *src = tb_fs_join(dir, made[1].name);
+        char *bytes = NULL;
+        size_t len = 0;
+        ok(stray && src && tb_fs_read_file(src, &bytes, &len) == 0 && tb_fs_write_atomic(stray, bytes, len, 0644) == 0,
+           "a stray segment file named for sequences 3..98 beside them");
+        free(bytes);
+        free(src);
+        free(stray);
+    }
     ok(tb_seg_index_load(dir, &v, &n) == 0 && n == 2, "index load adopts the unindexed segment (%zu segments)", n);
+    ok(n == 2 && strcmp(v[0].name, made[0].name) == 0 && strcmp(v[1].name, made[1].name) == 0,
+       "and only the one continuing the index, not the stray");
     if (n == 2) {
         is_str(v[1].name, made[1].name, "in sequence order");
         is_int(v[1].first_seq, made[1].first_seq, "its first sequence read from its records");
