@@ -151,6 +151,18 @@ int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, con
     }
     rocksdb_options_set_db_log_dir(r->opts, scratch);
     rocksdb_options_set_info_log_level(r->opts, 2 /* WARN */);
+    /* Memory that does not grow with the database: every table's index and filter blocks
+     * go into one small block cache instead of staying in memory per open table (which
+     * RocksDB does by default, and a secondary must open every table). */
+    {
+        rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
+        rocksdb_cache_t *cache = rocksdb_cache_create_lru(TB_ROCKS_CACHE);
+        rocksdb_block_based_options_set_block_cache(t, cache);
+        rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
+        rocksdb_options_set_block_based_table_factory(r->opts, t);
+        rocksdb_cache_destroy(cache); /* the table factory holds its own reference */
+        rocksdb_block_based_options_destroy(t);
+    }
     if (mode == TB_ROCKS_SECONDARY)
         rocksdb_options_set_max_open_files(r->opts, -1); /* required by secondaries */
     if ((rc = open_handles(r)) < 0)
@@ -663,7 +675,7 @@ int tb_rocks_hash_progress(tb_rocks *r, struct tb_rocks_hash *out, void (*progre
     if ((rc = hp_start(&hp)) < 0)
         goto cleanup;
     rocksdb_readoptions_set_fill_cache(ro, 0);
-    rocksdb_readoptions_set_readahead_size(ro, 2 << 20);
+    rocksdb_readoptions_set_readahead_size(ro, 256 << 10); /* per table iterated at once: L0's are all at once */
     for (size_t i = 0; i < r->ncf; i++)
         order[i] = &r->cf_names[i];
     qsort(order, r->ncf, sizeof *order, cmp_names);

@@ -16,6 +16,8 @@ enum tb_rocks_mode {
 
 /* The options every open uses: allow_2pc (ThemisDB's WAL holds 2PC markers). */
 #define TB_ROCKS_OPTIONS "allow_2pc=true"
+/* The block cache of every database we open (index and filter blocks; reads bypass it). */
+#define TB_ROCKS_CACHE (16u << 20)
 
 /* Opens path with all its column families. scratch is a directory of ours (created if
  * missing) for the secondary's files and RocksDB's info log, so the DB directory is not
