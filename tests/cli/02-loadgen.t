@@ -35,6 +35,13 @@ like "$wal" "ROLLBACK\\(" "and Rollback markers"
 stamps=$(cat "$T"/d/*.log "$T"/d/archive/*.log 2>/dev/null | grep -c -a 'TSv1')
 ok "$([ "$stamps" -gt 0 ]; echo $?)" "the WAL holds TSv1 stamps ($stamps lines with one)"
 
+# --compact: the same content, every table in the bottommost level (the bench's scaling rows).
+l0_tables() { ldb --db="$1" dump_live_files 2>/dev/null | awk '/--- level 0 ---/{l0=1;next} /--- level/{l0=0} l0 && /^ [0-9]+:/{n++} END{print n+0}'; }
+themis-loadgen --db "$T/ua" --seed 5 --threads 1 --batches 3000 --flush-every 500 2>/dev/null
+themis-loadgen --db "$T/ca" --seed 5 --threads 1 --batches 3000 --flush-every 500 --compact 2>/dev/null; ok $? "--compact runs"
+is "$(themis-dbhash --database-path "$T/ca")" "$(themis-dbhash --database-path "$T/ua")" "the same content as without it"
+ok "$([ "$(l0_tables "$T/ua")" -gt 0 ]; echo $?)" "without it, tables in level 0 ($(l0_tables "$T/ua"))"
+is "$(l0_tables "$T/ca")" 0 "with it, none"
 run themis-loadgen --db "$T/e" --bogus
 is "$rc" 2 "unknown flag exits 2"
 run themis-loadgen --db "$T/e" --pause-file "$T/p"
