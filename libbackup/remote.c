@@ -467,13 +467,13 @@ static int same_archive(const char *text, size_t len, const char *dir, const cha
             nl = end;
         if (*p == '#' || nl == p)
             continue;
-        if (sscanf(p, "%llu\t%llu\t%*d\t%*d\t%*u\t%64s\t%63s", &first, &next, sha, name) != 4) {
+        if (sscanf(p, "%llu\t%llu\t%*[^\t]\t%*[^\t]\t%*[^\t]\t%64s\t%63s", &first, &next, sha, name) != 4) {
             rc = tb_error_set(TB_EVERIFY, "s3://%s/%s%s: a line that is not an index entry", bucket, prefix, TB_SEG_INDEX);
             break;
         }
         for (i = 0; i < n && strcmp(local[i].name, name) != 0; i++)
             ;
-            if (i < n ? strcmp(local[i].sha256, sha) != 0 : next > begins) {
+        if (i < n ? strcmp(local[i].sha256, sha) != 0 : next > begins) {
             snprintf(bad, sizeof bad, "%s", name);
         } else if (i == n) {
             if (next > older_end)
@@ -544,7 +544,8 @@ static int put_tables(tb_s3 *s, const char *bucket, const char *prefix, const ch
         rc = tb_error_set(TB_EIO, "out of memory");
     if (rc == 0 && floor) {
         int k = snprintf(from, sizeof from, "%s%" PRIu64 "\n", TB_SEG_INDEX_FROM, floor);
-        rc = text_add(&out, from, (size_t)k);
+        if (text_add(&out, from, (size_t)k) < 0)
+            rc = tb_error_set(TB_EIO, "out of memory");
     }
     /* Pass 0: comments; 1: the remote's older segments; 2: the local segments. */
     for (int pass = 0; pass < 3 && rc == 0; pass++) {
