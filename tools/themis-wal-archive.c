@@ -122,8 +122,9 @@ static int push_segment(void *arg, const char *path, const struct tb_seg_info *s
     } else if ((rc = tb_remote_push_segment(p->s3, p->dir, p->url, s->name)) == 0 && verbose) {
         fprintf(stderr, "%s: pushed %s to %s\n", cli.tool, s->name, p->url);
     }
-    /* A push cut by our own stop signal is no failure: the catch-up at the end sends it. */
-    if (rc < 0 && !tb_interrupted)
+    /* A push cut by our own stop signal is no failure: the catch-up at the end sends it.
+     * Without --follow the end is near: its one error line says it all. */
+    if (rc < 0 && !tb_interrupted && follow)
         fprintf(stderr, "%s: push failed, retrying at the next segment: %s\n", cli.tool, tb_error_last());
     if (rc < 0)
         p->behind = 1;
@@ -219,7 +220,7 @@ int main(int argc, char **argv)
     if ((rc = tb_archiver_open(&a, &o)) < 0)
         goto out;
     /* What an earlier run archived but did not push (or a first push of an old archive). */
-    if (push_url && push_catch_up(&push) < 0)
+    if (push_url && push_catch_up(&push) < 0 && follow)
         fprintf(stderr, "%s: push failed, retrying at the next segment: %s\n", cli.tool, tb_error_last());
     for (;;) {
         struct timespec ts = { interval_ms / 1000, (interval_ms % 1000) * 1000000 };

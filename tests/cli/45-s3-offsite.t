@@ -58,6 +58,7 @@ idx=$(themis-s3 get "$B/wal/index.tsv" - | sha256sum)
 run themis-wal-archive --database-path "$T/db" --wal-directory "$T/w3" --once --push "$B/wal"
 is "$rc" 1 "a new archive of the same database pushed to the old prefix: exit 1"
 like "$err" "holds another WAL archive .*push this archive to a new prefix" "saying why: $err"
+ok "$(one_line_error themis-wal-archive "$err"; echo $?)" "in one line"
 is "$(themis-s3 get "$B/wal/index.tsv" - | sha256sum)" "$idx" "the bucket's index is untouched"
 run themis-wal-archive --database-path "$T/db" --wal-directory "$T/w3" --once --push "$B/wal-new"
 is "$rc" 0 "the same archive pushed to a new prefix${err:+: $err}"
