@@ -1106,16 +1106,12 @@ static int is_sha256_hex(const char *s)
     return n == 64 && strspn(s, "0123456789abcdefABCDEF") == n;
 }
 
-/* The end of a checked download: the bytes received against the object's recorded SHA-256. */
-static int check_sha256(EVP_MD_CTX *md, const char *want, const char *bucket, const char *key)
+/* The end of a checked download: the bytes received (hashed by the tee) against the
+ * object's recorded SHA-256. */
+static int check_sha256(tb_stream *hash, const char *want, const char *bucket, const char *key)
 {
-    unsigned char d[32];
-    unsigned int dl = 0;
     char got[65];
-    if (EVP_DigestFinal_ex(md, d, &dl) != 1)
-        return tb_error_set(TB_EIO, "sha256: OpenSSL digest failed");
-    for (int i = 0; i < 32; i++)
-        snprintf(got + 2 * i, 3, "%02x", d[i]);
+    tb_stream_sha256_hex(hash, got);
     if (strcasecmp(got, want) != 0)
         return tb_error_set(TB_EVERIFY,
                             "GET s3://%s/%s: the bytes received do not match the object's SHA-256 "
@@ -1135,7 +1131,7 @@ static int get_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *dst
     uint64_t chunk = s->c.part_size, nchunks, next = 0, size;
     int n = s->c.parallel, rc;
     char if_match[96] = "", want[65] = "";
-    EVP_MD_CTX *md = NULL;
+    tb_stream *hash = NULL, *null = NULL; /* a SHA-256 tee into nothing, when there is a want */
     if ((rc = tb_s3_stat(s, bucket, key, &o)) < 0)
         return rc;
     size = o.size;
@@ -1146,12 +1142,12 @@ static int get_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *dst
     if (is_sha256_hex(o.sha256))
         snprintf(want, sizeof want, "%s", o.sha256);
     tb_s3_object_clear(&o);
-    if (*want && (!(md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)) {
-        EVP_MD_CTX_free(md);
-        return tb_error_set(TB_EIO, "sha256: cannot initialise OpenSSL digest");
+    if (*want && ((rc = tb_stream_null_writer(&null)) < 0 || (rc = tb_stream_sha256(&hash, null)) < 0)) {
+        tb_stream_free(null);
+        return rc;
     }
     if (!(slots = calloc((size_t)n, sizeof *slots))) {
-        EVP_MD_CTX_free(md);
+        tb_stream_free(hash);
         return tb_error_set(TB_EIO, "out of memory");
     }
     for (uint64_t k = 0; k < nchunks && rc == 0; k++) {
@@ -1174,8 +1170,8 @@ static int get_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *dst
         struct chunk *c = &slots[k % (uint64_t)n];
         if (rc == 0)
             rc = chunk_join(c);
-        if (rc == 0 && md && EVP_DigestUpdate(md, c->data, c->len) != 1)
-            rc = tb_error_set(TB_EIO, "sha256: OpenSSL digest failed");
+        if (rc == 0 && hash)
+            rc = tb_stream_write(hash, c->data, c->len);
         if (rc == 0 && dst)
             rc = tb_stream_write(dst, c->data, c->len);
         if (rc == 0 && fd >= 0) {
@@ -1198,9 +1194,9 @@ static int get_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *dst
         free(slots[i].data);
     }
     free(slots);
-    if (rc == 0 && md)
-        rc = check_sha256(md, want, bucket, key);
-    EVP_MD_CTX_free(md);
+    if (rc == 0 && hash)
+        rc = check_sha256(hash, want, bucket, key);
+    tb_stream_free(hash);
     return rc;
 }
 
