@@ -398,31 +398,14 @@ fail:
 
 /* ---- push of a WAL archive -------------------------------------------------------- */
 
-/* A growing text; text_add appends n bytes of p and a newline when p's last is not one. */
-struct text_buf {
-    char *p;
-    size_t len, cap;
-};
-
-static int text_add(struct text_buf *b, const char *p, size_t n)
+/* Writes the line p (n bytes, with or without its newline) and a newline to m. */
+static int put_line(tb_stream *m, const char *p, size_t n)
 {
-    int nl = n == 0 || p[n - 1] != '\n';
-    if (b->len + n + 2 > b->cap) {
-        size_t cap = (b->len + n + 2) * 2;
-        char *q = realloc(b->p, cap);
-        if (!q)
-            return -1;
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-    if (nl)
-        b->p[b->len++] = '\n';
-    b->p[b->len] = 0;
-    return 0;
+    if (n && p[n - 1] == '\n')
+        n--;
+    int rc = tb_stream_write(m, p, n);
+    return rc < 0 ? rc : tb_stream_write(m, "\n", 1);
 }
-
 
 static int put(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, const char *name)
 {
@@ -445,7 +428,7 @@ static int put(tb_s3 *s, const char *bucket, const char *prefix, const char *dir
  * other is another archive's: pushing would replace its index and orphan it (a new archive
  * after a recovery or a gap, pushed to the old prefix). */
 static int same_archive(const char *text, size_t len, const char *dir, const char *bucket, const char *prefix,
-                        struct text_buf *older)
+                        tb_stream *older)
 {
     struct tb_seg_info *local = NULL;
     size_t n = 0;
@@ -471,15 +454,14 @@ static int same_archive(const char *text, size_t len, const char *dir, const cha
             rc = tb_error_set(TB_EVERIFY, "s3://%s/%s%s: a line that is not an index entry", bucket, prefix, TB_SEG_INDEX);
             break;
         }
-        for (i = 0; i < n && strcmp(local[i].name, name) != 0; i++)
-            ;
+        i = tb_seg_index_find(local, n, first, name);
         if (i < n ? strcmp(local[i].sha256, sha) != 0 : next > begins) {
             snprintf(bad, sizeof bad, "%s", name);
         } else if (i == n) {
             if (next > older_end)
                 older_end = next;
-            if (older && text_add(older, p, (size_t)(nl - p)) < 0)
-                rc = tb_error_set(TB_EIO, "out of memory");
+            if (older)
+                rc = put_line(older, p, (size_t)(nl - p));
         }
     }
     if (rc == 0 && *bad)
@@ -496,10 +478,10 @@ static int same_archive(const char *text, size_t len, const char *dir, const cha
 /* The first sequence of the remote index's first segment: themis-expire on the s3://
  * archive removed everything before it, which the push must not bring back. 0 when there
  * is no remote index yet. Refuses another archive's index (same_archive). older (may be
- * NULL): the remote index's lines of segments older than the local archive's first (the
- * bucket keeps them longer than the local archive does), one per line. */
+ * NULL, a memory writer): the remote index's lines of segments older than the local
+ * archive's first (the bucket keeps them longer than the local archive does). */
 static int remote_index(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, uint64_t *floor,
-                        struct text_buf *older)
+                        tb_stream *older)
 {
     tb_stream *m = NULL;
     char *key = NULL;
@@ -529,44 +511,49 @@ done:
     return rc;
 }
 
-/* index.tsv: the floor, the local index's comments, the remote's older segments, the local
- * segments, each segment from floor on; then cf.tsv. */
-static int put_tables(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, uint64_t floor,
-                      const struct text_buf *older)
+/* The lines of t (len bytes) to m: comments (but a "# from" line: the remote floor is the
+ * one that counts) or segments from floor on. */
+static int put_lines(tb_stream *m, const char *t, size_t len, int comments, uint64_t floor)
 {
-    char *text = NULL, *path = tb_fs_join(dir, TB_SEG_INDEX), *key = NULL;
-    size_t len = 0;
-    struct text_buf out = { 0 };
-    tb_stream *src = NULL;
+    int rc = 0;
+    for (const char *p = t, *nl; rc == 0 && t && p < t + len; p = nl + 1) {
+        if (!(nl = memchr(p, '\n', (size_t)(t + len - p))))
+            nl = t + len - 1;
+        if (comments ? *p == '#' && strncmp(p, TB_SEG_INDEX_FROM, strlen(TB_SEG_INDEX_FROM)) != 0
+                     : *p != '#' && strtoull(p, NULL, 10) >= floor)
+            rc = put_line(m, p, (size_t)(nl - p) + 1);
+    }
+    return rc;
+}
+
+/* index.tsv: the floor, the local index's comments, the remote's older segments (older may
+ * be NULL), the local segments, each segment from floor on; then cf.tsv. */
+static int put_tables(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, uint64_t floor,
+                      tb_stream *older)
+{
+    char *text = NULL, *path = tb_fs_join(dir, TB_SEG_INDEX), *key = NULL, from[64];
+    const char *old = NULL, *out;
+    size_t len = 0, olen = 0, n;
+    tb_stream *m = NULL, *src = NULL;
     int rc = path ? tb_fs_read_file(path, &text, &len) : tb_error_set(TB_EIO, "out of memory");
-    char from[64];
     if (rc == 0 && asprintf(&key, "%s%s", prefix, TB_SEG_INDEX) < 0)
         rc = tb_error_set(TB_EIO, "out of memory");
-    if (rc == 0 && floor) {
-        int k = snprintf(from, sizeof from, "%s%" PRIu64 "\n", TB_SEG_INDEX_FROM, floor);
-        if (text_add(&out, from, (size_t)k) < 0)
-            rc = tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0)
+        rc = tb_stream_mem_writer(&m);
+    if (rc == 0 && floor)
+        rc = put_line(m, from, (size_t)snprintf(from, sizeof from, "%s%" PRIu64, TB_SEG_INDEX_FROM, floor));
+    if (older)
+        old = tb_stream_mem_data(older, &olen);
+    if (rc == 0 && (rc = put_lines(m, text, len, 1, floor)) == 0 && (rc = put_lines(m, old, olen, 0, floor)) == 0 &&
+        (rc = put_lines(m, text, len, 0, floor)) == 0) {
+        out = tb_stream_mem_data(m, &n);
+        if ((rc = tb_stream_mem_reader(&src, out, n)) == 0)
+            rc = tb_s3_put(s, bucket, key, src, n, NULL);
     }
-    /* Pass 0: comments; 1: the remote's older segments; 2: the local segments. */
-    for (int pass = 0; pass < 3 && rc == 0; pass++) {
-        const char *t = pass == 1 ? (older ? older->p : NULL) : text;
-        size_t tl = pass == 1 ? (older ? older->len : 0) : len;
-        for (const char *p = t, *nl; rc == 0 && t && p < t + tl; p = nl + 1) {
-            if (!(nl = memchr(p, '\n', (size_t)(t + tl - p))))
-                nl = t + tl - 1;
-            if (strncmp(p, TB_SEG_INDEX_FROM, strlen(TB_SEG_INDEX_FROM)) == 0)
-                continue; /* the local one: the remote floor is the one that counts */
-            if ((pass == 0) == (*p == '#') && (*p == '#' || strtoull(p, NULL, 10) >= floor) &&
-                text_add(&out, p, (size_t)(nl - p) + 1) < 0)
-                rc = tb_error_set(TB_EIO, "out of memory");
-        }
-    }
-    if (rc == 0 && (rc = tb_stream_mem_reader(&src, out.p ? out.p : "", out.len)) == 0)
-        rc = tb_s3_put(s, bucket, key, src, out.len, NULL);
     if (rc == 0 && tb_fs_exists_in(dir, "cf.tsv"))
         rc = put(s, bucket, prefix, dir, "cf.tsv");
     tb_stream_free(src);
-    free(out.p);
+    tb_stream_free(m);
     free(key);
     free(text);
     free(path);
@@ -579,11 +566,11 @@ static int put_tables(tb_s3 *s, const char *bucket, const char *prefix, const ch
 static int put_tables_fresh(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, uint64_t floor)
 {
     uint64_t now;
-    struct text_buf older = { 0 };
-    int rc = remote_index(s, bucket, prefix, dir, &now, &older);
-    if (rc == 0)
-        rc = put_tables(s, bucket, prefix, dir, now > floor ? now : floor, &older);
-    free(older.p);
+    tb_stream *older = NULL;
+    int rc = tb_stream_mem_writer(&older);
+    if (rc == 0 && (rc = remote_index(s, bucket, prefix, dir, &now, older)) == 0)
+        rc = put_tables(s, bucket, prefix, dir, now > floor ? now : floor, older);
+    tb_stream_free(older);
     return rc;
 }
 

@@ -629,16 +629,7 @@ static int describe_segment(const char *dir, const char *name, struct tb_seg_inf
     return rc;
 }
 
-static int cmp_first_seq(const void *a, const void *b)
-{
-    const struct tb_seg_info *x = a, *y = b;
-    return x->first_seq < y->first_seq ? -1 : x->first_seq > y->first_seq;
-}
-
-/* Whether the index v (n entries, in sequence order) lists the segment name starting at
- * first: a binary search, then the neighbours with the same first sequence (a segment of
- * Prepares alone consumes none). */
-static int index_has(const struct tb_seg_info *v, size_t n, uint64_t first, const char *name)
+size_t tb_seg_index_find(const struct tb_seg_info *v, size_t n, uint64_t first, const char *name)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -650,8 +641,8 @@ static int index_has(const struct tb_seg_info *v, size_t n, uint64_t first, cons
     }
     for (; lo < n && v[lo].first_seq == first; lo++)
         if (strcmp(v[lo].name, name) == 0)
-            return 1;
-    return 0;
+            return lo;
+    return n;
 }
 
 struct unindexed {
@@ -668,7 +659,7 @@ static int cmp_unindexed(const void *a, const void *b)
 }
 
 /* Adds to v the published segments of dir that the index lacks and that continue it (an
- * archiver killed between publishing a segment and indexing it), then sorts v by sequence.
+ * archiver killed between publishing a segment and indexing it), in sequence order.
  * Only a chain from where the index ends (from the lowest when the index is empty) is
  * taken: a segment file that does not continue it is not this archive's (another archive's
  * left in the same directory, as a sync of two archives' objects can) and is ignored. */
@@ -685,7 +676,7 @@ static int adopt_unindexed(const char *dir, struct tb_seg_info **v, size_t *n, s
         return errno == ENOENT ? 0 : tb_error_errno(TB_EIO, errno, "cannot list %s", dir);
     while (rc == 0 && (e = readdir(d)) != NULL) {
         uint64_t first, next;
-        if (!seg_name(e->d_name, &first, &next) || index_has(*v, indexed, first, e->d_name))
+        if (!seg_name(e->d_name, &first, &next) || tb_seg_index_find(*v, indexed, first, e->d_name) < indexed)
             continue;
         if (nc == cap) {
             struct unindexed *q = realloc(c, (cap = cap ? 2 * cap : 8) * sizeof *q);
@@ -721,9 +712,7 @@ static int adopt_unindexed(const char *dir, struct tb_seg_info **v, size_t *n, s
             }
         }
     }
-    free(c);
-    if (rc == 0 && *adopted)
-        qsort(*v, *n, sizeof **v, cmp_first_seq);
+    free(c); /* what was adopted continues the index in order: v stays sorted */
     return rc;
 }
 

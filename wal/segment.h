@@ -83,6 +83,10 @@ int tb_seg_walk_progress(const char *wal_dir, tb_seg_record_fn fn, void *arg, tb
 /* The index's segments in sequence order, with any published segment the index lacks (an
  * archiver killed between publishing and indexing it) read through and added. */
 int tb_seg_index_load(const char *dir, struct tb_seg_info **segs, size_t *n);
+/* Where the index v (n entries, in sequence order) lists the segment name starting at
+ * first, or n: a binary search, then the neighbours with the same first sequence (a
+ * segment of Prepares alone consumes none). */
+size_t tb_seg_index_find(const struct tb_seg_info *v, size_t n, uint64_t first, const char *name);
 /* Writes such segments back into index.tsv; *adopted says how many. Only the archiver,
  * holding the archive's lock, calls it. */
 int tb_seg_index_repair(const char *dir, size_t *adopted);
