@@ -282,14 +282,16 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
     char *apath = archive_file(adir, am);
     size_t want = 0, got = 0;
     char hex[65];
-    int rc;
+    int rc, named = 0; /* the error's message names the parent already */
     for (size_t i = 0; i < m->nfiles; i++)
         want += m->files[i].stored_in && strcmp(m->files[i].stored_in, sha_id) == 0;
     if (!apath)
         return tb_error_set(TB_EIO, "out of memory");
     rc = tb_stream_file(&src, apath, "r");
-    if (rc == TB_ENOENT)
+    if (rc == TB_ENOENT) {
         rc = tb_error_set(TB_EVERIFY, "parent backup %s has lost its archive (%s)", adir, apath);
+        named = 1;
+    }
     if (rc == 0 && (rc = tb_stream_sha256(&sha, src)) == 0) {
         src = NULL;
         rc = open_layers(sha, sha, keys, adir, &top, &crypt);
@@ -315,11 +317,15 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
         dest = dbdir ? dest_for(e.name, dbdir, NULL) : NULL;
         rc = read_member(r, &e, dest, got_sha, &size, NULL);
         free(dest);
-        if (rc == 0 && (size != f->size || strcmp(got_sha, f->sha256)))
+        if (rc == 0 && (size != f->size || strcmp(got_sha, f->sha256))) {
             rc = tb_error_set(TB_EVERIFY, "parent backup %s: member %s SHA-256 mismatch (damaged)", adir, e.name);
+            named = 1;
+        }
         got++;
     }
-    if (rc < 0 && rc != TB_EVERIFY && rc != TB_EKEY && rc != TB_ENOSPC)
+    /* Anything the layers below found (a corrupt zstd frame, a torn tar) is the parent's
+     * damage too: say whose. A wrong key and a full disk keep their own words. */
+    if (rc < 0 && !named && rc != TB_EKEY && rc != TB_ENOSPC)
         rc = tb_error_wrap(TB_EVERIFY, "parent backup %s", adir);
     if (rc == 0 && got != want)
         rc = tb_error_set(TB_EVERIFY, "parent backup %s lacks %zu of the members this backup needs from it", adir,

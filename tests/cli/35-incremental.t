@@ -82,6 +82,10 @@ flip_byte "$T/root/b1/backup.tar.zst" $(( $(stat -c %s "$T/root/b1/backup.tar.zs
 run themis-restore --backup-directory "$T/root/b2" --verify-only --quick
 is "$rc" 3 "verify of b2 with b1 damaged: exit 3"
 like "$err" "parent backup .*/b1" "names the damaged parent"
+truncate -s $(( $(stat -c %s "$T/b1.good") / 2 )) "$T/root/b1/backup.tar.zst"
+run themis-restore --backup-directory "$T/root/b2" --verify-only --quick
+is "$rc" 3 "verify of b2 with b1 cut in half (the zstd layer finds it): exit 3"
+like "$err" "parent backup .*/b1" "names the damaged parent: $err"
 cp "$T/b1.good" "$T/root/b1/backup.tar.zst"
 run themis-restore --backup-directory "$T/root/b2" --verify-only
 is "$rc" 0 "b1 repaired: b2 verifies again"
