@@ -3,21 +3,39 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
-PKGS     = rocksdb libarchive libzstd libcrypto libcurl yaml-0.1 jansson expat
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+CXX     ?= c++
+PKGS     = libarchive libzstd libcrypto libcurl yaml-0.1 jansson expat
+# Another librocksdb (the one a site's ThemisDB ships): make ROCKSDB_PREFIX=DIR uses
+# DIR/include and DIR/lib; otherwise pkg-config's (PKG_CONFIG_PATH may point elsewhere).
+ROCKSDB_PREFIX ?=
+ifeq ($(ROCKSDB_PREFIX),)
+PKGS    += rocksdb
+ROCKS_CFLAGS :=
+ROCKS_LIBS   :=
+else
+ROCKS_CFLAGS := -I$(ROCKSDB_PREFIX)/include
+ROCKS_LIBS   := -L$(ROCKSDB_PREFIX)/lib -Wl,-rpath,$(ROCKSDB_PREFIX)/lib -lrocksdb
+endif
+PKG_CFLAGS := $(ROCKS_CFLAGS) $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(ROCKS_LIBS) $(shell pkg-config --libs $(PKGS))
 OPT     ?= -O2
 SAN     ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -pthread \
            -Ilibbackup -Iwal $(PKG_CFLAGS) $(SAN) -DVECTORS='"$(abspath tests/unit/vectors)"'
+CXXFLAGS += -std=c++17 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -pthread \
+           -Ilibbackup -Iwal $(PKG_CFLAGS) $(SAN)
 LDFLAGS += -pthread $(SAN)
-LDLIBS  += $(PKG_LIBS) -lm
+# libbackup may hold one small C++ file (what RocksDB's C API cannot do at all); the C++
+# fixtures link the same library, so every program links the C++ runtime.
+LDLIBS  += $(PKG_LIBS) -lstdc++ -lm
 
 LIB_SRC  := $(wildcard libbackup/*.c) $(wildcard wal/*.c)
-LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+LIB_CXX  := $(wildcard libbackup/*.cc)
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(patsubst %.cc,$(BUILD)/obj/%.o,$(LIB_CXX))
 LIB      := $(BUILD)/libthemisbackup.a
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/bin/%,$(wildcard tools/*.c))
-FIXTURES := $(patsubst fixtures/%.c,$(BUILD)/bin/%,$(wildcard fixtures/*.c))
+FIXTURES := $(patsubst fixtures/%.c,$(BUILD)/bin/%,$(wildcard fixtures/*.c)) \
+            $(patsubst fixtures/%.cc,$(BUILD)/bin/%,$(wildcard fixtures/*.cc))
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 ALIASES  := themisdb-backup:themis-backup themisdb-restore:themis-restore
 
@@ -28,6 +46,11 @@ $(BUILD)/obj/%.o: %.c $(wildcard libbackup/*.h) $(wildcard wal/*.h) $(wildcard t
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.cc $(wildcard libbackup/*.h) $(wildcard wal/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CXX   $<"
+	@$(CXX) $(CXXFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
