@@ -181,8 +181,44 @@ def check(paths, per_batch):
     return 0
 
 
+def check_stamps(paths):
+    """Every write's first record is its TSv1 stamp. A record is cut into parts at the
+    markers (0a, 0b, 0c) and at every Noop (a transaction's placeholder, or the end of a
+    batch committed without Prepare); a part's first record after its begin marker (09,
+    12, 13) must be a stamp, except: parts with no records (commit markers), rollback
+    parts, the rollback's own commit (an empty LogData), and the later sections of an
+    unprepared transaction (the stamp went with its first section)."""
+    sections, bad, parts = set(), 0, 0
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read()
+        for off, rec in records(data):
+            toks = tags(rec)
+            cur = []
+            for tok in toks + ["0d"]:
+                if tok[:3] in ("0a:", "0b:", "0c:") or tok == "0d":
+                    begin = cur[0] if cur and cur[0] in ("09", "12", "13") else None
+                    body = cur[1:] if begin else cur
+                    xid = tok[3:] if tok[:3] == "0a:" else None
+                    later = begin in ("12", "13") and xid in sections
+                    if begin in ("12", "13"):
+                        sections.add(xid)
+                    if body and tok[:3] != "0c:" and body != ["03:0B"] and not later:
+                        parts += 1
+                        if not body[0].startswith("03:TSv1="):
+                            bad += 1
+                            print("unstamped at %s@%d: %s" % (path, off, " ".join(cur + [tok])))
+                    cur = []
+                else:
+                    cur.append(tok)
+    print("%d writes, %d unstamped" % (parts, bad))
+    return 1 if bad else 0
+
+
 def main():
     args = sys.argv[1:]
+    if args and args[0] == "--check-stamps":
+        return check_stamps(args[1:])
     if args and args[0] in ("--check-committed", "--check-per-batch"):
         return check(args[1:], args[0] == "--check-per-batch")
     for path in args:
