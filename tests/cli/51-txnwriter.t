@@ -57,6 +57,8 @@ for p in committed prepared unprepared; do
     # Ground truth: checkpoints named by sequence, listed with their times; each reopens
     # as the server would; the last equals the database itself.
     is "$(wc -l <"$T/ck-$p/checkpoints.tsv")" 3 "$p: two checkpoints and the final one are listed"
+    sides=$(scan --check-checkpoints "$T/ck-$p/checkpoints.tsv" $wals)
+    ok $? "$p: stamps at or below a checkpoint's sequence are <= its time, above it later: ${sides##*$'\n'}"
     hashes=0
     for c in $(cut -f1 "$T/ck-$p/checkpoints.tsv"); do
         h=$(themis-txnwriter --hash --db "$T/ck-$p/$c" --policy $p --merge 2>&1) && [[ $h =~ ^[0-9a-f]{64}$ ]] && hashes=$((hashes + 1))

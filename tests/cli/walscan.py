@@ -1,7 +1,9 @@
 #!/usr/bin/python3
-"""walscan FILE...: every WAL record of RocksDB log files as one line of raw WriteBatch
+"""walscan [--check-committed|--check-per-batch|--check-stamps|--check-checkpoints TSV] FILE...
+
+Without an option: every WAL record of RocksDB log files as one line of raw WriteBatch
 tags, read by an implementation independent of ours and of ldb (which prints
-BeginPersistedPrepare 0x12 like BeginPrepare 0x02... as BEGIN_PREPARE(false) and hides
+BeginPersistedPrepare 0x12 like BeginPrepare 0x09, as BEGIN_PREPARE(false), and hides
 LogData), for the tests and docs/wal-notes.md:
 
     SEQ COUNT OFFSET TAG...
@@ -215,8 +217,42 @@ def check_stamps(paths):
     return 1 if bad else 0
 
 
+def check_checkpoints(tsv, paths):
+    """The ground-truth property PITR relies on: for every checkpoint (checkpoints.tsv:
+    name, sequence S, time T), the WAL's stamps in records at or below S are <= T and
+    those above S are > T (a write group never straddles a checkpoint: the writers are
+    held while it is taken). Write-committed prepare sections are skipped: their header
+    holds the next free sequence and they take none, so a section rolled back before a
+    checkpoint has a header above it; a committed one takes its sequences at its Commit."""
+    with open(tsv) as f:
+        ckpts = [(int(l.split()[1]), int(l.split()[2])) for l in f if l.strip()]
+    n, bad = 0, 0
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read()
+        for off, rec in records(data):
+            seq = struct.unpack_from("<Q", rec, 0)[0]
+            toks = tags(rec)
+            if toks and toks[0] == "09" and committed_took([(int(t[:2], 16), 0, t[3:]) for t in toks], {}) == 0:
+                continue
+            for tok in toks:
+                if not tok.startswith("03:TSv1="):
+                    continue
+                ts = int(tok[8:])
+                n += 1
+                for s, t in ckpts:
+                    if (seq <= s) != (ts <= t):
+                        bad += 1
+                        print("stamp %d of record %d at %s@%d is on the wrong side of checkpoint %d (%d)"
+                              % (ts, seq, path, off, s, t))
+    print("%d stamps, %d checkpoints, %d on the wrong side" % (n, len(ckpts), bad))
+    return 1 if bad else 0
+
+
 def main():
     args = sys.argv[1:]
+    if len(args) > 1 and args[0] == "--check-checkpoints":
+        return check_checkpoints(args[1], args[2:])
     if args and args[0] == "--check-stamps":
         return check_stamps(args[1:])
     if args and args[0] in ("--check-committed", "--check-per-batch"):
