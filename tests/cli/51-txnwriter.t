@@ -91,6 +91,15 @@ a=$(themis-txnwriter --hash --db "$T/l/ck/$last" --policy unprepared --merge 2>&
 b=$(themis-txnwriter --hash --db "$T/l/db" --wal-dir "$T/l/wal" --db-paths "$T/l/p1,$T/l/p2" --policy unprepared --merge 2>&1)
 ok "$([[ $a =~ ^[0-9a-f]{64}$ ]] && [ "$a" = "$b" ]; echo $?)" "the database reopened with its wal_dir and db_paths equals its final checkpoint"
 
+# Bulk mode (benchmark databases): about N bytes, mostly left in the WAL.
+themis-txnwriter --db "$T/bulk" --policy unprepared --merge --blob --bytes 4M --write-buffer 64M \
+    --no-flush-at-exit --log "$T/bulk.log" 2>/dev/null
+ok $? "--bytes: the bulk writer ran"
+size=$(cat "$T"/bulk/*.log "$T"/bulk/*.sst "$T"/bulk/*.blob 2>/dev/null | wc -c)
+ok "$([ "$size" -ge $((4 << 20)) ] && [ "$size" -lt $((8 << 20)) ]; echo $?)" "--bytes 4M wrote $size bytes of data files"
+want=$(awk -F'\t' '$2 ~ /^(counter-init|commit)/ { s += $3 } END { print s }' "$T/bulk.log")
+is "$(themis-txnwriter --counter --db "$T/bulk" --policy unprepared --merge 2>&1)" "$want" "--bytes: the counter reads as the logged sum"
+
 run themis-txnwriter --db "$T/x" --policy optimistic
 is "$rc" 2 "an unknown policy is a usage error"
 done_testing
