@@ -69,6 +69,19 @@ for p in committed prepared unprepared; do
     is "$rc/$out" "0/$h" "$p: the database, its WAL replayed by a reopen, equals the final checkpoint $last"
 done
 
+# --rollback-merges: merges in transactions that roll back too. RocksDB undoes them, except
+# WRITE_PREPARED's Prepare + Rollback, whose operand stays (rollback_merge_operands=false).
+for p in committed prepared unprepared; do
+    themis-txnwriter --db "$T/rm-$p" --policy $p --merge --rollback-merges --threads 2 --batches 200 \
+        --seed 8 --log "$T/rm-$p.log" 2>/dev/null
+    sum() { awk -F'\t' -v re="$1" '$2 ~ re { s += $3 } END { print s + 0 }' "$T/rm-$p.log"; }
+    want=$(sum '^(counter-init|batch|commit)'); kept=$(sum '^prepare-rollback')
+    [ $p = prepared ] && want=$((want + kept)) && what="the committed deltas and the $kept rolled back after Prepare" \
+        || what="the committed deltas only"
+    ok "$([ "$(sum '^(prepare-)?rollback')" -gt 0 ] && [ "$kept" -gt 0 ]; echo $?)" "$p: rolled-back transactions merged too"
+    is "$(themis-txnwriter --counter --db "$T/rm-$p" --policy $p --merge 2>&1)" "$want" "$p: the counter holds $what"
+done
+
 # themis-txnwriter --hash and themis-dbhash agree where both can open the database.
 themis-txnwriter --db "$T/plain" --policy committed --blob --threads 2 --batches 200 2>/dev/null
 a=$(themis-dbhash --database-path "$T/plain" 2>&1)
