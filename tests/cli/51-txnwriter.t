@@ -10,10 +10,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 scan() { python3 "$here/walscan.py" "$@"; }
 
 for p in committed prepared unprepared; do
-    themis-txnwriter --db "$T/$p" --policy $p --merge --blob --seed 4 --threads 2 --batches 300 \
+    themis-txnwriter --db "$T/$p" --policy $p --merge --blob --seed 4 --threads 2 --batches 200 \
         --write-buffer 64M --wal-ttl 3600 --no-flush-at-exit --log "$T/$p.log" \
-        --checkpoint-dir "$T/ck-$p" --checkpoint-at 100,200 2>"$T/$p.err"
-    ok $? "$p: the writer wrote 300 writes with 2 writers" || cat "$T/$p.err" >&2
+        --checkpoint-dir "$T/ck-$p" --checkpoint-at 70,140 2>"$T/$p.err"
+    ok $? "$p: the writer wrote 200 writes with 2 writers" || cat "$T/$p.err" >&2
     wals="$(ls "$T"/$p/archive/*.log 2>/dev/null) $(ls "$T"/$p/*.log)"   # in write order
     [ "$p" = committed ] && wc=true || wc=false
     dump=$(for f in $wals; do ldb dump_wal --walfile="$f" --header --write_committed=$wc; done 2>&1)
@@ -71,7 +71,8 @@ done
 
 # --rollback-merges: merges in transactions that roll back too. RocksDB undoes them, except
 # WRITE_PREPARED's Prepare + Rollback, whose operand stays (rollback_merge_operands=false).
-for p in committed prepared unprepared; do
+# (WRITE_COMMITTED writes nothing of a rolled-back transaction.)
+for p in prepared unprepared; do
     themis-txnwriter --db "$T/rm-$p" --policy $p --merge --rollback-merges --threads 2 --batches 200 \
         --seed 8 --log "$T/rm-$p.log" 2>/dev/null
     sum() { awk -F'\t' -v re="$1" '$2 ~ re { s += $3 } END { print s + 0 }' "$T/rm-$p.log"; }
