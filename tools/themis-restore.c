@@ -204,9 +204,9 @@ cleanup:
 /* ThemisDB's upgrade guides restore into its data directory (/var/lib/themisdb/), which
  * holds more than the database: the database goes into its rocksdb/ (the config's
  * storage.rocksdb_path), the way themis-wal-replay reads it, and nothing else there is
- * touched. Said on stderr, since it is not the directory the user typed. Returns -1 to go
- * on, else the exit status. */
+ * touched. Returns -1 to go on, else the exit status. */
 static char mapped_target[PATH_MAX];
+static const char *data_dir; /* the directory given, when target became its rocksdb/ */
 
 static int map_target(void)
 {
@@ -216,17 +216,24 @@ static int map_target(void)
     if ((rc = tb_config_open(&cfg, config_file, 0)) == 0)
         rc = tb_config_db_dir(target, tb_config_db_path(cfg), &dir, &mapped);
     tb_config_free(cfg);
+    if (rc == 0 && mapped && strlen(dir) >= sizeof mapped_target)
+        rc = tb_error_set(TB_EUSAGE, "path too long (%s)", dir);
     if (rc == 0 && mapped) {
-        if (strlen(dir) >= sizeof mapped_target)
-            rc = tb_error_set(TB_EUSAGE, "path too long (%s)", dir);
-        else
-            fprintf(stderr, "%s: note: %s is ThemisDB's data directory: restoring the database into %s; "
-                    "nothing else in it is changed\n", cli.tool, target, dir);
         snprintf(mapped_target, sizeof mapped_target, "%s", dir);
+        data_dir = target;
         target = mapped_target;
     }
     free(dir);
     return rc < 0 ? tool_fail(&cli, rc) : -1;
+}
+
+/* Said after a restore into a data directory, since it is not the directory the user
+ * typed (a failure names the rocksdb/ path in its one line). */
+static void say_mapped(void)
+{
+    if (data_dir)
+        fprintf(stderr, "%s: note: %s is ThemisDB's data directory: restored the database into %s; "
+                "nothing else in it was changed\n", cli.tool, data_dir, target);
 }
 
 int main(int argc, char **argv)
@@ -257,6 +264,8 @@ int main(int argc, char **argv)
         if ((status = map_target()) >= 0)
             return status;
         rc = recover();
+        if (rc == 0)
+            say_mapped();
         tb_remote_root_free(remote);
         remove_fetched();
         tb_s3_free(s3);
@@ -324,6 +333,8 @@ int main(int argc, char **argv)
             tb_error_set(rc, "%s", msg); /* the verification's error is the one to report */
         free(msg);
     }
+    if (rc == 0 && !verify_only)
+        say_mapped();
     if (rc == 0 && verbose)
         fprintf(stderr, "%s: %s: %zu files, sequence %" PRIu64 ", content hash %s%s\n", cli.tool,
                 verify_only ? (quick ? "checksums verified" : "verified") : "restored", m->nfiles,

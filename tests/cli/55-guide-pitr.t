@@ -50,8 +50,8 @@ themisdb-restore \
   --backup-directory "$R/backups/themisdb/daily/2024-01-24/" \
   --target "$R/var/lib/themisdb/" >"$T/s2.out" 2>"$T/s2.err"
 is "$?" 0 "step 2: themisdb-restore --target /var/lib/themisdb/$(sed 's/^/: /' "$T/s2.err" | tr '\n' ' ')"
-like "$(cat "$T/s2.err")" "^themis-restore: note: $R/var/lib/themisdb/ is ThemisDB's data directory: restoring the database into $R/var/lib/themisdb/rocksdb" \
-    "and says, in one line, that the database goes into its rocksdb/"
+like "$(cat "$T/s2.err")" "^themis-restore: note: $R/var/lib/themisdb/ is ThemisDB's data directory: restored the database into $R/var/lib/themisdb/rocksdb; nothing else in it was changed\$" \
+    "and says, in one line, that the database went into its rocksdb/"
 is "$(grep -c . "$T/s2.err")" 1 "one line only"
 themisdb-admin wal-replay \
   --wal-directory "$R/backups/themisdb/wal/" \
@@ -71,6 +71,7 @@ was=$(listing "$R/var/lib/themisdb")
 run themisdb-restore --backup-directory "$R/backups/themisdb/daily/2024-01-24/" --target "$R/var/lib/themisdb/"
 is "$rc" 1 "step 2 over an existing database in rocksdb/ exits 1 without --force"
 like "$err" "target is not empty \(use --force to replace it\) \($R/var/lib/themisdb/rocksdb\)" "naming rocksdb/ and --force"
+one_line_error themis-restore "$err"; ok $? "in one line"
 is "$(listing "$R/var/lib/themisdb")" "$was" "and changes nothing"
 run themisdb-restore --backup-directory "$R/backups/themisdb/daily/2024-01-24/" --target "$R/var/lib/themisdb/" --force
 is "$rc" 0 "with --force the database in rocksdb/ is replaced${err:+ ($err)}"
@@ -88,7 +89,7 @@ printf 'storage:\n  rocksdb_path: %s\n' "$R/srv/themis/data" > "$R/etc/themisdb/
 echo keep > "$R/srv/themis/keep.txt"
 run themisdb-restore --config-file "$R/etc/themisdb/config.yaml" --backup-directory "$R/backups/themisdb/daily/2024-01-24/" --target "$R/srv/themis"
 is "$rc" 0 "restore into the directory holding the config's storage.rocksdb_path${err:+ ($err)}"
-like "$err" "restoring the database into $R/srv/themis/data" "says where"
+like "$err" "restored the database into $R/srv/themis/data;" "says where"
 ok "$([ -f "$R/srv/themis/data/CURRENT" ] && [ "$(cat "$R/srv/themis/keep.txt")" = keep ] && [ "$(ls -A "$R/srv/themis" | tr '\n' ' ')" = "data keep.txt " ]; echo $?)" \
     "the database is at storage.rocksdb_path, the sibling file kept, nothing else added"
 run themis-wal-replay --config-file "$R/etc/themisdb/config.yaml" --wal-directory "$R/backups/themisdb/wal/" --target-time "$(tsz "$ts1")"
@@ -114,6 +115,7 @@ for form in "--target $R/live/" "--target $R/live/ --force" "--target $R/live/ro
     run themisdb-restore --backup-directory "$R/backups/themisdb/daily/2024-01-24/" $form
     is "$rc" 1 "restore $form while the server runs exits 1"
     like "$err" "a running process holds the database's LOCK: stop the server first \($R/live/rocksdb\)" "and says why"
+    one_line_error themis-restore "$err"; ok $? "in one line"
 done
 run themis-restore --backup-root "$R/backups/themisdb/daily" --wal-directory "$R/backups/themisdb/wal" \
     --target-time "$(tsz "$ts2")" --target "$R/live/" --force
