@@ -148,6 +148,7 @@ PY
     run themis-restore --backup-directory "$R/backups/themisdb/daily/2024-01-24/" --target "$T/held" --force
     is "$rc" 1 "restore --force into a database whose LOCK has a $kind lock exits 1"
     is "$(listing "$T/held")" "$was" "and changes nothing"
+    is "$(ls -A "$T" | grep -c '^\.held\.tmp-')" 0 "not even a temporary beside it"
     kill "$holder"; wait "$holder" 2>/dev/null; rm -f "$T/held.ready"
 done
 done_testing
