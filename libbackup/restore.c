@@ -354,12 +354,22 @@ static int chown_one(const char *p, const struct stat *st, int flag, struct FTW 
     return 0;
 }
 
+int tb_restore_check_target(const char *target)
+{
+    if (tb_rocks_is_live(target))
+        return tb_error_set(TB_EIO, "a running process holds the database's LOCK: stop the server first (%s)", target);
+    return 0;
+}
+
 /* Publishes stage at target: rename into a missing or empty target, or swap with a
  * non-empty one (--force) and remove what was there only after the swap. */
 static int publish_target(const char *stage, const char *target, int force)
 {
     int empty, rc;
     char *old = NULL;
+    /* Again: a server may have started on the old database while we restored. */
+    if ((rc = tb_restore_check_target(target)) < 0)
+        return rc;
     if ((rc = tb_fs_is_empty_dir(target, &empty)) < 0)
         return rc;
     if (empty) {
@@ -394,6 +404,8 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
     if (!o->verify_only) {
         if (!o->target)
             return tb_error_set(TB_EUSAGE, "restore needs a target directory");
+        if ((rc = tb_restore_check_target(o->target)) < 0)
+            return rc;
         if ((rc = tb_fs_is_empty_dir(o->target, &empty)) < 0)
             return rc;
         if (!empty && !o->force)

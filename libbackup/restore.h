@@ -33,6 +33,10 @@ struct tb_restore_opts {
  * sibling is changed on failure. *out (may be NULL) receives the manifest. */
 int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out);
 
+/* Refuses (TB_EIO) a target whose RocksDB LOCK a running process holds: replacing the
+ * directory under a live server loses what it writes and confuses its recovery. */
+int tb_restore_check_target(const char *target);
+
 /* The newest backup under root created at or before t (INT64_MAX: any time) whose
  * checksums verify (--verify-only --quick, ancestors included). with (may be NULL) gives
  * the verification its keys, rate limit and progress. prepare (may be NULL) readies a

@@ -97,8 +97,8 @@ static void close_handles(tb_rocks *r)
     r->ncf = 0;
 }
 
-/* Whether another process holds the DB's LOCK (RocksDB locks it with fcntl). */
-static int db_is_live(const char *path)
+/* RocksDB locks LOCK with fcntl (F_SETLK); F_GETLK also reports OFD locks. */
+int tb_rocks_is_live(const char *path)
 {
     char *lock = tb_fs_join(path, "LOCK");
     struct flock fl = { 0 };
@@ -129,7 +129,7 @@ int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, con
      * than what its column family flushed (docs/rocksdb-backup-notes.md): read a stopped DB
      * read-only, which recovers exactly as the server will. */
     if (mode == TB_ROCKS_AUTO)
-        mode = db_is_live(path) ? TB_ROCKS_SECONDARY : TB_ROCKS_READONLY;
+        mode = tb_rocks_is_live(path) ? TB_ROCKS_SECONDARY : TB_ROCKS_READONLY;
     r->mode = mode;
     /* A directory without CURRENT is no RocksDB; say so instead of RocksDB's wording. */
     current = tb_fs_join(path, "CURRENT");

@@ -19,6 +19,10 @@ enum tb_rocks_mode {
 /* The block cache of every database we open (index and filter blocks; reads bypass it). */
 #define TB_ROCKS_CACHE (16u << 20)
 
+/* Whether a running process (another one) holds the LOCK of the database at path: a live
+ * server. 0 when there is no LOCK. */
+int tb_rocks_is_live(const char *path);
+
 /* Opens path with all its column families. scratch is a directory of ours (created if
  * missing) for the secondary's files and RocksDB's info log, so the DB directory is not
  * written to. */

@@ -43,7 +43,7 @@ static const struct tb_option opts[] = {
     { "compress-level", 0, TB_OPT_INT, &level, "N", "zstd level (default 3)" },
     { "threads", 0, TB_OPT_INT, &threads, "N", "zstd worker threads (default: number of CPUs)" },
     { "include-config", 0, TB_OPT_FLAG, &include_config, NULL, "include ThemisDB's config and the files it names under its directory" },
-    { "config-file", 0, TB_OPT_STRING, &config_file, "PATH", "ThemisDB config (default " TB_THEMIS_CONFIG ")" },
+    { "config-file", 0, TB_OPT_STRING, &config_file, "PATH", "ThemisDB config (default " TB_THEMIS_CONFIG ", else " TB_THEMIS_CONFIG_OLD " beside it)" },
     { "server-url", 0, TB_OPT_STRING, &server_url, "URL", "ask the server for the checkpoint (POST /admin/backup)" },
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show progress on stderr (a line, or JSON lines)" },
     { "incremental-from", 0, TB_OPT_STRING, &parent_dir, "DIR", "store only files the backup in DIR lacks; the rest are read from it (and its parents) on restore" },
@@ -264,7 +264,6 @@ int main(int argc, char **argv)
     enum tb_progress_mode pmode;
     tb_stream *out = NULL;
     char host[256] = "";
-    const char *cfile;
     int argi, rc, status;
     char *picked = NULL;
 
@@ -345,15 +344,13 @@ int main(int argc, char **argv)
         return status;
     o.plain_manifest = plain_manifest;
 
-    /* The config names the DB; it must exist when asked for explicitly or included. */
-    cfile = config_file ? config_file : TB_THEMIS_CONFIG;
-    if (config_file || include_config || (!db_path && tb_fs_exists(cfile))) {
-        if ((rc = tb_config_load(&cfg, cfile)) < 0)
-            return tool_fail(&cli, rc);
-    }
+    /* The config names the DB; it must exist when asked for explicitly or included. Where
+     * config.yaml is absent, older installations keep themisdb.conf beside it. */
+    if ((config_file || include_config || !db_path) &&
+        (rc = tb_config_open(&cfg, config_file, config_file || include_config)) < 0)
+        return tool_fail(&cli, rc);
     if (!db_path)
-        db_path = cfg && tb_config_get(cfg, "storage.rocksdb_path") ? tb_config_get(cfg, "storage.rocksdb_path")
-                                                                     : TB_THEMIS_DB_PATH;
+        db_path = tb_config_db_path(cfg);
 
     gethostname(host, sizeof host - 1);
     o.db_path = db_path;
@@ -365,8 +362,8 @@ int main(int argc, char **argv)
     o.server_url = server_url;
     o.host = host;
     if (include_config) {
-        o.config_file = cfile;
-        o.config_dir = tb_fs_dirname(cfile);
+        o.config_file = cfg->path;
+        o.config_dir = tb_fs_dirname(cfg->path);
     }
     tb_progress_start(&prog, pmode, stderr, "backup", 0);
     o.progress = tb_progress_update;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "fs.h"
 #include "progress.h"
 #include "remote.h"
@@ -18,9 +19,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 
 static const char *backup_dir, *from, *target, *config_target, *owner, *progress_arg;
-static const char *backup_root, *wal_dir, *target_time;
+static const char *backup_root, *wal_dir, *target_time, *config_file;
 static int verify_only, quick, force, verbose;
 
 static long long prio_nice;
@@ -35,7 +37,8 @@ static const struct tb_option opts[] = {
     { "from", 0, TB_OPT_STRING, &from, "-", "read the backup stream from stdin (-) or an S3 object (s3://BUCKET/KEY)" },
     { "verify-only", 0, TB_OPT_FLAG, &verify_only, NULL, "check the backup and change nothing" },
     { "quick", 0, TB_OPT_FLAG, &quick, NULL, "with --verify-only: checksums only, skip restoring and opening the DB" },
-    { "target", 0, TB_OPT_STRING, &target, "DIR", "restore the database here" },
+    { "target", 0, TB_OPT_STRING, &target, "DIR", "restore the database here (ThemisDB's data directory: into its rocksdb/)" },
+    { "config-file", 0, TB_OPT_STRING, &config_file, "PATH", "ThemisDB config naming storage.rocksdb_path (default " TB_THEMIS_CONFIG ", else " TB_THEMIS_CONFIG_OLD " beside it)" },
     { "config-target", 0, TB_OPT_STRING, &config_target, "DIR", "also restore the backed-up config files here" },
     { "force", 0, TB_OPT_FLAG, &force, NULL, "replace a non-empty target" },
     { "owner", 0, TB_OPT_STRING, &owner, "USER", "give the restored files to USER (as root)" },
@@ -134,6 +137,8 @@ static int recover(void)
     int rc, empty;
     if ((rc = tb_time_parse(target_time, &t)) < 0)
         return rc;
+    if ((rc = tb_restore_check_target(target)) < 0)
+        return rc;
     if ((rc = tb_fs_is_empty_dir(target, &empty)) < 0)
         return rc;
     if (!empty && !force)
@@ -160,6 +165,8 @@ static int recover(void)
     ro.db_path = stage;
     ro.target_ns = t;
     if ((rc = tb_replay_run(&ro, &res)) < 0)
+        goto cleanup;
+    if ((rc = tb_restore_check_target(target)) < 0) /* a server started meanwhile */
         goto cleanup;
     if (!empty) {
         char *old = NULL;
@@ -194,6 +201,41 @@ cleanup:
     return rc;
 }
 
+/* ThemisDB's upgrade guides restore into its data directory (/var/lib/themisdb/), which
+ * holds more than the database: the database goes into its rocksdb/ (the config's
+ * storage.rocksdb_path), the way themis-wal-replay reads it, and nothing else there is
+ * touched. Returns -1 to go on, else the exit status. */
+static char mapped_target[PATH_MAX];
+static const char *data_dir; /* the directory given, when target became its rocksdb/ */
+
+static int map_target(void)
+{
+    struct tb_config *cfg = NULL;
+    char *dir = NULL;
+    int rc, mapped = 0;
+    if ((rc = tb_config_open(&cfg, config_file, 0)) == 0)
+        rc = tb_config_db_dir(target, tb_config_db_path(cfg), &dir, &mapped);
+    tb_config_free(cfg);
+    if (rc == 0 && mapped && strlen(dir) >= sizeof mapped_target)
+        rc = tb_error_set(TB_EUSAGE, "path too long (%s)", dir);
+    if (rc == 0 && mapped) {
+        snprintf(mapped_target, sizeof mapped_target, "%s", dir);
+        data_dir = target;
+        target = mapped_target;
+    }
+    free(dir);
+    return rc < 0 ? tool_fail(&cli, rc) : -1;
+}
+
+/* Said after a restore into a data directory, since it is not the directory the user
+ * typed (a failure names the rocksdb/ path in its one line). */
+static void say_mapped(void)
+{
+    if (data_dir)
+        fprintf(stderr, "%s: note: %s is ThemisDB's data directory: restored the database into %s; "
+                "nothing else in it was changed\n", cli.tool, data_dir, target);
+}
+
 int main(int argc, char **argv)
 {
     struct tb_restore_opts o = { 0 };
@@ -219,7 +261,11 @@ int main(int argc, char **argv)
     if (target_time || backup_root || wal_dir) {
         if (!target_time || !backup_root || !wal_dir || !target || backup_dir || from || verify_only)
             return tool_usage(&cli, "one-command recovery takes --backup-root, --wal-directory, --target-time and --target");
+        if ((status = map_target()) >= 0)
+            return status;
         rc = recover();
+        if (rc == 0)
+            say_mapped();
         tb_remote_root_free(remote);
         remove_fetched();
         tb_s3_free(s3);
@@ -249,6 +295,8 @@ int main(int argc, char **argv)
         o.uid = pw->pw_uid;
         o.gid = pw->pw_gid;
     }
+    if (target && (status = map_target()) >= 0)
+        return status;
     if (from && !tb_s3_is_url(from) && (rc = tb_stream_fd(&in, 0, 0, "stdin")) < 0)
         return tool_fail(&cli, rc);
     if (from && tb_s3_is_url(from) && ((rc = s3_client()) < 0 || (rc = tb_remote_reader(&in, s3, from)) < 0))
@@ -288,6 +336,8 @@ int main(int argc, char **argv)
     if (rc == 0 && m->hash_unavailable && !(verify_only && quick))
         fprintf(stderr, "%s: note: files verified by their checksums; the content was not compared: the backup "
                 "has no content hash (%s)\n", cli.tool, m->hash_unavailable);
+    if (rc == 0 && !verify_only)
+        say_mapped();
     if (rc == 0 && verbose)
         fprintf(stderr, "%s: %s: %zu files, sequence %" PRIu64 ", content hash %s%s\n", cli.tool,
                 verify_only ? (quick ? "checksums verified" : "verified") : "restored", m->nfiles,

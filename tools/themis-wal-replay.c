@@ -13,14 +13,15 @@
 #include "s3opts.h"
 #include "timefmt.h"
 
-static const char *wal_dir, *db_path, *target_time, *progress_arg;
+static const char *wal_dir, *db_path, *target_time, *progress_arg, *config_file;
 static long long target_seq;
 static int dry_run;
 static struct tb_strlist key_file, pass_file;
 
 static const struct tb_option opts[] = {
     { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "the WAL archive (or s3://BUCKET/PREFIX: downloaded to $TMPDIR first)" },
-    { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "the restored database to bring forward" },
+    { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "the restored database to bring forward (ThemisDB's data directory: its rocksdb/; default: the config's storage.rocksdb_path)" },
+    { "config-file", 0, TB_OPT_STRING, &config_file, "PATH", "ThemisDB config naming storage.rocksdb_path (default " TB_THEMIS_CONFIG ", else " TB_THEMIS_CONFIG_OLD " beside it)" },
     { "target-time", 0, TB_OPT_STRING, &target_time, "TIME", "stop before the first write stamped later (RFC 3339)" },
     { "target-seq", 0, TB_OPT_INT, &target_seq, "N", "stop after sequence number N" },
     { "dry-run", 0, TB_OPT_FLAG, &dry_run, NULL, "print the recoverable window and change nothing" },
@@ -46,12 +47,13 @@ int main(int argc, char **argv)
 {
     struct tb_replay_opts o = { 0 };
     struct tb_replay_result r;
+    struct tb_config *cfg = NULL;
     struct tb_progress prog;
     enum tb_progress_mode pmode;
     char t1[64], t2[64], t3[64], *sub = NULL, *fetched = NULL;
     tb_s3 *s3 = NULL;
     tb_keyring *keys = NULL;
-    int argi, rc, status;
+    int argi, rc, status, mapped;
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
         return status;
@@ -71,18 +73,23 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "--dry-run applies nothing to show progress of");
     if (tb_progress_parse(progress_arg, &pmode) < 0)
         return tool_fail(&cli, TB_EUSAGE);
+    /* The upgrade guide passes ThemisDB's data directory; the RocksDB is its rocksdb/ (the
+     * same mapping as themis-restore's --target). */
+    if ((rc = tb_config_open(&cfg, config_file, 0)) == 0)
+        rc = tb_config_db_dir(db_path ? db_path : tb_config_db_path(cfg), tb_config_db_path(cfg), &sub, &mapped);
+    tb_config_free(cfg);
+    if (rc < 0)
+        return tool_fail(&cli, rc);
     if (tb_s3_is_url(wal_dir)) {
         if ((rc = tool_s3_new(&s3)) < 0 || (rc = tb_remote_fetch_dir(s3, wal_dir, tool_tmpdir(), &fetched)) < 0) {
             tb_s3_free(s3);
+            free(sub);
             return tool_fail(&cli, rc);
         }
         wal_dir = fetched;
     }
     o.wal_dir = wal_dir;
-    o.db_path = db_path ? db_path : TB_THEMIS_DB_PATH;
-    /* The upgrade guide passes ThemisDB's data directory; the RocksDB is its rocksdb/. */
-    if (!tb_fs_exists_in(o.db_path, "CURRENT") && tb_fs_exists_in(o.db_path, "rocksdb/CURRENT"))
-        o.db_path = sub = tb_fs_join(o.db_path, "rocksdb");
+    o.db_path = sub;
     o.target_seq = (uint64_t)target_seq;
     o.dry_run = dry_run;
     /* The total, the archive's size from its index, is known once the replay has checked it. */

@@ -33,6 +33,35 @@ run themis-backup --config-file "$T/etc/themisdb/missing.yaml" --include-config 
 is "$rc" 1 "a missing config with --include-config exits 1"
 like "$err" "missing.yaml" "and names it"
 
+# Older installations (and the upgrade guides that copy it) keep /etc/themisdb/themisdb.conf,
+# INI-style, where config.yaml is absent: --include-config finds and carries it, and it names
+# the DB. (--config-file stands in for /etc/themisdb/config.yaml: the same lookup.)
+mkdir -p "$T/etc2/themisdb/tls"
+echo "cert2" > "$T/etc2/themisdb/tls/server.pem"
+cat > "$T/etc2/themisdb/themisdb.conf" <<CONF
+# ThemisDB 1.x
+[storage]
+rocksdb_path = $T/db
+[server]
+tls-cert = $T/etc2/themisdb/tls/server.pem
+[rocksdb]
+block-cache-size = 8GB  # reduced
+CONF
+run themis-backup --config-file "$T/etc2/themisdb/config.yaml" --include-config --backup-directory "$T/bk5" --compress
+is "$rc" 0 "config.yaml absent: --include-config takes themisdb.conf beside it${err:+ ($err)}"
+members=$(zstd -q -dc "$T/bk5/backup.tar.zst" | tar -t)
+like "$members" "config/themisdb.conf" "themisdb.conf is in the archive"
+like "$members" "config/tls/server.pem" "with the file it names under its directory"
+like "$(cat "$T/bk5/MANIFEST.json")" "\"config_file\": \"$T/etc2/themisdb/themisdb.conf\"" "the manifest names it"
+like "$(cat "$T/bk5/MANIFEST.json")" "\"path\": \"$T/db\"" "its storage.rocksdb_path named the DB"
+run themis-restore --backup-directory "$T/bk5" --target "$T/restored5" --config-target "$T/etc-restored5"
+is "$rc" 0 "and restores"
+cmp -s "$T/etc2/themisdb/themisdb.conf" "$T/etc-restored5/themisdb.conf"; ok $? "themisdb.conf restored byte for byte"
+rm "$T/etc2/themisdb/themisdb.conf"
+run themis-backup --config-file "$T/etc2/themisdb/config.yaml" --include-config --backup-directory "$T/bk6"
+is "$rc" 1 "neither config.yaml nor themisdb.conf with --include-config exits 1"
+like "$err" "config.yaml \(nor .*themisdb.conf\)" "naming both"
+
 cat > "$T/tb.conf" <<CONF
 # shared by all tools
 database-path = $T/db
