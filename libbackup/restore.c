@@ -363,27 +363,37 @@ int tb_restore_check_target(const char *target)
 
 /* Publishes stage at target: rename into a missing or empty target, or swap with a
  * non-empty one (--force) and remove what was there only after the swap. */
-static int publish_target(const char *stage, const char *target, int force)
+int tb_restore_may_replace(const char *target, int force, const char *keep_old, int *empty)
+{
+    int rc;
+    if ((rc = tb_restore_check_target(target)) < 0 || (rc = tb_fs_is_empty_dir(target, empty)) < 0)
+        return rc;
+    if (!*empty && !force && !keep_old)
+        return tb_error_set(TB_EIO, "target is not empty (use --force to replace it) (%s)", target);
+    return 0;
+}
+
+int tb_restore_publish(const char *stage, const char *target, int force, const char *keep_old)
 {
     int empty, rc;
     char *old = NULL;
     /* Again: a server may have started on the old database while we restored. */
-    if ((rc = tb_restore_check_target(target)) < 0)
-        return rc;
-    if ((rc = tb_fs_is_empty_dir(target, &empty)) < 0)
+    if ((rc = tb_restore_may_replace(target, force, keep_old, &empty)) < 0)
         return rc;
     if (empty) {
         if (tb_fs_exists(target) && rmdir(target) < 0)
             return tb_error_errno(TB_EIO, errno, "cannot replace empty directory %s", target);
         return tb_fs_publish(stage, target);
     }
-    if (!force)
-        return tb_error_set(TB_EIO, "target is not empty (use --force to replace it) (%s)", target);
+    if (keep_old && tb_fs_exists(keep_old))
+        return tb_error_set(TB_EIO, "cannot keep the old database aside: %s exists", keep_old);
     if (renameat2(AT_FDCWD, stage, AT_FDCWD, target, RENAME_EXCHANGE) < 0)
         return tb_error_errno(TB_EIO, errno, "cannot swap %s into place at %s", stage, target);
     if ((rc = tb_fs_fsync_parent(target)) < 0)
         return rc;
     /* stage now holds the old contents. */
+    if (keep_old && !force)
+        return tb_fs_publish(stage, keep_old);
     old = strdup(stage);
     rc = old ? tb_fs_rm_rf(old) : 0;
     free(old);
@@ -404,12 +414,8 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
     if (!o->verify_only) {
         if (!o->target)
             return tb_error_set(TB_EUSAGE, "restore needs a target directory");
-        if ((rc = tb_restore_check_target(o->target)) < 0)
+        if ((rc = tb_restore_may_replace(o->target, o->force, o->keep_old, &empty)) < 0)
             return rc;
-        if ((rc = tb_fs_is_empty_dir(o->target, &empty)) < 0)
-            return rc;
-        if (!empty && !o->force)
-            return tb_error_set(TB_EIO, "target is not empty (use --force to replace it) (%s)", o->target);
     }
     extract = !o->verify_only || !o->quick;
 
@@ -646,7 +652,7 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
             goto cleanup;
         stage = dbdir;
         dbdir = NULL;
-        if ((rc = publish_target(stage, o->target, o->force)) < 0)
+        if ((rc = tb_restore_publish(stage, o->target, o->force, o->keep_old)) < 0)
             goto cleanup;
     }
 

@@ -20,6 +20,9 @@ struct tb_restore_opts {
     uint64_t rate_limit;      /* bytes of archive read per second (0: no limit) */
     int quick;                /* checksums only: skip the temporary restore and open */
     int force;                /* replace a non-empty target */
+    /* A non-empty target's old contents move here instead of being refused (a ThemisDB data
+     * directory's database, which the upgrade guide restores over); --force still removes. */
+    const char *keep_old;
     int set_owner;
     uid_t uid;
     gid_t gid;
@@ -31,6 +34,13 @@ struct tb_restore_opts {
 /* Verifies, and unless verify_only publishes the restored DB at target. TB_EVERIFY names
  * the member or check that failed; nothing outside scratch and the target's temporary
  * sibling is changed on failure. *out (may be NULL) receives the manifest. */
+/* Puts the restored stage at target: into an empty or missing target; over a non-empty
+ * one with force (its old contents removed once the new are in place) or keep_old (moved
+ * there); else refused. Refuses a target whose LOCK a running process holds. */
+/* Whether target may take a restore: no running process holds its LOCK, and it is empty
+ * (*empty set), or force or keep_old allow replacing it. */
+int tb_restore_may_replace(const char *target, int force, const char *keep_old, int *empty);
+int tb_restore_publish(const char *stage, const char *target, int force, const char *keep_old);
 int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out);
 
 /* Refuses (TB_EIO) a target whose RocksDB LOCK a running process holds: replacing the

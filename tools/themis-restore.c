@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <pwd.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -127,6 +128,8 @@ static int prepare_candidate(const char *dir)
 
 /* One-command recovery: newest good backup before T, restored beside the target, replayed
  * to T there, then renamed into place. */
+static const char *keep_old(void);
+
 static int recover(void)
 {
     struct tb_restore_opts o = { 0 };
@@ -137,12 +140,8 @@ static int recover(void)
     int rc, empty;
     if ((rc = tb_time_parse(target_time, &t)) < 0)
         return rc;
-    if ((rc = tb_restore_check_target(target)) < 0)
+    if ((rc = tb_restore_may_replace(target, force, keep_old(), &empty)) < 0)
         return rc;
-    if ((rc = tb_fs_is_empty_dir(target, &empty)) < 0)
-        return rc;
-    if (!empty && !force)
-        return tb_error_set(TB_EIO, "target is not empty (use --force to replace it) (%s)", target);
     if (tb_s3_is_url(backup_root)) {
         remote_root = backup_root;
         if ((rc = s3_client()) < 0 || (rc = tb_remote_root_open(&remote, s3, backup_root, tool_tmpdir())) < 0)
@@ -166,25 +165,8 @@ static int recover(void)
     ro.target_ns = t;
     if ((rc = tb_replay_run(&ro, &res)) < 0)
         goto cleanup;
-    if ((rc = tb_restore_check_target(target)) < 0) /* a server started meanwhile */
+    if ((rc = tb_restore_publish(stage, target, force, keep_old())) < 0)
         goto cleanup;
-    if (!empty) {
-        char *old = NULL;
-        if ((rc = tb_fs_temp_sibling(target, &old)) == 0 && rename(target, old) == 0) {
-            rc = tb_fs_publish(stage, target);
-            if (rc == 0)
-                tb_fs_rm_rf(old);
-            else
-                rename(old, target);
-        } else if (rc == 0) {
-            rc = tb_error_errno(TB_EIO, errno, "cannot move %s aside", target);
-        }
-        free(old);
-    } else {
-        if (tb_fs_exists(target))
-            rmdir(target);
-        rc = tb_fs_publish(stage, target);
-    }
     if (rc == 0) {
         if (res.reached_ts)
             tb_time_format(res.reached_ts, t1, sizeof t1);
@@ -205,8 +187,9 @@ cleanup:
  * holds more than the database: the database goes into its rocksdb/ (the config's
  * storage.rocksdb_path), the way themis-wal-replay reads it, and nothing else there is
  * touched. Returns -1 to go on, else the exit status. */
-static char mapped_target[PATH_MAX];
+static char mapped_target[PATH_MAX], kept_old[PATH_MAX + 64];
 static const char *data_dir; /* the directory given, when target became its rocksdb/ */
+static int had_old;           /* the mapped rocksdb/ held a database, kept aside as kept_old */
 
 static int map_target(void)
 {
@@ -219,19 +202,37 @@ static int map_target(void)
     if (rc == 0 && mapped && strlen(dir) >= sizeof mapped_target)
         rc = tb_error_set(TB_EUSAGE, "path too long (%s)", dir);
     if (rc == 0 && mapped) {
+        char stamp[32];
+        time_t now = time(NULL);
+        int empty = 1;
         snprintf(mapped_target, sizeof mapped_target, "%s", dir);
         data_dir = target;
         target = mapped_target;
+        /* The guide restores over the database the server stopped on: that one is kept
+         * beside the new one, never removed (unless --force says so). */
+        strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&now));
+        snprintf(kept_old, sizeof kept_old, "%s.before-restore-%s", target, stamp);
+        rc = tb_fs_is_empty_dir(target, &empty);
+        had_old = rc == 0 && !empty && !force;
     }
     free(dir);
     return rc < 0 ? tool_fail(&cli, rc) : -1;
+}
+
+/* Where a data directory's old database goes (NULL: nowhere, refuse or --force). */
+static const char *keep_old(void)
+{
+    return data_dir && !force ? kept_old : NULL;
 }
 
 /* Said after a restore into a data directory, since it is not the directory the user
  * typed (a failure names the rocksdb/ path in its one line). */
 static void say_mapped(void)
 {
-    if (data_dir)
+    if (data_dir && had_old)
+        fprintf(stderr, "%s: note: %s is ThemisDB's data directory: restored the database into %s; the database "
+                "that was there is kept as %s; nothing else in it was changed\n", cli.tool, data_dir, target, kept_old);
+    else if (data_dir)
         fprintf(stderr, "%s: note: %s is ThemisDB's data directory: restored the database into %s; "
                 "nothing else in it was changed\n", cli.tool, data_dir, target);
 }
@@ -316,6 +317,7 @@ int main(int argc, char **argv)
     o.rate_limit = rate_limit;
     o.quick = quick;
     o.force = force;
+    o.keep_old = keep_old();
     tb_progress_start(&prog, pmode, stderr, verify_only ? "verify" : "restore", 0);
     o.progress = tb_progress_update;
     o.progress_arg = &prog;

@@ -3,8 +3,9 @@
 # (under a test root $R): `themisdb-restore --target /var/lib/themisdb/` restores into the
 # data directory's rocksdb/ and touches nothing else there, `themisdb-admin wal-replay
 # --database-path /var/lib/themisdb/` brings it to the target time, and the result equals
-# the load generator's ground truth. An old database in rocksdb/ is replaced only with
-# --force; the config's storage.rocksdb_path decides the directory; a database whose LOCK a
+# the load generator's ground truth. An old database in rocksdb/ (the one the server stopped
+# on) is kept beside the new one as rocksdb.before-restore-STAMP, or removed with --force;
+# the config's storage.rocksdb_path decides the directory; a database whose LOCK a
 # running process holds is refused (exit 1) and nothing changes.
 . "$(dirname "$0")/lib.sh"
 
@@ -66,13 +67,22 @@ like "$(cat "$T/s3.out")" "reached sequence $seq1 " "replay reached the checkpoi
 equals_truth "$R/var/lib/themisdb/rocksdb" "$T/truth/$name1" "$seq1" "$R/backups/themisdb/wal"
 ok $? "the recovered database equals the generator's checkpoint at $TARGET_TIMESTAMP"
 
-# The same script again, now that rocksdb/ holds a database: refused as any non-empty target.
-was=$(listing "$R/var/lib/themisdb")
+# The same script again, now that rocksdb/ holds a database (the disaster the guide is for:
+# the server stopped on a damaged database): the new one goes in, the old one is kept aside.
+oldhash=$(themis-dbhash --database-path "$R/var/lib/themisdb/rocksdb")
+oldlist=$(listing "$R/var/lib/themisdb/rocksdb")
 run themisdb-restore --backup-directory "$R/backups/themisdb/daily/2024-01-24/" --target "$R/var/lib/themisdb/"
-is "$rc" 1 "step 2 over an existing database in rocksdb/ exits 1 without --force"
-like "$err" "target is not empty \(use --force to replace it\) \($R/var/lib/themisdb/rocksdb\)" "naming rocksdb/ and --force"
-one_line_error themis-restore "$err"; ok $? "in one line"
-is "$(listing "$R/var/lib/themisdb")" "$was" "and changes nothing"
+is "$rc" 0 "step 2 over an existing database in rocksdb/${err:+ ($err)}"
+kept=$(ls -d "$R"/var/lib/themisdb/rocksdb.before-restore-* 2>/dev/null)
+ok "$([ "$(wc -w <<< "$kept")" = 1 ]; echo $?)" "the old database is kept aside as rocksdb.before-restore-*"
+like "$err" "^themis-restore: note: $R/var/lib/themisdb/ is ThemisDB's data directory: restored the database into $R/var/lib/themisdb/rocksdb; the database that was there is kept as $kept; nothing else in it was changed\$" \
+    "and says so, in one line"
+is "$(listing "$kept")" "$oldlist" "the kept database is the old one, file for file"
+is "$(themis-dbhash --database-path "$kept")" "$oldhash" "and still opens to the same content"
+is "$(themis-dbhash --database-path "$R/var/lib/themisdb/rocksdb")" "$(manifest_field "$R/backups/themisdb/daily/2024-01-24/MANIFEST.json" content_hash)" \
+    "rocksdb/ holds the base backup"
+is "$(others "$R/var/lib/themisdb" | grep -v before-restore)" "$before" "nothing else in the data directory changed"
+rm -rf "$kept"
 run themisdb-restore --backup-directory "$R/backups/themisdb/daily/2024-01-24/" --target "$R/var/lib/themisdb/" --force
 is "$rc" 0 "with --force the database in rocksdb/ is replaced${err:+ ($err)}"
 is "$(others "$R/var/lib/themisdb")" "$before" "and still nothing else in the data directory changes"
