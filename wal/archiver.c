@@ -352,10 +352,12 @@ int tb_cf_map_load(const char *wal_dir, struct tb_cf_name **out, size_t *n)
         v[*n].id = id;
         v[(*n)++].name = strdup(name);
     }
-    if (rc == 0)
+    if (rc == 0) {
         *out = v;
-    else
+    } else {
         tb_cf_map_free(v, *n);
+        *n = 0; /* the caller frees what it holds on failure too */
+    }
     free(text);
     free(path);
     return rc;
