@@ -237,6 +237,7 @@ struct tb_archiver {
     enum tb_policy policy;     /* how records are decoded (UNKNOWN: not told, not seen yet) */
     int policy_recorded;       /* state.tsv names it (else an old archive: write_committed) */
     uint64_t unlogged;         /* seq_per_batch: sequences owed by plain batches, no WAL yet */
+    uint64_t rec_log;          /* the WAL file of the last record archived (seq_per_batch) */
     int64_t seg_started;       /* clock time the partial segment got its first record */
     uint64_t cur_seq;          /* sequence of the record being archived, for cf.tsv */
     uint64_t bytes_read;       /* of WAL, for progress */
@@ -258,8 +259,8 @@ static int save_state(tb_archiver *a)
     /* Absent: write_committed (archives from before policies were known), so a
      * write-committed archive's state stays as it was. */
     if (a->policy != TB_POLICY_COMMITTED)
-        len += (size_t)snprintf(buf + len, cap - len, "policy\t%s\nunlogged\t%" PRIu64 "\n", tb_policy_name(a->policy),
-                                a->unlogged);
+        len += (size_t)snprintf(buf + len, cap - len, "policy\t%s\nunlogged\t%" PRIu64 "\t%" PRIu64 "\n",
+                                tb_policy_name(a->policy), a->unlogged, a->rec_log);
     for (size_t i = 0; i < a->pending->n; i++) {
         if (a->pending->v[i].len > 64)
             continue; /* xids are short names; a longer one is not kept across restarts */
@@ -304,8 +305,9 @@ static int load_state(tb_archiver *a)
                 break;
             }
             a->policy_recorded = 1;
-        } else if (sscanf(line, "unlogged\t%" SCNu64, &x) == 1) {
+        } else if (sscanf(line, "unlogged\t%" SCNu64 "\t%" SCNu64, &x, &y) == 2) {
             a->unlogged = x;
+            a->rec_log = y;
         } else if (sscanf(line, "pending\t%" SCNu64 "\t%199s", &x, hex) == 2) {
             unsigned char xid[100];
             size_t n = strlen(hex) / 2;
@@ -525,8 +527,11 @@ static int catch_up_state(tb_archiver *a)
         if ((rc = learn_policy(a, r.data, r.len)) < 0 ||
             (rc = tb_record_scan(a->pending, a->policy, r.data, r.len, &info, NULL, NULL)) < 0)
             break;
+        if (spb(a->policy) && !(r.flags & TB_SEG_FLAG_RESYNC) && info.seq - r.first_seq > a->unlogged)
+            a->unlogged = info.seq - r.first_seq; /* a restart (see archive_record) */
         if (spb(a->policy))
             spb_advance(a, r.first_seq, info.seq, &info, (r.flags & TB_SEG_FLAG_RESYNC) != 0);
+        a->rec_log = r.log_number;
         a->next_seq = r.next_seq;
         a->have_next = spb(a->policy) || !info.unknown_commit;
         if (info.has_stamp)
@@ -767,8 +772,15 @@ static int archive_record(tb_archiver *a, const unsigned char *rec, size_t len, 
         return tb_error_wrap(rc, "WAL %" PRIu64 " at offset %" PRIu64, log, end);
     sr.first_seq = info.seq;
     if (a->have_next && info.seq != a->next_seq) {
-        if (spb(a->policy) && info.seq > a->next_seq && info.seq - a->next_seq <= a->unlogged) {
+        uint64_t jump = info.seq - a->next_seq;
+        if (spb(a->policy) && info.seq > a->next_seq && jump <= a->unlogged) {
             sr.first_seq = a->next_seq; /* sequences taken without WAL: this record covers them */
+        } else if (spb(a->policy) && info.seq > a->next_seq && jump == a->unlogged + 1 && log > a->rec_log) {
+            /* A restart: the write-prepared DB's open takes one sequence past what its WAL
+             * recovered (write_prepared_txn_db.cc, Initialize), in a new WAL file; what the
+             * old process still owed is void. */
+            sr.first_seq = a->next_seq;
+            a->unlogged = jump;
         } else if (info.seq > a->next_seq && a->fresh) {
             return restart_after_gap(a, rec, len, log, end, a->next_seq, info.seq);
         } else if (info.seq > a->next_seq) {
@@ -806,6 +818,7 @@ static int archive_record(tb_archiver *a, const unsigned char *rec, size_t len, 
         a->seg_started = tb_time_now_ns();
     if (spb(a->policy))
         spb_advance(a, sr.first_seq, info.seq, &info, !a->have_next);
+    a->rec_log = log;
     /* After a Commit of an unseen Prepare the consumption is unknown: resync on the next. */
     a->have_next = spb(a->policy) || !info.unknown_commit;
     a->next_seq = info.next_seq;

@@ -550,7 +550,7 @@ static void test_spb_seqs(void)
 }
 
 /* A fake database directory whose 000004.log holds the records, one FULL fragment each. */
-static void write_log(const char *dir, struct wb *recs, int n)
+static void write_log_n(const char *dir, int number, struct wb *recs, int n)
 {
     static unsigned char f[65536];
     char path[512];
@@ -558,8 +558,13 @@ static void write_log(const char *dir, struct wb *recs, int n)
     memset(f, 0, sizeof f);
     for (int i = 0; i < n; i++)
         pos = frag(f, pos, 1, recs[i].b, recs[i].n, 0);
-    snprintf(path, sizeof path, "%s/000004.log", dir);
+    snprintf(path, sizeof path, "%s/%06d.log", dir, number);
     write_file(path, f, pos);
+}
+
+static void write_log(const char *dir, struct wb *recs, int n)
+{
+    write_log_n(dir, 4, recs, n);
 }
 
 struct rec_list {
@@ -667,7 +672,7 @@ static void test_spb_archive(void)
     ok(tb_archive_check(arch, &recs, &first, &next) == 0 && recs == 14 && first == 1 && next == 18,
        "--check: continuous, 1..17");
     tb_fs_read_file(state, &text, NULL);
-    ok(text && strstr(text, "policy\twrite_unprepared\n") && strstr(text, "unlogged\t0\n"),
+    ok(text && strstr(text, "policy\twrite_unprepared\n") && strstr(text, "unlogged\t0\t4\n"),
        "state.tsv records the policy (detected: an unprepared section) and the sequences owed");
     free(text);
     text = NULL;
@@ -693,6 +698,36 @@ static void test_spb_archive(void)
     write_log(db, r, 16);
     ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == TB_EGAP && strstr(tb_error_last(), "19..20"),
        "a jump past the sequences owed is a gap: %s", tb_error_last());
+    /* A restart of a write-prepared DB takes one sequence past the recovered WAL, in a
+     * new WAL file: after a Commit (nothing owed) the next file starts one later. */
+    tb_fs_rm_rf(arch);
+    write_log(db, r, 11);                                   /* ends with the Commit at 14 */
+    ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0, "archived up to the Commit at 14");
+    wb_start(&r[11], 16, 1);
+    wb_tag(&r[11], 0xD); PUT(&r[11], 0, "after", "restart"); wb_tag(&r[11], 0xD);
+    write_log(db, r, 12);
+    ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == TB_EGAP, "one sequence more in the same WAL file is a gap");
+    write_log(db, r, 11);
+    write_log_n(db, 5, r + 11, 1);
+    ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 1, "but the first record of a new WAL file may skip one (restart)");
+    /* Now 17 is expected and one is owed (the plain write at 16): a restart may take 18,
+     * so the next file may start at 19, not later. */
+    wb_start(&r[12], 20, 1);
+    PUT(&r[12], 0, "x", "1"); wb_tag(&r[12], 0xD);
+    write_log_n(db, 6, r + 12, 1);
+    ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == TB_EGAP && strstr(tb_error_last(), "17..19"),
+       "only one more than owed: the next file at 20 is a gap: %s", tb_error_last());
+    r[12].b[0] = 19;
+    write_log_n(db, 6, r + 12, 1);
+    ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 1, "at 19 it is not");
+    {
+        char path[600];
+        snprintf(path, sizeof path, "%s/000005.log", db);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/000006.log", db);
+        unlink(path);
+    }
+    build_wp_log(r);
     /* Told write_committed, the unprepared markers are refused. */
     tb_fs_rm_rf(arch);
     ok(archive_once(dir, TB_POLICY_COMMITTED, &n) == TB_EVERIFY && strstr(tb_error_last(), "write_prepared"),
