@@ -586,8 +586,9 @@ static int list_fn(void *arg, const char *segment, const struct tb_seg_record *r
     return 0;
 }
 
-/* Archives dir/db into dir/arch (cf.tsv given, so no database is opened). */
-static int archive_once(const char *dir, enum tb_policy policy, uint64_t *n)
+/* Archives dir/db into dir/arch (cf.tsv given, so no database is opened); the partial
+ * segment is closed unless keep_partial. */
+static int archive_pass(const char *dir, enum tb_policy policy, uint64_t *n, int keep_partial)
 {
     char db[512], arch[512], cf[600];
     struct tb_archiver_opts o = { 0 };
@@ -605,10 +606,15 @@ static int archive_once(const char *dir, enum tb_policy policy, uint64_t *n)
     o.segment_ns = 1000000000000LL;
     o.level = 1;
     o.policy = policy;
-    if ((rc = tb_archiver_open(&a, &o)) == 0 && (rc = tb_archiver_poll(a, n)) == 0)
+    if ((rc = tb_archiver_open(&a, &o)) == 0 && (rc = tb_archiver_poll(a, n)) == 0 && !keep_partial)
         rc = tb_archiver_rotate(a, 1);
     tb_archiver_free(a);
     return rc;
+}
+
+static int archive_once(const char *dir, enum tb_policy policy, uint64_t *n)
+{
+    return archive_pass(dir, policy, n, 0);
 }
 
 /* The write-prepared sequence of test_spb_seqs, as one log: plain writes owe a sequence
@@ -728,6 +734,30 @@ static void test_spb_archive(void)
         unlink(path);
     }
     build_wp_log(r);
+    /* A crash between the partial segment's flush and the state's rewrite: the records
+     * past the state bring it forward (policy, what is owed) at the next start. */
+    {
+        char *old_state = NULL;
+        size_t old_len = 0;
+        tb_fs_rm_rf(arch);
+        write_log(db, r, 4);
+        archive_pass(dir, TB_POLICY_UNKNOWN, &n, 1);
+        tb_fs_read_file(state, &old_state, &old_len);
+        wb_start(&r[14], 18, 1);
+        wb_tag(&r[14], 0xD); PUT(&r[14], 0, "z", "1"); wb_tag(&r[14], 0xD);   /* 18, owes one */
+        wb_start(&r[15], 20, 1);
+        PUT(&r[15], 0, "z", "2"); wb_tag(&r[15], 0xD);                      /* 20: covers 19 */
+        write_log(db, r, 15);
+        ok(archive_pass(dir, TB_POLICY_UNKNOWN, &n, 1) == 0 && n == 11, "11 more records into the partial segment");
+        tb_fs_write_atomic(state, old_state, old_len, 0644); /* the state from before them */
+        free(old_state);
+        write_log(db, r, 16);
+        ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 1,
+           "after a state from before the last flush: caught up from the partial segment (the policy, one owed), "
+           "then 1 new record%s%s", n == 1 ? "" : ": ", n == 1 ? "" : tb_error_last());
+        ok(tb_archive_check(arch, &recs, &first, &next) == 0 && recs == 16 && next == 21, "continuous, 16 records, 1..20");
+        build_wp_log(r);
+    }
     /* Told write_committed, the unprepared markers are refused. */
     tb_fs_rm_rf(arch);
     ok(archive_once(dir, TB_POLICY_COMMITTED, &n) == TB_EVERIFY && strstr(tb_error_last(), "write_prepared"),
@@ -797,6 +827,37 @@ static void test_spb_archive(void)
     tb_fs_rm_rf(dir);
 }
 
+/* Retention: a write-unprepared transaction's sections in several segments are closed by
+ * its one Commit. */
+static void test_unneeded_prefix_sections(void)
+{
+    char dir[] = "/tmp/test_wal_ret2.XXXXXX";
+    static const unsigned char sec[] = { 0x13, 0x1, 1, 'k', 1, 'v', 0xA, 2, 'u', '1' }, commit[] = { 0xB, 2, 'u', '1' },
+                               put[] = { 0x1, 1, 'k', 1, 'v', 0xD };
+    struct tb_seg_info *v = NULL;
+    size_t n = 0, cut = 99;
+    tb_seg_writer *w = NULL;
+    if (!mkdtemp(dir)) {
+        ok(0, "mkdtemp");
+        return;
+    }
+    tb_seg_writer_open(&w, dir, 3);
+    add_record(w, 1, 2, sec, sizeof sec);          /* segment 0: section 1 */
+    tb_seg_writer_rotate(w, NULL);
+    add_record(w, 2, 3, sec, sizeof sec);          /* segment 1: section 2 */
+    tb_seg_writer_rotate(w, NULL);
+    add_record(w, 3, 4, commit, sizeof commit);    /* segment 2: the Commit */
+    tb_seg_writer_rotate(w, NULL);
+    add_record(w, 4, 5, put, sizeof put);          /* segment 3 */
+    tb_seg_writer_rotate(w, NULL);
+    tb_seg_writer_free(w);
+    ok(tb_seg_index_load(dir, &v, &n) == 0 && n == 4, "an archive of four segments, a transaction in two sections");
+    ok(tb_archive_unneeded_prefix(dir, v, n, 3, &cut) == 0 && cut == 3, "base 3: its Commit closes both sections (cut %zu)", cut);
+    ok(tb_archive_unneeded_prefix(dir, v, n, 2, &cut) == 0 && cut == 0, "base 2: the first section's segment stays (cut %zu)", cut);
+    free(v);
+    tb_fs_rm_rf(dir);
+}
+
 int main(void)
 {
     test_crc();
@@ -804,6 +865,7 @@ int main(void)
     test_reader();
     test_index_adopt();
     test_unneeded_prefix();
+    test_unneeded_prefix_sections();
     test_spb_seqs();
     test_spb_archive();
     return done_testing();
