@@ -256,9 +256,9 @@ static int save_state(tb_archiver *a)
     len += (size_t)snprintf(buf + len, cap - len,
                             "position\t%" PRIu64 "\t%" PRIu64 "\nnext_seq\t%" PRIu64 "\t%d\nlast_stamp\t%" PRId64 "\n",
                             a->log_number, a->offset, a->next_seq, a->have_next, a->last_stamp);
-    /* Absent: write_committed (archives from before policies were known), so a
-     * write-committed archive's state stays as it was. */
-    if (a->policy != TB_POLICY_COMMITTED)
+    /* Absent: write_committed (archives from before policies were known), or not known
+     * yet when nothing was archived; so a write-committed archive's state stays as it was. */
+    if (spb(a->policy))
         len += (size_t)snprintf(buf + len, cap - len, "policy\t%s\nunlogged\t%" PRIu64 "\t%" PRIu64 "\n",
                                 tb_policy_name(a->policy), a->unlogged, a->rec_log);
     for (size_t i = 0; i < a->pending->n; i++) {
@@ -299,8 +299,7 @@ static int load_state(tb_archiver *a)
         } else if (sscanf(line, "last_stamp\t%" SCNd64, &z) == 1) {
             a->last_stamp = z;
         } else if (strncmp(line, "policy\t", 7) == 0) {
-            a->policy = TB_POLICY_UNKNOWN;
-            if (strcmp(line + 7, "unknown") != 0 && (rc = tb_policy_parse(line + 7, &a->policy)) < 0) {
+            if ((rc = tb_policy_parse(line + 7, &a->policy)) < 0) {
                 rc = tb_error_set(TB_EVERIFY, "damaged state file: '%s' (%s)", line, a->state_path);
                 break;
             }
@@ -322,7 +321,7 @@ static int load_state(tb_archiver *a)
     }
     free(text);
     if (rc == 0 && !a->policy_recorded)
-        a->policy = TB_POLICY_COMMITTED;
+        a->policy = a->next_seq ? TB_POLICY_COMMITTED : TB_POLICY_UNKNOWN;
     return rc;
 }
 
