@@ -140,6 +140,27 @@ like "$(themis-wal-dump --seqs "$T"/db-merge/*.log)" "MERGE\\(0\\)@16 : 0x6D" "t
 run themis-wal-archive --database-path "$T/db-merge" --wal-directory "$T/w-merge" --once
 is "$rc" 0 "and archives${err:+: $err}"
 
+# Replaying merge operands needs ThemisDB's merge operators in the tools (helper B's
+# libbackup/merge.c, with its themis-mergewriter fixture): where they are, replay of a
+# write-prepared log keeps a rolled-back prepared operand as RocksDB does (m = 1|ROLLED|2),
+# and a write-unprepared one rolls it back.
+if command -v themis-mergewriter >/dev/null; then
+    for policy in prepared unprepared; do
+        themis-walmini --db "$T/mg-$policy" --policy "$policy" --merge --threads 4 --writes 100 > "$T/mg-$policy.out"
+        themis-wal-archive --database-path "$T/mg-$policy" --wal-directory "$T/mgw-$policy" --once 2>/dev/null
+        themis-walmini --db "$T/mgr-$policy" --create-empty
+        run themis-wal-replay --wal-directory "$T/mgw-$policy" --database-path "$T/mgr-$policy"
+        is "$rc" 0 "merges, $policy: replay${err:+: $err}"
+        themis-walmini --db "$T/mgr-$policy" --dump | sort > "$T/got"
+        grep '^KV' "$T/mg-$policy.out" | sort > "$T/want"
+        cmp -s "$T/got" "$T/want"; ok $? "merges, $policy: the content equals the writer's"
+    done
+    is "$(awk -F'\t' '$3 == "m" { print $4 }' "$T/got")" "1|2|uc|up" "unprepared: the rolled-back operands are gone"
+    grep -q "	m	1|ROLLED|2$" "$T/mg-prepared.out"; ok $? "prepared: RocksDB keeps the rolled-back prepared operand, and so does replay"
+else
+    diag "themis-mergewriter is not built here: replay with merge operands runs where the merge operators are merged"
+fi
+
 # Helper A's writer (ThemisDB 1.3+'s settings, 4 writers, blobs, merges), when built.
 if command -v themis-txnwriter >/dev/null; then
     for policy in prepared unprepared; do
