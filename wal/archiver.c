@@ -935,6 +935,50 @@ int tb_archiver_rotate(tb_archiver *a, int force)
     return rc;
 }
 
+/* ---- where a set of WAL files ends ---------------------------------------- */
+
+int tb_wal_files_end(const char *dir, enum tb_policy policy, uint64_t *next_seq, enum tb_policy *used)
+{
+    struct logfile *logs = NULL;
+    size_t nlogs = 0;
+    struct tb_pending *p = tb_pending_new();
+    int rc = p ? list_logs(dir, &logs, &nlogs) : tb_error_set(TB_EIO, "out of memory");
+    *next_seq = 0;
+    for (size_t i = 0; rc == 0 && i < nlogs; i++) {
+        tb_wal_reader *r = NULL;
+        const unsigned char *rec;
+        size_t len;
+        int more = 0;
+        if ((rc = tb_wal_reader_open(&r, logs[i].path, logs[i].number, 0)) < 0)
+            break;
+        while (rc == 0 && (more = tb_wal_reader_next(r, &rec, &len)) == 1) {
+            struct tb_record_info info;
+            enum tb_policy hint;
+            int certain = tb_wb_policy_hint(rec, len, &hint);
+            if (certain < 0) {
+                rc = certain;
+                break;
+            }
+            if (certain > 0 && (policy == TB_POLICY_UNKNOWN || (policy == TB_POLICY_PREPARED && hint == TB_POLICY_UNPREPARED)))
+                policy = hint;
+            if ((rc = tb_record_scan(p, policy, rec, len, &info, NULL, NULL)) == 0 && info.next_seq > *next_seq)
+                *next_seq = info.next_seq;
+        }
+        if (rc == 0 && more < 0)
+            rc = more;
+        if (rc < 0)
+            rc = tb_error_wrap(rc, "%s", logs[i].path);
+        tb_wal_reader_free(r);
+    }
+    for (size_t i = 0; i < nlogs; i++)
+        free(logs[i].path);
+    free(logs);
+    tb_pending_free(p);
+    if (used)
+        *used = policy;
+    return rc;
+}
+
 /* ---- retention ---------------------------------------------------------- */
 
 size_t tb_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64_t base)

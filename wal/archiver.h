@@ -79,6 +79,14 @@ int tb_pending_add(struct tb_pending *p, const void *xid, size_t len, uint64_t v
 int64_t tb_pending_take(struct tb_pending *p, const void *xid, size_t len);
 uint64_t tb_pending_min(const struct tb_pending *p, uint64_t dflt);
 
+/* The first sequence after the last whole record of the WAL files in dir and dir/archive/
+ * (0 when none), decoded under policy (TB_POLICY_UNKNOWN: as the records tell; *used gets
+ * what was used, may be NULL). For a base whose content is exactly those files' records
+ * (a checkpoint recovered from its WAL): its position in the WAL's numbering, which under
+ * write-prepared/unprepared the reported last sequence is not (it lags commit markers;
+ * docs/wal-notes.md). */
+int tb_wal_files_end(const char *dir, enum tb_policy policy, uint64_t *next_seq, enum tb_policy *used);
+
 /* Retention: how many leading segments of the archive (segs, n, in order) no backup with
  * last sequence base or later needs: those wholly at or before base, except from the
  * first one holding a Prepare that they do not close (its Commit comes later). */

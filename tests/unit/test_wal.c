@@ -763,6 +763,19 @@ static void test_spb_archive(void)
     ok(archive_once(dir, TB_POLICY_COMMITTED, &n) == TB_EVERIFY && strstr(tb_error_last(), "write_prepared"),
        "a write-committed archive of this log is refused at its first marker: %s", tb_error_last());
 
+    {
+        uint64_t end = 0;
+        enum tb_policy used;
+        write_log(db, r, 14);
+        ok(tb_wal_files_end(db, TB_POLICY_UNKNOWN, &end, &used) == 0 && end == 18 && used == TB_POLICY_UNPREPARED,
+           "the WAL files end at 18 (%llu), write_unprepared", (unsigned long long)end);
+        write_log(db, r, 5);
+        ok(tb_wal_files_end(db, TB_POLICY_PREPARED, &end, NULL) == 0 && end == 9, "cut after the Commit at 8: 9 (%llu)",
+           (unsigned long long)end);
+        write_log(db, r, 2);
+        ok(tb_wal_files_end(db, TB_POLICY_UNKNOWN, &end, &used) == 0 && end == 5 && used == TB_POLICY_PREPARED,
+           "after a plain write at 3..4: 5, the unlogged one not counted (%llu)", (unsigned long long)end);
+    }
     /* Replay into an empty database: commits applied at their Commit, rollbacks never. */
     tb_fs_rm_rf(arch);
     write_log(db, r, 14);
