@@ -36,6 +36,8 @@ void tb_manifest_free(struct tb_manifest *m)
     free(m->created);
     free(m->source_path);
     free(m->host);
+    free(m->hash_unavailable);
+    free(m->write_policy);
     free(m->method);
     free(m->compression);
     free(m->config_file);
@@ -144,6 +146,8 @@ int tb_manifest_to_json(const struct tb_manifest *m, int flags, char **out)
                                                        str_or_null(m->compression), "level", m->level,
                                                        "threads", m->threads));
     json_object_set_new(root, "db_bytes", json_integer((json_int_t)m->db_bytes));
+    if (m->write_policy)
+        json_object_set_new(root, "write_policy", json_string(m->write_policy));
     if (m->encrypted)
         json_object_set_new(root, "encryption", json_pack("{s:s, s:s, s:o}", "format", "TBCRYPT 1", "cipher",
                                                           "AES-256-GCM", "key_ids", str_or_null(m->key_ids)));
@@ -155,7 +159,12 @@ int tb_manifest_to_json(const struct tb_manifest *m, int flags, char **out)
                                                       str_or_null(m->method)));
         json_object_set_new(root, "column_families", cfs);
         cfs = NULL;
-        json_object_set_new(root, "content_hash", json_string(m->content_hash));
+        if (m->hash_unavailable) {
+            json_object_set_new(root, "content_hash", json_null());
+            json_object_set_new(root, "content_hash_unavailable", json_string(m->hash_unavailable));
+        } else {
+            json_object_set_new(root, "content_hash", json_string(m->content_hash));
+        }
         json_object_set_new(root, "included", json_pack("{s:b, s:o}", "config", m->include_config,
                                                         "config_file", str_or_null(m->config_file)));
         json_object_set_new(root, "files", files);
@@ -236,14 +245,31 @@ int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **
     m->redacted = json_is_true(json_object_get(root, "redacted"));
     m->compression = dup_str(json_object_get(json_object_get(root, "compression"), "algorithm"));
     m->db_bytes = (uint64_t)json_integer_value(json_object_get(root, "db_bytes"));
+    v = json_object_get(root, "write_policy");
+    if (v && (!json_is_string(v) || !(m->write_policy = strdup(json_string_value(v))))) {
+        rc = json_is_string(v) ? tb_error_set(TB_EIO, "out of memory")
+                               : tb_error_set(TB_EVERIFY, "manifest has a malformed write_policy (%s)", where);
+        goto cleanup;
+    }
     if (m->redacted)
         goto parent;
     v = json_object_get(root, "content_hash");
-    if (!is_hex64(json_string_value(v))) {
+    if (json_is_null(v) && minor >= 3) {
+        const char *why = json_string_value(json_object_get(root, "content_hash_unavailable"));
+        if (!why || !*why) {
+            rc = tb_error_set(TB_EVERIFY, "manifest has no content_hash and does not say why (%s)", where);
+            goto cleanup;
+        }
+        if (!(m->hash_unavailable = strdup(why))) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            goto cleanup;
+        }
+    } else if (!is_hex64(json_string_value(v))) {
         rc = tb_error_set(TB_EVERIFY, "manifest has no valid content_hash (%s)", where);
         goto cleanup;
+    } else {
+        snprintf(m->content_hash, sizeof m->content_hash, "%s", json_string_value(v));
     }
-    snprintf(m->content_hash, sizeof m->content_hash, "%s", json_string_value(v));
     v = json_object_get(root, "compression");
     m->level = (int)json_integer_value(json_object_get(v, "level"));
     m->threads = (int)json_integer_value(json_object_get(v, "threads"));
@@ -326,7 +352,7 @@ int tb_manifest_compare(const struct tb_manifest *a, const struct tb_manifest *b
     if (a->redacted)
         return strcmp(a->parent_sha256, b->parent_sha256)
                    ? tb_error_set(TB_EVERIFY, "manifests disagree on the parent backup") : 0;
-    if (strcmp(a->content_hash, b->content_hash))
+    if (strcmp(a->content_hash, b->content_hash) || !a->hash_unavailable != !b->hash_unavailable)
         return tb_error_set(TB_EVERIFY, "manifests disagree on content_hash");
     if (strcmp(a->parent_sha256, b->parent_sha256))
         return tb_error_set(TB_EVERIFY, "manifests disagree on the parent backup");

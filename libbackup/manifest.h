@@ -6,7 +6,9 @@
 #include <stdint.h>
 
 #define TB_MANIFEST_FORMAT_MAJOR 1
-#define TB_MANIFEST_FORMAT_MINOR 2 /* 1.1: incremental backups (parent, stored_in); 1.2: encryption */
+/* 1.1: incremental backups (parent, stored_in); 1.2: encryption; 1.3: write_policy, and a
+ * content hash that may be unavailable (content_hash null, content_hash_unavailable says why) */
+#define TB_MANIFEST_FORMAT_MINOR 3
 #define TB_MANIFEST_NAME "MANIFEST.json"
 #define TB_ARCHIVE_NAME "backup.tar.zst"
 
@@ -32,7 +34,13 @@ struct tb_manifest {
     char **cfs;
     size_t nfiles, cap;
     struct tb_manifest_file *files;
-    char content_hash[65];
+    char content_hash[65];   /* "" when unavailable */
+    /* 1.3: why the content hash could not be computed (a merge operator the tools do not
+     * know, tables the linked RocksDB cannot read); NULL when content_hash is set. */
+    char *hash_unavailable;
+    /* 1.3: the writer's transaction write policy ("write_committed", "write_prepared",
+     * "write_unprepared"); NULL in older manifests (they were all write_committed). */
+    char *write_policy;
     char *compression;   /* "zstd" or "none" */
     int level, threads;
     int include_config;

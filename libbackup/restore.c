@@ -591,7 +591,9 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
             goto cleanup;
     }
 
-    if (extract) {
+    /* A backup whose content hash could not be computed (manifest 1.3) is checked by its
+     * files' checksums only; the tool says why (the manifest's reason). */
+    if (extract && !inner->hash_unavailable) {
         tb_rocks *db = NULL;
         struct tb_rocks_hash h = { 0 };
         char hex[65];

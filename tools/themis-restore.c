@@ -285,6 +285,9 @@ int main(int argc, char **argv)
             tb_error_set(rc, "%s", msg); /* the verification's error is the one to report */
         free(msg);
     }
+    if (rc == 0 && m->hash_unavailable && !(verify_only && quick))
+        fprintf(stderr, "%s: note: files verified by their checksums; the content was not compared: the backup "
+                "has no content hash (%s)\n", cli.tool, m->hash_unavailable);
     if (rc == 0 && verbose)
         fprintf(stderr, "%s: %s: %zu files, sequence %" PRIu64 ", content hash %s%s\n", cli.tool,
                 verify_only ? (quick ? "checksums verified" : "verified") : "restored", m->nfiles,

@@ -125,6 +125,48 @@ int main(void)
         free(bad);
     }
     tb_manifest_free(other);
+
+    /* 1.3: the write policy, and a content hash that could not be computed, with the reason. */
+    other = sample();
+    other->write_policy = strdup("write_unprepared");
+    other->content_hash[0] = 0;
+    other->hash_unavailable = strdup("merge operator X of column family default is not one the tools know");
+    {
+        char *j3 = NULL, *p;
+        struct tb_manifest *b3 = NULL;
+        ok(tb_manifest_to_json(other, 1, &j3) == 0 && strstr(j3, "\"content_hash\": null") &&
+               tb_manifest_parse(j3, "test", &b3) == 0, "1.3 round trip without a content hash");
+        ok(b3 && b3->write_policy && strcmp(b3->write_policy, "write_unprepared") == 0, "write_policy survives");
+        ok(b3 && b3->hash_unavailable && strstr(b3->hash_unavailable, "merge operator X") && !b3->content_hash[0],
+           "the reason the hash is unavailable survives");
+        ok(b3 && tb_manifest_compare(other, b3) == 0, "compare: equal without a hash");
+        ok(b3 && tb_manifest_compare(m, b3) == TB_EVERIFY, "compare: a hash vs none differs");
+        tb_manifest_free(b3);
+        p = j3 ? strstr(j3, "\"content_hash_unavailable\"") : NULL;
+        if (p)
+            memcpy(p, "\"content_hash_unavailablX\"", 26);
+        ok(p && parses(j3, TB_EVERIFY), "a null content hash without a reason is refused");
+        p = j3 ? strstr(j3, "\"format_version\": \"1.3\"") : NULL;
+        if (p) {
+            p[strlen("\"format_version\": \"1.")] = '2';
+            p = strstr(j3, "content_hash_unavailablX");
+            memcpy(p, "content_hash_unavailable", 24);
+        }
+        ok(p && parses(j3, TB_EVERIFY), "a 1.2 manifest must have a content hash");
+        free(j3);
+        j3 = NULL;
+        free(other->write_policy);
+        other->write_policy = NULL;
+        ok(tb_manifest_to_json(other, 1, &j3) == 0 && (p = strchr(j3, '{')) != NULL, "serialises without a policy");
+        if (p) {
+            char *j4 = NULL;
+            ok(asprintf(&j4, "{\"write_policy\": 7, %s", p + 1) > 0 && parses(j4, TB_EVERIFY),
+               "a write_policy that is not a string is refused");
+            free(j4);
+        }
+        free(j3);
+    }
+    tb_manifest_free(other);
     tb_manifest_free(NULL);
     tb_manifest_free(back);
     tb_manifest_free(m);
