@@ -6,7 +6,7 @@
 # sequence accounted for and `--check` accepts it; replay of the archive into an empty
 # database gives the writer's content (committed transactions, never a rolled-back one).
 # Writers: fixtures/themis-walmini.cc (every kind of write once, then 4 concurrent
-# writers), and helper A's themis-txnwriter when it is built.
+# writers, restarts) and fixtures/themis-txnwriter.cc.
 . "$(dirname "$0")/lib.sh"
 
 # Our dump and ldb's, line by line, for every WAL file of database $1.
@@ -161,19 +161,15 @@ else
     diag "themis-mergewriter is not built here: replay with merge operands runs where the merge operators are merged"
 fi
 
-# Helper A's writer (ThemisDB 1.3+'s settings, 4 writers, blobs, merges), when built.
-if command -v themis-txnwriter >/dev/null; then
-    for policy in prepared unprepared; do
-        themis-txnwriter --db "$T/tw-$policy" --policy "$policy" --threads 4 --batches 600 --wal-ttl 3600 \
-            --no-flush-at-exit --merge 2>/dev/null
-        ok $? "txnwriter $policy: wrote"
-        same_as_ldb "$T/tw-$policy"; ok $? "txnwriter $policy: our dump is ldb's"
-        run themis-wal-archive --database-path "$T/tw-$policy" --wal-directory "$T/tww-$policy" --once
-        is "$rc" 0 "txnwriter $policy: archived${err:+: $err}"
-        run themis-wal-archive --wal-directory "$T/tww-$policy" --check
-        is "$rc" 0 "txnwriter $policy: --check ($out)"
-    done
-else
-    diag "themis-txnwriter is not built here: its rows run where helper A's fixture is merged"
-fi
+# themis-txnwriter: ThemisDB 1.3+'s settings, 4 writers, blob files, merges, sections.
+for policy in prepared unprepared; do
+    themis-txnwriter --db "$T/tw-$policy" --policy "$policy" --threads 4 --batches 600 --wal-ttl 3600 \
+        --no-flush-at-exit --merge 2>/dev/null
+    ok $? "txnwriter $policy: wrote"
+    same_as_ldb "$T/tw-$policy"; ok $? "txnwriter $policy: our dump is ldb's"
+    run themis-wal-archive --database-path "$T/tw-$policy" --wal-directory "$T/tww-$policy" --once
+    is "$rc" 0 "txnwriter $policy: archived${err:+: $err}"
+    run themis-wal-archive --wal-directory "$T/tww-$policy" --check
+    is "$rc" 0 "txnwriter $policy: --check ($out)"
+done
 done_testing
