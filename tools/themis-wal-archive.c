@@ -15,7 +15,7 @@
 #include "remote.h"
 #include "s3opts.h"
 
-static const char *db_path, *wal_dir, *push_url, *progress_arg;
+static const char *db_path, *wal_dir, *push_url, *progress_arg, *policy_arg;
 static int once, follow, check, verbose, to_stdout;
 static long long interval_ms = 200, segment_size = 64ll << 20, segment_seconds = 300, level = 3;
 
@@ -37,6 +37,9 @@ static const struct tb_option opts[] = {
       "instead of an archive directory: write each closed segment, index.tsv and cf.tsv to stdout as a tar stream" },
     { "push", 0, TB_OPT_STRING, &push_url, "s3://BUCKET/PREFIX",
       "with --wal-directory: also copy each closed segment, then index.tsv and cf.tsv, there (AWS_* variables)" },
+    { "write-policy", 0, TB_OPT_STRING, &policy_arg, "POLICY",
+      "the writer's write_committed, write_prepared or write_unprepared (default: what the archive recorded, else "
+      "what the WAL's first telling record shows)" },
     { "check", 0, TB_OPT_FLAG, &check, NULL, "verify the archive (checksums, continuity) without the database" },
     { "encrypt", 0, TB_OPT_FLAG, &encrypt, NULL, "seal each closed segment (AES-256-GCM) for --key-file and/or --passphrase-file" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
@@ -174,6 +177,8 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "refusing to write a tar stream to a terminal");
     if (progress_arg && check)
         return tool_usage(&cli, "--progress goes with --once or --follow");
+    if (policy_arg && (check || tb_policy_parse(policy_arg, &o.policy) < 0))
+        return tool_usage(&cli, check ? "--write-policy goes with --once or --follow" : tb_error_last());
     if (tb_progress_parse(progress_arg, &pmode) < 0)
         return tool_fail(&cli, TB_EUSAGE);
     if (check) {
@@ -257,7 +262,8 @@ int main(int argc, char **argv)
         rc = tb_error_wrap(TB_EIO, "the local archive is complete, but the push to %s failed", push_url);
     tb_progress_finish(&prog);
     if (rc == 0 && verbose)
-        fprintf(stderr, "%s: %" PRIu64 " records archived\n", cli.tool, total);
+        fprintf(stderr, "%s: %" PRIu64 " records archived (write policy %s)\n", cli.tool, total,
+                tb_policy_name(tb_archiver_policy(a)));
     tb_archiver_free(a);
 out:
     tb_s3_free(push.s3);

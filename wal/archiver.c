@@ -11,6 +11,8 @@
 #include "stream.h"
 #include "timefmt.h"
 
+#include <rocksdb/c.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static int spb(enum tb_policy p)
+{
+    return p == TB_POLICY_PREPARED || p == TB_POLICY_UNPREPARED;
+}
 
 /* ---- prepared sections waiting for Commit/Rollback ----------------------- */
 
@@ -83,8 +90,77 @@ uint64_t tb_pending_min(const struct tb_pending *p, uint64_t dflt)
     return dflt;
 }
 
-int tb_record_scan(struct tb_pending *p, const unsigned char *rec, size_t len, struct tb_record_info *info,
-                   int (*cf_seen)(void *arg, uint32_t cf), void *arg)
+/* Removes every entry of xid (write-unprepared transactions have several sections). */
+static void pending_drop(struct tb_pending *p, const void *xid, size_t len)
+{
+    while (tb_pending_take(p, xid, len) >= 0)
+        ;
+}
+
+static int pending_has(const struct tb_pending *p, const void *xid, size_t len)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i].len == len && memcmp(p->v[i].xid, xid, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* seq_per_batch (write-prepared, write-unprepared): sub-batches take the sequences, a
+ * Commit takes its own, so continuity never depends on the Prepare; pending only says
+ * which transactions are open (for retention and the unknown-Commit warning). */
+static int scan_seq_per_batch(struct tb_pending *p, struct tb_wb_iter *it, struct tb_record_info *info,
+                              int (*cf_seen)(void *arg, uint32_t cf), void *arg)
+{
+    struct tb_wb_seq sq;
+    struct tb_wb_entry e;
+    int m, rc = 0;
+    tb_wb_seq_init(&sq, it->seq);
+    while (rc == 0 && (m = tb_wb_next(it, &e)) == 1) {
+        uint64_t seq;
+        int64_t ns;
+        if ((rc = tb_wb_seq_step(&sq, &e, &seq)) < 0)
+            break;
+        switch (e.kind) {
+        case TB_WB_BEGIN_PREPARE:
+            if (e.tag == 0x09)
+                rc = tb_error_set(TB_EVERIFY, "a WRITE_COMMITTED prepare (tag 0x09) in a write-prepared/unprepared log: "
+                                  "wrong write policy (--write-policy)");
+            break;
+        case TB_WB_END_PREPARE:
+            if (!pending_has(p, e.key, e.klen))
+                rc = tb_pending_add(p, e.key, e.klen, 0);
+            break;
+        case TB_WB_COMMIT:
+            if (!pending_has(p, e.key, e.klen))
+                info->unknown_commit = 1;
+            pending_drop(p, e.key, e.klen);
+            break;
+        case TB_WB_ROLLBACK:
+            pending_drop(p, e.key, e.klen);
+            break;
+        case TB_WB_LOG_DATA:
+            if (tb_wb_stamp(&e, &ns)) {
+                if (!info->has_stamp)
+                    info->first_stamp = ns;
+                info->has_stamp = 1;
+                info->last_stamp = ns;
+            }
+            break;
+        default:
+            if (tb_wb_consumes_seq(e.kind) && cf_seen)
+                rc = cf_seen(arg, e.cf);
+        }
+    }
+    if (rc == 0 && m < 0)
+        rc = m;
+    info->next_seq = tb_wb_seq_end(&sq);
+    info->unlogged = sq.unlogged;
+    tb_wb_seq_free(&sq);
+    return rc;
+}
+
+int tb_record_scan(struct tb_pending *p, enum tb_policy policy, const unsigned char *rec, size_t len,
+                   struct tb_record_info *info, int (*cf_seen)(void *arg, uint32_t cf), void *arg)
 {
     struct tb_wb_iter it;
     struct tb_wb_entry e;
@@ -94,6 +170,8 @@ int tb_record_scan(struct tb_pending *p, const unsigned char *rec, size_t len, s
     if ((rc = tb_wb_init(&it, rec, len)) < 0)
         return rc;
     info->seq = it.seq;
+    if (policy == TB_POLICY_PREPARED || policy == TB_POLICY_UNPREPARED)
+        return scan_seq_per_batch(p, &it, info, cf_seen, arg);
     while ((m = tb_wb_next(&it, &e)) == 1) {
         int64_t ns, c;
         switch (e.kind) {
@@ -149,12 +227,17 @@ struct tb_archiver {
     char *state_path, *cf_path, *scratch;
     tb_seg_writer *seg;
     tb_rocks *sec;             /* for column family names */
+    int no_secondary;          /* it cannot open (a seq_per_batch WAL): the MANIFEST's list */
     struct tb_pending *pending;
     struct tb_cf_name *cfs;
     size_t ncf;
     uint64_t log_number, offset, next_seq;
     int have_next;             /* next_seq is known (not at the very start) */
     int64_t last_stamp;
+    enum tb_policy policy;     /* how records are decoded (UNKNOWN: not told, not seen yet) */
+    int policy_recorded;       /* state.tsv names it (else an old archive: write_committed) */
+    uint64_t unlogged;         /* seq_per_batch: sequences owed by plain batches, no WAL yet */
+    uint64_t rec_log;          /* the WAL file of the last record archived (seq_per_batch) */
     int64_t seg_started;       /* clock time the partial segment got its first record */
     uint64_t cur_seq;          /* sequence of the record being archived, for cf.tsv */
     uint64_t bytes_read;       /* of WAL, for progress */
@@ -173,6 +256,11 @@ static int save_state(tb_archiver *a)
     len += (size_t)snprintf(buf + len, cap - len,
                             "position\t%" PRIu64 "\t%" PRIu64 "\nnext_seq\t%" PRIu64 "\t%d\nlast_stamp\t%" PRId64 "\n",
                             a->log_number, a->offset, a->next_seq, a->have_next, a->last_stamp);
+    /* Absent: write_committed (archives from before policies were known), or not known
+     * yet when nothing was archived; so a write-committed archive's state stays as it was. */
+    if (spb(a->policy))
+        len += (size_t)snprintf(buf + len, cap - len, "policy\t%s\nunlogged\t%" PRIu64 "\t%" PRIu64 "\n",
+                                tb_policy_name(a->policy), a->unlogged, a->rec_log);
     for (size_t i = 0; i < a->pending->n; i++) {
         if (a->pending->v[i].len > 64)
             continue; /* xids are short names; a longer one is not kept across restarts */
@@ -210,6 +298,15 @@ static int load_state(tb_archiver *a)
             a->have_next = h;
         } else if (sscanf(line, "last_stamp\t%" SCNd64, &z) == 1) {
             a->last_stamp = z;
+        } else if (strncmp(line, "policy\t", 7) == 0) {
+            if ((rc = tb_policy_parse(line + 7, &a->policy)) < 0) {
+                rc = tb_error_set(TB_EVERIFY, "damaged state file: '%s' (%s)", line, a->state_path);
+                break;
+            }
+            a->policy_recorded = 1;
+        } else if (sscanf(line, "unlogged\t%" SCNu64 "\t%" SCNu64, &x, &y) == 2) {
+            a->unlogged = x;
+            a->rec_log = y;
         } else if (sscanf(line, "pending\t%" SCNu64 "\t%199s", &x, hex) == 2) {
             unsigned char xid[100];
             size_t n = strlen(hex) / 2;
@@ -223,6 +320,8 @@ static int load_state(tb_archiver *a)
         }
     }
     free(text);
+    if (rc == 0 && !a->policy_recorded)
+        a->policy = a->next_seq ? TB_POLICY_COMMITTED : TB_POLICY_UNKNOWN;
     return rc;
 }
 
@@ -254,10 +353,12 @@ int tb_cf_map_load(const char *wal_dir, struct tb_cf_name **out, size_t *n)
         v[*n].id = id;
         v[(*n)++].name = strdup(name);
     }
-    if (rc == 0)
+    if (rc == 0) {
         *out = v;
-    else
+    } else {
         tb_cf_map_free(v, *n);
+        *n = 0; /* the caller frees what it holds on failure too */
+    }
     free(text);
     free(path);
     return rc;
@@ -279,63 +380,129 @@ static int sec_has(tb_rocks *sec, uint32_t id)
     return 0;
 }
 
-/* Learns the name of a column family the WAL writes, from a secondary instance. A
- * secondary keeps the column families it was opened with, so a new one needs a reopen. */
+/* Stopgap, until the archiver reads the MANIFEST itself: a write-prepared/unprepared DB
+ * whose WAL holds their markers cannot be opened as a secondary (RocksDB replays that WAL
+ * as write-committed and fails). rocksdb_list_column_families reads only the MANIFEST
+ * and lists the names in id order, so a name's position is its id as long as no column
+ * family was ever dropped (ids are never reused). NULL when id is past the list. */
+static char *name_from_list(const char *db, uint32_t id, int *rc)
+{
+    rocksdb_options_t *o = rocksdb_options_create();
+    char *err = NULL, **names, *name = NULL;
+    size_t n = 0;
+    names = rocksdb_list_column_families(o, db, &n, &err);
+    rocksdb_options_destroy(o);
+    if (err) {
+        *rc = tb_error_set(TB_EIO, "cannot list column families of %s: %s", db, err);
+        free(err);
+        return NULL;
+    }
+    if (id < n && !(name = strdup(names[id])))
+        *rc = tb_error_set(TB_EIO, "out of memory");
+    rocksdb_list_column_families_destroy(names, n);
+    return name;
+}
+
+/* Learns the name of a column family the WAL writes, from a secondary instance (or the
+ * MANIFEST's list, above, when the secondary cannot open). A secondary keeps the column
+ * families it was opened with, so a new one needs a reopen. */
 static int cf_seen(void *arg, uint32_t id)
 {
     tb_archiver *a = arg;
-    char *text = NULL, *old = NULL;
+    char *text = NULL, *old = NULL, *name = NULL;
     size_t len = 0;
     int rc = 0;
     for (size_t i = 0; i < a->ncf; i++)
         if (a->cfs[i].id == id)
             return 0;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (int attempt = 0; attempt < 2 && !a->no_secondary; attempt++) {
         if (a->sec && attempt == 1) {
             tb_rocks_free(a->sec);
             a->sec = NULL;
         }
         rc = a->sec ? tb_rocks_catch_up(a->sec) : tb_rocks_open(&a->sec, a->o.db_path, TB_ROCKS_SECONDARY, a->scratch);
+        if (rc < 0 && spb(a->policy)) {
+            a->no_secondary = 1;
+            rc = 0;
+            break;
+        }
         if (rc < 0)
             return tb_error_wrap(rc, "cannot learn column family names");
         if (sec_has(a->sec, id))
             break;
     }
-    if (!sec_has(a->sec, id))
+    if (a->no_secondary) {
+        if (!(name = name_from_list(a->o.db_path, id, &rc)) && rc < 0)
+            return tb_error_wrap(rc, "cannot learn column family names");
+    } else {
+        for (size_t i = 0; i < tb_rocks_cf_count(a->sec) && !name; i++)
+            if (tb_rocks_cf_id(a->sec, i) == id && !(name = strdup(tb_rocks_cf_name(a->sec, i))))
+                return tb_error_set(TB_EIO, "out of memory");
+    }
+    if (!name)
         return tb_error_set(TB_EVERIFY, "the WAL writes column family id %u, which the database does not have (dropped?)", id);
     rc = tb_fs_read_file(a->cf_path, &old, &len);
     if (rc == TB_ENOENT) {
         old = strdup("# id\tname\tfirst_seen_seq\n");
         rc = 0;
     }
-    if (rc < 0)
+    if (rc == 0 && !old)
+        rc = tb_error_set(TB_EIO, "out of memory");
+    if (rc < 0) {
+        free(name);
         return rc;
-    for (size_t i = 0; i < tb_rocks_cf_count(a->sec); i++) {
-        if (tb_rocks_cf_id(a->sec, i) != id)
-            continue;
-        struct tb_cf_name *p = realloc(a->cfs, (a->ncf + 1) * sizeof *p);
-        if (!p) {
-            free(old);
-            return tb_error_set(TB_EIO, "out of memory");
-        }
-        a->cfs = p;
-        a->cfs[a->ncf].id = id;
-        a->cfs[a->ncf++].name = strdup(tb_rocks_cf_name(a->sec, i));
-        if (asprintf(&text, "%s%u\t%s\t%" PRIu64 "\n", old, id, tb_rocks_cf_name(a->sec, i), a->cur_seq) < 0) {
-            free(old);
-            return tb_error_set(TB_EIO, "out of memory");
-        }
-        free(old);
-        old = text;
     }
-    rc = tb_fs_write_atomic(a->cf_path, old, strlen(old), 0644);
+    struct tb_cf_name *p = realloc(a->cfs, (a->ncf + 1) * sizeof *p);
+    if (!p || asprintf(&text, "%s%u\t%s\t%" PRIu64 "\n", old, id, name, a->cur_seq) < 0) {
+        if (p)
+            a->cfs = p;
+        free(old);
+        free(name);
+        return tb_error_set(TB_EIO, "out of memory");
+    }
+    a->cfs = p;
+    a->cfs[a->ncf].id = id;
+    a->cfs[a->ncf++].name = name;
     free(old);
+    rc = tb_fs_write_atomic(a->cf_path, text, strlen(text), 0644);
+    free(text);
     return rc;
 }
 
 static int after_state(tb_archiver *a, const struct tb_seg_record *r)
 {
     return r->log_number > a->log_number || (r->log_number == a->log_number && r->end_offset > a->offset);
+}
+
+/* Takes the policy from the record when the archive does not know it yet (the first
+ * record that tells decides; an unprepared section names a prepared-looking one right),
+ * and refuses a record whose markers contradict it. */
+static int learn_policy(tb_archiver *a, const unsigned char *rec, size_t len)
+{
+    enum tb_policy hint;
+    int certain = tb_wb_policy_hint(rec, len, &hint);
+    if (certain < 0)
+        return certain;
+    if (hint == TB_POLICY_UNKNOWN)
+        return 0;
+    if (a->policy == TB_POLICY_UNKNOWN || (a->policy == TB_POLICY_PREPARED && hint == TB_POLICY_UNPREPARED))
+        a->policy = hint;
+    else if (certain == 2 && spb(hint) != spb(a->policy))
+        return tb_error_set(TB_EVERIFY, "the WAL holds %s markers but this archive decodes it as %s (sequence %" PRIu64
+                            "): the database's write policy changed or --write-policy is wrong; archive into a new "
+                            "--wal-directory", tb_policy_name(hint), tb_policy_name(a->policy), tb_wb_header_seq(rec));
+    return 0;
+}
+
+/* seq_per_batch continuity: a record may start after the expected sequence by at most the
+ * sequences earlier plain batches still owe (taken without WAL); it then covers them. */
+static void spb_advance(tb_archiver *a, uint64_t first, uint64_t hdr, const struct tb_record_info *info, int resync)
+{
+    if (resync)
+        a->unlogged = 0;
+    else
+        a->unlogged -= hdr - first;
+    a->unlogged += info->unlogged;
 }
 
 /* Replays into the state the partial segment's records it does not know yet. */
@@ -354,10 +521,18 @@ static int catch_up_state(tb_archiver *a)
         struct tb_record_info info;
         if (!after_state(a, &r))
             continue;
-        if ((rc = tb_record_scan(a->pending, r.data, r.len, &info, NULL, NULL)) < 0)
+        if ((r.flags & TB_SEG_FLAG_SEQ_PER_BATCH) && !spb(a->policy))
+            a->policy = TB_POLICY_PREPARED;
+        if ((rc = learn_policy(a, r.data, r.len)) < 0 ||
+            (rc = tb_record_scan(a->pending, a->policy, r.data, r.len, &info, NULL, NULL)) < 0)
             break;
+        if (spb(a->policy) && !(r.flags & TB_SEG_FLAG_RESYNC) && info.seq - r.first_seq > a->unlogged)
+            a->unlogged = info.seq - r.first_seq; /* a restart (see archive_record) */
+        if (spb(a->policy))
+            spb_advance(a, r.first_seq, info.seq, &info, (r.flags & TB_SEG_FLAG_RESYNC) != 0);
+        a->rec_log = r.log_number;
         a->next_seq = r.next_seq;
-        a->have_next = !info.unknown_commit;
+        a->have_next = spb(a->policy) || !info.unknown_commit;
         if (info.has_stamp)
             a->last_stamp = info.last_stamp;
         a->log_number = r.log_number;
@@ -439,6 +614,17 @@ int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o)
     if ((rc = tb_seg_writer_open(&a->seg, o->wal_dir, o->level)) < 0 ||
         (rc = load_state(a)) < 0 || (rc = tb_cf_map_load(o->wal_dir, &a->cfs, &a->ncf)) < 0)
         goto fail;
+    if (o->policy != TB_POLICY_UNKNOWN) {
+        /* Prepared and unprepared decode alike; committed differs from both. */
+        int spb_have = a->policy == TB_POLICY_PREPARED || a->policy == TB_POLICY_UNPREPARED;
+        int spb_want = o->policy == TB_POLICY_PREPARED || o->policy == TB_POLICY_UNPREPARED;
+        if (!a->fresh && a->policy != TB_POLICY_UNKNOWN && spb_have != spb_want) {
+            rc = tb_error_set(TB_EUSAGE, "this archive was written for a %s database, not %s: archive into a new "
+                              "--wal-directory", tb_policy_name(a->policy), tb_policy_name(o->policy));
+            goto fail;
+        }
+        a->policy = o->policy;
+    }
     /* A crash between a segment flush and the state's rewrite: the partial segment holds
      * records past the state; they say where we really are. */
     if (tb_seg_writer_count(a->seg) && ((rc = catch_up_state(a)) < 0 || (rc = tb_seg_writer_settle(a->seg)) < 0))
@@ -473,6 +659,11 @@ void tb_archiver_free(tb_archiver *a)
 uint64_t tb_archiver_next_seq(tb_archiver *a)
 {
     return a->next_seq;
+}
+
+enum tb_policy tb_archiver_policy(tb_archiver *a)
+{
+    return a->policy;
 }
 
 struct logfile {
@@ -576,20 +767,33 @@ static int archive_record(tb_archiver *a, const unsigned char *rec, size_t len, 
         if (a->have_next && seq < a->next_seq && log <= a->log_number)
             return 0; /* archived before a restart that reread the file */
     }
-    if ((rc = tb_record_scan(a->pending, rec, len, &info, cf_seen, a)) < 0)
+    if ((rc = learn_policy(a, rec, len)) < 0 || (rc = tb_record_scan(a->pending, a->policy, rec, len, &info, cf_seen, a)) < 0)
         return tb_error_wrap(rc, "WAL %" PRIu64 " at offset %" PRIu64, log, end);
-    if (a->have_next && info.seq != a->next_seq) {
-        if (info.seq > a->next_seq && a->fresh)
-            return restart_after_gap(a, rec, len, log, end, a->next_seq, info.seq);
-        if (info.seq > a->next_seq)
-            return gap_error(a->next_seq, info.seq);
-        return tb_error_set(TB_EVERIFY, "WAL sequence went back from %" PRIu64 " to %" PRIu64 " (WAL %" PRIu64 "): "
-                            "the database was restored or replaced since this archive followed it; archive it into a "
-                            "new --wal-directory and take a new backup", a->next_seq, info.seq, log);
-    }
-    if (info.unknown_commit && a->have_next && tb_seg_writer_count(a->seg) + 1 > 1)
-        return tb_error_set(TB_EGAP, "WAL gap: a Commit at sequence %" PRIu64 " whose Prepare is not in the archive", info.seq);
     sr.first_seq = info.seq;
+    if (a->have_next && info.seq != a->next_seq) {
+        uint64_t jump = info.seq - a->next_seq;
+        if (spb(a->policy) && info.seq > a->next_seq && jump <= a->unlogged) {
+            sr.first_seq = a->next_seq; /* sequences taken without WAL: this record covers them */
+        } else if (spb(a->policy) && info.seq > a->next_seq && jump == a->unlogged + 1 && log > a->rec_log) {
+            /* A restart: the write-prepared DB's open takes one sequence past what its WAL
+             * recovered (write_prepared_txn_db.cc, Initialize), in a new WAL file; what the
+             * old process still owed is void. */
+            sr.first_seq = a->next_seq;
+            a->unlogged = jump;
+        } else if (info.seq > a->next_seq && a->fresh) {
+            return restart_after_gap(a, rec, len, log, end, a->next_seq, info.seq);
+        } else if (info.seq > a->next_seq) {
+            return gap_error(a->next_seq, info.seq);
+        } else {
+            return tb_error_set(TB_EVERIFY, "WAL sequence went back from %" PRIu64 " to %" PRIu64 " (WAL %" PRIu64 "): "
+                                "the database was restored or replaced since this archive followed it; archive it into a "
+                                "new --wal-directory and take a new backup", a->next_seq, info.seq, log);
+        }
+    }
+    /* seq_per_batch: a Commit takes one sequence whatever it commits, so continuity holds
+     * without its Prepare (replay refuses the Commit if it needs the data). */
+    if (!spb(a->policy) && info.unknown_commit && a->have_next && tb_seg_writer_count(a->seg) + 1 > 1)
+        return tb_error_set(TB_EGAP, "WAL gap: a Commit at sequence %" PRIu64 " whose Prepare is not in the archive", info.seq);
     sr.next_seq = info.next_seq;
     if (info.has_stamp) {
         sr.ts_ns = info.first_stamp;
@@ -599,8 +803,10 @@ static int archive_record(tb_archiver *a, const unsigned char *rec, size_t len, 
         sr.ts_ns = a->last_stamp ? a->last_stamp : tb_time_now_ns();
         sr.flags |= a->last_stamp ? TB_SEG_FLAG_STAMPED : 0;
     }
-    if (!a->have_next || info.unknown_commit)
+    if (!a->have_next || (!spb(a->policy) && info.unknown_commit))
         sr.flags |= TB_SEG_FLAG_RESYNC;
+    if (spb(a->policy))
+        sr.flags |= TB_SEG_FLAG_SEQ_PER_BATCH;
     sr.log_number = log;
     sr.end_offset = end;
     sr.data = rec;
@@ -609,8 +815,11 @@ static int archive_record(tb_archiver *a, const unsigned char *rec, size_t len, 
         return rc;
     if (tb_seg_writer_count(a->seg) == 1)
         a->seg_started = tb_time_now_ns();
+    if (spb(a->policy))
+        spb_advance(a, sr.first_seq, info.seq, &info, !a->have_next);
+    a->rec_log = log;
     /* After a Commit of an unseen Prepare the consumption is unknown: resync on the next. */
-    a->have_next = !info.unknown_commit;
+    a->have_next = spb(a->policy) || !info.unknown_commit;
     a->next_seq = info.next_seq;
     a->log_number = log;
     a->offset = end;
@@ -726,6 +935,50 @@ int tb_archiver_rotate(tb_archiver *a, int force)
     return rc;
 }
 
+/* ---- where a set of WAL files ends ---------------------------------------- */
+
+int tb_wal_files_end(const char *dir, enum tb_policy policy, uint64_t *next_seq, enum tb_policy *used)
+{
+    struct logfile *logs = NULL;
+    size_t nlogs = 0;
+    struct tb_pending *p = tb_pending_new();
+    int rc = p ? list_logs(dir, &logs, &nlogs) : tb_error_set(TB_EIO, "out of memory");
+    *next_seq = 0;
+    for (size_t i = 0; rc == 0 && i < nlogs; i++) {
+        tb_wal_reader *r = NULL;
+        const unsigned char *rec;
+        size_t len;
+        int more = 0;
+        if ((rc = tb_wal_reader_open(&r, logs[i].path, logs[i].number, 0)) < 0)
+            break;
+        while (rc == 0 && (more = tb_wal_reader_next(r, &rec, &len)) == 1) {
+            struct tb_record_info info;
+            enum tb_policy hint;
+            int certain = tb_wb_policy_hint(rec, len, &hint);
+            if (certain < 0) {
+                rc = certain;
+                break;
+            }
+            if (certain > 0 && (policy == TB_POLICY_UNKNOWN || (policy == TB_POLICY_PREPARED && hint == TB_POLICY_UNPREPARED)))
+                policy = hint;
+            if ((rc = tb_record_scan(p, policy, rec, len, &info, NULL, NULL)) == 0 && info.next_seq > *next_seq)
+                *next_seq = info.next_seq;
+        }
+        if (rc == 0 && more < 0)
+            rc = more;
+        if (rc < 0)
+            rc = tb_error_wrap(rc, "%s", logs[i].path);
+        tb_wal_reader_free(r);
+    }
+    for (size_t i = 0; i < nlogs; i++)
+        free(logs[i].path);
+    free(logs);
+    tb_pending_free(p);
+    if (used)
+        *used = policy;
+    return rc;
+}
+
 /* ---- retention ---------------------------------------------------------- */
 
 size_t tb_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64_t base)
@@ -758,7 +1011,7 @@ int tb_archive_unneeded_prefix(const char *wal_dir, const struct tb_seg_info *se
                 if (e.kind == TB_WB_END_PREPARE)
                     rc = tb_pending_add(open_, e.key, e.klen, i);
                 else if (e.kind == TB_WB_COMMIT || e.kind == TB_WB_ROLLBACK)
-                    tb_pending_take(open_, e.key, e.klen);
+                    pending_drop(open_, e.key, e.klen); /* every section of a write-unprepared one */
             }
         }
         if (rc == 0 && m < 0)

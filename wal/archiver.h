@@ -9,6 +9,7 @@
 
 #include "segment.h"
 #include "stream.h"
+#include "txndb.h"
 
 typedef struct tb_archiver tb_archiver;
 
@@ -26,6 +27,10 @@ struct tb_archiver_opts {
      * record; the total is unknown (the WAL grows while it is read). */
     tb_progress_cb progress;
     void *progress_arg;
+    /* The writer's write policy; TB_POLICY_UNKNOWN: the archive's recorded one, else the
+     * first record that tells (tb_wb_policy_hint). A policy recorded by the archive that
+     * differs is refused. */
+    enum tb_policy policy;
 };
 
 int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o);
@@ -35,6 +40,8 @@ int tb_archiver_poll(tb_archiver *a, uint64_t *n);
 /* Closes the partial segment into a published one when due, or always with force. */
 int tb_archiver_rotate(tb_archiver *a, int force);
 uint64_t tb_archiver_next_seq(tb_archiver *a);
+/* The policy the archive decodes with (TB_POLICY_UNKNOWN: not known yet). */
+enum tb_policy tb_archiver_policy(tb_archiver *a);
 /* A new archive starts after the last gap in the database's WAL: 1 when it did, with the
  * missing sequences from..to-1 (what came before them was left out). */
 int tb_archiver_skipped(tb_archiver *a, uint64_t *from, uint64_t *to);
@@ -61,6 +68,7 @@ struct tb_record_info {
     int has_stamp;
     int64_t first_stamp, last_stamp;
     int unknown_commit;        /* a Commit whose Prepare was not seen */
+    uint64_t unlogged;         /* seq_per_batch: sequences its plain batches take later, without WAL */
 };
 struct tb_pending *tb_pending_new(void);
 void tb_pending_free(struct tb_pending *p);
@@ -70,6 +78,14 @@ void tb_pending_free(struct tb_pending *p);
 int tb_pending_add(struct tb_pending *p, const void *xid, size_t len, uint64_t value);
 int64_t tb_pending_take(struct tb_pending *p, const void *xid, size_t len);
 uint64_t tb_pending_min(const struct tb_pending *p, uint64_t dflt);
+
+/* The first sequence after the last whole record of the WAL files in dir and dir/archive/
+ * (0 when none), decoded under policy (TB_POLICY_UNKNOWN: as the records tell; *used gets
+ * what was used, may be NULL). For a base whose content is exactly those files' records
+ * (a checkpoint recovered from its WAL): its position in the WAL's numbering, which under
+ * write-prepared/unprepared the reported last sequence is not (it lags commit markers;
+ * docs/wal-notes.md). */
+int tb_wal_files_end(const char *dir, enum tb_policy policy, uint64_t *next_seq, enum tb_policy *used);
 
 /* Retention: how many leading segments of the archive (segs, n, in order) no backup with
  * last sequence base or later needs: those wholly at or before base, except from the
@@ -81,8 +97,9 @@ int tb_archive_unneeded_prefix(const char *wal_dir, const struct tb_seg_info *se
  * tb_archive_unneeded_prefix reads. */
 size_t tb_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64_t base);
 /* Updates p (prepares added, commits and rollbacks removed). cf_seen(arg, id) is called
- * for every column family id written, when not NULL. */
-int tb_record_scan(struct tb_pending *p, const unsigned char *rec, size_t len, struct tb_record_info *info,
-                   int (*cf_seen)(void *arg, uint32_t cf), void *arg);
+ * for every column family id written, when not NULL. policy PREPARED or UNPREPARED decodes
+ * seq_per_batch (tb_wb_seq); anything else as WRITE_COMMITTED (docs/wal-notes.md). */
+int tb_record_scan(struct tb_pending *p, enum tb_policy policy, const unsigned char *rec, size_t len,
+                   struct tb_record_info *info, int (*cf_seen)(void *arg, uint32_t cf), void *arg);
 
 #endif

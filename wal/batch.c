@@ -3,6 +3,7 @@
 #include "batch.h"
 #include "error.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Tags, from db/dbformat.h (ValueType) of RocksDB 7.8. */
@@ -22,6 +23,11 @@ static uint64_t get64(const unsigned char *p)
     for (int i = 7; i >= 0; i--)
         v = v << 8 | p[i];
     return v;
+}
+
+uint64_t tb_wb_header_seq(const void *rec)
+{
+    return get64(rec);
 }
 
 int tb_wb_init(struct tb_wb_iter *it, const void *rec, size_t len)
@@ -168,4 +174,157 @@ const char *tb_wb_kind_name(enum tb_wb_kind k)
                                    "BLOB_INDEX", "LOG_DATA", "NOOP", "BEGIN_PREPARE", "END_PREPARE", "COMMIT",
                                    "ROLLBACK" };
     return k <= TB_WB_ROLLBACK ? names[k] : "?";
+}
+
+/* ---- seq_per_batch --------------------------------------------------------- */
+
+void tb_wb_seq_init(struct tb_wb_seq *s, uint64_t header_seq)
+{
+    memset(s, 0, sizeof *s);
+    s->seq = header_seq;
+    s->empty = 1;
+}
+
+void tb_wb_seq_free(struct tb_wb_seq *s)
+{
+    free(s->keys);
+    s->keys = NULL;
+}
+
+static void keys_clear(struct tb_wb_seq *s)
+{
+    if (s->nkeys)
+        memset(s->keys, 0, s->cap * sizeof *s->keys);
+    s->nkeys = 0;
+}
+
+static size_t key_hash(uint32_t cf, const unsigned char *k, size_t n)
+{
+    uint64_t h = 1469598103934665603ull ^ cf;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ k[i]) * 1099511628211ull;
+    return (size_t)(h ^ h >> 29);
+}
+
+/* 1 when (cf, key) is already in the sub-batch, else adds it; TB_EIO when out of memory. */
+static int key_seen(struct tb_wb_seq *s, uint32_t cf, const unsigned char *k, size_t n)
+{
+    size_t i;
+    if (2 * (s->nkeys + 1) > s->cap) {
+        struct tb_wb_seq grown = *s;
+        grown.cap = s->cap ? 2 * s->cap : 64;
+        grown.nkeys = 0;
+        if (!(grown.keys = calloc(grown.cap, sizeof *grown.keys)))
+            return tb_error_set(TB_EIO, "out of memory");
+        for (size_t j = 0; j < s->cap; j++)
+            if (s->keys[j].key)
+                key_seen(&grown, s->keys[j].cf, s->keys[j].key, s->keys[j].klen);
+        free(s->keys);
+        s->keys = grown.keys;
+        s->cap = grown.cap;
+    }
+    for (i = key_hash(cf, k, n) & (s->cap - 1); s->keys[i].key; i = (i + 1) & (s->cap - 1))
+        if (s->keys[i].cf == cf && s->keys[i].klen == n && memcmp(s->keys[i].key, k, n) == 0)
+            return 1;
+    /* An empty key still needs a non-NULL pointer to mark the slot taken. */
+    s->keys[i].key = n ? k : (const unsigned char *)"";
+    s->keys[i].klen = n;
+    s->keys[i].cf = cf;
+    s->nkeys++;
+    return 0;
+}
+
+static void boundary(struct tb_wb_seq *s)
+{
+    s->seq++;
+    s->empty = 1;
+    keys_clear(s);
+}
+
+int tb_wb_seq_step(struct tb_wb_seq *s, const struct tb_wb_entry *e, uint64_t *seq)
+{
+    int dup;
+    *seq = s->seq;
+    switch (e->kind) {
+    case TB_WB_PUT: case TB_WB_DELETE: case TB_WB_SINGLE_DELETE: case TB_WB_MERGE: case TB_WB_PUT_ENTITY:
+    case TB_WB_BLOB_INDEX:
+        /* The writer's count (WriteBatchWithIndex, SubBatchCounter) starts a sub-batch at a
+         * key written before in it, whatever the kinds (a Put then a Delete too). */
+        if ((dup = key_seen(s, e->cf, e->key, e->klen)) < 0)
+            return dup;
+        if (dup) {
+            boundary(s);
+            key_seen(s, e->cf, e->key, e->klen);
+        }
+        *seq = s->seq;
+        /* RocksDB's Iterate leaves empty_batch alone for a blob index. */
+        if (e->kind != TB_WB_BLOB_INDEX)
+            s->empty = 0;
+        s->batch_data = 1;
+        break;
+    case TB_WB_DELETE_RANGE:
+        /* Not counted for duplicates: a write-prepared DB takes DeleteRange only with
+         * skip_duplicate_key_check, as one sub-batch. */
+        s->empty = 0;
+        s->batch_data = 1;
+        break;
+    case TB_WB_LOG_DATA: case TB_WB_BEGIN_PREPARE:
+        s->empty = 0;
+        break;
+    case TB_WB_END_PREPARE: case TB_WB_COMMIT: case TB_WB_ROLLBACK:
+        boundary(s);
+        s->batch_data = 0;
+        break;
+    case TB_WB_NOOP:
+        if (s->empty)
+            break; /* a placeholder at a batch's start */
+        if (s->batch_data)
+            s->unlogged++;
+        boundary(s);
+        s->batch_data = 0;
+        break;
+    }
+    return 0;
+}
+
+uint64_t tb_wb_seq_end(const struct tb_wb_seq *s)
+{
+    /* seq_per_batch writers end every batch with a marker; a record that does not still
+     * took a sequence for what follows its last one. */
+    return s->seq + (s->empty ? 0 : 1);
+}
+
+int tb_wb_policy_hint(const void *rec, size_t len, enum tb_policy *policy)
+{
+    int marker = 0;
+    struct tb_wb_iter it;
+    struct tb_wb_entry e;
+    int m, rc, data = 0, last_data = 0, last_noop_after_data = 0;
+    *policy = TB_POLICY_UNKNOWN;
+    if ((rc = tb_wb_init(&it, rec, len)) < 0)
+        return rc;
+    while ((m = tb_wb_next(&it, &e)) == 1) {
+        if (e.tag == 0x13)
+            *policy = TB_POLICY_UNPREPARED;
+        else if (e.tag == 0x12 && *policy != TB_POLICY_UNPREPARED)
+            *policy = TB_POLICY_PREPARED;
+        else if (e.tag == 0x09 && *policy == TB_POLICY_UNKNOWN)
+            *policy = TB_POLICY_COMMITTED;
+        marker |= e.tag == 0x09 || e.tag == 0x12 || e.tag == 0x13;
+        last_noop_after_data = e.kind == TB_WB_NOOP && data;
+        last_data = tb_wb_consumes_seq(e.kind);
+        if (last_data)
+            data = 1;
+        else if (e.kind != TB_WB_LOG_DATA && e.kind != TB_WB_NOOP)
+            data = 0;
+    }
+    if (m < 0)
+        return m;
+    if (marker)
+        return 2;
+    if (last_data)
+        *policy = TB_POLICY_COMMITTED;
+    else if (last_noop_after_data)
+        *policy = TB_POLICY_PREPARED;
+    return *policy != TB_POLICY_UNKNOWN;
 }

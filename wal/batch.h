@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "txndb.h"
+
 enum tb_wb_kind {
     TB_WB_PUT, TB_WB_DELETE, TB_WB_SINGLE_DELETE, TB_WB_DELETE_RANGE, TB_WB_MERGE,
     TB_WB_PUT_ENTITY, TB_WB_BLOB_INDEX, TB_WB_LOG_DATA, TB_WB_NOOP,
@@ -33,6 +35,8 @@ struct tb_wb_iter {
 
 /* Checks the 12-byte header (sequence, count); TB_EVERIFY on a short record. */
 int tb_wb_init(struct tb_wb_iter *it, const void *rec, size_t len);
+/* The header's sequence of a record of at least 8 bytes (0 when shorter). */
+uint64_t tb_wb_header_seq(const void *rec);
 /* 1 with *e filled, 0 at the end; TB_EVERIFY on an unknown tag or a truncated entry,
  * naming the tag and its offset. */
 int tb_wb_next(struct tb_wb_iter *it, struct tb_wb_entry *e);
@@ -41,5 +45,39 @@ int tb_wb_stamp(const struct tb_wb_entry *e, int64_t *ns);
 /* Whether the kind takes a sequence number when applied (Put, Delete, ... not markers). */
 int tb_wb_consumes_seq(enum tb_wb_kind k);
 const char *tb_wb_kind_name(enum tb_wb_kind k);
+
+/* Sequence numbers under WRITE_PREPARED / WRITE_UNPREPARED (RocksDB's seq_per_batch; the
+ * rules and the experiments behind them are in docs/wal-notes.md). A record takes one
+ * sequence per sub-batch, not per key: a sub-batch ends at each EndPrepare, Commit,
+ * Rollback, and each Noop that follows an entry (a leading Noop is a placeholder), and a
+ * (column family, key) written twice within one sub-batch starts a new one there. Every
+ * op of a sub-batch gets the sub-batch's sequence. A writer's plain batch (data ending in
+ * a Noop: a Write() or a commit without a prepare) is published under two_write_queues by
+ * a second write that takes one more sequence and writes no WAL: "unlogged" counts them;
+ * they fall somewhere after the record, before or between later records. */
+struct tb_wb_seq {
+    uint64_t seq;          /* the current sub-batch's sequence */
+    uint64_t unlogged;     /* sequences the record's plain batches take later without WAL */
+    int empty;             /* nothing since the last boundary (RocksDB's empty_batch) */
+    int batch_data;        /* the writer batch being read has a data op */
+    size_t nkeys, cap;     /* (cf, key) of the current sub-batch, open addressing */
+    struct tb_wb_key { const unsigned char *key; size_t klen; uint32_t cf; } *keys;
+};
+void tb_wb_seq_init(struct tb_wb_seq *s, uint64_t header_seq);
+void tb_wb_seq_free(struct tb_wb_seq *s);
+/* Feeds the record's entries in order. Returns the sequence e takes (for a data op; for a
+ * marker, the sequence of the sub-batch it ends), or TB_EIO when out of memory. */
+int tb_wb_seq_step(struct tb_wb_seq *s, const struct tb_wb_entry *e, uint64_t *seq);
+/* After the last entry: the first sequence after the record's own. */
+uint64_t tb_wb_seq_end(const struct tb_wb_seq *s);
+
+/* What a record's markers say about the writer's policy, TB_POLICY_UNKNOWN when nothing:
+ * BeginUnprepare (0x13): unprepared; BeginPersistedPrepare (0x12): prepared (or
+ * unprepared: its last section); BeginPrepare (0x09) or a record ending in a data op:
+ * committed (seq_per_batch batches always end in a marker); a record ending in a Noop
+ * after data: prepared (or unprepared). Returns 2 when a marker said it (certain), 1 when
+ * the record's shape did (a write-committed group ending in an empty transaction's Noop
+ * looks prepared), 0 for nothing; TB_EVERIFY on a damaged record. */
+int tb_wb_policy_hint(const void *rec, size_t len, enum tb_policy *policy);
 
 #endif

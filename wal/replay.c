@@ -190,7 +190,10 @@ static int apply_op(struct applier *a, const struct tb_wb_entry *e, uint64_t seq
     return 0;
 }
 
-static int commit_held(struct applier *a, const unsigned char *xid, size_t xlen, uint64_t *cursor, int apply)
+/* Applies xid's held ops from *cursor on (write-committed: they take sequences at the
+ * Commit), or all at *cursor (same_seq: seq_per_batch), and forgets them. */
+static int commit_held(struct applier *a, const unsigned char *xid, size_t xlen, uint64_t *cursor, int apply,
+                       int same_seq)
 {
     for (size_t i = 0; i < a->nheld; i++) {
         struct held *hd = &a->held[i];
@@ -204,7 +207,8 @@ static int commit_held(struct applier *a, const unsigned char *xid, size_t xlen,
             if (tb_wb_consumes_seq(e.kind)) {
                 if (apply)
                     rc = apply_op(a, &e, *cursor);
-                (*cursor)++;
+                if (!same_seq)
+                    (*cursor)++;
             }
         free(hd->xid);
         free(hd->ops);
@@ -214,17 +218,36 @@ static int commit_held(struct applier *a, const unsigned char *xid, size_t xlen,
     return apply ? tb_error_set(TB_EGAP, "a Commit whose Prepare is not in the archive (archive starts too late)") : 0;
 }
 
-static int hold(struct applier *a, const unsigned char *xid, size_t xlen, const unsigned char *ops, size_t len)
+static int hold(struct applier *a, const unsigned char *xid, size_t xlen, const unsigned char *ops, size_t len,
+                int append)
 {
-    struct held *p = realloc(a->held, (a->nheld + 1) * sizeof *p);
+    struct held *p;
+    /* Write-unprepared: a transaction's sections follow one another under one xid; they
+     * are kept together, in order, for its Commit or Rollback. */
+    for (size_t i = 0; append && i < a->nheld; i++) {
+        unsigned char *grown;
+        p = &a->held[i];
+        if (p->xlen != xlen || memcmp(p->xid, xid, xlen))
+            continue;
+        if (!(grown = realloc(p->ops, p->len + len)))
+            return tb_error_set(TB_EIO, "out of memory");
+        memcpy(grown + p->len, ops, len);
+        p->ops = grown;
+        p->len += len;
+        return 0;
+    }
+    p = realloc(a->held, (a->nheld + 1) * sizeof *p);
     if (!p)
         return tb_error_set(TB_EIO, "out of memory");
     a->held = p;
     p = &a->held[a->nheld];
     p->xid = malloc(xlen ? xlen : 1);
     p->ops = malloc(len + TB_WB_HEADER);
-    if (!p->xid || !p->ops)
+    if (!p->xid || !p->ops) {
+        free(p->xid);
+        free(p->ops);
         return tb_error_set(TB_EIO, "out of memory");
+    }
     memcpy(p->xid, xid, xlen);
     p->xlen = xlen;
     memset(p->ops, 0, TB_WB_HEADER);
@@ -232,6 +255,104 @@ static int hold(struct applier *a, const unsigned char *xid, size_t xlen, const 
     p->len = len + TB_WB_HEADER;
     a->nheld++;
     return 0;
+}
+
+/* Whether the entries in [from, to) of a record write (cf, key). */
+static int writes_key(const unsigned char *from, const unsigned char *to, uint32_t cf, const unsigned char *key,
+                      size_t klen)
+{
+    struct tb_wb_iter it = { .rec = from, .p = from, .end = to };
+    struct tb_wb_entry e;
+    while (tb_wb_next(&it, &e) == 1)
+        if (tb_wb_consumes_seq(e.kind) && e.cf == cf && e.klen == klen && memcmp(e.key, key, klen) == 0)
+            return 1;
+    return 0;
+}
+
+/* seq_per_batch Rollback: RocksDB marks the rolled-back sections committed and cancels
+ * them with the rollback batch before the marker, which rewrites each key the transaction
+ * wrote to its value before (those ops are applied as they come). What that batch does not
+ * rewrite stays visible in RocksDB: under WRITE_PREPARED the merge operands unless
+ * rollback_merge_operands (docs/wal-notes.md). So exactly those held ops are applied. */
+static int rollback_held(struct applier *a, const unsigned char *xid, size_t xlen, const unsigned char *batch,
+                         const unsigned char *marker, uint64_t seq)
+{
+    for (size_t i = 0; i < a->nheld; i++) {
+        struct held *hd = &a->held[i];
+        struct tb_wb_iter it;
+        struct tb_wb_entry e;
+        int m, rc = 0;
+        if (hd->xlen != xlen || memcmp(hd->xid, xid, xlen))
+            continue;
+        tb_wb_init(&it, hd->ops, hd->len);
+        while (rc == 0 && (m = tb_wb_next(&it, &e)) == 1)
+            if (tb_wb_consumes_seq(e.kind) && !writes_key(batch, marker, e.cf, e.key, e.klen))
+                rc = apply_op(a, &e, seq);
+        free(hd->xid);
+        free(hd->ops);
+        a->held[i] = a->held[--a->nheld];
+        return rc < 0 ? rc : (m < 0 ? m : 0);
+    }
+    return 0;
+}
+
+/* A record decoded as seq_per_batch (write-prepared/unprepared): ops take their sub-batch's
+ * sequence; a transaction's sections (several for write-unprepared) are held and applied
+ * at its Commit, all at the Commit's own sequence (where RocksDB makes them visible). */
+static int apply_spb(struct applier *a, const struct tb_seg_record *r, int *units)
+{
+    struct tb_wb_iter it;
+    struct tb_wb_seq sq;
+    struct tb_wb_entry e;
+    const unsigned char *section = NULL, *batch;
+    int m = 0, rc;
+    if ((rc = tb_wb_init(&it, r->data, r->len)) < 0)
+        return rc;
+    tb_wb_seq_init(&sq, it.seq);
+    batch = it.p;
+    while (rc == 0 && !a->stopped && (m = tb_wb_next(&it, &e)) == 1) {
+        int64_t ns;
+        uint64_t seq;
+        if ((rc = tb_wb_seq_step(&sq, &e, &seq)) < 0)
+            break;
+        switch (e.kind) {
+        case TB_WB_LOG_DATA:
+            if (tb_wb_stamp(&e, &ns)) {
+                a->cur_ts = ns;
+                (*units)++;
+            }
+            break;
+        case TB_WB_BEGIN_PREPARE:
+            section = it.p;
+            break;
+        case TB_WB_END_PREPARE:
+            if (section)
+                rc = hold(a, e.key, e.klen, section, (size_t)(it.rec + e.offset - section), 1);
+            section = NULL;
+            batch = it.p;
+            break;
+        case TB_WB_COMMIT:
+            rc = commit_held(a, e.key, e.klen, &seq, 1, 1);
+            if (rc == TB_EGAP && seq <= a->base)
+                rc = 0; /* prepared before the archive began, committed into the base */
+            (*units)++;
+            batch = it.p;
+            break;
+        case TB_WB_ROLLBACK:
+            rc = rollback_held(a, e.key, e.klen, batch, it.rec + e.offset, seq);
+            batch = it.p;
+            break;
+        case TB_WB_NOOP:
+            if (sq.empty)
+                batch = it.p;
+            break;
+        default:
+            if (!section)
+                rc = apply_op(a, &e, seq);
+        }
+    }
+    tb_wb_seq_free(&sq);
+    return rc < 0 ? rc : (m < 0 ? m : 0);
 }
 
 static int apply_fn(void *arg, const char *segment, const struct tb_seg_record *r)
@@ -249,6 +370,12 @@ static int apply_fn(void *arg, const char *segment, const struct tb_seg_record *
     /* A record without a stamp takes the latest one before it (DESIGN: Time stamps). */
     if (!a->cur_ts)
         a->cur_ts = r->ts_ns;
+    if (r->flags & TB_SEG_FLAG_SEQ_PER_BATCH) {
+        rc = apply_spb(a, r, &units);
+        if (a->res->ops > ops0)
+            a->res->batches += units ? (uint64_t)units : 1;
+        return rc;
+    }
     if ((rc = tb_wb_init(&it, r->data, r->len)) < 0)
         return rc;
     while (rc == 0 && !a->stopped && (m = tb_wb_next(&it, &e)) == 1) {
@@ -265,17 +392,17 @@ static int apply_fn(void *arg, const char *segment, const struct tb_seg_record *
             break;
         case TB_WB_END_PREPARE:
             if (section)
-                rc = hold(a, e.key, e.klen, section, (size_t)(it.rec + e.offset - section));
+                rc = hold(a, e.key, e.klen, section, (size_t)(it.rec + e.offset - section), 0);
             section = NULL;
             break;
         case TB_WB_COMMIT:
-            rc = commit_held(a, e.key, e.klen, &cursor, 1);
+            rc = commit_held(a, e.key, e.klen, &cursor, 1, 0);
             if (rc == TB_EGAP && cursor <= a->base)
                 rc = 0; /* prepared before the archive began, committed into the base */
             units++;
             break;
         case TB_WB_ROLLBACK:
-            commit_held(a, e.key, e.klen, &(uint64_t){ 0 }, 0);
+            commit_held(a, e.key, e.klen, &(uint64_t){ 0 }, 0, 0);
             break;
         case TB_WB_NOOP:
             break;

@@ -15,10 +15,15 @@
 #define TB_SEG_FLAG_STAMPED 1u   /* ts is a writer's TSv1 stamp (else the archiver's clock) */
 
 #define TB_SEG_FLAG_RESYNC 2u    /* continuity unknown before this record (archive start) */
+/* Decoded as seq_per_batch (write-prepared/unprepared): the record's own sequences start at
+ * its WriteBatch header's, and first_seq may be lower, covering sequences that writers
+ * took without writing WAL since the record before (docs/wal-format.md). */
+#define TB_SEG_FLAG_SEQ_PER_BATCH 4u
 
 /* One archived WAL record: a whole RocksDB WriteBatch as it was in the log. first_seq is
- * the header's sequence; next_seq the first sequence after what the record consumes (a
- * Prepare consumes none, its Commit consumes the prepared ops; docs/wal-notes.md). */
+ * the header's sequence (with TB_SEG_FLAG_SEQ_PER_BATCH: or lower, see there); next_seq
+ * the first sequence after what the record consumes (write-committed: a Prepare consumes
+ * none, its Commit consumes the prepared ops; docs/wal-notes.md). */
 struct tb_seg_record {
     uint64_t first_seq, next_seq;
     int64_t ts_ns;

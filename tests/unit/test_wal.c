@@ -1,6 +1,8 @@
 /* test_wal: CRC32C known answers, WriteBatch decoding of every tag, the log reader on
  * hand-built files (fragments across blocks, recyclable headers, damage, torn tails), and
- * the archive index adopting a segment published but not indexed (archiver killed between). */
+ * the archive index adopting a segment published but not indexed (archiver killed between),
+ * and write-prepared/unprepared (seq_per_batch) logs: sequences, policy hints, archiving
+ * (continuity, unlogged sequences, gaps) and replay (commit, rollback, several sections). */
 #include "tap.h"
 #include "batch.h"
 #include "crc32c.h"
@@ -8,6 +10,7 @@
 #include "fs.h"
 #include "archiver.h"
 #include "log_reader.h"
+#include "replay.h"
 #include "segment.h"
 
 #include <fcntl.h>
@@ -377,6 +380,497 @@ static void test_unneeded_prefix(void)
     tb_fs_rm_rf(dir);
 }
 
+
+/* ---- seq_per_batch: records built byte by byte as RocksDB 7.8 writes them ---- */
+
+struct wb {
+    unsigned char b[4096];
+    size_t n;
+};
+
+static void wb_start(struct wb *w, uint64_t seq, uint32_t count)
+{
+    memset(w, 0, sizeof *w);
+    for (int i = 0; i < 8; i++)
+        w->b[i] = (unsigned char)(seq >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        w->b[8 + i] = (unsigned char)(count >> (8 * i));
+    w->n = 12;
+}
+
+static void wb_slice(struct wb *w, const char *s)
+{
+    size_t l = strlen(s);
+    w->b[w->n++] = (unsigned char)l;
+    memcpy(w->b + w->n, s, l);
+    w->n += l;
+}
+
+static void wb_tag(struct wb *w, unsigned tag)
+{
+    w->b[w->n++] = (unsigned char)tag;
+}
+
+/* Put (cf 0: tag 0x1, else 0x5 with the cf), Delete (0x0 / 0x4), Merge (0x2 / 0x6). */
+static void wb_op(struct wb *w, unsigned tag0, uint32_t cf, const char *k, const char *v)
+{
+    static const unsigned cf_tag[] = { 0x4, 0x5, 0x6 };
+    if (cf) {
+        wb_tag(w, cf_tag[tag0]);
+        w->b[w->n++] = (unsigned char)cf;
+    } else {
+        wb_tag(w, tag0);
+    }
+    wb_slice(w, k);
+    if (v)
+        wb_slice(w, v);
+}
+#define PUT(w, cf, k, v) wb_op(w, 0x1, cf, k, v)
+#define DEL(w, cf, k) wb_op(w, 0x0, cf, k, NULL)
+#define MERGE(w, cf, k, v) wb_op(w, 0x2, cf, k, v)
+static void wb_marker(struct wb *w, unsigned tag, const char *xid)
+{
+    wb_tag(w, tag);
+    if (xid)
+        wb_slice(w, xid);
+}
+
+/* The sequences of a record's data ops and its end, as "s1,s2,...>end+unlogged". */
+static const char *spb_seqs(const struct wb *w)
+{
+    static char out[512];
+    struct tb_wb_iter it;
+    struct tb_wb_entry e;
+    struct tb_wb_seq sq;
+    size_t n = 0;
+    uint64_t seq;
+    tb_wb_init(&it, w->b, w->n);
+    tb_wb_seq_init(&sq, it.seq);
+    out[0] = 0;
+    while (tb_wb_next(&it, &e) == 1 && tb_wb_seq_step(&sq, &e, &seq) == 0)
+        if (tb_wb_consumes_seq(e.kind))
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s%llu", n ? "," : "", (unsigned long long)seq);
+    snprintf(out + n, sizeof out - n, ">%llu+%llu", (unsigned long long)tb_wb_seq_end(&sq), (unsigned long long)sq.unlogged);
+    tb_wb_seq_free(&sq);
+    return out;
+}
+
+static void test_spb_seqs(void)
+{
+    struct wb w;
+    /* db->Put under WRITE_PREPARED: "1,1,20,0,NOOP PUT(0) : 0x7031 NOOP", next record at 3. */
+    wb_start(&w, 1, 1);
+    wb_tag(&w, 0xD); PUT(&w, 0, "p1", "v"); wb_tag(&w, 0xD);
+    is_str(spb_seqs(&w), "1>2+1", "plain write: one sub-batch, the trailing Noop ends it, one unlogged publish");
+    /* "5,3,28,62,PUT a PUT b PUT a NOOP": the repeated key starts a sub-batch. */
+    wb_start(&w, 5, 3);
+    PUT(&w, 0, "a", "2"); PUT(&w, 0, "b", "2"); PUT(&w, 0, "a", "3"); wb_tag(&w, 0xD);
+    is_str(spb_seqs(&w), "5,5,6>7+1", "a key repeated in a sub-batch starts the next one");
+    /* "13,2,24,177,NOOP PUT t4 DELETE t4 NOOP": a Delete of the same key too. */
+    wb_start(&w, 13, 2);
+    wb_tag(&w, 0xD); PUT(&w, 0, "t4", "v"); DEL(&w, 0, "t4"); wb_tag(&w, 0xD);
+    is_str(spb_seqs(&w), "13,14>15+1", "a Put then a Delete of one key: two sub-batches");
+    wb_start(&w, 23, 2);
+    PUT(&w, 1, "a", "1"); PUT(&w, 0, "a", "4"); wb_tag(&w, 0xD);
+    is_str(spb_seqs(&w), "23,23>24+1", "one key in two column families is no repeat");
+    /* "16,3,34,208,BEGIN_PREPARE(false) PUT q1 PUT q2 MERGE m END_PREPARE(x1)", then COMMIT at 17. */
+    wb_start(&w, 16, 3);
+    wb_marker(&w, 0x12, NULL); PUT(&w, 0, "q1", "v"); PUT(&w, 0, "q2", "v"); MERGE(&w, 0, "m", "1");
+    wb_marker(&w, 0xA, "x1");
+    is_str(spb_seqs(&w), "16,16,16>17+0", "a persisted-prepare section is one sub-batch, no publish owed");
+    wb_start(&w, 17, 0);
+    wb_marker(&w, 0xB, "x1");
+    is_str(spb_seqs(&w), ">18+0", "a Commit takes its own sequence");
+    /* "19,2,26,328,PUT q1 DELETE r9 ROLLBACK(x2)", then "20,0,15,361,NOOP" (LogData "" + Noop). */
+    wb_start(&w, 19, 2);
+    PUT(&w, 0, "q1", "v"); DEL(&w, 0, "r9"); wb_marker(&w, 0xC, "x2");
+    is_str(spb_seqs(&w), "19,19>20+0", "a rollback batch and its marker: one sub-batch");
+    wb_start(&w, 20, 0);
+    wb_tag(&w, 0x3); wb_slice(&w, ""); wb_tag(&w, 0xD);
+    is_str(spb_seqs(&w), ">21+0", "the rollback's publish (empty LogData, Noop): one sequence, in the WAL");
+    /* Several unprepared sections of one transaction, each its own record and sequence. */
+    wb_start(&w, 25, 1);
+    wb_marker(&w, 0x13, NULL); PUT(&w, 1, "uc0", "v"); wb_marker(&w, 0xA, "u4");
+    is_str(spb_seqs(&w), "25>26+0", "an unprepared section: one sub-batch");
+    /* A write group: a plain batch, a prepare section and a commit in one record. */
+    wb_start(&w, 40, 2);
+    wb_tag(&w, 0xD); PUT(&w, 0, "a", "1"); wb_tag(&w, 0xD);
+    wb_marker(&w, 0x12, NULL); PUT(&w, 0, "a", "2"); wb_marker(&w, 0xA, "x9");
+    wb_marker(&w, 0xB, "x8");
+    is_str(spb_seqs(&w), "40,41>43+1", "a merged write group: each writer's batch its sub-batch, the leading Noop ignored");
+    wb_start(&w, 50, 1);
+    PUT(&w, 0, "a", "1");
+    is_str(spb_seqs(&w), "50>51+0", "a record without a closing marker still takes its sequence");
+    wb_start(&w, 60, 2);
+    wb_tag(&w, 0xF); wb_slice(&w, "a"); wb_slice(&w, "b"); wb_tag(&w, 0xF); wb_slice(&w, "a"); wb_slice(&w, "b");
+    wb_tag(&w, 0xD);
+    is_str(spb_seqs(&w), "60,60>61+1", "DeleteRange is not counted for repeats (one sub-batch, as RocksDB writes it)");
+
+    /* Policy hints. */
+    enum tb_policy pol;
+    wb_start(&w, 1, 0);
+    wb_marker(&w, 0x13, NULL); PUT(&w, 0, "k", "v"); wb_marker(&w, 0xA, "x");
+    ok(tb_wb_policy_hint(w.b, w.n, &pol) == 2 && pol == TB_POLICY_UNPREPARED, "0x13: unprepared, certain");
+    w.b[12] = 0x12;
+    ok(tb_wb_policy_hint(w.b, w.n, &pol) == 2 && pol == TB_POLICY_PREPARED, "0x12: prepared, certain");
+    w.b[12] = 0x09;
+    ok(tb_wb_policy_hint(w.b, w.n, &pol) == 2 && pol == TB_POLICY_COMMITTED, "0x09: committed, certain");
+    wb_start(&w, 1, 1);
+    wb_tag(&w, 0xD); PUT(&w, 0, "k", "v");
+    ok(tb_wb_policy_hint(w.b, w.n, &pol) == 1 && pol == TB_POLICY_COMMITTED, "ending in a data op: committed");
+    wb_tag(&w, 0xD);
+    ok(tb_wb_policy_hint(w.b, w.n, &pol) == 1 && pol == TB_POLICY_PREPARED, "ending in a Noop after data: prepared");
+    wb_start(&w, 1, 0);
+    wb_marker(&w, 0xB, "x");
+    ok(tb_wb_policy_hint(w.b, w.n, &pol) == 0 && pol == TB_POLICY_UNKNOWN, "a lone Commit tells nothing");
+
+    /* tb_record_scan: pending transactions across unprepared sections. */
+    struct tb_pending *p = tb_pending_new();
+    struct tb_record_info info;
+    wb_start(&w, 25, 1);
+    wb_marker(&w, 0x13, NULL); PUT(&w, 1, "uc0", "v"); wb_marker(&w, 0xA, "u4");
+    ok(tb_record_scan(p, TB_POLICY_UNPREPARED, w.b, w.n, &info, NULL, NULL) == 0 && info.next_seq == 26, "section 1");
+    w.b[0] = 26;
+    ok(tb_record_scan(p, TB_POLICY_UNPREPARED, w.b, w.n, &info, NULL, NULL) == 0 && info.next_seq == 27, "section 2");
+    is_int(tb_pending_min(p, 99), 0, "the transaction is pending");
+    wb_start(&w, 27, 0);
+    wb_marker(&w, 0xB, "u4");
+    ok(tb_record_scan(p, TB_POLICY_UNPREPARED, w.b, w.n, &info, NULL, NULL) == 0 && info.next_seq == 28 &&
+       !info.unknown_commit, "its Commit takes one sequence");
+    is_int(tb_pending_min(p, 99), 99, "and closes every section");
+    ok(tb_record_scan(p, TB_POLICY_UNPREPARED, w.b, w.n, &info, NULL, NULL) == 0 && info.unknown_commit &&
+       info.next_seq == 28, "a Commit of an unseen transaction: still one sequence, flagged");
+    ok(tb_record_scan(p, TB_POLICY_COMMITTED, w.b, w.n, &info, NULL, NULL) == 0 && info.next_seq == 27,
+       "the same Commit decoded write-committed consumes nothing unknown (unchanged)");
+    wb_start(&w, 1, 0);
+    wb_marker(&w, 0x9, NULL); PUT(&w, 0, "k", "v"); wb_marker(&w, 0xA, "x");
+    ok(tb_record_scan(p, TB_POLICY_PREPARED, w.b, w.n, &info, NULL, NULL) == TB_EVERIFY,
+       "a write-committed prepare in a write-prepared log is refused: %s", tb_error_last());
+    tb_pending_free(p);
+}
+
+/* A fake database directory whose 000004.log holds the records, one FULL fragment each. */
+static void write_log_n(const char *dir, int number, struct wb *recs, int n)
+{
+    static unsigned char f[65536];
+    char path[512];
+    size_t pos = 0;
+    memset(f, 0, sizeof f);
+    for (int i = 0; i < n; i++)
+        pos = frag(f, pos, 1, recs[i].b, recs[i].n, 0);
+    snprintf(path, sizeof path, "%s/%06d.log", dir, number);
+    write_file(path, f, pos);
+}
+
+static void write_log(const char *dir, struct wb *recs, int n)
+{
+    write_log_n(dir, 4, recs, n);
+}
+
+struct rec_list {
+    int n;
+    uint64_t first[32], next[32];
+    uint32_t flags[32];
+};
+
+static int list_fn(void *arg, const char *segment, const struct tb_seg_record *r)
+{
+    struct rec_list *l = arg;
+    (void)segment;
+    if (l->n < 32) {
+        l->first[l->n] = r->first_seq;
+        l->next[l->n] = r->next_seq;
+        l->flags[l->n] = r->flags;
+    }
+    l->n++;
+    return 0;
+}
+
+/* Archives dir/db into dir/arch (cf.tsv given, so no database is opened); the partial
+ * segment is closed unless keep_partial. */
+static int archive_pass(const char *dir, enum tb_policy policy, uint64_t *n, int keep_partial)
+{
+    char db[512], arch[512], cf[600];
+    struct tb_archiver_opts o = { 0 };
+    tb_archiver *a = NULL;
+    int rc;
+    snprintf(db, sizeof db, "%s/db", dir);
+    snprintf(arch, sizeof arch, "%s/arch", dir);
+    snprintf(cf, sizeof cf, "%s/cf.tsv", arch);
+    tb_fs_mkdir_p(arch, 0755);
+    const char *cfs = "# id\tname\tfirst_seen_seq\n0\tdefault\t1\n1\tlate\t1\n";
+    tb_fs_write_atomic(cf, cfs, strlen(cfs), 0644);
+    o.db_path = db;
+    o.wal_dir = arch;
+    o.segment_size = 1 << 20;
+    o.segment_ns = 1000000000000LL;
+    o.level = 1;
+    o.policy = policy;
+    if ((rc = tb_archiver_open(&a, &o)) == 0 && (rc = tb_archiver_poll(a, n)) == 0 && !keep_partial)
+        rc = tb_archiver_rotate(a, 1);
+    tb_archiver_free(a);
+    return rc;
+}
+
+static int archive_once(const char *dir, enum tb_policy policy, uint64_t *n)
+{
+    return archive_pass(dir, policy, n, 0);
+}
+
+/* The write-prepared sequence of test_spb_seqs, as one log: plain writes owe a sequence
+ * each that the next record covers; a jump beyond what is owed is a gap. */
+static void build_wp_log(struct wb *r)
+{
+    wb_start(&r[0], 1, 1);
+    wb_tag(&r[0], 0xD); PUT(&r[0], 0, "p1", "v"); wb_tag(&r[0], 0xD);                     /* 1 (+2 unlogged) */
+    wb_start(&r[1], 3, 3);
+    PUT(&r[1], 0, "a", "2"); PUT(&r[1], 0, "b", "2"); PUT(&r[1], 0, "a", "3"); wb_tag(&r[1], 0xD); /* 3,4 (+5) */
+    wb_start(&r[2], 6, 2);
+    wb_marker(&r[2], 0x12, NULL); PUT(&r[2], 0, "q1", "v"); PUT(&r[2], 1, "q2", "v"); wb_marker(&r[2], 0xA, "x1"); /* 6 */
+    wb_start(&r[3], 7, 2);
+    wb_marker(&r[3], 0x12, NULL); PUT(&r[3], 0, "q1", "ROLLED"); PUT(&r[3], 0, "keep", "K"); PUT(&r[3], 0, "r9", "ROLLED");
+    wb_marker(&r[3], 0xA, "x2");                                                            /* 7 */
+    wb_start(&r[4], 8, 0);
+    wb_marker(&r[4], 0xB, "x1");                                                            /* 8 */
+    wb_start(&r[5], 9, 2);
+    PUT(&r[5], 0, "q1", "v"); DEL(&r[5], 0, "r9"); wb_marker(&r[5], 0xC, "x2");             /* 9 */
+    wb_start(&r[6], 10, 0);
+    wb_tag(&r[6], 0x3); wb_slice(&r[6], ""); wb_tag(&r[6], 0xD);                            /* 10 */
+    wb_start(&r[7], 11, 1);
+    wb_marker(&r[7], 0x13, NULL); PUT(&r[7], 1, "u0", "v"); wb_marker(&r[7], 0xA, "u1");    /* 11 */
+    wb_start(&r[8], 12, 1);
+    wb_marker(&r[8], 0x13, NULL); PUT(&r[8], 1, "u1", "v"); wb_marker(&r[8], 0xA, "u1");    /* 12 */
+    wb_start(&r[9], 13, 1);
+    wb_marker(&r[9], 0x12, NULL); DEL(&r[9], 0, "a"); wb_marker(&r[9], 0xA, "u1");          /* 13 */
+    wb_start(&r[10], 14, 0);
+    wb_marker(&r[10], 0xB, "u1");                                                           /* 14 */
+    wb_start(&r[11], 15, 1);
+    wb_marker(&r[11], 0x13, NULL); PUT(&r[11], 1, "gone", "v"); wb_marker(&r[11], 0xA, "u2"); /* 15 */
+    wb_start(&r[12], 16, 1);
+    DEL(&r[12], 1, "gone"); wb_marker(&r[12], 0xC, "u2");                                   /* 16 */
+    wb_start(&r[13], 17, 0);
+    wb_tag(&r[13], 0x3); wb_slice(&r[13], ""); wb_tag(&r[13], 0xD);                         /* 17 */
+}
+
+static void test_spb_archive(void)
+{
+    char dir[] = "/tmp/test_wal_spb.XXXXXX", db[512], arch[512], state[600], *text = NULL;
+    struct wb r[16];
+    struct rec_list l = { 0 };
+    uint64_t n = 0, recs, first, next;
+    if (!mkdtemp(dir)) {
+        ok(0, "mkdtemp");
+        return;
+    }
+    snprintf(db, sizeof db, "%s/db", dir);
+    snprintf(arch, sizeof arch, "%s/arch", dir);
+    snprintf(state, sizeof state, "%s/state.tsv", arch);
+    tb_fs_mkdir_p(db, 0755);
+    build_wp_log(r);
+    write_log(db, r, 14);
+    ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 14, "a write-prepared log archives (%llu records)",
+       (unsigned long long)n);
+    tb_seg_walk(arch, list_fn, &l);
+    ok(l.n == 14 && l.first[0] == 1 && l.next[0] == 2 && l.first[1] == 2 && l.next[1] == 5 && l.first[2] == 5 &&
+       l.next[2] == 7 && l.first[3] == 7 && l.next[13] == 18, "each record covers the unlogged sequences before it");
+    ok((l.flags[0] & TB_SEG_FLAG_RESYNC) && (l.flags[1] & TB_SEG_FLAG_SEQ_PER_BATCH) && !(l.flags[4] & TB_SEG_FLAG_RESYNC),
+       "flagged seq_per_batch; only the first record resyncs");
+    ok(tb_archive_check(arch, &recs, &first, &next) == 0 && recs == 14 && first == 1 && next == 18,
+       "--check: continuous, 1..17");
+    tb_fs_read_file(state, &text, NULL);
+    ok(text && strstr(text, "policy\twrite_unprepared\n") && strstr(text, "unlogged\t0\t4\n"),
+       "state.tsv records the policy (detected: an unprepared section) and the sequences owed");
+    free(text);
+    text = NULL;
+
+    /* More WAL after a restart: a plain write owes one; the next record may skip it. */
+    wb_start(&r[14], 18, 1);
+    wb_tag(&r[14], 0xD); PUT(&r[14], 0, "z", "1"); wb_tag(&r[14], 0xD);
+    wb_start(&r[15], 20, 1);
+    PUT(&r[15], 0, "z", "2"); wb_tag(&r[15], 0xD);
+    write_log(db, r, 16);
+    ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 2, "after a restart: the policy from state.tsv, 2 more");
+    ok(tb_archive_check(arch, &recs, &first, &next) == 0 && next == 21, "continuous to 20");
+    ok(archive_once(dir, TB_POLICY_COMMITTED, &n) == TB_EUSAGE, "--write-policy contradicting the archive is refused: %s",
+       tb_error_last());
+    /* A jump of two where one is owed: a gap, exit 4 (an archive that has begun). */
+    tb_fs_rm_rf(arch);
+    wb_start(&r[14], 18, 1);
+    wb_tag(&r[14], 0xD); PUT(&r[14], 0, "z", "1"); wb_tag(&r[14], 0xD);
+    write_log(db, r, 15);
+    archive_once(dir, TB_POLICY_PREPARED, &n);
+    wb_start(&r[15], 21, 1);
+    PUT(&r[15], 0, "y", "1"); wb_tag(&r[15], 0xD);
+    write_log(db, r, 16);
+    ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == TB_EGAP && strstr(tb_error_last(), "19..20"),
+       "a jump past the sequences owed is a gap: %s", tb_error_last());
+    /* A restart of a write-prepared DB takes one sequence past the recovered WAL, in a
+     * new WAL file: after a Commit (nothing owed) the next file starts one later. */
+    tb_fs_rm_rf(arch);
+    write_log(db, r, 11);                                   /* ends with the Commit at 14 */
+    ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0, "archived up to the Commit at 14");
+    wb_start(&r[11], 16, 1);
+    wb_tag(&r[11], 0xD); PUT(&r[11], 0, "after", "restart"); wb_tag(&r[11], 0xD);
+    write_log(db, r, 12);
+    ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == TB_EGAP, "one sequence more in the same WAL file is a gap");
+    write_log(db, r, 11);
+    write_log_n(db, 5, r + 11, 1);
+    ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 1, "but the first record of a new WAL file may skip one (restart)");
+    /* Now 17 is expected and one is owed (the plain write at 16): a restart may take 18,
+     * so the next file may start at 19, not later. */
+    wb_start(&r[12], 20, 1);
+    PUT(&r[12], 0, "x", "1"); wb_tag(&r[12], 0xD);
+    write_log_n(db, 6, r + 12, 1);
+    ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == TB_EGAP && strstr(tb_error_last(), "17..19"),
+       "only one more than owed: the next file at 20 is a gap: %s", tb_error_last());
+    r[12].b[0] = 19;
+    write_log_n(db, 6, r + 12, 1);
+    ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 1, "at 19 it is not");
+    {
+        char path[600];
+        snprintf(path, sizeof path, "%s/000005.log", db);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/000006.log", db);
+        unlink(path);
+    }
+    build_wp_log(r);
+    /* A crash between the partial segment's flush and the state's rewrite: the records
+     * past the state bring it forward (policy, what is owed) at the next start. */
+    {
+        char *old_state = NULL;
+        size_t old_len = 0;
+        tb_fs_rm_rf(arch);
+        write_log(db, r, 4);
+        archive_pass(dir, TB_POLICY_UNKNOWN, &n, 1);
+        tb_fs_read_file(state, &old_state, &old_len);
+        wb_start(&r[14], 18, 1);
+        wb_tag(&r[14], 0xD); PUT(&r[14], 0, "z", "1"); wb_tag(&r[14], 0xD);   /* 18, owes one */
+        wb_start(&r[15], 20, 1);
+        PUT(&r[15], 0, "z", "2"); wb_tag(&r[15], 0xD);                      /* 20: covers 19 */
+        write_log(db, r, 15);
+        ok(archive_pass(dir, TB_POLICY_UNKNOWN, &n, 1) == 0 && n == 11, "11 more records into the partial segment");
+        tb_fs_write_atomic(state, old_state, old_len, 0644); /* the state from before them */
+        free(old_state);
+        write_log(db, r, 16);
+        ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 1,
+           "after a state from before the last flush: caught up from the partial segment (the policy, one owed), "
+           "then 1 new record%s%s", n == 1 ? "" : ": ", n == 1 ? "" : tb_error_last());
+        ok(tb_archive_check(arch, &recs, &first, &next) == 0 && recs == 16 && next == 21, "continuous, 16 records, 1..20");
+        build_wp_log(r);
+    }
+    /* Told write_committed, the unprepared markers are refused. */
+    tb_fs_rm_rf(arch);
+    ok(archive_once(dir, TB_POLICY_COMMITTED, &n) == TB_EVERIFY && strstr(tb_error_last(), "write_prepared"),
+       "a write-committed archive of this log is refused at its first marker: %s", tb_error_last());
+
+    {
+        uint64_t end = 0;
+        enum tb_policy used;
+        write_log(db, r, 14);
+        ok(tb_wal_files_end(db, TB_POLICY_UNKNOWN, &end, &used) == 0 && end == 18 && used == TB_POLICY_UNPREPARED,
+           "the WAL files end at 18 (%llu), write_unprepared", (unsigned long long)end);
+        write_log(db, r, 5);
+        ok(tb_wal_files_end(db, TB_POLICY_PREPARED, &end, NULL) == 0 && end == 9, "cut after the Commit at 8: 9 (%llu)",
+           (unsigned long long)end);
+        write_log(db, r, 2);
+        ok(tb_wal_files_end(db, TB_POLICY_UNKNOWN, &end, &used) == 0 && end == 5 && used == TB_POLICY_PREPARED,
+           "after a plain write at 3..4: 5, the unlogged one not counted (%llu)", (unsigned long long)end);
+    }
+    /* Replay into an empty database: commits applied at their Commit, rollbacks never. */
+    tb_fs_rm_rf(arch);
+    write_log(db, r, 14);
+    archive_once(dir, TB_POLICY_UNKNOWN, &n);
+    {
+        char tgt[512], *err = NULL;
+        rocksdb_options_t *o = rocksdb_options_create();
+        const char *names[2] = { "default", "late" };
+        const rocksdb_options_t *co[2] = { o, o };
+        rocksdb_column_family_handle_t *h[2];
+        struct tb_replay_opts ro = { 0 };
+        struct tb_replay_result res;
+        snprintf(tgt, sizeof tgt, "%s/target", dir);
+        rocksdb_options_set_create_if_missing(o, 1);
+        rocksdb_close(rocksdb_open(o, tgt, &err));
+        ro.wal_dir = arch;
+        ro.db_path = tgt;
+        ro.target_seq = 13;
+        ok(tb_replay_run(&ro, &res) == 0, "replay to sequence 13");
+        rocksdb_t *t = rocksdb_open_column_families(o, tgt, 2, names, co, h, &err);
+        rocksdb_readoptions_t *rd = rocksdb_readoptions_create();
+        size_t vl;
+        char *v;
+#define GET(cf, k) (v = rocksdb_get_cf(t, rd, h[cf], k, strlen(k), &vl, &err), v ? (v[vl] = 0, v) : "-")
+        ok(t != NULL, "the target opens");
+        is_str(GET(0, "p1"), "v", "a plain write");
+        free(v);
+        is_str(GET(0, "a"), "3", "a write with a repeated key: the last value");
+        free(v);
+        is_str(GET(0, "q1"), "v", "a committed prepare, applied at its Commit");
+        free(v);
+        is_str(GET(1, "q2"), "v", "in its column family");
+        free(v);
+        is_str(GET(0, "r9"), "-", "no byte of the rolled-back transaction (its rollback batch restores q1, deletes r9)");
+        is_str(GET(0, "keep"), "K", "what the rollback batch does not restore stays, as in RocksDB (its merges)");
+        free(v);
+        is_str(GET(1, "u0"), "-", "unprepared sections before their Commit (14, past the target): not applied");
+        rocksdb_column_family_handle_destroy(h[0]);
+        rocksdb_column_family_handle_destroy(h[1]);
+        rocksdb_close(t);
+        /* All of it, into a new empty database: the unprepared transaction's three sections
+         * at its Commit (14). */
+        snprintf(tgt, sizeof tgt, "%s/target2", dir);
+        rocksdb_close(rocksdb_open(o, tgt, &err));
+        ro.target_seq = 0;
+        ok(tb_replay_run(&ro, &res) == 0 && res.reached_seq == 16, "replay to the end (reached %llu)",
+           (unsigned long long)res.reached_seq);
+        t = rocksdb_open_column_families(o, tgt, 2, names, co, h, &err);
+        is_str(GET(1, "u0"), "v", "unprepared section 1, applied at the Commit");
+        free(v);
+        is_str(GET(1, "u1"), "v", "section 2");
+        free(v);
+        is_str(GET(0, "a"), "-", "the prepared last section (a Delete)");
+        is_str(GET(1, "gone"), "-", "an unprepared transaction rolled back without a prepare: nothing");
+#undef GET
+        rocksdb_readoptions_destroy(rd);
+        rocksdb_column_family_handle_destroy(h[0]);
+        rocksdb_column_family_handle_destroy(h[1]);
+        rocksdb_close(t);
+        rocksdb_options_destroy(o);
+    }
+    tb_fs_rm_rf(dir);
+}
+
+/* Retention: a write-unprepared transaction's sections in several segments are closed by
+ * its one Commit. */
+static void test_unneeded_prefix_sections(void)
+{
+    char dir[] = "/tmp/test_wal_ret2.XXXXXX";
+    static const unsigned char sec[] = { 0x13, 0x1, 1, 'k', 1, 'v', 0xA, 2, 'u', '1' }, commit[] = { 0xB, 2, 'u', '1' },
+                               put[] = { 0x1, 1, 'k', 1, 'v', 0xD };
+    struct tb_seg_info *v = NULL;
+    size_t n = 0, cut = 99;
+    tb_seg_writer *w = NULL;
+    if (!mkdtemp(dir)) {
+        ok(0, "mkdtemp");
+        return;
+    }
+    tb_seg_writer_open(&w, dir, 3);
+    add_record(w, 1, 2, sec, sizeof sec);          /* segment 0: section 1 */
+    tb_seg_writer_rotate(w, NULL);
+    add_record(w, 2, 3, sec, sizeof sec);          /* segment 1: section 2 */
+    tb_seg_writer_rotate(w, NULL);
+    add_record(w, 3, 4, commit, sizeof commit);    /* segment 2: the Commit */
+    tb_seg_writer_rotate(w, NULL);
+    add_record(w, 4, 5, put, sizeof put);          /* segment 3 */
+    tb_seg_writer_rotate(w, NULL);
+    tb_seg_writer_free(w);
+    ok(tb_seg_index_load(dir, &v, &n) == 0 && n == 4, "an archive of four segments, a transaction in two sections");
+    ok(tb_archive_unneeded_prefix(dir, v, n, 3, &cut) == 0 && cut == 3, "base 3: its Commit closes both sections (cut %zu)", cut);
+    ok(tb_archive_unneeded_prefix(dir, v, n, 2, &cut) == 0 && cut == 0, "base 2: the first section's segment stays (cut %zu)", cut);
+    free(v);
+    tb_fs_rm_rf(dir);
+}
+
 int main(void)
 {
     test_crc();
@@ -384,5 +878,8 @@ int main(void)
     test_reader();
     test_index_adopt();
     test_unneeded_prefix();
+    test_unneeded_prefix_sections();
+    test_spb_seqs();
+    test_spb_archive();
     return done_testing();
 }
