@@ -2,6 +2,8 @@
 #include "rocks.h"
 #include "error.h"
 #include "fs.h"
+#include "merge.h"
+#include "rocksopts.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -226,31 +228,6 @@ uint32_t tb_rocks_cf_id(tb_rocks *r, size_t i)
     return rocksdb_column_family_handle_get_id(r->cfs[i]);
 }
 
-/* The newest OPTIONS-NNNNNN file of dir, or NULL. */
-static char *newest_options(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    unsigned long best = 0;
-    char *name = NULL;
-    if (!d)
-        return NULL;
-    while ((e = readdir(d)) != NULL) {
-        unsigned long n;
-        char *end;
-        if (strncmp(e->d_name, "OPTIONS-", 8) != 0)
-            continue;
-        n = strtoul(e->d_name + 8, &end, 10);
-        if (*end || n < best)
-            continue;
-        best = n;
-        free(name);
-        name = strdup(e->d_name);
-    }
-    closedir(d);
-    return name;
-}
-
 /* RocksDB stages a checkpoint in "<dir>.tmp" and may leave it behind on failure. */
 static int rm_staging(const char *dir)
 {
@@ -363,7 +340,7 @@ static int current_manifest(const char *dir, char name[64], long long *size)
  * options (ldb --try_load_options) refuses a file naming unknown column families. */
 static int copy_options(tb_rocks *r, const char *dir)
 {
-    char *name = newest_options(r->path), *from = NULL, *to = NULL, *text = NULL, *out = NULL;
+    char *name = tb_rocksopts_newest(r->path), *from = NULL, *to = NULL, *text = NULL, *out = NULL;
     size_t len = 0, o = 0;
     int rc = 0, skip = 0;
     if (!name)
@@ -493,7 +470,7 @@ int tb_rocks_checkpoint(tb_rocks *r, const char *dir, tb_rocks **opened)
     }
     /* Tools that open the copy need the options (allow_2pc); copy them if left out. */
     {
-        char *have = newest_options(dir);
+        char *have = tb_rocksopts_newest(dir);
         if (!have)
             rc = copy_options(r, dir);
         free(have);
