@@ -1,6 +1,7 @@
 /* merge: ThemisDB's five merge operators re-implemented in C from its source. */
 #include "merge.h"
 #include "error.h"
+#include "rocksopts.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -369,4 +370,51 @@ rocksdb_mergeoperator_t *tb_merge_create(enum tb_merge_op op)
         return NULL;
     /* delete_value NULL: RocksDB free()s our malloc'd results. */
     return rocksdb_mergeoperator_create((void *)(intptr_t)op, op_destroy, op_full, op_partial, NULL, op_name);
+}
+
+int tb_merge_cf_options(const char *dbdir, const rocksdb_options_t *base, const char *const *names, size_t ncf,
+                        rocksdb_options_t ***out)
+{
+    struct tb_rocksopts opts = { 0 };
+    rocksdb_options_t **o = calloc(ncf ? ncf : 1, sizeof *o);
+    int rc = tb_rocksopts_read(dbdir, &opts);
+    if (rc == TB_ENOENT) /* RocksDB before 4.x wrote none: nothing names an operator */
+        rc = 0;
+    if (rc < 0) {
+        tb_error_wrap(rc, "cannot read the database's OPTIONS file");
+        goto cleanup;
+    }
+    if (!o) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < ncf; i++) {
+        const char *raw = tb_rocksopts_merge_operator(&opts, names[i]);
+        enum tb_merge_op op = tb_merge_lookup(raw);
+        if (op == TB_MERGE_UNKNOWN) {
+            rc = tb_error_set(TB_EMERGEOP, "merge operator %s of column family %s is not one the tools know", raw,
+                              names[i]);
+            goto cleanup;
+        }
+        if (!(o[i] = rocksdb_options_create_copy((rocksdb_options_t *)base))) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            goto cleanup;
+        }
+        if (op != TB_MERGE_NONE)
+            rocksdb_options_set_merge_operator(o[i], tb_merge_create(op));
+    }
+    *out = o;
+    o = NULL;
+cleanup:
+    tb_merge_cf_options_free(o, ncf);
+    tb_rocksopts_clear(&opts);
+    return rc;
+}
+
+void tb_merge_cf_options_free(rocksdb_options_t **o, size_t ncf)
+{
+    for (size_t i = 0; o && i < ncf; i++)
+        if (o[i])
+            rocksdb_options_destroy(o[i]);
+    free(o);
 }

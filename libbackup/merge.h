@@ -45,6 +45,15 @@ int tb_merge_partial(enum tb_merge_op op, const char *const *operands, const siz
  * names it. rocksdb_options_set_merge_operator takes ownership of it. */
 rocksdb_mergeoperator_t *tb_merge_create(enum tb_merge_op op);
 
+/* Per column family options for opening dbdir: for each of the ncf names a copy of base
+ * with the merge operator dbdir's newest OPTIONS file names for it (none when the file has
+ * none or there is no OPTIONS file). *out gets ncf options (free with tb_merge_cf_options_free).
+ * A name the tools do not know fails with TB_EMERGEOP: "merge operator NAME of column family
+ * CF is not one the tools know". */
+int tb_merge_cf_options(const char *dbdir, const rocksdb_options_t *base, const char *const *names, size_t ncf,
+                        rocksdb_options_t ***out);
+void tb_merge_cf_options_free(rocksdb_options_t **o, size_t ncf);
+
 #ifdef __cplusplus
 }
 #endif

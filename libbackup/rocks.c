@@ -54,32 +54,35 @@ void tb_rocks_free(tb_rocks *r)
 /* Lists the column families and opens them all (r->opts set). */
 static int open_handles(tb_rocks *r)
 {
-    const rocksdb_options_t **cfo = NULL;
+    rocksdb_options_t **cfo = NULL;
     char *err = NULL;
     int rc = 0;
     r->cf_names = rocksdb_list_column_families(r->opts, r->path, &r->ncf, &err);
     if (err)
         return rocks_err(TB_EIO, err, "cannot list column families", r->path);
-    cfo = calloc(r->ncf, sizeof *cfo);
     r->cfs = calloc(r->ncf, sizeof *r->cfs);
-    if (!cfo || !r->cfs) {
+    if (!r->cfs) {
         rc = tb_error_set(TB_EIO, "out of memory");
         goto cleanup;
     }
-    for (size_t i = 0; i < r->ncf; i++)
-        cfo[i] = r->opts;
+    /* Each CF with the merge operator its OPTIONS file names (ThemisDB's, registered under
+     * the same name): without it RocksDB cannot read merge operands at all. */
+    if ((rc = tb_merge_cf_options(r->path, r->opts, (const char *const *)r->cf_names, r->ncf, &cfo)) < 0) {
+        tb_error_wrap(rc, "cannot open database (%s)", r->path);
+        goto cleanup;
+    }
     if (r->mode == TB_ROCKS_SECONDARY)
         r->db = rocksdb_open_as_secondary_column_families(r->opts, r->path, r->scratch, (int)r->ncf,
-                                                          (const char *const *)r->cf_names, cfo,
-                                                          r->cfs, &err);
+                                                          (const char *const *)r->cf_names,
+                                                          (const rocksdb_options_t *const *)cfo, r->cfs, &err);
     else
         r->db = rocksdb_open_for_read_only_column_families(r->opts, r->path, (int)r->ncf,
-                                                           (const char *const *)r->cf_names, cfo,
-                                                           r->cfs, 0, &err);
+                                                           (const char *const *)r->cf_names,
+                                                           (const rocksdb_options_t *const *)cfo, r->cfs, 0, &err);
     if (err)
         rc = rocks_err(TB_EIO, err, "cannot open database", r->path);
 cleanup:
-    free(cfo);
+    tb_merge_cf_options_free(cfo, r->ncf);
     return rc;
 }
 
@@ -438,8 +441,15 @@ int tb_rocks_checkpoint(tb_rocks *r, const char *dir, tb_rocks **opened)
         rocksdb_checkpoint_create(cp, dir, UINT64_MAX, &err);
         rocksdb_checkpoint_object_destroy(cp);
         fresh = !err && current_manifest(dir, man1, &size1) == 0 && strcmp(man0, man1) == 0 && size1 >= size0;
-        if (fresh && wals_covered(before, r->path, dir) && (rc = opens(r, dir, &db)) != TB_EAGAIN)
-            break;
+        if (fresh && wals_covered(before, r->path, dir)) {
+            /* Opening the copy needs its OPTIONS file (allow_2pc, each CF's merge operator),
+             * which a secondary's checkpoint leaves out: copy the source's first. */
+            char *have = tb_rocksopts_newest(dir);
+            rc = have ? 0 : copy_options(r, dir);
+            free(have);
+            if (rc < 0 || (rc = opens(r, dir, &db)) != TB_EAGAIN)
+                break;
+        }
         /* A secondary whose version lags its MANIFEST stays so (seen: 100 attempts in a
          * row on an idle DB); a new secondary recovers from the whole MANIFEST. */
         if (rc == TB_EAGAIN) {
@@ -468,14 +478,7 @@ int tb_rocks_checkpoint(tb_rocks *r, const char *dir, tb_rocks **opened)
         rm_staging(dir);
         return rc;
     }
-    /* Tools that open the copy need the options (allow_2pc); copy them if left out. */
-    {
-        char *have = tb_rocksopts_newest(dir);
-        if (!have)
-            rc = copy_options(r, dir);
-        free(have);
-    }
-    if (rc == 0 && opened) {
+    if (opened) {
         *opened = db;
     } else {
         char *scratch = tb_fs_join(r->scratch, "check");

@@ -177,17 +177,26 @@ cleanup:
 
 int tb_rocksopts_read(const char *dir, struct tb_rocksopts *out)
 {
-    char *name = tb_rocksopts_newest(dir), *path = NULL, *text = NULL;
+    char *name = NULL, *path = NULL, *text = NULL;
     size_t len = 0;
     int rc;
-    if (!name)
-        return tb_error_set(TB_ENOENT, "no OPTIONS file in %s", dir);
-    if (!(path = tb_fs_join(dir, name))) {
-        rc = tb_error_set(TB_EIO, "out of memory");
-        goto cleanup;
+    /* A live server replaces its OPTIONS file (new one renamed in, old one deleted): when
+     * the newest vanishes before we read it, look again. */
+    for (int attempt = 1;; attempt++) {
+        if (!(name = tb_rocksopts_newest(dir)))
+            return tb_error_set(TB_ENOENT, "no OPTIONS file in %s", dir);
+        if (!(path = tb_fs_join(dir, name))) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            goto cleanup;
+        }
+        if ((rc = tb_fs_read_file(path, &text, &len)) == 0)
+            break;
+        if (rc != TB_ENOENT || attempt == 5)
+            goto cleanup;
+        free(name);
+        free(path);
+        name = path = NULL;
     }
-    if ((rc = tb_fs_read_file(path, &text, &len)) < 0)
-        goto cleanup;
     if ((rc = tb_rocksopts_parse(text, len, out)) < 0) {
         rc = tb_error_wrap(rc, "%s", path);
         goto cleanup;
