@@ -119,6 +119,16 @@ static int db_is_live(const char *path)
     return live;
 }
 
+void tb_rocks_paths_single(rocksdb_options_t *o, const char *dir)
+{
+    const rocksdb_dbpath_t *paths[4];
+    for (int i = 0; i < 4; i++)
+        paths[i] = rocksdb_dbpath_create(dir, UINT64_MAX >> 1);
+    rocksdb_options_set_db_paths(o, paths, 4);
+    for (int i = 0; i < 4; i++)
+        rocksdb_dbpath_destroy((rocksdb_dbpath_t *)paths[i]);
+}
+
 int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, const char *scratch)
 {
     tb_rocks *r = calloc(1, sizeof *r);
@@ -155,6 +165,7 @@ int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, con
         goto cleanup;
     }
     rocksdb_options_set_db_log_dir(r->opts, scratch);
+    tb_rocks_paths_single(r->opts, path);
     rocksdb_options_set_info_log_level(r->opts, 2 /* WARN */);
     /* Memory that does not grow with the database: every table's index and filter blocks
      * go into one small block cache instead of staying in memory per open table (which

@@ -19,6 +19,12 @@ enum tb_rocks_mode {
 /* The block cache of every database we open (index and filter blocks; reads bypass it). */
 #define TB_ROCKS_CACHE (16u << 20)
 
+/* Every open is given db_paths naming dir four times (RocksDB's maximum): a table's path
+ * id in the MANIFEST (a db_paths database's) must name a directory or RocksDB aborts the
+ * process, and a copy of ours holds every table in its one directory. */
+struct rocksdb_options_t;
+void tb_rocks_paths_single(struct rocksdb_options_t *o, const char *dir);
+
 /* Opens path with all its column families. scratch is a directory of ours (created if
  * missing) for the secondary's files and RocksDB's info log, so the DB directory is not
  * written to. */

@@ -292,7 +292,11 @@ int recover(const char *dir, enum tb_policy policy, const char *info_log_dir)
     dbo.create_missing_column_families = false;
     dbo.error_if_exists = false;
     dbo.wal_dir = "";
+    // Tables of a db_paths database carry a path id (0..3) in the MANIFEST and RocksDB
+    // aborts the process on one beyond its db_paths: every id names the copy.
     dbo.db_paths.clear();
+    for (int i = 0; i < 4; i++)
+        dbo.db_paths.emplace_back(dir, UINT64_MAX >> 1);
     dbo.db_log_dir = info_log_dir ? info_log_dir : "";
     dbo.info_log.reset();
     dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;

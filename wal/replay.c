@@ -362,6 +362,7 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
     rocksdb_options_set_write_buffer_size(a.opts, 128 << 20);
     rocksdb_options_set_db_write_buffer_size(a.opts, 256 << 20);
     rocksdb_options_set_disable_auto_compactions(a.opts, 1);
+    tb_rocks_paths_single(a.opts, o->db_path);
     /* LZ4, as ThemisDB writes its upper levels (RocksDB's default here is Snappy, slower). */
     rocksdb_options_set_compression(a.opts, rocksdb_lz4_compression);
     a.names = rocksdb_list_column_families(a.opts, o->db_path, &a.nnames, &err);
