@@ -25,7 +25,10 @@ int tb_policy_parse(const char *s, enum tb_policy *out);
  * Memory stays bounded whatever the WAL holds: write buffers are capped (32 MiB a column
  * family, 128 MiB in all) and recovery flushes as it goes. The server's own options (blob
  * files, compression) are kept where the OPTIONS file has them; compaction is left to the
- * server. RocksDB's info log goes into info_log_dir (NULL: into dir). TB_EMERGEOP when a
+ * server. dir must hold the copy's WAL files and every table file (the server's wal_dir is
+ * never used; every db_paths path id names dir). Afterwards dir holds one WAL file, with no
+ * data (write_committed: perhaps rollback markers), and the writer's OPTIONS file again.
+ * RocksDB's info log goes into info_log_dir (NULL: into dir). TB_EMERGEOP when a
  * column family's merge operator is not one the tools know; TB_EUSAGE for TB_POLICY_UNKNOWN. */
 int tb_txndb_recover(const char *dir, enum tb_policy policy, const char *info_log_dir);
 
