@@ -15,6 +15,8 @@ enum {
     TB_EAGAIN = -6,   /* try again later (torn tail of a live file, vanished file) */
     TB_ENOENT = -7,   /* a file or object does not exist */
     TB_EKEY = -8,     /* the key given does not open encrypted data (exit 3, as verification) */
+    TB_EMERGEOP = -9, /* a column family's merge operator is not one the tools know: the DB's
+                       * content cannot be read (its files still can); exit 1 */
 };
 
 /* Sets the thread's message (printf format) and returns code, so callers write

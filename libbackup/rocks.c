@@ -2,6 +2,8 @@
 #include "rocks.h"
 #include "error.h"
 #include "fs.h"
+#include "merge.h"
+#include "rocksopts.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -52,32 +54,35 @@ void tb_rocks_free(tb_rocks *r)
 /* Lists the column families and opens them all (r->opts set). */
 static int open_handles(tb_rocks *r)
 {
-    const rocksdb_options_t **cfo = NULL;
+    rocksdb_options_t **cfo = NULL;
     char *err = NULL;
     int rc = 0;
     r->cf_names = rocksdb_list_column_families(r->opts, r->path, &r->ncf, &err);
     if (err)
         return rocks_err(TB_EIO, err, "cannot list column families", r->path);
-    cfo = calloc(r->ncf, sizeof *cfo);
     r->cfs = calloc(r->ncf, sizeof *r->cfs);
-    if (!cfo || !r->cfs) {
+    if (!r->cfs) {
         rc = tb_error_set(TB_EIO, "out of memory");
         goto cleanup;
     }
-    for (size_t i = 0; i < r->ncf; i++)
-        cfo[i] = r->opts;
+    /* Each CF with the merge operator its OPTIONS file names (ThemisDB's, registered under
+     * the same name): without it RocksDB cannot read merge operands at all. */
+    if ((rc = tb_merge_cf_options(r->path, r->opts, (const char *const *)r->cf_names, r->ncf, &cfo)) < 0) {
+        tb_error_wrap(rc, "cannot open database (%s)", r->path);
+        goto cleanup;
+    }
     if (r->mode == TB_ROCKS_SECONDARY)
         r->db = rocksdb_open_as_secondary_column_families(r->opts, r->path, r->scratch, (int)r->ncf,
-                                                          (const char *const *)r->cf_names, cfo,
-                                                          r->cfs, &err);
+                                                          (const char *const *)r->cf_names,
+                                                          (const rocksdb_options_t *const *)cfo, r->cfs, &err);
     else
         r->db = rocksdb_open_for_read_only_column_families(r->opts, r->path, (int)r->ncf,
-                                                           (const char *const *)r->cf_names, cfo,
-                                                           r->cfs, 0, &err);
+                                                           (const char *const *)r->cf_names,
+                                                           (const rocksdb_options_t *const *)cfo, r->cfs, 0, &err);
     if (err)
         rc = rocks_err(TB_EIO, err, "cannot open database", r->path);
 cleanup:
-    free(cfo);
+    tb_merge_cf_options_free(cfo, r->ncf);
     return rc;
 }
 
@@ -112,6 +117,16 @@ int tb_rocks_is_live(const char *path)
         live = 1;
     close(fd);
     return live;
+}
+
+void tb_rocks_paths_single(rocksdb_options_t *o, const char *dir)
+{
+    const rocksdb_dbpath_t *paths[4];
+    for (int i = 0; i < 4; i++)
+        paths[i] = rocksdb_dbpath_create(dir, UINT64_MAX >> 1);
+    rocksdb_options_set_db_paths(o, paths, 4);
+    for (int i = 0; i < 4; i++)
+        rocksdb_dbpath_destroy((rocksdb_dbpath_t *)paths[i]);
 }
 
 int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, const char *scratch)
@@ -150,6 +165,7 @@ int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, con
         goto cleanup;
     }
     rocksdb_options_set_db_log_dir(r->opts, scratch);
+    tb_rocks_paths_single(r->opts, path);
     rocksdb_options_set_info_log_level(r->opts, 2 /* WARN */);
     /* Memory that does not grow with the database: every table's index and filter blocks
      * go into one small block cache instead of staying in memory per open table (which
@@ -224,31 +240,6 @@ const char *tb_rocks_cf_name(tb_rocks *r, size_t i)
 uint32_t tb_rocks_cf_id(tb_rocks *r, size_t i)
 {
     return rocksdb_column_family_handle_get_id(r->cfs[i]);
-}
-
-/* The newest OPTIONS-NNNNNN file of dir, or NULL. */
-static char *newest_options(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    unsigned long best = 0;
-    char *name = NULL;
-    if (!d)
-        return NULL;
-    while ((e = readdir(d)) != NULL) {
-        unsigned long n;
-        char *end;
-        if (strncmp(e->d_name, "OPTIONS-", 8) != 0)
-            continue;
-        n = strtoul(e->d_name + 8, &end, 10);
-        if (*end || n < best)
-            continue;
-        best = n;
-        free(name);
-        name = strdup(e->d_name);
-    }
-    closedir(d);
-    return name;
 }
 
 /* RocksDB stages a checkpoint in "<dir>.tmp" and may leave it behind on failure. */
@@ -363,7 +354,7 @@ static int current_manifest(const char *dir, char name[64], long long *size)
  * options (ldb --try_load_options) refuses a file naming unknown column families. */
 static int copy_options(tb_rocks *r, const char *dir)
 {
-    char *name = newest_options(r->path), *from = NULL, *to = NULL, *text = NULL, *out = NULL;
+    char *name = tb_rocksopts_newest(r->path), *from = NULL, *to = NULL, *text = NULL, *out = NULL;
     size_t len = 0, o = 0;
     int rc = 0, skip = 0;
     if (!name)
@@ -461,8 +452,15 @@ int tb_rocks_checkpoint(tb_rocks *r, const char *dir, tb_rocks **opened)
         rocksdb_checkpoint_create(cp, dir, UINT64_MAX, &err);
         rocksdb_checkpoint_object_destroy(cp);
         fresh = !err && current_manifest(dir, man1, &size1) == 0 && strcmp(man0, man1) == 0 && size1 >= size0;
-        if (fresh && wals_covered(before, r->path, dir) && (rc = opens(r, dir, &db)) != TB_EAGAIN)
-            break;
+        if (fresh && wals_covered(before, r->path, dir)) {
+            /* Opening the copy needs its OPTIONS file (allow_2pc, each CF's merge operator),
+             * which a secondary's checkpoint leaves out: copy the source's first. */
+            char *have = tb_rocksopts_newest(dir);
+            rc = have ? 0 : copy_options(r, dir);
+            free(have);
+            if (rc < 0 || (rc = opens(r, dir, &db)) != TB_EAGAIN)
+                break;
+        }
         /* A secondary whose version lags its MANIFEST stays so (seen: 100 attempts in a
          * row on an idle DB); a new secondary recovers from the whole MANIFEST. */
         if (rc == TB_EAGAIN) {
@@ -491,14 +489,7 @@ int tb_rocks_checkpoint(tb_rocks *r, const char *dir, tb_rocks **opened)
         rm_staging(dir);
         return rc;
     }
-    /* Tools that open the copy need the options (allow_2pc); copy them if left out. */
-    {
-        char *have = newest_options(dir);
-        if (!have)
-            rc = copy_options(r, dir);
-        free(have);
-    }
-    if (rc == 0 && opened) {
+    if (opened) {
         *opened = db;
     } else {
         char *scratch = tb_fs_join(r->scratch, "check");

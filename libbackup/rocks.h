@@ -31,6 +31,13 @@ void tb_rocks_free(tb_rocks *r);
 /* Secondary only: applies what the primary wrote since the last catch-up. */
 int tb_rocks_catch_up(tb_rocks *r);
 uint64_t tb_rocks_last_seq(tb_rocks *r);
+
+/* Every open is given db_paths naming dir four times (RocksDB's maximum): a table's path
+ * id in the MANIFEST (a db_paths database's) must name a directory or RocksDB aborts the
+ * process, and a copy of ours holds every table in its one directory. */
+struct rocksdb_options_t;
+void tb_rocks_paths_single(struct rocksdb_options_t *o, const char *dir);
+
 /* How the DB was opened (TB_ROCKS_AUTO resolved). */
 enum tb_rocks_mode tb_rocks_mode(tb_rocks *r);
 size_t tb_rocks_cf_count(tb_rocks *r);

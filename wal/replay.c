@@ -8,6 +8,7 @@
 #include "batch.h"
 #include "error.h"
 #include "fs.h"
+#include "merge.h"
 #include "rocks.h"
 #include "segment.h"
 
@@ -426,7 +427,7 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
     struct window w = { 0 };
     tb_rocks *ro = NULL;
     char *scratch = NULL, *err = NULL;
-    const rocksdb_options_t **cfo = NULL;
+    rocksdb_options_t **cfo = NULL;
     rocksdb_options_t *base_opts = NULL;
     int rc;
 
@@ -488,6 +489,7 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
     rocksdb_options_set_write_buffer_size(a.opts, 128 << 20);
     rocksdb_options_set_db_write_buffer_size(a.opts, 256 << 20);
     rocksdb_options_set_disable_auto_compactions(a.opts, 1);
+    tb_rocks_paths_single(a.opts, o->db_path);
     /* LZ4, as ThemisDB writes its upper levels (RocksDB's default here is Snappy, slower). */
     rocksdb_options_set_compression(a.opts, rocksdb_lz4_compression);
     a.names = rocksdb_list_column_families(a.opts, o->db_path, &a.nnames, &err);
@@ -495,11 +497,19 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
         rc = db_err(err, "cannot list column families");
         goto cleanup;
     }
-    cfo = calloc(a.nnames, sizeof *cfo);
     a.handles = calloc(a.nnames, sizeof *a.handles);
-    for (size_t i = 0; cfo && i < a.nnames; i++)
-        cfo[i] = a.opts;
-    a.db = rocksdb_open_column_families(a.opts, o->db_path, (int)a.nnames, (const char *const *)a.names, cfo, a.handles, &err);
+    if (!a.handles) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    /* Merge operands replay as they are; the flush at the end merges them, which needs each
+     * CF's operator (ThemisDB's, by the name in the base's OPTIONS file). */
+    if ((rc = tb_merge_cf_options(o->db_path, a.opts, (const char *const *)a.names, a.nnames, &cfo)) < 0) {
+        tb_error_wrap(rc, "cannot open the database for replay");
+        goto cleanup;
+    }
+    a.db = rocksdb_open_column_families(a.opts, o->db_path, (int)a.nnames, (const char *const *)a.names,
+                                        (const rocksdb_options_t *const *)cfo, a.handles, &err);
     if (err) {
         rc = db_err(err, "cannot open the database for replay");
         goto cleanup;
@@ -546,7 +556,7 @@ cleanup:
     free(a.held);
     free(a.cfs);
     free(a.handles);
-    free(cfo);
+    tb_merge_cf_options_free(cfo, a.nnames);
     if (a.names)
         rocksdb_list_column_families_destroy(a.names, a.nnames);
     if (a.db)

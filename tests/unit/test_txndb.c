@@ -1,7 +1,23 @@
-/* test_txndb: write policy names, and recovering a TransactionDB copy. */
+/* test_txndb: write policy names, and recovering copies of TransactionDBs written under each
+ * policy (themis-txnmini: committed, 2PC, rolled-back, sectioned transactions and merges,
+ * one transaction left prepared, everything in the WAL) to exactly the committed content. */
 #include "error.h"
+#include "fs.h"
+#include "rocks.h"
+#include "rocksopts.h"
+#include "stream.h"
 #include "tap.h"
 #include "txndb.h"
+
+#include <dirent.h>
+#include <rocksdb/c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static char root[256];
+static const char *bin;
 
 static void test_policy(void)
 {
@@ -24,8 +40,181 @@ static void test_policy(void)
     is_int(p, TB_POLICY_UNPREPARED, "a failed parse leaves the output alone");
 }
 
+static int sh(const char *fmt, const char *a, const char *b)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, fmt, bin, a, b);
+    return system(cmd);
+}
+
+/* Content hash through the C API's read-only open; "" when it does not open. */
+static int hash_of(const char *dir, char hex[65])
+{
+    tb_rocks *r = NULL;
+    struct tb_rocks_hash h = { 0 };
+    char *scratch = tb_fs_join(root, "hash-scratch");
+    int rc = tb_rocks_open(&r, dir, TB_ROCKS_READONLY, scratch);
+    hex[0] = '\0';
+    if (rc == 0 && (rc = tb_rocks_hash(r, &h)) == 0)
+        tb_hex(h.digest, 32, hex);
+    tb_rocks_hash_clear(&h);
+    tb_rocks_free(r);
+    tb_fs_rm_rf(scratch);
+    free(scratch);
+    return rc;
+}
+
+/* Bytes in dir's *.log files, and how many there are. */
+static long long wal_bytes(const char *dir, int *files)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    long long n = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        struct stat st;
+        char *p;
+        if (l < 4 || strcmp(e->d_name + l - 4, ".log") != 0 || !(p = tb_fs_join(dir, e->d_name)))
+            continue;
+        if (stat(p, &st) == 0)
+            n += st.st_size;
+        if (files)
+            (*files)++;
+        free(p);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Whether dir's newest OPTIONS file is the writer's: two_write_queues as given, and the
+ * writer's 2 GiB write buffer rather than recovery's cap. */
+static int options_say(const char *dir, int two_queues)
+{
+    struct tb_rocksopts o = { 0 };
+    char *path = NULL, *text = NULL;
+    size_t len = 0;
+    int good = tb_rocksopts_read(dir, &o) == 0 && o.two_write_queues &&
+               strcmp(o.two_write_queues, two_queues ? "true" : "false") == 0 &&
+               asprintf(&path, "%s/%s", dir, o.file) > 0 && tb_fs_read_file(path, &text, &len) == 0 &&
+               strstr(text, "write_buffer_size=2147483648") != NULL;
+    tb_rocksopts_clear(&o);
+    free(path);
+    free(text);
+    return good;
+}
+
+static void test_recover(const char *policy, enum tb_policy p)
+{
+    char *db = tb_fs_join(root, policy), *logs = tb_fs_join(root, "logs"), got[65], want[65], *exp = NULL;
+    long long bytes;
+    int nwal, rc;
+    if (asprintf(&exp, "%s/expected-%s", root, policy) < 0)
+        return;
+    ok(sh("%s/themis-txnmini --db %s --expected --policy %s", exp, policy) == 0 && hash_of(exp, want) == 0,
+       "%s: the committed content, written as plain puts: %s", policy, want);
+    ok(sh("%s/themis-txnmini --db %s --policy %s", db, policy) == 0, "%s: a writer died with a prepared transaction",
+       policy);
+    if (p != TB_POLICY_COMMITTED)
+        ok(hash_of(db, got) < 0 && strstr(tb_error_last(), "WritePrepared/WriteUnprepared"),
+           "%s: before recovery the C API cannot open it", policy);
+    ok(wal_bytes(db, NULL) > 0, "%s: its writes are all in the WAL (%lld bytes)", policy, wal_bytes(db, NULL));
+    rc = tb_txndb_recover(db, p, logs);
+    is_int(rc, 0, "%s: recovered%s%s", policy, rc ? ": " : "", rc ? tb_error_last() : "");
+    is_int(hash_of(db, got), 0, "%s: the C API opens it read-only now", policy);
+    is_str(got, want, "%s: exactly the committed content (no prepared, rolled-back or unfinished data)", policy);
+    /* Write-committed writes the rollback of a prepared transaction as a marker only
+     * (nothing to flush), so its current WAL keeps that marker, which every open reads. */
+    nwal = 0;
+    bytes = wal_bytes(db, &nwal);
+    ok(nwal == 1 && (p == TB_POLICY_COMMITTED ? bytes < 100 : bytes == 0),
+       "%s: one WAL file left, holding no data (%d files, %lld bytes)", policy, nwal, bytes);
+    ok(tb_fs_exists(logs) && !tb_fs_exists_in(db, "LOG.new"), "%s: RocksDB's info log went to the log directory",
+       policy);
+    is_int(tb_txndb_recover(db, p, logs), 0, "%s: recovering again changes nothing", policy);
+    is_int(hash_of(db, got), 0, "%s: and it still opens", policy);
+    is_str(got, want, "%s: with the same content", policy);
+    ok(options_say(db, p != TB_POLICY_COMMITTED),
+       "%s: its OPTIONS file is the writer's again (two_write_queues, write buffers)", policy);
+    free(exp);
+    free(db);
+    free(logs);
+}
+
+/* A db_paths database (tables in two directories besides its own), the last writes left
+ * in its WAL, then every file hard-linked into one directory: the copy a backup holds.
+ * Returns that directory; NULL on failure. */
+static char *db_paths_copy(void)
+{
+    char *dir = tb_fs_join(root, "dp"), *p1 = tb_fs_join(root, "dp1"), *p2 = tb_fs_join(root, "dp2"), *copy = tb_fs_join(root, "dpcopy"), *err = NULL;
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    const rocksdb_dbpath_t *paths[2] = { rocksdb_dbpath_create(p1, 1), rocksdb_dbpath_create(p2, 1ull << 40) };
+    char cmd[1024], k[32], v[2000];
+    rocksdb_t *db;
+    memset(v, 'v', sizeof v);
+    rocksdb_options_set_create_if_missing(o, 1);
+    rocksdb_options_set_db_paths(o, paths, 2);
+    db = rocksdb_open(o, dir, &err);
+    for (int r = 0; db && !err && r < 6; r++) {
+        for (int i = 0; i < 300 && !err; i++) {
+            snprintf(k, sizeof k, "k%d-%03d", r, i);
+            rocksdb_put(db, wo, k, strlen(k), v, sizeof v, &err);
+        }
+        if (r < 5 && !err)
+            rocksdb_flush(db, fo, &err);
+        if (r == 4) /* RocksDB spreads tables over both paths */
+            rocksdb_compact_range(db, NULL, 0, NULL, 0);
+    }
+    if (db)
+        rocksdb_close(db);
+    snprintf(cmd, sizeof cmd, "mkdir %s && ln %s/* %s/* %s/* %s/", copy, dir, p1, p2, copy);
+    if (err || system(cmd) != 0) {
+        diag("db_paths database: %s", err ? err : "cannot link");
+        free(copy);
+        copy = NULL;
+    }
+    for (int i = 0; i < 2; i++)
+        rocksdb_dbpath_destroy((rocksdb_dbpath_t *)paths[i]);
+    rocksdb_options_destroy(o);
+    rocksdb_writeoptions_destroy(wo);
+    rocksdb_flushoptions_destroy(fo);
+    free(err), free(dir), free(p1), free(p2);
+    return copy;
+}
+
 int main(void)
 {
+    char *exp, *u, *w;
     test_policy();
+
+    bin = getenv("TB_BIN") ? getenv("TB_BIN") : "build/bin";
+    snprintf(root, sizeof root, "%s/test_txndb.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(root))
+        return 1;
+    exp = tb_fs_join(root, "expected"), u = tb_fs_join(root, "unknown"), w = tb_fs_join(root, "wrong");
+    test_recover("committed", TB_POLICY_COMMITTED);
+    test_recover("prepared", TB_POLICY_PREPARED);
+    test_recover("unprepared", TB_POLICY_UNPREPARED);
+    ok(sh("%s/themis-txnmini --db %s --expected --policy %s", exp, "committed") == 0, "a plain database");
+
+    is_int(tb_txndb_recover(exp, TB_POLICY_UNKNOWN, NULL), TB_EUSAGE, "no recovery without the writer's policy");
+    ok(sh("%s/themis-txnmini --db %s --policy %s", w, "prepared") == 0, "another write-prepared database");
+    ok(tb_txndb_recover(w, TB_POLICY_COMMITTED, NULL) < 0 && strstr(tb_error_last(), "WritePrepared"),
+       "recovered with the wrong policy it fails, nothing guessed: %s", tb_error_last());
+    ok(sh("%s/themis-mergewriter --db %s --unknown Other.MergeOperator%s", u, "") == 0, "a database with an unknown operator");
+    is_int(tb_txndb_recover(u, TB_POLICY_COMMITTED, NULL), TB_EMERGEOP, "its recovery fails: %s", tb_error_last());
+    ok(strstr(tb_error_last(), "merge operator Other.MergeOperator of column family mystery is not one the tools know") != NULL,
+       "naming the operator and the column family");
+    {
+        char *copy = db_paths_copy(), got[65];
+        is_int(copy ? tb_txndb_recover(copy, TB_POLICY_COMMITTED, NULL) : -1, 0,
+               "a copy of a db_paths database (tables of path ids 0 and 1 in one directory) recovers");
+        ok(copy && hash_of(copy, got) == 0, "and opens");
+        free(copy);
+    }
+    tb_fs_rm_rf(root);
+    free(exp), free(u), free(w);
     return done_testing();
 }
