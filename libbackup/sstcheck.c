@@ -369,7 +369,10 @@ static int iter_init(struct iter *it, const unsigned char *b, size_t n)
     return 0;
 }
 
-/* Next entry: 1, 0 at the end, UNCHECKED when it does not parse. With value_delta the value
+#define ENTRY 1
+#define BAD_ENTRY 2
+
+/* Next entry: ENTRY, 0 at the end, BAD_ENTRY when it does not parse. With value_delta the value
  * is not length-prefixed: index_value() consumes it and sets it->p. */
 static int iter_next(struct iter *it, int value_delta)
 {
@@ -382,13 +385,13 @@ static int iter_next(struct iter *it, int value_delta)
     if (p && !value_delta)
         p = varint32(p, it->end, &vlen);
     if (!p || shared > it->klen || non_shared > (size_t)(it->end - p) || vlen > (size_t)(it->end - p) - non_shared)
-        return UNCHECKED;
+        return BAD_ENTRY;
     size_t klen = (size_t)shared + non_shared;
     if (klen > it->kcap) {
         size_t cap = klen * 2 + 64;
         unsigned char *k = realloc(it->key, cap);
         if (!k)
-            return UNCHECKED;
+            return BAD_ENTRY;
         it->key = k;
         it->kcap = cap;
     }
@@ -400,7 +403,7 @@ static int iter_next(struct iter *it, int value_delta)
     it->val = p;
     it->vlen = value_delta ? (size_t)(it->end - p) : vlen;
     it->p = value_delta ? p : p + vlen;
-    return 1;
+    return ENTRY;
 }
 
 static int key_is(const struct iter *it, const char *s)
