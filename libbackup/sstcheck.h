@@ -34,6 +34,7 @@ struct tb_sst_report {
     uint64_t index_blocks;     /* the index, or the top-level index and every partition */
     uint64_t filter_blocks;    /* full filter, or the filter index and every partition */
     uint64_t meta_blocks;      /* metaindex, properties, range deletions, dictionary, others */
+    uint64_t blob_records;     /* blob files: records checked (header CRC and blob CRC) */
     uint64_t bytes_checked;    /* bytes of the file some verified checksum covers */
     uint64_t bytes_unchecked;  /* bytes no checksum covers: the footer before format_version 6,
                                 * padding of block_align, anything no index names */
@@ -50,6 +51,17 @@ struct tb_sst_report {
 int tb_sst_check_file(const char *path, struct tb_sst_report *rep);
 /* The same on an open file (read with pread; the offset is not moved); name is for messages. */
 int tb_sst_check_fd(int fd, const char *name, struct tb_sst_report *rep);
+
+/* Checks a blob file (db/blob/blob_log_format.h, unchanged from RocksDB 6 to 11): header
+ * magic and version, every record's header CRC and key+value CRC, the footer's CRC and its
+ * record count. The header's other fields carry no CRC. A file that ends at a record boundary
+ * without a footer (still being written, which RocksDB 11 may read) is UNCHECKED; one that
+ * ends inside a record is DAMAGED (truncated). Returns as tb_sst_check_file. Reads through a
+ * bounded buffer whatever the size of a blob. */
+int tb_sst_check_blob_file(const char *path, struct tb_sst_report *rep);
+int tb_sst_check_blob_fd(int fd, const char *name, struct tb_sst_report *rep);
+/* By name: "*.blob" as a blob file, anything else as a table file. */
+int tb_sst_check_path(const char *path, struct tb_sst_report *rep);
 
 /* "crc32c", "xxHash", "xxHash64", "XXH3", "none", or "unknown". */
 const char *tb_sst_checksum_name(int type);

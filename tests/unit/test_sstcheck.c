@@ -505,6 +505,106 @@ static void synthetic_tests(void)
     truncations("synthetic fv6", s.b, s.n);
 }
 
+static void blob_sweep(const char *label, const unsigned char *orig, size_t n);
+
+/* Real files of a newer RocksDB: tests/unit/vectors/sst/ holds format_version 6 and 7 tables
+ * and a blob file written by RocksDB 10.5.1 (gen-newer-rocksdb.js says how). */
+static void newer_rocksdb_tests(void)
+{
+    static const char *const want[] = { "data block (", "(index,", "fullfilter.", "properties", "metaindex",
+                                        "rocksdb.range_del", "footer" };
+    static const struct { const char *file; int fv; } v[] = { { "fv6-xxh3.sst", 6 }, { "fv7-xxh3-blobindex.sst", 7 } };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char path[512], label[96];
+        snprintf(path, sizeof path, "%s/sst/%s", VECTORS, v[i].file);
+        snprintf(label, sizeof label, "RocksDB 10.5 fv%d", v[i].fv);
+        struct tb_sst_report rep;
+        int rc = tb_sst_check_file(path, &rep);
+        ok(rc == 0 && rep.verdict == TB_SST_OK && rep.format_version == (uint32_t)v[i].fv && rep.checksum_type == TB_SST_CK_XXH3 &&
+           rep.data_blocks > 40 && rep.bytes_unchecked == 0,
+           "%s (XXH3, context checksums): ok, %llu data blocks, every byte under a checksum (%s)", label,
+           (unsigned long long)rep.data_blocks, rep.reason);
+        size_t n;
+        unsigned char *b = slurp(path, &n);
+        if (!b) {
+            ok(0, "%s: read", path);
+            continue;
+        }
+        sweep(label, b, n, v[i].fv, want, sizeof want / sizeof want[0]);
+        truncations(label, b, n);
+        free(b);
+    }
+
+    char path[512];
+    snprintf(path, sizeof path, "%s/sst/fv7.blob", VECTORS);
+    struct tb_sst_report rep;
+    int rc = tb_sst_check_path(path, &rep);
+    ok(rc == 0 && rep.verdict == TB_SST_OK && rep.blob_records > 50, "RocksDB 10.5 blob file: ok, %llu records (%s)",
+       (unsigned long long)rep.blob_records, rep.reason);
+    size_t n;
+    unsigned char *b = slurp(path, &n);
+    if (b)
+        blob_sweep("RocksDB 10.5 blob file", b, n);
+    free(b);
+}
+
+/* A blob file with one byte flipped anywhere: damaged, except the header's fields after
+ * magic and version (column family, flags, compression, expiration range), which no CRC
+ * covers; a changed version is a future format (unchecked). Cut anywhere: damaged, except
+ * at the footer (a file still being written: unchecked). */
+static int check_blob_buf(const unsigned char *b, size_t n, struct tb_sst_report *rep)
+{
+    int fd = memfd_create("blob", MFD_CLOEXEC);
+    if (fd < 0 || (n && write(fd, b, n) != (ssize_t)n)) {
+        if (fd >= 0)
+            close(fd);
+        return -100;
+    }
+    int rc = tb_sst_check_blob_fd(fd, "scratch.blob", rep);
+    close(fd);
+    return rc;
+}
+
+static void blob_sweep(const char *label, const unsigned char *orig, size_t n)
+{
+    unsigned char *b = malloc(n);
+    memcpy(b, orig, n);
+    size_t stride = n / 1500 + 1, missed = 0, tried = 0, header = 0;
+    for (size_t pos = 0; pos < n; pos++) {
+        if (pos >= 30 && pos % stride != 0 && pos < n - 64)
+            continue;
+        b[pos] ^= 0xff;
+        struct tb_sst_report rep;
+        int rc = check_blob_buf(b, n, &rep);
+        b[pos] ^= 0xff;
+        tried++;
+        int want_ok = pos >= 8 && pos < 30, want_unchecked = pos >= 4 && pos < 8;
+        header += want_ok;
+        int good = want_ok ? rc == 0 && rep.verdict == TB_SST_OK
+                 : want_unchecked ? rc == 0 && rep.verdict == TB_SST_UNCHECKED
+                 : rc == TB_EVERIFY && rep.verdict == TB_SST_DAMAGED;
+        if (!good && missed++ < 5)
+            diag("%s: flip at %zu: rc %d %s %s", label, pos, rc, tb_sst_verdict_name(rep.verdict), rep.reason);
+    }
+    ok(missed == 0, "%s: %zu one-byte flips reported damaged (but %zu in the header's unprotected fields, 4 in its version: unchecked)",
+       label, tried, header);
+    size_t cuts[] = { 0, 10, 29, 30, 31, 61, 62, n / 2, n - 33, n - 31, n - 1, n + 0 };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        struct tb_sst_report rep;
+        size_t len = i == sizeof cuts / sizeof cuts[0] - 1 ? n - 32 : cuts[i];
+        int rc = check_blob_buf(orig, len, &rep);
+        int good = len == n - 32 || len == 30 ? rc == 0 && rep.verdict == TB_SST_UNCHECKED && strstr(rep.reason, "no footer")
+                                 : rc == TB_EVERIFY;
+        if (!good) {
+            bad++;
+            diag("%s: cut to %zu: rc %d %s", label, len, rc, rep.reason);
+        }
+    }
+    ok(bad == 0, "%s: cut anywhere: damaged; cut before the footer or after the header: unchecked (no footer)", label);
+    free(b);
+}
+
 /* A database flushed by RocksDB 7.8 with ThemisDB's table settings (XXH3, partitioned
  * filters, two-level index), plus a compaction: every table file checks out. */
 static void db_tests(void)
@@ -513,6 +613,8 @@ static void db_tests(void)
     rocksdb_block_based_table_options_t *bbo;
     rocksdb_options_t *o = table_options(&g, &bbo);
     rocksdb_options_set_create_if_missing(o, 1);
+    rocksdb_options_set_enable_blob_files(o, 1);
+    rocksdb_options_set_min_blob_size(o, 200);
     char path[300], *err = NULL;
     snprintf(path, sizeof path, "%s/db", dir);
     rocksdb_t *db = rocksdb_open(o, path, &err);
@@ -527,6 +629,12 @@ static void db_tests(void)
             char k[32], v[128];
             snprintf(k, sizeof k, "db%07u", i * 3 + round);
             value_for(v, sizeof v, i);
+            char big[600];
+            if (i % 7 == 0) {   /* some values go to blob files */
+                snprintf(big, sizeof big, "%s%s%s%s%s", v, v, v, v, v);
+                rocksdb_put(db, wo, k, strlen(k), big, strlen(big), &err);
+                continue;
+            }
             rocksdb_put(db, wo, k, strlen(k), v, strlen(v), &err);
         }
         rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
@@ -546,17 +654,20 @@ static void db_tests(void)
     rocksdb_block_based_options_destroy(bbo);
     ok(err == NULL, "a database flushed and compacted by RocksDB 7.8 (%s)", err ? err : "ok");
     free(err);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "ls %s/*.sst", path);
+    char cmd[1000];
+    snprintf(cmd, sizeof cmd, "ls %s/*.sst %s/*.blob", path, path);
     FILE *ls = popen(cmd, "r");
     char line[400];
-    int files = 0, good = 0;
+    int files = 0, good = 0, blobs = 0;
     while (ls && fgets(line, sizeof line, ls)) {
         line[strcspn(line, "\n")] = 0;
         struct tb_sst_report rep;
-        int rc = tb_sst_check_file(line, &rep);
+        int rc = tb_sst_check_path(line, &rep);
         files++;
-        if (rc == 0 && rep.verdict == TB_SST_OK && rep.data_blocks > 50 && rep.index_blocks > 3 && rep.filter_blocks > 2)
+        int is_blob = strstr(line, ".blob") != NULL;
+        blobs += is_blob;
+        if (rc == 0 && rep.verdict == TB_SST_OK &&
+            (is_blob ? rep.blob_records > 100 : rep.data_blocks > 50 && rep.index_blocks > 3 && rep.filter_blocks > 2))
             good++;
         else
             diag("%s: rc %d %s %s (data %llu index %llu filter %llu)", line, rc, tb_sst_verdict_name(rep.verdict), rep.reason,
@@ -564,7 +675,23 @@ static void db_tests(void)
     }
     if (ls)
         pclose(ls);
-    ok(files > 0 && good == files, "every table file of the database checks out (%d of %d)", good, files);
+    ok(files > 0 && good == files && blobs > 0, "every table and blob file of the database checks out (%d of %d, %d blob files)",
+       good, files, blobs);
+    if (blobs) {
+        /* One of RocksDB 7.8's blob files through the same sweep. */
+        snprintf(cmd, sizeof cmd, "ls %s/*.blob | head -1", path);
+        ls = popen(cmd, "r");
+        if (ls && fgets(line, sizeof line, ls)) {
+            line[strcspn(line, "\n")] = 0;
+            size_t n;
+            unsigned char *b = slurp(line, &n);
+            if (b)
+                blob_sweep("RocksDB 7.8 blob file", b, n);
+            free(b);
+        }
+        if (ls)
+            pclose(ls);
+    }
 }
 
 int main(void)
@@ -714,9 +841,10 @@ int main(void)
     }
 
     synthetic_tests();
+    newer_rocksdb_tests();
     db_tests();
 
-    char cmd[400];
+    char cmd[1000];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         diag("could not remove %s", dir);
