@@ -55,6 +55,7 @@ struct ctx {
     uint64_t footer_off, footer_len;
     uint64_t limit;           /* blocks end here: the footer's offset */
     int delta, first_key, index_type;
+    uint64_t prop_data_blocks;   /* rocksdb.num.data.blocks, UINT64_MAX when absent */
     unsigned char *buf;       /* the block being checked, trailer included */
     size_t cap;
     uint64_t read_off, read_len;  /* the block now in buf (read, checksum not yet judged) */
@@ -678,6 +679,8 @@ static int check_properties(struct ctx *c, uint64_t off, uint64_t size)
         uint64_t v;
         if (key_is(&it, "rocksdb.index.value.is.delta.encoded") && varint64(it.val, it.val + it.vlen, &v))
             c->delta = v != 0;
+        else if (key_is(&it, "rocksdb.num.data.blocks") && varint64(it.val, it.val + it.vlen, &v))
+            c->prop_data_blocks = v;
         else if (key_is(&it, "rocksdb.block.based.table.index.type") && it.vlen == 4)
             c->index_type = (int)le32(it.val);
     }
@@ -741,6 +744,11 @@ static int check(struct ctx *c)
         rc = check_handles(c, index.off, index.size, K_INDEX, 0);
         if (rc < 0)
             goto cleanup;
+        /* A safety net for our own parsing: an index read wrongly could name fewer blocks
+         * and leave data unchecked while everything it did name checked out. */
+        if (!c->unchecked_seen && c->prop_data_blocks != UINT64_MAX && c->prop_data_blocks != c->rep->data_blocks)
+            unchecked(c, index.off, "cannot check: the index names %llu data blocks, the properties count %llu",
+                      (unsigned long long)c->rep->data_blocks, (unsigned long long)c->prop_data_blocks);
     }
     /* Every other block the metaindex names. */
     free(it.key);
@@ -788,6 +796,7 @@ int tb_sst_check_fd(int fd, const char *name, struct tb_sst_report *rep)
     if (fstat(fd, &st) != 0)
         return tb_error_errno(TB_EIO, errno, "cannot stat table file %s", c.name);
     c.size = rep->file_size = (uint64_t)st.st_size;
+    c.prop_data_blocks = UINT64_MAX;
     rc = check(&c);
     if (rc == UNCHECKED)
         rc = 0;

@@ -30,6 +30,7 @@ struct cfg {
     int two_level;   /* partitioned index + partitioned filters */
     int restart;     /* index_block_restart_interval (> 1: delta-encoded index values) */
     int dict;        /* zstd dictionary (a compression_dict meta block) */
+    int itype;       /* otherwise: 1 hash index (prefix extractor), 3 binary search with first key */
 };
 
 static const char *comp_name(int c)
@@ -56,6 +57,12 @@ static rocksdb_options_t *table_options(const struct cfg *g, rocksdb_block_based
         rocksdb_block_based_options_set_index_type(bbo, rocksdb_block_based_table_index_type_two_level_index_search);
         rocksdb_block_based_options_set_partition_filters(bbo, 1);
         rocksdb_block_based_options_set_metadata_block_size(bbo, 128);
+    }
+    if (g->itype) {
+        /* The C API's enum stops at 2; the option takes RocksDB's IndexType value. */
+        rocksdb_block_based_options_set_index_type(bbo, g->itype);
+        if (g->itype == 1)
+            rocksdb_options_set_prefix_extractor(o, rocksdb_slicetransform_create_fixed_prefix(6));
     }
     rocksdb_options_set_block_based_table_factory(o, bbo);
     rocksdb_options_set_compression(o, g->comp);
@@ -610,7 +617,7 @@ static void blob_sweep(const char *label, const unsigned char *orig, size_t n)
  * filters, two-level index), plus a compaction: every table file checks out. */
 static void db_tests(void)
 {
-    struct cfg g = { 4, 5, 4, 1, 4, 0 };
+    struct cfg g = { 4, 5, 4, 1, 4, 0, 0 };
     rocksdb_block_based_table_options_t *bbo;
     rocksdb_options_t *o = table_options(&g, &bbo);
     rocksdb_options_set_create_if_missing(o, 1);
@@ -714,7 +721,7 @@ int main(void)
         for (int fv = 2; fv <= 5; fv++)
             for (size_t ci = 0; ci < sizeof comps / sizeof comps[0]; ci++)
                 for (int tl = 0; tl <= 1; tl++) {
-                    struct cfg g = { ck, fv, comps[ci], tl, (fv + ck) % 2 ? 4 : 1, 0 };
+                    struct cfg g = { ck, fv, comps[ci], tl, (fv + ck) % 2 ? 4 : 1, 0, 0 };
                     char label[96];
                     describe(label, sizeof label, &g);
                     total++;
@@ -746,10 +753,10 @@ int main(void)
     static const char *const want_bin[] = { "data block (", "(index,", "fullfilter.", "properties", "metaindex",
                                             "rocksdb.range_del", "footer" };
     struct cfg sweeps[] = {
-        { 4, 5, 7, 1, 4, 0 },   /* ThemisDB: XXH3, partitioned, zstd, delta-encoded index */
-        { 1, 2, 0, 0, 1, 0 },   /* crc32c, oldest format, no compression */
-        { 2, 4, 4, 1, 1, 0 },   /* xxHash, lz4 */
-        { 3, 3, 1, 0, 4, 0 },   /* xxHash64, snappy */
+        { 4, 5, 7, 1, 4, 0, 0 },   /* ThemisDB: XXH3, partitioned, zstd, delta-encoded index */
+        { 1, 2, 0, 0, 1, 0, 0 },   /* crc32c, oldest format, no compression */
+        { 2, 4, 4, 1, 1, 0, 0 },   /* xxHash, lz4 */
+        { 3, 3, 1, 0, 4, 0, 0 },   /* xxHash64, snappy */
     };
     for (size_t i = 0; i < sizeof sweeps / sizeof sweeps[0]; i++) {
         char label[96];
@@ -770,7 +777,7 @@ int main(void)
 
     /* ZSTD with a dictionary: a compression_dict meta block, also checked. */
     {
-        struct cfg g = { 4, 5, 7, 0, 1, 1 };
+        struct cfg g = { 4, 5, 7, 0, 1, 1, 0 };
         char label[96];
         describe(label, sizeof label, &g);
         make_sst(path, &g, 3000);
@@ -787,11 +794,35 @@ int main(void)
         free(b);
     }
 
+    /* The other index types: hash search (prefix blocks in the metaindex) and binary search
+     * with each block's first key in the index values. */
+    {
+        struct cfg gs[] = { { 4, 5, 0, 0, 1, 0, 1 }, { 1, 5, 7, 0, 4, 0, 3 }, { 3, 4, 4, 0, 1, 0, 3 } };
+        for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++) {
+            char label[96];
+            describe(label, sizeof label, &gs[i]);
+            make_sst(path, &gs[i], 3000);
+            struct tb_sst_report rep;
+            int rc = tb_sst_check_file(path, &rep);
+            ok(rc == 0 && rep.verdict == TB_SST_OK && rep.index_type == gs[i].itype && rep.data_blocks > 50 &&
+               rep.bytes_unchecked == 53 && (gs[i].itype != 1 || rep.meta_blocks >= 5),
+               "%s, index type %d: ok, %llu data blocks, %llu meta blocks (%s)", label, gs[i].itype,
+               (unsigned long long)rep.data_blocks, (unsigned long long)rep.meta_blocks, rep.reason);
+            if (gs[i].itype == 3) {
+                size_t n;
+                unsigned char *b = slurp(path, &n);
+                static const char *const want[] = { "data block (", "(index," };
+                sweep(label, b, n, gs[i].fv, want, 2);
+                free(b);
+            }
+        }
+    }
+
     /* An ingested file whose global sequence number RocksDB rewrote in place (ingestion with
      * write_global_seqno): its properties checksum no longer matches, and RocksDB accepts it
      * by checking with the field zero. So do we; a flip elsewhere in the block still fails. */
     {
-        struct cfg g = { 4, 5, 0, 0, 1, 0 };
+        struct cfg g = { 4, 5, 0, 0, 1, 0, 0 };
         make_sst(path, &g, 500);
         size_t n;
         unsigned char *b = slurp(path, &n);
@@ -816,7 +847,7 @@ int main(void)
 
     /* kNoChecksum: nothing to verify (unchecked), but a trailer that is not zero is damage. */
     {
-        struct cfg g = { 0, 5, 0, 0, 1, 0 };
+        struct cfg g = { 0, 5, 0, 0, 1, 0, 0 };
         make_sst(path, &g, 500);
         size_t n;
         unsigned char *b = slurp(path, &n);
