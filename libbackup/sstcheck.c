@@ -811,7 +811,8 @@ int tb_sst_check_fd(int fd, const char *name, struct tb_sst_report *rep)
         snprintf(rep->reason, sizeof rep->reason, "cannot check: the table was written without checksums (checksum type none)");
     }
     /* What the verified checksums left uncovered. */
-    qsort(c.ext, c.next, sizeof *c.ext, cmp_extent);
+    if (c.next)
+        qsort(c.ext, c.next, sizeof *c.ext, cmp_extent);
     uint64_t end = 0, covered = 0;
     for (size_t i = 0; i < c.next; i++) {
         uint64_t a = c.ext[i].off, b = c.ext[i].off + c.ext[i].len;
