@@ -490,6 +490,14 @@ static int check_handles(struct ctx *c, uint64_t off, uint64_t size, enum kind i
                            what, (unsigned long long)off);
             goto cleanup;
         }
+        /* RocksDB writes the blocks an index names in its order, one after the other, before
+         * the index itself. A verified index that says otherwise is one we misread. */
+        if ((have_prev && h.off < prev.off + prev.size + TRAILER) || h.off > off || h.size > off - h.off ||
+            off - h.off - h.size < TRAILER) {
+            rc = unchecked(c, off, "cannot check: %s at offset %llu names a block at %llu+%llu out of order (its checksum is good)",
+                           what, (unsigned long long)off, (unsigned long long)h.off, (unsigned long long)h.size);
+            goto cleanup;
+        }
         prev = h;
         have_prev = 1;
         if (index_kind == K_FILTER) {
