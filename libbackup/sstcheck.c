@@ -294,11 +294,13 @@ static int block_contents(struct ctx *c, uint64_t off, uint64_t size, const char
     if (c->fv < 2)
         return unchecked(c, off, "cannot check: %s at offset %llu is compressed in format_version %u's old framing",
                          what, (unsigned long long)off, c->fv);
-    uint32_t len32;
-    p = varint32(p, end, &len32);
-    if (!p)
+    /* RocksDB 10 reads this size as a varint64 (written as varint32 so far). An index block
+     * beyond 1 GiB is not one RocksDB writes: unchecked rather than a huge allocation. */
+    uint64_t len64;
+    p = varint64(p, end, &len64);
+    if (!p || len64 > (1u << 30))
         goto bad;
-    ulen = len32;
+    ulen = (size_t)len64;
     u = malloc(ulen ? ulen : 1);
     if (!u)
         return tb_error_set(TB_EIO, "out of memory checking %s", c->name);
