@@ -277,7 +277,7 @@ static int block_contents(struct ctx *c, uint64_t off, uint64_t size, const char
         return 0;
     }
     if (type == 1) {   /* kSnappyCompression */
-        if (snappy_uncompressed_length((const char *)p, size, &ulen) != SNAPPY_OK)
+        if (snappy_uncompressed_length((const char *)p, size, &ulen) != SNAPPY_OK || ulen > (1u << 30))
             goto bad;
         u = malloc(ulen ? ulen : 1);
         if (!u)
