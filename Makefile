@@ -4,7 +4,7 @@ DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
 CXX     ?= c++
-PKGS     = libarchive libzstd libcrypto libcurl yaml-0.1 jansson expat
+PKGS     = libarchive libzstd libcrypto libcurl yaml-0.1 jansson expat libxxhash liblz4 snappy zlib
 # Another librocksdb (the one a site's ThemisDB ships): make ROCKSDB_PREFIX=DIR uses
 # DIR/include and DIR/lib; otherwise pkg-config's (PKG_CONFIG_PATH may point elsewhere).
 ROCKSDB_PREFIX ?=
