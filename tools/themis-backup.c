@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "backup.h"
+#include "snapshot.h"
 #include "catalog.h"
 #include "config.h"
 #include "fs.h"
@@ -23,6 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+static const char *db_wal_dir, *db_paths_arg;
 static const char *backup_dir, *db_path, *config_file, *server_url, *progress_arg, *parent_dir, *backup_root;
 static int compress, include_config, to_stdout, verbose, incremental, list, json, check_age;
 static const char *max_age, *wal_dir, *max_wal_lag, *latest_before;
@@ -39,6 +41,8 @@ static const struct tb_option opts[] = {
     { "backup-directory", 0, TB_OPT_STRING, &backup_dir, "DIR", "write the backup here (created; must not exist or be empty)" },
     { "stdout", 0, TB_OPT_FLAG, &to_stdout, NULL, "write the backup stream (tar, .zst with --compress) to stdout" },
     { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "RocksDB directory (default: storage.rocksdb_path of the config, else " TB_THEMIS_DB_PATH ")" },
+    { "db-wal-dir", 0, TB_OPT_STRING, &db_wal_dir, "DIR", "the database's WAL directory (RocksDB wal_dir; default: the one its OPTIONS file names, else --database-path)" },
+    { "db-paths", 0, TB_OPT_STRING, &db_paths_arg, "DIR,DIR", "the database's table directories in RocksDB's db_paths order, when not all in --database-path" },
     { "compress", 0, TB_OPT_FLAG, &compress, NULL, "compress with zstd (backup.tar.zst)" },
     { "compress-level", 0, TB_OPT_INT, &level, "N", "zstd level (default 3)" },
     { "threads", 0, TB_OPT_INT, &threads, "N", "zstd worker threads (default: number of CPUs)" },
@@ -266,7 +270,7 @@ int main(int argc, char **argv)
     char host[256] = "";
     const char *cfile;
     int argi, rc, status;
-    char *picked = NULL;
+    char *picked = NULL, **db_paths = NULL;
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
         return status;
@@ -364,6 +368,10 @@ int main(int argc, char **argv)
     o.threads = (int)threads;
     o.server_url = server_url;
     o.host = host;
+    o.db_wal_dir = db_wal_dir;
+    if (db_paths_arg && (rc = tb_snapshot_split_paths(db_paths_arg, &db_paths, &o.ndb_paths)) < 0)
+        return rc == TB_EUSAGE ? tool_usage(&cli, tb_error_last()) : tool_fail(&cli, rc);
+    o.db_paths = (const char *const *)db_paths;
     if (include_config) {
         o.config_file = cfile;
         o.config_dir = tb_fs_dirname(cfile);
@@ -405,6 +413,7 @@ int main(int argc, char **argv)
     tb_config_free(cfg);
     free((char *)o.config_dir);
     free(picked);
+    tb_snapshot_free_paths(db_paths);
     tb_keyring_free(o.keys);
     return rc < 0 ? tool_fail(&cli, rc) : 0;
 }
