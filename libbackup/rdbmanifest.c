@@ -8,6 +8,8 @@
 #include "error.h"
 #include "fs.h"
 #include "log_reader.h"
+#include "crc32c.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +63,7 @@ struct garbage { uint64_t number, count, bytes; };
 
 /* One decoded record; pointers point into the record. */
 struct edit {
+    const unsigned char *rec; /* the record decoded */
     uint32_t cf;
     const unsigned char *comparator, *cf_name, *db_id;
     size_t comparator_len, cf_name_len, db_id_len;
@@ -91,6 +94,8 @@ struct tb_rmf {
     unsigned char **group;  /* records of an atomic group not yet complete */
     size_t *group_len, ngroup;
     uint64_t rec_off;       /* offset of the record being applied, for messages */
+    int saw_path_id;        /* some record names a table in a db_path other than the first */
+    unsigned char *patch;   /* tb_rmf_write_flat: the record being rewritten, path ids set to 0 */
 };
 
 /* ---- decoding primitives (util/coding.h) ---- */
@@ -267,8 +272,15 @@ static int decode_new_file(tb_rmf *m, struct in *in, unsigned tag)
     struct tb_rmf_file f = { 0 };
     uint32_t level, path_id = 0;
     int ok = get_v32(in, &level) && get_v64(in, &f.number);
-    if (ok && tag == T_NEW_FILE3)
+    if (ok && tag == T_NEW_FILE3) {
+        const unsigned char *at = in->p;
         ok = get_v32(in, &path_id);
+        if (ok && path_id) {
+            m->saw_path_id = 1;
+            if (m->patch && in->p - at == 1)
+                m->patch[at - m->e.rec] = 0;
+        }
+    }
     ok = ok && get_v64(in, &f.size) && skip_ikey(in) && skip_ikey(in);
     if (ok && tag != T_NEW_FILE)
         ok = get_v64(in, &f.smallest_seq) && get_v64(in, &f.largest_seq);
@@ -292,6 +304,11 @@ static int decode_new_file(tb_rmf *m, struct in *in, unsigned tag)
             if (n != 1 || p[0] > 3)
                 return bad(m, "path id");
             path_id = p[0];
+            if (path_id) {
+                m->saw_path_id = 1;
+                if (m->patch)
+                    m->patch[p - m->e.rec] = 0;
+            }
             break;
         case NF_MIN_LOG_HACK:
             if (!get_fixed64(&fi, &e->min_log))
@@ -369,6 +386,7 @@ static int decode(tb_rmf *m, const unsigned char *rec, size_t len)
     e->blobs = keep.blobs, e->cblobs = keep.cblobs;
     e->garb = keep.garb, e->cgarb = keep.cgarb;
     e->wals = keep.wals, e->cwals = keep.cwals;
+    e->rec = rec;
 
     while (in.p < in.end) {
         uint32_t tag;
@@ -814,6 +832,90 @@ static int fill_cf(const tb_rmf *m, const struct cfstate *s, struct tb_rmf_cf *c
     qsort(c->files, c->nfiles, sizeof *c->files, cmp_file);
     qsort(c->blobs, c->nblobs, sizeof *c->blobs, cmp_blob);
     return 0;
+}
+
+int tb_rmf_has_path_ids(const tb_rmf *m)
+{
+    return m->saw_path_id;
+}
+
+/* Appends rec as log records (db/log_writer.cc): fragments within 32 KiB blocks, a block's
+ * tail too short for a header zero-filled. */
+static int log_write(tb_stream *out, uint64_t *pos, const unsigned char *rec, size_t len)
+{
+    static const unsigned char zeros[7];
+    int first = 1, rc;
+    do {
+        size_t left = 32768 - (size_t)(*pos % 32768), frag;
+        unsigned char h[7], type;
+        uint32_t crc;
+        if (left < 7) {
+            if ((rc = tb_stream_write(out, zeros, left)) < 0)
+                return rc;
+            *pos += left;
+            left = 32768;
+        }
+        frag = len < left - 7 ? len : left - 7;
+        type = first && frag == len ? 1 : first ? 2 : frag == len ? 4 : 3;
+        crc = tb_crc32c_mask(tb_crc32c(tb_crc32c(0, &type, 1), rec, frag));
+        for (int i = 0; i < 4; i++)
+            h[i] = (unsigned char)(crc >> (8 * i));
+        h[4] = (unsigned char)frag;
+        h[5] = (unsigned char)(frag >> 8);
+        h[6] = type;
+        if ((rc = tb_stream_write(out, h, 7)) < 0 || (rc = tb_stream_write(out, rec, frag)) < 0)
+            return rc;
+        *pos += 7 + frag;
+        rec += frag;
+        len -= frag;
+        first = 0;
+    } while (len > 0);
+    return 0;
+}
+
+int tb_rmf_write_flat(tb_rmf *m, const char *to)
+{
+    tb_wal_reader *r = NULL;
+    tb_stream *out = NULL;
+    const unsigned char *rec;
+    unsigned char *buf = NULL;
+    size_t len, cap = 0;
+    uint64_t pos = 0;
+    tb_rmf *scratch = calloc(1, sizeof *scratch);
+    int rc;
+    /* Records are decoded again by a scratch reader whose only effect is the patch. */
+    if (!scratch || !(scratch->path = strdup(m->path))) {
+        free(scratch);
+        return tb_error_set(TB_EIO, "out of memory");
+    }
+    scratch->fd = -1;
+    if ((rc = tb_wal_reader_open_fd(&r, m->fd, m->path, 0, 0)) < 0 || (rc = tb_stream_file(&out, to, "w")) < 0)
+        goto cleanup;
+    while ((rc = tb_wal_reader_next(r, &rec, &len)) == 1 && tb_wal_reader_offset(r) <= m->offset) {
+        if (len > cap) {
+            unsigned char *p = realloc(buf, len);
+            if (!p) {
+                rc = tb_error_set(TB_EIO, "out of memory");
+                goto cleanup;
+            }
+            buf = p;
+            cap = len;
+        }
+        memcpy(buf, rec, len);
+        scratch->patch = buf;
+        scratch->rec_off = tb_wal_reader_record_offset(r);
+        if ((rc = decode(scratch, buf, len)) < 0 || (rc = log_write(out, &pos, buf, len)) < 0)
+            goto cleanup;
+    }
+    if (rc < 0)
+        goto cleanup;
+    rc = tb_stream_close(out);
+cleanup:
+    tb_stream_free(out);
+    tb_wal_reader_free(r);
+    tb_rmf_free(scratch);
+    free(buf);
+    return rc;
 }
 
 int tb_rmf_version(const tb_rmf *m, struct tb_rmf_version **out)

@@ -71,6 +71,13 @@ int tb_rmf_read(tb_rmf *m, uint64_t limit);
 /* The end of the last record read: a copy of the MANIFEST up to here describes exactly what
  * tb_rmf_version says. */
 uint64_t tb_rmf_offset(const tb_rmf *m);
+/* Whether a record read names a table in a db_path other than the first (path id > 0). */
+int tb_rmf_has_path_ids(const tb_rmf *m);
+/* Writes the MANIFEST as read so far (up to tb_rmf_offset) into the new file to, every path
+ * id set to 0: for a copy that keeps all tables in one directory. RocksDB looks a table up
+ * in db_paths[min(path id, last)], but a build with assertions aborts when a path id is not
+ * below the number of paths it was opened with (Version::~Version). */
+int tb_rmf_write_flat(tb_rmf *m, const char *to);
 /* The state so far (a copy, malloc'd; free with tb_rmf_version_free). */
 int tb_rmf_version(const tb_rmf *m, struct tb_rmf_version **out);
 void tb_rmf_version_free(struct tb_rmf_version *v);

@@ -475,7 +475,7 @@ static int write_current(struct state *s, uint64_t len)
     int rc;
     if (!path || !cur)
         rc = tb_error_set(TB_EIO, "out of memory");
-    else if ((rc = copy_prefix(s->mfd, len, s->mname, path)) == 0) {
+    else if ((rc = tb_rmf_has_path_ids(s->m) ? tb_rmf_write_flat(s->m, path) : copy_prefix(s->mfd, len, s->mname, path)) == 0) {
         snprintf(line, sizeof line, "%s\n", s->mname);
         rc = tb_fs_write_atomic(cur, line, strlen(line), 0644);
     }
