@@ -834,6 +834,17 @@ static int fill_cf(const tb_rmf *m, const struct cfstate *s, struct tb_rmf_cf *c
     return 0;
 }
 
+const char *tb_rmf_cf_name(const tb_rmf *m, uint32_t id, int *dropped)
+{
+    for (size_t i = 0; i < m->ncf; i++)
+        if (m->cfs[i].id == id) {
+            if (dropped)
+                *dropped = m->cfs[i].dropped;
+            return m->cfs[i].name;
+        }
+    return NULL;
+}
+
 int tb_rmf_has_path_ids(const tb_rmf *m)
 {
     return m->saw_path_id;

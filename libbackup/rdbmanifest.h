@@ -78,6 +78,9 @@ int tb_rmf_has_path_ids(const tb_rmf *m);
  * in db_paths[min(path id, last)], but a build with assertions aborts when a path id is not
  * below the number of paths it was opened with (Version::~Version). */
 int tb_rmf_write_flat(tb_rmf *m, const char *to);
+/* The name of the column family with this id as read so far (NULL if never seen; valid until
+ * the next call on m); *dropped (may be NULL) says whether it was dropped since. */
+const char *tb_rmf_cf_name(const tb_rmf *m, uint32_t id, int *dropped);
 /* The state so far (a copy, malloc'd; free with tb_rmf_version_free). */
 int tb_rmf_version(const tb_rmf *m, struct tb_rmf_version **out);
 void tb_rmf_version_free(struct tb_rmf_version *v);

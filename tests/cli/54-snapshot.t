@@ -43,6 +43,10 @@ ldb --db="$T/r1" --try_load_options scan >"$T/scan1" 2>"$T/scan1.err"; st=$?
 rm -rf "$T/wal"; mv "$T/wal.moved" "$T/wal"
 ok "$st" "ldb opens the restored database with its OPTIONS file"
 is "$(wc -l < "$T/scan1")" "$keys" "and sees every key of the default CF, WAL included, with an empty directory at the source's wal_dir"
+# The WAL archiver reads the same wal_dir, and learns column family names from the MANIFEST.
+run themis-wal-archive --database-path "$T/db" --db-wal-dir "$T/wal" --wal-directory "$T/arch" --once
+is "$rc" 0 "themis-wal-archive --db-wal-dir archives the WAL${err:+: $err}"
+like "$(cat "$T/arch/cf.tsv" 2>/dev/null)" "pii_mappings" "and names the column families it writes, from the MANIFEST"
 is "$( (ls -lR "$T/db" "$T/wal" "$T/p1" "$T/p2" | sha256sum) )" "$(cat "$T/before")" "nothing changed in the source's directories"
 
 # 2. Live, WAL in wal_dir: a backup under load verifies; one taken while the generator holds
