@@ -585,7 +585,6 @@ cleanup:
     tb_archive_writer_free(w);
     tb_stream_free(top);
     tb_stream_free(file);
-    tb_snapshot_info_clear(&snap);
     if (ckpt)
         tb_fs_rm_rf(ckpt);
     if (scratch)
@@ -600,6 +599,12 @@ cleanup:
     free(job.scratch);
     tb_manifest_free(parent);
     free(parent_rel);
+    if (rc == 0 && o->snapshot) {
+        tb_snapshot_info_clear(o->snapshot);
+        *o->snapshot = snap; /* the version goes with it */
+        memset(&snap, 0, sizeof snap);
+    }
+    tb_snapshot_info_clear(&snap);
     if (rc == 0 && out)
         *out = m;
     else

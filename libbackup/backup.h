@@ -4,6 +4,7 @@
 
 #include "crypt.h"
 #include "manifest.h"
+#include "snapshot.h"
 #include "stream.h"
 
 struct tb_backup_opts {
@@ -20,6 +21,7 @@ struct tb_backup_opts {
     const char *db_wal_dir;
     const char *const *db_paths;
     size_t ndb_paths;
+    struct tb_snapshot_info *snapshot; /* optional: how the snapshot went (clear it with tb_snapshot_info_clear) */
     const char *host;
     /* Incremental: members whose name, size and SHA-256 equal the parent's are recorded as
      * stored in the parent's chain instead of stored again (needs backup_dir). */

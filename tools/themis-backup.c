@@ -271,6 +271,7 @@ int main(int argc, char **argv)
     const char *cfile;
     int argi, rc, status;
     char *picked = NULL, **db_paths = NULL;
+    struct tb_snapshot_info snap = { 0 };
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
         return status;
@@ -372,6 +373,7 @@ int main(int argc, char **argv)
     if (db_paths_arg && (rc = tb_snapshot_split_paths(db_paths_arg, &db_paths, &o.ndb_paths)) < 0)
         return rc == TB_EUSAGE ? tool_usage(&cli, tb_error_last()) : tool_fail(&cli, rc);
     o.db_paths = (const char *const *)db_paths;
+    o.snapshot = &snap;
     if (include_config) {
         o.config_file = cfile;
         o.config_dir = tb_fs_dirname(cfile);
@@ -404,6 +406,11 @@ int main(int argc, char **argv)
             }
         fprintf(stderr, "%s: backed up %s: %zu files, %" PRIu64 " bytes of data, sequence %" PRIu64 ", content hash %s\n",
                 cli.tool, db_path, m->nfiles, m->db_bytes, m->last_seq, m->content_hash);
+        if (snap.version)
+            fprintf(stderr, "%s: snapshot from files: %s (%" PRIu64 " bytes), %zu table and blob files linked, %zu "
+                    "copied, %zu WAL files (%" PRIu64 " bytes), %d attempt%s%s\n", cli.tool, snap.manifest,
+                    snap.manifest_bytes, snap.linked, snap.copied, snap.wals, snap.wal_bytes, snap.attempts,
+                    snap.attempts == 1 ? "" : "s", snap.options_rewritten ? "; OPTIONS' wal_dir cleared" : "");
         if (m->parent_path)
             fprintf(stderr, "%s: incremental on %s (chain %u): stored %zu files, %" PRIu64 " bytes; %zu files from the chain\n",
                     cli.tool, m->parent_path, m->chain, nstored, stored, m->nfiles - nstored);
@@ -414,6 +421,7 @@ int main(int argc, char **argv)
     free((char *)o.config_dir);
     free(picked);
     tb_snapshot_free_paths(db_paths);
+    tb_snapshot_info_clear(&snap);
     tb_keyring_free(o.keys);
     return rc < 0 ? tool_fail(&cli, rc) : 0;
 }

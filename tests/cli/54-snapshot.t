@@ -21,8 +21,10 @@ is "$rc" 1 "backup without --db-paths fails"
 like "$err" "--db-paths" "and says to name the db_paths"
 ok "$([ ! -e "$T/nopaths" ]; echo $?)" "and publishes nothing"
 
-run themis-backup --database-path "$T/db" --db-paths "$dbp" --backup-directory "$T/bk" --compress
-is "$rc" 0 "backup finds the WAL through OPTIONS' wal_dir and the tables through --db-paths${err:+: $err}"
+run themis-backup -v --database-path "$T/db" --db-paths "$dbp" --backup-directory "$T/bk" --compress
+is "$rc" 0 "backup finds the WAL through OPTIONS' wal_dir and the tables through --db-paths"
+like "$err" "snapshot from files: MANIFEST-[0-9]+ \([0-9]+ bytes\), [0-9]+ table and blob files linked, 0 copied, [1-9][0-9]* WAL files .*wal_dir cleared" \
+    "-v says how the snapshot was made"
 is "$(manifest_field "$T/bk/MANIFEST.json" content_hash)" "$truth" "manifest's content hash equals RocksDB's view of the source"
 members=$(zstd -q -dc "$T/bk/backup.tar.zst" | tar -t)
 ok "$(printf '%s\n' "$members" | grep -q '^db/[0-9]*\.log$'; echo $?)" "the WAL files are in the backup"
