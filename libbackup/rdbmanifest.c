@@ -943,15 +943,18 @@ int tb_rmf_version(const tb_rmf *m, struct tb_rmf_version **out)
     v->min_log_number_to_keep = m->min_log;
     v->prev_log_number = m->prev_log;
     v->max_column_family = m->max_cf;
-    v->min_log_needed = m->min_log;
+    /* A CF's log number 0 (nothing flushed yet) means every WAL; min_log 0 means unknown. */
+    v->min_log_needed = m->min_log ? m->min_log : UINT64_MAX;
     for (size_t i = 0; i < m->ncf; i++) {
         if (m->cfs[i].dropped)
             continue;
         if ((rc = fill_cf(m, &m->cfs[i], &v->cfs[v->ncf++])) < 0)
             goto cleanup;
-        if (!v->min_log_needed || m->cfs[i].log_number < v->min_log_needed)
+        if (m->cfs[i].log_number < v->min_log_needed)
             v->min_log_needed = m->cfs[i].log_number;
     }
+    if (v->min_log_needed == UINT64_MAX)
+        v->min_log_needed = 0;
     qsort(v->cfs, v->ncf, sizeof *v->cfs, cmp_cf);
     memcpy(v->wals, m->wals, m->nwals * sizeof *v->wals);
     v->nwals = m->nwals;

@@ -622,6 +622,49 @@ static void test_hand_made(void)
         free(path);
     }
 
+    /* The oldest WAL recovery needs: the least CF log number (0: nothing flushed, every WAL)
+     * and min_log_number_to_keep. */
+    {
+        unsigned char z[64], cfx[64], keep[16];
+        unsigned char *r3[3] = { z, cfx, keep };
+        size_t l3[3], k = 0;
+        k += varint(z + k, 1);
+        k += slice(z + k, "leveldb.BytewiseComparator", 26);
+        k += varint(z + k, 3);
+        k += varint(z + k, 20);
+        l3[0] = k;
+        k = varint(cfx, 200);
+        k += varint(cfx + k, 1);
+        k += varint(cfx + k, 201);
+        k += slice(cfx + k, "x", 1);
+        k += varint(cfx + k, 2);
+        k += varint(cfx + k, 12);
+        l3[1] = k;
+        path = write_manifest("minlog0", r3, l3, 2);
+        ok(tb_rmf_load(path, &v) == 0 && v->ncf == 2 && v->min_log_needed == 0,
+           "a column family that never flushed needs every WAL (min log %" PRIu64 ")", v ? v->min_log_needed : 99);
+        tb_rmf_version_free(v);
+        v = NULL;
+        free(path);
+        r3[0] = a;
+        l3[0] = base_edit(a);
+        k = varint(keep, 10);
+        k += varint(keep + k, 3);
+        l3[2] = k;
+        path = write_manifest("minlog3", r3, l3, 3);
+        ok(tb_rmf_load(path, &v) == 0 && v->min_log_needed == 3 && v->min_log_number_to_keep == 3,
+           "min_log_number_to_keep below every CF's log number wins (%" PRIu64 ")", v ? v->min_log_needed : 99);
+        tb_rmf_version_free(v);
+        v = NULL;
+        free(path);
+        path = write_manifest("minlog5", r3, l3, 2);
+        ok(tb_rmf_load(path, &v) == 0 && v->min_log_needed == 5, "else the least CF log number (%" PRIu64 ")",
+           v ? v->min_log_needed : 99);
+        tb_rmf_version_free(v);
+        v = NULL;
+        free(path);
+    }
+
     /* A deleted and re-added file (trivial move) in one edit ends on the new level. */
     {
         unsigned char mv[256];
