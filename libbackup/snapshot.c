@@ -301,15 +301,19 @@ static int copy_wals(struct state *s, const struct tb_rmf_version *v, struct tb_
             rc = tb_error_set(TB_EIO, "out of memory");
         else if (fstat(w->fd, &st) < 0)
             rc = tb_error_errno(TB_EIO, errno, "cannot stat %s", from);
-        else if ((rc = wal_cut(w->fd, from, w->number, (uint64_t)st.st_size, &cut)) == 0)
-            rc = copy_prefix(w->fd, cut, from, to);
+        else if ((rc = wal_cut(w->fd, from, w->number, (uint64_t)st.st_size, &cut)) == 0 &&
+                 (cut > 0 || tracked(v, w->number)))
+            rc = copy_prefix(w->fd, cut, from, to); /* an empty one holds nothing: left out, as
+                                                       RocksDB's checkpoint does, unless the
+                                                       MANIFEST tracks it */
         free(from);
         free(to);
         if (rc == TB_EVERIFY)
             return TB_EAGAIN;
         if (rc < 0)
             return rc;
-        info->wals++;
+        if (cut > 0 || tracked(v, w->number))
+            info->wals++;
         info->wal_bytes += cut;
     }
     return 0;
@@ -453,22 +457,6 @@ cleanup:
     return rc;
 }
 
-/* IDENTITY (the DB's id, for tools that read it) when the source has one. */
-static int copy_identity(struct state *s)
-{
-    char *from = tb_fs_join(s->db, "IDENTITY"), *to = tb_fs_join(s->dir, "IDENTITY"), *text = NULL;
-    size_t len = 0;
-    int rc = from && to ? tb_fs_read_file(from, &text, &len) : tb_error_set(TB_EIO, "out of memory");
-    if (rc == 0)
-        rc = tb_fs_write_atomic(to, text, len, 0644);
-    else if (rc == TB_ENOENT)
-        rc = 0;
-    free(from);
-    free(to);
-    free(text);
-    return rc;
-}
-
 static int write_current(struct state *s, uint64_t len)
 {
     char *path = tb_fs_join(s->dir, s->mname), *cur = tb_fs_join(s->dir, "CURRENT"), line[80];
@@ -544,7 +532,7 @@ static int attempt(struct state *s, struct tb_snapshot_info *info, struct tb_rmf
         goto cleanup;
     if ((rc = write_current(s, tb_rmf_offset(s->m) < size ? tb_rmf_offset(s->m) : size)) < 0)
         goto cleanup;
-    if ((rc = copy_options(s, v, info)) < 0 || (rc = copy_identity(s)) < 0)
+    if ((rc = copy_options(s, v, info)) < 0)
         goto cleanup;
     if ((rc = copy_wals(s, v, info)) < 0)
         goto cleanup;
