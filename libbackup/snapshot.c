@@ -368,24 +368,46 @@ static char *db_option(const char *text, const char *key)
     return NULL;
 }
 
+/* Options under which the protocol's reasoning does not hold: with mmap writes a file's size
+ * does not grow as records are appended (the MANIFEST check would see nothing), and a
+ * recycled WAL is overwritten in place under the descriptor we hold. */
+static int check_options(const char *text, const char *path)
+{
+    char *mmap = db_option(text, "allow_mmap_writes"), *recycle = db_option(text, "recycle_log_file_num");
+    int rc = 0;
+    if (mmap && strcmp(mmap, "true") == 0)
+        rc = tb_error_set(TB_EIO, "the database writes with allow_mmap_writes=true, under which a snapshot from its "
+                          "files cannot be made consistent; use --server-url (%s)", path);
+    else if (recycle && strcmp(recycle, "0") != 0)
+        rc = tb_error_set(TB_EIO, "the database recycles WAL files (recycle_log_file_num=%s), under which a snapshot "
+                          "from its files cannot be made consistent; use --server-url (%s)", recycle, path);
+    free(mmap);
+    free(recycle);
+    return rc;
+}
+
 /* The WAL directory the server uses: what the caller says, else the newest OPTIONS file's
  * wal_dir when it names another directory that exists, else the database directory. */
 static int find_wal_dir(struct state *s)
 {
     char *name = newest_options(s->db), *path = name ? tb_fs_join(s->db, name) : NULL, *text = NULL, *w = NULL;
     size_t len;
+    int rc = path && tb_fs_read_file(path, &text, &len) == 0 ? check_options(text, path) : 0;
+    if (rc < 0)
+        goto cleanup;
     if (s->o && s->o->wal_dir)
         s->wal_dir = strdup(s->o->wal_dir);
-    else if (path && tb_fs_read_file(path, &text, &len) == 0 && (w = db_option(text, "wal_dir")) && *w &&
-             tb_fs_exists(w))
+    else if (text && (w = db_option(text, "wal_dir")) && *w && tb_fs_exists(w))
         s->wal_dir = strdup(w);
     else
         s->wal_dir = strdup(s->db);
+    rc = s->wal_dir ? 0 : tb_error_set(TB_EIO, "out of memory");
+cleanup:
     free(name);
     free(path);
     free(text);
     free(w);
-    return s->wal_dir ? 0 : tb_error_set(TB_EIO, "out of memory");
+    return rc;
 }
 
 /* Copies the newest OPTIONS file. Two changes, both so that whoever loads these options

@@ -240,6 +240,30 @@ static void test_torn_tail(void)
         rocksdb_readoptions_destroy(rdo);
         rocksdb_options_destroy(ro);
     }
+    /* A database that recycles WAL files is refused: a held WAL may be overwritten. */
+    {
+        char opt[256] = "", *p, *text = NULL, *snap3 = tb_fs_join(root, "snap3");
+        size_t len = 0;
+        d = opendir(dir);
+        while (d && (e = readdir(d)))
+            if (!strncmp(e->d_name, "OPTIONS-", 8))
+                snprintf(opt, sizeof opt, "%s", e->d_name);
+        if (d)
+            closedir(d);
+        p = tb_fs_join(dir, opt);
+        if (tb_fs_read_file(p, &text, &len) == 0 && strstr(text, "recycle_log_file_num=0")) {
+            char *at = strstr(text, "recycle_log_file_num=0");
+            at[strlen("recycle_log_file_num=")] = '4';
+            unlink(p);
+            tb_fs_write_atomic(p, text, len, 0644);
+        }
+        rc = tb_snapshot_create(dir, NULL, snap3, NULL);
+        ok(rc < 0 && strstr(tb_error_last(), "recycle_log_file_num=4") && !tb_fs_exists(snap3),
+           "a database that recycles WALs is refused: %s", tb_error_last());
+        free(text);
+        free(p);
+        free(snap3);
+    }
     rocksdb_writeoptions_destroy(wo);
     rocksdb_options_destroy(o);
     free(dir);
