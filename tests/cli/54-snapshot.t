@@ -51,6 +51,22 @@ is "$rc" 0 "themis-wal-archive --db-wal-dir archives the WAL${err:+: $err}"
 like "$(cat "$T/arch/cf.tsv" 2>/dev/null)" "pii_mappings" "and names the column families it writes, from the MANIFEST"
 is "$( (ls -lR "$T/db" "$T/wal" "$T/p1" "$T/p2" | sha256sum) )" "$(cat "$T/before")" "nothing changed in the source's directories"
 
+# A db_path on another filesystem (tmpfs): its tables cannot be hard-linked and are copied.
+shm=$(mktemp -d /dev/shm/themis-test.XXXXXX 2>/dev/null)
+if [ -n "$shm" ] && [ "$(stat -f -c %T "$shm")" != "$(stat -f -c %T "$T")" ]; then
+    on_exit "rm -rf '$shm'"
+    make_db "$T/x" --db-paths "$T/x:100000,$shm/x1:1000000000" --batches 1500; ok $? "a database with a db_path on tmpfs"
+    run themis-backup -v --database-path "$T/x" --db-paths "$T/x,$shm/x1" --backup-directory "$T/xb"
+    is "$rc" 0 "backup across filesystems"
+    like "$err" "linked, [1-9][0-9]* copied" "the tables on the other filesystem are copied"
+    themis-restore --backup-directory "$T/xb" --target "$T/xr" >/dev/null 2>&1
+    is "$(themis-dbhash --database-path "$T/xr")" "$(themis-dbhash --read-only --db-paths "$T/x,$shm/x1" --database-path "$T/x")" \
+       "restored equals the source"
+else
+    [ -n "$shm" ] && rmdir "$shm"
+    skip "no other filesystem at /dev/shm"
+fi
+
 # 2. Live, WAL in wal_dir: a backup under load verifies; one taken while the generator holds
 # its writers equals the generator's own checkpoint.
 themis-loadgen --db "$T/live" --wal-dir "$T/livewal" --seed 54 --threads 4 --seconds 300 --flush-every 300 \
