@@ -956,7 +956,8 @@ int tb_rmf_version(const tb_rmf *m, struct tb_rmf_version **out)
     if (v->min_log_needed == UINT64_MAX)
         v->min_log_needed = 0;
     qsort(v->cfs, v->ncf, sizeof *v->cfs, cmp_cf);
-    memcpy(v->wals, m->wals, m->nwals * sizeof *v->wals);
+    if (m->nwals)
+        memcpy(v->wals, m->wals, m->nwals * sizeof *v->wals);
     v->nwals = m->nwals;
     qsort(v->wals, v->nwals, sizeof *v->wals, cmp_wal);
     *out = v;

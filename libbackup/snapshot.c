@@ -617,6 +617,8 @@ int tb_snapshot_create(const char *db, const struct tb_snapshot_opts *o, const c
     if (s.mfd >= 0)
         close(s.mfd);
     free(s.wal_dir);
+    if (info == &local)
+        tb_snapshot_info_clear(&local);
     return rc;
 }
 

@@ -70,11 +70,14 @@ static char *partial_merge(void *s, const char *k, size_t kl, const char *const 
 static void del_value(void *s, const char *v, size_t l) { (void)s, (void)l; free((char *)v); }
 static const char *merge_name(void *s) { (void)s; return "themis.test.Concat"; }
 
+static rocksdb_comparator_t *reverse; /* the options do not own it */
+
 static rocksdb_options_t *writer_options(void)
 {
     rocksdb_options_t *o = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(o, 1);
-    rocksdb_options_set_comparator(o, rocksdb_comparator_create(NULL, nop, rev_compare, rev_name));
+    reverse = rocksdb_comparator_create(NULL, nop, rev_compare, rev_name);
+    rocksdb_options_set_comparator(o, reverse);
     rocksdb_options_set_merge_operator(o, rocksdb_mergeoperator_create(NULL, nop, full_merge, partial_merge, del_value,
                                                                        merge_name));
     rocksdb_options_set_write_buffer_size(o, 64 << 10);
@@ -171,6 +174,7 @@ static void test_unopenable_live(void)
     rocksdb_close(db);
     rocksdb_writeoptions_destroy(wo);
     rocksdb_options_destroy(o);
+    rocksdb_comparator_destroy(reverse);
     free(dir);
     free(snap);
 }
