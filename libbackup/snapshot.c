@@ -242,11 +242,11 @@ static int place_files(struct state *s, const struct tb_rmf_version *v, struct t
             }
             if (rc == TB_ENOENT) {
                 if (still_live(s, number, blob))
-                    rc = tb_error_set(TB_EIO, "%s (column family %s, path id %u) is live but in none of the "
-                                      "directories searched (the database directory%s): the database keeps %s "
-                                      "elsewhere; name its db_paths with --db-paths (%s)",
+                    rc = tb_error_set(TB_EIO, "%s (column family %s, path id %u) is live in the MANIFEST but in none "
+                                      "of the directories searched (the database directory%s): it lies in a db_path "
+                                      "not named with --db-paths, or the database lost it (%s)",
                                       name, cf->name, path_id, s->o && s->o->ndb_paths ? " and the db_paths given" : "",
-                                      blob ? "blob files" : "tables", s->db);
+                                      s->db);
                 else
                     rc = TB_EAGAIN;
             }
