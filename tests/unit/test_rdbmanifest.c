@@ -622,6 +622,84 @@ static void test_hand_made(void)
         free(path);
     }
 
+    /* What RocksDB 9 to 11.8 add: NewFile4 fields 13-17 (epoch number, compensated range
+     * deletion size, tail size, timestamps persisted, file open metadata), tags
+     * kPersistUserDefinedTimestamps 8201, kSubcompactionProgress 8202,
+     * kLastCompactedManifestFileSize 8203, all length-prefixed; WAL tracking (8199/8200). */
+    {
+        unsigned char n9[512], w[64];
+        unsigned char *r9[3] = { a, n9, w };
+        size_t l9[3] = { base_edit(a), 0, 0 }, k = 0;
+        unsigned char ikey[9] = "k\0\0\0\0\0\0\0\1";
+        k += varint(n9 + k, 103);
+        k += varint(n9 + k, 2);
+        k += varint(n9 + k, 44);
+        k += varint(n9 + k, 8192);
+        k += slice(n9 + k, ikey, 9);
+        k += slice(n9 + k, ikey, 9);
+        k += varint(n9 + k, 5);
+        k += varint(n9 + k, 9);
+        for (unsigned f = 13; f <= 17; f++) {
+            k += varint(n9 + k, f);
+            k += slice(n9 + k, "\x01", 1);
+        }
+        k += varint(n9 + k, 1);
+        for (unsigned t = 8201; t <= 8203; t++) {
+            k += varint(n9 + k, t);
+            k += slice(n9 + k, "\x01\x02", 2);
+        }
+        l9[1] = k;
+        k = varint(w, 8199); /* WalAddition2: lps of (number, synced size tag 2, size, terminate 1) */
+        {
+            unsigned char in[16];
+            size_t m2 = varint(in, 7);
+            m2 += varint(in + m2, 2);
+            m2 += varint(in + m2, 4096);
+            m2 += varint(in + m2, 1);
+            k += slice(w + k, in, m2);
+            m2 = varint(in, 9);
+            m2 += varint(in + m2, 1);
+            k += varint(w + k, 8199);
+            k += slice(w + k, in, m2);
+            m2 = varint(in, 8);
+            k += varint(w + k, 8200); /* WalDeletion2: every WAL below 8 */
+            k += slice(w + k, in, m2);
+        }
+        l9[2] = k;
+        path = write_manifest("rocksdb11", r9, l9, 3);
+        rc = tb_rmf_load(path, &v);
+        ok(rc == 0 && v->cfs[0].nfiles == 1 && v->cfs[0].files[0].number == 44 && v->cfs[0].files[0].level == 2 &&
+           v->cfs[0].files[0].largest_seq == 9, "fields and tags of RocksDB 9 to 11.8 are read past%s%s",
+           rc ? ": " : "", rc ? tb_error_last() : "");
+        ok(rc == 0 && v->nwals == 1 && v->wals[0].number == 9, "tracked WALs: 7 added then deleted below 8, 9 left");
+        tb_rmf_version_free(v);
+        v = NULL;
+        free(path);
+    }
+    /* A blob file addition with a field RocksDB forbids to ignore. */
+    {
+        unsigned char bl[64];
+        unsigned char *rb[2] = { a, bl };
+        size_t lb[2] = { base_edit(a), 0 }, k = 0;
+        k += varint(bl + k, 400);
+        k += varint(bl + k, 12);
+        k += varint(bl + k, 3);
+        k += varint(bl + k, 300);
+        k += slice(bl + k, "", 0);
+        k += slice(bl + k, "", 0);
+        k += varint(bl + k, 64 + 2);
+        k += slice(bl + k, "z", 1);
+        k += varint(bl + k, 0);
+        lb[1] = k;
+        path = write_manifest("blobfield", rb, lb, 2);
+        rc = tb_rmf_load(path, &v);
+        ok(rc == TB_EVERIFY && strstr(tb_error_last(), "blob file field 66"), "a blob file field that must not be "
+           "ignored is refused: %s", tb_error_last());
+        tb_rmf_version_free(v);
+        v = NULL;
+        free(path);
+    }
+
     /* The oldest WAL recovery needs: the least CF log number (0: nothing flushed, every WAL)
      * and min_log_number_to_keep. */
     {
