@@ -1,10 +1,12 @@
-/* backup: checkpoint through a secondary instance (or the server), hash it, stream it as tar. */
+/* backup: a snapshot from the database's files (or the server's checkpoint), hashed and
+ * streamed as tar. */
 #include "backup.h"
 #include "backup_archive.h"
 #include "catalog.h"
 #include "error.h"
 #include "fs.h"
 #include "rocks.h"
+#include "snapshot.h"
 #include "cli.h"
 #include "config.h"
 
@@ -34,13 +36,23 @@ struct hash_job {
     char hex[65];
 };
 
+/* Opens the snapshot for its content hash. The snapshot is ours, so this open may replay its
+ * WAL: it is the one place that needs the linked RocksDB to understand the WAL (write
+ * policy, merge operators) and the tables. Seam for a recovery that can (libbackup/txndb.h,
+ * a TransactionDB open with the writer's policy on a scratch copy, flushing the WAL into
+ * tables first): call it here, on j->dir, before the read-only open. */
+static int open_for_hash(struct hash_job *j, tb_rocks **r)
+{
+    return tb_rocks_open(r, j->dir, TB_ROCKS_READONLY, j->scratch);
+}
+
 static void *hash_thread(void *arg)
 {
     struct hash_job *j = arg;
     tb_rocks *r = j->db;
     struct tb_rocks_hash h = { 0 };
     j->db = NULL;
-    j->rc = r ? 0 : tb_rocks_open(&r, j->dir, TB_ROCKS_READONLY, j->scratch);
+    j->rc = r ? 0 : open_for_hash(j, &r);
     if (j->rc == 0)
         j->rc = tb_rocks_hash(r, &h);
     if (j->rc == 0) {
@@ -268,10 +280,10 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
 {
     struct tb_manifest *m = NULL;
     struct hash_job job = { 0 };
-    tb_rocks *sec = NULL;
+    struct tb_snapshot_info snap = { 0 };
     tb_archive_writer *w = NULL;
     tb_stream *file = NULL, *sha = NULL, *top = NULL, *crypt = NULL;
-    char *stage = NULL, *scratch = NULL, *ckpt = NULL, *db_parent = NULL, *secdir = NULL;
+    char *stage = NULL, *scratch = NULL, *ckpt = NULL, *db_parent = NULL;
     char *archive_path = NULL, *manifest_path = NULL, *json = NULL, *json_out = NULL;
     char **files = NULL, **extra = NULL;
     size_t nfiles = 0;
@@ -334,17 +346,11 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
             goto cleanup;
         }
     } else {
-        secdir = tb_fs_join(scratch, "secondary");
-        if (!secdir) {
-            rc = tb_error_set(TB_EIO, "out of memory");
+        /* From the files alone: no RocksDB open of the live database, so no WAL replay
+         * (docs/rocksdb-backup-notes.md, "Snapshot from files"). */
+        struct tb_snapshot_opts so = { .wal_dir = o->db_wal_dir, .db_paths = o->db_paths, .ndb_paths = o->ndb_paths };
+        if ((rc = tb_snapshot_create(o->db_path, &so, ckpt, &snap)) < 0)
             goto cleanup;
-        }
-        if ((rc = tb_rocks_open(&sec, o->db_path, TB_ROCKS_SECONDARY, secdir)) < 0)
-            goto cleanup;
-        if ((rc = tb_rocks_checkpoint(sec, ckpt, &job.db)) < 0)
-            goto cleanup;
-        tb_rocks_free(sec);
-        sec = NULL;
     }
 
     /* Pre-flight: the archive is at most the checkpoint's size plus tar headers. */
@@ -385,7 +391,7 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
     m->tool_version = strdup(TB_VERSION);
     m->source_path = strdup(o->db_path);
     m->host = strdup(o->host ? o->host : "");
-    m->method = strdup(o->server_url ? "server" : "secondary-checkpoint");
+    m->method = strdup(o->server_url ? "server" : "file-snapshot");
     m->compression = strdup(o->compress ? "zstd" : "none");
     m->level = o->compress ? o->level : 0;
     m->threads = o->compress ? o->threads : 0;
@@ -579,7 +585,6 @@ cleanup:
     tb_archive_writer_free(w);
     tb_stream_free(top);
     tb_stream_free(file);
-    tb_rocks_free(sec);
     if (ckpt)
         tb_fs_rm_rf(ckpt);
     if (scratch)
@@ -590,11 +595,16 @@ cleanup:
     free(scratch);
     free(ckpt);
     free(db_parent);
-    free(secdir);
     free(archive_path);
     free(job.scratch);
     tb_manifest_free(parent);
     free(parent_rel);
+    if (rc == 0 && o->snapshot) {
+        tb_snapshot_info_clear(o->snapshot);
+        *o->snapshot = snap; /* the version goes with it */
+        memset(&snap, 0, sizeof snap);
+    }
+    tb_snapshot_info_clear(&snap);
     if (rc == 0 && out)
         *out = m;
     else

@@ -4,6 +4,7 @@
 
 #include "crypt.h"
 #include "manifest.h"
+#include "snapshot.h"
 #include "stream.h"
 
 struct tb_backup_opts {
@@ -14,7 +15,13 @@ struct tb_backup_opts {
     int compress, level, threads;
     const char *config_file;  /* included when non-NULL */
     const char *config_dir;   /* files named by the config under this dir are included */
-    const char *server_url;   /* use the server's POST /admin/backup instead of a secondary */
+    const char *server_url;   /* use the server's POST /admin/backup instead of our snapshot */
+    /* Where the database keeps its WAL and tables when not all in db_path (RocksDB's wal_dir
+     * and db_paths); NULL/0: the wal_dir its OPTIONS file names, and db_path. */
+    const char *db_wal_dir;
+    const char *const *db_paths;
+    size_t ndb_paths;
+    struct tb_snapshot_info *snapshot; /* optional: how the snapshot went (clear it with tb_snapshot_info_clear) */
     const char *host;
     /* Incremental: members whose name, size and SHA-256 equal the parent's are recorded as
      * stored in the parent's chain instead of stored again (needs backup_dir). */

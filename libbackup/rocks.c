@@ -131,6 +131,12 @@ void tb_rocks_paths_single(rocksdb_options_t *o, const char *dir)
 
 int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, const char *scratch)
 {
+    return tb_rocks_open_layout(out, path, mode, scratch, NULL, NULL, 0);
+}
+
+int tb_rocks_open_layout(tb_rocks **out, const char *path, enum tb_rocks_mode mode, const char *scratch,
+                         const char *wal_dir, const char *const *db_paths, size_t ndb_paths)
+{
     tb_rocks *r = calloc(1, sizeof *r);
     rocksdb_options_t *base = rocksdb_options_create();
     char *err = NULL, *current = NULL;
@@ -181,6 +187,21 @@ int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, con
     }
     if (mode == TB_ROCKS_SECONDARY)
         rocksdb_options_set_max_open_files(r->opts, -1); /* required by secondaries */
+    if (wal_dir)
+        rocksdb_options_set_wal_dir(r->opts, wal_dir);
+    if (ndb_paths) {
+        rocksdb_dbpath_t **dp = calloc(ndb_paths, sizeof *dp);
+        if (!dp) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            goto cleanup;
+        }
+        for (size_t i = 0; i < ndb_paths; i++)
+            dp[i] = rocksdb_dbpath_create(db_paths[i], UINT64_MAX / 2); /* sizes matter only to writers */
+        rocksdb_options_set_db_paths(r->opts, (const rocksdb_dbpath_t **)dp, ndb_paths);
+        for (size_t i = 0; i < ndb_paths; i++)
+            rocksdb_dbpath_destroy(dp[i]);
+        free(dp);
+    }
     if ((rc = open_handles(r)) < 0)
         goto cleanup;
     if (mode == TB_ROCKS_SECONDARY && (rc = tb_rocks_catch_up(r)) < 0)

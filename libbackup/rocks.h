@@ -27,6 +27,10 @@ int tb_rocks_is_live(const char *path);
  * missing) for the secondary's files and RocksDB's info log, so the DB directory is not
  * written to. */
 int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, const char *scratch);
+/* The same for a database that keeps its WAL in wal_dir and its tables over db_paths
+ * (RocksDB's options of those names; NULL/0: the database directory). */
+int tb_rocks_open_layout(tb_rocks **out, const char *path, enum tb_rocks_mode mode, const char *scratch,
+                         const char *wal_dir, const char *const *db_paths, size_t ndb_paths);
 void tb_rocks_free(tb_rocks *r);
 /* Secondary only: applies what the primary wrote since the last catch-up. */
 int tb_rocks_catch_up(tb_rocks *r);

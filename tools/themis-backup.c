@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "backup.h"
+#include "snapshot.h"
 #include "catalog.h"
 #include "config.h"
 #include "fs.h"
@@ -23,6 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+static const char *db_wal_dir, *db_paths_arg;
 static const char *backup_dir, *db_path, *config_file, *server_url, *progress_arg, *parent_dir, *backup_root;
 static int compress, include_config, to_stdout, verbose, incremental, list, json, check_age;
 static const char *max_age, *wal_dir, *max_wal_lag, *latest_before;
@@ -39,6 +41,8 @@ static const struct tb_option opts[] = {
     { "backup-directory", 0, TB_OPT_STRING, &backup_dir, "DIR", "write the backup here (created; must not exist or be empty)" },
     { "stdout", 0, TB_OPT_FLAG, &to_stdout, NULL, "write the backup stream (tar, .zst with --compress) to stdout" },
     { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "RocksDB directory (default: storage.rocksdb_path of the config, else " TB_THEMIS_DB_PATH ")" },
+    { "db-wal-dir", 0, TB_OPT_STRING, &db_wal_dir, "DIR", "the database's WAL directory (RocksDB wal_dir; default: the one its OPTIONS file names, else --database-path)" },
+    { "db-paths", 0, TB_OPT_STRING, &db_paths_arg, "DIR,DIR", "the database's table directories in RocksDB's db_paths order, when not all in --database-path" },
     { "compress", 0, TB_OPT_FLAG, &compress, NULL, "compress with zstd (backup.tar.zst)" },
     { "compress-level", 0, TB_OPT_INT, &level, "N", "zstd level (default 3)" },
     { "threads", 0, TB_OPT_INT, &threads, "N", "zstd worker threads (default: number of CPUs)" },
@@ -265,7 +269,8 @@ int main(int argc, char **argv)
     tb_stream *out = NULL;
     char host[256] = "";
     int argi, rc, status;
-    char *picked = NULL;
+    char *picked = NULL, **db_paths = NULL;
+    struct tb_snapshot_info snap = { 0 };
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
         return status;
@@ -361,6 +366,11 @@ int main(int argc, char **argv)
     o.threads = (int)threads;
     o.server_url = server_url;
     o.host = host;
+    o.db_wal_dir = db_wal_dir;
+    if (db_paths_arg && (rc = tb_snapshot_split_paths(db_paths_arg, &db_paths, &o.ndb_paths)) < 0)
+        return rc == TB_EUSAGE ? tool_usage(&cli, tb_error_last()) : tool_fail(&cli, rc);
+    o.db_paths = (const char *const *)db_paths;
+    o.snapshot = &snap;
     if (include_config) {
         o.config_file = cfg->path;
         o.config_dir = tb_fs_dirname(cfg->path);
@@ -393,6 +403,11 @@ int main(int argc, char **argv)
             }
         fprintf(stderr, "%s: backed up %s: %zu files, %" PRIu64 " bytes of data, sequence %" PRIu64 ", content hash %s\n",
                 cli.tool, db_path, m->nfiles, m->db_bytes, m->last_seq, m->content_hash);
+        if (snap.version)
+            fprintf(stderr, "%s: snapshot from files: %s (%" PRIu64 " bytes), %zu table and blob files linked, %zu "
+                    "copied, %zu WAL files (%" PRIu64 " bytes), %d attempt%s%s\n", cli.tool, snap.manifest,
+                    snap.manifest_bytes, snap.linked, snap.copied, snap.wals, snap.wal_bytes, snap.attempts,
+                    snap.attempts == 1 ? "" : "s", snap.options_rewritten ? "; OPTIONS' wal_dir cleared" : "");
         if (m->parent_path)
             fprintf(stderr, "%s: incremental on %s (chain %u): stored %zu files, %" PRIu64 " bytes; %zu files from the chain\n",
                     cli.tool, m->parent_path, m->chain, nstored, stored, m->nfiles - nstored);
@@ -402,6 +417,8 @@ int main(int argc, char **argv)
     tb_config_free(cfg);
     free((char *)o.config_dir);
     free(picked);
+    tb_snapshot_free_paths(db_paths);
+    tb_snapshot_info_clear(&snap);
     tb_keyring_free(o.keys);
     return rc < 0 ? tool_fail(&cli, rc) : 0;
 }

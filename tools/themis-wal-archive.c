@@ -15,7 +15,7 @@
 #include "remote.h"
 #include "s3opts.h"
 
-static const char *db_path, *wal_dir, *push_url, *progress_arg, *policy_arg;
+static const char *db_path, *wal_dir, *push_url, *progress_arg, *policy_arg, *db_wal_dir;
 static int once, follow, check, verbose, to_stdout;
 static long long interval_ms = 200, segment_size = 64ll << 20, segment_seconds = 300, level = 3;
 
@@ -27,6 +27,7 @@ static int encrypt;
 static const struct tb_option opts[] = {
     { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "the RocksDB directory (default " TB_THEMIS_DB_PATH ")" },
     { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "the WAL archive (created if missing)" },
+    { "db-wal-dir", 0, TB_OPT_STRING, &db_wal_dir, "DIR", "where the database keeps its WAL files (RocksDB wal_dir), when not --database-path" },
     { "once", 0, TB_OPT_FLAG, &once, NULL, "archive everything new, close the segment, exit" },
     { "follow", 0, TB_OPT_FLAG, &follow, NULL, "keep following the WAL until SIGINT/SIGTERM" },
     { "interval", 0, TB_OPT_INT, &interval_ms, "MS", "with --follow: poll every MS milliseconds (default 200)" },
@@ -191,6 +192,7 @@ int main(int argc, char **argv)
         return 0;
     }
     o.db_path = db_path ? db_path : TB_THEMIS_DB_PATH;
+    o.db_wal_dir = db_wal_dir;
     if (to_stdout) {
         tb_stream *out;
         if (!(tmp = tb_fs_join(tool_tmpdir(), "themis-wal-archive.XXXXXX")) || !mkdtemp(tmp)) {

@@ -6,7 +6,7 @@
 #include "error.h"
 #include "fs.h"
 #include "log_reader.h"
-#include "rocks.h"
+#include "rdbmanifest.h"
 #include "segment.h"
 #include "stream.h"
 #include "timefmt.h"
@@ -226,8 +226,8 @@ struct tb_archiver {
     int lock_fd, locked;
     char *state_path, *cf_path, *scratch;
     tb_seg_writer *seg;
-    tb_rocks *sec;             /* for column family names */
-    int no_secondary;          /* it cannot open (a seq_per_batch WAL): the MANIFEST's list */
+    tb_rmf *rmf;               /* the database's MANIFEST, for column family names */
+    char rmf_name[64];
     struct tb_pending *pending;
     struct tb_cf_name *cfs;
     size_t ncf;
@@ -371,101 +371,89 @@ void tb_cf_map_free(struct tb_cf_name *v, size_t n)
     free(v);
 }
 
-/* Whether the secondary has a column family with this id. */
-static int sec_has(tb_rocks *sec, uint32_t id)
+/* The name of column family id in the database's MANIFEST, read on to its end now (and
+ * from the start when CURRENT names another MANIFEST). NULL when the database does not
+ * have it: *dropped says whether it had it once. No RocksDB open: that would replay the WAL,
+ * which a WRITE_PREPARED/UNPREPARED log or merge operands make fail, and grow with it. */
+static int manifest_cf_name(tb_archiver *a, uint32_t id, const char **name, int *dropped)
 {
-    for (size_t i = 0; i < tb_rocks_cf_count(sec); i++)
-        if (tb_rocks_cf_id(sec, i) == id)
-            return 1;
-    return 0;
-}
-
-/* Stopgap, until the archiver reads the MANIFEST itself: a write-prepared/unprepared DB
- * whose WAL holds their markers cannot be opened as a secondary (RocksDB replays that WAL
- * as write-committed and fails). rocksdb_list_column_families reads only the MANIFEST
- * and lists the names in id order, so a name's position is its id as long as no column
- * family was ever dropped (ids are never reused). NULL when id is past the list. */
-static char *name_from_list(const char *db, uint32_t id, int *rc)
-{
-    rocksdb_options_t *o = rocksdb_options_create();
-    char *err = NULL, **names, *name = NULL;
-    size_t n = 0;
-    names = rocksdb_list_column_families(o, db, &n, &err);
-    rocksdb_options_destroy(o);
-    if (err) {
-        *rc = tb_error_set(TB_EIO, "cannot list column families of %s: %s", db, err);
-        free(err);
-        return NULL;
+    int rc = 0;
+    *name = NULL;
+    *dropped = 0;
+    /* CURRENT may switch to a new MANIFEST (and the old one go) between our reads. */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        char *cur = NULL, *path = NULL;
+        int fd;
+        if ((rc = tb_rmf_current(a->o.db_path, &cur)) < 0)
+            return rc;
+        if (!a->rmf || strcmp(cur, a->rmf_name) != 0) {
+            tb_rmf_free(a->rmf);
+            a->rmf = NULL;
+            path = tb_fs_join(a->o.db_path, cur);
+            fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+            if (fd < 0 && path && errno == ENOENT) {
+                free(cur);
+                free(path);
+                continue;
+            }
+            rc = fd < 0 ? tb_error_errno(TB_EIO, errno, "cannot open %s", path ? path : cur) : tb_rmf_open_fd(&a->rmf, fd, path);
+            if (fd >= 0)
+                close(fd);
+            snprintf(a->rmf_name, sizeof a->rmf_name, "%s", cur);
+            free(path);
+        }
+        free(cur);
+        if (rc < 0 || (rc = tb_rmf_read(a->rmf, UINT64_MAX)) < 0)
+            return rc;
+        *name = tb_rmf_cf_name(a->rmf, id, dropped);
+        if (*dropped)
+            *name = NULL;
+        return 0;
     }
-    if (id < n && !(name = strdup(names[id])))
-        *rc = tb_error_set(TB_EIO, "out of memory");
-    rocksdb_list_column_families_destroy(names, n);
-    return name;
+    return tb_error_set(TB_EIO, "the database's MANIFEST changed under each of 5 reads (%s)", a->o.db_path);
 }
 
-/* Learns the name of a column family the WAL writes, from a secondary instance (or the
- * MANIFEST's list, above, when the secondary cannot open). A secondary keeps the column
- * families it was opened with, so a new one needs a reopen. */
+/* Learns the name of a column family the WAL writes, from the database's MANIFEST. */
 static int cf_seen(void *arg, uint32_t id)
 {
     tb_archiver *a = arg;
-    char *text = NULL, *old = NULL, *name = NULL;
+    char *text = NULL, *old = NULL;
+    const char *name;
     size_t len = 0;
-    int rc = 0;
+    int rc = 0, dropped;
     for (size_t i = 0; i < a->ncf; i++)
         if (a->cfs[i].id == id)
             return 0;
-    for (int attempt = 0; attempt < 2 && !a->no_secondary; attempt++) {
-        if (a->sec && attempt == 1) {
-            tb_rocks_free(a->sec);
-            a->sec = NULL;
-        }
-        rc = a->sec ? tb_rocks_catch_up(a->sec) : tb_rocks_open(&a->sec, a->o.db_path, TB_ROCKS_SECONDARY, a->scratch);
-        if (rc < 0 && spb(a->policy)) {
-            a->no_secondary = 1;
-            rc = 0;
-            break;
-        }
-        if (rc < 0)
-            return tb_error_wrap(rc, "cannot learn column family names");
-        if (sec_has(a->sec, id))
-            break;
-    }
-    if (a->no_secondary) {
-        if (!(name = name_from_list(a->o.db_path, id, &rc)) && rc < 0)
-            return tb_error_wrap(rc, "cannot learn column family names");
-    } else {
-        for (size_t i = 0; i < tb_rocks_cf_count(a->sec) && !name; i++)
-            if (tb_rocks_cf_id(a->sec, i) == id && !(name = strdup(tb_rocks_cf_name(a->sec, i))))
-                return tb_error_set(TB_EIO, "out of memory");
-    }
+    if ((rc = manifest_cf_name(a, id, &name, &dropped)) < 0)
+        return tb_error_wrap(rc, "cannot learn column family names");
     if (!name)
-        return tb_error_set(TB_EVERIFY, "the WAL writes column family id %u, which the database does not have (dropped?)", id);
+        return tb_error_set(TB_EVERIFY, "the WAL writes column family id %u, which the database does not have%s", id,
+                            dropped ? " (dropped since)" : "");
     rc = tb_fs_read_file(a->cf_path, &old, &len);
     if (rc == TB_ENOENT) {
         old = strdup("# id\tname\tfirst_seen_seq\n");
         rc = 0;
     }
-    if (rc == 0 && !old)
-        rc = tb_error_set(TB_EIO, "out of memory");
-    if (rc < 0) {
-        free(name);
+    if (rc < 0)
         return rc;
-    }
-    struct tb_cf_name *p = realloc(a->cfs, (a->ncf + 1) * sizeof *p);
-    if (!p || asprintf(&text, "%s%u\t%s\t%" PRIu64 "\n", old, id, name, a->cur_seq) < 0) {
-        if (p)
-            a->cfs = p;
+    {
+        struct tb_cf_name *p = realloc(a->cfs, (a->ncf + 1) * sizeof *p);
+        if (!p) {
+            free(old);
+            return tb_error_set(TB_EIO, "out of memory");
+        }
+        a->cfs = p;
+        a->cfs[a->ncf].id = id;
+        a->cfs[a->ncf++].name = strdup(name);
+        if (asprintf(&text, "%s%u\t%s\t%" PRIu64 "\n", old, id, name, a->cur_seq) < 0) {
+            free(old);
+            return tb_error_set(TB_EIO, "out of memory");
+        }
         free(old);
-        free(name);
-        return tb_error_set(TB_EIO, "out of memory");
+        old = text;
     }
-    a->cfs = p;
-    a->cfs[a->ncf].id = id;
-    a->cfs[a->ncf++].name = name;
+    rc = tb_fs_write_atomic(a->cf_path, old, strlen(old), 0644);
     free(old);
-    rc = tb_fs_write_atomic(a->cf_path, text, strlen(text), 0644);
-    free(text);
     return rc;
 }
 
@@ -643,11 +631,13 @@ void tb_archiver_free(tb_archiver *a)
     if (!a)
         return;
     tb_seg_writer_free(a->seg);
-    tb_rocks_free(a->sec);
+    tb_rmf_free(a->rmf);
     tb_pending_free(a->pending);
     tb_cf_map_free(a->cfs, a->ncf);
     free(a->state_path);
     free(a->cf_path);
+    /* Archivers before December 2026 opened a secondary instance here; remove what one
+     * killed left behind. */
     if (a->scratch && a->locked)
         tb_fs_rm_rf(a->scratch);
     free(a->scratch);
@@ -862,7 +852,7 @@ int tb_archiver_poll(tb_archiver *a, uint64_t *n)
     uint64_t dropped = a->dropped;
     int rc;
     *n = 0;
-    if ((rc = list_logs(a->o.db_path, &logs, &nlogs)) < 0)
+    if ((rc = list_logs(a->o.db_wal_dir ? a->o.db_wal_dir : a->o.db_path, &logs, &nlogs)) < 0)
         return rc;
     rc = check_same_db(a, logs, nlogs);
     for (size_t i = 0; i < nlogs && rc == 0; i++) {

@@ -15,7 +15,8 @@ typedef struct tb_archiver tb_archiver;
 
 struct tb_archiver_opts {
     const char *db_path;
-    const char *wal_dir;
+    const char *db_wal_dir;    /* where the DB keeps its WAL files (RocksDB wal_dir); NULL: db_path */
+    const char *wal_dir;       /* the archive */
     uint64_t segment_size;     /* rotate when the partial segment has this many bytes */
     int64_t segment_ns;        /* ... or is this old */
     int level;                 /* zstd level */

@@ -59,6 +59,27 @@ int tb_wal_reader_open(tb_wal_reader **out, const char *path, uint64_t log_numbe
     return 0;
 }
 
+int tb_wal_reader_open_fd(tb_wal_reader **out, int fd, const char *path, uint64_t log_number, uint64_t offset)
+{
+    tb_wal_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(path)) || !(r->buf = malloc((size_t)BLOCK * CHUNK_BLOCKS))) {
+        if (r)
+            free(r->path);
+        free(r);
+        return tb_error_set(TB_EIO, "out of memory");
+    }
+    r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (r->fd < 0) {
+        int e = errno;
+        tb_wal_reader_free(r);
+        return tb_error_errno(TB_EIO, e, "cannot duplicate the descriptor of %s", path);
+    }
+    r->log_number = log_number;
+    r->pos = r->done = offset;
+    *out = r;
+    return 0;
+}
+
 void tb_wal_reader_free(tb_wal_reader *r)
 {
     if (!r)

@@ -11,6 +11,9 @@ typedef struct tb_wal_reader tb_wal_reader;
 /* Opens path to read records from offset (0, or an offset tb_wal_reader_offset gave).
  * log_number is the file's number (from its name), checked in recyclable records. */
 int tb_wal_reader_open(tb_wal_reader **out, const char *path, uint64_t log_number, uint64_t offset);
+/* The same on an open file (duplicated; the caller keeps fd), e.g. one held while the writer
+ * may delete it; path only names it in messages. Also reads a MANIFEST (same framing). */
+int tb_wal_reader_open_fd(tb_wal_reader **out, int fd, const char *path, uint64_t log_number, uint64_t offset);
 /* 1: the next record in rec and len (valid until the next call); 0: no more for now, either
  * the end of the file or an incomplete record at its end (a live file's torn tail: call
  * again later, or reopen at tb_wal_reader_offset). TB_EVERIFY names file and offset of a
