@@ -9,6 +9,7 @@
 #include "snapshot.h"
 #include "cli.h"
 #include "config.h"
+#include "content.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,51 +24,24 @@
 
 #include <curl/curl.h>
 
-/* The content hash runs in its own thread over the checkpoint while the archive is written. */
+/* The content hash runs in its own thread over the checkpoint while the archive is written:
+ * in a copy of its own, recovered under the writer's policy (libbackup/content.h). */
 struct hash_job {
     const char *dir;
-    tb_rocks *db;               /* the checkpoint, already opened read-only (or NULL) */
     char *scratch;
+    enum tb_policy policy;
     int rc;
     char msg[1024];
-    uint64_t last_seq;
-    size_t ncf;
-    char **cfs;
-    char hex[65];
+    struct tb_content c;
 };
-
-/* Opens the snapshot for its content hash. The snapshot is ours, so this open may replay its
- * WAL: it is the one place that needs the linked RocksDB to understand the WAL (write
- * policy, merge operators) and the tables. Seam for a recovery that can (libbackup/txndb.h,
- * a TransactionDB open with the writer's policy on a scratch copy, flushing the WAL into
- * tables first): call it here, on j->dir, before the read-only open. */
-static int open_for_hash(struct hash_job *j, tb_rocks **r)
-{
-    return tb_rocks_open(r, j->dir, TB_ROCKS_READONLY, j->scratch);
-}
 
 static void *hash_thread(void *arg)
 {
     struct hash_job *j = arg;
-    tb_rocks *r = j->db;
-    struct tb_rocks_hash h = { 0 };
-    j->db = NULL;
-    j->rc = r ? 0 : open_for_hash(j, &r);
-    if (j->rc == 0)
-        j->rc = tb_rocks_hash(r, &h);
-    if (j->rc == 0) {
-        j->last_seq = tb_rocks_last_seq(r);
-        tb_hex(h.digest, 32, j->hex);
-        j->cfs = calloc(h.ncf + 1, sizeof *j->cfs);
-        for (size_t i = 0; j->cfs && i < h.ncf; i++)
-            j->cfs[j->ncf++] = strdup(h.names[i]);
-        if (!j->cfs)
-            j->rc = tb_error_set(TB_EIO, "out of memory");
-    }
+    struct tb_content_opts co = { .policy = j->policy, .in_place = 1, .scratch = j->scratch };
+    j->rc = tb_content_of(j->dir, &co, &j->c);
     if (j->rc < 0)
         snprintf(j->msg, sizeof j->msg, "%s", tb_error_last());
-    tb_rocks_hash_clear(&h);
-    tb_rocks_free(r);
     return NULL;
 }
 
@@ -373,6 +347,7 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
         *o->progress_total = need;
 
     job.dir = ckpt;
+    job.policy = o->policy;
     job.scratch = tb_fs_join(scratch, "hash");
     if (!job.scratch) {
         rc = tb_error_set(TB_EIO, "out of memory");
@@ -513,12 +488,22 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
         rc = tb_error_set(job.rc, "cannot hash the checkpoint: %s", job.msg);
         goto cleanup;
     }
-    m->last_seq = job.last_seq;
-    memcpy(m->content_hash, job.hex, sizeof job.hex);
-    m->cfs = job.cfs;
-    m->ncf = job.ncf;
-    job.cfs = NULL;
-    job.ncf = 0;
+    m->last_seq = job.c.last_seq;
+    memcpy(m->content_hash, job.c.hex, sizeof job.c.hex);
+    m->hash_unavailable = job.c.unavailable;
+    job.c.unavailable = NULL;
+    if (!(m->write_policy = strdup(tb_policy_name(job.c.policy)))) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    m->cfs = job.c.cfs;
+    m->ncf = job.c.ncf;
+    job.c.cfs = NULL;
+    job.c.ncf = 0;
+    if (o->content) {
+        *o->content = job.c;
+        memset(&job.c, 0, sizeof job.c);
+    }
     if ((rc = tb_manifest_to_json(m, 0, &json)) < 0)
         goto cleanup;
     if ((rc = tb_archive_add_bytes(w, TB_MANIFEST_NAME, json, strlen(json), 0644)) < 0)
@@ -572,10 +557,7 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
 cleanup:
     if (thread_started)
         pthread_join(hasher, NULL);
-    tb_rocks_free(job.db); /* still ours when the hashing thread never started */
-    for (size_t i = 0; i < job.ncf; i++)
-        free(job.cfs[i]);
-    free(job.cfs);
+    tb_content_clear(&job.c);
     free(json);
     free(json_out);
     free(manifest_path);

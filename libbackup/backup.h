@@ -3,6 +3,7 @@
 #define TB_BACKUP_H
 
 #include "crypt.h"
+#include "content.h"
 #include "manifest.h"
 #include "snapshot.h"
 #include "stream.h"
@@ -22,6 +23,10 @@ struct tb_backup_opts {
     const char *const *db_paths;
     size_t ndb_paths;
     struct tb_snapshot_info *snapshot; /* optional: how the snapshot went (clear it with tb_snapshot_info_clear) */
+    enum tb_policy policy;    /* the writer's transaction write policy; TB_POLICY_UNKNOWN: detected */
+    /* optional: the content as recorded, with how the policy was decided and the tables
+     * checked (clear it with tb_content_clear; its column families went to the manifest) */
+    struct tb_content *content;
     const char *host;
     /* Incremental: members whose name, size and SHA-256 equal the parent's are recorded as
      * stored in the parent's chain instead of stored again (needs backup_dir). */

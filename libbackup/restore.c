@@ -1,6 +1,7 @@
 /* restore: read the archive once, checking every member against the manifest that ends
  * it, extract when asked, then open the copy read-only and compare its content hash. */
 #include "restore.h"
+#include "content.h"
 #include "backup_archive.h"
 #include "catalog.h"
 #include "error.h"
@@ -609,33 +610,30 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
             goto cleanup;
     }
 
-    /* A backup whose content hash could not be computed (manifest 1.3) is checked by its
-     * files' checksums only; the tool says why (the manifest's reason). */
-    if (extract && !inner->hash_unavailable) {
-        tb_rocks *db = NULL;
-        struct tb_rocks_hash h = { 0 };
-        char hex[65];
-        uint64_t seq = 0;
-        rc = tb_rocks_open(&db, dbdir, TB_ROCKS_READONLY, ro_scratch);
-        if (rc == 0 && (rc = tb_rocks_hash(db, &h)) == 0)
-            seq = tb_rocks_last_seq(db);
-        tb_rocks_free(db);
-        if (rc < 0) {
+    /* The restored copy recovered as its server would (under the manifest's write policy;
+     * older manifests were all write_committed) must hold what the manifest recorded. A
+     * backup whose content hash could not be computed (manifest 1.3) is checked by its
+     * files' checksums, its tables' own and its sequence; the tool says why. */
+    if (extract) {
+        struct tb_content c = { 0 };
+        struct tb_content_opts co = { .policy = TB_POLICY_COMMITTED, .in_place = 1, .scratch = ro_scratch };
+        if (inner->write_policy && (rc = tb_policy_parse(inner->write_policy, &co.policy)) < 0) {
+            rc = tb_error_set(TB_EVERIFY, "manifest names an unknown write_policy '%s' (%s)", inner->write_policy, where);
+            goto cleanup;
+        }
+        rc = tb_content_of(dbdir, &co, &c);
+        if (rc < 0 && rc != TB_ENOSPC && rc != TB_EVERIFY)
             rc = tb_error_wrap(TB_EVERIFY, "restored database does not open");
-            tb_rocks_hash_clear(&h);
-            goto cleanup;
-        }
-        tb_hex(h.digest, 32, hex);
-        tb_rocks_hash_clear(&h);
-        if (strcmp(hex, inner->content_hash)) {
+        else if (rc == 0 && !inner->hash_unavailable && c.unavailable)
+            rc = tb_error_set(TB_EIO, "cannot compare the restored database's content with the manifest: %s", c.unavailable);
+        else if (rc == 0 && !inner->hash_unavailable && strcmp(c.hex, inner->content_hash))
             rc = tb_error_set(TB_EVERIFY, "content hash of the restored database differs from the manifest (%s)", where);
-            goto cleanup;
-        }
-        if (seq != inner->last_seq) {
+        else if (rc == 0 && c.last_seq != inner->last_seq)
             rc = tb_error_set(TB_EVERIFY, "restored database ends at sequence %" PRIu64 ", manifest says %" PRIu64,
-                              seq, inner->last_seq);
+                              c.last_seq, inner->last_seq);
+        tb_content_clear(&c);
+        if (rc < 0)
             goto cleanup;
-        }
         tb_fs_rm_rf(ro_scratch);
     }
 

@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-static const char *db_wal_dir, *db_paths_arg;
+static const char *db_wal_dir, *db_paths_arg, *policy_arg;
 static const char *backup_dir, *db_path, *config_file, *server_url, *progress_arg, *parent_dir, *backup_root;
 static int compress, include_config, to_stdout, verbose, incremental, list, json, check_age;
 static const char *max_age, *wal_dir, *max_wal_lag, *latest_before;
@@ -48,6 +48,8 @@ static const struct tb_option opts[] = {
     { "threads", 0, TB_OPT_INT, &threads, "N", "zstd worker threads (default: number of CPUs)" },
     { "include-config", 0, TB_OPT_FLAG, &include_config, NULL, "include ThemisDB's config and the files it names under its directory" },
     { "config-file", 0, TB_OPT_STRING, &config_file, "PATH", "ThemisDB config (default " TB_THEMIS_CONFIG ", else " TB_THEMIS_CONFIG_OLD " beside it)" },
+    { "write-policy", 0, TB_OPT_STRING, &policy_arg, "POLICY",
+      "the writer's transaction write policy: write_committed, write_prepared or write_unprepared (default: detected)" },
     { "server-url", 0, TB_OPT_STRING, &server_url, "URL", "ask the server for the checkpoint (POST /admin/backup)" },
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show progress on stderr (a line, or JSON lines)" },
     { "incremental-from", 0, TB_OPT_STRING, &parent_dir, "DIR", "store only files the backup in DIR lacks; the rest are read from it (and its parents) on restore" },
@@ -271,6 +273,7 @@ int main(int argc, char **argv)
     int argi, rc, status;
     char *picked = NULL, **db_paths = NULL;
     struct tb_snapshot_info snap = { 0 };
+    struct tb_content content = { 0 };
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
         return status;
@@ -371,6 +374,9 @@ int main(int argc, char **argv)
         return rc == TB_EUSAGE ? tool_usage(&cli, tb_error_last()) : tool_fail(&cli, rc);
     o.db_paths = (const char *const *)db_paths;
     o.snapshot = &snap;
+    o.content = &content;
+    if (policy_arg && tb_policy_parse(policy_arg, &o.policy) < 0)
+        return tool_usage(&cli, tb_error_last());
     if (include_config) {
         o.config_file = cfg->path;
         o.config_dir = tb_fs_dirname(cfg->path);
@@ -393,6 +399,9 @@ int main(int argc, char **argv)
         return tool_fail(&cli, TB_EIO);
     rc = tb_backup_run(&o, &m);
     tb_progress_finish(&prog);
+    if (rc == 0 && m->hash_unavailable)
+        fprintf(stderr, "%s: note: backed up and checked by checksums, but without a content hash: %s\n", cli.tool,
+                m->hash_unavailable);
     if (rc == 0 && verbose) {
         uint64_t stored = 0;
         size_t nstored = 0;
@@ -402,7 +411,10 @@ int main(int argc, char **argv)
                 nstored++;
             }
         fprintf(stderr, "%s: backed up %s: %zu files, %" PRIu64 " bytes of data, sequence %" PRIu64 ", content hash %s\n",
-                cli.tool, db_path, m->nfiles, m->db_bytes, m->last_seq, m->content_hash);
+                cli.tool, db_path, m->nfiles, m->db_bytes, m->last_seq, m->hash_unavailable ? "unavailable" : m->content_hash);
+        fprintf(stderr, "%s: write policy %s (%s); %zu table and blob files checked by their own checksums, %zu not\n",
+                cli.tool, tb_policy_name(content.policy), content.policy_how ? content.policy_how : "",
+                content.tables_checked, content.tables_unchecked);
         if (snap.version)
             fprintf(stderr, "%s: snapshot from files: %s (%" PRIu64 " bytes), %zu table and blob files linked, %zu "
                     "copied, %zu WAL files (%" PRIu64 " bytes), %d attempt%s%s\n", cli.tool, snap.manifest,
@@ -419,6 +431,7 @@ int main(int argc, char **argv)
     free(picked);
     tb_snapshot_free_paths(db_paths);
     tb_snapshot_info_clear(&snap);
+    tb_content_clear(&content);
     tb_keyring_free(o.keys);
     return rc < 0 ? tool_fail(&cli, rc) : 0;
 }

@@ -1,0 +1,247 @@
+/* content: a database's content hash and WAL position under any write policy, worked out
+ * in a scratch snapshot: tables checked by their own checksums, the WAL recovered by a
+ * TransactionDB open with the writer's policy, then a read-only open hashed. */
+#include "content.h"
+#include "archiver.h"
+#include "error.h"
+#include "fs.h"
+#include "rdbmanifest.h"
+#include "rocks.h"
+#include "rocksopts.h"
+#include "snapshot.h"
+#include "sstcheck.h"
+#include "stream.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The format_version Debian's RocksDB 7.8 reads up to (RocksDB's table/format.h). */
+#define TB_TABLE_FORMAT_MAX 5
+
+int tb_content_policy(const char *db, const char *wal_dir, enum tb_policy *out, char **how)
+{
+    struct tb_rocksopts ro = { 0 };
+    enum tb_policy used = TB_POLICY_UNKNOWN;
+    uint64_t next;
+    int rc = tb_rocksopts_read(db, &ro), twq;
+    const char *why;
+    if (rc < 0 && rc != TB_ENOENT)
+        return rc;
+    twq = rc == 0 && ro.two_write_queues && strcmp(ro.two_write_queues, "true") == 0;
+    tb_rocksopts_clear(&ro);
+    if (!twq) {
+        *out = TB_POLICY_COMMITTED;
+        why = "the OPTIONS file does not set two_write_queues";
+    } else if ((rc = tb_wal_files_end(wal_dir ? wal_dir : db, TB_POLICY_UNKNOWN, &next, &used)) < 0) {
+        return rc;
+    } else if (used == TB_POLICY_PREPARED || used == TB_POLICY_UNPREPARED) {
+        *out = used;
+        why = used == TB_POLICY_UNPREPARED ? "two_write_queues, and the WAL holds a write-unprepared section"
+                                           : "two_write_queues, and the WAL holds a write-prepared Prepare";
+    } else {
+        *out = TB_POLICY_UNPREPARED;
+        why = "two_write_queues and no WAL marker that tells: ThemisDB's default";
+    }
+    if (how && !(*how = strdup(why)))
+        return tb_error_set(TB_EIO, "out of memory");
+    return 0;
+}
+
+static int unavailable(struct tb_content *out, const char *fmt, const char *a, const char *b)
+{
+    if (asprintf(&out->unavailable, fmt, a, b) < 0) {
+        out->unavailable = NULL;
+        return tb_error_set(TB_EIO, "out of memory");
+    }
+    return 0;
+}
+
+/* Every table and blob file of the copy, checked block by block. A table of a newer format
+ * than the linked RocksDB reads makes the content unavailable (the rest still works). */
+static int check_tables(const char *copy, struct tb_content *out)
+{
+    DIR *d = opendir(copy);
+    struct dirent *e;
+    int rc = 0;
+    if (!d)
+        return tb_error_errno(TB_EIO, errno, "cannot list %s", copy);
+    while (rc == 0 && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        struct tb_sst_report rep;
+        char *path;
+        if (!(n > 4 && (strcmp(e->d_name + n - 4, ".sst") == 0 || strcmp(e->d_name + n - 4, ".ldb") == 0)) &&
+            !(n > 5 && strcmp(e->d_name + n - 5, ".blob") == 0))
+            continue;
+        if (!(path = tb_fs_join(copy, e->d_name))) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            break;
+        }
+        rc = tb_sst_check_path(path, &rep);
+        free(path);
+        if (rc < 0)
+            break;
+        if (rep.verdict == TB_SST_OK) {
+            out->tables_checked++;
+            continue;
+        }
+        out->tables_unchecked++;
+        if (rep.format_version > TB_TABLE_FORMAT_MAX && !out->unavailable) {
+            char v[16];
+            snprintf(v, sizeof v, "%" PRIu32, rep.format_version);
+            rc = unavailable(out, "table file %s has format_version %s, which the linked RocksDB cannot read", e->d_name, v);
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+/* A comparator other than the bytewise one cannot be given through RocksDB's C API by name. */
+static int check_comparators(const struct tb_rmf_version *v, struct tb_content *out)
+{
+    for (size_t i = 0; v && i < v->ncf && !out->unavailable; i++) {
+        const char *c = v->cfs[i].comparator;
+        if (c && strcmp(c, "leveldb.BytewiseComparator") != 0)
+            return unavailable(out, "column family %s uses the comparator %s, which the tools do not have",
+                               v->cfs[i].name, c);
+    }
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The column families the MANIFEST names, in name order: what a backup records when the
+ * content cannot be hashed (the hash, when it can, lists them with their key counts). */
+static int cfs_from_version(const struct tb_rmf_version *v, struct tb_content *out)
+{
+    if (!v)
+        return 0;
+    if (!(out->cfs = calloc(v->ncf + 1, sizeof *out->cfs)))
+        return tb_error_set(TB_EIO, "out of memory");
+    for (size_t i = 0; i < v->ncf; i++) {
+        if (!(out->cfs[i] = strdup(v->cfs[i].name)))
+            return tb_error_set(TB_EIO, "out of memory");
+        out->ncf++;
+    }
+    qsort(out->cfs, out->ncf, sizeof *out->cfs, cmp_str);
+    return 0;
+}
+
+static int hash_copy(const char *copy, const char *scratch, const struct tb_content_opts *o, struct tb_content *out)
+{
+    struct tb_rocks_hash h = { 0 };
+    tb_rocks *r = NULL;
+    char *ro = tb_fs_join(scratch, "ro");
+    int rc = ro ? tb_rocks_open(&r, copy, TB_ROCKS_READONLY, ro) : tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0)
+        rc = tb_rocks_hash_progress(r, &h, o->progress, o->progress_arg);
+    if (rc == TB_EMERGEOP) {
+        rc = unavailable(out, "%s%s", tb_error_last(), "");
+        goto cleanup;
+    }
+    if (rc < 0)
+        goto cleanup;
+    tb_hex(h.digest, 32, out->hex);
+    for (size_t i = 0; i < out->ncf; i++)
+        free(out->cfs[i]);
+    free(out->cfs);
+    out->ncf = 0;
+    out->cfs = calloc(h.ncf + 1, sizeof *out->cfs);
+    out->keys = calloc(h.ncf + 1, sizeof *out->keys);
+    if (!out->cfs || !out->keys) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < h.ncf; i++) {
+        if (!(out->cfs[i] = strdup(h.names[i]))) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            goto cleanup;
+        }
+        out->keys[i] = h.keys[i];
+        out->ncf++;
+    }
+cleanup:
+    tb_rocks_hash_clear(&h);
+    tb_rocks_free(r);
+    if (ro)
+        tb_fs_rm_rf(ro);
+    free(ro);
+    return rc;
+}
+
+int tb_content_of(const char *db, const struct tb_content_opts *o, struct tb_content *out)
+{
+    struct tb_snapshot_opts so = { .wal_dir = o->in_place ? db : o->wal_dir, .db_paths = o->db_paths,
+                                   .ndb_paths = o->ndb_paths };
+    struct tb_snapshot_info info = { 0 };
+    char *copy = tb_fs_join(o->scratch, "copy"), *logs = tb_fs_join(o->scratch, "log");
+    uint64_t next = 0;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (!copy || !logs) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = tb_fs_mkdir_p(o->scratch, 0700)) < 0 || (rc = tb_fs_rm_rf(copy)) < 0 ||
+        (rc = tb_snapshot_create(db, &so, copy, &info)) < 0)
+        goto cleanup;
+    out->policy = o->policy;
+    if (o->policy == TB_POLICY_UNKNOWN) {
+        if ((rc = tb_content_policy(copy, copy, &out->policy, &out->policy_how)) < 0)
+            goto cleanup;
+    } else if (!(out->policy_how = strdup("given"))) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    /* Where the copy stands in the WAL's numbering, read from its files before anything
+     * changes them: recovery's rollbacks of transactions left prepared take sequences of
+     * their own, and a write-prepared checkpoint's recorded last sequence lags its commit
+     * markers (docs/wal-notes.md). */
+    if ((rc = tb_wal_files_end(copy, out->policy, &next, NULL)) < 0)
+        goto cleanup;
+    out->last_seq = info.version ? info.version->last_sequence : 0;
+    if (next > 0 && next - 1 > out->last_seq)
+        out->last_seq = next - 1;
+    if ((rc = cfs_from_version(info.version, out)) < 0 || (rc = check_tables(copy, out)) < 0 || (rc = check_comparators(info.version, out)) < 0 || out->unavailable)
+        goto cleanup;
+    if (info.wals > 0) {
+        rc = tb_txndb_recover(copy, out->policy, logs);
+        if (rc == TB_EMERGEOP)
+            rc = unavailable(out, "%s%s", tb_error_last(), "");
+        if (rc < 0 || out->unavailable)
+            goto cleanup;
+    }
+    rc = hash_copy(copy, o->scratch, o, out);
+cleanup:
+    if (rc < 0) {
+        enum tb_policy p = out->policy;
+        tb_content_clear(out);
+        out->policy = p;
+    }
+    tb_snapshot_info_clear(&info);
+    if (copy)
+        tb_fs_rm_rf(copy);
+    if (logs)
+        tb_fs_rm_rf(logs);
+    free(copy);
+    free(logs);
+    return rc;
+}
+
+void tb_content_clear(struct tb_content *c)
+{
+    for (size_t i = 0; c->cfs && i < c->ncf; i++)
+        free(c->cfs[i]);
+    free(c->cfs);
+    free(c->keys);
+    free(c->unavailable);
+    free(c->policy_how);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,55 @@
+/* content: what a RocksDB database holds once recovered as its server would recover it,
+ * whatever its write policy and merge operators: the content hash, the column families and
+ * where it stands in its WAL's sequence numbering. Worked out in a scratch copy (a snapshot
+ * from files), so the database itself, live or stopped, is never written to. */
+#ifndef TB_CONTENT_H
+#define TB_CONTENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "txndb.h"
+
+struct tb_content_opts {
+    enum tb_policy policy;          /* the writer's; TB_POLICY_UNKNOWN: detected (tb_content_policy) */
+    /* The database is a copy of ours (a checkpoint, a restore): its WAL files are in it,
+     * whatever its OPTIONS file says. Otherwise wal_dir and db_paths say where the source
+     * keeps them (NULL/0: as tb_snapshot_create decides). */
+    int in_place;
+    const char *wal_dir;
+    const char *const *db_paths;
+    size_t ndb_paths;
+    const char *scratch;            /* a directory of ours; the copy goes below it and is removed */
+    void (*progress)(void *arg, uint64_t bytes); /* bytes of keys and values hashed; may be NULL */
+    void *progress_arg;
+};
+
+struct tb_content {
+    char hex[65];                   /* the content hash (themis-dbhash); "" when unavailable */
+    char *unavailable;              /* why there is none (malloc'd), NULL when hex is set */
+    char *policy_how;               /* how the policy was decided (malloc'd) */
+    enum tb_policy policy;          /* the policy the WAL was read under */
+    uint64_t last_seq;              /* the last sequence the database holds, in its WAL's numbering */
+    size_t ncf;                     /* column families in name order (none when unavailable) */
+    char **cfs;
+    uint64_t *keys;
+    size_t tables_checked, tables_unchecked; /* table and blob files checked by their own checksums */
+};
+
+/* Snapshot of db into o->scratch, each table and blob file checked by its own block
+ * checksums (TB_EVERIFY when one is damaged), the WAL recovered under the writer's policy
+ * (tb_txndb_recover), then hashed through a read-only open. Returns 0 with out->hex set,
+ * or 0 with out->unavailable saying why the linked RocksDB cannot produce the content (a
+ * merge operator or comparator the tools do not know, tables of a newer format); out's
+ * last_seq, policy and file counts are set either way. */
+int tb_content_of(const char *db, const struct tb_content_opts *o, struct tb_content *out);
+void tb_content_clear(struct tb_content *c);
+
+/* The writer's policy: write_committed unless the OPTIONS file sets two_write_queues, as
+ * ThemisDB does for the other two; then the WAL's markers (a write-unprepared section, a
+ * write-prepared Prepare) tell, and where none does, write_unprepared, ThemisDB's default.
+ * wal_dir: where the WAL files are (the database directory for a copy). *how (malloc'd)
+ * says which rule decided. */
+int tb_content_policy(const char *db, const char *wal_dir, enum tb_policy *out, char **how);
+
+#endif
