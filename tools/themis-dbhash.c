@@ -7,18 +7,21 @@
 
 #include "fs.h"
 #include "progress.h"
+#include "content.h"
 #include "rocks.h"
 #include "snapshot.h"
 #include "stream.h"
 
-static const char *db_path, *progress_arg, *db_wal_dir, *db_paths_arg;
+static const char *db_path, *progress_arg, *db_wal_dir, *db_paths_arg, *policy_arg;
 static int verbose, readonly;
 
 static const struct tb_option opts[] = {
     { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "the RocksDB directory to hash (required)" },
     { "db-wal-dir", 0, TB_OPT_STRING, &db_wal_dir, "DIR", "the database's WAL directory (RocksDB wal_dir), when not --database-path" },
     { "db-paths", 0, TB_OPT_STRING, &db_paths_arg, "DIR,DIR", "the database's table directories (RocksDB db_paths, in order), when not all in --database-path" },
-    { "read-only", 0, TB_OPT_FLAG, &readonly, NULL, "open read-only even if a process holds the DB (default: only when none does)" },
+    { "read-only", 0, TB_OPT_FLAG, &readonly, NULL, "accepted for older scripts: the hash is always taken on a snapshot from files, live or stopped" },
+    { "write-policy", 0, TB_OPT_STRING, &policy_arg, "POLICY",
+      "the writer's transaction write policy: write_committed, write_prepared or write_unprepared (default: detected)" },
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show the bytes of keys and values hashed on stderr (a line, or JSON lines)" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "also print each column family's key count" },
     { NULL, 0, 0, NULL, NULL, NULL },
@@ -27,20 +30,20 @@ static const struct tb_option opts[] = {
 static const struct tb_cli cli = {
     "themis-dbhash", "--database-path DIR [-v]",
     "Prints a SHA-256 over every column family (name order) and key/value (key order).\n"
-    "Works on a live DB (through a secondary instance) and on a stopped one (read-only); changes nothing.",
+    "Works on a live DB and on a stopped one, of any write policy: a snapshot from its files is recovered as the\n"
+    "server would recover it, then hashed; the database itself is never written to.",
     opts,
 };
 
 int main(int argc, char **argv)
 {
-    struct tb_rocks_hash h = { 0 };
-    tb_rocks *r = NULL;
-    char scratch[4096], hex[65];
+    struct tb_content c = { 0 };
+    struct tb_content_opts co = { 0 };
+    char scratch[4096];
     struct tb_progress prog;
     enum tb_progress_mode pmode;
-    int argi, rc, status;
+    int argi, rc, status, live;
     char **db_paths = NULL;
-    size_t ndb_paths = 0;
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
         return status;
@@ -50,28 +53,35 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "missing --database-path");
     if (tb_progress_parse(progress_arg, &pmode) < 0)
         return tool_fail(&cli, TB_EUSAGE);
+    if (policy_arg && tb_policy_parse(policy_arg, &co.policy) < 0)
+        return tool_usage(&cli, tb_error_last());
+    if (!tb_fs_exists(db_path))
+        return tool_fail(&cli, tb_error_set(TB_ENOENT, "database directory does not exist (%s)", db_path));
     snprintf(scratch, sizeof scratch, "%s/.themis-dbhash-%d", tool_tmpdir(), (int)getpid());
-    if (db_paths_arg && (rc = tb_snapshot_split_paths(db_paths_arg, &db_paths, &ndb_paths)) < 0)
+    if (db_paths_arg && (rc = tb_snapshot_split_paths(db_paths_arg, &db_paths, &co.ndb_paths)) < 0)
         return rc == TB_EUSAGE ? tool_usage(&cli, tb_error_last()) : tool_fail(&cli, rc);
-    rc = tb_rocks_open_layout(&r, db_path, readonly ? TB_ROCKS_READONLY : TB_ROCKS_AUTO, scratch, db_wal_dir,
-                              (const char *const *)db_paths, ndb_paths);
+    co.db_paths = (const char *const *)db_paths;
+    co.wal_dir = db_wal_dir;
+    co.scratch = scratch;
+    co.progress = tb_progress_update;
+    co.progress_arg = &prog;
+    live = tb_rocks_is_live(db_path) == 1;
+    tb_progress_start(&prog, pmode, stderr, "hash", 0);
+    rc = tb_content_of(db_path, &co, &c);
+    tb_progress_finish(&prog);
+    if (rc == 0 && c.unavailable)
+        rc = tb_error_set(TB_EIO, "cannot hash the content: %s", c.unavailable);
     if (rc == 0) {
-        tb_progress_start(&prog, pmode, stderr, "hash", 0);
-        rc = tb_rocks_hash_progress(r, &h, tb_progress_update, &prog);
-        tb_progress_finish(&prog);
-    }
-    if (rc == 0) {
-        tb_hex(h.digest, 32, hex);
-        printf("%s\n", hex);
+        printf("%s\n", c.hex);
         if (verbose) {
-            printf("sequence %" PRIu64 "\n", tb_rocks_last_seq(r));
-            printf("opened %s\n", tb_rocks_mode(r) == TB_ROCKS_SECONDARY ? "as a secondary (a process holds the DB)" : "read-only");
-            for (size_t i = 0; i < h.ncf; i++)
-                printf("cf %s %" PRIu64 " keys\n", h.names[i], h.keys[i]);
+            printf("sequence %" PRIu64 "\n", c.last_seq);
+            printf("opened a snapshot from files%s\n", live ? " (a process holds the DB)" : " (stopped)");
+            printf("write policy %s (%s)\n", tb_policy_name(c.policy), c.policy_how ? c.policy_how : "");
+            for (size_t i = 0; i < c.ncf; i++)
+                printf("cf %s %" PRIu64 " keys\n", c.cfs[i], c.keys[i]);
         }
     }
-    tb_rocks_hash_clear(&h);
-    tb_rocks_free(r);
+    tb_content_clear(&c);
     tb_snapshot_free_paths(db_paths);
     tb_fs_rm_rf(scratch);
     return rc < 0 ? tool_fail(&cli, rc) : 0;

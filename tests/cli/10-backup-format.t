@@ -5,7 +5,7 @@
 
 make_db "$T/db"; ok $? "load generator wrote a database"
 src_hash=$(themis-dbhash --database-path "$T/db")
-like "$(themis-dbhash -v --database-path "$T/db" | grep opened)" "read-only" "dbhash of a stopped DB opens it read-only (a secondary can miss 2PC data)"
+like "$(themis-dbhash -v --database-path "$T/db" | grep opened)" "snapshot from files \(stopped\)" "dbhash of a stopped DB hashes a snapshot of its files, recovered as the server would (a secondary can miss 2PC data)"
 
 run themis-backup --database-path "$T/db" --backup-directory "$T/bk" --compress
 is "$rc" 0 "backup --compress succeeds"

@@ -14,7 +14,7 @@ wait_for 60 test -f "$T/ready"; ok $? "load generator is writing"
 # Let it write enough that flushes and compactions happen under the backups below.
 wait_for 120 bash -c "[ \$(wc -l < '$T/commits.tsv') -ge 4000 ]"; ok $? "4000 batches committed"
 
-like "$(themis-dbhash -v --database-path "$T/db" | grep opened)" "secondary" "dbhash of the live DB goes through a secondary"
+like "$(themis-dbhash -v --database-path "$T/db" | grep opened)" "snapshot from files \(a process holds the DB\)" "dbhash of the live DB hashes a snapshot of its files"
 
 # 1. A backup while the writers run.
 run themis-backup --database-path "$T/db" --backup-directory "$T/live" --compress --threads 2
