@@ -51,6 +51,29 @@ int tb_content_policy(const char *db, const char *wal_dir, enum tb_policy *out, 
     return 0;
 }
 
+int tb_content_position(const char *db, enum tb_policy policy, uint64_t *last_seq)
+{
+    struct tb_rmf_version *v = NULL;
+    char *name = NULL, *path = NULL;
+    uint64_t next = 0;
+    int rc = tb_rmf_current(db, &name);
+    if (rc == 0 && !(path = tb_fs_join(db, name)))
+        rc = tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0)
+        rc = tb_rmf_load(path, &v);
+    if (rc == 0)
+        rc = tb_wal_files_end(db, policy, &next, NULL);
+    if (rc == 0) {
+        *last_seq = v->last_sequence;
+        if (next > 0 && next - 1 > *last_seq)
+            *last_seq = next - 1;
+    }
+    tb_rmf_version_free(v);
+    free(name);
+    free(path);
+    return rc;
+}
+
 static int unavailable(struct tb_content *out, const char *fmt, const char *a, const char *b)
 {
     if (asprintf(&out->unavailable, fmt, a, b) < 0) {
@@ -181,7 +204,6 @@ int tb_content_of(const char *db, const struct tb_content_opts *o, struct tb_con
                                    .ndb_paths = o->ndb_paths };
     struct tb_snapshot_info info = { 0 };
     char *copy = tb_fs_join(o->scratch, "copy"), *logs = tb_fs_join(o->scratch, "log");
-    uint64_t next = 0;
     int rc;
 
     memset(out, 0, sizeof *out);
@@ -200,15 +222,9 @@ int tb_content_of(const char *db, const struct tb_content_opts *o, struct tb_con
         rc = tb_error_set(TB_EIO, "out of memory");
         goto cleanup;
     }
-    /* Where the copy stands in the WAL's numbering, read from its files before anything
-     * changes them: recovery's rollbacks of transactions left prepared take sequences of
-     * their own, and a write-prepared checkpoint's recorded last sequence lags its commit
-     * markers (docs/wal-notes.md). */
-    if ((rc = tb_wal_files_end(copy, out->policy, &next, NULL)) < 0)
+    /* Before recovery changes the copy (tb_content_position says why). */
+    if ((rc = tb_content_position(copy, out->policy, &out->last_seq)) < 0)
         goto cleanup;
-    out->last_seq = info.version ? info.version->last_sequence : 0;
-    if (next > 0 && next - 1 > out->last_seq)
-        out->last_seq = next - 1;
     if ((rc = cfs_from_version(info.version, out)) < 0 || (rc = check_tables(copy, out)) < 0 || (rc = check_comparators(info.version, out)) < 0 || out->unavailable)
         goto cleanup;
     if (info.wals > 0) {

@@ -45,6 +45,13 @@ struct tb_content {
 int tb_content_of(const char *db, const struct tb_content_opts *o, struct tb_content *out);
 void tb_content_clear(struct tb_content *c);
 
+/* Where db (a copy of ours, its WAL files in it) stands in its WAL's numbering, from its
+ * files alone: the later of its MANIFEST's last sequence and the end of its WAL's last
+ * whole record under policy. Read before anything recovers the copy: recovery's rollbacks
+ * of transactions left prepared take sequences of their own, and a write-prepared
+ * database's recorded last sequence lags its commit markers (docs/wal-notes.md). */
+int tb_content_position(const char *db, enum tb_policy policy, uint64_t *last_seq);
+
 /* The writer's policy: write_committed unless the OPTIONS file sets two_write_queues, as
  * ThemisDB does for the other two; then the WAL's markers (a write-unprepared section, a
  * write-prepared Prepare) tell, and where none does, write_unprepared, ThemisDB's default.

@@ -10,6 +10,8 @@
 #include "fs.h"
 #include "merge.h"
 #include "rocks.h"
+#include "content.h"
+#include "txndb.h"
 #include "segment.h"
 
 #include <inttypes.h>
@@ -421,12 +423,26 @@ static int apply_fn(void *arg, const char *segment, const struct tb_seg_record *
     return rc;
 }
 
+/* Recovers the restored base in place under the writer's policy (it is ours to change),
+ * RocksDB's info log into a scratch directory beside it. */
+static int recover_base(const char *db, enum tb_policy policy)
+{
+    char *logs = NULL;
+    int rc;
+    if (asprintf(&logs, "%s.replay-log-%d", db, (int)getpid()) < 0)
+        return tb_error_set(TB_EIO, "out of memory");
+    rc = tb_txndb_recover(db, policy, logs);
+    tb_fs_rm_rf(logs);
+    free(logs);
+    return rc;
+}
+
 int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
 {
+    enum tb_policy policy;
     struct applier a = { 0 };
     struct window w = { 0 };
-    tb_rocks *ro = NULL;
-    char *scratch = NULL, *err = NULL;
+    char *err = NULL;
     rocksdb_options_t **cfo = NULL;
     rocksdb_options_t *base_opts = NULL;
     int rc;
@@ -434,16 +450,11 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
     memset(res, 0, sizeof *res);
     if (!tb_fs_exists(o->wal_dir))
         return tb_error_set(TB_ENOENT, "WAL archive does not exist (%s)", o->wal_dir);
-    if (asprintf(&scratch, "%s/.themis-replay-scratch", o->wal_dir) < 0)
-        return tb_error_set(TB_EIO, "out of memory");
-    /* The base sequence, without writing anything yet. */
-    rc = tb_rocks_open(&ro, o->db_path, TB_ROCKS_READONLY, scratch);
-    if (rc == 0)
-        res->base_seq = tb_rocks_last_seq(ro);
-    tb_rocks_free(ro);
-    tb_fs_rm_rf(scratch);
-    free(scratch);
-    if (rc < 0)
+    /* Where the base stands in the WAL's numbering, from its files, without writing
+     * anything yet (libbackup/content.h: a read-only open cannot replay a write-prepared
+     * or write-unprepared WAL, and its last sequence would lag their commit markers). */
+    if ((rc = tb_content_policy(o->db_path, o->db_path, &policy, NULL)) < 0 ||
+        (rc = tb_content_position(o->db_path, policy, &res->base_seq)) < 0)
         return rc;
     w.res = res;
     w.base = res->base_seq;
@@ -470,6 +481,11 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
     }
     if (o->dry_run)
         return 0;
+
+    /* The base's own WAL first, as its server would recover it: a C-API open below could
+     * not replay a write-prepared or write-unprepared WAL. */
+    if (policy != TB_POLICY_COMMITTED && (rc = recover_base(o->db_path, policy)) < 0)
+        goto cleanup;
 
     /* Apply. */
     a.o = o;
