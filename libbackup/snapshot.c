@@ -549,6 +549,25 @@ static int attempt(struct state *s, struct tb_snapshot_info *info, struct tb_rmf
         goto cleanup;
     }
 
+    /* The WAL a column family's log number names is there until a later edit retires it;
+     * none in the WAL directory means we look in the wrong one, and the snapshot would
+     * silently lack every unflushed write. */
+    {
+        uint64_t newest = 0;
+        int found = 0;
+        for (size_t i = 0; i < v->ncf; i++)
+            if (v->cfs[i].log_number > newest)
+                newest = v->cfs[i].log_number;
+        for (size_t i = 0; i < s->nwals; i++)
+            found |= s->wals[i].number >= newest;
+        if (!found) {
+            rc = tb_error_set(TB_EIO, "no WAL file numbered %" PRIu64 " or later in %s, though the MANIFEST needs one: "
+                              "the database keeps its WAL elsewhere; name that directory with --db-wal-dir (%s)",
+                              newest, s->wal_dir, s->db);
+            goto cleanup;
+        }
+    }
+
     /* 4. Tables and blob files; 5. MANIFEST prefix and CURRENT; 6. OPTIONS; 7. WALs. */
     if ((rc = place_files(s, v, info)) < 0)
         goto cleanup;
