@@ -560,7 +560,7 @@ static int attempt(struct state *s, struct tb_snapshot_info *info, struct tb_rmf
                 newest = v->cfs[i].log_number;
         for (size_t i = 0; i < s->nwals; i++)
             found |= s->wals[i].number >= newest;
-        if (!found) {
+        if (!found && !(s->o && s->o->checkpoint)) {
             rc = tb_error_set(TB_EIO, "no WAL file numbered %" PRIu64 " or later in %s, though the MANIFEST needs one: "
                               "the database keeps its WAL elsewhere; name that directory with --db-wal-dir (%s)",
                               newest, s->wal_dir, s->db);
