@@ -329,18 +329,32 @@ static int apply_spb(struct applier *a, const struct tb_seg_record *r, int *unit
             section = it.p;
             break;
         case TB_WB_END_PREPARE:
+            /* A prepared section is published at its sequence: past --target-seq, RocksDB's
+             * state of that number lies behind. */
+            if (a->o->target_seq && seq > a->o->target_seq && seq > a->base) {
+                a->stopped = 1;
+                break;
+            }
             if (section)
                 rc = hold(a, e.key, e.klen, section, (size_t)(it.rec + e.offset - section), 1);
             section = NULL;
             batch = it.p;
             break;
-        case TB_WB_COMMIT:
-            rc = commit_held(a, e.key, e.klen, &seq, 1, 1);
+        case TB_WB_COMMIT: {
+            /* RocksDB never publishes a Commit marker's own sequence (docs/wal-notes.md): the
+             * state it calls N (a checkpoint's, a backup's last_sequence) includes Commits
+             * that follow N's last sub-batch before any later one, so under --target-seq
+             * such a Commit applies as of N. */
+            uint64_t at = seq;
+            if (a->o->target_seq && at > a->o->target_seq && a->o->target_seq > a->base)
+                at = a->o->target_seq;
+            rc = commit_held(a, e.key, e.klen, &at, 1, 1);
             if (rc == TB_EGAP && seq <= a->base)
                 rc = 0; /* prepared before the archive began, committed into the base */
             (*units)++;
             batch = it.p;
             break;
+        }
         case TB_WB_ROLLBACK:
             rc = rollback_held(a, e.key, e.klen, batch, it.rec + e.offset, seq);
             batch = it.p;
