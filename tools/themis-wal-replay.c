@@ -94,6 +94,7 @@ int main(int argc, char **argv)
     o.target_seq = (uint64_t)target_seq;
     o.dry_run = dry_run;
     o.as_wal_file = as_wal_file;
+    o.wal_file_add_cfs = 1;
     /* The total, the archive's size from its index, is known once the replay has checked it. */
     tb_progress_start(&prog, pmode, stderr, "replay", 0);
     o.progress = tb_progress_update;

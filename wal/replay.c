@@ -112,6 +112,9 @@ struct applier {
     struct tb_wb_builder wbb;
     tb_wal_writer *ww;
     uint64_t next_hdr;
+    /* Column families the base lacks that the file writes: added to its MANIFEST. */
+    struct tb_rmf_cf_add *adds;
+    size_t nadds;
 };
 
 static int db_err(char *err, const char *what)
@@ -225,6 +228,27 @@ static int walfile_put(struct applier *a, const struct tb_wb_entry *e, uint64_t 
 {
     const struct tb_rmf_cf *c = tb_rmf_find_cf(a->basev, e->cf);
     const char *name = cf_name(a, e->cf);
+    if (!c && name && a->o->wal_file_add_cfs) {
+        /* Created after the base: added to its MANIFEST under the archive's id (RocksDB
+         * does not create column families from the WAL), unless the name is taken. */
+        for (size_t i = 0; i < a->basev->ncf; i++)
+            if (strcmp(a->basev->cfs[i].name, name) == 0)
+                return tb_error_set(TB_EVERIFY, "column family '%s' is id %u in the archive but %u in the base: not the same "
+                                    "database", name, e->cf, a->basev->cfs[i].id);
+        size_t i = 0;
+        while (i < a->nadds && a->adds[i].id != e->cf)
+            i++;
+        if (i == a->nadds) {
+            struct tb_rmf_cf_add *p = realloc(a->adds, (a->nadds + 1) * sizeof *p);
+            if (!p)
+                return tb_error_set(TB_EIO, "out of memory");
+            a->adds = p;
+            p[a->nadds].id = e->cf;
+            p[a->nadds].name = name;
+            a->nadds++;
+        }
+        return tb_wb_builder_add(&a->wbb, e);
+    }
     if (!c)
         return tb_error_set(TB_EGAP, "column family '%s' (id %u) was created after the base, which lacks it; its first write "
                             "to apply is at sequence %" PRIu64 ", which a WAL file cannot carry (the server does not create "
@@ -594,6 +618,7 @@ static int walfile_pass(const struct tb_replay_opts *o, struct tb_replay_result 
     a->cur_ts = 0;
     a->ww = w;
     a->wb_ops = a->wb_bytes = 0;
+    a->nadds = 0;
     a->next_hdr = res->file_first_seq;
     tb_wb_builder_reset(&a->wbb);
     res->reached_seq = res->base_seq;
@@ -653,7 +678,18 @@ static int run_walfile(const struct tb_replay_opts *o, struct tb_replay_result *
     res->file_first_seq = res->base_seq + 1;
     snprintf(res->wal_file, sizeof res->wal_file, "%s/%06" PRIu64 ".log", dir, res->file_number);
 
-    if ((rc = walfile_pass(o, res, &a, NULL, 0)) < 0 || o->dry_run || !res->ops)
+    if ((rc = walfile_pass(o, res, &a, NULL, 0)) < 0)
+        goto cleanup;
+    /* With column families to add, the new MANIFEST takes the number and the file the next. */
+    if (a.nadds) {
+        res->manifest_number = res->file_number++;
+        snprintf(res->wal_file, sizeof res->wal_file, "%s/%06" PRIu64 ".log", dir, res->file_number);
+        for (size_t i = 0; i < a.nadds; i++) {
+            size_t len = strlen(res->added_cfs);
+            snprintf(res->added_cfs + len, sizeof res->added_cfs - len, "%s%s", len ? "," : "", a.adds[i].name);
+        }
+    }
+    if (o->dry_run || !res->ops)
         goto cleanup;
     if ((rc = tb_fs_temp_sibling(res->wal_file, &tmp)) < 0 || (rc = tb_wal_writer_open(&w, tmp)) < 0)
         goto cleanup;
@@ -661,6 +697,18 @@ static int run_walfile(const struct tb_replay_opts *o, struct tb_replay_result *
         goto cleanup;
     rc = tb_wal_writer_close(w);
     w = NULL;
+    /* The CFs first: a crash between the two leaves a base with empty CFs it would have had
+     * anyway; the other order would leave a WAL writing to CFs the server does not have. */
+    if (rc == 0 && a.nadds) {
+        uint32_t maxcf = a.basev->max_column_family;
+        const struct tb_rmf_cf *def = tb_rmf_find_cf(a.basev, 0);
+        for (size_t i = 0; i < a.nadds; i++)
+            if (a.adds[i].id > maxcf)
+                maxcf = a.adds[i].id;
+        rc = tb_rmf_add_cfs(o->db_path, name, res->manifest_number, a.adds, a.nadds,
+                            def && def->comparator ? def->comparator : "leveldb.BytewiseComparator", res->file_number,
+                            res->file_number + 1, maxcf);
+    }
     if (rc == 0)
         rc = tb_fs_publish(tmp, res->wal_file);
     if (rc == 0)
@@ -676,6 +724,7 @@ cleanup:
         free(a.cfs[i].name);
     free(a.cfs);
     tb_wb_builder_free(&a.wbb);
+    free(a.adds);
     tb_rmf_version_free(a.basev);
     free(tmp);
     free(dir);

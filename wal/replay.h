@@ -16,6 +16,9 @@ struct tb_replay_opts {
     /* Write the batches to apply into one new WAL file in the base (its wal_dir) that the
      * server's own RocksDB replays when it opens it, instead of opening the base here. */
     int as_wal_file;
+    /* With as_wal_file: a column family created after the base (named in cf.tsv) is added
+     * to the base's MANIFEST rather than refused (docs/wal-notes.md). */
+    int wal_file_add_cfs;
     /* Optional: bytes of the archive's segment files read by the pass that applies (the
      * checking pass before it is not counted); *progress_total is set to their sum first. */
     tb_progress_cb progress;
@@ -37,6 +40,8 @@ struct tb_replay_result {
      * header sequences it spans [file_first_seq, file_next_seq), records and bytes. */
     char wal_file[4096];
     uint64_t file_number, file_first_seq, file_next_seq, file_records, file_bytes;
+    uint64_t manifest_number;      /* the new MANIFEST's number when CFs were added (0: none) */
+    char added_cfs[1024];          /* their names, comma-separated */
 };
 
 /* TB_EGAP when the archive does not reach back to base+1, a gap lies before the target, or
