@@ -15,7 +15,7 @@
 
 static const char *wal_dir, *db_path, *target_time, *progress_arg, *config_file;
 static long long target_seq;
-static int dry_run, as_wal_file;
+static int dry_run, as_wal_file, no_new_cfs;
 static struct tb_strlist key_file, pass_file;
 
 static const struct tb_option opts[] = {
@@ -25,6 +25,7 @@ static const struct tb_option opts[] = {
     { "target-time", 0, TB_OPT_STRING, &target_time, "TIME", "stop before the first write stamped later (RFC 3339)" },
     { "target-seq", 0, TB_OPT_INT, &target_seq, "N", "stop after sequence number N" },
     { "as-wal-file", 0, TB_OPT_FLAG, &as_wal_file, NULL, "do not open the database: write the batches up to the target as one new WAL file into it, which the server's own RocksDB replays when it opens it" },
+    { "no-new-column-families", 0, TB_OPT_FLAG, &no_new_cfs, NULL, "with --as-wal-file: refuse (exit 4) a write to a column family created after the base instead of adding it to the base's MANIFEST" },
     { "dry-run", 0, TB_OPT_FLAG, &dry_run, NULL, "print the recoverable window (and, with --as-wal-file, the file it would write) and change nothing" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show the bytes of the archive applied on stderr (a line, or JSON lines)" },
@@ -70,6 +71,8 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "give at most one of --target-time and --target-seq");
     if (target_time && (rc = tb_time_parse(target_time, &o.target_ns)) < 0)
         return tool_fail(&cli, rc);
+    if (no_new_cfs && !as_wal_file)
+        return tool_usage(&cli, "--no-new-column-families goes with --as-wal-file");
     if (progress_arg && dry_run)
         return tool_usage(&cli, "--dry-run applies nothing to show progress of");
     if (tb_progress_parse(progress_arg, &pmode) < 0)
@@ -94,7 +97,7 @@ int main(int argc, char **argv)
     o.target_seq = (uint64_t)target_seq;
     o.dry_run = dry_run;
     o.as_wal_file = as_wal_file;
-    o.wal_file_add_cfs = 1;
+    o.wal_file_add_cfs = !no_new_cfs;
     /* The total, the archive's size from its index, is known once the replay has checked it. */
     tb_progress_start(&prog, pmode, stderr, "replay", 0);
     o.progress = tb_progress_update;
@@ -124,6 +127,9 @@ int main(int argc, char **argv)
                        fmt(r.reached_ts, t1, sizeof t1));
             else
                 printf("would write        nothing: no committed write after the base up to the target\n");
+            if (r.ops && r.manifest_number)
+                printf("would add          column families %s (created after the base) as MANIFEST-%06" PRIu64
+                       " and OPTIONS-%06" PRIu64 "\n", r.added_cfs, r.manifest_number, r.options_number);
         }
     }
     if (rc < 0)
@@ -137,6 +143,9 @@ int main(int argc, char **argv)
         else
             printf("reached sequence %" PRIu64 " at %s; nothing to apply, no file written\n", r.reached_seq,
                    fmt(r.reached_ts, t1, sizeof t1));
+        if (r.ops && r.manifest_number)
+            printf("added column families %s (created after the base) to its MANIFEST (MANIFEST-%06" PRIu64 ", OPTIONS-%06" PRIu64 ")\n",
+                   r.added_cfs, r.manifest_number, r.options_number);
     } else if (!dry_run)
         printf("reached sequence %" PRIu64 " at %s; applied %" PRIu64 " batches (%" PRIu64 " writes); database sequence %" PRIu64 "\n",
                r.reached_seq, fmt(r.reached_ts, t1, sizeof t1), r.batches, r.ops, r.db_seq);

@@ -249,11 +249,13 @@ static int walfile_put(struct applier *a, const struct tb_wb_entry *e, uint64_t 
         }
         return tb_wb_builder_add(&a->wbb, e);
     }
+    if (!c && !name)
+        return tb_error_set(TB_EVERIFY, "the archive writes column family id %u, which cf.tsv does not name", e->cf);
     if (!c)
         return tb_error_set(TB_EGAP, "column family '%s' (id %u) was created after the base, which lacks it; its first write "
-                            "to apply is at sequence %" PRIu64 ", which a WAL file cannot carry (the server does not create "
-                            "column families from the WAL): choose a target before it, or replay without --as-wal-file",
-                            name ? name : "?", e->cf, seq);
+                            "to apply is at sequence %" PRIu64 ", which a WAL file cannot carry without adding it to the "
+                            "base's MANIFEST (refused by --no-new-column-families): choose a target before it, or let it be added",
+                            name, e->cf, seq);
     if (name && strcmp(name, c->name) != 0)
         return tb_error_set(TB_EVERIFY, "column family id %u is '%s' in the archive but '%s' in the base: not the same database",
                             e->cf, name, c->name);
@@ -682,7 +684,9 @@ static int run_walfile(const struct tb_replay_opts *o, struct tb_replay_result *
         goto cleanup;
     /* With column families to add, the new MANIFEST takes the number and the file the next. */
     if (a.nadds) {
-        res->manifest_number = res->file_number++;
+        res->manifest_number = res->file_number;
+        res->options_number = res->file_number + 1;
+        res->file_number += 2;
         snprintf(res->wal_file, sizeof res->wal_file, "%s/%06" PRIu64 ".log", dir, res->file_number);
         for (size_t i = 0; i < a.nadds; i++) {
             size_t len = strlen(res->added_cfs);
@@ -708,6 +712,18 @@ static int run_walfile(const struct tb_replay_opts *o, struct tb_replay_result *
         rc = tb_rmf_add_cfs(o->db_path, name, res->manifest_number, a.adds, a.nadds,
                             def && def->comparator ? def->comparator : "leveldb.BytewiseComparator", res->file_number,
                             res->file_number + 1, maxcf);
+        /* The server takes its CFs from the MANIFEST; ldb --try_load_options from the
+         * OPTIONS file: a newer one names them too (the server writes its own at open). */
+        if (rc == 0) {
+            const char **names = calloc(a.nadds, sizeof *names);
+            if (!names)
+                rc = tb_error_set(TB_EIO, "out of memory");
+            for (size_t i = 0; names && i < a.nadds; i++)
+                names[i] = a.adds[i].name;
+            if (names && (rc = tb_rocksopts_add_cfs(o->db_path, res->options_number, names, a.nadds)) == TB_ENOENT)
+                rc = 0;
+            free(names);
+        }
     }
     if (rc == 0)
         rc = tb_fs_publish(tmp, res->wal_file);

@@ -41,6 +41,7 @@ struct tb_replay_result {
     char wal_file[4096];
     uint64_t file_number, file_first_seq, file_next_seq, file_records, file_bytes;
     uint64_t manifest_number;      /* the new MANIFEST's number when CFs were added (0: none) */
+    uint64_t options_number;       /* and the new OPTIONS file's */
     char added_cfs[1024];          /* their names, comma-separated */
 };
 

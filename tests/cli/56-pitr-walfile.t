@@ -72,14 +72,27 @@ for p in committed prepared unprepared; do
         is "$(listing "$T/u-$p")" "$snap" "the base is unchanged, byte for byte"
     fi
 
-    # A column family created after the base: the server cannot create it from a WAL file.
+    # A column family created after the base: the server does not create CFs from a WAL
+    # file, so it is added to the base's MANIFEST (a new MANIFEST, CURRENT switched), or,
+    # with --no-new-column-families, refused.
     cp -a "$T/ck-$p/$n1" "$T/c-$p"
     snap=$(listing "$T/c-$p")
-    run themis-wal-replay --wal-directory "$T/w-$p" --database-path "$T/c-$p" --as-wal-file --target-time "$(tsz "$t3")"
-    is "$rc" 4 "$p: a CF created after the base is refused: exit 4"
-    like "$err" "^themis-wal-replay: column family 'signature_cache' \\(id 5\\) was created after the base.*without --as-wal-file$" \
+    run themis-wal-replay --wal-directory "$T/w-$p" --database-path "$T/c-$p" --as-wal-file --no-new-column-families \
+        --target-time "$(tsz "$t3")"
+    is "$rc" 4 "$p: --no-new-column-families: a CF created after the base is refused: exit 4"
+    like "$err" "^themis-wal-replay: column family 'signature_cache' \\(id 5\\) was created after the base.*let it be added$" \
         "$p: naming the CF and what to do"
     is "$(listing "$T/c-$p")" "$snap" "$p: the base is unchanged, byte for byte"
+    run themis-wal-replay --wal-directory "$T/w-$p" --database-path "$T/c-$p" --as-wal-file --target-time "$(tsz "$t3")" --dry-run
+    like "$out" "would add +column families signature_cache \\(created after the base\\) as MANIFEST-[0-9]{6}" \
+        "$p: --dry-run says it would add the CF"
+    is "$(listing "$T/c-$p")" "$snap" "$p: and changes nothing"
+    run themis-wal-replay --wal-directory "$T/w-$p" --database-path "$T/c-$p" --as-wal-file --target-time "$(tsz "$t3")"
+    is "$rc" 0 "$p: without it, the CF is added${err:+: $err}"
+    m=$(printf '%s' "$out" | sed -n 's/.*(\(MANIFEST-[0-9]*\), OPTIONS-[0-9]*)$/\1/p')
+    ok "$([ -n "$m" ] && [ "$(cat "$T/c-$p/CURRENT")" = "$m" ] && [ "$(ls "$T/c-$p" | grep -c '^MANIFEST-')" = 2 ]; echo $?)" \
+        "$p: as a new MANIFEST ($m) that CURRENT names, the old one beside it"
+    is "$(hash_of "$T/c-$p" $p)" "$truth" "$p: opened as the server would, it equals the ground truth at $n3 (the CF's writes included)"
 done
 
 # Debian's ldb (RocksDB 7.8, a plain open) replays the file into a write-committed base (no
@@ -101,6 +114,24 @@ for cf in default pii_mappings prompt_templates release_manifests file_registry 
     rows=$((rows + $(printf '%s\n' "$b" | grep -c .)))
 done
 is "$same" 6 "ldb --try_load_options scan: all six CFs as the ground truth ($rows rows)"
+# And with a column family added: a base from before its creation.
+themis-txnwriter --db "$T/pl2" --policy committed --blob --seed 5 --threads 2 --batches 300 --wal-ttl 3600 \
+    --no-flush-at-exit --checkpoint-dir "$T/ck-pl2" --checkpoint-at 100,250 2>/dev/null
+themis-wal-archive --database-path "$T/pl2" --wal-directory "$T/w-pl2" --once
+IFS=$'\t' read -r m1 _ _ < <(sed -n 1p "$T/ck-pl2/checkpoints.tsv")
+IFS=$'\t' read -r m2 _ u2 < <(sed -n 2p "$T/ck-pl2/checkpoints.tsv")
+cp -a "$T/ck-pl2/$m1" "$T/ldb2"
+cp -a "$T/ck-pl2/$m2" "$T/ldb2-truth"
+run themis-wal-replay --wal-directory "$T/w-pl2" --database-path "$T/ldb2" --as-wal-file --target-time "$(tsz "$u2")"
+is "$rc" 0 "a base without signature_cache: the file written${err:+: $err}"
+like "$out" "added column families signature_cache" "and the CF added"
+same=0
+for cf in default signature_cache; do
+    a=$(ldb --db="$T/ldb2" --try_load_options --column_family=$cf scan 2>&1)
+    b=$(ldb --db="$T/ldb2-truth" --try_load_options --column_family=$cf scan 2>&1)
+    [ "$a" = "$b" ] && [ -n "$b" ] && same=$((same + 1)) || diag "$cf differs: $(printf '%s' "$a" | head -1)"
+done
+is "$same" 2 "ldb --try_load_options: the added CF and the default one scan as the ground truth"
 k=$(ldb --db="$T/ldb-truth" --try_load_options --column_family=pii_mappings scan 2>/dev/null | tail -1 | sed 's/ ==> .*//')
 is "$(ldb --db="$T/ldb" --try_load_options --column_family=pii_mappings get "$k" 2>&1)" \
     "$(ldb --db="$T/ldb-truth" --try_load_options --column_family=pii_mappings get "$k" 2>&1)" "ldb get of a key written after the base"
