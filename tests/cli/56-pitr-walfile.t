@@ -5,9 +5,11 @@
 # themis-txnwriter --hash (its policy, ThemisDB's merge operator); its content hash must
 # equal the writer's ground-truth checkpoint (to a time) and the normal replay's result
 # (to a sequence), under write_committed, write_prepared and write_unprepared, with 2PC,
-# rollbacks, merges and blob files. Debian's ldb replays the same kind of file into a
+# rollbacks, merges and blob files, also onto a base that still holds its own WAL. A column
+# family created after the base is added to its MANIFEST (or refused, 4, with
+# --no-new-column-families). Debian's ldb replays the same kind of file into a
 # write-committed base. Refusals leave the base byte for byte as it was: a target before
-# the base (4), a damaged archive (3), a column family created after the base (4).
+# the base (4), a damaged archive (3).
 . "$(dirname "$0")/lib.sh"
 
 # Every file of a directory with its size and SHA-256 (names starting with '.' too).
@@ -93,6 +95,26 @@ for p in committed prepared unprepared; do
     ok "$([ -n "$m" ] && [ "$(cat "$T/c-$p/CURRENT")" = "$m" ] && [ "$(ls "$T/c-$p" | grep -c '^MANIFEST-')" = 2 ]; echo $?)" \
         "$p: as a new MANIFEST ($m) that CURRENT names, the old one beside it"
     is "$(hash_of "$T/c-$p" $p)" "$truth" "$p: opened as the server would, it equals the ground truth at $n3 (the CF's writes included)"
+done
+
+# A base that still holds its own WAL (the database copied while its writers are held, its
+# memtables unflushed): the server replays that WAL first, then ours.
+for p in unprepared prepared committed; do
+    rm -f "$T/pause" "$T/pause.ack" "$T/ready" "$T/wlog"
+    themis-txnwriter --db "$T/o-$p" --policy $p --merge --blob --seed 6 --threads 2 --batches 400 --write-buffer 64M \
+        --wal-ttl 3600 --no-flush-at-exit --checkpoint-dir "$T/ock-$p" --checkpoint-at 350 --pause-file "$T/pause" \
+        --ready-file "$T/ready" --log "$T/wlog" 2>"$T/o-$p.err" &
+    w=$!
+    wait_for 60 bash -c "[ -f '$T/ready' ] && [ \$(wc -l < '$T/wlog') -ge 220 ]"
+    touch "$T/pause"; wait_for 60 test -s "$T/pause.ack"
+    cp -a "$T/o-$p" "$T/ob-$p"
+    rm -f "$T/pause"; wait "$w"
+    themis-wal-archive --database-path "$T/o-$p" --wal-directory "$T/ow-$p" --once
+    ok "$(ls "$T/ob-$p"/*.log >/dev/null 2>&1; echo $?)" "$p: a base with its own WAL ($(ls "$T/ob-$p"/*.log | wc -l) file)"
+    IFS=$'\t' read -r on _ ot < <(sed -n 2p "$T/ock-$p/checkpoints.tsv")
+    run themis-wal-replay --wal-directory "$T/ow-$p" --database-path "$T/ob-$p" --as-wal-file --target-time "$(tsz "$ot")"
+    is "$rc" 0 "$p: the WAL file written beside it${err:+: $err}"
+    is "$(hash_of "$T/ob-$p" $p)" "$(hash_of "$T/ock-$p/$on" $p)" "$p: the server replays both: the ground truth at $on"
 done
 
 # Debian's ldb (RocksDB 7.8, a plain open) replays the file into a write-committed base (no
