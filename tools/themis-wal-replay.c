@@ -13,7 +13,7 @@
 #include "s3opts.h"
 #include "timefmt.h"
 
-static const char *wal_dir, *db_path, *target_time, *progress_arg, *config_file;
+static const char *wal_dir, *db_path, *wal_file_dir, *target_time, *progress_arg, *config_file;
 static long long target_seq;
 static int dry_run, as_wal_file, no_new_cfs;
 static struct tb_strlist key_file, pass_file;
@@ -25,6 +25,7 @@ static const struct tb_option opts[] = {
     { "target-time", 0, TB_OPT_STRING, &target_time, "TIME", "stop before the first write stamped later (RFC 3339)" },
     { "target-seq", 0, TB_OPT_INT, &target_seq, "N", "stop after sequence number N" },
     { "as-wal-file", 0, TB_OPT_FLAG, &as_wal_file, NULL, "do not open the database: write the batches up to the target as one new WAL file into it, which the server's own RocksDB replays when it opens it" },
+    { "db-wal-dir", 0, TB_OPT_STRING, &wal_file_dir, "DIR", "with --as-wal-file: where the database keeps its WAL files (RocksDB wal_dir, as the server's config sets it), when not --database-path: the file goes there" },
     { "no-new-column-families", 0, TB_OPT_FLAG, &no_new_cfs, NULL, "with --as-wal-file: refuse (exit 4) a write to a column family created after the base instead of adding it to the base's MANIFEST" },
     { "dry-run", 0, TB_OPT_FLAG, &dry_run, NULL, "print the recoverable window (and, with --as-wal-file, the file it would write) and change nothing" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
@@ -71,6 +72,8 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "give at most one of --target-time and --target-seq");
     if (target_time && (rc = tb_time_parse(target_time, &o.target_ns)) < 0)
         return tool_fail(&cli, rc);
+    if (wal_file_dir && !as_wal_file)
+        return tool_usage(&cli, "--db-wal-dir goes with --as-wal-file");
     if (no_new_cfs && !as_wal_file)
         return tool_usage(&cli, "--no-new-column-families goes with --as-wal-file");
     if (progress_arg && dry_run)
@@ -98,6 +101,7 @@ int main(int argc, char **argv)
     o.dry_run = dry_run;
     o.as_wal_file = as_wal_file;
     o.wal_file_add_cfs = !no_new_cfs;
+    o.wal_file_dir = wal_file_dir;
     /* The total, the archive's size from its index, is known once the replay has checked it. */
     tb_progress_start(&prog, pmode, stderr, "replay", 0);
     o.progress = tb_progress_update;

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <rocksdb/c.h>
@@ -584,28 +585,17 @@ static int max_file_number(const char *dir, uint64_t *max)
     return rc;
 }
 
-/* Where the server looks for the WAL: the base directory, or the wal_dir its OPTIONS file
- * names when that is another directory that exists (a restore puts the WAL files into the
- * database directory; a base used in place may keep them elsewhere). */
-static int walfile_dir(const char *db, char **out)
+/* Where the server looks for the WAL: the base directory unless told (a server whose
+ * config sets a wal_dir reads WALs only there). Not taken from the OPTIONS file: a copy may
+ * still name its source's wal_dir, the live server's, where a file of ours must never go
+ * (a restored base's OPTIONS has none: docs/rocksdb-backup-notes.md). */
+static int walfile_dir(const struct tb_replay_opts *o, char **out)
 {
-    struct tb_rocksopts ro;
-    char *a = NULL, *b = NULL;
-    int rc = tb_rocksopts_read(db, &ro);
-    if (rc == TB_ENOENT) {
-        *out = strdup(db);
-        return *out ? 0 : tb_error_set(TB_EIO, "out of memory");
-    }
-    if (rc < 0)
-        return rc;
-    if (ro.wal_dir && *ro.wal_dir && tb_fs_exists(ro.wal_dir) && (a = realpath(db, NULL)) &&
-        (b = realpath(ro.wal_dir, NULL)) && strcmp(a, b) != 0)
-        *out = strdup(ro.wal_dir);
-    else
-        *out = strdup(db);
-    free(a);
-    free(b);
-    tb_rocksopts_clear(&ro);
+    struct stat st;
+    const char *d = o->wal_file_dir ? o->wal_file_dir : o->db_path;
+    if (stat(d, &st) < 0 || !S_ISDIR(st.st_mode))
+        return tb_error_errno(TB_ENOENT, errno, "the WAL directory to write to is not a directory (%s)", d);
+    *out = strdup(d);
     return *out ? 0 : tb_error_set(TB_EIO, "out of memory");
 }
 
@@ -662,7 +652,7 @@ static int run_walfile(const struct tb_replay_opts *o, struct tb_replay_result *
         rc = tb_error_set(TB_EIO, "out of memory");
         goto cleanup;
     }
-    if ((rc = tb_rmf_load(mpath, &a.basev)) < 0 || (rc = walfile_dir(o->db_path, &dir)) < 0)
+    if ((rc = tb_rmf_load(mpath, &a.basev)) < 0 || (rc = walfile_dir(o, &dir)) < 0)
         goto cleanup;
     maxno = a.basev->next_file_number;
     if (a.basev->min_log_number_to_keep > maxno)
@@ -779,9 +769,18 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
     /* Where the base stands in the WAL's numbering, from its files, without writing
      * anything yet (libbackup/content.h: a read-only open cannot replay a write-prepared
      * or write-unprepared WAL, and its last sequence would lag their commit markers). */
-    if ((rc = tb_content_policy(o->db_path, o->db_path, &policy, NULL)) < 0 ||
+    const char *base_wal = o->as_wal_file && o->wal_file_dir ? o->wal_file_dir : o->db_path;
+    if ((rc = tb_content_policy(o->db_path, base_wal, &policy, NULL)) < 0 ||
         (rc = tb_content_position(o->db_path, policy, &res->base_seq)) < 0)
         return rc;
+    /* A base whose WAL the server reads from its wal_dir: that WAL's end counts too. */
+    if (base_wal != o->db_path) {
+        uint64_t next = 0;
+        if ((rc = tb_wal_files_end(base_wal, policy, &next, NULL)) < 0)
+            return rc;
+        if (next > 0 && next - 1 > res->base_seq)
+            res->base_seq = next - 1;
+    }
     w.res = res;
     w.base = res->base_seq;
     if ((rc = tb_seg_walk(o->wal_dir, window_fn, &w)) < 0)

@@ -19,6 +19,8 @@ struct tb_replay_opts {
     /* With as_wal_file: a column family created after the base (named in cf.tsv) is added
      * to the base's MANIFEST rather than refused (docs/wal-notes.md). */
     int wal_file_add_cfs;
+    /* Where the file goes: the server's wal_dir when it has one (NULL: db_path). */
+    const char *wal_file_dir;
     /* Optional: bytes of the archive's segment files read by the pass that applies (the
      * checking pass before it is not counted); *progress_total is set to their sum first. */
     tb_progress_cb progress;

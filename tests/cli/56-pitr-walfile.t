@@ -117,6 +117,30 @@ for p in unprepared prepared committed; do
     is "$(hash_of "$T/ob-$p" $p)" "$(hash_of "$T/ock-$p/$on" $p)" "$p: the server replays both: the ground truth at $on"
 done
 
+# A server with a wal_dir (the WAL in another directory): --db-wal-dir says where its WAL
+# is; the file goes there, and the base's position counts that WAL.
+rm -f "$T/pause" "$T/pause.ack" "$T/ready" "$T/wlog"
+themis-txnwriter --db "$T/wd/db" --wal-dir "$T/wd/wal" --policy unprepared --merge --blob --seed 6 --threads 2 \
+    --batches 400 --write-buffer 64M --wal-ttl 3600 --no-flush-at-exit --checkpoint-dir "$T/wd/ck" --checkpoint-at 350 \
+    --pause-file "$T/pause" --ready-file "$T/ready" --log "$T/wlog" 2>"$T/wd.err" &
+w=$!
+wait_for 60 bash -c "[ -f '$T/ready' ] && [ \$(wc -l < '$T/wlog') -ge 220 ]"
+touch "$T/pause"; wait_for 60 test -s "$T/pause.ack"
+cp -a "$T/wd/db" "$T/wd/bdb"; cp -a "$T/wd/wal" "$T/wd/bwal"
+rm -f "$T/pause"; wait "$w"
+themis-wal-archive --database-path "$T/wd/db" --db-wal-dir "$T/wd/wal" --wal-directory "$T/wd/arch" --once
+IFS=$'\t' read -r on _ ot < <(sed -n 2p "$T/wd/ck/checkpoints.tsv")
+snap=$(listing "$T/wd/bdb")
+run themis-wal-replay --wal-directory "$T/wd/arch" --database-path "$T/wd/bdb" --db-wal-dir "$T/wd/bwal" --as-wal-file \
+    --target-time "$(tsz "$ot")"
+is "$rc" 0 "wal_dir: --db-wal-dir${err:+: $err}"
+like "$out" "as $T/wd/bwal/[0-9]{6}\\.log " "the file went into the WAL directory"
+is "$(listing "$T/wd/bdb")" "$snap" "nothing in the database directory changed"
+is "$(themis-txnwriter --hash --db "$T/wd/bdb" --wal-dir "$T/wd/bwal" --policy unprepared --merge 2>&1)" \
+    "$(hash_of "$T/wd/ck/$on" unprepared)" "opened with its wal_dir as the server would: the ground truth at $on"
+run themis-wal-replay --wal-directory "$T/wd/arch" --database-path "$T/wd/bdb" --db-wal-dir "$T/wd/bwal"
+is "$rc" 2 "--db-wal-dir without --as-wal-file is a usage error"
+
 # Debian's ldb (RocksDB 7.8, a plain open) replays the file into a write-committed base (no
 # merge operator: ldb has none): every CF scans as the ground truth's.
 themis-txnwriter --db "$T/pl" --policy committed --blob --seed 5 --threads 2 --batches 300 --wal-ttl 3600 \
