@@ -4,6 +4,7 @@
 #include "content.h"
 #include "archiver.h"
 #include "error.h"
+#include "merge.h"
 #include "fs.h"
 #include "rdbmanifest.h"
 #include "rocks.h"
@@ -164,10 +165,6 @@ static int hash_copy(const char *copy, const char *scratch, const struct tb_cont
     int rc = ro ? tb_rocks_open(&r, copy, TB_ROCKS_READONLY, ro) : tb_error_set(TB_EIO, "out of memory");
     if (rc == 0)
         rc = tb_rocks_hash_progress(r, &h, o->progress, o->progress_arg);
-    if (rc == TB_EMERGEOP) {
-        rc = unavailable(out, "%s%s", tb_error_last(), "");
-        goto cleanup;
-    }
     if (rc < 0)
         goto cleanup;
     tb_hex(h.digest, 32, out->hex);
@@ -198,10 +195,23 @@ cleanup:
     return rc;
 }
 
+/* A failure to recover or hash a database whose merge operator the tools do not know is
+ * that operator's (its stand-in fails every merge): the content is unavailable, and why. */
+static int unknown_merge(const char *copy, int rc, struct tb_content *out)
+{
+    char *why = NULL, *err = strdup(tb_error_last());
+    int u = tb_merge_unknown(copy, &why);
+    if (u == 1)
+        rc = unavailable(out, "%s, and reading the database needs it (%s)", why, err ? err : "");
+    free(why);
+    free(err);
+    return rc;
+}
+
 int tb_content_of(const char *db, const struct tb_content_opts *o, struct tb_content *out)
 {
     struct tb_snapshot_opts so = { .wal_dir = o->in_place ? db : o->wal_dir, .db_paths = o->db_paths,
-                                   .ndb_paths = o->ndb_paths };
+                                   .ndb_paths = o->ndb_paths, .checkpoint = o->in_place };
     struct tb_snapshot_info info = { 0 };
     char *copy = tb_fs_join(o->scratch, "copy"), *logs = tb_fs_join(o->scratch, "log");
     int rc;
@@ -227,14 +237,12 @@ int tb_content_of(const char *db, const struct tb_content_opts *o, struct tb_con
         goto cleanup;
     if ((rc = cfs_from_version(info.version, out)) < 0 || (rc = check_tables(copy, out)) < 0 || (rc = check_comparators(info.version, out)) < 0 || out->unavailable)
         goto cleanup;
-    if (info.wals > 0) {
+    if (info.wals > 0)
         rc = tb_txndb_recover(copy, out->policy, logs);
-        if (rc == TB_EMERGEOP)
-            rc = unavailable(out, "%s%s", tb_error_last(), "");
-        if (rc < 0 || out->unavailable)
-            goto cleanup;
-    }
-    rc = hash_copy(copy, o->scratch, o, out);
+    if (rc == 0)
+        rc = hash_copy(copy, o->scratch, o, out);
+    if (rc < 0 && rc != TB_ENOSPC)
+        rc = unknown_merge(copy, rc, out);
 cleanup:
     if (rc < 0) {
         enum tb_policy p = out->policy;

@@ -372,6 +372,68 @@ rocksdb_mergeoperator_t *tb_merge_create(enum tb_merge_op op)
     return rocksdb_mergeoperator_create((void *)(intptr_t)op, op_destroy, op_full, op_partial, NULL, op_name);
 }
 
+/* A merge operator the tools do not know, under its own name: opening the database needs
+ * none, reading a key that holds merge operands fails (RocksDB: "Could not perform merge"),
+ * and that failure is reported for what it is (tb_merge_unknown). */
+static void unknown_destroy(void *state)
+{
+    free(state);
+}
+
+static const char *unknown_name(void *state)
+{
+    return state;
+}
+
+static char *unknown_full(void *state, const char *key, size_t klen, const char *existing, size_t existing_len,
+                          const char *const *operands, const size_t *lens, int n, unsigned char *success,
+                          size_t *new_len)
+{
+    (void)state, (void)key, (void)klen, (void)existing, (void)existing_len, (void)operands, (void)lens, (void)n;
+    *success = 0;
+    *new_len = 0;
+    return NULL;
+}
+
+static char *unknown_partial(void *state, const char *key, size_t klen, const char *const *operands,
+                             const size_t *lens, int n, unsigned char *success, size_t *new_len)
+{
+    (void)state, (void)key, (void)klen, (void)operands, (void)lens, (void)n;
+    *success = 0;
+    *new_len = 0;
+    return NULL;
+}
+
+rocksdb_mergeoperator_t *tb_merge_create_unknown(const char *name)
+{
+    char *state = strdup(name ? name : "");
+    return state ? rocksdb_mergeoperator_create(state, unknown_destroy, unknown_full, unknown_partial, NULL, unknown_name)
+                 : NULL;
+}
+
+int tb_merge_unknown(const char *dbdir, char **why)
+{
+    struct tb_rocksopts opts = { 0 };
+    int rc = tb_rocksopts_read(dbdir, &opts), found = 0;
+    *why = NULL;
+    if (rc == TB_ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < opts.ncf && !found; i++) {
+        const char *raw = opts.cf[i].merge_operator;
+        if (tb_merge_lookup(raw) != TB_MERGE_UNKNOWN)
+            continue;
+        found = 1;
+        if (asprintf(why, "merge operator %s of column family %s is not one the tools know", raw, opts.cf[i].name) < 0) {
+            *why = NULL;
+            found = tb_error_set(TB_EIO, "out of memory");
+        }
+    }
+    tb_rocksopts_clear(&opts);
+    return found;
+}
+
 int tb_merge_cf_options(const char *dbdir, const rocksdb_options_t *base, const char *const *names, size_t ncf,
                         rocksdb_options_t ***out)
 {
@@ -391,16 +453,13 @@ int tb_merge_cf_options(const char *dbdir, const rocksdb_options_t *base, const 
     for (size_t i = 0; i < ncf; i++) {
         const char *raw = tb_rocksopts_merge_operator(&opts, names[i]);
         enum tb_merge_op op = tb_merge_lookup(raw);
-        if (op == TB_MERGE_UNKNOWN) {
-            rc = tb_error_set(TB_EMERGEOP, "merge operator %s of column family %s is not one the tools know", raw,
-                              names[i]);
-            goto cleanup;
-        }
         if (!(o[i] = rocksdb_options_create_copy((rocksdb_options_t *)base))) {
             rc = tb_error_set(TB_EIO, "out of memory");
             goto cleanup;
         }
-        if (op != TB_MERGE_NONE)
+        if (op == TB_MERGE_UNKNOWN)
+            rocksdb_options_set_merge_operator(o[i], tb_merge_create_unknown(raw));
+        else if (op != TB_MERGE_NONE)
             rocksdb_options_set_merge_operator(o[i], tb_merge_create(op));
     }
     *out = o;

@@ -45,11 +45,19 @@ int tb_merge_partial(enum tb_merge_op op, const char *const *operands, const siz
  * names it. rocksdb_options_set_merge_operator takes ownership of it. */
 rocksdb_mergeoperator_t *tb_merge_create(enum tb_merge_op op);
 
+/* A stand-in for a merge operator the tools do not know, under its name: a database with no
+ * merge operands opens and reads as usual; merging fails ("Could not perform merge"). */
+rocksdb_mergeoperator_t *tb_merge_create_unknown(const char *name);
+
+/* 1 with *why (malloc'd) "merge operator NAME of column family CF is not one the tools
+ * know" when dbdir's newest OPTIONS file names such an operator; 0 when not (or no file). */
+int tb_merge_unknown(const char *dbdir, char **why);
+
 /* Per column family options for opening dbdir: for each of the ncf names a copy of base
  * with the merge operator dbdir's newest OPTIONS file names for it (none when the file has
- * none or there is no OPTIONS file). *out gets ncf options (free with tb_merge_cf_options_free).
- * A name the tools do not know fails with TB_EMERGEOP: "merge operator NAME of column family
- * CF is not one the tools know". */
+ * none or there is no OPTIONS file; the stand-in above for a name the tools do not know, so
+ * that only reading merge operands fails). *out gets ncf options (free with
+ * tb_merge_cf_options_free). */
 int tb_merge_cf_options(const char *dbdir, const rocksdb_options_t *base, const char *const *names, size_t ncf,
                         rocksdb_options_t ***out);
 void tb_merge_cf_options_free(rocksdb_options_t **o, size_t ncf);

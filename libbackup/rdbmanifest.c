@@ -9,8 +9,6 @@
 #include "fs.h"
 #include "log_reader.h"
 #include "log_writer.h"
-#include "crc32c.h"
-#include "stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -852,48 +850,13 @@ int tb_rmf_has_path_ids(const tb_rmf *m)
     return m->saw_path_id;
 }
 
-/* Appends rec as log records (db/log_writer.cc): fragments within 32 KiB blocks, a block's
- * tail too short for a header zero-filled. */
-static int log_write(tb_stream *out, uint64_t *pos, const unsigned char *rec, size_t len)
-{
-    static const unsigned char zeros[7];
-    int first = 1, rc;
-    do {
-        size_t left = 32768 - (size_t)(*pos % 32768), frag;
-        unsigned char h[7], type;
-        uint32_t crc;
-        if (left < 7) {
-            if ((rc = tb_stream_write(out, zeros, left)) < 0)
-                return rc;
-            *pos += left;
-            left = 32768;
-        }
-        frag = len < left - 7 ? len : left - 7;
-        type = first && frag == len ? 1 : first ? 2 : frag == len ? 4 : 3;
-        crc = tb_crc32c_mask(tb_crc32c(tb_crc32c(0, &type, 1), rec, frag));
-        for (int i = 0; i < 4; i++)
-            h[i] = (unsigned char)(crc >> (8 * i));
-        h[4] = (unsigned char)frag;
-        h[5] = (unsigned char)(frag >> 8);
-        h[6] = type;
-        if ((rc = tb_stream_write(out, h, 7)) < 0 || (rc = tb_stream_write(out, rec, frag)) < 0)
-            return rc;
-        *pos += 7 + frag;
-        rec += frag;
-        len -= frag;
-        first = 0;
-    } while (len > 0);
-    return 0;
-}
-
 int tb_rmf_write_flat(tb_rmf *m, const char *to)
 {
     tb_wal_reader *r = NULL;
-    tb_stream *out = NULL;
+    tb_wal_writer *w = NULL;
     const unsigned char *rec;
     unsigned char *buf = NULL;
     size_t len, cap = 0;
-    uint64_t pos = 0;
     tb_rmf *scratch = calloc(1, sizeof *scratch);
     int rc;
     /* Records are decoded again by a scratch reader whose only effect is the patch. */
@@ -902,7 +865,7 @@ int tb_rmf_write_flat(tb_rmf *m, const char *to)
         return tb_error_set(TB_EIO, "out of memory");
     }
     scratch->fd = -1;
-    if ((rc = tb_wal_reader_open_fd(&r, m->fd, m->path, 0, 0)) < 0 || (rc = tb_stream_file(&out, to, "w")) < 0)
+    if ((rc = tb_wal_reader_open_fd(&r, m->fd, m->path, 0, 0)) < 0 || (rc = tb_wal_writer_open(&w, to)) < 0)
         goto cleanup;
     while ((rc = tb_wal_reader_next(r, &rec, &len)) == 1 && tb_wal_reader_offset(r) <= m->offset) {
         if (len > cap) {
@@ -917,14 +880,15 @@ int tb_rmf_write_flat(tb_rmf *m, const char *to)
         memcpy(buf, rec, len);
         scratch->patch = buf;
         scratch->rec_off = tb_wal_reader_record_offset(r);
-        if ((rc = decode(scratch, buf, len)) < 0 || (rc = log_write(out, &pos, buf, len)) < 0)
+        if ((rc = decode(scratch, buf, len)) < 0 || (rc = tb_wal_writer_add(w, buf, len)) < 0)
             goto cleanup;
     }
     if (rc < 0)
         goto cleanup;
-    rc = tb_stream_close(out);
+    rc = tb_wal_writer_close(w);
+    w = NULL;
 cleanup:
-    tb_stream_free(out);
+    tb_wal_writer_free(w);
     tb_wal_reader_free(r);
     tb_rmf_free(scratch);
     free(buf);

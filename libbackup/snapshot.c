@@ -6,6 +6,7 @@
  * costs memory as large as the unflushed WAL), and nothing needs to read the tables (a newer
  * RocksDB's format). */
 #include "snapshot.h"
+#include "rocks.h"
 #include "error.h"
 #include "fs.h"
 #include "log_reader.h"
@@ -35,6 +36,7 @@ struct state {
     const struct tb_snapshot_opts *o;
     const char *dir;
     char *wal_dir;
+    int wal_elsewhere;         /* OPTIONS names a wal_dir that does not exist */
     tb_rmf *m;              /* the MANIFEST being read; kept across attempts while CURRENT names it */
     char mname[64];
     int mfd;
@@ -386,8 +388,26 @@ static int check_options(const char *text, const char *path)
     return rc;
 }
 
-/* The WAL directory the server uses: what the caller says, else the newest OPTIONS file's
- * wal_dir when it names another directory that exists, else the database directory. */
+/* Whether dir holds a WAL file (*.log). */
+static int has_logs(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int found = 0;
+    while (d && !found && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        found = n > 4 && strcmp(e->d_name + n - 4, ".log") == 0;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* The WAL directory the server uses: what the caller says; else the database directory when
+ * it holds WAL files (a checkpoint of a database with a wal_dir holds its WAL copies beside
+ * its tables, and its OPTIONS file still names the live wal_dir, whose WAL is not its own);
+ * else the newest OPTIONS file's wal_dir when it names another directory that exists; else
+ * the database directory. */
 static int find_wal_dir(struct state *s)
 {
     char *name = newest_options(s->db), *path = name ? tb_fs_join(s->db, name) : NULL, *text = NULL, *w = NULL;
@@ -397,10 +417,14 @@ static int find_wal_dir(struct state *s)
         goto cleanup;
     if (s->o && s->o->wal_dir)
         s->wal_dir = strdup(s->o->wal_dir);
+    else if (has_logs(s->db))
+        s->wal_dir = strdup(s->db);
     else if (text && (w = db_option(text, "wal_dir")) && *w && tb_fs_exists(w))
         s->wal_dir = strdup(w);
     else
         s->wal_dir = strdup(s->db);
+    /* OPTIONS names a WAL directory that is gone: what is here cannot be all there is. */
+    s->wal_elsewhere = w && *w && strcmp(w, s->db) != 0 && strcmp(s->wal_dir, s->db) == 0;
     rc = s->wal_dir ? 0 : tb_error_set(TB_EIO, "out of memory");
 cleanup:
     free(name);
@@ -547,6 +571,27 @@ static int attempt(struct state *s, struct tb_snapshot_info *info, struct tb_rmf
         (uint64_t)st.st_size != size) {
         rc = rc == 0 || rc == TB_ENOENT ? TB_EAGAIN : rc;
         goto cleanup;
+    }
+
+    /* The WAL a column family's log number names is there until a later edit retires it;
+     * none in a separate WAL directory, or in a live database's, means we look in the wrong
+     * one, and the snapshot would silently lack every unflushed write. (A checkpoint or a
+     * restore, with its WAL beside its tables, may lack it: RocksDB's checkpoint leaves out
+     * an empty WAL.) */
+    {
+        uint64_t newest = 0;
+        int found = 0;
+        for (size_t i = 0; i < v->ncf; i++)
+            if (v->cfs[i].log_number > newest)
+                newest = v->cfs[i].log_number;
+        for (size_t i = 0; i < s->nwals; i++)
+            found |= s->wals[i].number >= newest;
+        if (!found && !(s->o && s->o->checkpoint) && (s->wal_elsewhere || strcmp(s->wal_dir, s->db) != 0 || tb_rocks_is_live(s->db) == 1)) {
+            rc = tb_error_set(TB_EIO, "no WAL file numbered %" PRIu64 " or later in %s, though the MANIFEST needs one: "
+                              "the database keeps its WAL elsewhere; name that directory with --db-wal-dir (%s)",
+                              newest, s->wal_dir, s->db);
+            goto cleanup;
+        }
     }
 
     /* 4. Tables and blob files; 5. MANIFEST prefix and CURRENT; 6. OPTIONS; 7. WALs. */

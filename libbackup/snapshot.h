@@ -16,6 +16,10 @@ struct tb_snapshot_opts {
      * NULL/0: the database directory holds them all. */
     const char *const *db_paths;
     size_t ndb_paths;
+    /* The database is a checkpoint or a restore (RocksDB's checkpoint leaves out a WAL that
+     * is empty, which a live database always has): no WAL at the newest column family log
+     * number does not mean a wrong WAL directory there. */
+    int checkpoint;
     /* Attempts before giving up on a database that changes under every one; 0: 100. */
     int attempts;
 };

@@ -56,6 +56,23 @@ extern "C" int tb_policy_parse(const char *s, enum tb_policy *out)
 namespace {
 
 // ThemisDB's operators (merge.c) under ThemisDB's names, for the C++ API.
+// A merge operator the tools do not know, under its own name: recovery and reads work while
+// no merge is needed; a merge fails (the caller reports it with tb_merge_unknown's words).
+class UnknownMerge final : public rocksdb::MergeOperator {
+public:
+    explicit UnknownMerge(const char *name) : name_(name ? name : "") {}
+    bool FullMergeV2(const MergeOperationInput &, MergeOperationOutput *) const override { return false; }
+    bool PartialMergeMulti(const rocksdb::Slice &, const std::deque<rocksdb::Slice> &, std::string *,
+                           rocksdb::Logger *) const override
+    {
+        return false;
+    }
+    const char *Name() const override { return name_.c_str(); }
+
+private:
+    std::string name_;
+};
+
 class ThemisMerge final : public rocksdb::MergeOperator {
 public:
     explicit ThemisMerge(enum tb_merge_op op) : op_(op) {}
@@ -275,12 +292,10 @@ int recover(const char *dir, enum tb_policy policy, const char *info_log_dir)
                 c = d.options;
         const char *raw = tb_rocksopts_merge_operator(&ro, name.c_str());
         enum tb_merge_op op = tb_merge_lookup(raw);
-        if (op == TB_MERGE_UNKNOWN) {
-            rc = tb_error_set(TB_EMERGEOP, "merge operator %s of column family %s is not one the tools know", raw,
-                              name.c_str());
-            goto cleanup;
-        }
-        c.merge_operator = op == TB_MERGE_NONE ? nullptr : std::make_shared<ThemisMerge>(op);
+        if (op == TB_MERGE_UNKNOWN)
+            c.merge_operator = std::make_shared<UnknownMerge>(raw);
+        else
+            c.merge_operator = op == TB_MERGE_NONE ? nullptr : std::make_shared<ThemisMerge>(op);
         bound_cf(&c, write_buffer, cache);
         descs.emplace_back(name, c);
     }

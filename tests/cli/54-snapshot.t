@@ -21,6 +21,11 @@ is "$rc" 1 "backup without --db-paths fails"
 like "$err" "--db-paths" "and says to name the db_paths"
 ok "$([ ! -e "$T/nopaths" ]; echo $?)" "and publishes nothing"
 
+mv "$T/wal" "$T/wal.away"
+run themis-backup --database-path "$T/db" --db-paths "$dbp" --backup-directory "$T/nowal"
+mv "$T/wal.away" "$T/wal"
+is "$rc" 1 "backup fails when the WAL is not where OPTIONS says, rather than leave the unflushed writes out"
+like "$err" "no WAL file numbered [0-9]+ or later .*--db-wal-dir" "and says to name the WAL directory"
 run themis-backup -v --database-path "$T/db" --db-paths "$dbp" --backup-directory "$T/bk" --compress
 is "$rc" 0 "backup finds the WAL through OPTIONS' wal_dir and the tables through --db-paths"
 like "$err" "snapshot from files: MANIFEST-[0-9]+ \([0-9]+ bytes\), [0-9]+ table and blob files linked, 0 copied, [1-9][0-9]* WAL files .*wal_dir cleared" \
@@ -87,7 +92,9 @@ run themis-backup --database-path "$T/live" --backup-directory "$T/pb"
 is "$rc" 0 "backup of the paused database"
 rm -f "$T/pause"
 is "$(manifest_field "$T/pb/MANIFEST.json" last_sequence)" "$truth_seq" "its sequence is the generator's"
-is "$(manifest_field "$T/pb/MANIFEST.json" content_hash)" "$(themis-dbhash --read-only --database-path "$T/truth/ckpt-$truth_seq")" \
+# The generator's checkpoint (RocksDB's) holds its WAL copies itself, but its OPTIONS file
+# still names the live wal_dir: name the checkpoint as its own WAL directory.
+is "$(manifest_field "$T/pb/MANIFEST.json" content_hash)" "$(themis-dbhash --db-wal-dir "$T/truth/ckpt-$truth_seq" --database-path "$T/truth/ckpt-$truth_seq")" \
    "its content equals the generator's checkpoint"
 kill -TERM "$lg"; wait "$lg"; is "$?" 0 "generator stops cleanly"
 

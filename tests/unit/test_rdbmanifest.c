@@ -413,6 +413,28 @@ static void test_db_paths(void)
         }
         ok(bad == 0 && where[0] > 0 && where[1] > 0, "every SST lies in the db_path its path id names (%d in the first, %d "
            "in the second)", where[0], where[1]);
+        /* The flat copy: the same files, every path id 0, a MANIFEST RocksDB's framing reads. */
+        {
+            tb_rmf *m = NULL;
+            struct tb_rmf_version *f = NULL;
+            char *flat = tb_fs_join(root, "flat-MANIFEST");
+            FILE *fp = fopen(man, "rb");
+            int same = 1, any = 0;
+            if (fp && tb_rmf_open_fd(&m, fileno(fp), man) == 0 && tb_rmf_read(m, UINT64_MAX) == 0)
+                any = tb_rmf_has_path_ids(m);
+            ok(m && any && tb_rmf_write_flat(m, flat) == 0 && tb_rmf_load(flat, &f) == 0,
+               "the MANIFEST rewritten with path ids 0 reads back");
+            for (size_t j = 0; f && j < v->cfs[0].nfiles; j++)
+                same &= f->cfs[0].nfiles == v->cfs[0].nfiles && f->cfs[0].files[j].number == v->cfs[0].files[j].number &&
+                        f->cfs[0].files[j].level == v->cfs[0].files[j].level &&
+                        f->cfs[0].files[j].size == v->cfs[0].files[j].size && f->cfs[0].files[j].path_id == 0;
+            ok(f && same && f->last_sequence == v->last_sequence, "with the same files, levels, sizes, every path id 0");
+            tb_rmf_version_free(f);
+            tb_rmf_free(m);
+            if (fp)
+                fclose(fp);
+            free(flat);
+        }
         tb_rmf_version_free(v);
     }
     rocksdb_column_family_handle_destroy(h[0]);
