@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -1020,4 +1021,101 @@ const struct tb_rmf_cf *tb_rmf_find_cf(const struct tb_rmf_version *v, uint32_t 
         if (v->cfs[i].id == id)
             return &v->cfs[i];
     return NULL;
+}
+
+/* ---- adding column families ---- */
+
+struct edit_buf {
+    unsigned char b[1024];
+    size_t n;
+};
+
+static int eb_varint(struct edit_buf *e, uint64_t v)
+{
+    if (e->n + 10 > sizeof e->b)
+        return -1;
+    while (v >= 0x80) {
+        e->b[e->n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    e->b[e->n++] = (unsigned char)v;
+    return 0;
+}
+
+static int eb_slice(struct edit_buf *e, const char *s)
+{
+    size_t len = strlen(s);
+    if (eb_varint(e, len) < 0 || e->n + len > sizeof e->b)
+        return -1;
+    memcpy(e->b + e->n, s, len);
+    e->n += len;
+    return 0;
+}
+
+/* VersionEdit tags (db/version_edit.h). */
+enum { E_COMPARATOR = 1, E_LOG_NUMBER = 2, E_NEXT_FILE = 3, E_COLUMN_FAMILY = 200, E_CF_ADD = 201, E_MAX_CF = 203 };
+
+int tb_rmf_add_cfs(const char *dir, const char *cur, uint64_t number, const struct tb_rmf_cf_add *cfs, size_t n,
+                   const char *comparator, uint64_t log_number, uint64_t next_file_number, uint32_t max_column_family)
+{
+    char *from = tb_fs_join(dir, cur), *to = NULL, *tmp = NULL, *current = tb_fs_join(dir, "CURRENT"), *data = NULL;
+    char name[64];
+    size_t len = 0;
+    tb_wal_writer *w = NULL;
+    struct edit_buf e;
+    int rc, fd = -1;
+
+    snprintf(name, sizeof name, "MANIFEST-%06" PRIu64, number);
+    if (!from || !current || !(to = tb_fs_join(dir, name))) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = tb_fs_read_file(from, &data, &len)) < 0 || (rc = tb_fs_temp_sibling(to, &tmp)) < 0)
+        goto cleanup;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, data, len) != (ssize_t)len || close(fd) < 0) {
+        rc = tb_error_errno(TB_EIO, errno, "cannot write %s", tmp);
+        fd = -1;
+        goto cleanup;
+    }
+    fd = -1;
+    /* The copy ends where the original's last record ends: appending continues its block. */
+    if ((rc = tb_wal_writer_append(&w, tmp)) < 0)
+        goto cleanup;
+    for (size_t i = 0; i < n; i++) {
+        e.n = 0;
+        if (eb_varint(&e, E_COMPARATOR) < 0 || eb_slice(&e, comparator) < 0 || eb_varint(&e, E_LOG_NUMBER) < 0 ||
+            eb_varint(&e, log_number) < 0 || eb_varint(&e, E_COLUMN_FAMILY) < 0 || eb_varint(&e, cfs[i].id) < 0 ||
+            eb_varint(&e, E_CF_ADD) < 0 || eb_slice(&e, cfs[i].name) < 0) {
+            rc = tb_error_set(TB_EVERIFY, "column family name too long: %s", cfs[i].name);
+            goto cleanup;
+        }
+        if ((rc = tb_wal_writer_add(w, e.b, e.n)) < 0)
+            goto cleanup;
+    }
+    e.n = 0;
+    eb_varint(&e, E_NEXT_FILE);
+    eb_varint(&e, next_file_number);
+    eb_varint(&e, E_MAX_CF);
+    eb_varint(&e, max_column_family);
+    if ((rc = tb_wal_writer_add(w, e.b, e.n)) < 0)
+        goto cleanup;
+    rc = tb_wal_writer_close(w);
+    w = NULL;
+    if (rc < 0 || (rc = tb_fs_publish(tmp, to)) < 0)
+        goto cleanup;
+    free(tmp);
+    tmp = NULL;
+    snprintf(name + strlen(name), sizeof name - strlen(name), "\n");
+    rc = tb_fs_write_atomic(current, name, strlen(name), 0644);
+cleanup:
+    tb_wal_writer_free(w);
+    if (tmp)
+        unlink(tmp);
+    free(tmp);
+    free(data);
+    free(to);
+    free(current);
+    free(from);
+    return rc;
 }

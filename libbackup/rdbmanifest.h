@@ -86,6 +86,20 @@ int tb_rmf_version(const tb_rmf *m, struct tb_rmf_version **out);
 void tb_rmf_version_free(struct tb_rmf_version *v);
 void tb_rmf_free(tb_rmf *m);
 
+/* A column family to add to a database's MANIFEST (tb_rmf_add_cfs). */
+struct tb_rmf_cf_add {
+    uint32_t id;
+    const char *name;
+};
+/* Adds column families to the database in dir as RocksDB's CreateColumnFamily records them:
+ * a copy of its current MANIFEST (CURRENT names cur) is written as MANIFEST-<number> with one
+ * VersionEdit per CF appended (comparator, log number log_number, column family id, the
+ * ColumnFamilyAdd with its name), then one setting next_file_number and max_column_family,
+ * synced and renamed into place; then CURRENT is replaced atomically to name it. Until that
+ * last rename the database is as it was. comparator names the CFs' comparator. */
+int tb_rmf_add_cfs(const char *dir, const char *cur, uint64_t number, const struct tb_rmf_cf_add *cfs, size_t n,
+                   const char *comparator, uint64_t log_number, uint64_t next_file_number, uint32_t max_column_family);
+
 /* Reads a whole MANIFEST file by path. */
 int tb_rmf_load(const char *path, struct tb_rmf_version **out);
 /* The MANIFEST file name that dir/CURRENT names ("MANIFEST-000123"), malloc'd. */

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,4 +235,72 @@ void tb_rocksopts_clear(struct tb_rocksopts *o)
     free(o->wal_dir);
     free(o->db_paths);
     memset(o, 0, sizeof *o);
+}
+
+int tb_rocksopts_add_cfs(const char *dir, unsigned long long number, const char *const *names, size_t n)
+{
+    char *newest = tb_rocksopts_newest(dir), *path = NULL, *text = NULL, *out = NULL, *to = NULL;
+    const char *from, *end;
+    size_t len = 0, used, cap;
+    char name[64];
+    int rc;
+    if (!newest)
+        return tb_error_set(TB_ENOENT, "no OPTIONS file in %s", dir);
+    if (!(path = tb_fs_join(dir, newest))) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = tb_fs_read_file(path, &text, &len)) < 0)
+        goto cleanup;
+    /* The default CF's sections: from its [CFOptions] header to the next CF's, or the end. */
+    from = strstr(text, "\n[CFOptions \"default\"]");
+    if (!from) {
+        rc = tb_error_set(TB_EVERIFY, "%s has no section for the default column family", path);
+        goto cleanup;
+    }
+    from++;
+    end = strstr(from + 1, "\n[CFOptions ");
+    end = end ? end + 1 : text + len;
+    cap = len + 2 + n * ((size_t)(end - from) + 512);
+    if (!(out = malloc(cap))) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    memcpy(out, text, len);
+    used = len;
+    if (used && out[used - 1] != '\n')
+        out[used++] = '\n';
+    for (size_t i = 0; i < n; i++) {
+        const char *p = from;
+        if (strpbrk(names[i], "\"\\\n") || strlen(names[i]) > 200) {
+            rc = tb_error_set(TB_EVERIFY, "column family name needs escaping in an OPTIONS file: %s", names[i]);
+            goto cleanup;
+        }
+        /* Line by line, the section headers' "default" renamed. */
+        while (p < end) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            size_t l = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+            const char *q = p[0] == '[' ? strstr(p, " \"default\"]") : NULL;
+            if (q && q < p + l) {
+                used += (size_t)snprintf(out + used, cap - used, "%.*s \"%s\"]\n", (int)(q - p), p, names[i]);
+            } else {
+                memcpy(out + used, p, l);
+                used += l;
+            }
+            p += l;
+        }
+    }
+    snprintf(name, sizeof name, "OPTIONS-%06llu", number);
+    if (!(to = tb_fs_join(dir, name))) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    rc = tb_fs_write_atomic(to, out, used, 0644);
+cleanup:
+    free(to);
+    free(out);
+    free(text);
+    free(path);
+    free(newest);
+    return rc;
 }

@@ -33,5 +33,12 @@ char *tb_rocksopts_newest(const char *dir);
  * merge operator key. */
 const char *tb_rocksopts_merge_operator(const struct tb_rocksopts *o, const char *cf);
 void tb_rocksopts_clear(struct tb_rocksopts *o);
+/* Writes dir/OPTIONS-<number> (atomically): dir's newest OPTIONS file with a section for
+ * each of names (n of them), copied from the default column family's (its CFOptions and
+ * TableOptions sections), so that readers that take their column families from the
+ * OPTIONS file (ldb --try_load_options) open a database whose MANIFEST gained them. The
+ * server records its own options at its next open. TB_ENOENT when there is no OPTIONS
+ * file; TB_EVERIFY when it has no default section or a name needs escaping. */
+int tb_rocksopts_add_cfs(const char *dir, unsigned long long number, const char *const *names, size_t n);
 
 #endif

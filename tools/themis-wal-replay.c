@@ -13,9 +13,9 @@
 #include "s3opts.h"
 #include "timefmt.h"
 
-static const char *wal_dir, *db_path, *target_time, *progress_arg, *config_file;
+static const char *wal_dir, *db_path, *wal_file_dir, *target_time, *progress_arg, *config_file;
 static long long target_seq;
-static int dry_run;
+static int dry_run, as_wal_file, no_new_cfs;
 static struct tb_strlist key_file, pass_file;
 
 static const struct tb_option opts[] = {
@@ -24,14 +24,17 @@ static const struct tb_option opts[] = {
     { "config-file", 0, TB_OPT_STRING, &config_file, "PATH", "ThemisDB config naming storage.rocksdb_path (default " TB_THEMIS_CONFIG ", else " TB_THEMIS_CONFIG_OLD " beside it)" },
     { "target-time", 0, TB_OPT_STRING, &target_time, "TIME", "stop before the first write stamped later (RFC 3339)" },
     { "target-seq", 0, TB_OPT_INT, &target_seq, "N", "stop after sequence number N" },
-    { "dry-run", 0, TB_OPT_FLAG, &dry_run, NULL, "print the recoverable window and change nothing" },
+    { "as-wal-file", 0, TB_OPT_FLAG, &as_wal_file, NULL, "do not open the database: write the batches up to the target as one new WAL file into it, which the server's own RocksDB replays when it opens it" },
+    { "db-wal-dir", 0, TB_OPT_STRING, &wal_file_dir, "DIR", "with --as-wal-file: where the database keeps its WAL files (RocksDB wal_dir, as the server's config sets it), when not --database-path: the file goes there" },
+    { "no-new-column-families", 0, TB_OPT_FLAG, &no_new_cfs, NULL, "with --as-wal-file: refuse (exit 4) a write to a column family created after the base instead of adding it to the base's MANIFEST" },
+    { "dry-run", 0, TB_OPT_FLAG, &dry_run, NULL, "print the recoverable window (and, with --as-wal-file, the file it would write) and change nothing" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show the bytes of the archive applied on stderr (a line, or JSON lines)" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
 static const struct tb_cli cli = {
-    "themis-wal-replay", "--wal-directory DIR --database-path DIR [--target-time T | --target-seq N] [--dry-run]",
+    "themis-wal-replay", "--wal-directory DIR --database-path DIR [--target-time T | --target-seq N] [--as-wal-file] [--dry-run]",
     "Applies archived WAL records to a restored database, up to a time or sequence number.", opts,
 };
 
@@ -69,6 +72,10 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "give at most one of --target-time and --target-seq");
     if (target_time && (rc = tb_time_parse(target_time, &o.target_ns)) < 0)
         return tool_fail(&cli, rc);
+    if (wal_file_dir && !as_wal_file)
+        return tool_usage(&cli, "--db-wal-dir goes with --as-wal-file");
+    if (no_new_cfs && !as_wal_file)
+        return tool_usage(&cli, "--no-new-column-families goes with --as-wal-file");
     if (progress_arg && dry_run)
         return tool_usage(&cli, "--dry-run applies nothing to show progress of");
     if (tb_progress_parse(progress_arg, &pmode) < 0)
@@ -92,6 +99,9 @@ int main(int argc, char **argv)
     o.db_path = sub;
     o.target_seq = (uint64_t)target_seq;
     o.dry_run = dry_run;
+    o.as_wal_file = as_wal_file;
+    o.wal_file_add_cfs = !no_new_cfs;
+    o.wal_file_dir = wal_file_dir;
     /* The total, the archive's size from its index, is known once the replay has checked it. */
     tb_progress_start(&prog, pmode, stderr, "replay", 0);
     o.progress = tb_progress_update;
@@ -113,10 +123,34 @@ int main(int argc, char **argv)
             printf("gap                sequences %" PRIu64 "..%" PRIu64 " missing\n", r.gap_from, r.gap_to - 1);
         else
             printf("gaps               none\n");
+        if (as_wal_file && rc == 0) {
+            if (r.ops)
+                printf("would write        %s: %" PRIu64 " records, %" PRIu64 " bytes of batches, %" PRIu64 " writes, "
+                       "header sequences %" PRIu64 "..%" PRIu64 ", reaching sequence %" PRIu64 " at %s\n", r.wal_file,
+                       r.file_records, r.file_bytes, r.ops, r.file_first_seq, r.file_next_seq - 1, r.reached_seq,
+                       fmt(r.reached_ts, t1, sizeof t1));
+            else
+                printf("would write        nothing: no committed write after the base up to the target\n");
+            if (r.ops && r.manifest_number)
+                printf("would add          column families %s (created after the base) as MANIFEST-%06" PRIu64
+                       " and OPTIONS-%06" PRIu64 "\n", r.added_cfs, r.manifest_number, r.options_number);
+        }
     }
     if (rc < 0)
         return tool_fail(&cli, rc);
-    if (!dry_run)
+    if (!dry_run && as_wal_file) {
+        if (r.ops)
+            printf("reached sequence %" PRIu64 " at %s; wrote %" PRIu64 " batches (%" PRIu64 " writes) as %s "
+                   "(header sequences %" PRIu64 "..%" PRIu64 "): the server replays it when it opens the database\n",
+                   r.reached_seq, fmt(r.reached_ts, t1, sizeof t1), r.batches, r.ops, r.wal_file, r.file_first_seq,
+                   r.file_next_seq - 1);
+        else
+            printf("reached sequence %" PRIu64 " at %s; nothing to apply, no file written\n", r.reached_seq,
+                   fmt(r.reached_ts, t1, sizeof t1));
+        if (r.ops && r.manifest_number)
+            printf("added column families %s (created after the base) to its MANIFEST (MANIFEST-%06" PRIu64 ", OPTIONS-%06" PRIu64 ")\n",
+                   r.added_cfs, r.manifest_number, r.options_number);
+    } else if (!dry_run)
         printf("reached sequence %" PRIu64 " at %s; applied %" PRIu64 " batches (%" PRIu64 " writes); database sequence %" PRIu64 "\n",
                r.reached_seq, fmt(r.reached_ts, t1, sizeof t1), r.batches, r.ops, r.db_seq);
     /* The archive ran out before a write later than the target: either nothing was written

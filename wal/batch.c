@@ -328,3 +328,104 @@ int tb_wb_policy_hint(const void *rec, size_t len, enum tb_policy *policy)
         *policy = TB_POLICY_PREPARED;
     return *policy != TB_POLICY_UNKNOWN;
 }
+
+/* ---- encoder ---- */
+
+void tb_wb_builder_init(struct tb_wb_builder *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+static int reserve(struct tb_wb_builder *b, size_t more)
+{
+    size_t cap = b->cap ? b->cap : 4096;
+    unsigned char *p;
+    if (b->len + more <= b->cap)
+        return 0;
+    while (cap < b->len + more)
+        cap *= 2;
+    if (!(p = realloc(b->buf, cap)))
+        return tb_error_set(TB_EIO, "out of memory");
+    b->buf = p;
+    b->cap = cap;
+    return 0;
+}
+
+static void put_varint32(struct tb_wb_builder *b, uint32_t v)
+{
+    while (v >= 0x80) {
+        b->buf[b->len++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    b->buf[b->len++] = (unsigned char)v;
+}
+
+static void put_slice(struct tb_wb_builder *b, const unsigned char *p, size_t n)
+{
+    put_varint32(b, (uint32_t)n);
+    if (n)
+        memcpy(b->buf + b->len, p, n);
+    b->len += n;
+}
+
+int tb_wb_builder_add(struct tb_wb_builder *b, const struct tb_wb_entry *e)
+{
+    unsigned tag, cftag;
+    int two = 1, rc;
+    switch (e->kind) {
+    case TB_WB_PUT: tag = T_VALUE; cftag = T_CF_VALUE; break;
+    case TB_WB_DELETE: tag = T_DELETION; cftag = T_CF_DELETION; two = 0; break;
+    case TB_WB_SINGLE_DELETE: tag = T_SINGLE_DELETION; cftag = T_CF_SINGLE_DELETION; two = 0; break;
+    case TB_WB_DELETE_RANGE: tag = T_RANGE_DELETION; cftag = T_CF_RANGE_DELETION; break;
+    case TB_WB_MERGE: tag = T_MERGE; cftag = T_CF_MERGE; break;
+    case TB_WB_PUT_ENTITY: tag = T_WIDE_COLUMN_ENTITY; cftag = T_CF_WIDE_COLUMN_ENTITY; break;
+    default:
+        return tb_error_set(TB_EVERIFY, "cannot write a %s entry into a WAL file of plain batches", tb_wb_kind_name(e->kind));
+    }
+    if (e->klen > UINT32_MAX || e->vlen > UINT32_MAX)
+        return tb_error_set(TB_EVERIFY, "a WriteBatch entry of more than 4 GiB");
+    if (!b->len) {
+        if ((rc = reserve(b, TB_WB_HEADER)) < 0)
+            return rc;
+        memset(b->buf, 0, TB_WB_HEADER);
+        b->len = TB_WB_HEADER;
+    }
+    if ((rc = reserve(b, 1 + 5 + 5 + e->klen + (two ? 5 + e->vlen : 0))) < 0)
+        return rc;
+    b->buf[b->len++] = (unsigned char)(e->cf ? cftag : tag);
+    if (e->cf)
+        put_varint32(b, e->cf);
+    put_slice(b, e->key, e->klen);
+    if (two)
+        put_slice(b, e->value, e->vlen);
+    b->count++;
+    return 0;
+}
+
+const unsigned char *tb_wb_builder_finish(struct tb_wb_builder *b, uint64_t seq, size_t *len)
+{
+    if (!b->len && reserve(b, TB_WB_HEADER) == 0)
+        b->len = TB_WB_HEADER;
+    if (!b->buf) {
+        *len = 0;
+        return NULL;
+    }
+    for (int i = 0; i < 8; i++)
+        b->buf[i] = (unsigned char)(seq >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        b->buf[8 + i] = (unsigned char)(b->count >> (8 * i));
+    *len = b->len;
+    return b->buf;
+}
+
+void tb_wb_builder_reset(struct tb_wb_builder *b)
+{
+    b->len = 0;
+    b->count = 0;
+}
+
+void tb_wb_builder_free(struct tb_wb_builder *b)
+{
+    free(b->buf);
+    memset(b, 0, sizeof *b);
+}

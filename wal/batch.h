@@ -71,6 +71,25 @@ int tb_wb_seq_step(struct tb_wb_seq *s, const struct tb_wb_entry *e, uint64_t *s
 /* After the last entry: the first sequence after the record's own. */
 uint64_t tb_wb_seq_end(const struct tb_wb_seq *s);
 
+/* Encoder: data ops into a plain WriteBatch record (no markers), for a WAL file the
+ * server's own RocksDB replays (themis-wal-replay --as-wal-file). Each entry is written
+ * with the tag RocksDB itself writes for its kind and column family (the _CF variant only
+ * for cf != 0), whatever tag it was read with. */
+struct tb_wb_builder {
+    unsigned char *buf;
+    size_t len, cap;
+    uint32_t count;        /* entries added */
+};
+void tb_wb_builder_init(struct tb_wb_builder *b);
+/* Put, Delete, SingleDelete, DeleteRange (key..value), Merge, PutEntity; TB_EVERIFY for
+ * any other kind (a marker, a blob index), TB_EIO when out of memory. */
+int tb_wb_builder_add(struct tb_wb_builder *b, const struct tb_wb_entry *e);
+/* Sets the header (sequence, count) and returns the record (valid until the next call). */
+const unsigned char *tb_wb_builder_finish(struct tb_wb_builder *b, uint64_t seq, size_t *len);
+/* Empties it for the next record. */
+void tb_wb_builder_reset(struct tb_wb_builder *b);
+void tb_wb_builder_free(struct tb_wb_builder *b);
+
 /* What a record's markers say about the writer's policy, TB_POLICY_UNKNOWN when nothing:
  * BeginUnprepare (0x13): unprepared; BeginPersistedPrepare (0x12): prepared (or
  * unprepared: its last section); BeginPrepare (0x09) or a record ending in a data op:

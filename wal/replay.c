@@ -1,23 +1,34 @@
 /* replay: two passes over the archive. The first checks every segment (CRCs, continuity)
  * and finds the window, so damage is found before the DB is touched; the second applies.
  * Prepared sections are held until their Commit (applied there, with the sequences the
- * Commit consumes) or Rollback (dropped). Writes go without WAL and are flushed once at the
- * end: a crash during replay means restoring the base again. */
+ * Commit consumes) or Rollback (dropped). One applier decides what is applied; it hands
+ * each op to a sink: a RocksDB write batch on the base opened here (writes go without WAL
+ * and are flushed once at the end: a crash during replay means restoring the base again),
+ * or, with as_wal_file, our WriteBatch encoder into one new WAL file that the server's own
+ * RocksDB replays when it opens the base (docs/wal-notes.md, "PITR by a written WAL file"). */
 #include "replay.h"
 #include "archiver.h"
 #include "batch.h"
 #include "error.h"
 #include "fs.h"
+#include "log_writer.h"
+#include "rdbmanifest.h"
+#include "rocksopts.h"
 #include "merge.h"
 #include "rocks.h"
 #include "content.h"
 #include "txndb.h"
 #include "segment.h"
 
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <rocksdb/c.h>
 
@@ -66,8 +77,20 @@ struct cfmap {
     rocksdb_column_family_handle_t *h;
 };
 
+struct applier;
+
+/* Where the applier's decided ops go. put takes one data op at its archive sequence; flush
+ * ends a bounded batch (memory stays flat whatever the archive's size); per_record also
+ * ends one after every archived record (a WAL file's records then follow the archive's). */
+struct sink {
+    int (*put)(struct applier *a, const struct tb_wb_entry *e, uint64_t seq);
+    int (*flush)(struct applier *a);
+    int per_record;
+};
+
 struct applier {
     const struct tb_replay_opts *o;
+    const struct sink *sink;
     struct tb_replay_result *res;
     rocksdb_t *db;
     rocksdb_options_t *opts;
@@ -84,6 +107,15 @@ struct applier {
     int64_t cur_ts;
     int stopped;
     uint64_t base;
+    /* The WAL file sink: the base's column families (its MANIFEST), the record being
+     * built, the file (NULL in the checking pass), the next record's header sequence. */
+    struct tb_rmf_version *basev;
+    struct tb_wb_builder wbb;
+    tb_wal_writer *ww;
+    uint64_t next_hdr;
+    /* Column families the base lacks that the file writes: added to its MANIFEST. */
+    struct tb_rmf_cf_add *adds;
+    size_t nadds;
 };
 
 static int db_err(char *err, const char *what)
@@ -137,7 +169,7 @@ static int handle_for(struct applier *a, uint32_t id, rocksdb_column_family_hand
     return tb_error_set(TB_EVERIFY, "the archive writes column family id %u, which cf.tsv does not name", id);
 }
 
-static int flush_batch(struct applier *a)
+static int rocks_flush(struct applier *a)
 {
     char *err = NULL;
     if (!a->wb_ops)
@@ -150,17 +182,10 @@ static int flush_batch(struct applier *a)
     return 0;
 }
 
-/* One data op at sequence seq under stamp cur_ts; stops at the target. */
-static int apply_op(struct applier *a, const struct tb_wb_entry *e, uint64_t seq)
+static int rocks_put(struct applier *a, const struct tb_wb_entry *e, uint64_t seq)
 {
     rocksdb_column_family_handle_t *h = NULL;
     int rc;
-    if (a->stopped || seq <= a->base)
-        return 0;
-    if ((a->o->target_ns && a->cur_ts > a->o->target_ns) || (a->o->target_seq && seq > a->o->target_seq)) {
-        a->stopped = 1;
-        return 0;
-    }
     if ((rc = handle_for(a, e->cf, &h)) < 0)
         return rc;
     switch (e->kind) {
@@ -183,13 +208,104 @@ static int apply_op(struct applier *a, const struct tb_wb_entry *e, uint64_t seq
         return tb_error_set(TB_EVERIFY, "cannot replay a %s entry (sequence %" PRIu64 "): not supported by the C API",
                             tb_wb_kind_name(e->kind), seq);
     }
+    return 0;
+}
+
+static const struct sink rocks_sink = { rocks_put, rocks_flush, 0 };
+
+/* The name cf.tsv gives a source CF id (NULL when it names none). */
+static const char *cf_name(const struct applier *a, uint32_t id)
+{
+    for (size_t i = 0; i < a->ncf; i++)
+        if (a->cfs[i].id == id)
+            return a->cfs[i].name;
+    return NULL;
+}
+
+/* The server replays a WAL file's writes only into column families its MANIFEST has, under
+ * the ids the archive uses; RocksDB would skip (or fail on) any other, so it is refused
+ * here, in the checking pass, before anything is written. */
+static int walfile_put(struct applier *a, const struct tb_wb_entry *e, uint64_t seq)
+{
+    const struct tb_rmf_cf *c = tb_rmf_find_cf(a->basev, e->cf);
+    const char *name = cf_name(a, e->cf);
+    if (!c && name && a->o->wal_file_add_cfs) {
+        /* Created after the base: added to its MANIFEST under the archive's id (RocksDB
+         * does not create column families from the WAL), unless the name is taken. */
+        for (size_t i = 0; i < a->basev->ncf; i++)
+            if (strcmp(a->basev->cfs[i].name, name) == 0)
+                return tb_error_set(TB_EVERIFY, "column family '%s' is id %u in the archive but %u in the base: not the same "
+                                    "database", name, e->cf, a->basev->cfs[i].id);
+        size_t i = 0;
+        while (i < a->nadds && a->adds[i].id != e->cf)
+            i++;
+        if (i == a->nadds) {
+            struct tb_rmf_cf_add *p = realloc(a->adds, (a->nadds + 1) * sizeof *p);
+            if (!p)
+                return tb_error_set(TB_EIO, "out of memory");
+            a->adds = p;
+            p[a->nadds].id = e->cf;
+            p[a->nadds].name = name;
+            a->nadds++;
+        }
+        return tb_wb_builder_add(&a->wbb, e);
+    }
+    if (!c && !name)
+        return tb_error_set(TB_EVERIFY, "the archive writes column family id %u, which cf.tsv does not name", e->cf);
+    if (!c)
+        return tb_error_set(TB_EGAP, "column family '%s' (id %u) was created after the base, which lacks it; its first write "
+                            "to apply is at sequence %" PRIu64 ", which a WAL file cannot carry without adding it to the "
+                            "base's MANIFEST (refused by --no-new-column-families): choose a target before it, or let it be added",
+                            name, e->cf, seq);
+    if (name && strcmp(name, c->name) != 0)
+        return tb_error_set(TB_EVERIFY, "column family id %u is '%s' in the archive but '%s' in the base: not the same database",
+                            e->cf, name, c->name);
+    return tb_wb_builder_add(&a->wbb, e);
+}
+
+/* One record: header sequence = the previous one + its op count, an upper bound of what
+ * it consumes under any policy (seq_per_batch takes one per sub-batch, and a sub-batch
+ * holds at least one op). */
+static int walfile_flush(struct applier *a)
+{
+    const unsigned char *rec;
+    size_t len;
+    int rc = 0;
+    if (!a->wbb.count)
+        return 0;
+    rec = tb_wb_builder_finish(&a->wbb, a->next_hdr, &len);
+    if (a->ww && (rc = tb_wal_writer_add(a->ww, rec, len)) < 0)
+        return rc;
+    a->next_hdr += a->wbb.count;
+    a->res->file_records++;
+    a->res->file_bytes += len;
+    tb_wb_builder_reset(&a->wbb);
+    a->wb_ops = a->wb_bytes = 0;
+    return rc;
+}
+
+static const struct sink walfile_sink = { walfile_put, walfile_flush, 1 };
+
+/* One data op at sequence seq under stamp cur_ts; stops at the target. What is applied is
+ * decided here, for every sink. */
+static int apply_op(struct applier *a, const struct tb_wb_entry *e, uint64_t seq)
+{
+    int rc;
+    if (a->stopped || seq <= a->base)
+        return 0;
+    if ((a->o->target_ns && a->cur_ts > a->o->target_ns) || (a->o->target_seq && seq > a->o->target_seq)) {
+        a->stopped = 1;
+        return 0;
+    }
+    if ((rc = a->sink->put(a, e, seq)) < 0)
+        return rc;
     a->res->ops++;
     a->res->reached_seq = seq;
     a->res->reached_ts = a->cur_ts;
     /* Bounded batches: memory stays flat whatever the archive's size. */
     a->wb_bytes += e->klen + e->vlen;
     if (++a->wb_ops >= 20000 || a->wb_bytes >= (8u << 20))
-        return flush_batch(a);
+        return a->sink->flush(a);
     return 0;
 }
 
@@ -391,6 +507,8 @@ static int apply_fn(void *arg, const char *segment, const struct tb_seg_record *
         rc = apply_spb(a, r, &units);
         if (a->res->ops > ops0)
             a->res->batches += units ? (uint64_t)units : 1;
+        if (rc == 0 && a->sink->per_record)
+            rc = a->sink->flush(a);
         return rc;
     }
     if ((rc = tb_wb_init(&it, r->data, r->len)) < 0)
@@ -434,6 +552,204 @@ static int apply_fn(void *arg, const char *segment, const struct tb_seg_record *
     /* A record counts when it applied something (not one the base already holds whole). */
     if (a->res->ops > ops0)
         a->res->batches += units ? (uint64_t)units : 1;
+    if (rc == 0 && a->sink->per_record)
+        rc = a->sink->flush(a);
+    return rc;
+}
+
+static void drop_held(struct applier *a)
+{
+    for (size_t i = 0; i < a->nheld; i++) {
+        free(a->held[i].xid);
+        free(a->held[i].ops);
+    }
+    free(a->held);
+    a->held = NULL;
+    a->nheld = 0;
+}
+
+/* The largest file number in dir (and its archive/ of old WALs): tables, blob files, WALs,
+ * MANIFEST-N, OPTIONS-N. */
+static int max_file_number(const char *dir, uint64_t *max)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    if (!d)
+        return tb_error_errno(TB_EIO, errno, "cannot list %s", dir);
+    while ((de = readdir(d))) {
+        const char *p = de->d_name;
+        if (strncmp(p, "MANIFEST-", 9) == 0)
+            p += 9;
+        else if (strncmp(p, "OPTIONS-", 8) == 0)
+            p += 8;
+        if (!isdigit((unsigned char)*p))
+            continue;
+        uint64_t n = strtoull(p, NULL, 10);
+        if (n > *max)
+            *max = n;
+    }
+    closedir(d);
+    char *arch = tb_fs_join(dir, "archive");
+    int rc = 0;
+    if (!arch)
+        return tb_error_set(TB_EIO, "out of memory");
+    if (tb_fs_exists(arch))
+        rc = max_file_number(arch, max);
+    free(arch);
+    return rc;
+}
+
+/* Where the server looks for the WAL: the base directory unless told (a server whose
+ * config sets a wal_dir reads WALs only there). Not taken from the OPTIONS file: a copy may
+ * still name its source's wal_dir, the live server's, where a file of ours must never go
+ * (a restored base's OPTIONS has none: docs/rocksdb-backup-notes.md). */
+static int walfile_dir(const struct tb_replay_opts *o, char **out)
+{
+    struct stat st;
+    const char *d = o->wal_file_dir ? o->wal_file_dir : o->db_path;
+    if (stat(d, &st) < 0 || !S_ISDIR(st.st_mode))
+        return tb_error_errno(TB_ENOENT, errno, "the WAL directory to write to is not a directory (%s)", d);
+    *out = strdup(d);
+    return *out ? 0 : tb_error_set(TB_EIO, "out of memory");
+}
+
+/* One pass of the applier into the WAL file sink; w NULL: the checking pass (counts, CF
+ * checks, nothing written). */
+static int walfile_pass(const struct tb_replay_opts *o, struct tb_replay_result *res, struct applier *a,
+                        tb_wal_writer *w, int progress)
+{
+    int rc;
+    drop_held(a);
+    a->stopped = 0;
+    a->cur_ts = 0;
+    a->ww = w;
+    a->wb_ops = a->wb_bytes = 0;
+    a->nadds = 0;
+    a->next_hdr = res->file_first_seq;
+    tb_wb_builder_reset(&a->wbb);
+    res->reached_seq = res->base_seq;
+    res->reached_ts = res->base_ts;
+    res->batches = res->ops = res->file_records = res->file_bytes = 0;
+    if (progress)
+        rc = tb_seg_walk_progress(o->wal_dir, apply_fn, a, o->progress, o->progress_arg, o->progress_total);
+    else
+        rc = tb_seg_walk(o->wal_dir, apply_fn, a);
+    if (rc == 0)
+        rc = walfile_flush(a);
+    res->file_next_seq = a->next_hdr;
+    return rc;
+}
+
+/* As a WAL file: nothing opens the base. Its MANIFEST names its column families and the
+ * numbers the file must exceed (RocksDB skips a WAL numbered below a CF's log number, and
+ * gives new files numbers from next_file_number); a checking pass decides everything and
+ * refuses before a byte is written; then the file is written under a temporary name,
+ * synced, renamed into place and the directory synced. */
+static int run_walfile(const struct tb_replay_opts *o, struct tb_replay_result *res)
+{
+    struct applier a = { 0 };
+    char *name = NULL, *mpath = NULL, *dir = NULL, *tmp = NULL;
+    tb_wal_writer *w = NULL;
+    uint64_t maxno = 0;
+    int rc;
+
+    a.sink = &walfile_sink;
+    a.o = o;
+    a.res = res;
+    a.base = res->base_seq;
+    tb_wb_builder_init(&a.wbb);
+    if ((rc = load_cfmap(&a)) < 0)
+        goto cleanup;
+    if ((rc = tb_rmf_current(o->db_path, &name)) < 0)
+        goto cleanup;
+    if (!(mpath = tb_fs_join(o->db_path, name))) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = tb_rmf_load(mpath, &a.basev)) < 0 || (rc = walfile_dir(o, &dir)) < 0)
+        goto cleanup;
+    maxno = a.basev->next_file_number;
+    if (a.basev->min_log_number_to_keep > maxno)
+        maxno = a.basev->min_log_number_to_keep;
+    if (a.basev->prev_log_number > maxno)
+        maxno = a.basev->prev_log_number;
+    for (size_t i = 0; i < a.basev->ncf; i++)
+        if (a.basev->cfs[i].log_number > maxno)
+            maxno = a.basev->cfs[i].log_number;
+    if ((rc = max_file_number(o->db_path, &maxno)) < 0 || (strcmp(dir, o->db_path) && (rc = max_file_number(dir, &maxno)) < 0))
+        goto cleanup;
+    res->file_number = maxno + 1;
+    /* Above the base's position: the server recovers the base's own WAL first, and a
+     * header sequence may jump ahead of its last one, never fall behind it. */
+    res->file_first_seq = res->base_seq + 1;
+    snprintf(res->wal_file, sizeof res->wal_file, "%s/%06" PRIu64 ".log", dir, res->file_number);
+
+    if ((rc = walfile_pass(o, res, &a, NULL, 0)) < 0)
+        goto cleanup;
+    /* With column families to add, the new MANIFEST takes the number and the file the next. */
+    if (a.nadds) {
+        res->manifest_number = res->file_number;
+        res->options_number = res->file_number + 1;
+        res->file_number += 2;
+        snprintf(res->wal_file, sizeof res->wal_file, "%s/%06" PRIu64 ".log", dir, res->file_number);
+        for (size_t i = 0; i < a.nadds; i++) {
+            size_t len = strlen(res->added_cfs);
+            snprintf(res->added_cfs + len, sizeof res->added_cfs - len, "%s%s", len ? "," : "", a.adds[i].name);
+        }
+    }
+    if (o->dry_run || !res->ops)
+        goto cleanup;
+    if ((rc = tb_fs_temp_sibling(res->wal_file, &tmp)) < 0 || (rc = tb_wal_writer_open(&w, tmp)) < 0)
+        goto cleanup;
+    if ((rc = walfile_pass(o, res, &a, w, 1)) < 0)
+        goto cleanup;
+    rc = tb_wal_writer_close(w);
+    w = NULL;
+    /* The CFs first: a crash between the two leaves a base with empty CFs it would have had
+     * anyway; the other order would leave a WAL writing to CFs the server does not have. */
+    if (rc == 0 && a.nadds) {
+        uint32_t maxcf = a.basev->max_column_family;
+        const struct tb_rmf_cf *def = tb_rmf_find_cf(a.basev, 0);
+        for (size_t i = 0; i < a.nadds; i++)
+            if (a.adds[i].id > maxcf)
+                maxcf = a.adds[i].id;
+        rc = tb_rmf_add_cfs(o->db_path, name, res->manifest_number, a.adds, a.nadds,
+                            def && def->comparator ? def->comparator : "leveldb.BytewiseComparator", res->file_number,
+                            res->file_number + 1, maxcf);
+        /* The server takes its CFs from the MANIFEST; ldb --try_load_options from the
+         * OPTIONS file: a newer one names them too (the server writes its own at open). */
+        if (rc == 0) {
+            const char **names = calloc(a.nadds, sizeof *names);
+            if (!names)
+                rc = tb_error_set(TB_EIO, "out of memory");
+            for (size_t i = 0; names && i < a.nadds; i++)
+                names[i] = a.adds[i].name;
+            if (names && (rc = tb_rocksopts_add_cfs(o->db_path, res->options_number, names, a.nadds)) == TB_ENOENT)
+                rc = 0;
+            free(names);
+        }
+    }
+    if (rc == 0)
+        rc = tb_fs_publish(tmp, res->wal_file);
+    if (rc == 0)
+        res->db_seq = res->file_next_seq - 1;
+cleanup:
+    tb_wal_writer_free(w);
+    if (tmp && rc < 0)
+        unlink(tmp);
+    if (rc < 0 || !res->ops || o->dry_run)
+        res->db_seq = 0;
+    drop_held(&a);
+    for (size_t i = 0; i < a.ncf; i++)
+        free(a.cfs[i].name);
+    free(a.cfs);
+    tb_wb_builder_free(&a.wbb);
+    free(a.adds);
+    tb_rmf_version_free(a.basev);
+    free(tmp);
+    free(dir);
+    free(mpath);
+    free(name);
     return rc;
 }
 
@@ -467,9 +783,18 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
     /* Where the base stands in the WAL's numbering, from its files, without writing
      * anything yet (libbackup/content.h: a read-only open cannot replay a write-prepared
      * or write-unprepared WAL, and its last sequence would lag their commit markers). */
-    if ((rc = tb_content_policy(o->db_path, o->db_path, &policy, NULL)) < 0 ||
+    const char *base_wal = o->as_wal_file && o->wal_file_dir ? o->wal_file_dir : o->db_path;
+    if ((rc = tb_content_policy(o->db_path, base_wal, &policy, NULL)) < 0 ||
         (rc = tb_content_position(o->db_path, policy, &res->base_seq)) < 0)
         return rc;
+    /* A base whose WAL the server reads from its wal_dir: that WAL's end counts too. */
+    if (base_wal != o->db_path) {
+        uint64_t next = 0;
+        if ((rc = tb_wal_files_end(base_wal, policy, &next, NULL)) < 0)
+            return rc;
+        if (next > 0 && next - 1 > res->base_seq)
+            res->base_seq = next - 1;
+    }
     w.res = res;
     w.base = res->base_seq;
     if ((rc = tb_seg_walk(o->wal_dir, window_fn, &w)) < 0)
@@ -493,6 +818,10 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
             return tb_error_set(TB_EGAP, "WAL gap in the archive: sequences %" PRIu64 "..%" PRIu64 " are missing, before the target",
                                 res->gap_from, res->gap_to - 1);
     }
+    /* A dry run over a gap before the target: the window says it; nothing to simulate. */
+    if (o->as_wal_file && !(o->dry_run && res->gap_to && res->gap_to > res->base_seq + 1 &&
+                            (!o->target_seq || res->gap_from <= o->target_seq)))
+        return run_walfile(o, res);
     if (o->dry_run)
         return 0;
 
@@ -502,6 +831,7 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
         goto cleanup;
 
     /* Apply. */
+    a.sink = &rocks_sink;
     a.o = o;
     a.res = res;
     a.base = res->base_seq;
@@ -549,7 +879,7 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
     a.wb = rocksdb_writebatch_create();
     rc = tb_seg_walk_progress(o->wal_dir, apply_fn, &a, o->progress, o->progress_arg, o->progress_total);
     if (rc == 0)
-        rc = flush_batch(&a);
+        rc = rocks_flush(&a);
     if (rc == 0) {
         rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
         rocksdb_flushoptions_set_wait(fo, 1);
@@ -579,11 +909,7 @@ cleanup:
     for (size_t k = 0; a.handles && k < a.nnames; k++)
         if (a.handles[k])
             rocksdb_column_family_handle_destroy(a.handles[k]);
-    for (size_t i = 0; i < a.nheld; i++) {
-        free(a.held[i].xid);
-        free(a.held[i].ops);
-    }
-    free(a.held);
+    drop_held(&a);
     free(a.cfs);
     free(a.handles);
     tb_merge_cf_options_free(cfo, a.nnames);
