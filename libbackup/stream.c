@@ -520,6 +520,13 @@ int tb_stream_zstd_writer(tb_stream **out, tb_stream *next, int level, int threa
             zstd_free(&z->s);
             return tb_error_set(TB_EUSAGE, "zstd: cannot use %d threads: %s", threads, ZSTD_getErrorName(r));
         }
+        /* Jobs of 2 MiB (one window at level 3) instead of zstd's four windows: each worker
+         * holds a job's input and output, so memory grows with the cores. Compressing a
+         * 266 MiB tar at level 3 with 16 workers peaked at 273 MiB resident with zstd's
+         * 8 MiB jobs and at 70 MiB with 2 MiB ones (2 workers: 65 and 19 MiB), 0.003%
+         * larger, no slower; the backup runs beside a recovery that may take 150 MiB
+         * (mem.c, txndb.cc). At high levels zstd raises a job to its overlap (zstdmt). */
+        ZSTD_CCtx_setParameter(z->c, ZSTD_c_jobSize, 2 << 20);
     }
     *out = &z->s;
     return 0;

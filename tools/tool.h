@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "crypt.h"
 #include "error.h"
+#include "mem.h"
 
 /* Prints "tool: message" for the last error and returns the exit status for rc. */
 static inline int tool_fail(const struct tb_cli *cli, int rc)
@@ -22,10 +23,13 @@ static inline int tool_fail(const struct tb_cli *cli, int rc)
     return tb_error_exit_code(rc);
 }
 
-/* Parses argv; returns -1 to go on, else the exit status to return now. */
+/* Parses argv; returns -1 to go on, else the exit status to return now. Every tool starts
+ * here, so here its memory behaviour is set (mem.c: memtables, WAL records, buffers). */
 static inline int tool_parse(const struct tb_cli *cli, int argc, char **argv, int *argi)
 {
-    int rc = tb_cli_parse(cli, argc, argv, argi);
+    int rc;
+    tb_mem_bound();
+    rc = tb_cli_parse(cli, argc, argv, argi);
     if (rc == TB_CLI_HELP) {
         tb_cli_help(cli, stdout);
         return 0;

@@ -39,6 +39,108 @@ row() {  # row LABEL OURS REF TARGET_RATIO [VALID]: VALID other than "yes" makes
     printf '| %s | %.2f s | %.2f s | %s× | ≤ %s× | %s | %d MiB |\n' "$1" "${T_SEC[$2]}" "${T_SEC[$3]}" "$r" "$4" "$verdict" $(( ${T_RSS[$2]} / 1024 ))
 }
 
+# Write policies (issue 15): the same bulk writes (themis-txnwriter --bytes: ~1 MiB
+# skip_prepare transactions, merges into a counter, values of 1 KiB and more in blob files,
+# 64 MiB memtables, WAL kept) under WRITE_UNPREPARED, ThemisDB's default, and WRITE_COMMITTED:
+# backup, full verify, restore, archive and replay into a base made before the bulk writes,
+# side by side. Then memory: the same writes left in the WAL (a write buffer larger than
+# the data, no flush at exit): each tool's peak RSS against 256 MiB.
+# BENCH_ONLY=policies runs this section alone.
+BENCH_POLICY_SIZE=${BENCH_POLICY_SIZE:-1G}
+BENCH_WAL_RSS_SIZE=${BENCH_WAL_RSS_SIZE:-1G}
+if [ "${BENCH_SMOKE:-0}" = 1 ]; then BENCH_POLICY_SIZE=16M BENCH_WAL_RSS_SIZE=16M; fi
+policies_section() {
+    local p d sz wal
+    declare -gA P_BYTES
+    for p in unprepared committed; do
+        echo "generating a $BENCH_POLICY_SIZE write_$p database..." >&2
+        themis-txnwriter --db "$W/p-$p" --policy $p --merge --blob --bytes 2M --wal-ttl 3600 2>/dev/null
+        cp -a "$W/p-$p" "$W/pbase-$p"
+        themis-txnwriter --db "$W/p-$p" --policy $p --merge --blob --seed 2 --bytes "$BENCH_POLICY_SIZE" \
+            --write-buffer 64M --wal-ttl 3600 2>/dev/null
+        P_BYTES[$p]=$(du -sb --exclude=archive "$W/p-$p" | cut -f1)
+        cat "$W"/p-$p/* "$W"/p-$p/archive/* > /dev/null 2>&1 || true
+        PREP="rm -rf '$W/pbk-$p'"
+        timed "pbackup-$p" "themis-backup --database-path '$W/p-$p' --backup-directory '$W/pbk-$p' --compress"
+        PREP=
+        timed "pverify-$p" "themis-restore --backup-directory '$W/pbk-$p' --verify-only"
+        PREP="rm -rf '$W/pr-$p'"
+        timed "prestore-$p" "themis-restore --backup-directory '$W/pbk-$p' --target '$W/pr-$p'"
+        PREP="rm -rf '$W/pwa-$p'"
+        timed "parchive-$p" "themis-wal-archive --database-path '$W/p-$p' --wal-directory '$W/pwa-$p' --once"
+        PREP="rm -rf '$W/pe-$p'; cp -a '$W/pbase-$p' '$W/pe-$p'"
+        timed "preplay-$p" "themis-wal-replay --wal-directory '$W/pwa-$p' --database-path '$W/pe-$p' > /dev/null"
+        PREP=
+        P_SAME[$p]=$([ "$(themis-dbhash --database-path "$W/pe-$p")" = "$(themis-dbhash --database-path "$W/p-$p")" ] &&
+            [ "$(themis-dbhash --database-path "$W/pr-$p")" = "$(themis-dbhash --database-path "$W/p-$p")" ] && echo yes || echo NO)
+        rm -rf "$W/pbk-$p" "$W/pr-$p" "$W/pe-$p" "$W/pwa-$p" "$W/p-$p" "$W/pbase-$p"
+    done
+    echo "generating $BENCH_WAL_RSS_SIZE of write_unprepared WAL left unflushed..." >&2
+    themis-txnwriter --db "$W/u" --policy unprepared --merge --blob --bytes 2M --wal-ttl 3600 2>/dev/null
+    cp -a "$W/u" "$W/ubase"
+    themis-txnwriter --db "$W/u" --policy unprepared --merge --blob --seed 2 --bytes "$BENCH_WAL_RSS_SIZE" \
+        --write-buffer 4G --no-flush-at-exit --wal-ttl 3600 2>/dev/null
+    wal=$(cat "$W"/u/*.log | wc -c)
+    local newer; newer=$(find "$W/u" -maxdepth 1 \( -name '*.sst' -o -name '*.blob' \) -newer "$(ls "$W"/u/*.log | sort | tail -1)" | wc -l)
+    cat "$W"/u/*.log > /dev/null
+    local runs=$BENCH_RUNS; BENCH_RUNS=1
+    PREP="rm -rf '$W/ubk'"
+    timed ubackup "themis-backup --database-path '$W/u' --backup-directory '$W/ubk' --compress"
+    PREP=
+    timed uverify "themis-restore --backup-directory '$W/ubk' --verify-only"
+    PREP="rm -rf '$W/ur'"
+    timed urestore "themis-restore --backup-directory '$W/ubk' --target '$W/ur'"
+    PREP=
+    timed udbhash "themis-dbhash --database-path '$W/u' > /dev/null"
+    PREP="rm -rf '$W/uwa'"
+    timed uarchive "themis-wal-archive --database-path '$W/u' --wal-directory '$W/uwa' --once"
+    PREP="rm -rf '$W/ue'; cp -a '$W/ubase' '$W/ue'"
+    timed ureplay "themis-wal-replay --wal-directory '$W/uwa' --database-path '$W/ue' > /dev/null"
+    PREP=
+    BENCH_RUNS=$runs
+    rm -rf "$W/u" "$W/ubase" "$W/ubk" "$W/ur" "$W/ue" "$W/uwa"
+
+    echo
+    echo "Write policies: $BENCH_POLICY_SIZE requested; write_unprepared $((P_BYTES[unprepared] / 1048576)) MiB, write_committed $((P_BYTES[committed] / 1048576)) MiB of tables, blob files and WAL (themis-txnwriter --bytes, --merge --blob); median of $BENCH_RUNS runs; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    echo "| row | write_unprepared | write_committed | ratio (unprepared / committed) | RSS unprepared | RSS committed |"
+    echo "| --- | --- | --- | --- | --- | --- |"
+    local k label
+    for k in pbackup pverify prestore parchive preplay; do
+        case $k in
+        pbackup) label="backup --compress" ;;
+        pverify) label="verify, full" ;;
+        prestore) label="restore (same content: ${P_SAME[unprepared]}, ${P_SAME[committed]})" ;;
+        parchive) label="wal-archive --once (the whole WAL)" ;;
+        preplay) label="replay into the base (same content: ${P_SAME[unprepared]}, ${P_SAME[committed]})" ;;
+        esac
+        printf '| %s | %.2f s | %.2f s | %s× | %d MiB | %d MiB |\n' "$label" "${T_SEC[$k-unprepared]}" "${T_SEC[$k-committed]}" \
+            "$(ratio "${T_SEC[$k-unprepared]}" "${T_SEC[$k-committed]}")" $(( ${T_RSS[$k-unprepared]} / 1024 )) $(( ${T_RSS[$k-committed]} / 1024 ))
+    done
+    echo
+    echo "Memory with the WAL unflushed: $((wal / 1048576)) MiB of write_unprepared WAL (merges, blob-sized values) in the live WAL files, $newer table or blob files written after the newest began; one run each"
+    echo
+    echo "| row | time | peak RSS | target | verdict |"
+    echo "| --- | --- | --- | --- | --- |"
+    for k in ubackup uverify urestore udbhash uarchive ureplay; do
+        case $k in
+        ubackup) label="backup --compress ($(nproc) zstd workers)" ;;
+        uverify) label="verify, full" ;;
+        urestore) label="restore" ;;
+        udbhash) label="themis-dbhash" ;;
+        uarchive) label="wal-archive --once" ;;
+        ureplay) label="replay into the base" ;;
+        esac
+        printf '| %s | %.2f s | %d MiB | ≤ 256 MiB | %s |\n' "$label" "${T_SEC[$k]}" $(( ${T_RSS[$k]} / 1024 )) \
+            "$([ "${T_RSS[$k]}" -le $((256 * 1024)) ] && echo PASS || echo MISS)"
+    done
+}
+declare -A P_SAME
+if [ "${BENCH_ONLY:-}" = policies ]; then
+    policies_section
+    exit 0
+fi
+
 echo "generating a $BENCH_SIZE database..." >&2
 themis-loadgen --db "$W/db" --seed 1 --threads 1 --bytes "$BENCH_SIZE" >/dev/null
 DB_BYTES=$(du -sb "$W/db" | cut -f1)
@@ -249,3 +351,5 @@ else  # the generator grows a DB in steps of ~130 MiB on disk, so tiny sizes com
 fi
 echo
 echo "Throughput: backup $(echo "scale=0; $DB_BYTES / ${T_SEC[backup]} / 1048576" | bc) MiB/s, tar|zstd $(echo "scale=0; $DB_BYTES / ${T_SEC[tarzstd]} / 1048576" | bc) MiB/s, restore $(echo "scale=0; $DB_BYTES / ${T_SEC[restore]} / 1048576" | bc) MiB/s, zstd -dc|tar -x $(echo "scale=0; $DB_BYTES / ${T_SEC[untar]} / 1048576" | bc) MiB/s"
+
+policies_section

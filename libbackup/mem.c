@@ -1,0 +1,24 @@
+/* mem: keeps freed memtable blocks from staying in the process's resident set. */
+#include "mem.h"
+
+#include <stdlib.h> /* defines __GLIBC__ where it is glibc */
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+/* The threshold at which glibc serves an allocation by its own mmap, and returns it to the
+ * system on free: glibc's default, fixed here. By default glibc raises it to the size of
+ * every mmapped block freed (up to 32 MiB), so once the first memtable is flushed RocksDB's
+ * 1 MiB arena blocks (and the 1 MiB WAL records it copies) come from the heap instead, and
+ * the heap, fragmented by the small allocations between them, keeps their pages: recovering
+ * a WAL through 128 MiB of memtables then peaked at 228 MiB resident instead of ~150.
+ * Setting the threshold explicitly turns that adjustment off (mallopt(3)); the cost is an
+ * mmap and munmap per large block, ~1000 per GiB of WAL. */
+#define TB_MMAP_THRESHOLD (128 * 1024)
+
+void tb_mem_bound(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, TB_MMAP_THRESHOLD);
+#endif
+}
