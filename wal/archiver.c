@@ -929,6 +929,20 @@ int tb_archiver_rotate(tb_archiver *a, int force)
 
 int tb_wal_files_end(const char *dir, enum tb_policy policy, uint64_t *next_seq, enum tb_policy *used)
 {
+    return tb_wal_files_scan(dir, policy, next_seq, used, NULL);
+}
+
+int tb_pending_has(const struct tb_pending *p, const void *xid, size_t len)
+{
+    for (size_t i = 0; p && i < p->n; i++)
+        if (p->v[i].len == len && memcmp(p->v[i].xid, xid, len) == 0)
+            return 1;
+    return 0;
+}
+
+int tb_wal_files_scan(const char *dir, enum tb_policy policy, uint64_t *next_seq, enum tb_policy *used,
+                      struct tb_pending **pending)
+{
     struct logfile *logs = NULL;
     size_t nlogs = 0;
     struct tb_pending *p = tb_pending_new();
@@ -963,6 +977,10 @@ int tb_wal_files_end(const char *dir, enum tb_policy policy, uint64_t *next_seq,
     for (size_t i = 0; i < nlogs; i++)
         free(logs[i].path);
     free(logs);
+    if (rc == 0 && pending) {
+        *pending = p;
+        p = NULL;
+    }
     tb_pending_free(p);
     if (used)
         *used = policy;

@@ -78,6 +78,8 @@ void tb_pending_free(struct tb_pending *p);
  * unknown; min is the smallest value, dflt when none is open. */
 int tb_pending_add(struct tb_pending *p, const void *xid, size_t len, uint64_t value);
 int64_t tb_pending_take(struct tb_pending *p, const void *xid, size_t len);
+/* Whether p holds the transaction named xid. */
+int tb_pending_has(const struct tb_pending *p, const void *xid, size_t len);
 uint64_t tb_pending_min(const struct tb_pending *p, uint64_t dflt);
 
 /* The first sequence after the last whole record of the WAL files in dir and dir/archive/
@@ -87,6 +89,10 @@ uint64_t tb_pending_min(const struct tb_pending *p, uint64_t dflt);
  * write-prepared/unprepared the reported last sequence is not (it lags commit markers;
  * docs/wal-notes.md). */
 int tb_wal_files_end(const char *dir, enum tb_policy policy, uint64_t *next_seq, enum tb_policy *used);
+/* The same, and (pending non-NULL) the transactions those files leave prepared: a Prepare
+ * without its Commit or Rollback (free with tb_pending_free). */
+int tb_wal_files_scan(const char *dir, enum tb_policy policy, uint64_t *next_seq, enum tb_policy *used,
+                      struct tb_pending **pending);
 
 /* Retention: how many leading segments of the archive (segs, n, in order) no backup with
  * last sequence base or later needs: those wholly at or before base, except from the

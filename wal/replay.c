@@ -107,6 +107,8 @@ struct applier {
     int64_t cur_ts;
     int stopped;
     uint64_t base;
+    /* The transactions the base's own WAL leaves prepared (NULL: not known). */
+    const struct tb_pending *base_pending;
     /* The WAL file sink: the base's column families (its MANIFEST), the record being
      * built, the file (NULL in the checking pass), the next record's header sequence. */
     struct tb_rmf_version *basev;
@@ -464,7 +466,14 @@ static int apply_spb(struct applier *a, const struct tb_seg_record *r, int *unit
             uint64_t at = seq;
             if (a->o->target_seq && at > a->o->target_seq && a->o->target_seq > a->base)
                 at = a->o->target_seq;
-            rc = commit_held(a, e.key, e.klen, &at, 1, 1);
+            /* The same from the base's side: a Commit right after the base's last sequence is
+             * in the base (a checkpoint reports the sequence before it) unless the base's
+             * own WAL still holds the transaction prepared. Applying it again would apply
+             * its merge operands twice. */
+            if (seq == a->base + 1 && a->base_pending && !tb_pending_has(a->base_pending, e.key, e.klen))
+                rc = commit_held(a, e.key, e.klen, &at, 0, 1);
+            else
+                rc = commit_held(a, e.key, e.klen, &at, 1, 1);
             if (rc == TB_EGAP && seq <= a->base)
                 rc = 0; /* prepared before the archive began, committed into the base */
             (*units)++;
@@ -645,7 +654,7 @@ static int walfile_pass(const struct tb_replay_opts *o, struct tb_replay_result 
  * gives new files numbers from next_file_number); a checking pass decides everything and
  * refuses before a byte is written; then the file is written under a temporary name,
  * synced, renamed into place and the directory synced. */
-static int run_walfile(const struct tb_replay_opts *o, struct tb_replay_result *res)
+static int run_walfile(const struct tb_replay_opts *o, struct tb_replay_result *res, const struct tb_pending *pending)
 {
     struct applier a = { 0 };
     char *name = NULL, *mpath = NULL, *dir = NULL, *tmp = NULL;
@@ -654,6 +663,7 @@ static int run_walfile(const struct tb_replay_opts *o, struct tb_replay_result *
     int rc;
 
     a.sink = &walfile_sink;
+    a.base_pending = pending;
     a.o = o;
     a.res = res;
     a.base = res->base_seq;
@@ -770,6 +780,7 @@ static int recover_base(const char *db, enum tb_policy policy)
 int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
 {
     enum tb_policy policy;
+    struct tb_pending *base_pending = NULL;
     struct applier a = { 0 };
     struct window w = { 0 };
     char *err = NULL;
@@ -818,12 +829,22 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
             return tb_error_set(TB_EGAP, "WAL gap in the archive: sequences %" PRIu64 "..%" PRIu64 " are missing, before the target",
                                 res->gap_from, res->gap_to - 1);
     }
+    if (o->dry_run && !o->as_wal_file)
+        return 0;
+    /* The transactions the base's WAL leaves prepared (read before anything recovers it). */
+    if ((rc = tb_wal_files_scan(base_wal, policy, &(uint64_t){ 0 }, NULL, &base_pending)) < 0)
+        return rc;
     /* A dry run over a gap before the target: the window says it; nothing to simulate. */
     if (o->as_wal_file && !(o->dry_run && res->gap_to && res->gap_to > res->base_seq + 1 &&
-                            (!o->target_seq || res->gap_from <= o->target_seq)))
-        return run_walfile(o, res);
-    if (o->dry_run)
+                            (!o->target_seq || res->gap_from <= o->target_seq))) {
+        rc = run_walfile(o, res, base_pending);
+        tb_pending_free(base_pending);
+        return rc;
+    }
+    if (o->dry_run) {
+        tb_pending_free(base_pending);
         return 0;
+    }
 
     /* The base's own WAL first, as its server would recover it: a C-API open below could
      * not replay a write-prepared or write-unprepared WAL. */
@@ -832,6 +853,7 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
 
     /* Apply. */
     a.sink = &rocks_sink;
+    a.base_pending = base_pending;
     a.o = o;
     a.res = res;
     a.base = res->base_seq;
@@ -901,6 +923,7 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
         res->db_seq = rocksdb_get_latest_sequence_number(a.db);
     }
 cleanup:
+    tb_pending_free(base_pending);
     for (size_t i = 0; i < a.ncf; i++) {
         int shared = 0;
         for (size_t k = 0; k < a.nnames; k++)
