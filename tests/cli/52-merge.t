@@ -41,6 +41,28 @@ one_line_error themis-dbhash "$err"; ok $? "with one line on stderr"
 like "$err" "merge operator Other\.MergeOperator of column family mystery is not one the tools know" "naming the operator and the column family"
 is "$out" "" "and prints no hash"
 
+# A backup of it is still taken: every file and table checked by its checksums, the content
+# hash recorded as unavailable with the reason; it verifies, restores and says what it could
+# not compare; the restored files are the source's.
+run themis-backup --database-path "$T/u" --backup-directory "$T/ub" --compress
+is "$rc" 0 "backup of a database with an unknown operator${err:+ ($err)}"
+like "$err" "note: backed up and checked by checksums, but without a content hash: merge operator Other\.MergeOperator of column family mystery is not one the tools know" \
+    "says it has no content hash, and why"
+is "$(manifest_field "$T/ub/MANIFEST.json" content_hash)" "null" "the manifest records no content hash"
+like "$(grep content_hash_unavailable "$T/ub/MANIFEST.json")" "Other\.MergeOperator" "but the reason"
+run themis-restore --verify-only --backup-directory "$T/ub"
+is "$rc" 0 "full verify passes on checksums and sequence${err:+ ($err)}"
+like "$err" "the content was not compared: the backup has no content hash \(merge operator Other\.MergeOperator" "and says what it could not compare"
+run themis-restore --backup-directory "$T/ub" --target "$T/ur"
+is "$rc" 0 "restore${err:+ ($err)}"
+is "$(cd "$T/ur" && find . -name '*.sst' -o -name '*.log' -o -name 'MANIFEST-*' | sort | xargs sha256sum)" \
+   "$(cd "$T/u" && find . -name '*.sst' -o -name '*.log' -o -name 'MANIFEST-*' | sort | xargs sha256sum)" \
+   "the restored tables, WAL and MANIFEST are the source's, byte for byte"
+cp "$T/ub/backup.tar.zst" "$T/ub/good" && printf '\x42' | dd of="$T/ub/backup.tar.zst" bs=1 seek=200 conv=notrunc 2>/dev/null
+run themis-restore --verify-only --backup-directory "$T/ub"
+is "$rc" 3 "a damaged archive of it still fails verification (exit 3)"
+mv "$T/ub/good" "$T/ub/backup.tar.zst"
+
 # An operand ThemisDB's CounterMergeOperator refuses fails the read, as it does in ThemisDB.
 themis-mergewriter --db "$T/b" --bad; ok $? "a counter operand that is no integer"
 run themis-dbhash --database-path "$T/b"
