@@ -866,13 +866,8 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
         rc = db_err(err, "bad options");
         goto cleanup;
     }
-    /* A bulk load: memtables of 32 MiB, 128 MiB in all (as recovery in txndb.cc), and no
-     * compaction meanwhile; the server compacts when it opens the database
-     * (docs/wal-notes.md). Memory stays bounded whatever the archive holds: with 128 MiB
-     * memtables and 256 MiB in all, replaying 300 MiB of WAL peaked at 311 MiB resident,
-     * with these at 182 MiB, in the same time (more, smaller L0 tables: 19 instead of 14). */
-    rocksdb_options_set_write_buffer_size(a.opts, 32 << 20);
-    rocksdb_options_set_db_write_buffer_size(a.opts, 128 << 20);
+    /* A bulk load: no compaction meanwhile; the server compacts when it opens the
+     * database (docs/wal-notes.md). Memtables: below, once the column families are known. */
     rocksdb_options_set_disable_auto_compactions(a.opts, 1);
     tb_rocks_paths_single(a.opts, o->db_path);
     /* LZ4, as ThemisDB writes its upper levels (RocksDB's default here is Snappy, slower). */
@@ -886,6 +881,20 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
     if (!a.handles) {
         rc = tb_error_set(TB_EIO, "out of memory");
         goto cleanup;
+    }
+    /* Memory stays bounded whatever the archive holds: each column family holds at most two
+     * memtables (writes wait while a full one is flushed), so 2 x 64 MiB in all, as recovery
+     * in txndb.cc; the write buffer manager's total only starts flushes, it stops nothing.
+     * With 128 MiB memtables and 256 MiB in all, replaying 300 MiB of write-unprepared WAL
+     * peaked at 311 MiB resident; with 32 MiB per column family and 128 MiB in all, 1 GiB
+     * still reached 290 MiB when the flushes fell behind (5 column families, 2 memtables
+     * each); with these, see docs/benchmarks.md. */
+    {
+        size_t ncf = a.ncf > a.nnames ? a.ncf : a.nnames, wb = ncf ? (64u << 20) / ncf : (32u << 20);
+        wb = wb > (32u << 20) ? (32u << 20) : wb < (4u << 20) ? (4u << 20) : wb;
+        rocksdb_options_set_write_buffer_size(a.opts, wb);
+        rocksdb_options_set_max_write_buffer_number(a.opts, 2);
+        rocksdb_options_set_db_write_buffer_size(a.opts, 64u << 20);
     }
     /* Merge operands replay as they are; the flush at the end merges them, which needs each
      * CF's operator (ThemisDB's, by the name in the base's OPTIONS file). */
