@@ -29,7 +29,8 @@
 struct hash_job {
     const char *dir;
     char *scratch;
-    enum tb_policy policy;
+    enum tb_policy policy, hint;
+    char *hint_how;
     int rc;
     char msg[1024];
     struct tb_content c;
@@ -38,7 +39,8 @@ struct hash_job {
 static void *hash_thread(void *arg)
 {
     struct hash_job *j = arg;
-    struct tb_content_opts co = { .policy = j->policy, .in_place = 1, .scratch = j->scratch };
+    struct tb_content_opts co = { .policy = j->policy, .policy_hint = j->hint, .policy_hint_how = j->hint_how,
+                                  .in_place = 1, .scratch = j->scratch };
     j->rc = tb_content_of(j->dir, &co, &j->c);
     if (j->rc < 0)
         snprintf(j->msg, sizeof j->msg, "%s", tb_error_last());
@@ -348,6 +350,18 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
 
     job.dir = ckpt;
     job.policy = o->policy;
+    /* The source's WAL (and its archive/) may still tell the policy where the snapshot's
+     * does not (a flushed WAL holds no marker). */
+    if (o->policy == TB_POLICY_UNKNOWN && !o->server_url) {
+        const char *wd = o->db_wal_dir ? o->db_wal_dir : o->db_path;
+        int told = tb_content_policy(o->db_path, wd, &job.hint, &job.hint_how);
+        if (told < 0) {
+            rc = told;
+            goto cleanup;
+        }
+        if (told == 0)
+            job.hint = TB_POLICY_UNKNOWN;
+    }
     job.scratch = tb_fs_join(scratch, "hash");
     if (!job.scratch) {
         rc = tb_error_set(TB_EIO, "out of memory");
@@ -558,6 +572,7 @@ cleanup:
     if (thread_started)
         pthread_join(hasher, NULL);
     tb_content_clear(&job.c);
+    free(job.hint_how);
     free(json);
     free(json_out);
     free(manifest_path);

@@ -46,10 +46,11 @@ int tb_content_policy(const char *db, const char *wal_dir, enum tb_policy *out, 
     } else {
         *out = TB_POLICY_UNPREPARED;
         why = "two_write_queues and no WAL marker that tells: ThemisDB's default";
+        rc = 0;
     }
     if (how && !(*how = strdup(why)))
         return tb_error_set(TB_EIO, "out of memory");
-    return 0;
+    return strstr(why, "default") ? 0 : 1;
 }
 
 int tb_content_position(const char *db, enum tb_policy policy, uint64_t *last_seq)
@@ -225,7 +226,13 @@ int tb_content_of(const char *db, const struct tb_content_opts *o, struct tb_con
         (rc = tb_snapshot_create(db, &so, copy, &info)) < 0)
         goto cleanup;
     out->policy = o->policy;
-    if (o->policy == TB_POLICY_UNKNOWN) {
+    if (o->policy == TB_POLICY_UNKNOWN && o->policy_hint != TB_POLICY_UNKNOWN) {
+        out->policy = o->policy_hint;
+        if (!(out->policy_how = strdup(o->policy_hint_how ? o->policy_hint_how : "the source's files")))
+            rc = tb_error_set(TB_EIO, "out of memory");
+        if (rc < 0)
+            goto cleanup;
+    } else if (o->policy == TB_POLICY_UNKNOWN) {
         if ((rc = tb_content_policy(copy, copy, &out->policy, &out->policy_how)) < 0)
             goto cleanup;
     } else if (!(out->policy_how = strdup("given"))) {

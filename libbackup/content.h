@@ -12,6 +12,10 @@
 
 struct tb_content_opts {
     enum tb_policy policy;          /* the writer's; TB_POLICY_UNKNOWN: detected (tb_content_policy) */
+    /* What the source's own files told (a checkpoint's WAL may hold no telling marker any
+     * more); used when policy is UNKNOWN, before detecting on the copy. */
+    enum tb_policy policy_hint;
+    const char *policy_hint_how;
     /* The database is a copy of ours (a checkpoint, a restore): its WAL files are in it,
      * whatever its OPTIONS file says. Otherwise wal_dir and db_paths say where the source
      * keeps them (NULL/0: as tb_snapshot_create decides). */
@@ -56,7 +60,8 @@ int tb_content_position(const char *db, enum tb_policy policy, uint64_t *last_se
  * ThemisDB does for the other two; then the WAL's markers (a write-unprepared section, a
  * write-prepared Prepare) tell, and where none does, write_unprepared, ThemisDB's default.
  * wal_dir: where the WAL files are (the database directory for a copy). *how (malloc'd)
- * says which rule decided. */
+ * says which rule decided. Returns 1 when the files decided, 0 when it fell back to
+ * ThemisDB's default, negative on error. */
 int tb_content_policy(const char *db, const char *wal_dir, enum tb_policy *out, char **how);
 
 #endif
