@@ -17,8 +17,16 @@ peak() {
     /usr/bin/time -f '%M' -o "$T/$name.rss" "$@" >"$T/$name.out" 2>"$T/$name.err"; rc=$?
     kib=$(tail -1 "$T/$name.rss")
 }
+# Under ASan (make asan) the shadow memory and the quarantine are most of the resident set
+# and malloc is ASan's: the tools still run and their results are checked, the bound is not.
+sanitized=0
+ldd "$TB_BIN/themis-backup" 2>/dev/null | grep -q 'libasan' && sanitized=1
 under() {  # under NAME WHAT: the command just measured succeeded and stayed under the limit
     ok "$rc" "$2 succeeds" || cat "$T/$1.err" >&2
+    if [ "$sanitized" = 1 ]; then
+        skip "$2: peak RSS $((kib / 1024)) MiB not held to 256 MiB under ASan"
+        return
+    fi
     ok "$([ "$kib" -lt "$LIMIT" ]; echo $?)" "$2: peak RSS $((kib / 1024)) MiB < 256 MiB"
 }
 
