@@ -706,7 +706,8 @@ static int list_logs(const char *db, struct logfile **out, size_t *n)
             closedir(d);
         free(dir);
     }
-    qsort(v, *n, sizeof *v, cmp_log);
+    if (*n)
+        qsort(v, *n, sizeof *v, cmp_log);
     *out = v;
     return 0;
 }

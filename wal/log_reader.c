@@ -207,7 +207,8 @@ int tb_wal_reader_next(tb_wal_reader *r, const unsigned char **rec, size_t *len)
         }
         if ((rc = grow(r, r->rec_len + length)) < 0)
             return rc;
-        memcpy(r->rec + r->rec_len, h + hdr, length);
+        if (length) /* an empty record may come first: nothing allocated yet */
+            memcpy(r->rec + r->rec_len, h + hdr, length);
         r->rec_len += length;
         pos += hdr + length;
         if (type == T_FULL || type == T_RFULL || type == T_LAST || type == T_RLAST) {
