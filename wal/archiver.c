@@ -97,9 +97,9 @@ static void pending_drop(struct tb_pending *p, const void *xid, size_t len)
         ;
 }
 
-static int pending_has(const struct tb_pending *p, const void *xid, size_t len)
+int tb_pending_has(const struct tb_pending *p, const void *xid, size_t len)
 {
-    for (size_t i = 0; i < p->n; i++)
+    for (size_t i = 0; p && i < p->n; i++)
         if (p->v[i].len == len && memcmp(p->v[i].xid, xid, len) == 0)
             return 1;
     return 0;
@@ -127,11 +127,11 @@ static int scan_seq_per_batch(struct tb_pending *p, struct tb_wb_iter *it, struc
                                   "wrong write policy (--write-policy)");
             break;
         case TB_WB_END_PREPARE:
-            if (!pending_has(p, e.key, e.klen))
+            if (!tb_pending_has(p, e.key, e.klen))
                 rc = tb_pending_add(p, e.key, e.klen, 0);
             break;
         case TB_WB_COMMIT:
-            if (!pending_has(p, e.key, e.klen))
+            if (!tb_pending_has(p, e.key, e.klen))
                 info->unknown_commit = 1;
             pending_drop(p, e.key, e.klen);
             break;
@@ -931,14 +931,6 @@ int tb_archiver_rotate(tb_archiver *a, int force)
 int tb_wal_files_end(const char *dir, enum tb_policy policy, uint64_t *next_seq, enum tb_policy *used)
 {
     return tb_wal_files_scan(dir, policy, next_seq, used, NULL);
-}
-
-int tb_pending_has(const struct tb_pending *p, const void *xid, size_t len)
-{
-    for (size_t i = 0; p && i < p->n; i++)
-        if (p->v[i].len == len && memcmp(p->v[i].xid, xid, len) == 0)
-            return 1;
-    return 0;
 }
 
 int tb_wal_files_scan(const char *dir, enum tb_policy policy, uint64_t *next_seq, enum tb_policy *used,
