@@ -105,6 +105,18 @@ int tb_pending_has(const struct tb_pending *p, const void *xid, size_t len)
     return 0;
 }
 
+/* A TSv1 stamp in the record: its first and last. */
+static void note_stamp(struct tb_record_info *info, const struct tb_wb_entry *e)
+{
+    int64_t ns;
+    if (!tb_wb_stamp(e, &ns))
+        return;
+    if (!info->has_stamp)
+        info->first_stamp = ns;
+    info->has_stamp = 1;
+    info->last_stamp = ns;
+}
+
 /* seq_per_batch (write-prepared, write-unprepared): sub-batches take the sequences, a
  * Commit takes its own, so continuity never depends on the Prepare; pending only says
  * which transactions are open (for retention and the unknown-Commit warning). */
@@ -117,7 +129,6 @@ static int scan_seq_per_batch(struct tb_pending *p, struct tb_wb_iter *it, struc
     tb_wb_seq_init(&sq, it->seq);
     while (rc == 0 && (m = tb_wb_next(it, &e)) == 1) {
         uint64_t seq;
-        int64_t ns;
         if ((rc = tb_wb_seq_step(&sq, &e, &seq)) < 0)
             break;
         switch (e.kind) {
@@ -139,12 +150,7 @@ static int scan_seq_per_batch(struct tb_pending *p, struct tb_wb_iter *it, struc
             pending_drop(p, e.key, e.klen);
             break;
         case TB_WB_LOG_DATA:
-            if (tb_wb_stamp(&e, &ns)) {
-                if (!info->has_stamp)
-                    info->first_stamp = ns;
-                info->has_stamp = 1;
-                info->last_stamp = ns;
-            }
+            note_stamp(info, &e);
             break;
         default:
             if (tb_wb_consumes_seq(e.kind) && cf_seen)
@@ -173,7 +179,7 @@ int tb_record_scan(struct tb_pending *p, enum tb_policy policy, const unsigned c
     if (policy == TB_POLICY_PREPARED || policy == TB_POLICY_UNPREPARED)
         return scan_seq_per_batch(p, &it, info, cf_seen, arg);
     while ((m = tb_wb_next(&it, &e)) == 1) {
-        int64_t ns, c;
+        int64_t c;
         switch (e.kind) {
         case TB_WB_BEGIN_PREPARE:
             in_prepare = 1;
@@ -195,12 +201,7 @@ int tb_record_scan(struct tb_pending *p, enum tb_policy policy, const unsigned c
             tb_pending_take(p, e.key, e.klen);
             break;
         case TB_WB_LOG_DATA:
-            if (tb_wb_stamp(&e, &ns)) {
-                if (!info->has_stamp)
-                    info->first_stamp = ns;
-                info->has_stamp = 1;
-                info->last_stamp = ns;
-            }
+            note_stamp(info, &e);
             break;
         default:
             if (!tb_wb_consumes_seq(e.kind))
