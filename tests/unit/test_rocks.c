@@ -1,5 +1,6 @@
 /* test_rocks: opening (read-only, secondary beside a live primary), content hash, checkpoint. */
 #include "tap.h"
+#include "dbfix.h"
 #include "error.h"
 #include "fs.h"
 #include "rocks.h"
@@ -90,48 +91,6 @@ static void listing(const char *dir, char *out, size_t len)
         closedir(d);
 }
 
-/* A db_paths database (tables in two directories besides its own), the last writes left
- * in its WAL, then every file hard-linked into one directory: the copy a backup holds.
- * Returns that directory; NULL on failure. */
-static char *db_paths_copy(void)
-{
-    char *dir = path_of("dp"), *p1 = path_of("dp1"), *p2 = path_of("dp2"), *copy = path_of("dpcopy"), *err = NULL;
-    rocksdb_options_t *o = rocksdb_options_create();
-    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-    const rocksdb_dbpath_t *paths[2] = { rocksdb_dbpath_create(p1, 1), rocksdb_dbpath_create(p2, 1ull << 40) };
-    char cmd[1024], k[32], v[2000];
-    rocksdb_t *db;
-    memset(v, 'v', sizeof v);
-    rocksdb_options_set_create_if_missing(o, 1);
-    rocksdb_options_set_db_paths(o, paths, 2);
-    db = rocksdb_open(o, dir, &err);
-    for (int r = 0; db && !err && r < 6; r++) {
-        for (int i = 0; i < 300 && !err; i++) {
-            snprintf(k, sizeof k, "k%d-%03d", r, i);
-            rocksdb_put(db, wo, k, strlen(k), v, sizeof v, &err);
-        }
-        if (r < 5 && !err)
-            rocksdb_flush(db, fo, &err);
-        if (r == 4) /* RocksDB spreads tables over both paths */
-            rocksdb_compact_range(db, NULL, 0, NULL, 0);
-    }
-    if (db)
-        rocksdb_close(db);
-    snprintf(cmd, sizeof cmd, "mkdir %s && ln %s/* %s/* %s/* %s/", copy, dir, p1, p2, copy);
-    if (err || system(cmd) != 0) {
-        diag("db_paths database: %s", err ? err : "cannot link");
-        free(copy);
-        copy = NULL;
-    }
-    for (int i = 0; i < 2; i++)
-        rocksdb_dbpath_destroy((rocksdb_dbpath_t *)paths[i]);
-    rocksdb_options_destroy(o);
-    rocksdb_writeoptions_destroy(wo);
-    rocksdb_flushoptions_destroy(fo);
-    free(err), free(dir), free(p1), free(p2);
-    return copy;
-}
 
 int main(void)
 {
@@ -208,7 +167,7 @@ int main(void)
     ok(tb_rocks_open(&r, "/nonexistent/db", TB_ROCKS_READONLY, scratch) == TB_ENOENT, "a missing database");
     {
         /* RocksDB aborts the process on a table whose path id names no directory. */
-        char *copy = db_paths_copy();
+        char *copy = db_paths_copy(root);
         struct tb_rocks_hash h = { 0 };
         r = NULL;
         ok(copy && tb_rocks_open(&r, copy, TB_ROCKS_READONLY, scratch) == 0 && tb_rocks_hash(r, &h) == 0 &&

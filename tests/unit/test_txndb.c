@@ -7,6 +7,7 @@
 #include "rocksopts.h"
 #include "stream.h"
 #include "tap.h"
+#include "dbfix.h"
 #include "txndb.h"
 #include "content.h"
 
@@ -142,48 +143,6 @@ static void test_recover(const char *policy, enum tb_policy p)
     free(logs);
 }
 
-/* A db_paths database (tables in two directories besides its own), the last writes left
- * in its WAL, then every file hard-linked into one directory: the copy a backup holds.
- * Returns that directory; NULL on failure. */
-static char *db_paths_copy(void)
-{
-    char *dir = tb_fs_join(root, "dp"), *p1 = tb_fs_join(root, "dp1"), *p2 = tb_fs_join(root, "dp2"), *copy = tb_fs_join(root, "dpcopy"), *err = NULL;
-    rocksdb_options_t *o = rocksdb_options_create();
-    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-    const rocksdb_dbpath_t *paths[2] = { rocksdb_dbpath_create(p1, 1), rocksdb_dbpath_create(p2, 1ull << 40) };
-    char cmd[1024], k[32], v[2000];
-    rocksdb_t *db;
-    memset(v, 'v', sizeof v);
-    rocksdb_options_set_create_if_missing(o, 1);
-    rocksdb_options_set_db_paths(o, paths, 2);
-    db = rocksdb_open(o, dir, &err);
-    for (int r = 0; db && !err && r < 6; r++) {
-        for (int i = 0; i < 300 && !err; i++) {
-            snprintf(k, sizeof k, "k%d-%03d", r, i);
-            rocksdb_put(db, wo, k, strlen(k), v, sizeof v, &err);
-        }
-        if (r < 5 && !err)
-            rocksdb_flush(db, fo, &err);
-        if (r == 4) /* RocksDB spreads tables over both paths */
-            rocksdb_compact_range(db, NULL, 0, NULL, 0);
-    }
-    if (db)
-        rocksdb_close(db);
-    snprintf(cmd, sizeof cmd, "mkdir %s && ln %s/* %s/* %s/* %s/", copy, dir, p1, p2, copy);
-    if (err || system(cmd) != 0) {
-        diag("db_paths database: %s", err ? err : "cannot link");
-        free(copy);
-        copy = NULL;
-    }
-    for (int i = 0; i < 2; i++)
-        rocksdb_dbpath_destroy((rocksdb_dbpath_t *)paths[i]);
-    rocksdb_options_destroy(o);
-    rocksdb_writeoptions_destroy(wo);
-    rocksdb_flushoptions_destroy(fo);
-    free(err), free(dir), free(p1), free(p2);
-    return copy;
-}
 
 int main(void)
 {
@@ -219,7 +178,7 @@ int main(void)
         is_int(tb_txndb_recover(u, TB_POLICY_COMMITTED, NULL), 0, "its recovery works with a stand-in under the name");
     }
     {
-        char *copy = db_paths_copy(), got[65];
+        char *copy = db_paths_copy(root), got[65];
         is_int(copy ? tb_txndb_recover(copy, TB_POLICY_COMMITTED, NULL) : -1, 0,
                "a copy of a db_paths database (tables of path ids 0 and 1 in one directory) recovers");
         ok(copy && hash_of(copy, got) == 0, "and opens");
