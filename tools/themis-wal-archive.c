@@ -135,6 +135,19 @@ static int push_segment(void *arg, const char *path, const struct tb_seg_info *s
     return 0;
 }
 
+/* With --follow the first SIGINT/SIGTERM/SIGHUP asks for the normal end: the pass under way
+ * finishes, one last pass follows, the segment is closed, exit 0. A signal arriving inside a
+ * pass must not abort it (an archiver stopped with the server would otherwise exit 1 by
+ * chance). A second signal stops at once, as every tool does. */
+static volatile sig_atomic_t stop_requested;
+
+static void follow_on_signal(int sig)
+{
+    if (stop_requested)
+        tb_interrupted = sig;
+    stop_requested = sig;
+}
+
 int main(int argc, char **argv)
 {
     struct pusher push = { 0 };
@@ -182,6 +195,8 @@ int main(int argc, char **argv)
         return tool_usage(&cli, check ? "--write-policy goes with --once or --follow" : tb_error_last());
     if (tb_progress_parse(progress_arg, &pmode) < 0)
         return tool_fail(&cli, TB_EUSAGE);
+    if (follow)
+        tool_catch_signals_with(follow_on_signal);
     if (check) {
         uint64_t records, first, next;
         rc = tb_archive_check(wal_dir, &records, &first, &next);
@@ -243,16 +258,15 @@ int main(int argc, char **argv)
                     tb_archiver_next_seq(a));
         if ((rc = tb_archiver_rotate(a, once)) < 0 || once)
             break;
-        if (tb_interrupted)
+        if (stop_requested)
             break;
         nanosleep(&ts, NULL);
-        if (tb_interrupted)
+        if (stop_requested)
             break;
     }
     /* Stopping by signal is the normal end of --follow: close the segment so it is whole
      * (everything archived is durable already; this only publishes it). */
     if (rc == 0 && follow) {
-        tb_interrupted = 0;
         /* One last pass first: stopped after the server (systemd, a runbook), the archive
          * then holds every write the server made. */
         if ((rc = tb_archiver_poll(a, &n)) == 0) {

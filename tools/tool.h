@@ -54,17 +54,23 @@ static void tool_on_signal(int sig)
     tb_interrupted = sig;
 }
 
-/* SIGINT, SIGTERM and SIGHUP make the library stop and remove its temporary files; no
- * SA_RESTART, so blocking reads and writes return at once. */
-static inline void tool_catch_signals(void)
+/* SIGINT, SIGTERM and SIGHUP go to on_signal; no SA_RESTART, so blocking reads, writes and
+ * sleeps return at once. */
+static inline void tool_catch_signals_with(void (*on_signal)(int))
 {
     struct sigaction sa = { 0 };
-    sa.sa_handler = tool_on_signal;
+    sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+/* The default: a signal makes the library stop and remove its temporary files. */
+static inline void tool_catch_signals(void)
+{
+    tool_catch_signals_with(tool_on_signal);
 }
 
 /* The --nice and --io-nice entries of a tool's option table; tool_priority applies them. */

@@ -847,6 +847,16 @@ int tb_archiver_skipped(tb_archiver *a, uint64_t *from, uint64_t *to)
     return a->skipped_to != 0;
 }
 
+/* Mid-pass: the state is saved before the segment is closed, as between passes, so a crash
+ * between the two leaves the records in the partial segment, never archived twice. */
+static int close_full_segment(tb_archiver *a)
+{
+    int rc;
+    if ((rc = tb_seg_writer_flush(a->seg)) < 0 || (rc = save_state(a)) < 0)
+        return rc;
+    return tb_archiver_rotate(a, 0);
+}
+
 int tb_archiver_poll(tb_archiver *a, uint64_t *n)
 {
     struct logfile *logs = NULL;
@@ -881,6 +891,12 @@ int tb_archiver_poll(tb_archiver *a, uint64_t *n)
             from = end;
             if (a->o.progress)
                 a->o.progress(a->o.progress_arg, a->bytes_read);
+            /* A long pass (a large WAL not yet archived) stops at a signal, and closes its
+             * segments as they fill instead of writing one segment of the whole pass. */
+            if (rc == 0)
+                rc = tb_error_check_interrupt();
+            if (rc == 0 && tb_seg_writer_bytes(a->seg) >= a->o.segment_size)
+                rc = close_full_segment(a);
         }
         if (rc == 0 && more < 0)
             rc = more;
