@@ -1,5 +1,6 @@
 /* progress: throttled progress output, a terminal line or JSON lines. */
 #include "progress.h"
+#include "timefmt.h"
 #include "error.h"
 
 #include <string.h>
@@ -42,16 +43,24 @@ static void emit(struct tb_progress *p, int final)
 {
     double t = now(), el = t - p->start;
     double rate = el > 0 ? (double)p->done / el : 0;
+    double lag_s = p->has_lag ? (double)(tb_time_now_ns() - p->lag_since_ns) / 1e9 : 0;
+    if (lag_s < 0)
+        lag_s = 0;
     if (p->mode == TB_PROGRESS_JSON) {
-        fprintf(p->out, "{\"phase\":\"%s\",\"bytes_done\":%llu,\"bytes_total\":%llu,\"rate\":%.0f%s}\n",
-                p->phase, (unsigned long long)p->done, (unsigned long long)p->total, rate,
-                final ? ",\"done\":true" : "");
+        fprintf(p->out, "{\"phase\":\"%s\",\"bytes_done\":%llu,\"bytes_total\":%llu,\"rate\":%.0f",
+                p->phase, (unsigned long long)p->done, (unsigned long long)p->total, rate);
+        if (p->has_lag)
+            fprintf(p->out, ",\"lag_bytes\":%llu,\"lag_seconds\":%.3f", (unsigned long long)p->lag_bytes, lag_s);
+        fprintf(p->out, "%s}\n", final ? ",\"done\":true" : "");
     } else if (p->mode == TB_PROGRESS_TTY) {
         double pct = p->total ? 100.0 * (double)p->done / (double)p->total : 0;
         fprintf(p->out, "\r%s: %.1f MiB", p->phase, (double)p->done / 1048576.0);
         if (p->total)
             fprintf(p->out, " of %.1f MiB (%.0f%%)", (double)p->total / 1048576.0, pct > 100 ? 100 : pct);
-        fprintf(p->out, ", %.1f MiB/s  %s", rate / 1048576.0, final ? "\n" : "");
+        fprintf(p->out, ", %.1f MiB/s", rate / 1048576.0);
+        if (p->has_lag)
+            fprintf(p->out, ", behind %.1f MiB, %.1f s", (double)p->lag_bytes / 1048576.0, lag_s);
+        fprintf(p->out, "  %s", final ? "\n" : "");
     }
     fflush(p->out);
 }
@@ -63,6 +72,21 @@ void tb_progress_update(void *arg, uint64_t bytes_done)
     if (!p || p->mode == TB_PROGRESS_OFF)
         return;
     p->done = bytes_done;
+    t = now();
+    if (t - p->last < 0.2)
+        return;
+    p->last = t;
+    emit(p, 0);
+}
+
+void tb_progress_lag(struct tb_progress *p, uint64_t bytes, int64_t since_ns)
+{
+    double t;
+    if (!p || p->mode == TB_PROGRESS_OFF)
+        return;
+    p->has_lag = 1;
+    p->lag_bytes = bytes;
+    p->lag_since_ns = since_ns;
     t = now();
     if (t - p->last < 0.2)
         return;

@@ -97,6 +97,8 @@ static int statement(struct tb_rocksopts *o, enum section sec, const char *s, co
 #define IS(k) ((size_t)(ne - s) == sizeof(k) - 1 && memcmp(s, k, sizeof(k) - 1) == 0)
     if (sec == SEC_VERSION && IS("rocksdb_version"))
         return keep(&o->rocksdb_version, dup_range(v, ve));
+    if (sec == SEC_DB && IS("recycle_log_file_num"))
+        return keep(&o->recycle_log_file_num, dup_range(v, ve));
     if (sec == SEC_DB && IS("two_write_queues"))
         return keep(&o->two_write_queues, dup_range(v, ve));
     if (sec == SEC_DB && IS("allow_2pc"))
@@ -231,6 +233,7 @@ void tb_rocksopts_clear(struct tb_rocksopts *o)
     free(o->file);
     free(o->rocksdb_version);
     free(o->two_write_queues);
+    free(o->recycle_log_file_num);
     free(o->allow_2pc);
     free(o->wal_dir);
     free(o->db_paths);

@@ -16,7 +16,7 @@ struct tb_rocksopts_cf {
 struct tb_rocksopts {
     char *file; /* the OPTIONS-NNNNNN name it came from (tb_rocksopts_read) */
     char *rocksdb_version;
-    char *two_write_queues, *allow_2pc, *wal_dir, *db_paths;
+    char *two_write_queues, *allow_2pc, *wal_dir, *db_paths, *recycle_log_file_num;
     size_t ncf;
     struct tb_rocksopts_cf *cf; /* in file order */
 };

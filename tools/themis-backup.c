@@ -161,17 +161,26 @@ static int check_root(void)
         rc = tb_error_set(TB_EIO, "the newest good backup is %s old (more than %s): %s", a, b, good->dir);
     }
     if (rc == 0 && wal_dir) {
-        char *st = tb_fs_join(wal_dir, "state.tsv");
+        char *st = tb_fs_join(wal_dir, "state.tsv"), *text = NULL, *lag;
         struct stat sb;
         int seen = st && stat(st, &sb) == 0;
-        int64_t ago = seen ? now - ((int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec) : 0;
+        int64_t ago = seen ? now - ((int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec) : 0, since = 0;
+        unsigned long long bytes = 0;
+        /* An archiver records since when it may lack writes (the start of its last pass
+         * that read the WAL to its end) and the bytes then unread; older ones only the
+         * file's time of its last pass. */
+        if (seen && tb_fs_read_file(st, &text, NULL) == 0 && (lag = strstr(text, "\nlag\t")) &&
+            sscanf(lag, "\nlag\t%llu\t%" SCNd64, &bytes, &since) == 2 && since > 0 && now - since > ago)
+            ago = now - since;
         if (!seen)
             rc = tb_error_set(TB_EIO, "no WAL archiver has run in %s", wal_dir);
         else if (ago > wlim) {
             fmt_age(ago, a, sizeof a);
             fmt_age(wlim, b, sizeof b);
-            rc = tb_error_set(TB_EIO, "the WAL archiver last polled %s ago (more than %s): %s", a, b, wal_dir);
+            rc = tb_error_set(TB_EIO, "the WAL archive is %s behind the live WAL (more than %s; %.1f MiB unread at its "
+                              "last pass): %s", a, b, (double)bytes / 1048576.0, wal_dir);
         }
+        free(text);
         free(st);
     }
     if (rc == 0) {

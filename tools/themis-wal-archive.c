@@ -1,5 +1,6 @@
 /* themis-wal-archive: copy every committed WAL record of a ThemisDB into a WAL archive,
  * once or following, or check an archive. */
+#include "timefmt.h"
 #include "tool.h"
 
 #include <errno.h>
@@ -17,7 +18,7 @@
 
 static const char *db_path, *wal_dir, *push_url, *progress_arg, *policy_arg, *db_wal_dir;
 static int once, follow, check, verbose, to_stdout;
-static long long interval_ms = 200, segment_size = 64ll << 20, segment_seconds = 300, level = 3;
+static long long interval_ms = 200, segment_size = 64ll << 20, segment_seconds = 300, level = 3, warn_lag = 64ll << 20;
 
 static long long prio_nice;
 static const char *prio_io;
@@ -32,6 +33,8 @@ static const struct tb_option opts[] = {
     { "follow", 0, TB_OPT_FLAG, &follow, NULL, "keep following the WAL until SIGINT/SIGTERM" },
     { "interval", 0, TB_OPT_INT, &interval_ms, "MS", "with --follow: poll every MS milliseconds (default 200)" },
     { "segment-size", 0, TB_OPT_INT, &segment_size, "N", "close a segment at N bytes (default 64M)" },
+    { "warn-lag", 0, TB_OPT_INT, &warn_lag, "N",
+      "say so on stderr when N bytes of WAL wait to be archived, again at each doubling (default 64M)" },
     { "segment-seconds", 0, TB_OPT_INT, &segment_seconds, "S", "close a segment after S seconds (default 300)" },
     { "compress-level", 0, TB_OPT_INT, &level, "N", "zstd level of segments (default 3)" },
     { "stdout", 0, TB_OPT_FLAG, &to_stdout, NULL,
@@ -135,6 +138,46 @@ static int push_segment(void *arg, const char *path, const struct tb_seg_info *s
     return 0;
 }
 
+/* After each pass: the lag goes to --progress, and a growing backlog to stderr (the
+ * archive is slower than the writer: RocksDB's deleted WAL files stay on disk, held open,
+ * until archived). */
+static void report_lag(tb_archiver *a, struct tb_progress *p)
+{
+    static uint64_t warned;
+    uint64_t bytes;
+    int64_t since;
+    int inotify;
+    tb_archiver_lag(a, &bytes, &since, &inotify);
+    tb_progress_lag(p, bytes, since);
+    if (warn_lag <= 0)
+        return;
+    if (bytes >= (uint64_t)warn_lag && bytes >= 2 * warned) {
+        fprintf(stderr, "%s: %.1f MiB of WAL wait to be archived: the archive is slower than the database writes "
+                "(the WAL files stay on the database's disk, held open, until archived)\n", cli.tool,
+                (double)bytes / 1048576.0);
+        warned = bytes;
+    } else if (warned && bytes < (uint64_t)warn_lag / 4) {
+        fprintf(stderr, "%s: caught up: %.1f MiB of WAL wait to be archived\n", cli.tool, (double)bytes / 1048576.0);
+        warned = 0;
+    }
+}
+
+/* The archiver's progress callback (after each record): the bytes read, and once a second
+ * the lag, so a pass that takes long (a slow archive, a large backlog) shows it too. */
+static tb_archiver *following;
+static struct tb_progress prog;
+
+static void on_progress(void *arg, uint64_t bytes_done)
+{
+    static int64_t last;
+    int64_t now = tb_time_now_ns();
+    tb_progress_update(arg, bytes_done);
+    if (following && now - last >= 1000000000) {
+        last = now;
+        report_lag(following, &prog);
+    }
+}
+
 /* With --follow the first SIGINT/SIGTERM/SIGHUP asks for the normal end: the pass under way
  * finishes, one last pass follows, the segment is closed, exit 0. A signal arriving inside a
  * pass must not abort it (an archiver stopped with the server would otherwise exit 1 by
@@ -154,7 +197,6 @@ int main(int argc, char **argv)
     struct tar_out tar = { 0 };
     char *tmp = NULL;
     struct tb_archiver_opts o = { 0 };
-    struct tb_progress prog;
     enum tb_progress_mode pmode;
     tb_archiver *a = NULL;
     uint64_t n, total = 0, from, to;
@@ -237,10 +279,11 @@ int main(int argc, char **argv)
     o.level = (int)level;
     /* The WAL only grows: no total, only bytes read (and the rate). */
     tb_progress_start(&prog, pmode, stderr, "archive", 0);
-    o.progress = tb_progress_update;
+    o.progress = on_progress;
     o.progress_arg = &prog;
     if ((rc = tb_archiver_open(&a, &o)) < 0)
         goto out;
+    following = a;
     /* What an earlier run archived but did not push (or a first push of an old archive). */
     if (push_url && push_catch_up(&push) < 0 && follow)
         fprintf(stderr, "%s: push failed, retrying at the next segment: %s\n", cli.tool, tb_error_last());
@@ -253,6 +296,7 @@ int main(int argc, char **argv)
                     "..%" PRIu64 " are missing): it begins at sequence %" PRIu64 "; take a new backup for it\n",
                     cli.tool, from, to - 1, to);
         total += n;
+        report_lag(a, &prog);
         if (verbose && n)
             fprintf(stderr, "%s: archived %" PRIu64 " records, next sequence %" PRIu64 "\n", cli.tool, n,
                     tb_archiver_next_seq(a));
@@ -280,6 +324,7 @@ int main(int argc, char **argv)
     if (rc == 0 && verbose)
         fprintf(stderr, "%s: %" PRIu64 " records archived (write policy %s)\n", cli.tool, total,
                 tb_policy_name(tb_archiver_policy(a)));
+    following = NULL;
     tb_archiver_free(a);
 out:
     tb_s3_free(push.s3);

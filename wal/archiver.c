@@ -7,8 +7,10 @@
 #include "fs.h"
 #include "log_reader.h"
 #include "rdbmanifest.h"
+#include "rocksopts.h"
 #include "segment.h"
 #include "stream.h"
+#include "tap.h"
 #include "timefmt.h"
 
 #include <rocksdb/c.h>
@@ -245,6 +247,9 @@ struct tb_archiver {
     int fresh;                 /* a new archive in its first poll: no state, no segment */
     uint64_t skipped_from, skipped_to; /* a new archive's start moved past a gap */
     uint64_t dropped;          /* records archived before that gap, dropped */
+    tb_wal_tap *tap;           /* holds the WAL files open until archived */
+    uint64_t lag_bytes;        /* WAL written but not archived, at the end of the last pass */
+    int64_t caught_up_ns;      /* start of the last pass that read the WAL to its end */
 };
 
 static int save_state(tb_archiver *a)
@@ -262,6 +267,8 @@ static int save_state(tb_archiver *a)
     if (spb(a->policy))
         len += (size_t)snprintf(buf + len, cap - len, "policy\t%s\nunlogged\t%" PRIu64 "\t%" PRIu64 "\n",
                                 tb_policy_name(a->policy), a->unlogged, a->rec_log);
+    if (a->caught_up_ns)
+        len += (size_t)snprintf(buf + len, cap - len, "lag\t%" PRIu64 "\t%" PRId64 "\n", a->lag_bytes, a->caught_up_ns);
     for (size_t i = 0; i < a->pending->n; i++) {
         if (a->pending->v[i].len > 64)
             continue; /* xids are short names; a longer one is not kept across restarts */
@@ -273,6 +280,9 @@ static int save_state(tb_archiver *a)
     p = buf;
     rc = tb_fs_write_atomic(a->state_path, p, len, 0644);
     free(buf);
+    /* Durable: the WAL files before the one in progress are no longer needed. */
+    if (rc == 0 && a->tap)
+        tb_wal_tap_release(a->tap, a->log_number);
     return rc;
 }
 
@@ -305,6 +315,9 @@ static int load_state(tb_archiver *a)
                 break;
             }
             a->policy_recorded = 1;
+        } else if (sscanf(line, "lag\t%" SCNu64 "\t%" SCNd64, &x, &z) == 2) {
+            a->lag_bytes = x;
+            a->caught_up_ns = z;
         } else if (sscanf(line, "unlogged\t%" SCNu64 "\t%" SCNu64, &x, &y) == 2) {
             a->unlogged = x;
             a->rec_log = y;
@@ -558,6 +571,25 @@ static int check_state(tb_archiver *a)
     return 0;
 }
 
+/* A recycled WAL file is renamed to a new number and overwritten from its start, also
+ * while an archiver still reads it: no archiver can capture that without loss. */
+static int refuse_recycling(const char *db)
+{
+    struct tb_rocksopts ro = { 0 };
+    int rc = tb_rocksopts_read(db, &ro);
+    if (rc == TB_ENOENT || rc < 0) {
+        /* No OPTIONS file (an old or foreign database): nothing to refuse on. */
+        tb_rocksopts_clear(&ro);
+        return 0;
+    }
+    if (ro.recycle_log_file_num && strtoull(ro.recycle_log_file_num, NULL, 10) > 0)
+        rc = tb_error_set(TB_EIO, "the database recycles its WAL files (recycle_log_file_num=%s in %s/%s): a "
+                          "recycled file is overwritten in place, which no archiver can capture without loss; set "
+                          "recycle_log_file_num=0", ro.recycle_log_file_num, db, ro.file);
+    tb_rocksopts_clear(&ro);
+    return rc;
+}
+
 int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o)
 {
     tb_archiver *a = calloc(1, sizeof *a);
@@ -618,7 +650,9 @@ int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o)
      * records past the state; they say where we really are. */
     if (tb_seg_writer_count(a->seg) && ((rc = catch_up_state(a)) < 0 || (rc = tb_seg_writer_settle(a->seg)) < 0))
         goto fail;
-    if ((rc = check_state(a)) < 0)
+    if ((rc = check_state(a)) < 0 || (rc = refuse_recycling(o->db_path)) < 0)
+        goto fail;
+    if ((rc = tb_wal_tap_start(&a->tap, o->db_wal_dir ? o->db_wal_dir : o->db_path, a->log_number)) < 0)
         goto fail;
     *out = a;
     return 0;
@@ -631,6 +665,7 @@ void tb_archiver_free(tb_archiver *a)
 {
     if (!a)
         return;
+    tb_wal_tap_stop(a->tap);
     tb_seg_writer_free(a->seg);
     tb_rmf_free(a->rmf);
     tb_pending_free(a->pending);
@@ -660,7 +695,10 @@ enum tb_policy tb_archiver_policy(tb_archiver *a)
 struct logfile {
     uint64_t number;
     char *path;
+    int fd;                    /* held by the tap, or -1 */
 };
+
+
 
 static int cmp_log(const void *x, const void *y)
 {
@@ -701,6 +739,7 @@ static int list_logs(const char *db, struct logfile **out, size_t *n)
                 v = p;
             }
             v[*n].number = num;
+            v[*n].fd = -1;
             v[(*n)++].path = tb_fs_join(dir, e->d_name);
         }
         if (d)
@@ -710,6 +749,37 @@ static int list_logs(const char *db, struct logfile **out, size_t *n)
     if (*n)
         qsort(v, *n, sizeof *v, cmp_log);
     *out = v;
+    return 0;
+}
+
+/* The WAL files listed, and those the tap holds (deleted or moved since, perhaps), each
+ * with the tap's descriptor when it has one. */
+static int held_logs(tb_archiver *a, struct logfile **out, size_t *n)
+{
+    struct tb_tap_file *tf = NULL;
+    size_t ntf = 0, k;
+    int rc = list_logs(a->o.db_wal_dir ? a->o.db_wal_dir : a->o.db_path, out, n);
+    if (rc < 0 || !a->tap || (rc = tb_wal_tap_list(a->tap, &tf, &ntf)) < 0 || !ntf)
+        return rc;
+    struct logfile *v = realloc(*out, (*n + ntf) * sizeof *v);
+    if (!v) {
+        tb_wal_tap_list_free(tf, ntf);
+        return tb_error_set(TB_EIO, "out of memory");
+    }
+    *out = v;
+    for (size_t i = 0; i < ntf; i++) {
+        for (k = 0; k < *n && v[k].number != tf[i].number; k++)
+            ;
+        if (k == *n) {
+            v[k].number = tf[i].number;
+            v[k].path = tf[i].path;
+            tf[i].path = NULL;
+            (*n)++;
+        }
+        v[k].fd = tf[i].fd;
+    }
+    tb_wal_tap_list_free(tf, ntf);
+    qsort(v, *n, sizeof *v, cmp_log);
     return 0;
 }
 
@@ -832,7 +902,8 @@ static int check_same_db(tb_archiver *a, const struct logfile *logs, size_t nlog
                             "followed it; archive it into a new --wal-directory and take a new backup (%s)",
                             logs[nlogs - 1].number, a->log_number, a->o.db_path);
     for (size_t i = 0; i < nlogs; i++)
-        if (logs[i].number == a->log_number && stat(logs[i].path, &st) == 0 && (uint64_t)st.st_size < a->offset)
+        if (logs[i].number == a->log_number &&
+            (logs[i].fd >= 0 ? fstat(logs[i].fd, &st) : stat(logs[i].path, &st)) == 0 && (uint64_t)st.st_size < a->offset)
             return tb_error_set(TB_EVERIFY, "%s is shorter (%jd bytes) than this archive has read of it (%" PRIu64
                                 "): the database was restored or replaced since the archive followed it; archive "
                                 "it into a new --wal-directory and take a new backup", logs[i].path,
@@ -845,6 +916,37 @@ int tb_archiver_skipped(tb_archiver *a, uint64_t *from, uint64_t *to)
     *from = a->skipped_from;
     *to = a->skipped_to;
     return a->skipped_to != 0;
+}
+
+/* Bytes of WAL after the archived position. */
+static uint64_t unread(tb_archiver *a, const struct logfile *logs, size_t nlogs)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < nlogs; i++) {
+        struct stat st;
+        uint64_t from = logs[i].number == a->log_number ? a->offset : 0;
+        if (logs[i].number < a->log_number ||
+            (logs[i].fd >= 0 ? fstat(logs[i].fd, &st) : stat(logs[i].path, &st)) < 0)
+            continue;
+        if ((uint64_t)st.st_size > from)
+            sum += (uint64_t)st.st_size - from;
+    }
+    return sum;
+}
+
+void tb_archiver_lag(tb_archiver *a, uint64_t *bytes, int64_t *caught_up_ns, int *inotify)
+{
+    struct logfile *logs = NULL;
+    size_t nlogs = 0;
+    /* Counted now: within a long pass too. */
+    if (held_logs(a, &logs, &nlogs) == 0)
+        a->lag_bytes = unread(a, logs, nlogs);
+    for (size_t i = 0; i < nlogs; i++)
+        free(logs[i].path);
+    free(logs);
+    *bytes = a->lag_bytes;
+    *caught_up_ns = a->caught_up_ns;
+    *inotify = a->tap && tb_wal_tap_inotify(a->tap);
 }
 
 /* Mid-pass: the state is saved before the segment is closed, as between passes, so a crash
@@ -863,8 +965,9 @@ int tb_archiver_poll(tb_archiver *a, uint64_t *n)
     size_t nlogs = 0;
     uint64_t dropped = a->dropped;
     int rc;
+    int64_t started = tb_time_now_ns();
     *n = 0;
-    if ((rc = list_logs(a->o.db_wal_dir ? a->o.db_wal_dir : a->o.db_path, &logs, &nlogs)) < 0)
+    if ((rc = held_logs(a, &logs, &nlogs)) < 0)
         return rc;
     rc = check_same_db(a, logs, nlogs);
     for (size_t i = 0; i < nlogs && rc == 0; i++) {
@@ -876,7 +979,8 @@ int tb_archiver_poll(tb_archiver *a, uint64_t *n)
         if (logs[i].number < a->log_number)
             continue;
         from = logs[i].number == a->log_number ? a->offset : 0;
-        rc = tb_wal_reader_open(&r, logs[i].path, logs[i].number, from);
+        rc = logs[i].fd >= 0 ? tb_wal_reader_open_fd(&r, logs[i].fd, logs[i].path, logs[i].number, from)
+                             : tb_wal_reader_open(&r, logs[i].path, logs[i].number, from);
         if (rc == TB_ENOENT) {
             /* Moved to archive/ or deleted since the listing: look again next poll. */
             rc = 0;
@@ -905,6 +1009,11 @@ int tb_archiver_poll(tb_archiver *a, uint64_t *n)
             a->offset = tb_wal_reader_offset(r);
         }
         tb_wal_reader_free(r);
+    }
+    if (rc == 0) {
+        /* Read to the end: what is unread now was written during this pass. */
+        a->caught_up_ns = started;
+        a->lag_bytes = unread(a, logs, nlogs);
     }
     for (size_t i = 0; i < nlogs; i++)
         free(logs[i].path);

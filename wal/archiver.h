@@ -41,6 +41,11 @@ int tb_archiver_poll(tb_archiver *a, uint64_t *n);
 /* Closes the partial segment into a published one when due, or always with force. */
 int tb_archiver_rotate(tb_archiver *a, int force);
 uint64_t tb_archiver_next_seq(tb_archiver *a);
+/* How far the archive is behind the live WAL: bytes written and not yet archived at the
+ * end of the last pass, and when the last pass that read the WAL to its end started (the
+ * archive holds everything written before; 0: no pass yet). inotify: new WAL files are
+ * seen by inotify (else by scanning the directories every few milliseconds). */
+void tb_archiver_lag(tb_archiver *a, uint64_t *bytes, int64_t *caught_up_ns, int *inotify);
 /* The policy the archive decodes with (TB_POLICY_UNKNOWN: not known yet). */
 enum tb_policy tb_archiver_policy(tb_archiver *a);
 /* A new archive starts after the last gap in the database's WAL: 1 when it did, with the

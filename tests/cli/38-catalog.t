@@ -56,7 +56,15 @@ is "$rc" 0 "the archiver polled just now"
 touch -d "20 minutes ago" "$T/w/state.tsv"
 run themis-backup --check-age --backup-root "$T/root" --max-age 2d --wal-directory "$T/w" --max-wal-lag 10m
 is "$rc" 1 "the archiver last polled 20 minutes ago: exit 1"
-like "$err" "the WAL archiver last polled 20m0[0-9]s ago \(more than 10m00s\)" "says so"
+like "$err" "the WAL archive is 20m0[0-9]s behind the live WAL \(more than 10m00s" "says so"
+# An archiver that polls but falls behind (its passes take longer than the writes): the
+# state names the start of its last pass that reached the WAL's end, and what was unread.
+themis-wal-archive --database-path "$T/db" --wal-directory "$T/w" --once 2>/dev/null
+grep -q "^lag	" "$T/w/state.tsv"; ok $? "the state records the lag"
+sed -i "s/^lag\t.*/lag\t73400320\t$(( ($(date +%s) - 1800) * 1000000000 ))/" "$T/w/state.tsv"
+run themis-backup --check-age --backup-root "$T/root" --max-age 2d --wal-directory "$T/w" --max-wal-lag 10m
+is "$rc" 1 "state written just now, but behind by 30 minutes: exit 1"
+like "$err" "the WAL archive is 30m0[0-9]s behind the live WAL \(more than 10m00s; 70.0 MiB unread at its last pass\)" "says so, with the bytes"
 run themis-backup --check-age --backup-root "$T/root" --max-age 26x
 is "$rc" 2 "a malformed age is a usage error"
 run themis-backup --check-age --backup-root "$T/empty-root-that-is-not-there" --max-age 1h
