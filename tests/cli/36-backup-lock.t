@@ -5,7 +5,7 @@
 # --io-nice set the priorities of the running backup's threads.
 . "$(dirname "$0")/lib.sh"
 
-make_db "$T/db" --batches 6000; ok $? "load generator wrote a database"
+make_db "$T/db" --batches 2000; ok $? "load generator wrote a database"
 mkdir -p "$T/root"
 slow="--compress --compress-level 19 --threads 1"
 # The runs are held with SIGSTOP while the other side acts: no race with their speed.

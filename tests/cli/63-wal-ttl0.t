@@ -14,10 +14,13 @@ B=s3://$TB_S3_BUCKET
 head -c 32 /dev/urandom > "$T/key"
 mkdir -p "$T/tmp"
 
-# Two writers at once (2 cores: the archivers compete with them for CPU, as on a server).
+# Two writers at once (2 cores: the archivers compete with them for CPU, as on a server),
+# and archivers that poll once a second: WAL files here live shorter than that (an
+# archiver that only lists the directory when it polls loses whole files at once: exit 4
+# within seconds at these rates, before the WAL files were held open).
 lg() {  # lg NAME SEED [ARGS]: a writer with ThemisDB's WAL_ttl_seconds=0 and 1 MiB memtables
     local n=$1 s=$2; shift 2
-    themis-loadgen --db "$T/$n" --seed "$s" --threads 4 --seconds "$SECS" --write-buffer 1M --wal-ttl 0 --rate 400 \
+    themis-loadgen --db "$T/$n" --seed "$s" --threads 4 --seconds "$SECS" --write-buffer 1M --wal-ttl 0 --rate 200 \
         --checkpoint-dir "$T/truth-$n" --checkpoint-every-ms 5000 --ready-file "$T/ready-$n" "$@" 2>"$T/lg-$n.err"
 }
 lg a 63 & lga=$!
@@ -27,7 +30,7 @@ wait_for 60 test -f "$T/ready-a" -a -f "$T/ready-b"; ok $? "two writers running 
 
 follow() {  # follow NAME DB [ARGS]: an archiver following DB into $T/NAME
     local n=$1 db=$2; shift 2
-    themis-wal-archive --database-path "$T/$db" --wal-directory "$T/$n" --follow --interval 200 --progress=json "$@" \
+    themis-wal-archive --database-path "$T/$db" --wal-directory "$T/$n" --follow --interval 1000 --progress=json "$@" \
         2>"$T/$n.err" &
 }
 follow wa a --warn-lag 0; ara=$!
