@@ -284,6 +284,14 @@ int main(int argc, char **argv)
     if ((rc = tb_archiver_open(&a, &o)) < 0)
         goto out;
     following = a;
+    if (verbose) {
+        uint64_t lag_bytes;
+        int64_t since;
+        int inotify;
+        tb_archiver_lag(a, &lag_bytes, &since, &inotify);
+        fprintf(stderr, "%s: new WAL files are held open as they appear (%s)\n", cli.tool,
+                inotify ? "inotify" : "no inotify: the directories are listed every 5 ms");
+    }
     /* What an earlier run archived but did not push (or a first push of an old archive). */
     if (push_url && push_catch_up(&push) < 0 && follow)
         fprintf(stderr, "%s: push failed, retrying at the next segment: %s\n", cli.tool, tb_error_last());

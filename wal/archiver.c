@@ -10,7 +10,7 @@
 #include "rocksopts.h"
 #include "segment.h"
 #include "stream.h"
-#include "tap.h"
+#include "waltap.h"
 #include "timefmt.h"
 
 #include <rocksdb/c.h>

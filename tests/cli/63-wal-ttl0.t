@@ -37,24 +37,29 @@ follow wa a --warn-lag 0; ara=$!
 follow we a --encrypt --key-file "$T/key"; are=$!
 follow wp a --push "$B/wal"; arp=$!
 follow wb b --db-wal-dir "$T/b-wal"; arb=$!
-on_exit "kill $ara $are $arp $arb 2>/dev/null"
-for n in wa we wp wb; do wait_for 60 test -f "$T/$n/state.tsv" || break; done
-ok $? "four archivers following (their first pass done)"
+# The same without inotify: the WAL directory listed every 5 ms.
+TB_WAL_TAP_SCAN=1 follow ws b --db-wal-dir "$T/b-wal" -v; ars=$!
+on_exit "kill $ara $are $arp $arb $ars 2>/dev/null"
+for n in wa we wp wb ws; do wait_for 60 test -f "$T/$n/state.tsv" || break; done
+ok $? "five archivers following (their first pass done)"
+like "$(grep -v '^{' "$T/ws.err")" "held open as they appear \(no inotify: the directories are listed every 5 ms\)" "ws lists the directories instead of inotify"
 themis-backup --database-path "$T/a" --backup-directory "$T/base-a" --compress >/dev/null 2>"$T/ba.err"
 ok $? "base backup of a, taken under load$(cat "$T/ba.err")"
 themis-backup --database-path "$T/b" --db-wal-dir "$T/b-wal" --backup-directory "$T/base-b" --compress >/dev/null 2>"$T/bb.err"
 ok $? "base backup of b, taken under load$(cat "$T/bb.err")"
 wait "$lga"; is "$?" 0 "writer a finished: $(tail -1 "$T/lg-a.err")"
 wait "$lgb"; is "$?" 0 "writer b finished: $(tail -1 "$T/lg-b.err")"
-for p in $ara $are $arp $arb; do kill -TERM "$p"; done
-for n in wa we wp wb; do
-    case $n in wa) p=$ara ;; we) p=$are ;; wp) p=$arp ;; wb) p=$arb ;; esac
+for p in $ara $are $arp $arb $ars; do kill -TERM "$p"; done
+for n in wa we wp wb ws; do
+    case $n in wa) p=$ara ;; we) p=$are ;; wp) p=$arp ;; wb) p=$arb ;; ws) p=$ars ;; esac
     wait "$p"; is "$?" 0 "$n: the archiver ran without a gap and stopped cleanly${err:+}: $(grep -v '^{' "$T/$n.err" | head -3)"
 done
-for n in wa we wp wb; do
+for n in wa we wp wb ws; do
     run themis-wal-archive --wal-directory "$T/$n" --check $([ $n = we ] && echo --key-file "$T/key")
     is "$rc" 0 "$n: --check good ($out$err)"
 done
+is "$(themis-wal-archive --wal-directory "$T/ws" --check)" "$(themis-wal-archive --wal-directory "$T/wb" --check)" \
+    "ws (no inotify) holds the same records as wb"
 # The lag is visible: every progress line after the first pass has lag_bytes and lag_seconds.
 python3 - "$T/wa.err" <<'PY'
 import json, sys

@@ -1,11 +1,11 @@
-/* tap: holds every WAL file of a live database open from the moment it appears, so a file
+/* waltap: holds every WAL file of a live database open from the moment it appears, so a file
  * RocksDB deletes (WAL_ttl_seconds=0 deletes a file as soon as its memtables are flushed)
  * stays readable until the archiver has read all of it. A thread watches the WAL directory
  * and its archive/ with inotify (a fast directory scan where inotify is unavailable) and
  * opens each new NNNNNN.log at once; the archiver reads at its own pace through the held
  * descriptors and releases a file when the state it saved is past it. */
-#ifndef TB_TAP_H
-#define TB_TAP_H
+#ifndef TB_WALTAP_H
+#define TB_WALTAP_H
 
 #include <stddef.h>
 #include <stdint.h>
