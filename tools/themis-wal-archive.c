@@ -34,7 +34,7 @@ static const struct tb_option opts[] = {
     { "interval", 0, TB_OPT_INT, &interval_ms, "MS", "with --follow: poll every MS milliseconds (default 200)" },
     { "segment-size", 0, TB_OPT_INT, &segment_size, "N", "close a segment at N bytes (default 64M)" },
     { "warn-lag", 0, TB_OPT_INT, &warn_lag, "N",
-      "say so on stderr when N bytes of WAL wait to be archived, again at each doubling (default 64M)" },
+      "with --follow: say so on stderr when N bytes of WAL wait to be archived, again at each doubling (default 64M)" },
     { "segment-seconds", 0, TB_OPT_INT, &segment_seconds, "S", "close a segment after S seconds (default 300)" },
     { "compress-level", 0, TB_OPT_INT, &level, "N", "zstd level of segments (default 3)" },
     { "stdout", 0, TB_OPT_FLAG, &to_stdout, NULL,
@@ -141,6 +141,8 @@ static int push_segment(void *arg, const char *path, const struct tb_seg_info *s
 /* After each pass: the lag goes to --progress, and a growing backlog to stderr (the
  * archive is slower than the writer: RocksDB's deleted WAL files stay on disk, held open,
  * until archived). */
+static int caught_up_once; /* a first pass ended */
+
 static void report_lag(tb_archiver *a, struct tb_progress *p)
 {
     static uint64_t warned;
@@ -149,7 +151,9 @@ static void report_lag(tb_archiver *a, struct tb_progress *p)
     int inotify;
     tb_archiver_lag(a, &bytes, &since, &inotify);
     tb_progress_lag(p, bytes, since);
-    if (warn_lag <= 0)
+    /* Only a follower falls behind: --once, and a follower's first pass, catch up on
+     * what was there (its time is the --progress line's). */
+    if (warn_lag <= 0 || !follow || !caught_up_once)
         return;
     if (bytes >= (uint64_t)warn_lag && bytes >= 2 * warned) {
         fprintf(stderr, "%s: %.1f MiB of WAL wait to be archived: the archive is slower than the database writes "
@@ -305,6 +309,7 @@ int main(int argc, char **argv)
                     cli.tool, from, to - 1, to);
         total += n;
         report_lag(a, &prog);
+        caught_up_once = 1;
         if (verbose && n)
             fprintf(stderr, "%s: archived %" PRIu64 " records, next sequence %" PRIu64 "\n", cli.tool, n,
                     tb_archiver_next_seq(a));
