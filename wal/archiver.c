@@ -696,6 +696,7 @@ struct logfile {
     uint64_t number;
     char *path;
     int fd;                    /* held by the tap, or -1 */
+    int listed;                /* in the directory now (else only held: deleted since) */
 };
 
 
@@ -740,6 +741,7 @@ static int list_logs(const char *db, struct logfile **out, size_t *n)
             }
             v[*n].number = num;
             v[*n].fd = -1;
+            v[*n].listed = 1;
             v[(*n)++].path = tb_fs_join(dir, e->d_name);
         }
         if (d)
@@ -773,6 +775,7 @@ static int held_logs(tb_archiver *a, struct logfile **out, size_t *n)
         if (k == *n) {
             v[k].number = tf[i].number;
             v[k].path = tf[i].path;
+            v[k].listed = 0;
             tf[i].path = NULL;
             (*n)++;
         }
@@ -893,21 +896,33 @@ static int archive_record(tb_archiver *a, const unsigned char *rec, size_t len, 
  * database (restored from a backup, say) whose WAL this archive must not skip over. */
 static int check_same_db(tb_archiver *a, const struct logfile *logs, size_t nlogs)
 {
-    struct stat st;
+    struct stat st, held;
+    const struct logfile *newest = NULL;
     if (!nlogs || !a->log_number)
         return 0;
-    if (logs[nlogs - 1].number < a->log_number)
+    /* What the directory holds now; files only held open were deleted since. */
+    for (size_t i = 0; i < nlogs; i++)
+        if (logs[i].listed)
+            newest = &logs[i];
+    if (newest && newest->number < a->log_number)
         return tb_error_set(TB_EVERIFY, "the database's WAL went back: its newest is %06" PRIu64 ".log, this archive has "
                             "read up to %06" PRIu64 ".log: the database was restored or replaced since the archive "
                             "followed it; archive it into a new --wal-directory and take a new backup (%s)",
-                            logs[nlogs - 1].number, a->log_number, a->o.db_path);
-    for (size_t i = 0; i < nlogs; i++)
-        if (logs[i].number == a->log_number &&
-            (logs[i].fd >= 0 ? fstat(logs[i].fd, &st) : stat(logs[i].path, &st)) == 0 && (uint64_t)st.st_size < a->offset)
+                            newest->number, a->log_number, a->o.db_path);
+    for (size_t i = 0; i < nlogs; i++) {
+        if (!logs[i].listed || stat(logs[i].path, &st) < 0)
+            continue;
+        /* A file of the same number that is not the one held: a new database's. */
+        if (logs[i].fd >= 0 && fstat(logs[i].fd, &held) == 0 && (held.st_ino != st.st_ino || held.st_dev != st.st_dev))
+            return tb_error_set(TB_EVERIFY, "%s is another file than the one of that number this archive read: the "
+                                "database was restored or replaced since the archive followed it; archive it into a "
+                                "new --wal-directory and take a new backup", logs[i].path);
+        if (logs[i].number == a->log_number && (uint64_t)st.st_size < a->offset)
             return tb_error_set(TB_EVERIFY, "%s is shorter (%jd bytes) than this archive has read of it (%" PRIu64
                                 "): the database was restored or replaced since the archive followed it; archive "
                                 "it into a new --wal-directory and take a new backup", logs[i].path,
                                 (intmax_t)st.st_size, a->offset);
+    }
     return 0;
 }
 

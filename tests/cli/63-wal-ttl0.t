@@ -52,7 +52,7 @@ wait "$lgb"; is "$?" 0 "writer b finished: $(tail -1 "$T/lg-b.err")"
 for p in $ara $are $arp $arb $ars; do kill -TERM "$p"; done
 for n in wa we wp wb ws; do
     case $n in wa) p=$ara ;; we) p=$are ;; wp) p=$arp ;; wb) p=$arb ;; ws) p=$ars ;; esac
-    wait "$p"; is "$?" 0 "$n: the archiver ran without a gap and stopped cleanly${err:+}: $(grep -v '^{' "$T/$n.err" | head -3)"
+    wait "$p"; is "$?" 0 "$n: the archiver ran without a gap and stopped cleanly${err:+}: $(grep -v '^{' "$T/$n.err" | head -3 | tr '\n' ' ')"
 done
 for n in wa we wp wb ws; do
     run themis-wal-archive --wal-directory "$T/$n" --check $([ $n = we ] && echo --key-file "$T/key")
@@ -141,6 +141,20 @@ is "$rc" 4 "the restart exits 4"
 like "$err" "WAL gap: sequences [0-9]+\.\.[0-9]+ are missing" "and names the missing range"
 one_line_error themis-wal-archive "$err"; ok $? "in one line"
 kill -TERM "$lgd"; wait "$lgd"
+
+# The database replaced underneath a follower (restored from a backup at the same path):
+# the WAL files it still holds are the old database's; the new one's are refused, exit 3.
+themis-loadgen --db "$T/x" --seed 67 --threads 2 --batches 300 --wal-ttl 0 2>/dev/null
+themis-backup --database-path "$T/x" --backup-directory "$T/xb" >/dev/null 2>&1
+themis-loadgen --db "$T/x" --seed 68 --threads 2 --batches 300 --wal-ttl 0 --no-flush-at-exit 2>/dev/null
+themis-wal-archive --database-path "$T/x" --wal-directory "$T/wx" --follow --interval 50 2>"$T/wx.err" & ar=$!
+wait_for 60 test -f "$T/wx/state.tsv"; ok $? "a follower of database x"
+rm -rf "$T/x"; themis-restore --backup-directory "$T/xb" --target "$T/x" >/dev/null
+themis-loadgen --db "$T/x" --seed 69 --threads 2 --batches 300 --wal-ttl 0 2>/dev/null
+ok $? "x restored from its older backup and written again"
+wait_for 60 bash -c "! kill -0 $ar 2>/dev/null"; ok $? "the follower stops by itself"
+wait "$ar"; is "$?" 3 "exit 3"
+like "$(cat "$T/wx.err")" "restored or replaced since the archive followed it" "saying the database was restored or replaced"
 
 # recycle_log_file_num > 0: a recycled WAL file is overwritten in place; refused at start.
 # (RocksDB 7.8 recycles only under kSkipAnyCorruptedRecords, and crashed in MarkLogsSynced
