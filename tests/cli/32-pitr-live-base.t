@@ -6,8 +6,10 @@
 # before the WALs were listed, every listed WAL is in it, and it opens.
 . "$(dirname "$0")/lib.sh"
 
-themis-loadgen --db "$T/db" --seed 42 --threads 4 --seconds 6 --flush-every 500 --wal-ttl 3600 \
-    --checkpoint-dir "$T/truth" --checkpoint-every-ms 800 --ready-file "$T/ready" 2>/dev/null &
+# The writer runs until more is written after the base (SIGTERM), not for a fixed time: on a
+# loaded machine a fixed time could end before the backup.
+themis-loadgen --db "$T/db" --seed 42 --threads 4 --seconds 300 --flush-every 500 --wal-ttl 3600 \
+    --checkpoint-dir "$T/truth" --checkpoint-every-ms 800 --ready-file "$T/ready" --log "$T/log" 2>/dev/null &
 lg=$!
 on_exit "kill $lg 2>/dev/null"
 wait_for 60 test -f "$T/ready"; ok $? "generator running"
@@ -15,7 +17,9 @@ themis-wal-archive --database-path "$T/db" --wal-directory "$T/w" --follow --int
 on_exit "kill \$ar 2>/dev/null"
 run themis-backup --database-path "$T/db" --backup-directory "$T/base" --compress
 is "$rc" 0 "early base backup under load"
-wait "$lg"
+n=$(wc -l < "$T/log")
+wait_for 60 bash -c "[ \$(wc -l < '$T/log') -ge $((n + 3000)) ]"
+kill -TERM "$lg"; wait "$lg"
 kill -TERM "$ar"; wait "$ar"
 base=$(manifest_field "$T/base/MANIFEST.json" last_sequence)
 bad=0 n=0

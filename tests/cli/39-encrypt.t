@@ -14,7 +14,8 @@ printf 'correct horse battery staple\n' > "$T/pass"
 mkdir -p "$T/tmp"; export TMPDIR="$T/tmp"
 
 # A live database with ground truth checkpoints, an encrypted WAL archive following it.
-themis-loadgen --db "$T/db" --seed 39 --threads 3 --seconds 6 --flush-every 400 --wal-ttl 3600 \
+# Until SIGTERM once more is written after the backup (a fixed time could end before it).
+themis-loadgen --db "$T/db" --seed 39 --threads 3 --seconds 300 --flush-every 400 --wal-ttl 3600 \
     --checkpoint-dir "$T/truth" --checkpoint-every-ms 700 --ready-file "$T/ready" --log "$T/log" 2>"$T/lg.err" &
 lg=$!
 on_exit "kill $lg 2>/dev/null"
@@ -25,7 +26,9 @@ on_exit "kill \$ar 2>/dev/null"
 wait_for 60 bash -c "[ \$(wc -l < '$T/log') -ge 2000 ]"
 run themis-backup --database-path "$T/db" --backup-directory "$T/b" --compress --encrypt --key-file "$T/k1"
 is "$rc" 0 "encrypted backup of the live database${err:+: $err}"
-wait "$lg"; is "$?" 0 "load generator finished"
+n=$(wc -l < "$T/log")
+wait_for 60 bash -c "[ \$(wc -l < '$T/log') -ge $((n + 2000)) ]"
+kill -TERM "$lg"; wait "$lg"; is "$?" 0 "load generator finished (SIGTERM, after more writes)"
 kill -TERM "$ar"; wait "$ar"; is "$?" 0 "archiver stopped"
 
 # What lies on disk tells nothing of the content.
