@@ -286,7 +286,7 @@ int tb_seg_writer_discard(tb_seg_writer *w)
     return 0;
 }
 
-static char *index_line(const struct tb_seg_info *s)
+char *tb_seg_index_line(const struct tb_seg_info *s)
 {
     char *line = NULL;
     if (asprintf(&line, "%020" PRIu64 "\t%020" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%" PRIu64 "\t%s\t%s\n", s->first_seq,
@@ -315,7 +315,7 @@ static int index_lock(const char *dir)
 
 static int index_append(const char *dir, const struct tb_seg_info *s)
 {
-    char *path = tb_fs_join(dir, TB_SEG_INDEX), *old = NULL, *buf = NULL, *line = index_line(s);
+    char *path = tb_fs_join(dir, TB_SEG_INDEX), *old = NULL, *buf = NULL, *line = tb_seg_index_line(s);
     size_t len = 0;
     int rc, lock;
     if (!path || !line) {
@@ -668,10 +668,11 @@ static int cmp_unindexed(const void *a, const void *b)
 
 /* Adds to v the published segments of dir that the index lacks and that continue it (an
  * archiver killed between publishing a segment and indexing it), in sequence order.
- * Only a chain from where the index ends (from the lowest when the index is empty) is
+ * Only a chain from where the index ends (when it lists none: from its "# from", else from
+ * the lowest; a segment below "# from" is one expiry removed from the index) is
  * taken: a segment file that does not continue it is not this archive's (another archive's
  * left in the same directory, as a sync of two archives' objects can) and is ignored. */
-static int adopt_unindexed(const char *dir, struct tb_seg_info **v, size_t *n, size_t *adopted)
+static int adopt_unindexed(const char *dir, struct tb_seg_info **v, size_t *n, uint64_t from, size_t *adopted)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -703,7 +704,7 @@ static int adopt_unindexed(const char *dir, struct tb_seg_info **v, size_t *n, s
     if (rc == 0 && nc) {
         uint64_t end;
         qsort(c, nc, sizeof *c, cmp_unindexed);
-        end = indexed ? (*v)[indexed - 1].next_seq : c[0].first;
+        end = indexed ? (*v)[indexed - 1].next_seq : from ? from : c[0].first;
         for (size_t i = 0; rc == 0 && i < nc; i++) {
             struct tb_seg_info *p;
             if (c[i].first != end)
@@ -761,31 +762,21 @@ static int index_entry(struct tb_tsv *t, char *line, struct tb_seg_info *s)
     return 0;
 }
 
-/* Reads index.tsv strictly (docs/wal-format.md, "index.tsv"): every line a comment or a
- * well-formed segment line, the segments in sequence order, none twice, none overlapping
- * another. A line may start after the one before ends: the sequences between went to no
- * record (the segment's first record is marked RESYNC, which --check and replay verify). */
-static int index_read(const char *dir, struct tb_seg_info **segs, size_t *n)
+/* A line may start after the one before ends: sequences between that went to no record
+ * (the segment's first record is marked RESYNC, which --check and replay verify: a jump
+ * without it is a gap, exit 4). A segment of Prepares alone takes no sequence: FIRST-FIRST,
+ * before the segment that starts at FIRST too. */
+int tb_seg_index_parse(char *text, size_t len, const char *name, struct tb_seg_info **segs, size_t *n, uint64_t *from)
 {
-    char *path = tb_fs_join(dir, TB_SEG_INDEX), *text = NULL, *line;
     struct tb_seg_info *v = NULL;
     struct tb_tsv t;
-    size_t cap = 0, len = 0;
-    int *lines = NULL, from_line = 0, m;
-    uint64_t from = 0;
-    int rc;
+    size_t cap = 0;
+    int *lines = NULL, from_line = 0, m, rc = 0;
+    char *line;
     *segs = NULL;
     *n = 0;
-    if (!path)
-        return tb_error_set(TB_EIO, "out of memory");
-    rc = tb_fs_read_file(path, &text, &len);
-    if (rc == TB_ENOENT) {
-        free(path);
-        return 0;
-    }
-    if (rc < 0)
-        goto cleanup;
-    tb_tsv_init(&t, text, len, path);
+    *from = 0;
+    tb_tsv_init(&t, text, len, name);
     while ((m = tb_tsv_next(&t, &line)) == 1) {
         struct tb_seg_info s;
         size_t k = *n, dup;
@@ -794,7 +785,7 @@ static int index_read(const char *dir, struct tb_seg_info **segs, size_t *n)
                 rc = tb_tsv_error(&t, "a '# from' line %s", from_line ? "again" : "after the segments");
                 goto cleanup;
             }
-            if (!tb_tsv_u64(line + strlen(TB_SEG_INDEX_FROM), &from)) {
+            if (!tb_tsv_u64(line + strlen(TB_SEG_INDEX_FROM), from)) {
                 rc = tb_tsv_error(&t, "'# from' with no sequence number: '%.60s'", line);
                 goto cleanup;
             }
@@ -814,9 +805,9 @@ static int index_read(const char *dir, struct tb_seg_info **segs, size_t *n)
                               "out of order or overlapping", s.name, s.first_seq, lines[k - 1], v[k - 1].next_seq);
             goto cleanup;
         }
-        if (!k && s.first_seq < from) {
+        if (!k && s.first_seq < *from) {
             rc = tb_tsv_error(&t, "segment %s starts at %" PRIu64 ", before the archive's start (line %d: from %" PRIu64 ")",
-                              s.name, s.first_seq, from_line, from);
+                              s.name, s.first_seq, from_line, *from);
             goto cleanup;
         }
         if (k == cap) {
@@ -840,10 +831,31 @@ static int index_read(const char *dir, struct tb_seg_info **segs, size_t *n)
     *segs = v;
     v = NULL;
 cleanup:
-    if (rc < 0)
+    if (rc < 0) {
         *n = 0;
+        *from = 0;
+    }
     free(lines);
     free(v);
+    return rc;
+}
+
+/* index.tsv's segments and its "# from" (0: none, and when there is no index). */
+static int index_read(const char *dir, struct tb_seg_info **segs, size_t *n, uint64_t *from)
+{
+    char *path = tb_fs_join(dir, TB_SEG_INDEX), *text = NULL;
+    size_t len = 0;
+    int rc;
+    *segs = NULL;
+    *n = 0;
+    *from = 0;
+    if (!path)
+        return tb_error_set(TB_EIO, "out of memory");
+    rc = tb_fs_read_file(path, &text, &len);
+    if (rc == 0)
+        rc = tb_seg_index_parse(text, len, path, segs, n, from);
+    else if (rc == TB_ENOENT)
+        rc = 0;
     free(text);
     free(path);
     return rc;
@@ -852,8 +864,9 @@ cleanup:
 int tb_seg_index_load(const char *dir, struct tb_seg_info **segs, size_t *n)
 {
     size_t adopted;
-    int rc = index_read(dir, segs, n);
-    if (rc == 0 && (rc = adopt_unindexed(dir, segs, n, &adopted)) < 0) {
+    uint64_t from;
+    int rc = index_read(dir, segs, n, &from);
+    if (rc == 0 && (rc = adopt_unindexed(dir, segs, n, from, &adopted)) < 0) {
         free(*segs);
         *segs = NULL;
         *n = 0;
@@ -877,7 +890,7 @@ static int index_write(const char *dir, const struct tb_seg_info *v, size_t n, u
     if (from)
         len += (size_t)snprintf(buf + len, cap - len, "%s%" PRIu64 "\n", TB_SEG_INDEX_FROM, from);
     for (size_t i = 0; i < n; i++) {
-        char *line = index_line(&v[i]);
+        char *line = tb_seg_index_line(&v[i]);
         size_t k = line ? strlen(line) : 0;
         if (!line || len + k > cap) {
             free(line);
@@ -899,12 +912,13 @@ int tb_seg_index_repair(const char *dir, size_t *adopted)
 {
     struct tb_seg_info *v = NULL;
     size_t n = 0;
-    int lock = index_lock(dir), rc = lock < 0 ? lock : index_read(dir, &v, &n);
+    uint64_t from = 0;
+    int lock = index_lock(dir), rc = lock < 0 ? lock : index_read(dir, &v, &n, &from);
     *adopted = 0;
     if (rc == 0)
-        rc = adopt_unindexed(dir, &v, &n, adopted);
+        rc = adopt_unindexed(dir, &v, &n, from, adopted);
     if (rc == 0 && *adopted)
-        rc = index_write(dir, v, n, 0);
+        rc = index_write(dir, v, n, from); /* keeping where expiry left the archive's start */
     if (lock >= 0)
         close(lock);
     free(v);
@@ -915,7 +929,8 @@ int tb_seg_index_drop_prefix(const char *dir, size_t k, struct tb_seg_info **dro
 {
     struct tb_seg_info *v = NULL;
     size_t n = 0;
-    int lock = index_lock(dir), rc = lock < 0 ? lock : index_read(dir, &v, &n);
+    uint64_t from = 0;
+    int lock = index_lock(dir), rc = lock < 0 ? lock : index_read(dir, &v, &n, &from);
     *dropped = NULL;
     *ndropped = 0;
     if (rc == 0 && k > n)

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -283,6 +284,45 @@ static void test_numbers(void)
        !tb_tsv_i64("--1", &i), "i64: beyond them, and a lone or double sign, refused");
 }
 
+/* After expiry emptied the index ("# from 5" and no segment) and a crash left files the
+ * index lacks: the expired segment below 5 (expiry removes the files after the index) and a
+ * new one from 5 (published, not yet indexed). Only the one from 5 is adopted, and a repair
+ * keeps "# from 5" (it used to drop it, and adopt the expired segment again). */
+static void test_adopt_after_expiry(void)
+{
+    static const unsigned char batch[] = { 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0 };
+    struct tb_seg_info made[2], *v = NULL;
+    tb_seg_writer *w = NULL;
+    size_t n = 0, adopted = 0;
+    char *text = NULL, *path = tb_fs_join(dir, TB_SEG_INDEX);
+    ok(tb_seg_writer_open(&w, dir, 3) == 0, "segment writer opens");
+    for (int k = 0; w && k < 2; k++) {
+        for (uint64_t seq = 1 + 4 * (uint64_t)k; seq < 5 + 4 * (uint64_t)k; seq += 2) {
+            struct tb_seg_record r = { .first_seq = seq, .next_seq = seq + 2, .ts_ns = (int64_t)seq, .log_number = 7,
+                                       .end_offset = seq, .data = batch, .len = sizeof batch };
+            tb_seg_writer_append(w, &r);
+        }
+        tb_seg_writer_rotate(w, &made[k]);
+    }
+    tb_seg_writer_free(w);
+    ok(strcmp(made[0].name, "00000000000000000001-00000000000000000005.wal.zst") == 0 &&
+       strcmp(made[1].name, "00000000000000000005-00000000000000000009.wal.zst") == 0, "segments 1..4 and 5..8");
+    put(TB_SEG_INDEX, HDR "# from\t5\n", strlen(HDR "# from\t5\n"));
+    ok(tb_seg_index_load(dir, &v, &n) == 0 && n == 1 && strcmp(v[0].name, made[1].name) == 0,
+       "load adopts the segment from 5 only (%zu)", n);
+    free(v);
+    ok(tb_seg_index_repair(dir, &adopted) == 0 && adopted == 1, "repair writes it into the index");
+    ok(tb_fs_read_file(path, &text, NULL) == 0 && strstr(text, "# from\t5\n") && strstr(text, made[1].name) &&
+       !strstr(text, made[0].name), "which keeps '# from 5' and lists 5..8 alone");
+    free(text);
+    v = NULL;
+    ok(tb_seg_index_load(dir, &v, &n) == 0 && n == 1, "and reads back");
+    free(v);
+    free(path);
+    tb_fs_rm_rf(dir);
+    mkdir(dir, 0700);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -293,6 +333,9 @@ int main(void)
     test_index();
     test_cf();
     test_state();
+    tb_fs_rm_rf(dir);
+    mkdir(dir, 0700);
+    test_adopt_after_expiry();
     tb_fs_rm_rf(dir);
     return done_testing();
 }
