@@ -319,8 +319,8 @@ static int parse_xid(const char *hex, unsigned char *xid, size_t *n)
 }
 
 /* Parses state.tsv's text strictly: every line one the archiver writes, its fields whole
- * numbers that fit, each line once (pending: once per transaction), position, next_seq and
- * last_stamp present. The prepared transactions go into pending. */
+ * numbers that fit, each line once (but pending), position, next_seq and last_stamp
+ * present. The prepared transactions go into pending. */
 static int state_parse(const char *path, char *text, size_t len, struct arch_state *st, struct tb_pending *pending)
 {
     static const char *const keys[] = { "position", "next_seq", "last_stamp", "policy", "lag", "unlogged" };
@@ -336,10 +336,10 @@ static int state_parse(const char *path, char *text, size_t len, struct arch_sta
             unsigned char xid[64];
             size_t n = 0;
             uint64_t count;
+            /* An xid may repeat: decoded as write-committed, each section of a transaction
+             * is an entry (tb_record_scan), as in the archiver's memory. */
             if (nf != 3 || !tb_tsv_u64(f[1], &count) || !parse_xid(f[2], xid, &n))
                 rc = tb_tsv_error(&t, "not a 'pending COUNT XIDHEX' line");
-            else if (tb_pending_has(pending, xid, n))
-                rc = tb_tsv_error(&t, "transaction %s is pending twice", f[2]);
             else
                 rc = tb_pending_add(pending, xid, n, count);
             continue;
