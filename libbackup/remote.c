@@ -422,18 +422,17 @@ static int put(tb_s3 *s, const char *bucket, const char *prefix, const char *dir
     return rc;
 }
 
-/* Whether the remote index (text) is this archive's (dir's index) own: every remote segment
- * the local index names has the same SHA-256, and those it does not name (the remote may
- * keep older ones than a locally expired archive) end where the local archive begins. Any
- * other is another archive's: pushing would replace its index and orphan it (a new archive
- * after a recovery or a gap, pushed to the old prefix). */
-static int same_archive(const char *text, size_t len, const char *dir, const char *bucket, const char *prefix,
+/* Whether the remote index (its segments r, nr) is this archive's (dir's index) own: every
+ * remote segment the local index names has the same SHA-256, and those it does not name
+ * (the remote may keep older ones than a locally expired archive) end where the local
+ * archive begins. Any other is another archive's: pushing would replace its index and
+ * orphan it (a new archive after a recovery or a gap, pushed to the old prefix). */
+static int same_archive(const struct tb_seg_info *r, size_t nr, const char *dir, const char *bucket, const char *prefix,
                         tb_stream *older)
 {
     struct tb_seg_info *local = NULL;
     size_t n = 0;
     uint64_t older_end = 0;
-    const char *p = text, *end = text + len;
     char bad[64] = "";
     int rc = tb_seg_index_load(dir, &local, &n);
     /* No local segment yet (a new archive, or all expired here): every remote one is older. */
@@ -442,26 +441,17 @@ static int same_archive(const char *text, size_t len, const char *dir, const cha
         free(local);
         return rc == TB_ENOENT ? 0 : rc;
     }
-    for (const char *nl; rc == 0 && p < end && !*bad; p = nl + 1) {
-        char name[64] = "", sha[65] = "";
-        unsigned long long first, next;
-        size_t i;
-        if (!(nl = memchr(p, '\n', (size_t)(end - p))))
-            nl = end;
-        if (*p == '#' || nl == p)
-            continue;
-        if (sscanf(p, "%llu\t%llu\t%*[^\t]\t%*[^\t]\t%*[^\t]\t%64s\t%63s", &first, &next, sha, name) != 4) {
-            rc = tb_error_set(TB_EVERIFY, "s3://%s/%s%s: a line that is not an index entry", bucket, prefix, TB_SEG_INDEX);
-            break;
-        }
-        i = tb_seg_index_find(local, n, first, name);
-        if (i < n ? strcmp(local[i].sha256, sha) != 0 : next > begins) {
-            snprintf(bad, sizeof bad, "%s", name);
+    for (size_t j = 0; rc == 0 && j < nr && !*bad; j++) {
+        size_t i = tb_seg_index_find(local, n, r[j].first_seq, r[j].name);
+        if (i < n ? strcmp(local[i].sha256, r[j].sha256) != 0 : r[j].next_seq > begins) {
+            snprintf(bad, sizeof bad, "%s", r[j].name);
         } else if (i == n) {
-            if (next > older_end)
-                older_end = next;
+            char *line = older ? tb_seg_index_line(&r[j]) : NULL;
+            if (r[j].next_seq > older_end)
+                older_end = r[j].next_seq;
             if (older)
-                rc = put_line(older, p, (size_t)(nl - p));
+                rc = line ? put_line(older, line, strlen(line)) : tb_error_set(TB_EIO, "out of memory");
+            free(line);
         }
     }
     if (rc == 0 && *bad)
@@ -477,36 +467,38 @@ static int same_archive(const char *text, size_t len, const char *dir, const cha
 
 /* The first sequence of the remote index's first segment: themis-expire on the s3://
  * archive removed everything before it, which the push must not bring back. 0 when there
- * is no remote index yet. Refuses another archive's index (same_archive). older (may be
- * NULL, a memory writer): the remote index's lines of segments older than the local
- * archive's first (the bucket keeps them longer than the local archive does). */
+ * is no remote index yet. Refuses another archive's index (same_archive), and a damaged
+ * one as every reader of an index does (tb_seg_index_parse). older (may be NULL, a memory
+ * writer): the remote index's lines of segments older than the local archive's first (the
+ * bucket keeps them longer than the local archive does). */
 static int remote_index(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, uint64_t *floor,
                         tb_stream *older)
 {
     tb_stream *m = NULL;
-    char *key = NULL;
+    char *key = NULL, *url = NULL, *text = NULL;
+    struct tb_seg_info *r = NULL;
+    size_t nr = 0, len;
+    uint64_t from = 0;
     int rc = tb_stream_mem_writer(&m);
     *floor = 0;
-    if (rc == 0 && asprintf(&key, "%s%s", prefix, TB_SEG_INDEX) < 0)
+    if (rc == 0 && (asprintf(&key, "%s%s", prefix, TB_SEG_INDEX) < 0 || asprintf(&url, "s3://%s/%s", bucket, key) < 0))
         rc = tb_error_set(TB_EIO, "out of memory");
     if (rc == 0 && (rc = tb_s3_get(s, bucket, key, m)) == 0) {
-        size_t len;
-        const char *p = tb_stream_mem_data(m, &len), *end = p + len;
-        size_t fl = strlen(TB_SEG_INDEX_FROM);
-        if ((rc = same_archive(p, len, dir, bucket, prefix, older)) < 0)
-            goto done;
-        while (p < end && *p == '#') {
-            if ((size_t)(end - p) > fl && memcmp(p, TB_SEG_INDEX_FROM, fl) == 0)
-                *floor = strtoull(p + fl, NULL, 10);
-            p = (p = memchr(p, '\n', (size_t)(end - p))) ? p + 1 : end;
-        }
-        if (p < end && strtoull(p, NULL, 10) > *floor)
-            *floor = strtoull(p, NULL, 10);
+        const char *p = tb_stream_mem_data(m, &len);
+        if (!(text = malloc(len + 1)))
+            rc = tb_error_set(TB_EIO, "out of memory");
+        else
+            memcpy(text, p, len);
+        if (rc == 0 && (rc = tb_seg_index_parse(text, len, url, &r, &nr, &from)) == 0 &&
+            (rc = same_archive(r, nr, dir, bucket, prefix, older)) == 0)
+            *floor = nr && r[0].first_seq > from ? r[0].first_seq : from;
     } else if (rc == TB_ENOENT) {
         rc = 0;
     }
-done:
+    free(r);
+    free(text);
     tb_stream_free(m);
+    free(url);
     free(key);
     return rc;
 }

@@ -44,7 +44,7 @@ static const struct tb_option opts[] = {
     { "write-policy", 0, TB_OPT_STRING, &policy_arg, "POLICY",
       "the writer's write_committed, write_prepared or write_unprepared (default: what the archive recorded, else "
       "what the WAL's first telling record shows)" },
-    { "check", 0, TB_OPT_FLAG, &check, NULL, "verify the archive (checksums, continuity) without the database" },
+    { "check", 0, TB_OPT_FLAG, &check, NULL, "verify the archive (checksums, continuity, index, cf.tsv, state.tsv) without the database" },
     { "encrypt", 0, TB_OPT_FLAG, &encrypt, NULL, "seal each closed segment (AES-256-GCM) for --key-file and/or --passphrase-file" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show the bytes of WAL read on stderr (a line, or JSON lines)" },

@@ -12,9 +12,11 @@
 #include "stream.h"
 #include "waltap.h"
 #include "timefmt.h"
+#include "tsv.h"
 
 #include <rocksdb/c.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -286,93 +288,200 @@ static int save_state(tb_archiver *a)
     return rc;
 }
 
+/* What state.tsv says (docs/wal-format.md, "state.tsv"). */
+struct arch_state {
+    uint64_t log_number, offset, next_seq;
+    int have_next;
+    int64_t last_stamp;
+    enum tb_policy policy;
+    int policy_recorded;
+    uint64_t lag_bytes;
+    int64_t caught_up_ns;
+    uint64_t unlogged, rec_log;
+};
+
+/* An xid of state.tsv: 2 * n lowercase or uppercase hex digits, n at most 64 (save_state
+ * keeps no longer one). */
+static int parse_xid(const char *hex, unsigned char *xid, size_t *n)
+{
+    size_t len = strlen(hex);
+    if (len % 2 || len > 128)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!isxdigit((unsigned char)hex[i]))
+            return 0;
+    for (size_t i = 0; i < len / 2; i++) {
+        char two[3] = { hex[2 * i], hex[2 * i + 1], 0 };
+        xid[i] = (unsigned char)strtoul(two, NULL, 16);
+    }
+    *n = len / 2;
+    return 1;
+}
+
+/* Parses state.tsv's text strictly: every line one the archiver writes, its fields whole
+ * numbers that fit, each line once (but pending), position, next_seq and last_stamp
+ * present. The prepared transactions go into pending. */
+static int state_parse(const char *path, char *text, size_t len, struct arch_state *st, struct tb_pending *pending)
+{
+    static const char *const keys[] = { "position", "next_seq", "last_stamp", "policy", "lag", "unlogged" };
+    int seen[6] = { 0 }, m, rc = 0;
+    struct tb_tsv t;
+    char *line;
+    memset(st, 0, sizeof *st);
+    tb_tsv_init(&t, text, len, path);
+    while (rc == 0 && (m = tb_tsv_next(&t, &line)) == 1) {
+        char *f[4];
+        int nf = tb_tsv_split(line, f, 3), k = 0, good;
+        if (strcmp(f[0], "pending") == 0) {
+            unsigned char xid[64];
+            size_t n = 0;
+            uint64_t count;
+            /* An xid may repeat: decoded as write-committed, each section of a transaction
+             * is an entry (tb_record_scan), as in the archiver's memory. */
+            if (nf != 3 || !tb_tsv_u64(f[1], &count) || !parse_xid(f[2], xid, &n))
+                rc = tb_tsv_error(&t, "not a 'pending COUNT XIDHEX' line");
+            else
+                rc = tb_pending_add(pending, xid, n, count);
+            continue;
+        }
+        while (k < 6 && strcmp(f[0], keys[k]) != 0)
+            k++;
+        if (k == 6) {
+            rc = tb_tsv_error(&t, "an unknown line '%.40s'", f[0]);
+            break;
+        }
+        if (seen[k]) {
+            rc = tb_tsv_error(&t, "a second '%s' line (line %d)", keys[k], seen[k]);
+            break;
+        }
+        seen[k] = t.lineno;
+        switch (k) {
+        case 0:
+            good = nf == 3 && tb_tsv_u64(f[1], &st->log_number) && tb_tsv_u64(f[2], &st->offset);
+            break;
+        case 1:
+            good = nf == 3 && tb_tsv_u64(f[1], &st->next_seq) && (strcmp(f[2], "0") == 0 || strcmp(f[2], "1") == 0);
+            st->have_next = good && f[2][0] == '1';
+            break;
+        case 2:
+            good = nf == 2 && tb_tsv_i64(f[1], &st->last_stamp);
+            break;
+        case 3:
+            good = nf == 2 && tb_policy_parse(f[1], &st->policy) == 0;
+            st->policy_recorded = 1;
+            break;
+        case 4:
+            good = nf == 3 && tb_tsv_u64(f[1], &st->lag_bytes) && tb_tsv_i64(f[2], &st->caught_up_ns);
+            break;
+        default:
+            good = nf == 3 && tb_tsv_u64(f[1], &st->unlogged) && tb_tsv_u64(f[2], &st->rec_log);
+        }
+        if (!good)
+            rc = tb_tsv_error(&t, "a damaged '%s' line", keys[k]);
+    }
+    if (rc == 0 && m < 0)
+        rc = m;
+    for (int k = 0; rc == 0 && k < 3; k++)
+        if (!seen[k])
+            rc = tb_error_set(TB_EVERIFY, "%s: no '%s' line", path, keys[k]);
+    return rc;
+}
+
 static int load_state(tb_archiver *a)
 {
-    char *text = NULL, *line, *save = NULL;
-    int rc = tb_fs_read_file(a->state_path, &text, NULL);
+    struct arch_state st;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = tb_fs_read_file(a->state_path, &text, &len);
     if (rc == TB_ENOENT) {
         a->fresh = 1;
         return 0;
     }
     if (rc < 0)
         return rc;
-    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        uint64_t x, y;
-        int64_t z;
-        int h;
-        char hex[200];
-        if (sscanf(line, "position\t%" SCNu64 "\t%" SCNu64, &x, &y) == 2) {
-            a->log_number = x;
-            a->offset = y;
-        } else if (sscanf(line, "next_seq\t%" SCNu64 "\t%d", &x, &h) == 2) {
-            a->next_seq = x;
-            a->have_next = h;
-        } else if (sscanf(line, "last_stamp\t%" SCNd64, &z) == 1) {
-            a->last_stamp = z;
-        } else if (strncmp(line, "policy\t", 7) == 0) {
-            if ((rc = tb_policy_parse(line + 7, &a->policy)) < 0) {
-                rc = tb_error_set(TB_EVERIFY, "damaged state file: '%s' (%s)", line, a->state_path);
-                break;
-            }
-            a->policy_recorded = 1;
-        } else if (sscanf(line, "lag\t%" SCNu64 "\t%" SCNd64, &x, &z) == 2) {
-            a->lag_bytes = x;
-            a->caught_up_ns = z;
-        } else if (sscanf(line, "unlogged\t%" SCNu64 "\t%" SCNu64, &x, &y) == 2) {
-            a->unlogged = x;
-            a->rec_log = y;
-        } else if (sscanf(line, "pending\t%" SCNu64 "\t%199s", &x, hex) == 2) {
-            unsigned char xid[100];
-            size_t n = strlen(hex) / 2;
-            for (size_t i = 0; i < n; i++)
-                sscanf(hex + 2 * i, "%2hhx", &xid[i]);
-            if ((rc = tb_pending_add(a->pending, xid, n, x)) < 0)
-                break;
-        } else {
-            rc = tb_error_set(TB_EVERIFY, "damaged state file: '%s' (%s)", line, a->state_path);
-            break;
-        }
-    }
+    rc = state_parse(a->state_path, text, len, &st, a->pending);
     free(text);
-    if (rc == 0 && !a->policy_recorded)
+    if (rc < 0)
+        return rc;
+    a->log_number = st.log_number;
+    a->offset = st.offset;
+    a->next_seq = st.next_seq;
+    a->have_next = st.have_next;
+    a->last_stamp = st.last_stamp;
+    a->policy = st.policy;
+    a->policy_recorded = st.policy_recorded;
+    a->lag_bytes = st.lag_bytes;
+    a->caught_up_ns = st.caught_up_ns;
+    a->unlogged = st.unlogged;
+    a->rec_log = st.rec_log;
+    if (!a->policy_recorded)
         a->policy = a->next_seq ? TB_POLICY_COMMITTED : TB_POLICY_UNKNOWN;
-    return rc;
+    return 0;
 }
 
+/* cf.tsv strictly (docs/wal-format.md, "cf.tsv"): comments, or lines of an id (32 bits), a
+ * name (no tab) and the first sequence that wrote it; no id twice. */
 int tb_cf_map_load(const char *wal_dir, struct tb_cf_name **out, size_t *n)
 {
-    char *path = tb_fs_join(wal_dir, "cf.tsv"), *text = NULL, *line, *save = NULL;
+    char *path = tb_fs_join(wal_dir, "cf.tsv"), *text = NULL, *line;
     struct tb_cf_name *v = NULL;
-    int rc = path ? tb_fs_read_file(path, &text, NULL) : tb_error_set(TB_EIO, "out of memory");
+    int *lines = NULL, m = 0;
+    size_t len = 0;
+    struct tb_tsv t;
+    int rc = path ? tb_fs_read_file(path, &text, &len) : tb_error_set(TB_EIO, "out of memory");
     *out = NULL;
     *n = 0;
     if (rc == TB_ENOENT)
         rc = 0;
-    for (line = text ? strtok_r(text, "\n", &save) : NULL; rc == 0 && line; line = strtok_r(NULL, "\n", &save)) {
-        unsigned id;
-        char name[512];
-        uint64_t seq;
+    tb_tsv_init(&t, text, len, path);
+    while (rc == 0 && (m = tb_tsv_next(&t, &line)) == 1) {
+        char *f[3];
+        uint64_t id, seq;
         struct tb_cf_name *p;
+        int *q = NULL, nf;
         if (line[0] == '#')
             continue;
-        if (sscanf(line, "%u\t%511s\t%" SCNu64, &id, name, &seq) != 3) {
-            rc = tb_error_set(TB_EVERIFY, "damaged line '%s' (%s)", line, path);
+        if ((nf = tb_tsv_split(line, f, 3)) != 3) {
+            rc = tb_tsv_error(&t, "%d fields, not 3 (id, name, first sequence)", nf > 3 ? 4 : nf);
             break;
         }
-        if (!(p = realloc(v, (*n + 1) * sizeof *p))) {
+        if (!tb_tsv_u64(f[0], &id) || id > UINT32_MAX) {
+            rc = tb_tsv_error(&t, "'%.40s' is not a column family id", f[0]);
+            break;
+        }
+        if (!f[1][0] || strlen(f[1]) > 511) {
+            rc = tb_tsv_error(&t, "a column family name that is empty or longer than 511 bytes");
+            break;
+        }
+        if (!tb_tsv_u64(f[2], &seq)) {
+            rc = tb_tsv_error(&t, "'%.40s' is not a sequence number", f[2]);
+            break;
+        }
+        for (size_t i = 0; rc == 0 && i < *n; i++)
+            if (v[i].id == id)
+                rc = tb_tsv_error(&t, "column family id %" PRIu64 " again (line %d)", id, lines[i]);
+        if (rc < 0)
+            break;
+        if ((p = realloc(v, (*n + 1) * sizeof *p)))
+            v = p;
+        if (p && (q = realloc(lines, (*n + 1) * sizeof *q)))
+            lines = q;
+        if (!p || !q || !(v[*n].name = strdup(f[1]))) {
             rc = tb_error_set(TB_EIO, "out of memory");
             break;
         }
-        v = p;
-        v[*n].id = id;
-        v[(*n)++].name = strdup(name);
+        lines[*n] = t.lineno;
+        v[(*n)++].id = (uint32_t)id;
     }
+    if (rc == 0 && m < 0)
+        rc = m;
     if (rc == 0) {
         *out = v;
     } else {
         tb_cf_map_free(v, *n);
         *n = 0; /* the caller frees what it holds on failure too */
     }
+    free(lines);
     free(text);
     free(path);
     return rc;
@@ -1190,13 +1299,43 @@ static int check_fn(void *arg, const char *segment, const struct tb_seg_record *
     return 0;
 }
 
+/* state.tsv, when there is one (pushed and streamed archives have none): well-formed, and
+ * saying no more than the records hold. A state behind them is an archiver killed between
+ * syncing a pass's records and rewriting its state; its position (WAL file and offset) may
+ * be past the last record (WAL files without records), so only next_seq is compared. */
+static int check_state_file(const char *wal_dir, const struct check *c)
+{
+    char *path = tb_fs_join(wal_dir, "state.tsv"), *text = NULL;
+    struct tb_pending *pending = tb_pending_new();
+    struct arch_state st;
+    size_t len = 0;
+    int rc = path && pending ? tb_fs_read_file(path, &text, &len) : tb_error_set(TB_EIO, "out of memory");
+    if (rc == TB_ENOENT)
+        rc = 0;
+    else if (rc == 0 && (rc = state_parse(path, text, len, &st, pending)) == 0 && c->have && st.next_seq > c->expect)
+        rc = tb_error_set(TB_EVERIFY, "%s: next_seq %" PRIu64 " is beyond the archive's records, which end at sequence %"
+                          PRIu64, path, st.next_seq, c->expect - 1);
+    tb_pending_free(pending);
+    free(text);
+    free(path);
+    return rc;
+}
+
 int tb_archive_check(const char *wal_dir, uint64_t *records, uint64_t *first, uint64_t *next)
 {
     struct check c = { 0 };
+    struct tb_cf_name *cfs = NULL;
+    size_t ncf = 0;
     int rc;
+    *records = *first = *next = 0;
     if (!tb_fs_exists(wal_dir))
         return tb_error_set(TB_ENOENT, "WAL archive does not exist (%s)", wal_dir);
-    rc = tb_seg_walk(wal_dir, check_fn, &c);
+    rc = tb_cf_map_load(wal_dir, &cfs, &ncf);
+    tb_cf_map_free(cfs, ncf);
+    if (rc == 0)
+        rc = tb_seg_walk(wal_dir, check_fn, &c);
+    if (rc == 0)
+        rc = check_state_file(wal_dir, &c);
     *records = c.records;
     *first = c.first;
     *next = c.expect;

@@ -1,6 +1,7 @@
 /* segment: WAL archive segments (zstd frames of CRC'd records), index.tsv, recovery of the
  * partial segment after a crash. */
 #include "segment.h"
+#include "tsv.h"
 #include "crc32c.h"
 #include "error.h"
 #include "fs.h"
@@ -285,7 +286,7 @@ int tb_seg_writer_discard(tb_seg_writer *w)
     return 0;
 }
 
-static char *index_line(const struct tb_seg_info *s)
+char *tb_seg_index_line(const struct tb_seg_info *s)
 {
     char *line = NULL;
     if (asprintf(&line, "%020" PRIu64 "\t%020" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%" PRIu64 "\t%s\t%s\n", s->first_seq,
@@ -314,7 +315,7 @@ static int index_lock(const char *dir)
 
 static int index_append(const char *dir, const struct tb_seg_info *s)
 {
-    char *path = tb_fs_join(dir, TB_SEG_INDEX), *old = NULL, *buf = NULL, *line = index_line(s);
+    char *path = tb_fs_join(dir, TB_SEG_INDEX), *old = NULL, *buf = NULL, *line = tb_seg_index_line(s);
     size_t len = 0;
     int rc, lock;
     if (!path || !line) {
@@ -586,13 +587,20 @@ void tb_seg_reader_free(tb_seg_reader *rd)
 
 /* ---- index --------------------------------------------------------------- */
 
-/* FIRST-NEXT.wal.zst with 20-digit numbers: the name of a published segment. */
+/* 20 decimal digits that fit: one sequence number of a segment's name. */
+static int seg_number(const char *s, uint64_t *v)
+{
+    char digits[21];
+    memcpy(digits, s, 20);
+    digits[20] = '\0';
+    return tb_tsv_u64(digits, v);
+}
+
+/* FIRST-NEXT.wal.zst with 20-digit numbers, FIRST <= NEXT: the name of a published segment. */
 static int seg_name(const char *name, uint64_t *first, uint64_t *next)
 {
-    char tail[16];
-    if (strlen(name) != 49 || sscanf(name, "%20" SCNu64 "-%20" SCNu64 "%15s", first, next, tail) != 3)
-        return 0;
-    return strcmp(tail, ".wal.zst") == 0 && name[20] == '-';
+    return strlen(name) == 49 && name[20] == '-' && strcmp(name + 41, ".wal.zst") == 0 && seg_number(name, first) &&
+           seg_number(name + 21, next) && *first <= *next;
 }
 
 /* Describes a segment the index does not list by reading it through: every record's CRC,
@@ -660,10 +668,11 @@ static int cmp_unindexed(const void *a, const void *b)
 
 /* Adds to v the published segments of dir that the index lacks and that continue it (an
  * archiver killed between publishing a segment and indexing it), in sequence order.
- * Only a chain from where the index ends (from the lowest when the index is empty) is
+ * Only a chain from where the index ends (when it lists none: from its "# from", else from
+ * the lowest; a segment below "# from" is one expiry removed from the index) is
  * taken: a segment file that does not continue it is not this archive's (another archive's
  * left in the same directory, as a sync of two archives' objects can) and is ignored. */
-static int adopt_unindexed(const char *dir, struct tb_seg_info **v, size_t *n, size_t *adopted)
+static int adopt_unindexed(const char *dir, struct tb_seg_info **v, size_t *n, uint64_t from, size_t *adopted)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -695,7 +704,7 @@ static int adopt_unindexed(const char *dir, struct tb_seg_info **v, size_t *n, s
     if (rc == 0 && nc) {
         uint64_t end;
         qsort(c, nc, sizeof *c, cmp_unindexed);
-        end = indexed ? (*v)[indexed - 1].next_seq : c[0].first;
+        end = indexed ? (*v)[indexed - 1].next_seq : from ? from : c[0].first;
         for (size_t i = 0; rc == 0 && i < nc; i++) {
             struct tb_seg_info *p;
             if (c[i].first != end)
@@ -716,47 +725,137 @@ static int adopt_unindexed(const char *dir, struct tb_seg_info **v, size_t *n, s
     return rc;
 }
 
-static int index_read(const char *dir, struct tb_seg_info **segs, size_t *n)
+/* 64 lowercase hex digits. */
+static int is_sha256(const char *s)
 {
-    char *path = tb_fs_join(dir, TB_SEG_INDEX), *text = NULL, *line, *save = NULL;
+    size_t i = 0;
+    for (; s[i]; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return i == 64;
+}
+
+/* One segment line of the index into *s (seven fields, docs/wal-format.md). */
+static int index_entry(struct tb_tsv *t, char *line, struct tb_seg_info *s)
+{
+    char *f[7];
+    uint64_t first, next;
+    int nf = tb_tsv_split(line, f, 7);
+    memset(s, 0, sizeof *s);
+    if (nf != 7)
+        return tb_tsv_error(t, "%d fields, not 7", nf > 7 ? 8 : nf);
+    if (!tb_tsv_u64(f[0], &s->first_seq) || !tb_tsv_u64(f[1], &s->next_seq))
+        return tb_tsv_error(t, "a sequence number that is not a number: '%.40s' '%.40s'", f[0], f[1]);
+    if (!tb_tsv_i64(f[2], &s->first_ts) || !tb_tsv_i64(f[3], &s->last_ts))
+        return tb_tsv_error(t, "a time stamp that is not a number: '%.40s' '%.40s'", f[2], f[3]);
+    if (!tb_tsv_u64(f[4], &s->size))
+        return tb_tsv_error(t, "a size that is not a number: '%.40s'", f[4]);
+    if (!is_sha256(f[5]))
+        return tb_tsv_error(t, "a SHA-256 that is not 64 lowercase hex digits: '%.80s'", f[5]);
+    if (!seg_name(f[6], &first, &next))
+        return tb_tsv_error(t, "'%.80s' is not a segment's name (FIRST-NEXT.wal.zst, 20 digits each)", f[6]);
+    if (first != s->first_seq || next != s->next_seq)
+        return tb_tsv_error(t, "sequences %" PRIu64 "..%" PRIu64 " are not those of its segment's name %s", s->first_seq,
+                            s->next_seq, f[6]);
+    memcpy(s->sha256, f[5], 65);
+    memcpy(s->name, f[6], 50);
+    return 0;
+}
+
+/* A line may start after the one before ends: sequences between that went to no record
+ * (the segment's first record is marked RESYNC, which --check and replay verify: a jump
+ * without it is a gap, exit 4). A segment of Prepares alone takes no sequence: FIRST-FIRST,
+ * before the segment that starts at FIRST too. */
+int tb_seg_index_parse(char *text, size_t len, const char *name, struct tb_seg_info **segs, size_t *n, uint64_t *from)
+{
     struct tb_seg_info *v = NULL;
+    struct tb_tsv t;
     size_t cap = 0;
-    int rc, lineno = 0;
+    int *lines = NULL, from_line = 0, m, rc = 0;
+    char *line;
     *segs = NULL;
     *n = 0;
-    if (!path)
-        return tb_error_set(TB_EIO, "out of memory");
-    rc = tb_fs_read_file(path, &text, NULL);
-    if (rc == TB_ENOENT) {
-        free(path);
-        return 0;
-    }
-    if (rc < 0)
-        goto cleanup;
-    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        struct tb_seg_info s = { 0 };
-        lineno++;
-        if (line[0] == '#' || !line[0])
+    *from = 0;
+    tb_tsv_init(&t, text, len, name);
+    while ((m = tb_tsv_next(&t, &line)) == 1) {
+        struct tb_seg_info s;
+        size_t k = *n, dup;
+        if (strncmp(line, TB_SEG_INDEX_FROM, strlen(TB_SEG_INDEX_FROM)) == 0) {
+            if (from_line || k) {
+                rc = tb_tsv_error(&t, "a '# from' line %s", from_line ? "again" : "after the segments");
+                goto cleanup;
+            }
+            if (!tb_tsv_u64(line + strlen(TB_SEG_INDEX_FROM), from)) {
+                rc = tb_tsv_error(&t, "'# from' with no sequence number: '%.60s'", line);
+                goto cleanup;
+            }
+            from_line = t.lineno;
             continue;
-        if (sscanf(line, "%" SCNu64 "\t%" SCNu64 "\t%" SCNd64 "\t%" SCNd64 "\t%" SCNu64 "\t%64s\t%63s", &s.first_seq,
-                   &s.next_seq, &s.first_ts, &s.last_ts, &s.size, s.sha256, s.name) != 7) {
-            rc = tb_error_set(TB_EVERIFY, "damaged line %d in %s", lineno, path);
+        }
+        if (line[0] == '#')
+            continue;
+        if ((rc = index_entry(&t, line, &s)) < 0)
+            goto cleanup;
+        if (k && (dup = tb_seg_index_find(v, k, s.first_seq, s.name)) < k) {
+            rc = tb_tsv_error(&t, "segment %s repeats line %d", s.name, lines[dup]);
             goto cleanup;
         }
-        if (*n == cap) {
+        if (k && s.first_seq < v[k - 1].next_seq) {
+            rc = tb_tsv_error(&t, "segment %s starts at %" PRIu64 ", before line %d's segment ends (%" PRIu64 "): lines "
+                              "out of order or overlapping", s.name, s.first_seq, lines[k - 1], v[k - 1].next_seq);
+            goto cleanup;
+        }
+        if (!k && s.first_seq < *from) {
+            rc = tb_tsv_error(&t, "segment %s starts at %" PRIu64 ", before the archive's start (line %d: from %" PRIu64 ")",
+                              s.name, s.first_seq, from_line, *from);
+            goto cleanup;
+        }
+        if (k == cap) {
             struct tb_seg_info *p = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *p);
-            if (!p) {
+            int *q = p ? realloc(lines, cap * sizeof *q) : NULL;
+            if (p)
+                v = p;
+            if (!q) {
                 rc = tb_error_set(TB_EIO, "out of memory");
                 goto cleanup;
             }
-            v = p;
+            lines = q;
         }
+        lines[k] = t.lineno;
         v[(*n)++] = s;
+    }
+    if (m < 0) {
+        rc = m;
+        goto cleanup;
     }
     *segs = v;
     v = NULL;
 cleanup:
+    if (rc < 0) {
+        *n = 0;
+        *from = 0;
+    }
+    free(lines);
     free(v);
+    return rc;
+}
+
+/* index.tsv's segments and its "# from" (0: none, and when there is no index). */
+static int index_read(const char *dir, struct tb_seg_info **segs, size_t *n, uint64_t *from)
+{
+    char *path = tb_fs_join(dir, TB_SEG_INDEX), *text = NULL;
+    size_t len = 0;
+    int rc;
+    *segs = NULL;
+    *n = 0;
+    *from = 0;
+    if (!path)
+        return tb_error_set(TB_EIO, "out of memory");
+    rc = tb_fs_read_file(path, &text, &len);
+    if (rc == 0)
+        rc = tb_seg_index_parse(text, len, path, segs, n, from);
+    else if (rc == TB_ENOENT)
+        rc = 0;
     free(text);
     free(path);
     return rc;
@@ -765,8 +864,9 @@ cleanup:
 int tb_seg_index_load(const char *dir, struct tb_seg_info **segs, size_t *n)
 {
     size_t adopted;
-    int rc = index_read(dir, segs, n);
-    if (rc == 0 && (rc = adopt_unindexed(dir, segs, n, &adopted)) < 0) {
+    uint64_t from;
+    int rc = index_read(dir, segs, n, &from);
+    if (rc == 0 && (rc = adopt_unindexed(dir, segs, n, from, &adopted)) < 0) {
         free(*segs);
         *segs = NULL;
         *n = 0;
@@ -790,7 +890,7 @@ static int index_write(const char *dir, const struct tb_seg_info *v, size_t n, u
     if (from)
         len += (size_t)snprintf(buf + len, cap - len, "%s%" PRIu64 "\n", TB_SEG_INDEX_FROM, from);
     for (size_t i = 0; i < n; i++) {
-        char *line = index_line(&v[i]);
+        char *line = tb_seg_index_line(&v[i]);
         size_t k = line ? strlen(line) : 0;
         if (!line || len + k > cap) {
             free(line);
@@ -812,12 +912,13 @@ int tb_seg_index_repair(const char *dir, size_t *adopted)
 {
     struct tb_seg_info *v = NULL;
     size_t n = 0;
-    int lock = index_lock(dir), rc = lock < 0 ? lock : index_read(dir, &v, &n);
+    uint64_t from = 0;
+    int lock = index_lock(dir), rc = lock < 0 ? lock : index_read(dir, &v, &n, &from);
     *adopted = 0;
     if (rc == 0)
-        rc = adopt_unindexed(dir, &v, &n, adopted);
+        rc = adopt_unindexed(dir, &v, &n, from, adopted);
     if (rc == 0 && *adopted)
-        rc = index_write(dir, v, n, 0);
+        rc = index_write(dir, v, n, from); /* keeping where expiry left the archive's start */
     if (lock >= 0)
         close(lock);
     free(v);
@@ -828,7 +929,8 @@ int tb_seg_index_drop_prefix(const char *dir, size_t k, struct tb_seg_info **dro
 {
     struct tb_seg_info *v = NULL;
     size_t n = 0;
-    int lock = index_lock(dir), rc = lock < 0 ? lock : index_read(dir, &v, &n);
+    uint64_t from = 0;
+    int lock = index_lock(dir), rc = lock < 0 ? lock : index_read(dir, &v, &n, &from);
     *dropped = NULL;
     *ndropped = 0;
     if (rc == 0 && k > n)

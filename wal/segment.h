@@ -85,9 +85,17 @@ int tb_seg_walk_progress(const char *wal_dir, tb_seg_record_fn fn, void *arg, tb
                          void *progress_arg, uint64_t *total);
 
 /* ---- index ---- */
-/* The index's segments in sequence order, with any published segment the index lacks (an
+/* The index's segments in sequence order (tb_seg_index_parse), with any published segment the index lacks (an
  * archiver killed between publishing and indexing it) read through and added. */
 int tb_seg_index_load(const char *dir, struct tb_seg_info **segs, size_t *n);
+/* Parses an index's text (changed in place; name names it in messages) as
+ * tb_seg_index_load reads index.tsv, strictly (docs/wal-format.md, "index.tsv"): every
+ * line a comment or a segment's seven fields, the segments in sequence order, none twice,
+ * none overlapping another, each range that of its file's name; a violation is
+ * TB_EVERIFY "NAME line N: why". *from: its "# from" sequence (0: none). */
+int tb_seg_index_parse(char *text, size_t len, const char *name, struct tb_seg_info **segs, size_t *n, uint64_t *from);
+/* The index line of s, with its newline (malloc'd; NULL: out of memory). */
+char *tb_seg_index_line(const struct tb_seg_info *s);
 /* Where the index v (n entries, in sequence order) lists the segment name starting at
  * first, or n: a binary search, then the neighbours with the same first sequence (a
  * segment of Prepares alone consumes none). */
