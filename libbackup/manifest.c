@@ -468,8 +468,8 @@ int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **
         goto cleanup;
     }
     if (major != TB_MANIFEST_FORMAT_MAJOR) {
-        rc = tb_error_set(TB_EVERIFY, "%s: format_version: %s is not supported (this version reads %d.x)", where, str,
-                          TB_MANIFEST_FORMAT_MAJOR);
+        rc = tb_error_set(TB_EVERIFY, "%s: format_version: manifest format version %s is not supported (this "
+                          "version reads %d.x)", where, str, TB_MANIFEST_FORMAT_MAJOR);
         goto cleanup;
     }
     s.newer = minor > TB_MANIFEST_FORMAT_MINOR;

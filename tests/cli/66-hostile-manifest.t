@@ -102,7 +102,7 @@ refused extra 'files\[0\]\.owner: unknown key' "an unknown key in a file entry"
 edit top 'm["comment"] = "hello"'
 refused top 'comment: unknown key' "an unknown top-level key (same minor version)"
 edit major 'm["format_version"] = "2.0"'
-refused major 'format_version: 2\.0 is not supported' "an unknown major version"
+refused major 'format_version: manifest format version 2\.0 is not supported' "an unknown major version"
 edit twice 'm["files"].append(dict(m["files"][0]))'
 refused twice 'files\[[0-9]+\]\.name: .* is listed twice' "a file listed twice"
 edit climb 'm["files"][0]["name"] = "db/../../etc/passwd"'

@@ -182,7 +182,7 @@ static void schema_tests(void)
     refused(m, "archive.sha256", NULL, "archive.sha256: missing");
     refused(m, "format_version", "\"1\"", "format_version: not MAJOR.MINOR");
     refused(m, "format_version", "1.3", "format_version: not a string");
-    refused(m, "format_version", "\"2.0\"", "format_version: 2.0 is not supported");
+    refused(m, "format_version", "\"2.0\"", "format_version: manifest format version 2.0 is not supported");
     refused(m, "comment", "\"hello\"", "comment: unknown key");
     refused(m, "chain_length", "2", "chain_length: present without a parent");
     ok(parses("[1, 2]", TB_EVERIFY) && strstr(tb_error_last(), "not a JSON object"), "a manifest that is not an object");
