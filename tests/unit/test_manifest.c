@@ -1,4 +1,4 @@
-/* test_manifest: JSON round trip, version checks, malformed input, comparison. */
+/* test_manifest: JSON round trip, version checks, the schema (one bad manifest per rule), comparison. */
 #include "tap.h"
 #include "error.h"
 #include "manifest.h"
