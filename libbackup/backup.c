@@ -376,7 +376,7 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
     if ((rc = tb_manifest_new(&m)) < 0)
         goto cleanup;
     rfc3339_now(created, sizeof created);
-    m->created = strdup(created);
+    m->created = strdup(o->created ? o->created : created);
     m->tool_version = strdup(TB_VERSION);
     m->source_path = strdup(o->db_path);
     m->host = strdup(o->host ? o->host : "");

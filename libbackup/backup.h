@@ -28,6 +28,8 @@ struct tb_backup_opts {
      * checked (clear it with tb_content_clear; its column families went to the manifest) */
     struct tb_content *content;
     const char *host;
+    /* The creation time to record (RFC 3339, checked by the caller); NULL: now. */
+    const char *created;
     /* Incremental: members whose name, size and SHA-256 equal the parent's are recorded as
      * stored in the parent's chain instead of stored again (needs backup_dir). */
     const char *parent_dir;

@@ -82,6 +82,7 @@ int tb_catalog_read_manifest(const char *dir, tb_keyring *keys, int full, struct
 {
     char *mpath = tb_fs_join(dir, TB_MANIFEST_NAME), *epath = tb_fs_join(dir, TB_MANIFEST_ENC_NAME), *text = NULL;
     tb_stream *f = NULL, *c = NULL, *mem = NULL;
+    struct tb_manifest *redacted = NULL;
     int rc = mpath && epath ? tb_fs_read_file(mpath, &text, NULL) : tb_error_set(TB_EIO, "out of memory");
     *out = NULL;
     if (rc == TB_ENOENT)
@@ -90,8 +91,9 @@ int tb_catalog_read_manifest(const char *dir, tb_keyring *keys, int full, struct
         rc = tb_manifest_parse(text, mpath, out);
     if (rc < 0 || !full || !(*out)->redacted)
         goto out;
-    /* The full manifest, encrypted beside the archive. */
-    tb_manifest_free(*out);
+    /* The full manifest, encrypted beside the archive; the redacted one must agree with it
+     * on all it says (key ids and archive size aside: rekeying rewrites only those). */
+    redacted = *out;
     *out = NULL;
     free(text);
     text = NULL;
@@ -104,7 +106,16 @@ int tb_catalog_read_manifest(const char *dir, tb_keyring *keys, int full, struct
         const char *data = tb_stream_mem_data(mem, &len);
         rc = (text = strndup(data ? data : "", len)) ? tb_manifest_parse(text, epath, out) : tb_error_set(TB_EIO, "out of memory");
     }
+    if (rc == 0 && (rc = tb_manifest_compare(redacted, *out)) < 0)
+        rc = tb_error_wrap(rc, "%s differs from %s", mpath, TB_MANIFEST_ENC_NAME);
+    if (rc == 0 && strcmp(redacted->archive_sha256, (*out)->archive_sha256))
+        rc = tb_error_set(TB_EVERIFY, "%s differs from %s: archive.sha256", mpath, TB_MANIFEST_ENC_NAME);
+    if (rc < 0) {
+        tb_manifest_free(*out);
+        *out = NULL;
+    }
 out:
+    tb_manifest_free(redacted);
     tb_stream_free(mem);
     tb_stream_free(c);
     tb_stream_free(f);

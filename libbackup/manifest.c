@@ -1,8 +1,10 @@
 /* manifest: the backup manifest, serialised with jansson. */
 #include "manifest.h"
 #include "error.h"
+#include "timefmt.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,14 +113,16 @@ char *tb_json_text(const json_t *j)
     return line;
 }
 
-int tb_manifest_to_json(const struct tb_manifest *m, int flags, char **out)
+/* The manifest as a JSON tree (NULL when out of memory): what tb_manifest_to_json writes,
+ * and what tb_manifest_compare compares. */
+static json_t *manifest_tree(const struct tb_manifest *m, int flags)
 {
     int redact = flags & TB_MANIFEST_REDACT;
     json_t *root = json_object(), *files = json_array(), *cfs = json_array();
     char version[32];
-    int rc = 0;
     if (!root || !files || !cfs) {
-        rc = tb_error_set(TB_EIO, "out of memory");
+        json_decref(root);
+        root = NULL;
         goto cleanup;
     }
     snprintf(version, sizeof version, "%d.%d", m->format_major, m->format_minor);
@@ -174,19 +178,105 @@ int tb_manifest_to_json(const struct tb_manifest *m, int flags, char **out)
         json_object_set_new(root, "archive", json_pack("{s:s, s:I, s:s}", "name", tb_manifest_archive_name(m),
                                                        "size", (json_int_t)m->archive_size, "sha256",
                                                        m->archive_sha256));
-    *out = tb_json_text(root);
-    if (!*out)
-        rc = tb_error_set(TB_EIO, "cannot serialise manifest");
 cleanup:
     json_decref(files);
     json_decref(cfs);
-    json_decref(root);
-    return rc;
+    return root;
 }
 
-static char *dup_str(json_t *v)
+int tb_manifest_to_json(const struct tb_manifest *m, int flags, char **out)
 {
-    return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+    json_t *root = manifest_tree(m, flags);
+    *out = root ? tb_json_text(root) : NULL;
+    json_decref(root);
+    return *out ? 0 : tb_error_set(TB_EIO, "cannot serialise manifest");
+}
+
+/* ---- reading: every field checked against the schema of docs/format.md before use ---- */
+
+/* A violation reads "<where>: <field>: <what>", e.g. "b1/MANIFEST.json: files[3].mode: not
+ * an integer in 0..07777". newer: the manifest is of a newer minor version than this
+ * reader, which may add keys (never change the ones we know): those are ignored. */
+struct schema {
+    const char *where;
+    int newer;
+};
+
+enum { OPT = 0, REQ = 1, NUL = 2 }; /* absent allowed, required, null allowed */
+
+static int bad(const struct schema *s, const char *field, const char *what)
+{
+    return tb_error_set(TB_EVERIFY, "%s: %s: %s", s->where, field, what);
+}
+
+/* A key from the file, fit to print: at most 64 bytes, control bytes as '?'. */
+static const char *printable(const char *key, char buf[68])
+{
+    size_t i = 0;
+    for (; key[i] && i < 64; i++)
+        buf[i] = (unsigned char)key[i] < 0x20 || key[i] == 0x7f ? '?' : key[i];
+    if (key[i])
+        buf[i++] = '.', buf[i++] = '.', buf[i++] = '.';
+    buf[i] = '\0';
+    return buf;
+}
+
+static int known_keys(const struct schema *s, json_t *obj, const char *field, const char *const *known)
+{
+    const char *key;
+    json_t *v;
+    char buf[68];
+    if (s->newer)
+        return 0;
+    json_object_foreach(obj, key, v) {
+        size_t i = 0;
+        while (known[i] && strcmp(known[i], key))
+            i++;
+        if (!known[i])
+            return tb_error_set(TB_EVERIFY, "%s: %s%s%s: unknown key", s->where, field, *field ? "." : "",
+                                printable(key, buf));
+    }
+    return 0;
+}
+
+static int get_str(const struct schema *s, json_t *obj, const char *key, const char *field, int flags,
+                   const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v)
+        return flags & REQ ? bad(s, field, "missing") : 0;
+    if (json_is_null(v) && (flags & NUL))
+        return 0;
+    if (!json_is_string(v))
+        return bad(s, field, flags & NUL ? "not a string or null" : "not a string");
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* A string that must be one of values (NULL-terminated); *out stays NULL when absent. */
+static int get_enum(const struct schema *s, json_t *obj, const char *key, const char *field, int flags,
+                    const char *const *values, const char *what, const char **out)
+{
+    int rc = get_str(s, obj, key, field, flags, out);
+    size_t i = 0;
+    if (rc < 0 || !*out)
+        return rc;
+    while (values[i] && strcmp(values[i], *out))
+        i++;
+    return values[i] ? 0 : bad(s, field, what);
+}
+
+static int get_int(const struct schema *s, json_t *obj, const char *key, const char *field, int flags, json_int_t min,
+                   json_int_t max, const char *range, json_int_t *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return flags & REQ ? bad(s, field, "missing") : 0;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return tb_error_set(TB_EVERIFY, "%s: %s: not an integer in %s", s->where, field, range);
+    *out = json_integer_value(v);
+    return 0;
 }
 
 static int is_hex64(const char *s)
@@ -199,142 +289,371 @@ static int is_hex64(const char *s)
     return 1;
 }
 
+/* A SHA-256 as 64 lower-case hex digits into out (left "" when absent). */
+static int get_hex(const struct schema *s, json_t *obj, const char *key, const char *field, int flags, char out[65])
+{
+    const char *v;
+    int rc = get_str(s, obj, key, field, flags & REQ, &v);
+    if (rc < 0 || !v)
+        return rc;
+    if (!is_hex64(v))
+        return bad(s, field, "not a SHA-256 (64 lower-case hex digits)");
+    memcpy(out, v, 65);
+    return 0;
+}
+
+/* An object with only the known keys; *out NULL when absent. */
+static int get_obj(const struct schema *s, json_t *obj, const char *key, int flags, const char *const *known,
+                   json_t **out)
+{
+    *out = json_object_get(obj, key);
+    if (!*out)
+        return flags & REQ ? bad(s, key, "missing") : 0;
+    if (!json_is_object(*out))
+        return bad(s, key, "not an object");
+    return known_keys(s, *out, key, known);
+}
+
+static int set_str(char **dst, const char *v)
+{
+    if (v && !(*dst = strdup(v)))
+        return tb_error_set(TB_EIO, "out of memory");
+    return 0;
+}
+
+/* Path components separated by '/', none empty, "." or "..". */
+static int plain_components(const char *p)
+{
+    for (;;) {
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return 0;
+        if (!e)
+            return 1;
+        p = e + 1;
+    }
+}
+
+/* A member name as backups write it: under db/ or config/, relative, nothing that climbs. */
+static int safe_member(const char *name)
+{
+    return (strncmp(name, "db/", 3) == 0 || strncmp(name, "config/", 7) == 0) && plain_components(name);
+}
+
+/* A parent as backups write it: "../NAME" for a sibling directory, else the absolute path
+ * realpath gave (no ".", ".." or empty component). */
+static int safe_parent(const char *p)
+{
+    if (strncmp(p, "../", 3) == 0)
+        return !strchr(p + 3, '/') && plain_components(p + 3);
+    return p[0] == '/' && plain_components(p + 1);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(const struct tb_manifest_file *const *)a)->name, (*(const struct tb_manifest_file *const *)b)->name);
+}
+
+/* Each file name once (a second entry could say anything about the same member). */
+static int names_once(const struct schema *s, const struct tb_manifest *m)
+{
+    const struct tb_manifest_file **v;
+    int rc = 0;
+    if (m->nfiles < 2)
+        return 0;
+    if (!(v = malloc(m->nfiles * sizeof *v)))
+        return tb_error_set(TB_EIO, "out of memory");
+    for (size_t i = 0; i < m->nfiles; i++)
+        v[i] = &m->files[i];
+    qsort(v, m->nfiles, sizeof *v, by_name);
+    for (size_t i = 1; i < m->nfiles && rc == 0; i++)
+        if (strcmp(v[i - 1]->name, v[i]->name) == 0) {
+            size_t at = (size_t)(v[i] > v[i - 1] ? v[i] - m->files : v[i - 1] - m->files);
+            rc = tb_error_set(TB_EVERIFY, "%s: files[%zu].name: %s is listed twice", s->where, at, v[i]->name);
+        }
+    free(v);
+    return rc;
+}
+
+static int parse_files(const struct schema *s, json_t *files, struct tb_manifest *m)
+{
+    static const char *const keys[] = { "name", "size", "sha256", "mode", "stored_in", NULL };
+    size_t i;
+    json_t *f;
+    int rc = 0;
+    if (!json_is_array(files))
+        return bad(s, "files", "not an array");
+    json_array_foreach(files, i, f) {
+        char field[32], key[64], sha[65] = "", stored[65] = "";
+        const char *name;
+        json_int_t size = 0, mode = 0;
+        snprintf(field, sizeof field, "files[%zu]", i);
+        if (!json_is_object(f))
+            return bad(s, field, "not an object");
+        if ((rc = known_keys(s, f, field, keys)) < 0)
+            return rc;
+#define FIELD(k) (snprintf(key, sizeof key, "%s.%s", field, k), key)
+        if ((rc = get_str(s, f, "name", FIELD("name"), REQ, &name)) < 0)
+            return rc;
+        if (!safe_member(name))
+            return bad(s, key, "not a member name under db/ or config/ (relative, no \"..\", \".\" or empty part)");
+        if ((rc = get_int(s, f, "size", FIELD("size"), REQ, 0, INT64_MAX, "0..2^63-1", &size)) < 0 ||
+            (rc = get_hex(s, f, "sha256", FIELD("sha256"), REQ, sha)) < 0 ||
+            (rc = get_int(s, f, "mode", FIELD("mode"), REQ, 0, 07777, "0..07777", &mode)) < 0 ||
+            (rc = get_hex(s, f, "stored_in", FIELD("stored_in"), OPT, stored)) < 0)
+            return rc;
+#undef FIELD
+        if ((rc = tb_manifest_add_file(m, name, (uint64_t)size, sha, (unsigned)mode)) < 0)
+            return rc;
+        if (stored[0] && (rc = tb_manifest_set_stored_in(m, stored)) < 0)
+            return rc;
+    }
+    return names_once(s, m);
+}
+
+/* "MAJOR.MINOR", digits only. */
+static int parse_version(const char *v, int *major, int *minor)
+{
+    size_t a = strspn(v, "0123456789"), b;
+    if (a == 0 || a > 6 || v[a] != '.')
+        return -1;
+    b = strspn(v + a + 1, "0123456789");
+    if (b == 0 || b > 6 || v[a + 1 + b])
+        return -1;
+    *major = atoi(v);
+    *minor = atoi(v + a + 1);
+    return 0;
+}
+
 int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **out)
 {
+    static const char *const top[] = { "format_version", "tool", "tool_version", "created", "source", "last_sequence",
+                                       "column_families", "content_hash", "content_hash_unavailable", "compression",
+                                       "included", "db_bytes", "write_policy", "files", "archive", "parent",
+                                       "chain_length", "encryption", "redacted", NULL };
+    /* What a redacted copy leaves out. */
+    static const char *const content[] = { "source", "column_families", "content_hash", "content_hash_unavailable",
+                                           "included", "files", NULL };
+    static const char *const source_keys[] = { "path", "host", "method", NULL };
+    static const char *const comp_keys[] = { "algorithm", "level", "threads", NULL };
+    static const char *const comp_names[] = { "zstd", "none", NULL };
+    static const char *const incl_keys[] = { "config", "config_file", NULL };
+    static const char *const enc_keys[] = { "format", "cipher", "key_ids", NULL };
+    static const char *const parent_keys[] = { "path", "archive_sha256", NULL };
+    static const char *const archive_keys[] = { "name", "size", "sha256", NULL };
+    static const char *const archive_names[] = { "backup.tar.zst", "backup.tar", "backup.tar.zst.enc", "backup.tar.enc",
+                                                 NULL };
+    static const char *const policies[] = { "write_committed", "write_prepared", "write_unprepared", NULL };
     json_error_t jerr;
-    json_t *root = json_loads(text, 0, &jerr), *v, *files, *cfs, *f;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr), *o, *v;
+    struct schema s = { where, 0 };
     struct tb_manifest *m = NULL;
-    const char *ver;
+    const char *str;
+    json_int_t n;
+    int64_t t;
     size_t i;
     int rc = 0, major = -1, minor = 0;
 
     if (!root)
-        return tb_error_set(TB_EVERIFY, "manifest is not valid JSON: %s at line %d (%s)", jerr.text,
-                            jerr.line, where);
-    ver = json_string_value(json_object_get(root, "format_version"));
-    if (!ver || sscanf(ver, "%d.%d", &major, &minor) < 1) {
-        rc = tb_error_set(TB_EVERIFY, "manifest has no format_version (%s)", where);
+        return tb_error_set(TB_EVERIFY, "%s: not valid JSON: %s at line %d", where, jerr.text, jerr.line);
+    if (!json_is_object(root)) {
+        rc = tb_error_set(TB_EVERIFY, "%s: not a JSON object", where);
+        goto cleanup;
+    }
+    if ((rc = get_str(&s, root, "format_version", "format_version", REQ, &str)) < 0)
+        goto cleanup;
+    if (parse_version(str, &major, &minor) < 0) {
+        rc = bad(&s, "format_version", "not MAJOR.MINOR");
         goto cleanup;
     }
     if (major != TB_MANIFEST_FORMAT_MAJOR) {
-        rc = tb_error_set(TB_EVERIFY, "manifest format version %s is not supported (this version reads %d.x) (%s)",
-                          ver, TB_MANIFEST_FORMAT_MAJOR, where);
+        rc = tb_error_set(TB_EVERIFY, "%s: format_version: manifest format version %s is not supported (this "
+                          "version reads %d.x)", where, str, TB_MANIFEST_FORMAT_MAJOR);
         goto cleanup;
     }
-    if ((rc = tb_manifest_new(&m)) < 0)
+    s.newer = minor > TB_MANIFEST_FORMAT_MINOR;
+    if ((rc = known_keys(&s, root, "", top)) < 0 || (rc = tb_manifest_new(&m)) < 0)
         goto cleanup;
     m->format_major = major;
     m->format_minor = minor;
-    m->tool_version = dup_str(json_object_get(root, "tool_version"));
-    m->created = dup_str(json_object_get(root, "created"));
-    v = json_object_get(root, "source");
-    m->source_path = dup_str(json_object_get(v, "path"));
-    m->host = dup_str(json_object_get(v, "host"));
-    m->method = dup_str(json_object_get(v, "method"));
-    v = json_object_get(root, "last_sequence");
-    if (!json_is_integer(v)) {
-        rc = tb_error_set(TB_EVERIFY, "manifest has no last_sequence (%s)", where);
+
+    if ((rc = get_str(&s, root, "tool", "tool", REQ, &str)) < 0)
+        goto cleanup;
+    if (strcmp(str, "themis-backup")) {
+        rc = bad(&s, "tool", "not \"themis-backup\"");
         goto cleanup;
     }
-    m->last_seq = (uint64_t)json_integer_value(v);
-    v = json_object_get(root, "encryption");
-    if (v) {
+    if ((rc = get_str(&s, root, "tool_version", "tool_version", REQ | NUL, &str)) < 0 ||
+        (rc = set_str(&m->tool_version, str)) < 0 || (rc = get_str(&s, root, "created", "created", REQ, &str)) < 0)
+        goto cleanup;
+    if (tb_time_parse(str, &t) < 0) {
+        rc = bad(&s, "created", "not an RFC 3339 time");
+        goto cleanup;
+    }
+    if ((rc = set_str(&m->created, str)) < 0)
+        goto cleanup;
+    if ((rc = get_int(&s, root, "last_sequence", "last_sequence", REQ, 0, INT64_MAX, "0..2^63-1", &n)) < 0)
+        goto cleanup;
+    m->last_seq = (uint64_t)n;
+    if ((rc = get_int(&s, root, "db_bytes", "db_bytes", REQ, 0, INT64_MAX, "0..2^63-1", &n)) < 0)
+        goto cleanup;
+    m->db_bytes = (uint64_t)n;
+
+    if ((rc = get_obj(&s, root, "compression", REQ, comp_keys, &o)) < 0 ||
+        (rc = get_enum(&s, o, "algorithm", "compression.algorithm", REQ, comp_names, "not \"zstd\" or \"none\"",
+                       &str)) < 0 ||
+        (rc = set_str(&m->compression, str)) < 0)
+        goto cleanup;
+    if ((rc = get_int(&s, o, "level", "compression.level", REQ, -7, 22, "-7..22", &n)) < 0)
+        goto cleanup;
+    m->level = (int)n;
+    if ((rc = get_int(&s, o, "threads", "compression.threads", REQ, 0, INT_MAX, "0..2^31-1", &n)) < 0)
+        goto cleanup;
+    m->threads = (int)n;
+
+    if ((rc = get_enum(&s, root, "write_policy", "write_policy", OPT, policies,
+                       "not write_committed, write_prepared or write_unprepared", &str)) < 0 ||
+        (rc = set_str(&m->write_policy, str)) < 0)
+        goto cleanup;
+
+    if ((rc = get_obj(&s, root, "encryption", OPT, enc_keys, &o)) < 0)
+        goto cleanup;
+    if (o) {
+        static const char *const fmt[] = { "TBCRYPT 1", NULL }, *const cipher[] = { "AES-256-GCM", NULL };
         m->encrypted = 1;
-        m->key_ids = dup_str(json_object_get(v, "key_ids"));
+        if ((rc = get_enum(&s, o, "format", "encryption.format", REQ, fmt, "not \"TBCRYPT 1\"", &str)) < 0 ||
+            (rc = get_enum(&s, o, "cipher", "encryption.cipher", REQ, cipher, "not \"AES-256-GCM\"", &str)) < 0 ||
+            (rc = get_str(&s, o, "key_ids", "encryption.key_ids", REQ | NUL, &str)) < 0 ||
+            (rc = set_str(&m->key_ids, str)) < 0)
+            goto cleanup;
     }
-    m->redacted = json_is_true(json_object_get(root, "redacted"));
-    m->compression = dup_str(json_object_get(json_object_get(root, "compression"), "algorithm"));
-    m->db_bytes = (uint64_t)json_integer_value(json_object_get(root, "db_bytes"));
-    v = json_object_get(root, "write_policy");
-    if (v && (!json_is_string(v) || !(m->write_policy = strdup(json_string_value(v))))) {
-        rc = json_is_string(v) ? tb_error_set(TB_EIO, "out of memory")
-                               : tb_error_set(TB_EVERIFY, "manifest has a malformed write_policy (%s)", where);
+    v = json_object_get(root, "redacted");
+    if (v && !json_is_true(v)) {
+        rc = bad(&s, "redacted", "not true (a copy that is not redacted leaves the key out)");
         goto cleanup;
     }
-    if (m->redacted)
-        goto parent;
-    v = json_object_get(root, "content_hash");
-    if (json_is_null(v) && minor >= 3) {
-        const char *why = json_string_value(json_object_get(root, "content_hash_unavailable"));
-        if (!why || !*why) {
-            rc = tb_error_set(TB_EVERIFY, "manifest has no content_hash and does not say why (%s)", where);
-            goto cleanup;
-        }
-        if (!(m->hash_unavailable = strdup(why))) {
-            rc = tb_error_set(TB_EIO, "out of memory");
-            goto cleanup;
-        }
-    } else if (!is_hex64(json_string_value(v))) {
-        rc = tb_error_set(TB_EVERIFY, "manifest has no valid content_hash (%s)", where);
+    m->redacted = v != NULL;
+    if (m->redacted && !m->encrypted) {
+        rc = bad(&s, "redacted", "a manifest without encryption is never redacted");
         goto cleanup;
+    }
+
+    if (m->redacted) {
+        for (i = 0; content[i]; i++)
+            if (json_object_get(root, content[i])) {
+                rc = bad(&s, content[i], "present in a redacted manifest");
+                goto cleanup;
+            }
     } else {
-        snprintf(m->content_hash, sizeof m->content_hash, "%s", json_string_value(v));
-    }
-    v = json_object_get(root, "compression");
-    m->level = (int)json_integer_value(json_object_get(v, "level"));
-    m->threads = (int)json_integer_value(json_object_get(v, "threads"));
-    v = json_object_get(root, "included");
-    m->include_config = json_is_true(json_object_get(v, "config"));
-    m->config_file = dup_str(json_object_get(v, "config_file"));
-    cfs = json_object_get(root, "column_families");
-    if (!json_is_array(cfs)) {
-        rc = tb_error_set(TB_EVERIFY, "manifest has no column_families (%s)", where);
-        goto cleanup;
-    }
-    m->cfs = calloc(json_array_size(cfs) + 1, sizeof *m->cfs);
-    if (!m->cfs) {
-        rc = tb_error_set(TB_EIO, "out of memory");
-        goto cleanup;
-    }
-    json_array_foreach(cfs, i, v)
-        if ((m->cfs[m->ncf] = dup_str(v)) != NULL)
-            m->ncf++;
-    files = json_object_get(root, "files");
-    if (!json_is_array(files)) {
-        rc = tb_error_set(TB_EVERIFY, "manifest has no files list (%s)", where);
-        goto cleanup;
-    }
-    json_array_foreach(files, i, f) {
-        const char *name = json_string_value(json_object_get(f, "name"));
-        const char *sha = json_string_value(json_object_get(f, "sha256"));
-        json_t *size = json_object_get(f, "size");
-        if (!name || !is_hex64(sha) || !json_is_integer(size) || json_integer_value(size) < 0) {
-            rc = tb_error_set(TB_EVERIFY, "manifest file entry %zu is malformed (%s)", i, where);
+        json_t *cfs;
+        if ((rc = get_obj(&s, root, "source", REQ, source_keys, &o)) < 0 ||
+            (rc = get_str(&s, o, "path", "source.path", REQ | NUL, &str)) < 0 || (rc = set_str(&m->source_path, str)) < 0 ||
+            (rc = get_str(&s, o, "host", "source.host", REQ | NUL, &str)) < 0 || (rc = set_str(&m->host, str)) < 0 ||
+            (rc = get_str(&s, o, "method", "source.method", REQ | NUL, &str)) < 0 || (rc = set_str(&m->method, str)) < 0)
+            goto cleanup;
+
+        cfs = json_object_get(root, "column_families");
+        if (!json_is_array(cfs)) {
+            rc = bad(&s, "column_families", cfs ? "not an array" : "missing");
             goto cleanup;
         }
-        if ((rc = tb_manifest_add_file(m, name, (uint64_t)json_integer_value(size), sha,
-                                       (unsigned)json_integer_value(json_object_get(f, "mode")))) < 0)
-            goto cleanup;
-        v = json_object_get(f, "stored_in");
-        if (v && !is_hex64(json_string_value(v))) {
-            rc = tb_error_set(TB_EVERIFY, "manifest file entry %zu has a malformed stored_in (%s)", i, where);
-            goto cleanup;
-        }
-        if (v && (rc = tb_manifest_set_stored_in(m, json_string_value(v))) < 0)
-            goto cleanup;
-    }
-parent:
-    v = json_object_get(root, "parent");
-    if (v) {
-        const char *path = json_string_value(json_object_get(v, "path"));
-        const char *sha = json_string_value(json_object_get(v, "archive_sha256"));
-        if (!path || !*path || !is_hex64(sha)) {
-            rc = tb_error_set(TB_EVERIFY, "manifest has a malformed parent (%s)", where);
-            goto cleanup;
-        }
-        if (!(m->parent_path = strdup(path))) {
+        if (!(m->cfs = calloc(json_array_size(cfs) + 1, sizeof *m->cfs))) {
             rc = tb_error_set(TB_EIO, "out of memory");
             goto cleanup;
         }
-        snprintf(m->parent_sha256, sizeof m->parent_sha256, "%s", sha);
-        m->chain = (unsigned)json_integer_value(json_object_get(root, "chain_length"));
+        json_array_foreach(cfs, i, v) {
+            char field[48];
+            snprintf(field, sizeof field, "column_families[%zu]", i);
+            if (!json_is_string(v)) {
+                rc = bad(&s, field, "not a string");
+                goto cleanup;
+            }
+            for (size_t j = 0; j < m->ncf; j++)
+                if (strcmp(m->cfs[j], json_string_value(v)) == 0) {
+                    rc = bad(&s, field, "listed twice");
+                    goto cleanup;
+                }
+            if ((rc = set_str(&m->cfs[m->ncf], json_string_value(v))) < 0)
+                goto cleanup;
+            m->ncf++;
+        }
+
+        v = json_object_get(root, "content_hash");
+        if (json_is_null(v) && minor >= 3) {
+            if ((rc = get_str(&s, root, "content_hash_unavailable", "content_hash_unavailable", REQ, &str)) < 0)
+                goto cleanup;
+            if (!*str) {
+                rc = bad(&s, "content_hash_unavailable", "empty (it says why content_hash is null)");
+                goto cleanup;
+            }
+            if ((rc = set_str(&m->hash_unavailable, str)) < 0)
+                goto cleanup;
+        } else {
+            if ((rc = get_hex(&s, root, "content_hash", "content_hash", REQ, m->content_hash)) < 0)
+                goto cleanup;
+            if (json_object_get(root, "content_hash_unavailable")) {
+                rc = bad(&s, "content_hash_unavailable", "present beside a content_hash");
+                goto cleanup;
+            }
+        }
+
+        if ((rc = get_obj(&s, root, "included", REQ, incl_keys, &o)) < 0)
+            goto cleanup;
+        v = json_object_get(o, "config");
+        if (!json_is_boolean(v)) {
+            rc = bad(&s, "included.config", v ? "not true or false" : "missing");
+            goto cleanup;
+        }
+        m->include_config = json_is_true(v);
+        if ((rc = get_str(&s, o, "config_file", "included.config_file", REQ | NUL, &str)) < 0 ||
+            (rc = set_str(&m->config_file, str)) < 0)
+            goto cleanup;
+
+        v = json_object_get(root, "files");
+        if (!v) {
+            rc = bad(&s, "files", "missing");
+            goto cleanup;
+        }
+        if ((rc = parse_files(&s, v, m)) < 0)
+            goto cleanup;
     }
-    v = json_object_get(root, "archive");
-    if (v) {
-        const char *sha = json_string_value(json_object_get(v, "sha256"));
-        m->archive_size = (uint64_t)json_integer_value(json_object_get(v, "size"));
-        if (is_hex64(sha))
-            snprintf(m->archive_sha256, sizeof m->archive_sha256, "%s", sha);
+
+    if ((rc = get_obj(&s, root, "parent", OPT, parent_keys, &o)) < 0)
+        goto cleanup;
+    if (o) {
+        if ((rc = get_str(&s, o, "path", "parent.path", REQ, &str)) < 0)
+            goto cleanup;
+        if (!safe_parent(str)) {
+            rc = bad(&s, "parent.path", "neither \"../NAME\" nor an absolute path without \".\", \"..\" or empty part");
+            goto cleanup;
+        }
+        if ((rc = set_str(&m->parent_path, str)) < 0 ||
+            (rc = get_hex(&s, o, "archive_sha256", "parent.archive_sha256", REQ, m->parent_sha256)) < 0 ||
+            (rc = get_int(&s, root, "chain_length", "chain_length", REQ, 1, UINT_MAX, "1..2^32-1", &n)) < 0)
+            goto cleanup;
+        m->chain = (unsigned)n;
+    } else if (json_object_get(root, "chain_length")) {
+        rc = bad(&s, "chain_length", "present without a parent");
+        goto cleanup;
+    }
+    for (i = 0; i < m->nfiles; i++)
+        if (m->files[i].stored_in && !m->parent_path) {
+            rc = tb_error_set(TB_EVERIFY, "%s: files[%zu].stored_in: names an ancestor, but there is no parent", where, i);
+            goto cleanup;
+        }
+
+    /* Only in the copy beside the archive. */
+    if ((rc = get_obj(&s, root, "archive", OPT, archive_keys, &o)) < 0)
+        goto cleanup;
+    if (o) {
+        if ((rc = get_enum(&s, o, "name", "archive.name", REQ, archive_names, "not an archive name backups use",
+                           &str)) < 0 ||
+            (rc = get_int(&s, o, "size", "archive.size", REQ, 0, INT64_MAX, "0..2^63-1", &n)) < 0)
+            goto cleanup;
+        m->archive_size = (uint64_t)n;
+        if ((rc = get_hex(&s, o, "sha256", "archive.sha256", REQ, m->archive_sha256)) < 0)
+            goto cleanup;
     }
     *out = m;
     m = NULL;
@@ -344,27 +663,61 @@ cleanup:
     return rc;
 }
 
+/* Writes where x and y first differ into path (which holds the path to them), as a field:
+ * "files[3] (db/000012.sst).mode". Returns 1 when they differ. */
+static int first_difference(json_t *x, json_t *y, char *path, size_t cap)
+{
+    size_t len = strlen(path);
+    const char *key;
+    json_t *v;
+    if (json_equal(x, y))
+        return 0;
+    if (json_is_object(x) && json_is_object(y)) {
+        json_object_foreach(x, key, v) {
+            snprintf(path + len, cap - len, "%s%s", len ? "." : "", key);
+            if (!json_object_get(y, key) || first_difference(v, json_object_get(y, key), path, cap))
+                return 1;
+        }
+        json_object_foreach(y, key, v) {
+            snprintf(path + len, cap - len, "%s%s", len ? "." : "", key);
+            if (!json_object_get(x, key))
+                return 1;
+        }
+    } else if (json_is_array(x) && json_is_array(y) && json_array_size(x) == json_array_size(y)) {
+        for (size_t i = 0; i < json_array_size(x); i++) {
+            const char *name = json_string_value(json_object_get(json_array_get(x, i), "name"));
+            snprintf(path + len, cap - len, name ? "[%zu] (%s)" : "[%zu]", i, name);
+            if (first_difference(json_array_get(x, i), json_array_get(y, i), path, cap))
+                return 1;
+        }
+    } else if (json_is_array(x) && json_is_array(y)) {
+        snprintf(path + len, cap - len, " (%zu vs %zu entries)", json_array_size(x), json_array_size(y));
+        return 1;
+    }
+    path[len] = '\0';
+    return 1;
+}
+
+/* Compared as their canonical JSON, the very trees tb_manifest_to_json writes, so a field
+ * added to the manifest is compared without anyone remembering to; and as parsed, so two
+ * texts that differ only in spacing or key order agree. */
 int tb_manifest_compare(const struct tb_manifest *a, const struct tb_manifest *b)
 {
-    if (a->last_seq != b->last_seq)
-        return tb_error_set(TB_EVERIFY, "manifests disagree on last_sequence (%" PRIu64 " vs %" PRIu64 ")",
-                            a->last_seq, b->last_seq);
-    if (a->redacted)
-        return strcmp(a->parent_sha256, b->parent_sha256)
-                   ? tb_error_set(TB_EVERIFY, "manifests disagree on the parent backup") : 0;
-    if (strcmp(a->content_hash, b->content_hash) || !a->hash_unavailable != !b->hash_unavailable)
-        return tb_error_set(TB_EVERIFY, "manifests disagree on content_hash");
-    if (strcmp(a->parent_sha256, b->parent_sha256))
-        return tb_error_set(TB_EVERIFY, "manifests disagree on the parent backup");
-    if (a->nfiles != b->nfiles)
-        return tb_error_set(TB_EVERIFY, "manifests list %zu and %zu files", a->nfiles, b->nfiles);
-    for (size_t i = 0; i < a->nfiles; i++) {
-        const struct tb_manifest_file *f = tb_manifest_find(b, a->files[i].name);
-        if (!f)
-            return tb_error_set(TB_EVERIFY, "manifests disagree: %s listed in one only", a->files[i].name);
-        if (f->size != a->files[i].size || strcmp(f->sha256, a->files[i].sha256) ||
-            strcmp(f->stored_in ? f->stored_in : "", a->files[i].stored_in ? a->files[i].stored_in : ""))
-            return tb_error_set(TB_EVERIFY, "manifests disagree on %s", f->name);
+    int flags = a->redacted ? TB_MANIFEST_REDACT : 0, rc = 0;
+    json_t *x = manifest_tree(a, flags), *y = manifest_tree(b, flags);
+    char path[512] = "";
+    if (!x || !y) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
     }
-    return 0;
+    /* Not compared: what only the copy beside the archive has (the archive object, left out
+     * of both trees) or may change on its own (the key ids, which rekeying rewrites there). */
+    json_object_del(json_object_get(x, "encryption"), "key_ids");
+    json_object_del(json_object_get(y, "encryption"), "key_ids");
+    if (first_difference(x, y, path, sizeof path))
+        rc = tb_error_set(TB_EVERIFY, "manifests disagree on %s", *path ? path : "their type");
+cleanup:
+    json_decref(x);
+    json_decref(y);
+    return rc;
 }

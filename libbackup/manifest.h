@@ -85,11 +85,13 @@ struct json_t;
 char *tb_json_text(const struct json_t *j);
 /* The archive's file name in the backup directory: backup.tar[.zst][.enc]. */
 const char *tb_manifest_archive_name(const struct tb_manifest *m);
-/* Parses; rejects an unknown major format version with TB_EVERIFY and a clear message. */
+/* Parses and checks the schema of docs/format.md: every field's type and range, no
+ * duplicate key, no unknown key unless of a newer minor version, a known major version.
+ * A violation is TB_EVERIFY naming where and the field ("files[3].mode: ..."). */
 int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **out);
-/* Returns 0 when both list the same files with the same sizes and hashes and the same
- * sequence and content hash; else TB_EVERIFY naming the first difference. A redacted a is
- * compared on what it has (sequence, parent). */
+/* Returns 0 when both say the same in every field tb_manifest_to_json writes, except what
+ * only the copy beside the archive has or changes alone (archive, encryption key ids); else
+ * TB_EVERIFY naming the first differing field. A redacted a is compared on what it keeps. */
 int tb_manifest_compare(const struct tb_manifest *a, const struct tb_manifest *b);
 
 #endif

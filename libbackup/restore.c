@@ -567,8 +567,12 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
         goto cleanup;
     if (outer) {
         char hex[65];
-        if ((rc = tb_manifest_compare(outer, inner)) < 0)
+        /* The copy beside the archive is the one read without the archive (--list, expire,
+         * the parent of the next incremental): it must say what the archive's says. */
+        if ((rc = tb_manifest_compare(outer, inner)) < 0) {
+            rc = tb_error_wrap(rc, "%s differs from the archive's own", mpath);
             goto cleanup;
+        }
         if ((rc = drain(counter)) < 0)
             goto cleanup;
         archive_id(crypt, sha, hex);
@@ -579,6 +583,22 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
         }
         if (strcmp(hex, outer->archive_sha256)) {
             rc = tb_error_set(TB_EVERIFY, "archive SHA-256 does not match %s (%s)", TB_MANIFEST_NAME, apath);
+            goto cleanup;
+        }
+    }
+
+    /* An incremental backup's parent is there and is the one it was made from, even when
+     * no member is taken from it: a parent path that leads elsewhere is a damaged (or
+     * hostile) manifest. Only the parent's MANIFEST.json is read here. A stream's parent is
+     * looked for only when members are taken from it (it may be restored far from it). */
+    if (inner->parent_path && o->backup_dir) {
+        char *pdir = NULL;
+        struct tb_manifest *pm = NULL;
+        rc = find_ancestor(o->backup_dir, inner, inner->parent_sha256, &pdir, &pm);
+        free(pdir);
+        tb_manifest_free(pm);
+        if (rc < 0) {
+            rc = tb_error_wrap(TB_EVERIFY, "parent.path %s", inner->parent_path);
             goto cleanup;
         }
     }

@@ -27,7 +27,7 @@
 static const char *db_wal_dir, *db_paths_arg, *policy_arg;
 static const char *backup_dir, *db_path, *config_file, *server_url, *progress_arg, *parent_dir, *backup_root;
 static int compress, include_config, to_stdout, verbose, incremental, list, json, check_age;
-static const char *max_age, *wal_dir, *max_wal_lag, *latest_before;
+static const char *max_age, *wal_dir, *max_wal_lag, *latest_before, *created;
 static long long level = 3, threads = -1, full_every;
 
 static long long prio_nice;
@@ -50,6 +50,8 @@ static const struct tb_option opts[] = {
     { "config-file", 0, TB_OPT_STRING, &config_file, "PATH", "ThemisDB config (default " TB_THEMIS_CONFIG ", else " TB_THEMIS_CONFIG_OLD " beside it)" },
     { "write-policy", 0, TB_OPT_STRING, &policy_arg, "POLICY",
       "the writer's transaction write policy: write_committed, write_prepared or write_unprepared (default: detected)" },
+    { "created", 0, TB_OPT_STRING, &created, "TIME",
+      "record TIME (RFC 3339) as the backup's creation time instead of now (imports, tests of retention)" },
     { "server-url", 0, TB_OPT_STRING, &server_url, "URL", "ask the server for the checkpoint (POST /admin/backup)" },
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show progress on stderr (a line, or JSON lines)" },
     { "incremental-from", 0, TB_OPT_STRING, &parent_dir, "DIR", "store only files the backup in DIR lacks; the rest are read from it (and its parents) on restore" },
@@ -357,6 +359,8 @@ int main(int argc, char **argv)
                                         : "--key-file and --passphrase-file go with --encrypt (or --rekey/--add-key)");
     if (plain_manifest && !encrypt)
         return tool_usage(&cli, "--plain-manifest goes with --encrypt");
+    if (created && tb_time_parse(created, &(int64_t){ 0 }) < 0)
+        return tool_usage(&cli, "--created must be an RFC 3339 time, e.g. 2026-11-24T22:41:00Z");
     if ((status = tool_keys(&cli, &key_file, &pass_file, &o.keys)) >= 0)
         return status;
     o.plain_manifest = plain_manifest;
@@ -378,6 +382,7 @@ int main(int argc, char **argv)
     o.threads = (int)threads;
     o.server_url = server_url;
     o.host = host;
+    o.created = created;
     o.db_wal_dir = db_wal_dir;
     if (db_paths_arg && (rc = tb_snapshot_split_paths(db_paths_arg, &db_paths, &o.ndb_paths)) < 0)
         return rc == TB_EUSAGE ? tool_usage(&cli, tb_error_last()) : tool_fail(&cli, rc);

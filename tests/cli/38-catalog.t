@@ -6,9 +6,9 @@
 
 ago() { date -u -d "@$(( $(date +%s) - $1 * 3600 ))" +%Y-%m-%dT%H:%M:%SZ; }
 make_db "$T/db" --wal-ttl 3600; ok $? "a database"
-for b in b1 b2; do themis-backup --database-path "$T/db" --backup-directory "$T/root/$b" --compress 2>/dev/null; done
-sed -i "s/\"created\": \"[^\"]*\"/\"created\": \"$(ago 30)\"/" "$T/root/b1/MANIFEST.json"
-sed -i "s/\"created\": \"[^\"]*\"/\"created\": \"$(ago 2)\"/" "$T/root/b2/MANIFEST.json"
+# Made 30 and 2 hours ago, as both copies of their manifests say (--created).
+themis-backup --database-path "$T/db" --backup-directory "$T/root/b1" --compress --created "$(ago 30)" 2>/dev/null
+themis-backup --database-path "$T/db" --backup-directory "$T/root/b2" --compress --created "$(ago 2)" 2>/dev/null
 
 run themis-backup --check-age --backup-root "$T/root" --max-age 26h
 is "$rc" 0 "--check-age: newest backup 2h old, max 26h"

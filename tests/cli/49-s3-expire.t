@@ -95,8 +95,8 @@ head -c 32 /dev/urandom > "$T/key"
 for i in 1 2 3; do
     themis-loadgen --db "$T/edb" --seed "$((i + 10))" --threads 2 --batches 300 --wal-ttl 3600 2>/dev/null
     themis-wal-archive --database-path "$T/edb" --wal-directory "$T/ew" --once --encrypt --key-file "$T/key" 2>/dev/null
-    themis-backup --database-path "$T/edb" --backup-directory "$T/eroot/e$i" --compress --encrypt --key-file "$T/key" 2>/dev/null
-    sed -i "s/\"created\": \"[^\"]*\"/\"created\": \"$(ago "${days[$i]}")\"/" "$T/eroot/e$i/MANIFEST.json"
+    themis-backup --database-path "$T/edb" --backup-directory "$T/eroot/e$i" --compress --encrypt --key-file "$T/key" \
+        --created "$(ago "${days[$i]}")" 2>/dev/null
 done
 themis-loadgen --db "$T/edb" --seed 14 --threads 2 --batches 300 --wal-ttl 3600 2>/dev/null
 themis-wal-archive --database-path "$T/edb" --wal-directory "$T/ew" --once --encrypt --key-file "$T/key" 2>/dev/null

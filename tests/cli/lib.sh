@@ -167,8 +167,8 @@ sixty_day_root() {
         themis-loadgen --db "$T/db" --seed "$i" --threads 2 --batches 300 --wal-ttl 3600 2>/dev/null
         themis-wal-archive --database-path "$T/db" --wal-directory "$T/w" --once 2>/dev/null
         inc=; [ "$i" = 4 ] && inc="--incremental-from $T/root/b3"
-        themis-backup --database-path "$T/db" --backup-directory "$T/root/b$i" --compress $inc 2>/dev/null
-        sed -i "s/\"created\": \"[^\"]*\"/\"created\": \"$(ago "${days[$i]}")\"/" "$T/root/b$i/MANIFEST.json"
+        themis-backup --database-path "$T/db" --backup-directory "$T/root/b$i" --compress $inc \
+            --created "$(ago "${days[$i]}")" 2>/dev/null
         seq[$i]=$(manifest_field "$T/root/b$i/MANIFEST.json" last_sequence)
     done
 }

@@ -1,10 +1,12 @@
-/* test_manifest: JSON round trip, version checks, malformed input, comparison. */
+/* test_manifest: JSON round trip, version checks, the schema (one bad manifest per rule), comparison. */
 #include "tap.h"
 #include "error.h"
 #include "manifest.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -48,6 +50,255 @@ static void cut_after(char *s, const char *marker)
     char *p = strstr(s, marker);
     if (p)
         memcpy(p + strlen(marker), "zz", 2);
+}
+
+
+/* ---- schema: the sample's JSON with one edit, as a damaged or hostile file would be ---- */
+
+/* The JSON of m changed at path ("files.0.mode": keys and array indexes) to value (JSON
+ * text; an index one past the end appends) or, with value NULL, without it. */
+static char *edited(const struct tb_manifest *m, int flags, const char *path, const char *value)
+{
+    char *text = NULL, *p = strdup(path), *key, *next, *out;
+    json_t *root, *at;
+    tb_manifest_to_json(m, flags, &text);
+    root = json_loads(text, 0, NULL);
+    at = root;
+    for (key = p; (next = strchr(key, '.')) != NULL; key = next + 1) {
+        *next = '\0';
+        at = json_is_array(at) ? json_array_get(at, (size_t)atoi(key)) : json_object_get(at, key);
+    }
+    if (json_is_array(at)) {
+        size_t i = (size_t)atoi(key);
+        json_t *v = value ? json_loads(value, JSON_DECODE_ANY, NULL) : NULL;
+        if (!value)
+            json_array_remove(at, i);
+        else if (i == json_array_size(at))
+            json_array_append_new(at, v);
+        else
+            json_array_set_new(at, i, v);
+    } else if (value) {
+        json_object_set_new(at, key, json_loads(value, JSON_DECODE_ANY, NULL));
+    } else {
+        json_object_del(at, key);
+    }
+    out = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(root);
+    free(text);
+    free(p);
+    return out;
+}
+
+/* The edit is refused with TB_EVERIFY and a message holding want. */
+static void refused(const struct tb_manifest *m, const char *path, const char *value, const char *want)
+{
+    char *j = edited(m, TB_MANIFEST_ARCHIVE, path, value);
+    struct tb_manifest *back = NULL;
+    int rc = tb_manifest_parse(j, "MANIFEST.json", &back);
+    ok(rc == TB_EVERIFY && strstr(tb_error_last(), want), "%s = %s: refused naming it (%s)", path,
+       value ? value : "(removed)", rc ? tb_error_last() : "accepted");
+    tb_manifest_free(back);
+    free(j);
+}
+
+static void accepted(const struct tb_manifest *m, int flags, const char *path, const char *value, const char *what)
+{
+    char *j = edited(m, flags, path, value);
+    struct tb_manifest *back = NULL;
+    int rc = tb_manifest_parse(j, "MANIFEST.json", &back);
+    ok(rc == 0, "%s (%s)", what, rc ? tb_error_last() : "accepted");
+    tb_manifest_free(back);
+    free(j);
+}
+
+static void schema_tests(void)
+{
+    struct tb_manifest *m = sample(), *inc = sample(), *enc = sample(), *a = NULL, *b = NULL;
+    char *j = NULL, *dup;
+    const char *mode = "files[0].mode: not an integer in 0..07777";
+
+    /* Files: exactly the known keys, each of its type and range. */
+    refused(m, "files.0.mode", "true", mode);
+    refused(m, "files.0.mode", "null", mode);
+    refused(m, "files.0.mode", "420.0", mode);
+    refused(m, "files.0.mode", "-9223372036854775808", mode);
+    refused(m, "files.0.mode", "4096", mode);
+    refused(m, "files.0.mode", "-1", mode);
+    refused(m, "files.0.mode", "\"420\"", mode);
+    refused(m, "files.0.mode", NULL, "files[0].mode: missing");
+    refused(m, "files.0.size", "-1", "files[0].size: not an integer");
+    refused(m, "files.0.size", "\"1\"", "files[0].size: not an integer");
+    refused(m, "files.0.size", "1e3", "files[0].size: not an integer");
+    refused(m, "files.0.sha256", "\"" SHA_A "0\"", "files[0].sha256: not a SHA-256");
+    refused(m, "files.1.sha256", "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"",
+            "files[1].sha256: not a SHA-256");
+    refused(m, "files.0.name", "7", "files[0].name: not a string");
+    refused(m, "files.0.name", "\"../etc/passwd\"", "files[0].name: not a member name");
+    refused(m, "files.0.name", "\"db/../../etc/passwd\"", "files[0].name: not a member name");
+    refused(m, "files.0.name", "\"/etc/passwd\"", "files[0].name: not a member name");
+    refused(m, "files.0.name", "\"db//x\"", "files[0].name: not a member name");
+    refused(m, "files.0.name", "\"db/\"", "files[0].name: not a member name");
+    refused(m, "files.0.name", "\"etc/passwd\"", "files[0].name: not a member name");
+    refused(m, "files.0.owner", "\"root\"", "files[0].owner: unknown key");
+    refused(m, "files.0", "{}", "files[0].name: missing");
+    refused(m, "files.1", "\"db/x\"", "files[1]: not an object");
+    refused(m, "files.2", "{\"name\": \"db/CURRENT\", \"size\": 16, \"sha256\": \"" SHA_B "\", \"mode\": 420}",
+            "db/CURRENT is listed twice");
+    refused(m, "files.0.stored_in", "\"" SHA_B "\"", "files[0].stored_in: names an ancestor, but there is no parent");
+    refused(m, "files", "{}", "files: not an array");
+    refused(m, "files", NULL, "files: missing");
+    /* Column families: strings, each once. */
+    refused(m, "column_families.2", "{}", "column_families[2]: not a string");
+    refused(m, "column_families.0", "null", "column_families[0]: not a string");
+    refused(m, "column_families.2", "\"default\"", "column_families[2]: listed twice");
+    refused(m, "column_families", "\"default\"", "column_families: not an array");
+    /* The other fields. */
+    refused(m, "db_bytes", "\"2922910\"", "db_bytes: not an integer");
+    refused(m, "db_bytes", NULL, "db_bytes: missing");
+    refused(m, "last_sequence", "-1", "last_sequence: not an integer");
+    refused(m, "last_sequence", "false", "last_sequence: not an integer");
+    refused(m, "compression.algorithm", "\"lz4\"", "compression.algorithm: not \"zstd\" or \"none\"");
+    refused(m, "compression.algorithm", "null", "compression.algorithm: not a string");
+    refused(m, "compression.level", "23", "compression.level: not an integer in -7..22");
+    refused(m, "compression.threads", "-1", "compression.threads: not an integer");
+    refused(m, "compression.dictionary", "true", "compression.dictionary: unknown key");
+    refused(m, "compression", "\"zstd\"", "compression: not an object");
+    refused(m, "content_hash", "\"abc\"", "content_hash: not a SHA-256");
+    refused(m, "content_hash_unavailable", "\"why not\"", "content_hash_unavailable: present beside a content_hash");
+    refused(m, "tool", "\"other-tool\"", "tool: not \"themis-backup\"");
+    refused(m, "tool_version", "3", "tool_version: not a string or null");
+    refused(m, "created", "\"yesterday\"", "created: not an RFC 3339 time");
+    refused(m, "source", "[]", "source: not an object");
+    refused(m, "source.host", "1", "source.host: not a string or null");
+    refused(m, "included.config", "\"yes\"", "included.config: not true or false");
+    refused(m, "included.config_file", "false", "included.config_file: not a string or null");
+    refused(m, "write_policy", "\"write_sometimes\"", "write_policy: not write_committed");
+    refused(m, "encryption", "{\"format\": \"TBCRYPT 1\", \"cipher\": \"ROT13\", \"key_ids\": null}",
+            "encryption.cipher: not \"AES-256-GCM\"");
+    refused(m, "redacted", "false", "redacted: not true");
+    refused(m, "redacted", "true", "redacted: a manifest without encryption is never redacted");
+    refused(m, "archive.size", "\"99\"", "archive.size: not an integer");
+    refused(m, "archive.name", "\"../../etc/passwd\"", "archive.name: not an archive name");
+    refused(m, "archive.sha256", NULL, "archive.sha256: missing");
+    refused(m, "format_version", "\"1\"", "format_version: not MAJOR.MINOR");
+    refused(m, "format_version", "1.3", "format_version: not a string");
+    refused(m, "format_version", "\"2.0\"", "format_version: manifest format version 2.0 is not supported");
+    refused(m, "comment", "\"hello\"", "comment: unknown key");
+    refused(m, "chain_length", "2", "chain_length: present without a parent");
+    ok(parses("[1, 2]", TB_EVERIFY) && strstr(tb_error_last(), "not a JSON object"), "a manifest that is not an object");
+
+    /* Duplicate keys: jansson would keep one of the two. */
+    tb_manifest_to_json(m, TB_MANIFEST_ARCHIVE, &j);
+    if (asprintf(&dup, "{\"db_bytes\": 1, %s", strchr(j, '{') + 1) > 0) {
+        ok(parses(dup, TB_EVERIFY) && strstr(tb_error_last(), "duplicate object key") &&
+               strstr(tb_error_last(), "db_bytes"), "a duplicate key is refused, named (%s)", tb_error_last());
+        free(dup);
+    }
+    free(j);
+    j = NULL;
+
+    /* A newer minor version may add keys: ignored, the ones we know still checked. */
+    accepted(m, TB_MANIFEST_ARCHIVE, "format_version", "\"1.9\"", "a newer minor version is read");
+    m->format_minor = 9;
+    accepted(m, TB_MANIFEST_ARCHIVE, "comment", "\"hello\"", "1.9: an unknown top-level key is ignored");
+    accepted(m, TB_MANIFEST_ARCHIVE, "files.0.owner", "\"root\"", "1.9: an unknown key of a file is ignored");
+    refused(m, "files.0.mode", "true", mode);
+    m->format_minor = TB_MANIFEST_FORMAT_MINOR;
+
+    /* Old manifests: 1.0 (no write policy), 1.2 redacted. */
+    m->format_minor = 0;
+    accepted(m, 0, "format_version", "\"1.0\"", "a 1.0 manifest (inside the archive) is read");
+    accepted(m, TB_MANIFEST_ARCHIVE, "format_version", "\"1.0\"", "a 1.0 manifest (beside the archive) is read");
+    m->format_minor = TB_MANIFEST_FORMAT_MINOR;
+    enc->format_minor = 2;
+    enc->encrypted = 1;
+    enc->key_ids = strdup("6af1a2b3c4d5e6f7");
+    accepted(enc, TB_MANIFEST_ARCHIVE | TB_MANIFEST_REDACT, "format_version", "\"1.2\"", "a 1.2 redacted manifest is read");
+    accepted(enc, TB_MANIFEST_ARCHIVE, "format_version", "\"1.2\"", "a 1.2 encrypted manifest is read");
+    j = edited(enc, TB_MANIFEST_ARCHIVE | TB_MANIFEST_REDACT, "files", "[]");
+    ok(parses(j, TB_EVERIFY) && strstr(tb_error_last(), "files: present in a redacted manifest"),
+       "a redacted manifest with files is refused");
+    free(j);
+
+    /* The parent: "../NAME" or absolute, never climbing; chain_length with it. */
+    inc->parent_path = strdup("../b1");
+    memcpy(inc->parent_sha256, SHA_B, 65);
+    inc->chain = 2;
+    accepted(inc, TB_MANIFEST_ARCHIVE, "parent.path", "\"../b1\"", "parent ../b1");
+    accepted(inc, TB_MANIFEST_ARCHIVE, "parent.path", "\"/backups/b1\"", "an absolute parent");
+    accepted(inc, TB_MANIFEST_ARCHIVE, "files.0.stored_in", "\"" SHA_B "\"", "stored_in with a parent");
+    refused(inc, "parent.path", "\"../../etc\"", "parent.path: neither");
+    refused(inc, "parent.path", "\"../b1/../../etc\"", "parent.path: neither");
+    refused(inc, "parent.path", "\"b1\"", "parent.path: neither");
+    refused(inc, "parent.path", "\"/backups/../etc\"", "parent.path: neither");
+    refused(inc, "parent.path", "\"/\"", "parent.path: neither");
+    refused(inc, "parent.path", "\"\"", "parent.path: neither");
+    refused(inc, "parent.archive_sha256", "\"" SHA_A "a\"", "parent.archive_sha256: not a SHA-256");
+    refused(inc, "chain_length", NULL, "chain_length: missing");
+    refused(inc, "chain_length", "0", "chain_length: not an integer in 1..");
+
+    /* Compare: every shared field, the key ids and the archive object aside. */
+    tb_manifest_to_json(m, TB_MANIFEST_ARCHIVE, &j);
+    tb_manifest_parse(j, "a", &a);
+    free(j);
+    j = edited(m, 0, "files.0.mode", "384");
+    tb_manifest_parse(j, "b", &b);
+    free(j);
+    ok(a && b && tb_manifest_compare(a, b) == TB_EVERIFY && strstr(tb_error_last(), "files[0] (db/000012.sst).mode"),
+       "compare: a changed mode is named (%s)", tb_error_last());
+    tb_manifest_free(b);
+    b = NULL;
+    j = edited(m, 0, "source.host", "\"db2\"");
+    tb_manifest_parse(j, "b", &b);
+    free(j);
+    ok(a && b && tb_manifest_compare(a, b) == TB_EVERIFY && strstr(tb_error_last(), "source.host"),
+       "compare: a changed host is named");
+    tb_manifest_free(b);
+    b = NULL;
+    j = edited(m, 0, "compression.level", "4");
+    tb_manifest_parse(j, "b", &b);
+    free(j);
+    ok(a && b && tb_manifest_compare(a, b) == TB_EVERIFY && strstr(tb_error_last(), "compression.level"),
+       "compare: a changed level is named");
+    tb_manifest_free(b);
+    b = NULL;
+    j = edited(m, 0, "column_families.1", NULL);
+    tb_manifest_parse(j, "b", &b);
+    free(j);
+    ok(a && b && tb_manifest_compare(a, b) == TB_EVERIFY && strstr(tb_error_last(), "column_families (2 vs 1 entries)"),
+       "compare: a column family left out is named");
+    tb_manifest_free(b);
+    b = NULL;
+    tb_manifest_to_json(m, 0, &j);
+    tb_manifest_parse(j, "b", &b);
+    free(j);
+    ok(a && b && tb_manifest_compare(a, b) == 0, "compare: inside and outside copies agree");
+    tb_manifest_free(a);
+    tb_manifest_free(b);
+    a = b = NULL;
+    tb_manifest_to_json(enc, TB_MANIFEST_ARCHIVE | TB_MANIFEST_REDACT, &j);
+    tb_manifest_parse(j, "a", &a);
+    free(j);
+    free(enc->key_ids);
+    enc->key_ids = strdup("0123456789abcdef");
+    enc->archive_size++;
+    tb_manifest_to_json(enc, 0, &j);
+    tb_manifest_parse(j, "b", &b);
+    free(j);
+    ok(a && b && tb_manifest_compare(a, b) == 0, "compare: a redacted copy, rekeyed, agrees with the full one");
+    tb_manifest_free(b);
+    b = NULL;
+    enc->last_seq++;
+    tb_manifest_to_json(enc, 0, &j);
+    tb_manifest_parse(j, "b", &b);
+    free(j);
+    ok(a && b && tb_manifest_compare(a, b) == TB_EVERIFY && strstr(tb_error_last(), "last_sequence"),
+       "compare: a redacted copy with another sequence differs");
+    tb_manifest_free(a);
+    tb_manifest_free(b);
+    tb_manifest_free(enc);
+    tb_manifest_free(inc);
+    tb_manifest_free(m);
 }
 
 int main(void)
@@ -167,6 +418,7 @@ int main(void)
         free(j3);
     }
     tb_manifest_free(other);
+    schema_tests();
     tb_manifest_free(NULL);
     tb_manifest_free(back);
     tb_manifest_free(m);
