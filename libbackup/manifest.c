@@ -298,12 +298,18 @@ int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **
         const char *name = json_string_value(json_object_get(f, "name"));
         const char *sha = json_string_value(json_object_get(f, "sha256"));
         json_t *size = json_object_get(f, "size");
+        json_t *mode = json_object_get(f, "mode");
         if (!name || !is_hex64(sha) || !json_is_integer(size) || json_integer_value(size) < 0) {
             rc = tb_error_set(TB_EVERIFY, "manifest file entry %zu is malformed (%s)", i, where);
             goto cleanup;
         }
+        /* Restore gives each file this mode (without setuid, setgid and sticky). */
+        if (!json_is_integer(mode) || json_integer_value(mode) < 0 || json_integer_value(mode) > 07777) {
+            rc = tb_error_set(TB_EVERIFY, "manifest file entry %zu has no valid mode (%s)", i, where);
+            goto cleanup;
+        }
         if ((rc = tb_manifest_add_file(m, name, (uint64_t)json_integer_value(size), sha,
-                                       (unsigned)json_integer_value(json_object_get(f, "mode")))) < 0)
+                                       (unsigned)json_integer_value(mode))) < 0)
             goto cleanup;
         v = json_object_get(f, "stored_in");
         if (v && !is_hex64(json_string_value(v))) {
@@ -362,7 +368,7 @@ int tb_manifest_compare(const struct tb_manifest *a, const struct tb_manifest *b
         const struct tb_manifest_file *f = tb_manifest_find(b, a->files[i].name);
         if (!f)
             return tb_error_set(TB_EVERIFY, "manifests disagree: %s listed in one only", a->files[i].name);
-        if (f->size != a->files[i].size || strcmp(f->sha256, a->files[i].sha256) ||
+        if (f->size != a->files[i].size || f->mode != a->files[i].mode || strcmp(f->sha256, a->files[i].sha256) ||
             strcmp(f->stored_in ? f->stored_in : "", a->files[i].stored_in ? a->files[i].stored_in : ""))
             return tb_error_set(TB_EVERIFY, "manifests disagree on %s", f->name);
     }
