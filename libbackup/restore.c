@@ -519,6 +519,12 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
         f = e.is_dir ? NULL : tb_manifest_find(m, e.name);
         if (!f || !f->stored_in || strcmp(f->stored_in, sha_id))
             continue;
+        if (e.size != f->size) { /* before writing a byte of it */
+            rc = tb_error_set(TB_EVERIFY, "parent backup %s: member %s has %" PRIu64 " bytes, manifest says %" PRIu64,
+                              adir, e.name, e.size, f->size);
+            named = 1;
+            break;
+        }
         dest = dbdir ? dest_for(e.name, dbdir, NULL) : NULL;
         rc = read_member(r, &e, dest, got_sha, &size, NULL);
         free(dest);
