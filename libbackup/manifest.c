@@ -77,6 +77,27 @@ int tb_manifest_set_stored_in(struct tb_manifest *m, const char *archive_sha256)
     return 0;
 }
 
+/* A file's name is a member's: relative, no "." or ".." or empty component, no control
+ * byte (restore changes the mode of the file each name gives; messages quote them). */
+static int safe_file_name(const char *name)
+{
+    const char *p = name;
+    if (!*name || *name == '/' || strlen(name) > 1024)
+        return 0;
+    for (const char *c = name; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return 0;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return 0;
+        if (!slash)
+            return 1;
+        p = slash + 1;
+    }
+}
+
 const struct tb_manifest_file *tb_manifest_find(const struct tb_manifest *m, const char *name)
 {
     for (size_t i = 0; i < m->nfiles; i++)
@@ -301,6 +322,10 @@ int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **
         json_t *mode = json_object_get(f, "mode");
         if (!name || !is_hex64(sha) || !json_is_integer(size) || json_integer_value(size) < 0) {
             rc = tb_error_set(TB_EVERIFY, "manifest file entry %zu is malformed (%s)", i, where);
+            goto cleanup;
+        }
+        if (!safe_file_name(name)) {
+            rc = tb_error_set(TB_EVERIFY, "manifest file entry %zu has an unsafe name (%s)", i, where);
             goto cleanup;
         }
         /* Restore gives each file this mode (without setuid, setgid and sticky). */

@@ -86,7 +86,7 @@ char *tb_json_text(const struct json_t *j);
 /* The archive's file name in the backup directory: backup.tar[.zst][.enc]. */
 const char *tb_manifest_archive_name(const struct tb_manifest *m);
 /* Parses; rejects an unknown major format version with TB_EVERIFY and a clear message, and
- * a file entry without a name, size, SHA-256 or integer mode in 0..07777. */
+ * a file entry without a safe relative name, size, SHA-256 or integer mode in 0..07777. */
 int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **out);
 /* Returns 0 when both list the same files with the same sizes, modes and hashes and the same
  * sequence and content hash; else TB_EVERIFY naming the first difference. A redacted a is
