@@ -3,6 +3,8 @@
 #include "error.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,6 +26,20 @@ struct tb_archive_reader {
     tb_stream *src;
     int io_rc;
     char *buf;
+    /* What was handed to libarchive, to check what follows the end-of-archive blocks
+     * (libarchive stops at them and never looks further): given bytes in all, the last
+     * chunk's length (it is still in buf), and the TAIL bytes before that chunk. */
+    uint64_t given;
+    size_t last;
+    unsigned char tail[1024];
+    size_t ntail;
+    int src_eof;
+    /* The current member: its stated size and the bytes returned so far. */
+    int in_entry;
+    uint64_t size, done;
+    const char *blk;  /* the rest of libarchive's current data block */
+    size_t blkleft;
+    char name[80];    /* the member's name as messages show it */
 };
 
 enum { IO_BUF = 1 << 20 };
@@ -217,13 +233,28 @@ void tb_archive_writer_free(tb_archive_writer *w)
 static la_ssize_t r_read(struct archive *a, void *ctx, const void **buf)
 {
     struct tb_archive_reader *r = ctx;
-    size_t n;
-    int rc = tb_stream_read(r->src, r->buf, IO_BUF, &n);
+    size_t n, keep = r->last < sizeof r->tail ? r->last : sizeof r->tail;
+    int rc;
+    /* libarchive has copied what it still needs of the last chunk: keep its end in tail. */
+    if (keep < sizeof r->tail && r->ntail + keep > sizeof r->tail) {
+        size_t drop = r->ntail + keep - sizeof r->tail;
+        memmove(r->tail, r->tail + drop, r->ntail - drop);
+        r->ntail -= drop;
+    } else if (keep == sizeof r->tail) {
+        r->ntail = 0;
+    }
+    memcpy(r->tail + r->ntail, r->buf + r->last - keep, keep);
+    r->ntail += keep;
+    r->last = 0;
+    rc = tb_stream_read(r->src, r->buf, IO_BUF, &n);
     if (rc < 0) {
         r->io_rc = rc;
         archive_set_error(a, EIO, "%s", tb_error_last());
         return -1;
     }
+    r->src_eof = n == 0;
+    r->given += n;
+    r->last = n;
     *buf = r->buf;
     return (la_ssize_t)n;
 }
@@ -258,57 +289,173 @@ int tb_archive_reader_new(tb_archive_reader **out, tb_stream *src)
     return 0;
 }
 
-static int safe_name(const char *name)
+/* name, fit for a one-line message: control bytes as '?', cut after 60 bytes. */
+static const char *shown(const char *name, char out[80])
 {
+    size_t i;
+    for (i = 0; name[i] && i < 60; i++)
+        out[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
+    strcpy(out + i, name[i] ? "..." : "");
+    return out;
+}
+
+/* A relative name of components 1..255 bytes long, none "." or "..", no control bytes,
+ * at most TB_ARCHIVE_NAME_MAX bytes; a directory's may end in one '/'. Anything else is
+ * not what our writer makes, and may not be restorable (ENAMETOOLONG) or safe. */
+static const char *bad_name(const char *name, int is_dir)
+{
+    size_t len = strlen(name);
     const char *p = name;
-    if (!*name || name[0] == '/')
-        return 0;
+    if (len == 0)
+        return "empty member name";
+    if (len > TB_ARCHIVE_NAME_MAX)
+        return "member name too long";
+    if (name[0] == '/')
+        return "unsafe member name (absolute)";
+    if (name[len - 1] == '/' && !is_dir)
+        return "file member name ends in '/'";
+    for (const char *c = name; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return "control character in member name";
     while (*p) {
         const char *slash = strchr(p, '/');
-        size_t len = slash ? (size_t)(slash - p) : strlen(p);
-        if (len == 2 && p[0] == '.' && p[1] == '.')
-            return 0;
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (n == 0)
+            return "empty component in member name";
+        if (n > 255)
+            return "member name component too long";
+        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return "unsafe member name (\".\" or \"..\")";
         if (!slash)
             break;
         p = slash + 1;
     }
-    return 1;
+    return NULL;
+}
+
+/* At the end of the archive: libarchive stops at the first end-of-archive block, so the
+ * rest is checked here. E is where the last member's data (padded) ended; what follows it
+ * must be two zero blocks, then nothing but zero padding (at most TB_ARCHIVE_PAD_MAX). */
+static int check_end(struct tb_archive_reader *r, uint64_t e)
+{
+    uint64_t p = (uint64_t)archive_filter_bytes(r->a, 0), marker = p - e, pad = 0;
+    uint64_t chunk = r->given - r->last; /* where buf's bytes start */
+    const char *where = r->src->name;
+    int rc;
+    if (p < e || (marker != 0 && marker != 512 && marker != 1024))
+        return tb_error_set(TB_EVERIFY, "damaged end of tar archive (%s)", where);
+    if (p < chunk - r->ntail)
+        return tb_error_set(TB_EIO, "cannot check the end of the tar archive (%s)", where);
+    for (uint64_t i = p; i < r->given; i++) {
+        unsigned char b = i >= chunk ? (unsigned char)r->buf[i - chunk] : r->tail[r->ntail - (chunk - i)];
+        if (b)
+            return tb_error_set(TB_EVERIFY, "data after the end of the tar archive (%s)", where);
+    }
+    pad = r->given - p;
+    while (!r->src_eof) {
+        size_t n;
+        if ((rc = tb_stream_read(r->src, r->buf, IO_BUF, &n)) < 0)
+            return rc;
+        r->src_eof = n == 0;
+        for (size_t i = 0; i < n; i++)
+            if (r->buf[i])
+                return tb_error_set(TB_EVERIFY, "data after the end of the tar archive (%s)", where);
+        pad += n;
+        if (pad > TB_ARCHIVE_PAD_MAX)
+            return tb_error_set(TB_EVERIFY, "more than %d bytes of padding after the end of the tar archive (%s)",
+                                TB_ARCHIVE_PAD_MAX, where);
+    }
+    r->last = 0;
+    if (marker + pad < 1024)
+        return tb_error_set(TB_EVERIFY, "tar archive lacks its end-of-archive blocks: truncated (%s)", where);
+    return 0;
 }
 
 int tb_archive_next(tb_archive_reader *r, struct tb_archive_entry *out)
 {
     struct archive_entry *e;
-    int ret = archive_read_next_header(r->a, &e);
+    char nm[80];
+    const char *why;
+    uint64_t end;
     mode_t type;
+    int ret;
+    if (r->in_entry && archive_read_data_skip(r->a) != ARCHIVE_OK)
+        return r_fail(r, "damaged tar stream");
+    r->in_entry = 0;
+    end = (uint64_t)archive_filter_bytes(r->a, 0);
+    ret = archive_read_next_header(r->a, &e);
     if (ret == ARCHIVE_EOF)
-        return 0;
+        return check_end(r, end);
     if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
         return r_fail(r, "damaged tar stream");
     out->name = archive_entry_pathname(e);
     type = archive_entry_filetype(e);
-    if (!out->name || !safe_name(out->name))
-        return tb_error_set(TB_EVERIFY, "unsafe member name '%s' (%s)", out->name ? out->name : "",
+    if (!out->name)
+        return tb_error_set(TB_EVERIFY, "member without a name (%s)", r->src->name);
+    if ((why = bad_name(out->name, type == AE_IFDIR)))
+        return tb_error_set(TB_EVERIFY, "%s: '%s' (%s)", why, shown(out->name, nm), r->src->name);
+    if (archive_entry_hardlink(e) || archive_entry_symlink(e) || (type != AE_IFREG && type != AE_IFDIR))
+        return tb_error_set(TB_EVERIFY, "unexpected member type for '%s' (%s)", shown(out->name, nm),
                             r->src->name);
-    if (type != AE_IFREG && type != AE_IFDIR)
-        return tb_error_set(TB_EVERIFY, "unexpected member type for '%s' (%s)", out->name,
-                            r->src->name);
+    /* A sparse member's data is shorter than its size: extracted, its holes become bytes
+     * the stream never held (a 2 KiB stream declaring 10 GB). Our writer makes none. */
+    if (archive_entry_sparse_count(e) > 0)
+        return tb_error_set(TB_EVERIFY, "sparse member '%s' refused (%s)", shown(out->name, nm), r->src->name);
+    if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0 ||
+        (type == AE_IFDIR && archive_entry_size(e) != 0))
+        return tb_error_set(TB_EVERIFY, "member '%s' has no valid size (%s)", shown(out->name, nm), r->src->name);
     out->is_dir = type == AE_IFDIR;
     out->size = (uint64_t)archive_entry_size(e);
-    out->mode = archive_entry_perm(e);
+    out->mode = archive_entry_mode(e) & 07777;
     out->uid = (uid_t)archive_entry_uid(e);
     out->gid = (gid_t)archive_entry_gid(e);
     out->mtime = archive_entry_mtime(e);
+    r->in_entry = 1;
+    r->size = out->size;
+    r->done = 0;
+    r->blk = NULL;
+    r->blkleft = 0;
+    shown(out->name, r->name);
     return 1;
 }
 
+/* Data comes block by block so that a hole (an offset past what was returned) or a byte
+ * past the stated size is refused instead of written: a member yields exactly its size,
+ * every byte of it read from the stream. */
 int tb_archive_read(tb_archive_reader *r, void *buf, size_t len, size_t *n)
 {
-    la_ssize_t k = archive_read_data(r->a, buf, len);
-    if (k < 0) {
-        *n = 0;
-        return r_fail(r, "damaged tar member");
+    size_t k;
+    *n = 0;
+    if (!r->in_entry)
+        return 0;
+    while (r->blkleft == 0) {
+        const void *p;
+        size_t sz;
+        la_int64_t off;
+        int ret = archive_read_data_block(r->a, &p, &sz, &off);
+        if (ret == ARCHIVE_EOF) {
+            if (r->done != r->size)
+                return tb_error_set(TB_EVERIFY, "member '%s' ends after %" PRIu64 " of its %" PRIu64 " bytes (%s)",
+                                    r->name, r->done, r->size, r->src->name);
+            return 0;
+        }
+        if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
+            return r_fail(r, "damaged tar member");
+        if (off < 0 || (uint64_t)off != r->done)
+            return tb_error_set(TB_EVERIFY, "member '%s' has a hole at byte %" PRIu64 " (sparse data refused) (%s)",
+                                r->name, r->done, r->src->name);
+        if (sz > r->size - r->done)
+            return tb_error_set(TB_EVERIFY, "member '%s' holds more than its stated %" PRIu64 " bytes (%s)", r->name,
+                                r->size, r->src->name);
+        r->blk = p;
+        r->blkleft = sz;
     }
-    *n = (size_t)k;
+    k = len < r->blkleft ? len : r->blkleft;
+    memcpy(buf, r->blk, k);
+    r->blk += k;
+    r->blkleft -= k;
+    r->done += k;
+    *n = k;
     return 0;
 }
 

@@ -27,19 +27,28 @@ void tb_archive_writer_free(tb_archive_writer *w);
 struct tb_archive_entry {
     const char *name;   /* valid until the next call to tb_archive_next */
     uint64_t size;
-    mode_t mode;        /* permission bits */
+    mode_t mode;        /* permission bits, with setuid, setgid and sticky */
     int is_dir;
     uid_t uid;
     gid_t gid;
     int64_t mtime;
 };
 
+/* The reader's limits: a member name's length, and the zero padding allowed after the
+ * end-of-archive blocks (tar pads to its record size: GNU tar to 10 KiB). */
+#define TB_ARCHIVE_NAME_MAX 1024
+#define TB_ARCHIVE_PAD_MAX (1 << 20)
+
 /* The reader takes ownership of src. */
 int tb_archive_reader_new(tb_archive_reader **out, tb_stream *src);
-/* Moves to the next member: 1 with *e filled, 0 at the end of the archive. Members other
- * than regular files and directories, absolute names and ".." are refused (TB_EVERIFY). */
+/* Moves to the next member: 1 with *e filled, 0 at the end of the archive. Refused
+ * (TB_EVERIFY): members other than regular files and directories (links, devices, sparse
+ * files), names that are absolute, hold "." or ".." or an empty component or a control
+ * byte, or are too long; at the end, missing end-of-archive blocks and anything but zero
+ * padding after them (an appended archive). */
 int tb_archive_next(tb_archive_reader *r, struct tb_archive_entry *e);
-/* Reads the current member's data; *n == 0 at its end. */
+/* Reads the current member's data; *n == 0 at its end. Exactly the stated size comes out:
+ * holes, data beyond the size and a short member are refused (TB_EVERIFY). */
 int tb_archive_read(tb_archive_reader *r, void *buf, size_t len, size_t *n);
 /* A stream over the current member's data (read-only; freeing it leaves r alone). */
 int tb_archive_entry_stream(tb_archive_reader *r, tb_stream **out);

@@ -29,7 +29,7 @@ struct seen {
     struct tb_manifest_file *v;
 };
 
-static int seen_add(struct seen *s, const char *name, uint64_t size, const char *sha)
+static int seen_add(struct seen *s, const char *name, uint64_t size, const char *sha, unsigned mode)
 {
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 64;
@@ -41,6 +41,7 @@ static int seen_add(struct seen *s, const char *name, uint64_t size, const char 
     }
     s->v[s->n].name = strdup(name);
     s->v[s->n].size = size;
+    s->v[s->n].mode = mode;
     memcpy(s->v[s->n].sha256, sha, 65);
     if (!s->v[s->n].name)
         return tb_error_set(TB_EIO, "out of memory");
@@ -53,6 +54,125 @@ static void seen_free(struct seen *s)
     for (size_t i = 0; i < s->n; i++)
         free(s->v[i].name);
     free(s->v);
+}
+
+/* ---- the names a stream holds: each once, no file where a directory is ---- */
+
+enum { KIND_FILE = 1, KIND_DIR, KIND_IMPLIED };
+
+struct name_slot {
+    char *name;  /* without a directory's trailing '/' */
+    int kind;    /* KIND_IMPLIED: a parent of a member, not a member itself */
+};
+
+struct names {
+    size_t n, cap;
+    struct name_slot *v;
+};
+
+static size_t name_hash(const char *s, size_t len)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* The slot of the first len bytes of name: the one holding it, or the empty one where it
+ * goes (NULL when out of memory). */
+static struct name_slot *names_slot(struct names *ns, const char *name, size_t len)
+{
+    size_t i;
+    if ((ns->n + 1) * 2 > ns->cap) {
+        size_t cap = ns->cap ? ns->cap * 2 : 256;
+        struct name_slot *v = calloc(cap, sizeof *v);
+        if (!v)
+            return NULL;
+        for (size_t j = 0; j < ns->cap; j++) {
+            if (!ns->v[j].name)
+                continue;
+            for (i = name_hash(ns->v[j].name, strlen(ns->v[j].name)) & (cap - 1); v[i].name; i = (i + 1) & (cap - 1))
+                ;
+            v[i] = ns->v[j];
+        }
+        free(ns->v);
+        ns->v = v;
+        ns->cap = cap;
+    }
+    for (i = name_hash(name, len) & (ns->cap - 1); ns->v[i].name; i = (i + 1) & (ns->cap - 1))
+        if (strlen(ns->v[i].name) == len && memcmp(ns->v[i].name, name, len) == 0)
+            break;
+    return &ns->v[i];
+}
+
+static int names_put(struct names *ns, struct name_slot *s, const char *name, size_t len, int kind)
+{
+    if (!s->name) {
+        if (!(s->name = strndup(name, len)))
+            return tb_error_set(TB_EIO, "out of memory");
+        ns->n++;
+    }
+    s->kind = kind;
+    return 0;
+}
+
+/* Adds a member (and its parents, as implied directories). Refused: a name seen before, a
+ * file named like a directory, anything inside a file. Restore would fail on each ("File
+ * exists"), so verification, quick or not, refuses them first. */
+static int names_add(struct names *ns, const char *name, int is_dir)
+{
+    size_t len = strlen(name);
+    struct name_slot *s;
+    int rc;
+    if (is_dir && len > 1 && name[len - 1] == '/')
+        len--;
+    for (size_t i = 0; i < len; i++) {
+        if (name[i] != '/')
+            continue;
+        if (!(s = names_slot(ns, name, i)))
+            return tb_error_set(TB_EIO, "out of memory");
+        if (s->name && s->kind == KIND_FILE)
+            return tb_error_set(TB_EVERIFY, "member %.80s is inside the file member %.80s", name, s->name);
+        if (!s->name && (rc = names_put(ns, s, name, i, KIND_IMPLIED)) < 0)
+            return rc;
+    }
+    if (!(s = names_slot(ns, name, len)))
+        return tb_error_set(TB_EIO, "out of memory");
+    if (s->name && (s->kind != KIND_IMPLIED || !is_dir))
+        return tb_error_set(TB_EVERIFY, s->kind == KIND_FILE && !is_dir ? "member %.80s appears twice"
+                            : "member %.80s is both a file and a directory", name);
+    return names_put(ns, s, name, len, is_dir ? KIND_DIR : KIND_FILE);
+}
+
+static void names_free(struct names *ns)
+{
+    for (size_t i = 0; i < ns->cap; i++)
+        free(ns->v[i].name);
+    free(ns->v);
+}
+
+/* Every directory member is one the manifest's files imply (db/, config/ and their parents). */
+static int check_dirs(const struct names *got, const struct tb_manifest *m)
+{
+    struct names want = { 0 };
+    int rc = 0;
+    for (size_t i = 0; i < m->nfiles && rc == 0; i++)
+        rc = names_add(&want, m->files[i].name, 0);
+    if (rc < 0) {
+        names_free(&want);
+        return tb_error_wrap(TB_EVERIFY, "manifest lists impossible files");
+    }
+    for (size_t i = 0; i < got->cap && rc == 0; i++) {
+        const struct name_slot *g = &got->v[i];
+        const struct name_slot *w;
+        if (!g->name || g->kind != KIND_DIR || strcmp(g->name, "db") == 0)
+            continue;
+        w = want.cap ? names_slot(&want, g->name, strlen(g->name)) : NULL;
+        if (!w || !w->name || w->kind != KIND_IMPLIED)
+            rc = tb_error_set(TB_EVERIFY, "directory member %.80s/ is not one the manifest's files are in", g->name);
+    }
+    names_free(&want);
+    return rc;
 }
 
 /* Where a member goes when extracting: db/X under dbdir, config/X under cfgdir. */
@@ -86,8 +206,9 @@ static int read_member(tb_archive_reader *r, const struct tb_archive_entry *e, c
         free(parent);
         if (rc == 0)
             rc = tb_stream_file(&dst, dest, "w");
-        if (rc == 0)
-            chmod(dest, e->mode & 07777);
+        /* Private until the manifest, at the end, gives the mode (apply_modes). */
+        if (rc == 0 && chmod(dest, 0600) < 0)
+            rc = tb_error_errno(TB_EIO, errno, "cannot change the mode of %s", dest);
     } else {
         rc = tb_stream_null_writer(&dst);
     }
@@ -122,6 +243,9 @@ static int check_members(const struct seen *s, const struct tb_manifest *m)
                                 f->name, s->v[i].size, f->size);
         if (strcmp(f->sha256, s->v[i].sha256))
             return tb_error_set(TB_EVERIFY, "member %s: SHA-256 mismatch (damaged)", f->name);
+        if (f->mode != s->v[i].mode)
+            return tb_error_set(TB_EVERIFY, "member %s has mode 0%o, manifest says 0%o", f->name, s->v[i].mode,
+                                f->mode);
     }
     for (size_t i = 0; i < m->nfiles; i++) {
         int found = 0;
@@ -135,6 +259,86 @@ static int check_members(const struct seen *s, const struct tb_manifest *m)
     return 0;
 }
 
+
+/* What is known of a member when its header comes, before a byte of it is written. */
+struct member_caps {
+    const struct tb_manifest *outer; /* the manifest beside the archive (NULL: a stream) */
+    uint64_t db_bytes;                /* db/ data so far (a redacted outer manifest caps it) */
+    uint64_t written, room;           /* extracted so far; free space where it goes (0: none written) */
+};
+
+/* The rules a member's header must pass, the same for --quick, full verification and
+ * restore; the manifest that ends a stream checks the rest (check_members, check_dirs). */
+static int check_header(const struct tb_archive_entry *e, struct names *ns, struct member_caps *c, const char *where)
+{
+    int rc;
+    if (strcmp(e->name, TB_MANIFEST_NAME) && strncmp(e->name, "db/", 3) && strncmp(e->name, "config/", 7) &&
+        !(e->is_dir && strcmp(e->name, "db") == 0) && !(e->is_dir && strcmp(e->name, "config") == 0))
+        return tb_error_set(TB_EVERIFY, "unexpected member %.80s (%s)", e->name, where);
+    if (e->is_dir && strncmp(e->name, TB_MANIFEST_NAME, strlen(TB_MANIFEST_NAME)) == 0)
+        return tb_error_set(TB_EVERIFY, "unexpected member %.80s (%s)", e->name, where);
+    /* Our writer makes directories 0755 and records files' permission bits; setuid, setgid,
+     * sticky and group- or world-writable directories come only from elsewhere. */
+    if (e->mode & 07000)
+        return tb_error_set(TB_EVERIFY, "member %.80s has mode 0%o: setuid, setgid and sticky bits are refused (%s)",
+                            e->name, (unsigned)e->mode, where);
+    if (e->is_dir && (e->mode & 0022))
+        return tb_error_set(TB_EVERIFY, "directory member %.80s has mode 0%o: writable by others (%s)", e->name,
+                            (unsigned)e->mode, where);
+    if ((rc = names_add(ns, e->name, e->is_dir)) < 0)
+        return rc;
+    if (e->is_dir || strcmp(e->name, TB_MANIFEST_NAME) == 0)
+        return 0;
+    /* Caps before writing: the outside manifest's size for the member, its db_bytes when it
+     * is redacted; for a stream, whose manifest comes last, the space there is. */
+    if (c->outer && !c->outer->redacted) {
+        const struct tb_manifest_file *f = tb_manifest_find(c->outer, e->name);
+        if (!f || f->stored_in)
+            return tb_error_set(TB_EVERIFY, "extra member not in the manifest: %.80s", e->name);
+        if (f->size != e->size)
+            return tb_error_set(TB_EVERIFY, "member %s has %" PRIu64 " bytes, manifest says %" PRIu64, f->name,
+                                e->size, f->size);
+    } else if (c->outer && strncmp(e->name, "db/", 3) == 0) {
+        if (e->size > c->outer->db_bytes - c->db_bytes)
+            return tb_error_set(TB_EVERIFY, "member %.80s makes db/ larger than the %" PRIu64 " bytes the manifest "
+                                "says (%s)", e->name, c->outer->db_bytes, where);
+        c->db_bytes += e->size;
+    }
+    if (c->room) {
+        if (e->size > c->room - c->written)
+            return tb_error_set(TB_ENOSPC, "not enough free space: member %.80s has %" PRIu64 " bytes, %" PRIu64
+                                " left (%s)", e->name, e->size, c->room - c->written, where);
+        c->written += e->size;
+    }
+    return 0;
+}
+
+/* Restored files get the manifest's modes, never setuid, setgid or sticky (the writer
+ * records permission bits only); directories 0755, as the writer makes them. */
+static int apply_modes(const struct tb_manifest *m, const char *dbdir, const char *cfgdir)
+{
+    int rc = 0;
+    for (size_t i = 0; i < m->nfiles && rc == 0; i++) {
+        char *dest = dest_for(m->files[i].name, dbdir, cfgdir), *dir = NULL;
+        int db = strncmp(m->files[i].name, "db/", 3) == 0;
+        /* Its directories up to dbdir, or below cfgdir (the user's, left as it is). */
+        size_t top = db ? strlen(dbdir) : cfgdir ? strlen(cfgdir) + 1 : 0;
+        if (!dest)
+            continue;
+        if (chmod(dest, m->files[i].mode & 0777) < 0)
+            rc = tb_error_errno(TB_EIO, errno, "cannot change the mode of %s", dest);
+        while (rc == 0 && (dir = tb_fs_dirname(dest)) && strlen(dir) >= top) {
+            if (chmod(dir, 0755) < 0)
+                rc = tb_error_errno(TB_EIO, errno, "cannot change the mode of %s", dir);
+            free(dest);
+            dest = dir;
+            dir = NULL;
+        }
+        free(dir);
+        free(dest);
+    }
+    return rc;
+}
 
 /* The archive file of the backup in dir whose manifest is m. */
 static char *archive_file(const char *dir, const struct tb_manifest *m)
@@ -315,6 +519,12 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
         f = e.is_dir ? NULL : tb_manifest_find(m, e.name);
         if (!f || !f->stored_in || strcmp(f->stored_in, sha_id))
             continue;
+        if (e.size != f->size) { /* before writing a byte of it */
+            rc = tb_error_set(TB_EVERIFY, "parent backup %s: member %s has %" PRIu64 " bytes, manifest says %" PRIu64,
+                              adir, e.name, e.size, f->size);
+            named = 1;
+            break;
+        }
         dest = dbdir ? dest_for(e.name, dbdir, NULL) : NULL;
         rc = read_member(r, &e, dest, got_sha, &size, NULL);
         free(dest);
@@ -411,6 +621,8 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
     char *work = NULL, *dbdir = NULL, *cfgdir = NULL, *stage = NULL, *ro_scratch = NULL;
     const char *where = o->backup_dir ? o->backup_dir : "stdin";
     int rc = 0, extract, empty, after_manifest = 0;
+    struct names names = { 0 };
+    struct member_caps caps = { 0 };
 
     if (!o->verify_only) {
         if (!o->target)
@@ -508,7 +720,13 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
             rc = tb_error_set(TB_EIO, "out of memory");
             goto cleanup;
         }
+        /* Never fill the disk: the members' stated sizes must fit in what is free there
+         * (less a reserve for RocksDB's open), whatever the manifest at the end says. */
+        if ((rc = tb_fs_free_bytes(work, &caps.room)) < 0)
+            goto cleanup;
+        caps.room = caps.room > (1 << 20) ? caps.room - (1 << 20) : 1;
     }
+    caps.outer = outer;
 
     for (;;) {
         struct tb_archive_entry e;
@@ -522,9 +740,11 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
         if (more == 0)
             break;
         if (after_manifest) {
-            rc = tb_error_set(TB_EVERIFY, "member after %s: %s (%s)", TB_MANIFEST_NAME, e.name, where);
+            rc = tb_error_set(TB_EVERIFY, "member after %s: %.80s (%s)", TB_MANIFEST_NAME, e.name, where);
             goto cleanup;
         }
+        if ((rc = check_header(&e, &names, &caps, where)) < 0)
+            goto cleanup;
         if (strcmp(e.name, TB_MANIFEST_NAME) == 0) {
             if ((rc = read_member(r, &e, NULL, sha_hex, &size, &manifest_text)) < 0)
                 goto cleanup;
@@ -533,15 +753,10 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
             after_manifest = 1;
             continue;
         }
-        if (strncmp(e.name, "db/", 3) && strncmp(e.name, "config/", 7)) {
-            rc = tb_error_set(TB_EVERIFY, "unexpected member %s (%s)", e.name, where);
-            goto cleanup;
-        }
         dest = extract ? dest_for(e.name, dbdir, cfgdir) : NULL;
         if (e.is_dir) {
             if (dest)
-                rc = tb_fs_mkdir_p(dest, 0755) == 0 && chmod(dest, e.mode & 07777) == 0
-                         ? 0 : tb_error_errno(TB_EIO, errno, "cannot create %s", dest);
+                rc = tb_fs_mkdir_p(dest, 0755);
             free(dest);
             if (rc < 0)
                 goto cleanup;
@@ -551,7 +766,7 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
         free(dest);
         if (rc < 0)
             goto cleanup;
-        if ((rc = seen_add(&seen, e.name, size, sha_hex)) < 0)
+        if ((rc = seen_add(&seen, e.name, size, sha_hex, (unsigned)e.mode)) < 0)
             goto cleanup;
     }
     if (!inner) {
@@ -559,7 +774,7 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
                           TB_MANIFEST_NAME, where);
         goto cleanup;
     }
-    if ((rc = check_members(&seen, inner)) < 0)
+    if ((rc = check_members(&seen, inner)) < 0 || (rc = check_dirs(&names, inner)) < 0)
         goto cleanup;
     /* An encrypted stream is read to its last chunk: truncation and trailing bytes show
      * only there. */
@@ -666,7 +881,7 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
                 goto cleanup;
             }
         }
-        if ((rc = tb_fs_fsync_tree(dbdir)) < 0)
+        if ((rc = apply_modes(inner, dbdir, cfgdir)) < 0 || (rc = tb_fs_fsync_tree(dbdir)) < 0)
             goto cleanup;
         stage = dbdir;
         dbdir = NULL;
@@ -687,6 +902,7 @@ cleanup:
     if (stage && rc < 0)
         tb_fs_rm_rf(stage);
     seen_free(&seen);
+    names_free(&names);
     tb_manifest_free(outer);
     tb_manifest_free(inner);
     free(mpath);

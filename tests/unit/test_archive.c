@@ -105,6 +105,27 @@ int main(void)
         free(buf);
     }
 
+    /* What follows the end-of-archive blocks: zero padding only; the blocks themselves must
+     * be there (the writer's archive ends in exactly two zero blocks). */
+    buf = make_archive(0, &len, sha_w);
+    {
+        unsigned char *more = calloc(1, 2 * len + 20480);
+        memcpy(more, buf, len);
+        ok(read_archive(more, len + 20480, 0, summary, sizeof summary, sha_r) == 0, "zero padding after the end blocks is accepted");
+        more[len + 10000] = 'x';
+        ok(read_archive(more, len + 20480, 0, summary, sizeof summary, sha_r) == TB_EVERIFY &&
+           strstr(tb_error_last(), "after the end"), "a byte after the end blocks is refused: %s", tb_error_last());
+        memcpy(more + len, buf, len);
+        ok(read_archive(more, 2 * len, 0, summary, sizeof summary, sha_r) == TB_EVERIFY,
+           "a second archive appended is refused");
+        ok(read_archive(buf, len - 1024, 0, summary, sizeof summary, sha_r) == TB_EVERIFY &&
+           strstr(tb_error_last(), "end-of-archive"), "no end blocks: refused as truncated");
+        ok(read_archive(buf, len - 512, 0, summary, sizeof summary, sha_r) == TB_EVERIFY,
+           "one end block of two: refused");
+        free(more);
+    }
+    free(buf);
+
     /* A tar with "../escape" and one with an absolute name, made with libarchive directly. */
     const char *names[] = { "../escape", "/etc/passwd", "db/../../x" };
     for (int i = 0; i < 3; i++) {
