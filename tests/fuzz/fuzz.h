@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypt.h"
 #include "error.h"
 #include "fs.h"
 
@@ -50,6 +51,21 @@ static inline const char *fuzz_put(const char *name, const uint8_t *data, size_t
         abort();
     }
     return path;
+}
+
+/* The key the corpus's encrypted streams are sealed for (tests/fuzz/corpus/README). */
+#define FUZZ_KEY_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+/* A keyring with that key, made once (from a key file in the temporary directory). */
+static inline tb_keyring *fuzz_keyring(void)
+{
+    static tb_keyring *k;
+    if (!k && (tb_keyring_new(&k) < 0 || tb_keyring_add_key_file(k, fuzz_put("fuzz.key", (const uint8_t *)FUZZ_KEY_HEX "\n",
+                                                                              strlen(FUZZ_KEY_HEX) + 1)) < 0)) {
+        fprintf(stderr, "fuzz: keyring: %s\n", tb_error_last());
+        abort();
+    }
+    return k;
 }
 
 /* The input as a NUL-terminated string (malloc'd; NULs inside stay). */
