@@ -2,7 +2,8 @@
 # run.sh: runs each libFuzzer target of BUILD/fuzz for SECONDS on a working copy of its
 # corpus (BUILD/corpus/NAME, seeded from tests/fuzz/corpus/NAME), and prints per target the
 # executions and whether it found anything. Exit 1 when one did: the input is in
-# BUILD/crashes/, the report in BUILD/logs/NAME.log.
+# BUILD/crashes/, the report in BUILD/logs/NAME.log. Each target's temporary files go
+# under BUILD/tmp/NAME, removed after it even when it crashed.
 #   tests/fuzz/run.sh BUILD SECONDS NAME...
 set -u
 build=$1 seconds=$2
@@ -16,11 +17,14 @@ found=0
 for t in "$@"; do
     mkdir -p "$build/corpus/$t"
     log=$build/logs/$t.log
-    "$build/fuzz/$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
+    tmp=$build/tmp/$t
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    TMPDIR=$(cd "$tmp" && pwd) "$build/fuzz/$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$build/crashes/$t-" "$build/corpus/$t" "$here/corpus/$t" >"$log" 2>&1
     rc=$?
+    rm -rf "$tmp"
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-    secs=$(sed -n 's/^stat::slowest_unit_time_sec.*//p;s/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\2/p' "$log" | tail -n 1)
+    secs=$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\2/p' "$log" | tail -n 1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)
     if [ "$rc" -eq 0 ]; then
         echo "fuzz $t: ${execs:-?} executions in ${secs:-$seconds} s, ${cov:-cov: ?}, no finding"
