@@ -37,15 +37,22 @@ TOOLS    := $(patsubst tools/%.c,$(BUILD)/bin/%,$(wildcard tools/*.c))
 FIXTURES := $(patsubst fixtures/%.c,$(BUILD)/bin/%,$(wildcard fixtures/*.c)) \
             $(patsubst fixtures/%.cc,$(BUILD)/bin/%,$(wildcard fixtures/*.cc))
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+# Fuzz targets (tests/fuzz/NAME.c, docs/fuzzing.md): with tests/fuzz/driver.c they are
+# fuzz_NAME, a few seconds of seeded mutation in make check; make fuzz links them to libFuzzer.
+FUZZ_TARGETS := $(filter-out driver,$(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c)))
+FUZZ_UNITS   := $(patsubst %,$(BUILD)/tests/fuzz_%,$(FUZZ_TARGETS))
 ALIASES  := themisdb-backup:themis-backup themisdb-restore:themis-restore
 
-.PHONY: all check unit asan deps demo install clean bench
-all: $(TOOLS) $(FIXTURES) $(UNITS)
+.PHONY: all check unit asan fuzz fuzz-build deps demo install clean bench
+all: $(TOOLS) $(FIXTURES) $(UNITS) $(FUZZ_UNITS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard libbackup/*.h) $(wildcard wal/*.h) $(wildcard tests/unit/*.h) $(wildcard tools/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard libbackup/*.h) $(wildcard wal/*.h) $(wildcard tests/unit/*.h) $(wildcard tools/*.h) \
+                  $(wildcard tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/tests/fuzz/driver.o: CFLAGS += -DFUZZ_CORPUS='"$(abspath tests/fuzz/corpus)"'
 
 $(BUILD)/obj/%.o: %.cc $(wildcard libbackup/*.h) $(wildcard wal/*.h)
 	@mkdir -p $(dir $@)
@@ -71,14 +78,24 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@echo "  LD    $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/tests/fuzz_%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/driver.o $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	@$(CXX) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
 # Tests find the programs through TB_BIN; prove runs C tests directly (-e '').
 CHECK_CLI ?= $(sort $(wildcard tests/cli/*.t))
 check: all
 	TB_BIN=$(abspath $(BUILD)/bin) TB_BUILD=$(abspath $(BUILD)) \
-	  prove -e '' $(PROVE_FLAGS) $(UNITS) $(CHECK_CLI)
+	  prove -e '' $(PROVE_FLAGS) $(UNITS) $(FUZZ_UNITS) $(CHECK_CLI)
 
-unit: $(UNITS)
-	prove -e '' $(PROVE_FLAGS) $(UNITS)
+unit: $(UNITS) $(FUZZ_UNITS)
+	prove -e '' $(PROVE_FLAGS) $(UNITS) $(FUZZ_UNITS)
 
 # ASan/UBSan build in its own directory; RocksDB itself is not instrumented. Every unit
 # test, and the shell tests that reach the most of the library in the least time: the
@@ -91,6 +108,17 @@ asan:
 	TB_TTL0_SECONDS=$${TB_TTL0_SECONDS:-15} $(MAKE) BUILD=build-asan OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  CHECK_CLI="$(if $(filter all,$(ASAN_TESTS)),$(sort $(wildcard tests/cli/*.t)),$(sort $(foreach n,$(ASAN_TESTS),$(wildcard tests/cli/$(n)-*.t))))" check
+
+# libFuzzer: the library and the targets built by clang with coverage, ASan and UBSan in
+# build-fuzz, each target run FUZZ_SECONDS on a copy of its corpus (new inputs stay in
+# build-fuzz/corpus, findings go to build-fuzz/crashes); fails on any finding.
+FUZZ_SECONDS ?= 600
+FUZZ_SAN := -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+fuzz-build:
+	$(MAKE) BUILD=build-fuzz CC=clang CXX=clang++ OPT=-O1 SAN="$(FUZZ_SAN)" \
+	  $(patsubst %,build-fuzz/fuzz/%,$(FUZZ_TARGETS))
+fuzz: fuzz-build
+	./tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Installs every package used to build and test (Debian 12, as root). Builds nothing, so
 # the build directory stays the user's.
@@ -115,5 +143,5 @@ install: $(TOOLS)
 	install -m 644 $(wildcard docs/man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 .SECONDARY:

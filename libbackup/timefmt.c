@@ -76,7 +76,13 @@ int tb_time_parse(const char *s, int64_t *ns)
         sec = 59, frac = 999999999; /* a leap second: the last instant of that minute */
     t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
     t -= sign * (oh * 3600 + om * 60);
-    *ns = t * 1000000000 + frac;
+    /* Nanoseconds in 64 bits reach from 1677-09-21T00:12:43.145224192Z to
+     * 2262-04-11T23:47:16.854775807Z: a time outside is refused, never wrapped into another.
+     * Before 1970 the sum is taken from t + 1, so t * 10^9 alone cannot overflow. */
+    if (t > (INT64_MAX - frac) / 1000000000 || t < INT64_MIN / 1000000000 - 1 ||
+        (t == INT64_MIN / 1000000000 - 1 && frac < INT64_MIN % 1000000000 + 1000000000))
+        return tb_error_set(TB_EUSAGE, "time '%s' is outside 1677-09-21..2262-04-11, the times the tools represent", s);
+    *ns = t < 0 ? (t + 1) * 1000000000 + (frac - 1000000000) : t * 1000000000 + frac;
     return 0;
 bad:
     return tb_error_set(TB_EUSAGE, "time '%s' is not RFC 3339 (like 2024-01-24T01:30:00Z)", s);
@@ -84,7 +90,8 @@ bad:
 
 void tb_time_format(int64_t ns, char *buf, size_t len)
 {
-    time_t t = (time_t)(ns >= 0 ? ns / 1000000000 : (ns - 999999999) / 1000000000);
+    /* Rounded down to the second, without ns - 999999999 (overflows near INT64_MIN). */
+    time_t t = (time_t)(ns / 1000000000 - (ns % 1000000000 < 0));
     int64_t frac = ns - (int64_t)t * 1000000000;
     struct tm tm;
     char base[32];

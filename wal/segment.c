@@ -544,10 +544,13 @@ int tb_seg_reader_open(tb_seg_reader **out, const char *path)
     return reader_open(out, path, NULL, NULL);
 }
 
+/* How much more of a record the reader's buffer takes at a time, at least. */
+#define SEG_READ_STEP ((size_t)1 << 20)
+
 int tb_seg_reader_next(tb_seg_reader *rd, struct tb_seg_record *r)
 {
     unsigned char h[REC_HDR];
-    size_t n;
+    size_t n, got;
     uint32_t len;
     int rc;
     if (!rd->s)
@@ -559,16 +562,24 @@ int tb_seg_reader_next(tb_seg_reader *rd, struct tb_seg_record *r)
     if (n != REC_HDR || get32(h) != REC_MAGIC)
         return tb_error_set(TB_EVERIFY, "damaged record %" PRIu64 " in %s", rd->n, rd->path);
     len = get32(h + 4);
-    if (len > rd->cap) {
-        unsigned char *p = realloc(rd->buf, len);
-        if (!p)
-            return tb_error_set(TB_EIO, "out of memory");
-        rd->buf = p;
-        rd->cap = len;
+    /* The length is not trusted before the CRC: the buffer grows with the bytes that come,
+     * so a damaged length (up to 4 GiB) is a short record, not a 4 GiB allocation. */
+    for (got = 0, n = 1; got < len && n;) {
+        size_t step;
+        if (got == rd->cap) {
+            size_t cap = rd->cap < SEG_READ_STEP ? SEG_READ_STEP : rd->cap * 2;
+            unsigned char *p = realloc(rd->buf, cap < len ? cap : len);
+            if (!p)
+                return tb_error_set(TB_EIO, "out of memory");
+            rd->buf = p;
+            rd->cap = cap < len ? cap : len;
+        }
+        step = (len - got < rd->cap - got) ? len - got : rd->cap - got;
+        if ((rc = tb_stream_read_full(rd->s, rd->buf + got, step, &n)) < 0)
+            return tb_error_wrap(TB_EVERIFY, "segment %s, record %" PRIu64, rd->path, rd->n);
+        got += n;
     }
-    if ((rc = tb_stream_read_full(rd->s, rd->buf, len, &n)) < 0)
-        return tb_error_wrap(TB_EVERIFY, "segment %s, record %" PRIu64, rd->path, rd->n);
-    if (n != len || decode_record(h, rd->buf, r) < 0)
+    if (got != len || decode_record(h, rd->buf, r) < 0)
         return tb_error_set(TB_EVERIFY, "CRC mismatch in record %" PRIu64 " of %s", rd->n, rd->path);
     rd->n++;
     return 1;

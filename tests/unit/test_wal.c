@@ -16,7 +16,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <rocksdb/c.h>
 
@@ -877,6 +880,55 @@ static void test_unneeded_prefix_sections(void)
     tb_fs_rm_rf(dir);
 }
 
+/* Found by fuzzing (tests/fuzz/segment.c): a record header whose length is damaged to near
+ * 4 GiB made the reader allocate that much before reading; where memory is limited that is
+ * "out of memory" instead of the damaged record it is. Read in a child with its address
+ * space limited (not under ASan, whose shadow memory needs terabytes of it). */
+static void test_segment_bad_length(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    ok(1, "# SKIP the address-space limit does not go with ASan");
+#else
+    char dir[] = "/tmp/tb-test-seglen-XXXXXX", path[64];
+    unsigned char plain[8 + 56 + 16] = "TWSEG001", z[256];
+    size_t zn;
+    int status = -1;
+    pid_t pid;
+    long pages = 0;
+    FILE *statm = fopen("/proc/self/statm", "r");
+    if (statm) {
+        if (fscanf(statm, "%ld", &pages) != 1)
+            pages = 0;
+        fclose(statm);
+    }
+    /* A record header: its magic "TWR1", then a length of 0xfffffff0, then little else. */
+    memcpy(plain + 8, "TWR1", 4);
+    memcpy(plain + 12, "\xf0\xff\xff\xff", 4);
+    zn = ZSTD_compress(z, sizeof z, plain, sizeof plain, 3);
+    ok(mkdtemp(dir) && !ZSTD_isError(zn), "a segment with a damaged record length");
+    snprintf(path, sizeof path, "%s/00000000000000000001-00000000000000000002.wal.zst", dir);
+    write_file(path, z, zn);
+    if ((pid = fork()) == 0) {
+        struct rlimit lim;
+        tb_seg_reader *rd = NULL;
+        struct tb_seg_record r;
+        int rc;
+        lim.rlim_cur = lim.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)1 << 30);
+        if (pages <= 0 || setrlimit(RLIMIT_AS, &lim) < 0)
+            _exit(2);
+        rc = tb_seg_reader_open(&rd, path);
+        if (rc == 0)
+            rc = tb_seg_reader_next(rd, &r);
+        tb_seg_reader_free(rd);
+        _exit(rc == TB_EVERIFY ? 0 : 1);
+    }
+    ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+       "is refused as damaged (TB_EVERIFY), with no 4 GiB allocation (exit %d)",
+       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    tb_fs_rm_rf(dir);
+#endif
+}
+
 int main(void)
 {
     test_crc();
@@ -887,5 +939,6 @@ int main(void)
     test_unneeded_prefix_sections();
     test_spb_seqs();
     test_spb_archive();
+    test_segment_bad_length();
     return done_testing();
 }
