@@ -90,9 +90,14 @@ bad:
 
 void tb_time_format(int64_t ns, char *buf, size_t len)
 {
-    /* Rounded down to the second, without ns - 999999999 (overflows near INT64_MIN). */
-    time_t t = (time_t)(ns / 1000000000 - (ns % 1000000000 < 0));
-    int64_t frac = ns - (int64_t)t * 1000000000;
+    /* Rounded down to the second by division and remainder alone: ns - 999999999 and
+     * t * 10^9 both overflow near INT64_MIN. */
+    int64_t frac = ns % 1000000000;
+    time_t t = (time_t)(ns / 1000000000);
+    if (frac < 0) {
+        frac += 1000000000;
+        t--;
+    }
     struct tm tm;
     char base[32];
     gmtime_r(&t, &tm);
