@@ -65,33 +65,33 @@ static void emit(struct tb_progress *p, int final)
     fflush(p->out);
 }
 
-void tb_progress_update(void *arg, uint64_t bytes_done)
+/* A line at most every 200 ms. */
+static void throttled_emit(struct tb_progress *p)
 {
-    struct tb_progress *p = arg;
-    double t;
-    if (!p || p->mode == TB_PROGRESS_OFF)
-        return;
-    p->done = bytes_done;
-    t = now();
+    double t = now();
     if (t - p->last < 0.2)
         return;
     p->last = t;
     emit(p, 0);
 }
 
+void tb_progress_update(void *arg, uint64_t bytes_done)
+{
+    struct tb_progress *p = arg;
+    if (!p || p->mode == TB_PROGRESS_OFF)
+        return;
+    p->done = bytes_done;
+    throttled_emit(p);
+}
+
 void tb_progress_lag(struct tb_progress *p, uint64_t bytes, int64_t since_ns)
 {
-    double t;
     if (!p || p->mode == TB_PROGRESS_OFF)
         return;
     p->has_lag = 1;
     p->lag_bytes = bytes;
     p->lag_since_ns = since_ns;
-    t = now();
-    if (t - p->last < 0.2)
-        return;
-    p->last = t;
-    emit(p, 0);
+    throttled_emit(p);
 }
 
 void tb_progress_finish(struct tb_progress *p)
