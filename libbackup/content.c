@@ -15,10 +15,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* The format_version Debian's RocksDB 7.8 reads up to (RocksDB's table/format.h). */
 #define TB_TABLE_FORMAT_MAX 5
@@ -134,6 +137,83 @@ static int check_comparators(const struct tb_rmf_version *v, struct tb_content *
                                v->cfs[i].name, c);
     }
     return 0;
+}
+
+/* A table's format_version from its footer's last 12 bytes (version, then magic); 0 for a
+ * footer without one (the legacy magic) or for what is no block-based table. */
+static int table_format(const char *path, uint32_t *fv)
+{
+    static const unsigned char magic[8] = { 0xf7, 0xcf, 0xf4, 0x85, 0xb7, 0x41, 0xe2, 0x88 };
+    unsigned char tail[12];
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+    *fv = 0;
+    if (fd < 0)
+        return tb_error_errno(TB_EIO, errno, "cannot open %s", path);
+    if (fstat(fd, &st) < 0)
+        rc = tb_error_errno(TB_EIO, errno, "cannot stat %s", path);
+    else if (st.st_size >= 12 && pread(fd, tail, 12, st.st_size - 12) != 12)
+        rc = tb_error_errno(TB_EIO, errno, "cannot read the footer of %s", path);
+    else if (st.st_size >= 12 && memcmp(tail + 4, magic, 8) == 0)
+        *fv = (uint32_t)tail[0] | (uint32_t)tail[1] << 8 | (uint32_t)tail[2] << 16 | (uint32_t)tail[3] << 24;
+    close(fd);
+    return rc;
+}
+
+static int newer_tables(const char *db, struct tb_content *out)
+{
+    DIR *d = opendir(db);
+    struct dirent *e;
+    int rc = 0;
+    if (!d)
+        return tb_error_errno(TB_EIO, errno, "cannot list %s", db);
+    while (rc == 0 && !out->unavailable && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        uint32_t fv = 0;
+        char *path, v[16];
+        if (!(n > 4 && strcmp(e->d_name + n - 4, ".sst") == 0))
+            continue;
+        if (!(path = tb_fs_join(db, e->d_name))) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            break;
+        }
+        rc = table_format(path, &fv);
+        free(path);
+        snprintf(v, sizeof v, "%" PRIu32, fv);
+        if (rc == 0 && fv > TB_TABLE_FORMAT_MAX)
+            rc = unavailable(out, "table file %s has format_version %s, which the linked RocksDB cannot read", e->d_name, v);
+    }
+    closedir(d);
+    return rc;
+}
+
+int tb_content_writable(const char *db, char **why)
+{
+    struct tb_content c = { 0 };
+    struct tb_rmf_version *v = NULL;
+    char *name = NULL, *path = NULL;
+    int rc = tb_rmf_current(db, &name);
+    *why = NULL;
+    if (rc == 0 && !(path = tb_fs_join(db, name)))
+        rc = tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0)
+        rc = tb_rmf_load(path, &v);
+    if (rc == 0)
+        rc = check_comparators(v, &c);
+    if (rc == 0 && !c.unavailable && (rc = tb_merge_unknown(db, &c.unavailable)) == 1)
+        rc = 0;
+    if (rc == 0 && !c.unavailable)
+        rc = newer_tables(db, &c);
+    if (rc == 0 && c.unavailable) {
+        *why = c.unavailable;
+        c.unavailable = NULL;
+        rc = 1;
+    }
+    tb_content_clear(&c);
+    tb_rmf_version_free(v);
+    free(name);
+    free(path);
+    return rc;
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -56,6 +56,13 @@ void tb_content_clear(struct tb_content *c);
  * database's recorded last sequence lags its commit markers (docs/wal-notes.md). */
 int tb_content_position(const char *db, enum tb_policy policy, uint64_t *last_seq);
 
+/* Whether the linked RocksDB can open db (a restored database, its files in one directory)
+ * and write and flush into it: every column family's comparator bytewise, every merge
+ * operator one the tools know (a flush merges operands into the values below them), every
+ * table of a format_version it reads. Returns 0 when it can, 1 with *why (malloc'd) when it
+ * cannot, negative on error. Reads the MANIFEST, the OPTIONS file and the tables' footers. */
+int tb_content_writable(const char *db, char **why);
+
 /* The writer's policy: write_committed unless the OPTIONS file sets two_write_queues, as
  * ThemisDB does for the other two; then the WAL's markers (a write-unprepared section, a
  * write-prepared Prepare) tell, and where none does, write_unprepared, ThemisDB's default.

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "content.h"
 #include "fs.h"
 #include "progress.h"
 #include "remote.h"
@@ -135,7 +136,7 @@ static int recover(void)
     struct tb_restore_opts o = { 0 };
     struct tb_replay_opts ro = { 0 };
     struct tb_replay_result res;
-    char *base = NULL, *stage = NULL, t1[64];
+    char *base = NULL, *stage = NULL, *why = NULL, t1[64];
     int64_t t;
     int rc, empty;
     if ((rc = tb_time_parse(target_time, &t)) < 0)
@@ -163,6 +164,12 @@ static int recover(void)
     ro.wal_dir = wal_dir;
     ro.db_path = stage;
     ro.target_ns = t;
+    /* What the linked RocksDB cannot flush into, the server's own applies from a WAL file. */
+    if ((rc = tb_content_writable(stage, &why)) < 0)
+        goto cleanup;
+    if ((ro.as_wal_file = rc == 1))
+        fprintf(stderr, "%s: note: %s: the writes up to the target go into the database as a WAL file, which the "
+                "server's own RocksDB applies when it opens it\n", cli.tool, why);
     if ((rc = tb_replay_run(&ro, &res)) < 0)
         goto cleanup;
     if ((rc = tb_restore_publish(stage, target, force, keep_old())) < 0)
@@ -172,14 +179,15 @@ static int recover(void)
             tb_time_format(res.reached_ts, t1, sizeof t1);
         else
             snprintf(t1, sizeof t1, "an unknown time");
-        printf("recovered %s from %s: reached sequence %" PRIu64 " at %s, %" PRIu64 " batches replayed\n", target, base,
-               res.reached_seq, t1, res.batches);
+        printf("recovered %s from %s: reached sequence %" PRIu64 " at %s, %" PRIu64 " batches %s\n", target, base,
+               res.reached_seq, t1, res.batches, ro.as_wal_file ? "in a WAL file the server applies" : "replayed");
     }
 cleanup:
     if (rc < 0 && stage)
         tb_fs_rm_rf(stage);
     free(stage);
     free(base);
+    free(why);
     return rc;
 }
 

@@ -13,7 +13,7 @@
 #include "s3opts.h"
 #include "timefmt.h"
 
-static const char *wal_dir, *db_path, *wal_file_dir, *target_time, *progress_arg, *config_file;
+static const char *wal_dir, *db_path, *wal_file_dir, *target_time, *progress_arg, *config_file, *policy_arg;
 static long long target_seq;
 static int dry_run, as_wal_file, no_new_cfs;
 static struct tb_strlist key_file, pass_file;
@@ -27,6 +27,8 @@ static const struct tb_option opts[] = {
     { "as-wal-file", 0, TB_OPT_FLAG, &as_wal_file, NULL, "do not open the database: write the batches up to the target as one new WAL file into it, which the server's own RocksDB replays when it opens it" },
     { "db-wal-dir", 0, TB_OPT_STRING, &wal_file_dir, "DIR", "with --as-wal-file: where the database keeps its WAL files (RocksDB wal_dir, as the server's config sets it), when not --database-path: the file goes there" },
     { "no-new-column-families", 0, TB_OPT_FLAG, &no_new_cfs, NULL, "with --as-wal-file: refuse (exit 4) a write to a column family created after the base instead of adding it to the base's MANIFEST" },
+    { "write-policy", 0, TB_OPT_STRING, &policy_arg, "POLICY",
+      "the base's writer's transaction write policy: write_committed, write_prepared or write_unprepared (default: detected)" },
     { "dry-run", 0, TB_OPT_FLAG, &dry_run, NULL, "print the recoverable window (and, with --as-wal-file, the file it would write) and change nothing" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show the bytes of the archive applied on stderr (a line, or JSON lines)" },
@@ -80,6 +82,8 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "--dry-run applies nothing to show progress of");
     if (tb_progress_parse(progress_arg, &pmode) < 0)
         return tool_fail(&cli, TB_EUSAGE);
+    if (policy_arg && tb_policy_parse(policy_arg, &o.policy) < 0)
+        return tool_usage(&cli, tb_error_last());
     /* The upgrade guide passes ThemisDB's data directory; the RocksDB is its rocksdb/ (the
      * same mapping as themis-restore's --target). */
     if ((rc = tb_config_open(&cfg, config_file, 0)) == 0)

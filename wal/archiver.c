@@ -1083,6 +1083,49 @@ static int close_full_segment(tb_archiver *a)
     return tb_archiver_rotate(a, 0);
 }
 
+/* The database's last sequence from its MANIFEST (a stopped database's, or a live one's with
+ * every write flushed); nonzero only when the MANIFEST can be read. */
+static uint64_t manifest_seq(tb_archiver *a)
+{
+    struct tb_rmf_version *v = NULL;
+    char *cur = NULL, *path = NULL;
+    uint64_t seq = 0;
+    if (tb_rmf_current(a->o.db_path, &cur) == 0 && (path = tb_fs_join(a->o.db_path, cur)) &&
+        tb_rmf_load(path, &v) == 0)
+        seq = v->last_sequence;
+    tb_rmf_version_free(v);
+    free(cur);
+    free(path);
+    tb_error_clear();
+    return seq;
+}
+
+/* A new archive whose first pass found no record (the database stopped, or every write
+ * flushed and its WAL files gone): it starts where the MANIFEST says the database stands,
+ * read before and after the pass (a flush between would change it). Its first record then
+ * continues from there, so a backup taken meanwhile has no gap before the archive. A
+ * write-prepared/unprepared database reopened since takes one sequence without WAL
+ * (docs/wal-notes.md, "Restarts"): that record covers it, as in archive_record. */
+static int start_at_rest(tb_archiver *a, uint64_t before)
+{
+    struct tb_rocksopts ro = { 0 };
+    if (!before || manifest_seq(a) != before)
+        return 0;
+    if (a->policy == TB_POLICY_UNKNOWN) {
+        if (tb_rocksopts_read(a->o.db_path, &ro) == 0 && ro.two_write_queues && strcmp(ro.two_write_queues, "true") == 0)
+            a->policy = TB_POLICY_PREPARED; /* seq_per_batch; a write-unprepared marker refines it */
+        else
+            a->policy = TB_POLICY_COMMITTED;
+        tb_rocksopts_clear(&ro);
+        tb_error_clear();
+    }
+    a->next_seq = before + 1;
+    a->have_next = 1;
+    a->unlogged = 0;
+    a->rec_log = 0;
+    return 0;
+}
+
 int tb_archiver_poll(tb_archiver *a, uint64_t *n)
 {
     struct logfile *logs = NULL;
@@ -1090,6 +1133,7 @@ int tb_archiver_poll(tb_archiver *a, uint64_t *n)
     uint64_t dropped = a->dropped;
     int rc;
     int64_t started = tb_time_now_ns();
+    uint64_t at_rest = a->fresh && !a->have_next ? manifest_seq(a) : 0;
     *n = 0;
     if ((rc = held_logs(a, &logs, &nlogs)) < 0)
         return rc;
@@ -1142,6 +1186,8 @@ int tb_archiver_poll(tb_archiver *a, uint64_t *n)
     for (size_t i = 0; i < nlogs; i++)
         free(logs[i].path);
     free(logs);
+    if (rc == 0 && at_rest && !a->have_next && tb_seg_writer_count(a->seg) == 0)
+        rc = start_at_rest(a, at_rest);
     /* Durable before the state says so. What was archived before a gap or a sequence
      * going back is good: it is kept, so the archive checks and replays up to there. */
     if (rc == 0 || rc == TB_EGAP || rc == TB_EVERIFY) {

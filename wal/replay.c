@@ -795,7 +795,8 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
      * anything yet (libbackup/content.h: a read-only open cannot replay a write-prepared
      * or write-unprepared WAL, and its last sequence would lag their commit markers). */
     const char *base_wal = o->as_wal_file && o->wal_file_dir ? o->wal_file_dir : o->db_path;
-    if ((rc = tb_content_policy(o->db_path, base_wal, &policy, NULL)) < 0 ||
+    policy = o->policy;
+    if ((policy == TB_POLICY_UNKNOWN && (rc = tb_content_policy(o->db_path, base_wal, &policy, NULL)) < 0) ||
         (rc = tb_content_position(o->db_path, policy, &res->base_seq)) < 0)
         return rc;
     /* A base whose WAL the server reads from its wal_dir: that WAL's end counts too. */
@@ -846,6 +847,17 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
         return 0;
     }
 
+    /* Nothing changes in a base the linked RocksDB could not flush into (tb_content_writable):
+     * the server's own RocksDB applies a WAL file instead. */
+    {
+        char *why = NULL;
+        if ((rc = tb_content_writable(o->db_path, &why)) == 1)
+            rc = tb_error_set(TB_EIO, "cannot replay into the database: %s; --as-wal-file writes the batches as a WAL "
+                              "file that the server's own RocksDB applies when it opens the database", why);
+        free(why);
+        if (rc < 0)
+            goto cleanup;
+    }
     /* The base's own WAL first, as its server would recover it: a C-API open below could
      * not replay a write-prepared or write-unprepared WAL. */
     if (policy != TB_POLICY_COMMITTED && (rc = recover_base(o->db_path, policy)) < 0)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "stream.h"
+#include "txndb.h"
 
 struct tb_replay_opts {
     const char *wal_dir;
@@ -13,6 +14,7 @@ struct tb_replay_opts {
     int64_t target_ns;     /* stop before the first batch stamped later (0: none) */
     uint64_t target_seq;   /* stop after this sequence (0: none) */
     int dry_run;           /* report the window, change nothing */
+    enum tb_policy policy; /* the base's writer's write policy; TB_POLICY_UNKNOWN: detected from its files */
     /* Write the batches to apply into one new WAL file in the base (its wal_dir) that the
      * server's own RocksDB replays when it opens it, instead of opening the base here. */
     int as_wal_file;

@@ -35,5 +35,11 @@ for p in prepared unprepared; do
     restore_base "$c/t"
     run themis-wal-replay --wal-directory "$c/w" --database-path "$c/t" --target-seq "$seq"
     is "$rc/$(hash_of "$c/t")" "0/$want" "$p: and --target-seq $seq, RocksDB's sequence there, equals it too ($out)${err:+: $err}"
+    restore_base "$c/t"
+    run themis-wal-replay --wal-directory "$c/w" --database-path "$c/t" --target-seq "$seq" --write-policy write_$p
+    is "$rc/$(hash_of "$c/t")" "0/$want" "$p: so does --write-policy write_$p given${err:+: $err}"
 done
+run themis-wal-replay --wal-directory "$T/seq-prepared/w" --database-path "$T/seq-prepared/t" --write-policy prepared
+is "$rc" 2 "replay: --write-policy takes RocksDB's names only (exit 2)"
+like "$err" "write_prepared" "and says which"
 done_testing
