@@ -16,12 +16,16 @@ hostile() { python3 "$(dirname "$0")/hostile-tar.py" "$1" < "$T/plain.tar" > "$T
 sst=$(tar -tf "$T/plain.tar" | grep '\.sst$' | head -1)
 mkdir -p "$T/tmp"
 
+# The largest resident set of any refusal below (KiB, /usr/bin/time -f %M).
+peak=0 peak_at=
 # refused CASE REGEX [ARGS]: --verify-only --quick, --verify-only and a restore of the
 # stream all exit 3 with one line naming it.
 refused() {
     local c=$1 re=$2 how; shift 2
     for how in "--verify-only --quick" "--verify-only" "--target $T/r-$c"; do
-        run env TMPDIR="$T/tmp" themis-restore $how --from - "$@" < "$T/$c.tar"
+        run env TMPDIR="$T/tmp" /usr/bin/time -f %M -o "$T/rss" themis-restore $how --from - "$@" < "$T/$c.tar"
+        rss=$(tail -1 "$T/rss")
+        [ "$rss" -gt "$peak" ] && peak=$rss peak_at="$c, $how"
         is "$rc" 3 "$c, $how: exit 3"
         like "$err" "$re" "$c, $how: says why"
         ok "$(one_line_error themis-restore "$err"; echo $?)" "$c, $how: one line"
@@ -93,4 +97,6 @@ like "$recorded" "^640 $1" "the manifest records $1 as 0640"
 is "$(cd "$T/restored" && stat -c '%a %n' * | sort)" "$recorded" "restored files have the modes the manifest recorded"
 is "$(stat -c %a "$T/restored")" 755 "the restored directory is 0755"
 is "$(themis-dbhash --database-path "$T/restored")" "$(themis-dbhash --database-path "$T/db")" "and the source's content"
+# Memory stays bounded on hostile input: the 256 MiB the benchmarks hold every tool to.
+ok "$([ "$peak" -gt 0 ] && [ "$peak" -lt 262144 ]; echo $?)" "every refusal stays under 256 MiB resident (peak $((peak / 1024)) MiB: $peak_at)"
 done_testing
