@@ -103,7 +103,7 @@ unit: $(UNITS) $(FUZZ_UNITS)
 # incrementals, encryption, every write-policy test (51-59, 62) and WAL capture at
 # WAL_ttl_seconds=0, hostile archives, streams and manifests (the whole set takes 20
 # minutes under ASan): ASAN_TESTS=all runs all.
-ASAN_TESTS ?= 10 12 13 15 21 33 34 35 39 51 52 53 54 55 56 57 58 59 62 63 64 65 66
+ASAN_TESTS ?= 10 12 13 15 21 33 34 35 39 51 52 53 54 55 56 57 58 59 62 63 64 65 66 67 68
 asan:
 	TB_TTL0_SECONDS=$${TB_TTL0_SECONDS:-15} $(MAKE) BUILD=build-asan OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \

@@ -187,6 +187,56 @@ static int newer_tables(const char *db, struct tb_content *out)
     return rc;
 }
 
+/* The live file named number.ext in db (a table also by RocksDB's older name .ldb): there,
+ * and of size (when want_size). */
+static int live_file(const char *db, uint64_t number, const char *ext, uint64_t size, int want_size)
+{
+    char name[32], old[32], *path = NULL;
+    struct stat st;
+    int rc = 0, found = 0;
+    snprintf(name, sizeof name, "%06" PRIu64 ".%s", number, ext);
+    snprintf(old, sizeof old, "%06" PRIu64 ".ldb", number);
+    for (int i = 0; i < (strcmp(ext, "sst") == 0 ? 2 : 1) && !found && rc == 0; i++) {
+        free(path);
+        if (!(path = tb_fs_join(db, i ? old : name)))
+            rc = tb_error_set(TB_EIO, "out of memory");
+        else if (stat(path, &st) == 0)
+            found = 1;
+        else if (errno != ENOENT)
+            rc = tb_error_errno(TB_EIO, errno, "cannot stat %s", path);
+    }
+    if (rc == 0 && !found)
+        rc = tb_error_set(TB_EVERIFY, "the MANIFEST lists %s, which is not there", name);
+    else if (rc == 0 && want_size && (uint64_t)st.st_size != size)
+        rc = tb_error_set(TB_EVERIFY, "%s has %lld bytes, the MANIFEST says %" PRIu64, name, (long long)st.st_size, size);
+    free(path);
+    return rc;
+}
+
+int tb_content_check_files(const char *db, enum tb_policy policy, uint64_t *last_seq)
+{
+    struct tb_rmf_version *v = NULL;
+    char *name = NULL, *path = NULL;
+    int rc = tb_rmf_current(db, &name);
+    if (rc == 0 && !(path = tb_fs_join(db, name)))
+        rc = tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0)
+        rc = tb_rmf_load(path, &v);
+    for (size_t i = 0; rc == 0 && i < v->ncf; i++) {
+        const struct tb_rmf_cf *cf = &v->cfs[i];
+        for (size_t k = 0; rc == 0 && k < cf->nfiles; k++)
+            rc = live_file(db, cf->files[k].number, "sst", cf->files[k].size, 1);
+        for (size_t k = 0; rc == 0 && k < cf->nblobs; k++)
+            rc = live_file(db, cf->blobs[k].number, "blob", 0, 0);
+    }
+    if (rc == 0)
+        rc = tb_content_position(db, policy, last_seq);
+    tb_rmf_version_free(v);
+    free(name);
+    free(path);
+    return rc;
+}
+
 int tb_content_writable(const char *db, char **why)
 {
     struct tb_content c = { 0 };

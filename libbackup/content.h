@@ -56,6 +56,12 @@ void tb_content_clear(struct tb_content *c);
  * database's recorded last sequence lags its commit markers (docs/wal-notes.md). */
 int tb_content_position(const char *db, enum tb_policy policy, uint64_t *last_seq);
 
+/* What RocksDB checks of a database's files when it opens it, without reading a table, so
+ * for tables of any format: CURRENT names a MANIFEST that reads to its end, and every table
+ * file it lists is there (in db itself) with the size it records, every blob file there.
+ * Then *last_seq as tb_content_position. TB_EVERIFY names what is missing or wrong. */
+int tb_content_check_files(const char *db, enum tb_policy policy, uint64_t *last_seq);
+
 /* Whether the linked RocksDB can open db (a restored database, its files in one directory)
  * and write and flush into it: every column family's comparator bytewise, every merge
  * operator one the tools know (a flush merges operands into the values below them), every

@@ -343,7 +343,7 @@ int main(int argc, char **argv)
             tb_error_set(rc, "%s", msg); /* the verification's error is the one to report */
         free(msg);
     }
-    if (rc == 0 && m->hash_unavailable && !(verify_only && quick))
+    if (rc == 0 && m->hash_unavailable && verify_only && !quick)
         fprintf(stderr, "%s: note: files verified by their checksums; the content was not compared: the backup "
                 "has no content hash (%s)\n", cli.tool, m->hash_unavailable);
     if (rc == 0 && !verify_only)
@@ -351,7 +351,9 @@ int main(int argc, char **argv)
     if (rc == 0 && verbose)
         fprintf(stderr, "%s: %s: %zu files, sequence %" PRIu64 ", content hash %s%s\n", cli.tool,
                 verify_only ? (quick ? "checksums verified" : "verified") : "restored", m->nfiles,
-                m->last_seq, m->content_hash, verify_only && quick ? " (not opened: --quick)" : " (opened and matched)");
+                m->last_seq, m->content_hash[0] ? m->content_hash : "unavailable",
+                !verify_only ? " (recorded; the files' SHA-256 and the RocksDB MANIFEST checked; --verify-only compares it)"
+                : quick ? " (not opened: --quick)" : " (opened and matched)");
     tb_manifest_free(m);
     tb_stream_free(in);
     remove_fetched();

@@ -1242,7 +1242,14 @@ int tb_wal_files_scan(const char *dir, enum tb_policy policy, uint64_t *next_seq
         const unsigned char *rec;
         size_t len;
         int more = 0;
-        if ((rc = tb_wal_reader_open(&r, logs[i].path, logs[i].number, 0)) < 0)
+        /* A live database retires WAL files (deleted, or moved to archive/) while they are
+         * read; one gone since the listing holds nothing newer than the files after it. */
+        if ((rc = tb_wal_reader_open(&r, logs[i].path, logs[i].number, 0)) == TB_ENOENT) {
+            rc = 0;
+            tb_error_clear();
+            continue;
+        }
+        if (rc < 0)
             break;
         while (rc == 0 && (more = tb_wal_reader_next(r, &rec, &len)) == 1) {
             struct tb_record_info info;
