@@ -185,7 +185,9 @@ static char *dest_for(const char *name, const char *dbdir, const char *cfgdir)
     return NULL;
 }
 
-static int read_member(tb_archive_reader *r, const struct tb_archive_entry *e, const char *dest,
+/* wmode: how a file is written (tb_stream_file): "wb" for a restore, which fsyncs the
+ * tree before it publishes; "wt" for a verification's temporary copy. */
+static int read_member(tb_archive_reader *r, const struct tb_archive_entry *e, const char *dest, const char *wmode,
                        char sha[65], uint64_t *size, char **keep)
 {
     tb_stream *src = NULL, *h = NULL, *dst = NULL;
@@ -205,7 +207,7 @@ static int read_member(tb_archive_reader *r, const struct tb_archive_entry *e, c
         rc = parent ? tb_fs_mkdir_p(parent, 0755) : tb_error_set(TB_EIO, "out of memory");
         free(parent);
         if (rc == 0)
-            rc = tb_stream_file(&dst, dest, "w");
+            rc = tb_stream_file(&dst, dest, wmode);
         /* Private until the manifest, at the end, gives the mode (apply_modes). */
         if (rc == 0 && chmod(dest, 0600) < 0)
             rc = tb_error_errno(TB_EIO, errno, "cannot change the mode of %s", dest);
@@ -480,7 +482,7 @@ static int find_ancestor(const char *dir, const struct tb_manifest *m, const cha
  * against m's size and SHA-256 (and extracted under dbdir when not NULL), and the whole
  * archive against the SHA-256 that names it. */
 static int read_ancestor(const char *adir, const struct tb_manifest *am, const struct tb_manifest *m,
-                         const char *sha_id, const char *dbdir, tb_keyring *keys)
+                         const char *sha_id, const char *dbdir, const char *wmode, tb_keyring *keys)
 {
     tb_stream *src = NULL, *sha = NULL, *top = NULL, *crypt = NULL;
     tb_archive_reader *r = NULL;
@@ -526,7 +528,7 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
             break;
         }
         dest = dbdir ? dest_for(e.name, dbdir, NULL) : NULL;
-        rc = read_member(r, &e, dest, got_sha, &size, NULL);
+        rc = read_member(r, &e, dest, wmode, got_sha, &size, NULL);
         free(dest);
         if (rc == 0 && (size != f->size || strcmp(got_sha, f->sha256))) {
             rc = tb_error_set(TB_EVERIFY, "parent backup %s: member %s SHA-256 mismatch (damaged)", adir, e.name);
@@ -621,6 +623,7 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
     char *work = NULL, *dbdir = NULL, *cfgdir = NULL, *stage = NULL, *ro_scratch = NULL;
     const char *where = o->backup_dir ? o->backup_dir : "stdin";
     int rc = 0, extract, empty, after_manifest = 0;
+    const char *wmode = o->verify_only ? "wt" : "wb";
     struct names names = { 0 };
     struct member_caps caps = { 0 };
 
@@ -746,7 +749,7 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
         if ((rc = check_header(&e, &names, &caps, where)) < 0)
             goto cleanup;
         if (strcmp(e.name, TB_MANIFEST_NAME) == 0) {
-            if ((rc = read_member(r, &e, NULL, sha_hex, &size, &manifest_text)) < 0)
+            if ((rc = read_member(r, &e, NULL, NULL, sha_hex, &size, &manifest_text)) < 0)
                 goto cleanup;
             if ((rc = tb_manifest_parse(manifest_text, "archive member " TB_MANIFEST_NAME, &inner)) < 0)
                 goto cleanup;
@@ -762,7 +765,7 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
                 goto cleanup;
             continue;
         }
-        rc = read_member(r, &e, dest, sha_hex, &size, NULL);
+        rc = read_member(r, &e, dest, wmode, sha_hex, &size, NULL);
         free(dest);
         if (rc < 0)
             goto cleanup;
@@ -838,7 +841,7 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
         }
         rc = find_ancestor(o->backup_dir ? o->backup_dir : "/", inner, id, &adir, &am);
         if (rc == 0)
-            rc = read_ancestor(adir, am, inner, id, extract ? dbdir : NULL, o->keys);
+            rc = read_ancestor(adir, am, inner, id, extract ? dbdir : NULL, wmode, o->keys);
         free(adir);
         tb_manifest_free(am);
         if (rc < 0)
@@ -901,7 +904,9 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
                 goto cleanup;
             }
         }
-        if ((rc = apply_modes(inner, dbdir, cfgdir)) < 0 || (rc = tb_fs_fsync_tree(dbdir)) < 0)
+        /* Durable before it is published: the files were only handed to the writeback. */
+        if ((rc = apply_modes(inner, dbdir, cfgdir)) < 0 || (rc = tb_fs_fsync_tree(dbdir)) < 0 ||
+            (cfgdir && (rc = tb_fs_fsync_tree(cfgdir)) < 0))
             goto cleanup;
         stage = dbdir;
         dbdir = NULL;

@@ -102,7 +102,8 @@ static int hold_wals(struct state *s)
     return rc;
 }
 
-/* Copies [0, len) of fd into the new file to (fsync'd); name is for messages. */
+/* Copies [0, len) of fd into the new file to (not fsync'd: a snapshot is scratch, see
+ * tb_snapshot_create); name is for messages. */
 static int copy_prefix(int fd, uint64_t len, const char *name, const char *to)
 {
     tb_stream *in = NULL, *out = NULL;
@@ -124,7 +125,7 @@ static int copy_prefix(int fd, uint64_t len, const char *name, const char *to)
         close(dfd);
         goto cleanup;
     }
-    if ((rc = tb_stream_file(&out, to, "w")) < 0)
+    if ((rc = tb_stream_file(&out, to, "wt")) < 0)
         goto cleanup;
     while (len > 0) {
         size_t want = len < COPY_CHUNK ? (size_t)len : COPY_CHUNK, n = 0;
@@ -601,9 +602,7 @@ static int attempt(struct state *s, struct tb_snapshot_info *info, struct tb_rmf
         goto cleanup;
     if ((rc = copy_options(s, v, info)) < 0)
         goto cleanup;
-    if ((rc = copy_wals(s, v, info)) < 0)
-        goto cleanup;
-    rc = tb_fs_fsync_tree(s->dir);
+    rc = copy_wals(s, v, info);
 cleanup:
     free(name);
     if (rc == 0) {

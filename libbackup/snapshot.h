@@ -40,7 +40,9 @@ struct tb_snapshot_info {
  * (copies where a link cannot be made), the MANIFEST up to a consistent point, CURRENT,
  * the newest OPTIONS, and every WAL file recovery needs, cut at its last whole record.
  * Retries while the server's flushes and compactions race it (see
- * docs/rocksdb-backup-notes.md, "Snapshot from files"). info may be NULL. */
+ * docs/rocksdb-backup-notes.md, "Snapshot from files"). info may be NULL. A snapshot is
+ * scratch, read at once and removed: nothing in it is fsync'd (an fsync of a hard link
+ * syncs the source's inode: after a restore's extraction, all of it, for nothing). */
 int tb_snapshot_create(const char *db, const struct tb_snapshot_opts *o, const char *dir, struct tb_snapshot_info *info);
 void tb_snapshot_info_clear(struct tb_snapshot_info *info);
 

@@ -130,7 +130,7 @@ struct fd_stream {
     tb_stream s;
     int fd;
     int own_fd;
-    int fsync_on_close;
+    int on_close; /* ON_CLOSE_*: what a file writer's close does before closing */
     char name[];
 };
 
@@ -164,12 +164,17 @@ static int fd_write(tb_stream *s, const void *buf, size_t len)
     return 0;
 }
 
+enum { ON_CLOSE_NOTHING, ON_CLOSE_FSYNC, ON_CLOSE_WRITEBACK };
+
 static int fd_close(tb_stream *s)
 {
     struct fd_stream *f = (struct fd_stream *)s;
     int rc = 0;
-    if (f->fsync_on_close && fsync(f->fd) < 0)
+    if (f->on_close == ON_CLOSE_FSYNC && fsync(f->fd) < 0)
         rc = tb_error_errno(errno == ENOSPC ? TB_ENOSPC : TB_EIO, errno, "fsync failed (%s)", f->name);
+    /* Only starts the writeback (the caller fsyncs later): errors show at that fsync. */
+    if (f->on_close == ON_CLOSE_WRITEBACK)
+        (void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     if (f->own_fd && f->fd >= 0) {
         if (close(f->fd) < 0 && rc == 0)
             rc = tb_error_errno(TB_EIO, errno, "close failed (%s)", f->name);
@@ -188,7 +193,7 @@ static void fd_free(tb_stream *s)
 
 static const struct tb_stream_ops fd_ops = { fd_read, fd_write, fd_close, fd_free };
 
-static int fd_new(tb_stream **out, int fd, int own_fd, int fsync_on_close, const char *name)
+static int fd_new(tb_stream **out, int fd, int own_fd, int on_close, const char *name)
 {
     size_t nl = strlen(name) + 1;
     struct fd_stream *f = calloc(1, sizeof *f + nl);
@@ -199,7 +204,7 @@ static int fd_new(tb_stream **out, int fd, int own_fd, int fsync_on_close, const
     f->s.name = f->name;
     f->fd = fd;
     f->own_fd = own_fd;
-    f->fsync_on_close = fsync_on_close;
+    f->on_close = on_close;
     *out = &f->s;
     return 0;
 }
@@ -211,13 +216,17 @@ int tb_stream_fd(tb_stream **out, int fd, int own_fd, const char *name)
 
 int tb_stream_file(tb_stream **out, const char *path, const char *mode)
 {
-    int flags, fd, rc;
+    int flags, fd, rc, on_close = ON_CLOSE_FSYNC;
     if (strcmp(mode, "r") == 0)
-        flags = O_RDONLY;
+        flags = O_RDONLY, on_close = ON_CLOSE_NOTHING;
     else if (strcmp(mode, "w") == 0)
         flags = O_WRONLY | O_CREAT | O_EXCL;
     else if (strcmp(mode, "w+") == 0)
         flags = O_WRONLY | O_CREAT | O_TRUNC;
+    else if (strcmp(mode, "wb") == 0)
+        flags = O_WRONLY | O_CREAT | O_EXCL, on_close = ON_CLOSE_WRITEBACK;
+    else if (strcmp(mode, "wt") == 0)
+        flags = O_WRONLY | O_CREAT | O_EXCL, on_close = ON_CLOSE_NOTHING;
     else
         return tb_error_set(TB_EUSAGE, "bad file mode '%s' (%s)", mode, path);
     fd = open(path, flags | O_CLOEXEC, 0644);
@@ -225,7 +234,7 @@ int tb_stream_file(tb_stream **out, const char *path, const char *mode)
         return tb_error_errno(errno == ENOENT ? TB_ENOENT : TB_EIO, errno, "cannot open %s", path);
     if (flags == O_RDONLY)
         posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    rc = fd_new(out, fd, 1, flags != O_RDONLY, path);
+    rc = fd_new(out, fd, 1, on_close, path);
     if (rc < 0)
         close(fd);
     return rc;

@@ -39,7 +39,9 @@ int tb_stream_copy(tb_stream *dst, tb_stream *src, uint64_t *copied);
 /* fd: reads or writes an fd; own_fd closes it on close. name is for messages. */
 int tb_stream_fd(tb_stream **out, int fd, int own_fd, const char *name);
 /* file: opens path for reading ("r") or creates it for writing ("w", O_EXCL unless
- * "w+" which truncates). A file writer fsyncs on close. */
+ * "w+" which truncates). A file writer fsyncs on close; "wb" only starts the writeback on
+ * close (the caller fsyncs later, e.g. a whole tree: the disk works while it goes on),
+ * "wt" does neither (a temporary file, removed before anyone relies on it). */
 int tb_stream_file(tb_stream **out, const char *path, const char *mode);
 /* mem: a reader over a buffer (not copied), or a writer into a growing buffer. */
 int tb_stream_mem_reader(tb_stream **out, const void *buf, size_t len);
