@@ -143,13 +143,13 @@ static int push_segment(void *arg, const char *path, const struct tb_seg_info *s
  * until archived). */
 static int caught_up_once; /* a first pass ended */
 
-static void report_lag(tb_archiver *a, struct tb_progress *p)
+static void report_lag(tb_archiver *a, int within_pass, struct tb_progress *p)
 {
     static uint64_t warned;
     uint64_t bytes;
     int64_t since;
     int inotify;
-    tb_archiver_lag(a, &bytes, &since, &inotify);
+    tb_archiver_lag(a, within_pass, &bytes, &since, &inotify);
     tb_progress_lag(p, bytes, since);
     /* Only a follower falls behind: --once, and a follower's first pass, catch up on
      * what was there (its time is the --progress line's). */
@@ -178,7 +178,7 @@ static void on_progress(void *arg, uint64_t bytes_done)
     tb_progress_update(arg, bytes_done);
     if (following && now - last >= 1000000000) {
         last = now;
-        report_lag(following, &prog);
+        report_lag(following, 1, &prog);
     }
 }
 
@@ -292,7 +292,7 @@ int main(int argc, char **argv)
         uint64_t lag_bytes;
         int64_t since;
         int inotify;
-        tb_archiver_lag(a, &lag_bytes, &since, &inotify);
+        tb_archiver_lag(a, 0, &lag_bytes, &since, &inotify);
         fprintf(stderr, "%s: new WAL files are held open as they appear (%s)\n", cli.tool,
                 inotify ? "inotify" : "no inotify: the directories are listed every 5 ms");
     }
@@ -308,7 +308,7 @@ int main(int argc, char **argv)
                     "..%" PRIu64 " are missing): it begins at sequence %" PRIu64 "; take a new backup for it\n",
                     cli.tool, from, to - 1, to);
         total += n;
-        report_lag(a, &prog);
+        report_lag(a, 0, &prog);
         caught_up_once = 1;
         if (verbose && n)
             fprintf(stderr, "%s: archived %" PRIu64 " records, next sequence %" PRIu64 "\n", cli.tool, n,

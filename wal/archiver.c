@@ -1058,12 +1058,12 @@ static uint64_t unread(tb_archiver *a, const struct logfile *logs, size_t nlogs)
     return sum;
 }
 
-void tb_archiver_lag(tb_archiver *a, uint64_t *bytes, int64_t *caught_up_ns, int *inotify)
+void tb_archiver_lag(tb_archiver *a, int recount, uint64_t *bytes, int64_t *caught_up_ns, int *inotify)
 {
     struct logfile *logs = NULL;
     size_t nlogs = 0;
-    /* Counted now: within a long pass too. */
-    if (held_logs(a, &logs, &nlogs) == 0)
+    /* Counted now (within a long pass); right after a pass, its own count stands. */
+    if (recount && held_logs(a, &logs, &nlogs) == 0)
         a->lag_bytes = unread(a, logs, nlogs);
     for (size_t i = 0; i < nlogs; i++)
         free(logs[i].path);

@@ -45,7 +45,8 @@ uint64_t tb_archiver_next_seq(tb_archiver *a);
  * end of the last pass, and when the last pass that read the WAL to its end started (the
  * archive holds everything written before; 0: no pass yet). inotify: new WAL files are
  * seen by inotify (else by scanning the directories every few milliseconds). */
-void tb_archiver_lag(tb_archiver *a, uint64_t *bytes, int64_t *caught_up_ns, int *inotify);
+/* recount: list the WAL files and count again (within a pass); else the last pass's count. */
+void tb_archiver_lag(tb_archiver *a, int recount, uint64_t *bytes, int64_t *caught_up_ns, int *inotify);
 /* The policy the archive decodes with (TB_POLICY_UNKNOWN: not known yet). */
 enum tb_policy tb_archiver_policy(tb_archiver *a);
 /* A new archive starts after the last gap in the database's WAL: 1 when it did, with the
