@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 /* The content hash runs in its own thread over the checkpoint while the archive is written:
  * in a copy of its own, recovered under the writer's policy (libbackup/content.h). */
@@ -58,7 +59,7 @@ static int server_checkpoint(const char *url, const char *dir)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
-    char *full = NULL, *body = NULL, *esc = NULL;
+    char *full = NULL, *body = NULL;
     long status = 0;
     CURLcode cr;
     int rc = 0;
@@ -71,16 +72,12 @@ static int server_checkpoint(const char *url, const char *dir)
         full = strndup(url, ul);
     else if (asprintf(&full, "%.*s/admin/backup", (int)ul, url) < 0)
         full = NULL;
-    /* JSON string escaping of a path: quotes and backslashes only can appear. */
-    esc = calloc(2 * strlen(dir) + 1, 1);
-    for (size_t i = 0, k = 0; esc && dir[i]; i++) {
-        if (dir[i] == '"' || dir[i] == '\\')
-            esc[k++] = '\\';
-        esc[k++] = dir[i];
-    }
-    if (!full || !esc || asprintf(&body, "{\"directory\": \"%s\"}", esc) < 0) {
-        body = NULL;
-        rc = tb_error_set(TB_EIO, "out of memory");
+    /* The body through jansson: a path may hold any byte a JSON string must escape. */
+    json_t *obj = json_pack("{s:s}", "directory", dir);
+    body = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!full || !body) {
+        rc = tb_error_set(TB_EIO, obj || !full ? "out of memory" : "the directory is not valid UTF-8 (%s)", dir);
         goto cleanup;
     }
     h = curl_slist_append(h, "Content-Type: application/json");
@@ -103,7 +100,6 @@ cleanup:
     curl_easy_cleanup(c);
     free(full);
     free(body);
-    free(esc);
     return rc;
 }
 

@@ -59,13 +59,8 @@ int tb_content_policy(const char *db, const char *wal_dir, enum tb_policy *out, 
 int tb_content_position(const char *db, enum tb_policy policy, uint64_t *last_seq)
 {
     struct tb_rmf_version *v = NULL;
-    char *name = NULL, *path = NULL;
     uint64_t next = 0;
-    int rc = tb_rmf_current(db, &name);
-    if (rc == 0 && !(path = tb_fs_join(db, name)))
-        rc = tb_error_set(TB_EIO, "out of memory");
-    if (rc == 0)
-        rc = tb_rmf_load(path, &v);
+    int rc = tb_rmf_load_current(db, &v);
     if (rc == 0)
         rc = tb_wal_files_end(db, policy, &next, NULL);
     if (rc == 0) {
@@ -74,8 +69,6 @@ int tb_content_position(const char *db, enum tb_policy policy, uint64_t *last_se
             *last_seq = next - 1;
     }
     tb_rmf_version_free(v);
-    free(name);
-    free(path);
     return rc;
 }
 
@@ -88,43 +81,64 @@ static int unavailable(struct tb_content *out, const char *fmt, const char *a, c
     return 0;
 }
 
+/* A table of a format newer than the linked RocksDB reads: the content is unavailable. */
+static int newer_format(struct tb_content *out, const char *name, uint32_t fv)
+{
+    char v[16];
+    if (fv <= TB_TABLE_FORMAT_MAX || out->unavailable)
+        return 0;
+    snprintf(v, sizeof v, "%" PRIu32, fv);
+    return unavailable(out, "table file %s has format_version %s, which the linked RocksDB cannot read", name, v);
+}
+
+/* Calls fn on each table file of dir (and each blob file, with blobs) until fn fails or
+ * returns 1 (enough). */
+static int each_table(const char *dir, int blobs, int (*fn)(const char *path, const char *name, struct tb_content *out),
+                      struct tb_content *out)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int rc = 0;
+    if (!d)
+        return tb_error_errno(TB_EIO, errno, "cannot list %s", dir);
+    while (rc == 0 && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        char *path;
+        if (!(n > 4 && (strcmp(e->d_name + n - 4, ".sst") == 0 || strcmp(e->d_name + n - 4, ".ldb") == 0)) &&
+            !(blobs && n > 5 && strcmp(e->d_name + n - 5, ".blob") == 0))
+            continue;
+        if (!(path = tb_fs_join(dir, e->d_name))) {
+            rc = tb_error_set(TB_EIO, "out of memory");
+            break;
+        }
+        rc = fn(path, e->d_name, out);
+        free(path);
+    }
+    closedir(d);
+    return rc < 0 ? rc : 0;
+}
+
+/* A table or blob file checked block by block (tb_sst_check_path), and counted. */
+static int check_table(const char *path, const char *name, struct tb_content *out)
+{
+    struct tb_sst_report rep;
+    int rc = tb_sst_check_path(path, &rep);
+    if (rc < 0)
+        return rc;
+    if (rep.verdict == TB_SST_OK)
+        out->tables_checked++;
+    else
+        out->tables_unchecked++;
+    /* Checked by its own checksums or not, a table the linked RocksDB cannot read makes the
+     * content unavailable (a RocksDB 11 database's fv 7 tables check out here). */
+    return newer_format(out, name, rep.format_version);
+}
+
 /* Every table and blob file of the copy, checked block by block. A table of a newer format
  * than the linked RocksDB reads makes the content unavailable (the rest still works). */
 static int check_tables(const char *copy, struct tb_content *out)
 {
-    DIR *d = opendir(copy);
-    struct dirent *e;
-    int rc = 0;
-    if (!d)
-        return tb_error_errno(TB_EIO, errno, "cannot list %s", copy);
-    while (rc == 0 && (e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        struct tb_sst_report rep;
-        char *path;
-        if (!(n > 4 && (strcmp(e->d_name + n - 4, ".sst") == 0 || strcmp(e->d_name + n - 4, ".ldb") == 0)) &&
-            !(n > 5 && strcmp(e->d_name + n - 5, ".blob") == 0))
-            continue;
-        if (!(path = tb_fs_join(copy, e->d_name))) {
-            rc = tb_error_set(TB_EIO, "out of memory");
-            break;
-        }
-        rc = tb_sst_check_path(path, &rep);
-        free(path);
-        if (rc < 0)
-            break;
-        if (rep.verdict == TB_SST_OK) {
-            out->tables_checked++;
-            continue;
-        }
-        out->tables_unchecked++;
-        if (rep.format_version > TB_TABLE_FORMAT_MAX && !out->unavailable) {
-            char v[16];
-            snprintf(v, sizeof v, "%" PRIu32, rep.format_version);
-            rc = unavailable(out, "table file %s has format_version %s, which the linked RocksDB cannot read", e->d_name, v);
-        }
-    }
-    closedir(d);
-    return rc;
+    return each_table(copy, 1, check_table, out);
 }
 
 /* A comparator other than the bytewise one cannot be given through RocksDB's C API by name. */
@@ -160,31 +174,19 @@ static int table_format(const char *path, uint32_t *fv)
     return rc;
 }
 
+/* The first table whose footer names a format newer than the linked RocksDB reads. */
+static int footer_format(const char *path, const char *name, struct tb_content *out)
+{
+    uint32_t fv = 0;
+    int rc = table_format(path, &fv);
+    if (rc == 0)
+        rc = newer_format(out, name, fv);
+    return rc < 0 ? rc : out->unavailable != NULL;
+}
+
 static int newer_tables(const char *db, struct tb_content *out)
 {
-    DIR *d = opendir(db);
-    struct dirent *e;
-    int rc = 0;
-    if (!d)
-        return tb_error_errno(TB_EIO, errno, "cannot list %s", db);
-    while (rc == 0 && !out->unavailable && (e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        uint32_t fv = 0;
-        char *path, v[16];
-        if (!(n > 4 && strcmp(e->d_name + n - 4, ".sst") == 0))
-            continue;
-        if (!(path = tb_fs_join(db, e->d_name))) {
-            rc = tb_error_set(TB_EIO, "out of memory");
-            break;
-        }
-        rc = table_format(path, &fv);
-        free(path);
-        snprintf(v, sizeof v, "%" PRIu32, fv);
-        if (rc == 0 && fv > TB_TABLE_FORMAT_MAX)
-            rc = unavailable(out, "table file %s has format_version %s, which the linked RocksDB cannot read", e->d_name, v);
-    }
-    closedir(d);
-    return rc;
+    return each_table(db, 0, footer_format, out);
 }
 
 /* The live file named number.ext in db (a table also by RocksDB's older name .ldb): there,
@@ -216,12 +218,7 @@ static int live_file(const char *db, uint64_t number, const char *ext, uint64_t 
 int tb_content_check_files(const char *db, enum tb_policy policy, uint64_t *last_seq)
 {
     struct tb_rmf_version *v = NULL;
-    char *name = NULL, *path = NULL;
-    int rc = tb_rmf_current(db, &name);
-    if (rc == 0 && !(path = tb_fs_join(db, name)))
-        rc = tb_error_set(TB_EIO, "out of memory");
-    if (rc == 0)
-        rc = tb_rmf_load(path, &v);
+    int rc = tb_rmf_load_current(db, &v);
     for (size_t i = 0; rc == 0 && i < v->ncf; i++) {
         const struct tb_rmf_cf *cf = &v->cfs[i];
         for (size_t k = 0; rc == 0 && k < cf->nfiles; k++)
@@ -232,8 +229,6 @@ int tb_content_check_files(const char *db, enum tb_policy policy, uint64_t *last
     if (rc == 0)
         rc = tb_content_position(db, policy, last_seq);
     tb_rmf_version_free(v);
-    free(name);
-    free(path);
     return rc;
 }
 
@@ -241,13 +236,8 @@ int tb_content_writable(const char *db, char **why)
 {
     struct tb_content c = { 0 };
     struct tb_rmf_version *v = NULL;
-    char *name = NULL, *path = NULL;
-    int rc = tb_rmf_current(db, &name);
+    int rc = tb_rmf_load_current(db, &v);
     *why = NULL;
-    if (rc == 0 && !(path = tb_fs_join(db, name)))
-        rc = tb_error_set(TB_EIO, "out of memory");
-    if (rc == 0)
-        rc = tb_rmf_load(path, &v);
     if (rc == 0)
         rc = check_comparators(v, &c);
     if (rc == 0 && !c.unavailable && (rc = tb_merge_unknown(db, &c.unavailable)) == 1)
@@ -261,8 +251,6 @@ int tb_content_writable(const char *db, char **why)
     }
     tb_content_clear(&c);
     tb_rmf_version_free(v);
-    free(name);
-    free(path);
     return rc;
 }
 

@@ -35,8 +35,9 @@ int tb_crypt_is_encrypted(const unsigned char *buf, size_t n);
 int tb_crypt_writer(tb_stream **out, tb_stream *next, tb_keyring *k);
 /* A writer into a new file at path (fsynced on close), encrypted for k. */
 int tb_crypt_file_writer(tb_stream **out, const char *path, tb_keyring *k);
-/* Reader: owns next. Wrong key, damage, reordering, truncation or trailing bytes are
- * TB_EVERIFY, naming the chunk. */
+/* Reader: owns next. A key that opens no slot of the header is TB_EKEY ("wrong key",
+ * naming the ids); damage, reordering, truncation or trailing bytes are TB_EVERIFY, naming
+ * the chunk. */
 int tb_crypt_reader(tb_stream **out, tb_stream *next, tb_keyring *k);
 /* SHA-256 of the stream without its key slots (the fixed header and the chunks): what names
  * an encrypted archive, so rekeying does not change it. Valid after a writer's close or a

@@ -977,6 +977,20 @@ void tb_rmf_free(tb_rmf *m)
     free(m);
 }
 
+int tb_rmf_load_current(const char *dir, struct tb_rmf_version **out)
+{
+    char *name = NULL, *path = NULL;
+    int rc = tb_rmf_current(dir, &name);
+    *out = NULL;
+    if (rc == 0 && !(path = tb_fs_join(dir, name)))
+        rc = tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0)
+        rc = tb_rmf_load(path, out);
+    free(name);
+    free(path);
+    return rc;
+}
+
 int tb_rmf_load(const char *path, struct tb_rmf_version **out)
 {
     tb_rmf *m = NULL;

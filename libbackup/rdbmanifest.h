@@ -102,6 +102,8 @@ int tb_rmf_add_cfs(const char *dir, const char *cur, uint64_t number, const stru
 
 /* Reads a whole MANIFEST file by path. */
 int tb_rmf_load(const char *path, struct tb_rmf_version **out);
+/* Reads the whole MANIFEST that dir/CURRENT names (a stopped database's, or a copy's). */
+int tb_rmf_load_current(const char *dir, struct tb_rmf_version **out);
 /* The MANIFEST file name that dir/CURRENT names ("MANIFEST-000123"), malloc'd. */
 int tb_rmf_current(const char *dir, char **name);
 /* The column family with this id, or NULL. */

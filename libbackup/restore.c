@@ -943,7 +943,8 @@ cleanup:
 }
 
 int tb_restore_pick(const char *root, int64_t t, const struct tb_restore_opts *with, int (*prepare)(const char *dir),
-                    const char *tool, const char *shown, char **out)
+                    void (*skipped)(void *arg, const char *dir, const char *why), void *arg, const char *shown,
+                    char **out)
 {
     struct tb_catalog_entry *v = NULL;
     size_t n = 0;
@@ -972,7 +973,8 @@ int tb_restore_pick(const char *root, int64_t t, const struct tb_restore_opts *w
             tb_catalog_free(v, n);
             return 0;
         }
-        fprintf(stderr, "%s: skipping %s: %s\n", tool, v[i].dir, tb_error_last());
+        if (skipped)
+            skipped(arg, v[i].dir, tb_error_last());
     }
     tb_catalog_free(v, n);
     return tb_error_set(TB_EGAP, t == INT64_MAX ? "no %sbackup under %s" : "no %sbackup under %s was made before the target time",

@@ -50,9 +50,10 @@ int tb_restore_check_target(const char *target);
 /* The newest backup under root created at or before t (INT64_MAX: any time) whose
  * checksums verify (--verify-only --quick, ancestors included). with (may be NULL) gives
  * the verification its keys, rate limit and progress. prepare (may be NULL) readies a
- * candidate first; skipped candidates are reported on stderr after "tool: "; errors name
- * shown (or root). TB_EGAP when there is none. */
+ * candidate first; skipped (may be NULL) is told of each candidate that failed, and why,
+ * with arg; errors name shown (or root). TB_EGAP when there is none. */
 int tb_restore_pick(const char *root, int64_t t, const struct tb_restore_opts *with, int (*prepare)(const char *dir),
-                    const char *tool, const char *shown, char **out);
+                    void (*skipped)(void *arg, const char *dir, const char *why), void *arg, const char *shown,
+                    char **out);
 
 #endif

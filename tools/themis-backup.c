@@ -405,7 +405,7 @@ int main(int argc, char **argv)
     o.full_every = (unsigned)full_every;
     o.rate_limit = rate_limit;
     o.parent_dir = parent_dir;
-    if (incremental && (rc = tb_restore_pick(backup_root, INT64_MAX, &(struct tb_restore_opts){ .keys = o.keys }, NULL, cli.tool, NULL, &picked)) < 0 && rc != TB_EGAP)
+    if (incremental && (rc = tb_restore_pick(backup_root, INT64_MAX, &(struct tb_restore_opts){ .keys = o.keys }, NULL, tool_skipped, (void *)cli.tool, NULL, &picked)) < 0 && rc != TB_EGAP)
         return tool_fail(&cli, rc);
     if (incremental)
         o.parent_dir = picked; /* none yet: the first is a full backup */

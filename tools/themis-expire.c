@@ -193,7 +193,8 @@ int main(int argc, char **argv)
     rc = tb_restore_pick(dir, INT64_MAX,
                          &(struct tb_restore_opts){ .keys = keys, .progress = progress_arg ? count : NULL,
                                                     .progress_arg = &verified_bytes },
-                         remote ? prepare_candidate : NULL, cli.tool, remote ? root : NULL, &verified);
+                         remote ? prepare_candidate : NULL, tool_skipped, (void *)cli.tool,
+                         remote ? root : NULL, &verified);
     if (fetch_error) {
         rc = tb_error_set(TB_EIO, "%s", fetch_error);
         goto out;

@@ -66,20 +66,27 @@ static const struct tb_cli cli = {
  * the one to try (tb_remote_root). */
 static tb_s3 *s3;
 static const char *remote_root;
-static char *fetched[4];
+static char **fetched; /* NULL-terminated */
+static size_t nfetched;
 
 static int s3_client(void)
 {
     return s3 ? 0 : tool_s3_new(&s3);
 }
 
-static void keep(char *dir)
+/* Every fetched directory is removed at exit; one that cannot be listed is removed now. */
+static int keep(char *dir)
 {
-    for (size_t i = 0; i < sizeof fetched / sizeof *fetched; i++)
-        if (!fetched[i]) {
-            fetched[i] = dir;
-            return;
-        }
+    char **p = realloc(fetched, (nfetched + 2) * sizeof *p);
+    if (!p) {
+        tb_fs_rm_rf(dir);
+        free(dir);
+        return tb_error_set(TB_EIO, "out of memory");
+    }
+    fetched = p;
+    fetched[nfetched++] = dir;
+    fetched[nfetched] = NULL;
+    return 0;
 }
 
 /* Replaces *where, an s3:// location, by a local copy. */
@@ -87,20 +94,20 @@ static int fetch(const char **where)
 {
     char *dir = NULL;
     int rc = s3_client();
-    if (rc == 0 && (rc = tb_remote_fetch_dir(s3, *where, tool_tmpdir(), &dir)) == 0) {
-        keep(dir);
+    if (rc == 0 && (rc = tb_remote_fetch_dir(s3, *where, tool_tmpdir(), &dir)) == 0 && (rc = keep(dir)) == 0)
         *where = dir;
-    }
     return rc;
 }
 
 static void remove_fetched(void)
 {
-    for (size_t i = 0; i < sizeof fetched / sizeof *fetched; i++) {
-        if (fetched[i])
-            tb_fs_rm_rf(fetched[i]);
+    for (size_t i = 0; i < nfetched; i++) {
+        tb_fs_rm_rf(fetched[i]);
         free(fetched[i]);
     }
+    free(fetched);
+    fetched = NULL;
+    nfetched = 0;
 }
 
 /* --backup-directory s3://.../NAME: NAME and, for an incremental backup, its parents. */
@@ -110,12 +117,12 @@ static int fetch_backup(const char **where)
     int rc = s3_client();
     if (rc == 0)
         rc = tb_remote_fetch_backup(s3, *where, tool_tmpdir(), &tmp, &dir);
-    if (tmp)
-        keep(tmp);
-    if (rc == 0) {
-        keep(dir);
-        *where = dir;
+    if (tmp && keep(tmp) < 0) {
+        free(dir);
+        return TB_EIO;
     }
+    if (rc == 0 && (rc = keep(dir)) == 0)
+        *where = dir;
     return rc;
 }
 
@@ -151,7 +158,8 @@ static int recover(void)
     }
     if (tb_s3_is_url(wal_dir) && (rc = fetch(&wal_dir)) < 0)
         return rc;
-    if ((rc = tb_restore_pick(backup_root, t, &(struct tb_restore_opts){ .keys = keys }, prepare_candidate, cli.tool, remote_root, &base)) < 0)
+    if ((rc = tb_restore_pick(backup_root, t, &(struct tb_restore_opts){ .keys = keys }, prepare_candidate, tool_skipped,
+                              (void *)cli.tool, remote_root, &base)) < 0)
         return rc;
     if ((rc = tb_fs_temp_sibling(target, &stage)) < 0)
         goto cleanup;

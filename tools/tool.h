@@ -126,6 +126,12 @@ static inline int tool_priority(const struct tb_cli *cli, long long nice_level, 
     return -1;
 }
 
+/* tb_restore_pick's report of a candidate it skipped; arg: the tool's name. */
+static inline void tool_skipped(void *arg, const char *dir, const char *why)
+{
+    fprintf(stderr, "%s: skipping %s: %s\n", (const char *)arg, dir, why);
+}
+
 /* The --key-file and --passphrase-file entries of a tool's option table; tool_keys loads them. */
 #define TOOL_KEY_OPTIONS(keyfile, passfile) \
     { "key-file", 0, TB_OPT_LIST, &(keyfile), "FILE", "key of encrypted data: 32 bytes, raw or as 64 hex digits (repeatable)" }, \

@@ -1088,14 +1088,10 @@ static int close_full_segment(tb_archiver *a)
 static uint64_t manifest_seq(tb_archiver *a)
 {
     struct tb_rmf_version *v = NULL;
-    char *cur = NULL, *path = NULL;
     uint64_t seq = 0;
-    if (tb_rmf_current(a->o.db_path, &cur) == 0 && (path = tb_fs_join(a->o.db_path, cur)) &&
-        tb_rmf_load(path, &v) == 0)
+    if (tb_rmf_load_current(a->o.db_path, &v) == 0)
         seq = v->last_sequence;
     tb_rmf_version_free(v);
-    free(cur);
-    free(path);
     tb_error_clear();
     return seq;
 }

@@ -1,5 +1,5 @@
 /* segment: the WAL archive's segments (zstd frames of archived WAL records, each with a CRC),
- * its index and its crash-safe state. Format in docs/wal-archive-format.md. */
+ * its index and its crash-safe state. Format in docs/wal-format.md. */
 #ifndef TB_SEGMENT_H
 #define TB_SEGMENT_H
 

@@ -3,6 +3,7 @@
  * (tb_content_writable): a table missing or of the wrong size, a footer of a newer
  * format_version, a comparator only the writer has. */
 #include "tap.h"
+#include "dbfix.h"
 #include "content.h"
 #include "error.h"
 #include "fs.h"
@@ -19,17 +20,6 @@
 
 static char root[256];
 
-static int rev_compare(void *s, const char *a, size_t al, const char *b, size_t bl)
-{
-    size_t n = al < bl ? al : bl;
-    int c = memcmp(a, b, n);
-    (void)s;
-    if (c == 0)
-        c = al < bl ? -1 : al > bl;
-    return -c;
-}
-static const char *rev_name(void *s) { (void)s; return "themis.test.Reverse"; }
-static void nop(void *s) { (void)s; }
 
 /* 3 x 200 writes, each 200 flushed into a table; returns the last sequence (600). */
 static int make_db(const char *dir, int reverse)
@@ -37,7 +27,7 @@ static int make_db(const char *dir, int reverse)
     rocksdb_options_t *o = rocksdb_options_create();
     rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
     rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-    rocksdb_comparator_t *cmp = reverse ? rocksdb_comparator_create(NULL, nop, rev_compare, rev_name) : NULL;
+    rocksdb_comparator_t *cmp = reverse ? rocksdb_comparator_create(NULL, dbfix_nop, dbfix_rev_compare, dbfix_rev_name) : NULL;
     char *err = NULL, k[32];
     rocksdb_t *db;
     rocksdb_options_set_create_if_missing(o, 1);

@@ -2,6 +2,7 @@
  * comparator and merge operator only the writer has, merge operands in the WAL) while the
  * writer holds them open; the WAL cut at its last whole record. */
 #include "tap.h"
+#include "dbfix.h"
 #include "error.h"
 #include "fs.h"
 #include "snapshot.h"
@@ -20,18 +21,6 @@
 
 static char root[256];
 
-/* A comparator only this writer knows: reverse byte order. */
-static int rev_compare(void *s, const char *a, size_t al, const char *b, size_t bl)
-{
-    size_t n = al < bl ? al : bl;
-    int c = memcmp(a, b, n);
-    (void)s;
-    if (c == 0)
-        c = al < bl ? -1 : al > bl;
-    return -c;
-}
-static const char *rev_name(void *s) { (void)s; return "themis.test.Reverse"; }
-static void nop(void *s) { (void)s; }
 
 /* Merge: concatenation with '+'. */
 static char *concat(const char *existing, size_t elen, const char *const *ops, const size_t *olen, int n, size_t *out)
@@ -77,9 +66,9 @@ static rocksdb_options_t *writer_options(void)
 {
     rocksdb_options_t *o = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(o, 1);
-    reverse = rocksdb_comparator_create(NULL, nop, rev_compare, rev_name);
+    reverse = rocksdb_comparator_create(NULL, dbfix_nop, dbfix_rev_compare, dbfix_rev_name);
     rocksdb_options_set_comparator(o, reverse);
-    rocksdb_options_set_merge_operator(o, rocksdb_mergeoperator_create(NULL, nop, full_merge, partial_merge, del_value,
+    rocksdb_options_set_merge_operator(o, rocksdb_mergeoperator_create(NULL, dbfix_nop, full_merge, partial_merge, del_value,
                                                                        merge_name));
     rocksdb_options_set_write_buffer_size(o, 64 << 10);
     return o;
