@@ -161,6 +161,38 @@ fi
 run themis-wal-replay --wal-directory "$T/wd/arch" --database-path "$T/wd/bdb" --db-wal-dir "$T/wd/bwal"
 is "$rc" 2 "--db-wal-dir without --as-wal-file is a usage error"
 
+# A base whose own WAL ends inside a transaction (a live backup cuts the WAL at a record
+# boundary, here right after a write-unprepared section whose Commit comes later): a WAL
+# file cannot finish it (the server recovers it as prepared and rolls it back, writing the
+# keys' earlier values over the file's: seen on a RocksDB 11.8.1 database backed up under
+# load), so --as-wal-file refuses a target past its Commit (4, the base unchanged) and
+# takes one before it; the normal replay (which recovers the base first) reaches the
+# writer's own content.
+themis-txnwriter --db "$T/ip" --policy unprepared --merge --blob --seed 7 --threads 2 --batches 300 --wal-ttl 3600 \
+    --no-flush-at-exit --write-buffer 64M 2>/dev/null
+themis-wal-archive --database-path "$T/ip" --wal-directory "$T/w-ip" --once 2>/dev/null
+log=$(ls "$T/ip"/*.log | tail -1)
+themis-wal-dump --seqs "$log" > "$T/ip.seqs"
+# The first write-unprepared section (after the first 20 records) whose transaction commits later.
+read -r line xid < <(awk -F, 'NR > 21 && /BEGIN_PREPARE\(true\)/ && match($0, /END_PREPARE\(0x[0-9A-F]*\)/) {
+    x = substr($0, RSTART + 12, RLENGTH - 13); print NR, x }' "$T/ip.seqs" |
+    while read -r n x; do grep -q "COMMIT($x)" "$T/ip.seqs" && { echo "$n $x"; break; }; done)
+cut=$(sed -n "$((line + 1))p" "$T/ip.seqs" | cut -d, -f4)
+cseq=$(grep -m1 "COMMIT($xid)" "$T/ip.seqs" | cut -d, -f1)
+cp -a "$T/ip" "$T/ipb" && truncate -s "$cut" "$T/ipb/$(basename "$log")"
+ok "$([ -n "$cut" ] && [ -n "$cseq" ]; echo $?)" "a base cut after a section of transaction $xid (record $line, offset $cut), committed at $cseq"
+snap=$(listing "$T/ipb")
+run themis-wal-replay --wal-directory "$T/w-ip" --database-path "$T/ipb" --as-wal-file
+is "$rc" 4 "--as-wal-file past its Commit: exit 4"
+like "$err" "holds transaction '.*' prepared, and the archive commits it at sequence $cseq, before the target" "naming it and its Commit"
+is "$(listing "$T/ipb")" "$snap" "the base unchanged, byte for byte"
+run themis-wal-replay --wal-directory "$T/w-ip" --database-path "$T/ipb" --as-wal-file --target-seq $((cseq - 2))
+is "$rc" 0 "--as-wal-file to a sequence before its Commit${err:+: $err}"
+rm -rf "$T/ipb" && cp -a "$T/ip" "$T/ipb" && truncate -s "$cut" "$T/ipb/$(basename "$log")"
+run themis-wal-replay --wal-directory "$T/w-ip" --database-path "$T/ipb"
+is "$rc" 0 "the normal replay of the same base to the end${err:+: $err}"
+is "$(hash_of "$T/ipb" unprepared)" "$(hash_of "$T/ip" unprepared)" "it is the writer's own content"
+
 # Debian's ldb (RocksDB 7.8, a plain open) replays the file into a write-committed base (no
 # merge operator: ldb has none): every CF scans as the ground truth's.
 themis-txnwriter --db "$T/pl" --policy committed --blob --seed 5 --threads 2 --batches 300 --wal-ttl 3600 \
