@@ -402,6 +402,27 @@ int tb_wb_builder_add(struct tb_wb_builder *b, const struct tb_wb_entry *e)
     return 0;
 }
 
+int tb_wb_builder_marker(struct tb_wb_builder *b, enum tb_wb_kind kind, const unsigned char *xid, size_t xlen)
+{
+    unsigned tag = kind == TB_WB_BEGIN_PREPARE ? T_BEGIN_UNPREPARE : kind == TB_WB_END_PREPARE ? 0x0a
+                   : kind == TB_WB_COMMIT ? 0x0b : 0;
+    int rc;
+    if (!tag || xlen > UINT32_MAX)
+        return tb_error_set(TB_EVERIFY, "cannot write a %s marker", tb_wb_kind_name(kind));
+    if (!b->len) {
+        if ((rc = reserve(b, TB_WB_HEADER)) < 0)
+            return rc;
+        memset(b->buf, 0, TB_WB_HEADER);
+        b->len = TB_WB_HEADER;
+    }
+    if ((rc = reserve(b, 1 + 5 + xlen)) < 0)
+        return rc;
+    b->buf[b->len++] = (unsigned char)tag;
+    if (kind != TB_WB_BEGIN_PREPARE)
+        put_slice(b, xid, xlen);
+    return 0;
+}
+
 const unsigned char *tb_wb_builder_finish(struct tb_wb_builder *b, uint64_t seq, size_t *len)
 {
     if (!b->len && reserve(b, TB_WB_HEADER) == 0)

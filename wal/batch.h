@@ -84,6 +84,10 @@ void tb_wb_builder_init(struct tb_wb_builder *b);
 /* Put, Delete, SingleDelete, DeleteRange (key..value), Merge, PutEntity; TB_EVERIFY for
  * any other kind (a marker, a blob index), TB_EIO when out of memory. */
 int tb_wb_builder_add(struct tb_wb_builder *b, const struct tb_wb_entry *e);
+/* A transaction's markers, which count no op: TB_WB_BEGIN_PREPARE writes a write-unprepared
+ * section's begin (0x13), TB_WB_END_PREPARE its end naming xid (0x0a), TB_WB_COMMIT a
+ * Commit of xid (0x0b). TB_EVERIFY for any other kind. */
+int tb_wb_builder_marker(struct tb_wb_builder *b, enum tb_wb_kind kind, const unsigned char *xid, size_t xlen);
 /* Sets the header (sequence, count) and returns the record (valid until the next call). */
 const unsigned char *tb_wb_builder_finish(struct tb_wb_builder *b, uint64_t seq, size_t *len);
 /* Empties it for the next record. */

@@ -69,6 +69,7 @@ struct held {
     size_t xlen;
     unsigned char *ops;   /* a WriteBatch: 12-byte header, then the section's entries */
     size_t len;
+    size_t base_len;      /* ops[0, base_len): header and the sections at or before the base */
 };
 
 struct cfmap {
@@ -346,7 +347,7 @@ static int commit_held(struct applier *a, const unsigned char *xid, size_t xlen,
 }
 
 static int hold(struct applier *a, const unsigned char *xid, size_t xlen, const unsigned char *ops, size_t len,
-                int append)
+                int append, int in_base)
 {
     struct held *p;
     /* Write-unprepared: a transaction's sections follow one another under one xid; they
@@ -361,6 +362,8 @@ static int hold(struct applier *a, const unsigned char *xid, size_t xlen, const 
         memcpy(grown + p->len, ops, len);
         p->ops = grown;
         p->len += len;
+        if (in_base)
+            p->base_len = p->len;
         return 0;
     }
     p = realloc(a->held, (a->nheld + 1) * sizeof *p);
@@ -380,6 +383,7 @@ static int hold(struct applier *a, const unsigned char *xid, size_t xlen, const 
     memset(p->ops, 0, TB_WB_HEADER);
     memcpy(p->ops + TB_WB_HEADER, ops, len);
     p->len = len + TB_WB_HEADER;
+    p->base_len = in_base ? p->len : TB_WB_HEADER;
     a->nheld++;
     return 0;
 }
@@ -423,18 +427,60 @@ static int rollback_held(struct applier *a, const unsigned char *xid, size_t xle
     return 0;
 }
 
-/* A WAL file cannot finish a transaction the base's own WAL leaves prepared: the server
- * recovers it from that WAL as prepared, its sections already in its memtables, and rolls
- * it back at start (writing the keys' earlier values over the ones the file carries), or
- * commits it again. Measured on a RocksDB 11.8.1 write-unprepared database backed up
- * under load: the content differed from the ground truth. Refused before anything is
- * written (the checking pass meets it first); docs/wal-notes.md. */
-static int pending_in_base(const unsigned char *xid, size_t xlen, uint64_t seq)
+/* A transaction the base's own WAL leaves prepared, committed by the archive before the
+ * target, into a WAL file: the server recovers it from the base's WAL as prepared (its
+ * sections there already in its memtables), so the file finishes that transaction rather
+ * than writing its data as plain batches, which the server's rollback of the recovered one
+ * would overwrite with the keys' earlier values (measured on a RocksDB 11.8.1 database
+ * backed up under load): its sections after the base as one write-unprepared section
+ * under its xid, then its Commit marker (docs/wal-notes.md). */
+static int finish_in_base(struct applier *a, const unsigned char *xid, size_t xlen, uint64_t at)
 {
-    return tb_error_set(TB_EGAP, "the base's own WAL holds transaction '%.*s' prepared, and the archive commits it at "
-                        "sequence %" PRIu64 ", before the target: a WAL file cannot finish it (the server would recover it "
-                        "as prepared); choose a target before it, or a base taken with no transaction in flight",
-                        (int)(xlen > 64 ? 64 : xlen), (const char *)xid, seq);
+    struct held *hd = NULL;
+    const unsigned char *rec;
+    size_t len;
+    int rc = walfile_flush(a), n = 0;
+    for (size_t i = 0; i < a->nheld && !hd; i++)
+        if (a->held[i].xlen == xlen && memcmp(a->held[i].xid, xid, xlen) == 0)
+            hd = &a->held[i];
+    if (rc == 0 && hd && hd->len > hd->base_len) {
+        struct tb_wb_iter it = { .rec = hd->ops, .p = hd->ops + hd->base_len, .end = hd->ops + hd->len };
+        struct tb_wb_entry e;
+        int m;
+        rc = tb_wb_builder_marker(&a->wbb, TB_WB_BEGIN_PREPARE, NULL, 0);
+        while (rc == 0 && (m = tb_wb_next(&it, &e)) == 1)
+            if (tb_wb_consumes_seq(e.kind) && (rc = walfile_put(a, &e, at)) == 0)
+                n++;
+        if (rc == 0 && m < 0)
+            rc = m;
+        if (rc == 0)
+            rc = tb_wb_builder_marker(&a->wbb, TB_WB_END_PREPARE, xid, xlen);
+        if (rc == 0 && n)
+            rc = walfile_flush(a);
+        tb_wb_builder_reset(&a->wbb);
+    }
+    if (rc == 0)
+        rc = tb_wb_builder_marker(&a->wbb, TB_WB_COMMIT, xid, xlen);
+    if (rc == 0) {
+        rec = tb_wb_builder_finish(&a->wbb, a->next_hdr, &len);
+        if (a->ww)
+            rc = tb_wal_writer_add(a->ww, rec, len);
+        a->next_hdr++; /* a Commit takes a sequence of its own under seq_per_batch */
+        a->res->file_records++;
+        a->res->file_bytes += len;
+    }
+    tb_wb_builder_reset(&a->wbb);
+    if (rc < 0)
+        return rc;
+    a->res->ops += (uint64_t)n;
+    a->res->reached_seq = at;
+    a->res->reached_ts = a->cur_ts;
+    if (hd) {
+        free(hd->xid);
+        free(hd->ops);
+        *hd = a->held[--a->nheld];
+    }
+    return 0;
 }
 
 /* A record decoded as seq_per_batch (write-prepared/unprepared): ops take their sub-batch's
@@ -474,7 +520,7 @@ static int apply_spb(struct applier *a, const struct tb_seg_record *r, int *unit
                 break;
             }
             if (section)
-                rc = hold(a, e.key, e.klen, section, (size_t)(it.rec + e.offset - section), 1);
+                rc = hold(a, e.key, e.klen, section, (size_t)(it.rec + e.offset - section), 1, seq <= a->base);
             section = NULL;
             batch = it.p;
             break;
@@ -494,7 +540,7 @@ static int apply_spb(struct applier *a, const struct tb_seg_record *r, int *unit
                 rc = commit_held(a, e.key, e.klen, &at, 0, 1);
             else if (seq > a->base && a->sink == &walfile_sink && a->base_pending &&
                      tb_pending_has(a->base_pending, e.key, e.klen))
-                rc = past_target(a, at) ? (a->stopped = 1, 0) : pending_in_base(e.key, e.klen, seq);
+                rc = past_target(a, at) ? (a->stopped = 1, 0) : finish_in_base(a, e.key, e.klen, at);
             else
                 rc = commit_held(a, e.key, e.klen, &at, 1, 1);
             if (rc == TB_EGAP && seq <= a->base)
@@ -559,7 +605,7 @@ static int apply_fn(void *arg, const char *segment, const struct tb_seg_record *
             break;
         case TB_WB_END_PREPARE:
             if (section)
-                rc = hold(a, e.key, e.klen, section, (size_t)(it.rec + e.offset - section), 0);
+                rc = hold(a, e.key, e.klen, section, (size_t)(it.rec + e.offset - section), 0, 0);
             section = NULL;
             break;
         case TB_WB_COMMIT:
