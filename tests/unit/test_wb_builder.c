@@ -141,5 +141,35 @@ int main(void)
     tb_wb_builder_free(&b);
     tb_wb_builder_free(&b);
     ok(1, "freeing twice is harmless");
+    /* A write-unprepared section under an xid, then its Commit (themis-wal-replay
+     * --as-wal-file finishes a transaction the base left prepared so). */
+    {
+        static const unsigned char xid[] = "tw-0-107";
+        struct tb_wb_entry put = { .kind = TB_WB_PUT, .cf = 2, .key = (const unsigned char *)"k", .klen = 1,
+                                   .value = (const unsigned char *)"v", .vlen = 1 };
+        enum tb_wb_kind kinds[4];
+        int k = 0, names = 0;
+        tb_wb_builder_init(&b);
+        ok(tb_wb_builder_marker(&b, TB_WB_BEGIN_PREPARE, NULL, 0) == 0 && tb_wb_builder_add(&b, &put) == 0 &&
+           tb_wb_builder_marker(&b, TB_WB_END_PREPARE, xid, 8) == 0, "a section: begin, a put, end naming the xid");
+        rec = tb_wb_builder_finish(&b, 809, &len);
+        ok(tb_wb_init(&it, rec, len) == 0 && it.seq == 809 && it.count == 1, "its header: sequence 809, one op (markers count none)");
+        while (k < 4 && (m = tb_wb_next(&it, &e)) == 1) {
+            kinds[k++] = e.kind;
+            names += (e.kind == TB_WB_END_PREPARE && e.klen == 8 && memcmp(e.key, xid, 8) == 0);
+            if (e.kind == TB_WB_BEGIN_PREPARE)
+                names += e.tag == 0x13;
+        }
+        ok(k == 3 && kinds[0] == TB_WB_BEGIN_PREPARE && kinds[1] == TB_WB_PUT && kinds[2] == TB_WB_END_PREPARE && names == 2,
+           "decodes as BeginUnprepare (0x13), the put, EndPrepare(xid)");
+        tb_wb_builder_reset(&b);
+        ok(tb_wb_builder_marker(&b, TB_WB_COMMIT, xid, 8) == 0, "a Commit marker");
+        rec = tb_wb_builder_finish(&b, 810, &len);
+        ok(tb_wb_init(&it, rec, len) == 0 && it.count == 0 && tb_wb_next(&it, &e) == 1 && e.kind == TB_WB_COMMIT &&
+           e.tag == 0x0b && e.klen == 8 && memcmp(e.key, xid, 8) == 0 && tb_wb_next(&it, &e) == 0,
+           "decodes as one Commit(xid) (0x0b), count 0, %zu bytes", len);
+        ok(tb_wb_builder_marker(&b, TB_WB_ROLLBACK, xid, 8) == TB_EVERIFY, "any other marker is refused");
+        tb_wb_builder_free(&b);
+    }
     return done_testing();
 }
