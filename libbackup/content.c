@@ -15,13 +15,11 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 /* The format_version Debian's RocksDB 7.8 reads up to (RocksDB's table/format.h). */
 #define TB_TABLE_FORMAT_MAX 5
@@ -35,7 +33,7 @@ int tb_content_policy(const char *db, const char *wal_dir, enum tb_policy *out, 
     const char *why;
     if (rc < 0 && rc != TB_ENOENT)
         return rc;
-    twq = rc == 0 && ro.two_write_queues && strcmp(ro.two_write_queues, "true") == 0;
+    twq = rc == 0 && tb_rocksopts_two_write_queues(&ro);
     tb_rocksopts_clear(&ro);
     if (!twq) {
         *out = TB_POLICY_COMMITTED;
@@ -56,18 +54,25 @@ int tb_content_policy(const char *db, const char *wal_dir, enum tb_policy *out, 
     return strstr(why, "default") ? 0 : 1;
 }
 
-int tb_content_position(const char *db, enum tb_policy policy, uint64_t *last_seq)
+/* The later of v's last sequence and the end of db's WAL under policy. */
+static int position_of(const char *db, const struct tb_rmf_version *v, enum tb_policy policy, uint64_t *last_seq)
 {
-    struct tb_rmf_version *v = NULL;
     uint64_t next = 0;
-    int rc = tb_rmf_load_current(db, &v);
-    if (rc == 0)
-        rc = tb_wal_files_end(db, policy, &next, NULL);
+    int rc = tb_wal_files_end(db, policy, &next, NULL);
     if (rc == 0) {
         *last_seq = v->last_sequence;
         if (next > 0 && next - 1 > *last_seq)
             *last_seq = next - 1;
     }
+    return rc;
+}
+
+int tb_content_position(const char *db, enum tb_policy policy, uint64_t *last_seq)
+{
+    struct tb_rmf_version *v = NULL;
+    int rc = tb_rmf_load_current(db, &v);
+    if (rc == 0)
+        rc = position_of(db, v, policy, last_seq);
     tb_rmf_version_free(v);
     return rc;
 }
@@ -153,32 +158,11 @@ static int check_comparators(const struct tb_rmf_version *v, struct tb_content *
     return 0;
 }
 
-/* A table's format_version from its footer's last 12 bytes (version, then magic); 0 for a
- * footer without one (the legacy magic) or for what is no block-based table. */
-static int table_format(const char *path, uint32_t *fv)
-{
-    static const unsigned char magic[8] = { 0xf7, 0xcf, 0xf4, 0x85, 0xb7, 0x41, 0xe2, 0x88 };
-    unsigned char tail[12];
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-    *fv = 0;
-    if (fd < 0)
-        return tb_error_errno(TB_EIO, errno, "cannot open %s", path);
-    if (fstat(fd, &st) < 0)
-        rc = tb_error_errno(TB_EIO, errno, "cannot stat %s", path);
-    else if (st.st_size >= 12 && pread(fd, tail, 12, st.st_size - 12) != 12)
-        rc = tb_error_errno(TB_EIO, errno, "cannot read the footer of %s", path);
-    else if (st.st_size >= 12 && memcmp(tail + 4, magic, 8) == 0)
-        *fv = (uint32_t)tail[0] | (uint32_t)tail[1] << 8 | (uint32_t)tail[2] << 16 | (uint32_t)tail[3] << 24;
-    close(fd);
-    return rc;
-}
-
 /* The first table whose footer names a format newer than the linked RocksDB reads. */
 static int footer_format(const char *path, const char *name, struct tb_content *out)
 {
     uint32_t fv = 0;
-    int rc = table_format(path, &fv);
+    int rc = tb_sst_footer_version(path, &fv);
     if (rc == 0)
         rc = newer_format(out, name, fv);
     return rc < 0 ? rc : out->unavailable != NULL;
@@ -227,7 +211,7 @@ int tb_content_check_files(const char *db, enum tb_policy policy, uint64_t *last
             rc = live_file(db, cf->blobs[k].number, "blob", 0, 0);
     }
     if (rc == 0)
-        rc = tb_content_position(db, policy, last_seq);
+        rc = position_of(db, v, policy, last_seq);
     tb_rmf_version_free(v);
     return rc;
 }

@@ -852,17 +852,17 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
      * older manifests were all write_committed) must hold what the manifest recorded. A
      * backup whose content hash could not be computed (manifest 1.3) is checked by its
      * files' checksums, its tables' own and its sequence; the tool says why. */
+    enum tb_policy policy = TB_POLICY_COMMITTED;
+    if (extract && inner->write_policy && tb_policy_parse(inner->write_policy, &policy) < 0) {
+        rc = tb_error_set(TB_EVERIFY, "manifest names an unknown write_policy '%s' (%s)", inner->write_policy, where);
+        goto cleanup;
+    }
     if (extract && !o->verify_only) {
         /* A restore: every file's SHA-256 already proved the bytes those the manifest's
          * content hash was computed from, so only what an open needs is checked, without
          * reading a table (docs/benchmarks.md: the hash took most of a restore's time); the
          * content hash is compared by --verify-only. */
-        enum tb_policy policy = TB_POLICY_COMMITTED;
         uint64_t seq = 0;
-        if (inner->write_policy && (rc = tb_policy_parse(inner->write_policy, &policy)) < 0) {
-            rc = tb_error_set(TB_EVERIFY, "manifest names an unknown write_policy '%s' (%s)", inner->write_policy, where);
-            goto cleanup;
-        }
         if ((rc = tb_content_check_files(dbdir, policy, &seq)) < 0) {
             rc = tb_error_wrap(rc == TB_EIO ? TB_EIO : TB_EVERIFY, "restored database does not open");
             goto cleanup;
@@ -874,11 +874,7 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
         }
     } else if (extract) {
         struct tb_content c = { 0 };
-        struct tb_content_opts co = { .policy = TB_POLICY_COMMITTED, .in_place = 1, .scratch = ro_scratch };
-        if (inner->write_policy && (rc = tb_policy_parse(inner->write_policy, &co.policy)) < 0) {
-            rc = tb_error_set(TB_EVERIFY, "manifest names an unknown write_policy '%s' (%s)", inner->write_policy, where);
-            goto cleanup;
-        }
+        struct tb_content_opts co = { .policy = policy, .in_place = 1, .scratch = ro_scratch };
         rc = tb_content_of(dbdir, &co, &c);
         if (rc < 0 && rc != TB_ENOSPC && rc != TB_EVERIFY)
             rc = tb_error_wrap(TB_EVERIFY, "restored database does not open");

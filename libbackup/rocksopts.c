@@ -213,6 +213,11 @@ cleanup:
     return rc;
 }
 
+int tb_rocksopts_two_write_queues(const struct tb_rocksopts *o)
+{
+    return o->two_write_queues && strcmp(o->two_write_queues, "true") == 0;
+}
+
 const char *tb_rocksopts_merge_operator(const struct tb_rocksopts *o, const char *cf)
 {
     for (size_t i = 0; i < o->ncf; i++)

@@ -32,6 +32,9 @@ char *tb_rocksopts_newest(const char *dir);
 /* The raw merge_operator of column family cf; NULL when cf is not in the file or names no
  * merge operator key. */
 const char *tb_rocksopts_merge_operator(const struct tb_rocksopts *o, const char *cf);
+/* Whether the options set two_write_queues, as ThemisDB does exactly for WRITE_PREPARED and
+ * WRITE_UNPREPARED (seq_per_batch). */
+int tb_rocksopts_two_write_queues(const struct tb_rocksopts *o);
 void tb_rocksopts_clear(struct tb_rocksopts *o);
 /* Writes dir/OPTIONS-<number> (atomically): dir's newest OPTIONS file with a section for
  * each of names (n of them), copied from the default column family's (its CFOptions and

@@ -1020,3 +1020,21 @@ int tb_sst_check_path(const char *path, struct tb_sst_report *rep)
         return tb_sst_check_blob_file(path, rep);
     return tb_sst_check_file(path, rep);
 }
+
+int tb_sst_footer_version(const char *path, uint32_t *fv)
+{
+    unsigned char tail[12];
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+    *fv = 0;
+    if (fd < 0)
+        return tb_error_errno(TB_EIO, errno, "cannot open %s", path);
+    if (fstat(fd, &st) < 0)
+        rc = tb_error_errno(TB_EIO, errno, "cannot stat %s", path);
+    else if (st.st_size >= 12 && pread(fd, tail, 12, st.st_size - 12) != 12)
+        rc = tb_error_errno(TB_EIO, errno, "cannot read the footer of %s", path);
+    else if (st.st_size >= 12 && le64(tail + 4) == MAGIC_BBT)
+        *fv = le32(tail);
+    close(fd);
+    return rc;
+}

@@ -63,6 +63,10 @@ int tb_sst_check_blob_fd(int fd, const char *name, struct tb_sst_report *rep);
 /* By name: "*.blob" as a blob file, anything else as a table file. */
 int tb_sst_check_path(const char *path, struct tb_sst_report *rep);
 
+/* A block-based table's format_version from its footer's last 12 bytes alone (version,
+ * then magic), without checking anything; 0 for a legacy footer or no such table. */
+int tb_sst_footer_version(const char *path, uint32_t *fv);
+
 /* "crc32c", "xxHash", "xxHash64", "XXH3", "none", or "unknown". */
 const char *tb_sst_checksum_name(int type);
 /* "ok", "damaged", "unchecked". */

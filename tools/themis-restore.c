@@ -66,7 +66,7 @@ static const struct tb_cli cli = {
  * the one to try (tb_remote_root). */
 static tb_s3 *s3;
 static const char *remote_root;
-static char **fetched; /* NULL-terminated */
+static char **fetched;
 static size_t nfetched;
 
 static int s3_client(void)
@@ -74,10 +74,10 @@ static int s3_client(void)
     return s3 ? 0 : tool_s3_new(&s3);
 }
 
-/* Every fetched directory is removed at exit; one that cannot be listed is removed now. */
+/* Every fetched directory is removed at exit; one that cannot be kept is removed now. */
 static int keep(char *dir)
 {
-    char **p = realloc(fetched, (nfetched + 2) * sizeof *p);
+    char **p = realloc(fetched, (nfetched + 1) * sizeof *p);
     if (!p) {
         tb_fs_rm_rf(dir);
         free(dir);
@@ -85,7 +85,6 @@ static int keep(char *dir)
     }
     fetched = p;
     fetched[nfetched++] = dir;
-    fetched[nfetched] = NULL;
     return 0;
 }
 

@@ -1108,7 +1108,7 @@ static int start_at_rest(tb_archiver *a, uint64_t before)
     if (!before || manifest_seq(a) != before)
         return 0;
     if (a->policy == TB_POLICY_UNKNOWN) {
-        if (tb_rocksopts_read(a->o.db_path, &ro) == 0 && ro.two_write_queues && strcmp(ro.two_write_queues, "true") == 0)
+        if (tb_rocksopts_read(a->o.db_path, &ro) == 0 && tb_rocksopts_two_write_queues(&ro))
             a->policy = TB_POLICY_PREPARED; /* seq_per_batch; a write-unprepared marker refines it */
         else
             a->policy = TB_POLICY_COMMITTED;

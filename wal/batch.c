@@ -368,6 +368,19 @@ static void put_slice(struct tb_wb_builder *b, const unsigned char *p, size_t n)
     b->len += n;
 }
 
+/* The record's header, zeroed until tb_wb_builder_finish, before its first entry. */
+static int begin_record(struct tb_wb_builder *b)
+{
+    int rc;
+    if (b->len)
+        return 0;
+    if ((rc = reserve(b, TB_WB_HEADER)) < 0)
+        return rc;
+    memset(b->buf, 0, TB_WB_HEADER);
+    b->len = TB_WB_HEADER;
+    return 0;
+}
+
 int tb_wb_builder_add(struct tb_wb_builder *b, const struct tb_wb_entry *e)
 {
     unsigned tag, cftag;
@@ -384,13 +397,7 @@ int tb_wb_builder_add(struct tb_wb_builder *b, const struct tb_wb_entry *e)
     }
     if (e->klen > UINT32_MAX || e->vlen > UINT32_MAX)
         return tb_error_set(TB_EVERIFY, "a WriteBatch entry of more than 4 GiB");
-    if (!b->len) {
-        if ((rc = reserve(b, TB_WB_HEADER)) < 0)
-            return rc;
-        memset(b->buf, 0, TB_WB_HEADER);
-        b->len = TB_WB_HEADER;
-    }
-    if ((rc = reserve(b, 1 + 5 + 5 + e->klen + (two ? 5 + e->vlen : 0))) < 0)
+    if ((rc = begin_record(b)) < 0 || (rc = reserve(b, 1 + 5 + 5 + e->klen + (two ? 5 + e->vlen : 0))) < 0)
         return rc;
     b->buf[b->len++] = (unsigned char)(e->cf ? cftag : tag);
     if (e->cf)
@@ -404,18 +411,12 @@ int tb_wb_builder_add(struct tb_wb_builder *b, const struct tb_wb_entry *e)
 
 int tb_wb_builder_marker(struct tb_wb_builder *b, enum tb_wb_kind kind, const unsigned char *xid, size_t xlen)
 {
-    unsigned tag = kind == TB_WB_BEGIN_PREPARE ? T_BEGIN_UNPREPARE : kind == TB_WB_END_PREPARE ? 0x0a
-                   : kind == TB_WB_COMMIT ? 0x0b : 0;
+    unsigned tag = kind == TB_WB_BEGIN_PREPARE ? T_BEGIN_UNPREPARE : kind == TB_WB_END_PREPARE ? T_END_PREPARE
+                   : kind == TB_WB_COMMIT ? T_COMMIT : 0;
     int rc;
     if (!tag || xlen > UINT32_MAX)
         return tb_error_set(TB_EVERIFY, "cannot write a %s marker", tb_wb_kind_name(kind));
-    if (!b->len) {
-        if ((rc = reserve(b, TB_WB_HEADER)) < 0)
-            return rc;
-        memset(b->buf, 0, TB_WB_HEADER);
-        b->len = TB_WB_HEADER;
-    }
-    if ((rc = reserve(b, 1 + 5 + xlen)) < 0)
+    if ((rc = begin_record(b)) < 0 || (rc = reserve(b, 1 + 5 + xlen)) < 0)
         return rc;
     b->buf[b->len++] = (unsigned char)tag;
     if (kind != TB_WB_BEGIN_PREPARE)

@@ -268,18 +268,18 @@ static int walfile_put(struct applier *a, const struct tb_wb_entry *e, uint64_t 
 
 /* One record: header sequence = the previous one + its op count, an upper bound of what
  * it consumes under any policy (seq_per_batch takes one per sub-batch, and a sub-batch
- * holds at least one op). */
+ * holds at least one op); a record of markers alone (a Commit) takes one sequence. */
 static int walfile_flush(struct applier *a)
 {
     const unsigned char *rec;
     size_t len;
     int rc = 0;
-    if (!a->wbb.count)
+    if (!a->wbb.len)
         return 0;
     rec = tb_wb_builder_finish(&a->wbb, a->next_hdr, &len);
     if (a->ww && (rc = tb_wal_writer_add(a->ww, rec, len)) < 0)
         return rc;
-    a->next_hdr += a->wbb.count;
+    a->next_hdr += a->wbb.count ? a->wbb.count : 1;
     a->res->file_records++;
     a->res->file_bytes += len;
     tb_wb_builder_reset(&a->wbb);
@@ -437,8 +437,6 @@ static int rollback_held(struct applier *a, const unsigned char *xid, size_t xle
 static int finish_in_base(struct applier *a, const unsigned char *xid, size_t xlen, uint64_t at)
 {
     struct held *hd = NULL;
-    const unsigned char *rec;
-    size_t len;
     int rc = walfile_flush(a), n = 0;
     for (size_t i = 0; i < a->nheld && !hd; i++)
         if (a->held[i].xlen == xlen && memcmp(a->held[i].xid, xid, xlen) == 0)
@@ -457,18 +455,10 @@ static int finish_in_base(struct applier *a, const unsigned char *xid, size_t xl
             rc = tb_wb_builder_marker(&a->wbb, TB_WB_END_PREPARE, xid, xlen);
         if (rc == 0 && n)
             rc = walfile_flush(a);
-        tb_wb_builder_reset(&a->wbb);
+        tb_wb_builder_reset(&a->wbb); /* a section without ops is not written */
     }
-    if (rc == 0)
-        rc = tb_wb_builder_marker(&a->wbb, TB_WB_COMMIT, xid, xlen);
-    if (rc == 0) {
-        rec = tb_wb_builder_finish(&a->wbb, a->next_hdr, &len);
-        if (a->ww)
-            rc = tb_wal_writer_add(a->ww, rec, len);
-        a->next_hdr++; /* a Commit takes a sequence of its own under seq_per_batch */
-        a->res->file_records++;
-        a->res->file_bytes += len;
-    }
+    if (rc == 0 && (rc = tb_wb_builder_marker(&a->wbb, TB_WB_COMMIT, xid, xlen)) == 0)
+        rc = walfile_flush(a);
     tb_wb_builder_reset(&a->wbb);
     if (rc < 0)
         return rc;
