@@ -13,11 +13,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -248,31 +250,30 @@ static void rfc3339_now(char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
-{
-    struct tb_manifest *m = NULL;
-    struct hash_job job = { 0 };
-    struct tb_snapshot_info snap = { 0 };
-    tb_archive_writer *w = NULL;
-    tb_stream *file = NULL, *sha = NULL, *top = NULL, *crypt = NULL;
-    char *stage = NULL, *scratch = NULL, *ckpt = NULL, *db_parent = NULL;
-    char *archive_path = NULL, *manifest_path = NULL, *json = NULL, *json_out = NULL;
-    char **files = NULL, **extra = NULL;
-    size_t nfiles = 0;
-    struct tb_config *cfg = NULL;
-    uint64_t need = 0, have = 0;
+/* One backup run: the phases below share it; backup_finish frees what they leave. */
+struct backup_ctx {
+    const struct tb_backup_opts *o;
+    struct tb_manifest *m, *parent;
+    char *parent_rel;
+    char *stage, *scratch, *ckpt, *archive_path;
+    struct tb_snapshot_info snap;
+    struct hash_job job;
     pthread_t hasher;
-    tb_stream *counter = NULL;
-    struct tb_manifest *parent = NULL;
-    char *parent_rel = NULL;
-    int rc = 0, thread_started = 0, empty;
-    char created[32];
+    int hashing;
+    tb_archive_writer *w;
+    tb_stream *file, *top; /* below the writer until it owns them */
+    tb_stream *sha, *crypt; /* in the writer's stack: read for the archive's hash */
+};
 
+/* A run killed with -9 leaves its checkpoint (hard links that pin deleted SSTs) and its
+ * staging directory behind; they are ours to remove. Then where the archive is staged
+ * (beside backup_dir) and a scratch directory of ours. */
+static int backup_prepare(struct backup_ctx *c)
+{
+    const struct tb_backup_opts *o = c->o;
+    int rc, empty;
     if (!tb_fs_exists(o->db_path))
         return tb_error_set(TB_ENOENT, "database directory does not exist (%s)", o->db_path);
-
-    /* A run killed with -9 leaves its checkpoint (hard links that pin deleted SSTs) and its
-     * staging directory behind; they are ours to remove. */
     if ((rc = tb_fs_remove_stale_temps(o->db_path)) < 0 ||
         (o->backup_dir && (rc = tb_fs_remove_stale_temps(o->backup_dir)) < 0))
         return rc;
@@ -281,96 +282,106 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
             return rc;
         if (!empty)
             return tb_error_set(TB_EIO, "backup directory exists and is not empty (%s)", o->backup_dir);
-        if (o->parent_dir && (rc = load_parent(o, &parent, &parent_rel)) < 0)
-            return rc;
-        if ((rc = tb_fs_temp_sibling(o->backup_dir, &stage)) < 0)
-            goto cleanup;
-        if (asprintf(&scratch, "%s.work", stage) < 0)
-            scratch = NULL;
-    } else {
-        if (o->parent_dir && (rc = load_parent(o, &parent, &parent_rel)) < 0)
-            return rc;
-        if (asprintf(&scratch, "%s/.themis-backup.work-%d", o->scratch ? o->scratch : "/tmp", (int)getpid()) < 0)
-            scratch = NULL;
     }
-    if (!scratch) {
-        rc = tb_error_set(TB_EIO, "out of memory");
-        goto cleanup;
+    if (o->parent_dir && (rc = load_parent(o, &c->parent, &c->parent_rel)) < 0)
+        return rc;
+    if (o->backup_dir) {
+        if ((rc = tb_fs_temp_sibling(o->backup_dir, &c->stage)) < 0)
+            return rc;
+        if (asprintf(&c->scratch, "%s.work", c->stage) < 0)
+            c->scratch = NULL;
+    } else if (asprintf(&c->scratch, "%s/.themis-backup.work-%d", o->scratch ? o->scratch : "/tmp", (int)getpid()) < 0) {
+        c->scratch = NULL;
     }
-    if ((rc = tb_fs_mkdir_p(scratch, 0700)) < 0)
-        goto cleanup;
+    if (!c->scratch)
+        return tb_error_set(TB_EIO, "out of memory");
+    return tb_fs_mkdir_p(c->scratch, 0700);
+}
 
-    /* The checkpoint goes beside the DB when we may write there, so SSTs are hard links. */
-    db_parent = tb_fs_dirname(o->db_path);
+/* The checkpoint goes beside the DB when we may write there, so SSTs are hard links. */
+static int backup_checkpoint(struct backup_ctx *c)
+{
+    const struct tb_backup_opts *o = c->o;
+    char *db_parent = tb_fs_dirname(o->db_path);
+    int rc = 0;
     if (db_parent && access(db_parent, W_OK) == 0)
-        rc = tb_fs_temp_sibling(o->db_path, &ckpt);
+        rc = tb_fs_temp_sibling(o->db_path, &c->ckpt);
     else
-        ckpt = tb_fs_join(scratch, "checkpoint");
-    if (rc < 0 || !ckpt) {
-        rc = rc < 0 ? rc : tb_error_set(TB_EIO, "out of memory");
-        goto cleanup;
-    }
+        c->ckpt = tb_fs_join(c->scratch, "checkpoint");
+    free(db_parent);
+    if (rc < 0 || !c->ckpt)
+        return rc < 0 ? rc : tb_error_set(TB_EIO, "out of memory");
     if (o->server_url) {
-        if ((rc = server_checkpoint(o->server_url, ckpt)) < 0)
-            goto cleanup;
-        if (!tb_fs_exists(ckpt)) {
-            rc = tb_error_set(TB_EIO, "server reported success but wrote no checkpoint (%s)", ckpt);
-            goto cleanup;
-        }
-    } else {
-        /* From the files alone: no RocksDB open of the live database, so no WAL replay
-         * (docs/rocksdb-backup-notes.md, "Snapshot from files"). */
-        struct tb_snapshot_opts so = { .wal_dir = o->db_wal_dir, .db_paths = o->db_paths, .ndb_paths = o->ndb_paths };
-        if ((rc = tb_snapshot_create(o->db_path, &so, ckpt, &snap)) < 0)
-            goto cleanup;
+        if ((rc = server_checkpoint(o->server_url, c->ckpt)) < 0)
+            return rc;
+        if (!tb_fs_exists(c->ckpt))
+            return tb_error_set(TB_EIO, "server reported success but wrote no checkpoint (%s)", c->ckpt);
+        return 0;
     }
+    /* From the files alone: no RocksDB open of the live database, so no WAL replay
+     * (docs/rocksdb-backup-notes.md, "Snapshot from files"). */
+    struct tb_snapshot_opts so = { .wal_dir = o->db_wal_dir, .db_paths = o->db_paths, .ndb_paths = o->ndb_paths };
+    return tb_snapshot_create(o->db_path, &so, c->ckpt, &c->snap);
+}
 
-    /* Pre-flight: the archive is at most the checkpoint's size plus tar headers. */
-    if ((rc = tb_fs_tree_size(ckpt, &need)) < 0)
-        goto cleanup;
+/* Pre-flight: the archive is at most the checkpoint's size plus tar headers. */
+static int backup_check_space(struct backup_ctx *c)
+{
+    const struct tb_backup_opts *o = c->o;
+    uint64_t need = 0, have = 0;
+    int rc = tb_fs_tree_size(c->ckpt, &need);
+    if (rc < 0)
+        return rc;
     if (o->backup_dir) {
         char *parent = tb_fs_dirname(o->backup_dir);
         rc = parent ? tb_fs_free_bytes(parent, &have) : tb_error_set(TB_EIO, "out of memory");
         free(parent);
         if (rc < 0)
-            goto cleanup;
-        if (have < need + need / 64 + (1 << 20)) {
-            rc = tb_error_set(TB_ENOSPC, "not enough free space: backup needs up to %" PRIu64
-                              " bytes, %" PRIu64 " available (%s)", need + need / 64 + (1 << 20), have,
-                              o->backup_dir);
-            goto cleanup;
-        }
+            return rc;
+        if (have < need + need / 64 + (1 << 20))
+            return tb_error_set(TB_ENOSPC, "not enough free space: backup needs up to %" PRIu64
+                                " bytes, %" PRIu64 " available (%s)", need + need / 64 + (1 << 20), have,
+                                o->backup_dir);
     }
     if (o->progress_total)
         *o->progress_total = need;
+    return 0;
+}
 
-    job.dir = ckpt;
-    job.policy = o->policy;
+/* The content hash starts in its thread; the archive is written meanwhile. */
+static int backup_start_hash(struct backup_ctx *c)
+{
+    const struct tb_backup_opts *o = c->o;
+    c->job.dir = c->ckpt;
+    c->job.policy = o->policy;
     /* The source's WAL (and its archive/) may still tell the policy where the snapshot's
      * does not (a flushed WAL holds no marker). */
     if (o->policy == TB_POLICY_UNKNOWN && !o->server_url) {
         const char *wd = o->db_wal_dir ? o->db_wal_dir : o->db_path;
-        int told = tb_content_policy(o->db_path, wd, &job.hint, &job.hint_how);
-        if (told < 0) {
-            rc = told;
-            goto cleanup;
-        }
+        int told = tb_content_policy(o->db_path, wd, &c->job.hint, &c->job.hint_how);
+        if (told < 0)
+            return told;
         if (told == 0)
-            job.hint = TB_POLICY_UNKNOWN;
+            c->job.hint = TB_POLICY_UNKNOWN;
     }
-    job.scratch = tb_fs_join(scratch, "hash");
-    if (!job.scratch) {
-        rc = tb_error_set(TB_EIO, "out of memory");
-        goto cleanup;
-    }
-    if (pthread_create(&hasher, NULL, hash_thread, &job) != 0) {
-        rc = tb_error_set(TB_EIO, "cannot start hashing thread");
-        goto cleanup;
-    }
-    thread_started = 1;
+    if (!(c->job.scratch = tb_fs_join(c->scratch, "hash")))
+        return tb_error_set(TB_EIO, "out of memory");
+    if (pthread_create(&c->hasher, NULL, hash_thread, &c->job) != 0)
+        return tb_error_set(TB_EIO, "cannot start hashing thread");
+    c->hashing = 1;
+    return 0;
+}
 
-    if ((rc = tb_manifest_new(&m)) < 0)
-        goto cleanup;
+/* What the manifest says before the archive is written: how, from where, its parent. */
+static int backup_new_manifest(struct backup_ctx *c)
+{
+    const struct tb_backup_opts *o = c->o;
+    struct tb_manifest *m;
+    char created[32];
+    int rc = tb_manifest_new(&c->m);
+    if (rc < 0)
+        return rc;
+    m = c->m;
     rfc3339_now(created, sizeof created);
     m->created = strdup(o->created ? o->created : created);
     m->tool_version = strdup(TB_VERSION);
@@ -381,227 +392,254 @@ int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
     m->level = o->compress ? o->level : 0;
     m->threads = o->compress ? o->threads : 0;
     m->encrypted = o->keys != NULL;
-    if (parent) {
-        m->parent_path = parent_rel;
-        parent_rel = NULL;
-        memcpy(m->parent_sha256, parent->archive_sha256, sizeof m->parent_sha256);
-        m->chain = parent->chain + 1;
+    if (c->parent) {
+        m->parent_path = c->parent_rel;
+        c->parent_rel = NULL;
+        memcpy(m->parent_sha256, c->parent->archive_sha256, sizeof m->parent_sha256);
+        m->chain = c->parent->chain + 1;
     }
+    return 0;
+}
 
-    /* Stack: tar -> counter -> [zstd] -> [encryption] -> sha256 -> file or stream. */
-    if (o->backup_dir) {
-        if ((rc = tb_fs_mkdir_p(stage, 0755)) < 0)
-            goto cleanup;
-        archive_path = tb_fs_join(stage, tb_manifest_archive_name(m));
-        if (!archive_path) {
-            rc = tb_error_set(TB_EIO, "out of memory");
-            goto cleanup;
-        }
-        if ((rc = tb_stream_file(&file, archive_path, "w")) < 0)
-            goto cleanup;
-    } else if ((rc = tb_stream_borrow(&file, o->out)) < 0) {
-        goto cleanup;
-    }
-    if ((rc = tb_stream_sha256(&sha, file)) < 0)
-        goto cleanup;
-    file = NULL;
-    top = sha;
+/* The archive's file in the staging directory, or the caller's stream. */
+static int backup_open_target(struct backup_ctx *c)
+{
+    int rc;
+    if (!c->o->backup_dir)
+        return tb_stream_borrow(&c->file, c->o->out);
+    if ((rc = tb_fs_mkdir_p(c->stage, 0755)) < 0)
+        return rc;
+    if (!(c->archive_path = tb_fs_join(c->stage, tb_manifest_archive_name(c->m))))
+        return tb_error_set(TB_EIO, "out of memory");
+    return tb_stream_file(&c->file, c->archive_path, "w");
+}
+
+/* Stack: tar -> counter -> [rate limit] -> [zstd] -> [encryption] -> sha256 -> file or stream. */
+static int backup_open_archive(struct backup_ctx *c)
+{
+    const struct tb_backup_opts *o = c->o;
+    tb_stream *stack;
+    int rc;
+    if ((rc = backup_open_target(c)) < 0 || (rc = tb_stream_sha256(&c->sha, c->file)) < 0)
+        return rc;
+    c->file = NULL;
+    c->top = c->sha;
     if (o->keys) {
-        if ((rc = tb_crypt_writer(&crypt, sha, o->keys)) < 0)
-            goto cleanup;
-        top = crypt;
-        if ((rc = key_ids(o->keys, &m->key_ids)) < 0)
-            goto cleanup;
+        if ((rc = tb_crypt_writer(&c->crypt, c->sha, o->keys)) < 0)
+            return rc;
+        c->top = c->crypt;
+        if ((rc = key_ids(o->keys, &c->m->key_ids)) < 0)
+            return rc;
     }
-    if (o->compress) {
-        tb_stream *below = top;
-        if ((rc = tb_stream_zstd_writer(&top, below, o->level, o->threads)) < 0) {
-            top = below;
-            goto cleanup;
-        }
-    }
-    if ((rc = tb_stream_counter(&counter, top, o->progress, o->progress_arg)) < 0)
-        goto cleanup;
-    top = counter;
+    if (o->compress && (rc = tb_stream_zstd_writer(&stack, c->top, o->level, o->threads)) < 0)
+        return rc;
+    if (o->compress)
+        c->top = stack;
+    if ((rc = tb_stream_counter(&stack, c->top, o->progress, o->progress_arg)) < 0)
+        return rc;
+    c->top = stack;
     /* --rate-limit: the tar writer reads the database as fast as this takes its bytes. */
     if (o->rate_limit) {
-        tb_stream *rl;
-        if ((rc = tb_stream_rate_limit(&rl, top, o->rate_limit, NULL, NULL, NULL)) < 0)
-            goto cleanup;
-        top = rl;
+        if ((rc = tb_stream_rate_limit(&stack, c->top, o->rate_limit, NULL, NULL, NULL)) < 0)
+            return rc;
+        c->top = stack;
     }
-    {
-        tb_stream *stack = top;
-        top = NULL;
-        if ((rc = tb_archive_writer_new(&w, stack)) < 0)
-            goto cleanup;
-    }
+    stack = c->top;
+    c->top = NULL;
+    return tb_archive_writer_new(&c->w, stack);
+}
 
-    if ((rc = tb_archive_add_dir(w, "db/", 0755)) < 0)
-        goto cleanup;
-    if ((rc = list_files(ckpt, &files, &nfiles)) < 0)
-        goto cleanup;
-    for (size_t i = 0; i < nfiles; i++) {
-        char *path = tb_fs_join(ckpt, files[i]), name[1024];
+/* The checkpoint's files under db/; SSTs never change once written, so an incremental
+ * stores only what the parent lacks. */
+static int backup_write_db(struct backup_ctx *c)
+{
+    char **files = NULL;
+    size_t nfiles = 0;
+    int rc = tb_archive_add_dir(c->w, "db/", 0755);
+    if (rc == 0)
+        rc = list_files(c->ckpt, &files, &nfiles);
+    for (size_t i = 0; rc == 0 && i < nfiles; i++) {
+        char *path = tb_fs_join(c->ckpt, files[i]), name[1024];
         int referenced = 0;
         snprintf(name, sizeof name, "db/%s", files[i]);
-        /* SSTs never change once written: an incremental stores only what the parent lacks. */
-        if (path && parent && (rc = add_reference(m, parent, name, path, &referenced)) < 0) {
-            free(path);
-            goto cleanup;
-        }
-        if (referenced) {
-            free(path);
-            continue;
-        }
-        rc = path ? add_member(w, m, name, path) : tb_error_set(TB_EIO, "out of memory");
-        free(path);
-        if (rc < 0)
-            goto cleanup;
-    }
-    for (size_t i = 0; i < m->nfiles; i++)
-        m->db_bytes += m->files[i].size;
-
-    if (o->config_file) {
-        const char *base = strrchr(o->config_file, '/');
-        char name[1024];
-        m->include_config = 1;
-        m->config_file = strdup(o->config_file);
-        if ((rc = tb_config_load(&cfg, o->config_file)) < 0)
-            goto cleanup;
-        if ((rc = tb_archive_add_dir(w, "config/", 0755)) < 0)
-            goto cleanup;
-        snprintf(name, sizeof name, "config/%s", base ? base + 1 : o->config_file);
-        if ((rc = add_member(w, m, name, o->config_file)) < 0)
-            goto cleanup;
-        if (o->config_dir) {
-            size_t dl = strlen(o->config_dir);
-            if ((rc = tb_config_referenced_files(cfg, o->config_dir, &extra)) < 0)
-                goto cleanup;
-            for (char **p = extra; *p; p++) {
-                const char *rel = *p + dl;
-                while (*rel == '/')
-                    rel++;
-                snprintf(name, sizeof name, "config/%s", rel);
-                if (tb_manifest_find(m, name))
-                    continue;
-                if ((rc = add_member(w, m, name, *p)) < 0)
-                    goto cleanup;
-            }
-        }
-    }
-
-    /* The manifest needs the content hash: wait for it, then end the archive with it. */
-    pthread_join(hasher, NULL);
-    thread_started = 0;
-    if (job.rc < 0) {
-        rc = tb_error_set(job.rc, "cannot hash the checkpoint: %s", job.msg);
-        goto cleanup;
-    }
-    m->last_seq = job.c.last_seq;
-    memcpy(m->content_hash, job.c.hex, sizeof job.c.hex);
-    m->hash_unavailable = job.c.unavailable;
-    job.c.unavailable = NULL;
-    if (!(m->write_policy = strdup(tb_policy_name(job.c.policy)))) {
-        rc = tb_error_set(TB_EIO, "out of memory");
-        goto cleanup;
-    }
-    m->cfs = job.c.cfs;
-    m->ncf = job.c.ncf;
-    job.c.cfs = NULL;
-    job.c.ncf = 0;
-    if (o->content) {
-        *o->content = job.c;
-        memset(&job.c, 0, sizeof job.c);
-    }
-    if ((rc = tb_manifest_to_json(m, 0, &json)) < 0)
-        goto cleanup;
-    if ((rc = tb_archive_add_bytes(w, TB_MANIFEST_NAME, json, strlen(json), 0644)) < 0)
-        goto cleanup;
-    if ((rc = tb_archive_writer_close(w)) < 0)
-        goto cleanup;
-    if (crypt)
-        tb_crypt_sealed_hex(crypt, m->archive_sha256);
-    else
-        tb_stream_sha256_hex(sha, m->archive_sha256);
-    if (o->backup_dir) {
-        struct stat st;
-        if (stat(archive_path, &st) < 0) {
-            rc = tb_error_errno(TB_EIO, errno, "cannot stat %s", archive_path);
-            goto cleanup;
-        }
-        m->archive_size = (uint64_t)st.st_size;
-        if (o->keys) {
-            /* The full manifest stays readable with the key, for incrementals built on this. */
-            char *epath = tb_fs_join(stage, TB_MANIFEST_ENC_NAME);
-            if ((rc = tb_manifest_to_json(m, TB_MANIFEST_ARCHIVE, &json_out)) == 0)
-                rc = epath ? tb_catalog_write_encrypted(epath, json_out, strlen(json_out), o->keys)
-                           : tb_error_set(TB_EIO, "out of memory");
-            free(epath);
-            free(json_out);
-            json_out = NULL;
-            if (rc < 0)
-                goto cleanup;
-        }
-        if ((rc = tb_manifest_to_json(m, TB_MANIFEST_ARCHIVE | (o->keys && !o->plain_manifest ? TB_MANIFEST_REDACT : 0),
-                                      &json_out)) < 0)
-            goto cleanup;
-        manifest_path = tb_fs_join(stage, TB_MANIFEST_NAME);
-        if (!manifest_path) {
+        if (!path)
             rc = tb_error_set(TB_EIO, "out of memory");
-            goto cleanup;
-        }
-        if ((rc = tb_fs_write_atomic(manifest_path, json_out, strlen(json_out), 0644)) < 0)
-            goto cleanup;
-        if ((rc = tb_fs_fsync_tree(stage)) < 0)
-            goto cleanup;
-        /* An empty directory named by the user may stand where we publish. */
-        if (tb_fs_exists(o->backup_dir) && rmdir(o->backup_dir) < 0) {
-            rc = tb_error_errno(TB_EIO, errno, "cannot replace empty directory %s", o->backup_dir);
-            goto cleanup;
-        }
-        if ((rc = tb_fs_publish(stage, o->backup_dir)) < 0)
-            goto cleanup;
+        else if (c->parent)
+            rc = add_reference(c->m, c->parent, name, path, &referenced);
+        if (rc == 0 && !referenced)
+            rc = add_member(c->w, c->m, name, path);
+        free(path);
     }
+    free_list(files, nfiles);
+    for (size_t i = 0; rc == 0 && i < c->m->nfiles; i++)
+        c->m->db_bytes += c->m->files[i].size;
+    return rc;
+}
 
+/* The config file under config/, and with config_dir the files it names there. */
+static int backup_write_config(struct backup_ctx *c)
+{
+    const struct tb_backup_opts *o = c->o;
+    const char *base = o->config_file ? strrchr(o->config_file, '/') : NULL;
+    struct tb_config *cfg = NULL;
+    char **extra = NULL, name[1024];
+    int rc;
+    if (!o->config_file)
+        return 0;
+    c->m->include_config = 1;
+    c->m->config_file = strdup(o->config_file);
+    snprintf(name, sizeof name, "config/%s", base ? base + 1 : o->config_file);
+    if ((rc = tb_config_load(&cfg, o->config_file)) < 0 || (rc = tb_archive_add_dir(c->w, "config/", 0755)) < 0 ||
+        (rc = add_member(c->w, c->m, name, o->config_file)) < 0 || !o->config_dir)
+        goto cleanup;
+    if ((rc = tb_config_referenced_files(cfg, o->config_dir, &extra)) < 0)
+        goto cleanup;
+    for (char **p = extra; rc == 0 && *p; p++) {
+        const char *rel = *p + strlen(o->config_dir);
+        while (*rel == '/')
+            rel++;
+        snprintf(name, sizeof name, "config/%s", rel);
+        if (!tb_manifest_find(c->m, name))
+            rc = add_member(c->w, c->m, name, *p);
+    }
 cleanup:
-    if (thread_started)
-        pthread_join(hasher, NULL);
-    tb_content_clear(&job.c);
-    free(job.hint_how);
-    free(json);
-    free(json_out);
-    free(manifest_path);
     tb_config_free_list(extra);
     tb_config_free(cfg);
-    free_list(files, nfiles);
-    tb_archive_writer_free(w);
-    tb_stream_free(top);
-    tb_stream_free(file);
-    if (ckpt)
-        tb_fs_rm_rf(ckpt);
-    if (scratch)
-        tb_fs_rm_rf(scratch);
-    if (rc < 0 && stage)
-        tb_fs_rm_rf(stage);
-    free(stage);
-    free(scratch);
-    free(ckpt);
-    free(db_parent);
-    free(archive_path);
-    free(job.scratch);
-    tb_manifest_free(parent);
-    free(parent_rel);
-    if (rc == 0 && o->snapshot) {
-        tb_snapshot_info_clear(o->snapshot);
-        *o->snapshot = snap; /* the version goes with it */
-        memset(&snap, 0, sizeof snap);
+    return rc;
+}
+
+/* The manifest needs the content hash: wait for it and take what it found. */
+static int backup_finish_hash(struct backup_ctx *c)
+{
+    struct tb_manifest *m = c->m;
+    struct tb_content *ct = &c->job.c;
+    pthread_join(c->hasher, NULL);
+    c->hashing = 0;
+    if (c->job.rc < 0)
+        return tb_error_set(c->job.rc, "cannot hash the checkpoint: %s", c->job.msg);
+    m->last_seq = ct->last_seq;
+    memcpy(m->content_hash, ct->hex, sizeof ct->hex);
+    m->hash_unavailable = ct->unavailable;
+    ct->unavailable = NULL;
+    if (!(m->write_policy = strdup(tb_policy_name(ct->policy))))
+        return tb_error_set(TB_EIO, "out of memory");
+    m->cfs = ct->cfs;
+    m->ncf = ct->ncf;
+    ct->cfs = NULL;
+    ct->ncf = 0;
+    if (c->o->content) {
+        *c->o->content = *ct;
+        memset(ct, 0, sizeof *ct);
     }
-    tb_snapshot_info_clear(&snap);
-    if (rc == 0 && out)
-        *out = m;
+    return 0;
+}
+
+/* The archive ends with the manifest; its hash is what went to the file or stream. */
+static int backup_close_archive(struct backup_ctx *c)
+{
+    char *json = NULL;
+    int rc = tb_manifest_to_json(c->m, 0, &json);
+    if (rc == 0)
+        rc = tb_archive_add_bytes(c->w, TB_MANIFEST_NAME, json, strlen(json), 0644);
+    free(json);
+    if (rc == 0)
+        rc = tb_archive_writer_close(c->w);
+    if (rc < 0)
+        return rc;
+    if (c->crypt)
+        tb_crypt_sealed_hex(c->crypt, c->m->archive_sha256);
     else
-        tb_manifest_free(m);
+        tb_stream_sha256_hex(c->sha, c->m->archive_sha256);
+    return 0;
+}
+
+/* stage/NAME: the manifest as JSON with flags, written atomically (encrypted for keys). */
+static int write_manifest(struct backup_ctx *c, const char *name, int flags, tb_keyring *keys)
+{
+    char *path = tb_fs_join(c->stage, name), *json = NULL;
+    int rc = path ? tb_manifest_to_json(c->m, flags, &json) : tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0 && keys)
+        rc = tb_catalog_write_encrypted(path, json, strlen(json), keys);
+    else if (rc == 0)
+        rc = tb_fs_write_atomic(path, json, strlen(json), 0644);
+    free(json);
+    free(path);
+    return rc;
+}
+
+/* The manifests beside the archive, then the staging directory renamed into place. */
+static int backup_publish(struct backup_ctx *c)
+{
+    const struct tb_backup_opts *o = c->o;
+    struct stat st;
+    int rc;
+    if (!o->backup_dir)
+        return 0;
+    if (stat(c->archive_path, &st) < 0)
+        return tb_error_errno(TB_EIO, errno, "cannot stat %s", c->archive_path);
+    c->m->archive_size = (uint64_t)st.st_size;
+    /* The full manifest stays readable with the key, for incrementals built on this. */
+    if (o->keys && (rc = write_manifest(c, TB_MANIFEST_ENC_NAME, TB_MANIFEST_ARCHIVE, o->keys)) < 0)
+        return rc;
+    if ((rc = write_manifest(c, TB_MANIFEST_NAME,
+                             TB_MANIFEST_ARCHIVE | (o->keys && !o->plain_manifest ? TB_MANIFEST_REDACT : 0), NULL)) < 0 ||
+        (rc = tb_fs_fsync_tree(c->stage)) < 0)
+        return rc;
+    /* An empty directory named by the user may stand where we publish. */
+    if (tb_fs_exists(o->backup_dir) && rmdir(o->backup_dir) < 0)
+        return tb_error_errno(TB_EIO, errno, "cannot replace empty directory %s", o->backup_dir);
+    return tb_fs_publish(c->stage, o->backup_dir);
+}
+
+/* Frees what the phases left and removes the temporary files; on failure nothing stays. */
+static void backup_finish(struct backup_ctx *c, int rc, struct tb_manifest **out)
+{
+    if (c->hashing)
+        pthread_join(c->hasher, NULL);
+    tb_content_clear(&c->job.c);
+    free(c->job.hint_how);
+    free(c->job.scratch);
+    tb_archive_writer_free(c->w);
+    tb_stream_free(c->top);
+    tb_stream_free(c->file);
+    if (c->ckpt)
+        tb_fs_rm_rf(c->ckpt);
+    if (c->scratch)
+        tb_fs_rm_rf(c->scratch);
+    if (rc < 0 && c->stage)
+        tb_fs_rm_rf(c->stage);
+    free(c->stage);
+    free(c->scratch);
+    free(c->ckpt);
+    free(c->archive_path);
+    tb_manifest_free(c->parent);
+    free(c->parent_rel);
+    if (rc == 0 && c->o->snapshot) {
+        tb_snapshot_info_clear(c->o->snapshot);
+        *c->o->snapshot = c->snap; /* the version goes with it */
+        memset(&c->snap, 0, sizeof c->snap);
+    }
+    tb_snapshot_info_clear(&c->snap);
+    if (rc == 0 && out)
+        *out = c->m;
+    else
+        tb_manifest_free(c->m);
+}
+
+/* pgBackRest's cmdBackup: a list of phases over one context, one cleanup. */
+static int (*const backup_phases[])(struct backup_ctx *) = {
+    backup_prepare,      backup_checkpoint,   backup_check_space, backup_start_hash,  backup_new_manifest,
+    backup_open_archive, backup_write_db,     backup_write_config, backup_finish_hash, backup_close_archive,
+    backup_publish,
+};
+
+int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)
+{
+    struct backup_ctx c = { .o = o };
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof backup_phases / sizeof *backup_phases; i++)
+        rc = backup_phases[i](&c);
+    backup_finish(&c, rc, out);
     return rc;
 }
 
@@ -625,7 +663,7 @@ int tb_backup_rekey(const char *dir, tb_keyring *old, tb_keyring *add, int keep)
         struct stat st;
         if (stat(apath, &st) < 0) {
             rc = tb_error_errno(TB_EIO, errno, "cannot stat %s", apath);
-            goto out;
+            goto cleanup;
         }
         m->archive_size = (uint64_t)st.st_size; /* the header's size changed */
         free(m->key_ids);
@@ -634,11 +672,30 @@ int tb_backup_rekey(const char *dir, tb_keyring *old, tb_keyring *add, int keep)
     }
     if (rc == 0)
         rc = tb_fs_write_atomic(mpath, json, strlen(json), 0644);
-out:
+cleanup:
     tb_manifest_free(m);
     free(apath);
     free(epath);
     free(mpath);
     free(json);
+    return rc;
+}
+
+int tb_backup_lock(int *fd, const char *dir)
+{
+    char *parent = tb_fs_dirname(dir);
+    int rc = 0;
+    *fd = -1;
+    /* The parent is created here rather than later by the publish, to hold the lock on. */
+    if (parent && tb_fs_mkdir_p(parent, 0755) == 0)
+        *fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*fd < 0) {
+        rc = tb_error_errno(TB_EIO, errno, "cannot open %s", parent ? parent : dir);
+    } else if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+        rc = tb_error_set(TB_EIO, "another themis-backup is writing into %s; not starting a second one", parent);
+        close(*fd);
+        *fd = -1;
+    }
+    free(parent);
     return rc;
 }

@@ -48,6 +48,11 @@ struct tb_backup_opts {
  * is published under backup_dir and temporary files are removed. */
 int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out);
 
+/* One backup at a time into a directory's parent (two cron runs of the same job): an
+ * exclusive flock on the parent directory itself (created when missing), so nothing is
+ * left there; *fd holds it until closed or the process exits. */
+int tb_backup_lock(int *fd, const char *dir);
+
 /* Rewraps an encrypted backup's data keys (archive and MANIFEST.json.enc) with the keys of
  * add, opened with a key of old; keep leaves the existing keys (--add-key), else only add's
  * remain (--rekey). The data is not rewritten; the manifest's key ids are updated. */

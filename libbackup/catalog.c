@@ -7,8 +7,11 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int newest_first(const void *a, const void *b)
 {
@@ -47,7 +50,9 @@ int tb_catalog_list(const char *root, struct tb_catalog_entry **out, size_t *n)
                 rc = tb_error_set(TB_EIO, "out of memory");
             } else {
                 v = p;
-                v[(*n)++] = (struct tb_catalog_entry){ dir, m, t };
+                v[*n] = (struct tb_catalog_entry){ .dir = dir, .m = m, .created_ns = t };
+                tb_catalog_last_verify(dir, &v[*n].verify_state, &v[*n].verified_ns, &v[*n].verify_quick);
+                (*n)++;
                 dir = NULL;
                 m = NULL;
             }
@@ -90,7 +95,7 @@ int tb_catalog_read_manifest(const char *dir, tb_keyring *keys, int full, struct
     if (rc == 0)
         rc = tb_manifest_parse(text, mpath, out);
     if (rc < 0 || !full || !(*out)->redacted)
-        goto out;
+        goto cleanup;
     /* The full manifest, encrypted beside the archive; the redacted one must agree with it
      * on all it says (key ids and archive size aside: rekeying rewrites only those). */
     redacted = *out;
@@ -114,7 +119,7 @@ int tb_catalog_read_manifest(const char *dir, tb_keyring *keys, int full, struct
         tb_manifest_free(*out);
         *out = NULL;
     }
-out:
+cleanup:
     tb_manifest_free(redacted);
     tb_stream_free(mem);
     tb_stream_free(c);
@@ -180,4 +185,123 @@ int tb_catalog_last_verify(const char *dir, int *state, int64_t *when, int *quic
     free(text);
     free(path);
     return 0;
+}
+
+int tb_catalog_latest(char **out, const char *root, const char *before,
+                      void (*skipped)(void *arg, const char *dir, const char *why), void *arg)
+{
+    struct tb_catalog_entry *v = NULL;
+    size_t n = 0;
+    int64_t t;
+    int rc = tb_time_parse(before, &t);
+    *out = NULL;
+    if (rc == 0)
+        rc = tb_catalog_list(root, &v, &n);
+    for (size_t i = 0; rc == 0 && !*out && i < n; i++) {
+        if (v[i].created_ns > t)
+            continue;
+        if (v[i].verify_state >= 0)
+            rc = (*out = strdup(v[i].dir)) ? 0 : tb_error_set(TB_EIO, "out of memory");
+        else if (skipped)
+            skipped(arg, v[i].dir, "its last verification failed");
+    }
+    if (rc == 0 && !*out)
+        rc = tb_error_set(TB_EGAP, "no backup under %s was made at or before %s", root, before);
+    tb_catalog_free(v, n);
+    return rc;
+}
+
+int tb_catalog_age_parse(int64_t *ns, const char *s)
+{
+    char *end;
+    double v = s ? strtod(s, &end) : -1;
+    int64_t unit = 1;
+    if (!s || end == s || v < 0)
+        return tb_error_set(TB_EUSAGE, "an age is a number with s, m, h or d (26h)");
+    switch (*end) {
+    case 'd': unit = 86400; end++; break;
+    case 'h': unit = 3600; end++; break;
+    case 'm': unit = 60; end++; break;
+    case 's': end++; break;
+    case '\0': break;
+    default: return tb_error_set(TB_EUSAGE, "an age is a number with s, m, h or d (26h)");
+    }
+    if (*end)
+        return tb_error_set(TB_EUSAGE, "an age is a number with s, m, h or d (26h)");
+    *ns = (int64_t)(v * (double)unit * 1e9);
+    return 0;
+}
+
+void tb_catalog_age_format(char *buf, size_t len, int64_t ns)
+{
+    int64_t s = ns / 1000000000;
+    if (s >= 86400)
+        snprintf(buf, len, "%" PRId64 "d%02" PRId64 "h", s / 86400, s % 86400 / 3600);
+    else if (s >= 3600)
+        snprintf(buf, len, "%" PRId64 "h%02" PRId64 "m", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, len, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+}
+
+/* The WAL archiver's state.tsv says when it last polled (the file's time) and, from newer
+ * archivers, since when it may lack writes (the start of its last pass that read the WAL
+ * to its end) with the bytes then unread. */
+static int check_wal_lag(const char *wal_dir, int64_t now, int64_t max_lag)
+{
+    char *st = tb_fs_join(wal_dir, "state.tsv"), *text = NULL, *lag, a[32], b[32];
+    struct stat sb;
+    int rc = 0, seen = st && stat(st, &sb) == 0;
+    int64_t ago = seen ? now - ((int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec) : 0, since = 0;
+    unsigned long long bytes = 0;
+    if (seen && tb_fs_read_file(st, &text, NULL) == 0 && (lag = strstr(text, "\nlag\t")) &&
+        sscanf(lag, "\nlag\t%llu\t%" SCNd64, &bytes, &since) == 2 && since > 0 && now - since > ago)
+        ago = now - since;
+    if (!seen) {
+        rc = tb_error_set(TB_EIO, "no WAL archiver has run in %s", wal_dir);
+    } else if (ago > max_lag) {
+        tb_catalog_age_format(a, sizeof a, ago);
+        tb_catalog_age_format(b, sizeof b, max_lag);
+        rc = tb_error_set(TB_EIO, "the WAL archive is %s behind the live WAL (more than %s; %.1f MiB unread at its "
+                          "last pass): %s", a, b, (double)bytes / 1048576.0, wal_dir);
+    }
+    free(text);
+    free(st);
+    return rc;
+}
+
+int tb_catalog_check(struct tb_catalog_health *out, const char *root, const struct tb_catalog_check_opts *o)
+{
+    struct tb_catalog_entry *v = NULL;
+    const struct tb_catalog_entry *good = NULL;
+    size_t n = 0;
+    char a[32], b[32];
+    int rc = tb_catalog_list(root, &v, &n);
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; rc == 0 && i < n && !good; i++)
+        if (v[i].verify_state >= 0)
+            good = &v[i];
+    if (rc == 0 && !good) {
+        rc = tb_error_set(TB_EIO, "no good backup under %s", root);
+    } else if (rc == 0 && o->now - good->created_ns > o->max_age) {
+        tb_catalog_age_format(a, sizeof a, o->now - good->created_ns);
+        tb_catalog_age_format(b, sizeof b, o->max_age);
+        rc = tb_error_set(TB_EIO, "the newest good backup is %s old (more than %s): %s", a, b, good->dir);
+    }
+    if (rc == 0 && o->wal_dir)
+        rc = check_wal_lag(o->wal_dir, o->now, o->max_wal_lag);
+    if (rc == 0 && !(out->dir = strdup(good->dir)))
+        rc = tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0) {
+        out->age = o->now - good->created_ns;
+        out->verify_state = good->verify_state;
+        out->verify_quick = good->verify_quick;
+    }
+    tb_catalog_free(v, n);
+    return rc;
+}
+
+void tb_catalog_health_clear(struct tb_catalog_health *h)
+{
+    free(h->dir);
+    memset(h, 0, sizeof *h);
 }
