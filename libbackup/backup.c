@@ -290,8 +290,10 @@ static int backup_prepare(struct backup_ctx *c)
             return rc;
         if (asprintf(&c->scratch, "%s.work", c->stage) < 0)
             c->scratch = NULL;
-    } else if (asprintf(&c->scratch, "%s/.themis-backup.work-%d", o->scratch ? o->scratch : "/tmp", (int)getpid()) < 0) {
-        c->scratch = NULL;
+    } else {
+        const char *tmp = o->scratch ? o->scratch : "/tmp";
+        if (asprintf(&c->scratch, "%s/.themis-backup.work-%d", tmp, (int)getpid()) < 0)
+            c->scratch = NULL;
     }
     if (!c->scratch)
         return tb_error_set(TB_EIO, "out of memory");
@@ -572,7 +574,7 @@ static int backup_publish(struct backup_ctx *c)
 {
     const struct tb_backup_opts *o = c->o;
     struct stat st;
-    int rc;
+    int rc, flags;
     if (!o->backup_dir)
         return 0;
     if (stat(c->archive_path, &st) < 0)
@@ -581,9 +583,8 @@ static int backup_publish(struct backup_ctx *c)
     /* The full manifest stays readable with the key, for incrementals built on this. */
     if (o->keys && (rc = write_manifest(c, TB_MANIFEST_ENC_NAME, TB_MANIFEST_ARCHIVE, o->keys)) < 0)
         return rc;
-    if ((rc = write_manifest(c, TB_MANIFEST_NAME,
-                             TB_MANIFEST_ARCHIVE | (o->keys && !o->plain_manifest ? TB_MANIFEST_REDACT : 0), NULL)) < 0 ||
-        (rc = tb_fs_fsync_tree(c->stage)) < 0)
+    flags = TB_MANIFEST_ARCHIVE | (o->keys && !o->plain_manifest ? TB_MANIFEST_REDACT : 0);
+    if ((rc = write_manifest(c, TB_MANIFEST_NAME, flags, NULL)) < 0 || (rc = tb_fs_fsync_tree(c->stage)) < 0)
         return rc;
     /* An empty directory named by the user may stand where we publish. */
     if (tb_fs_exists(o->backup_dir) && rmdir(o->backup_dir) < 0)

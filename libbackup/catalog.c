@@ -109,7 +109,8 @@ int tb_catalog_read_manifest(const char *dir, tb_keyring *keys, int full, struct
     if (rc == 0 && (rc = tb_stream_mem_writer(&mem)) == 0 && (rc = tb_stream_copy(mem, c, NULL)) == 0) {
         size_t len;
         const char *data = tb_stream_mem_data(mem, &len);
-        rc = (text = strndup(data ? data : "", len)) ? tb_manifest_parse(text, epath, out) : tb_error_set(TB_EIO, "out of memory");
+        text = strndup(data ? data : "", len);
+        rc = text ? tb_manifest_parse(text, epath, out) : tb_error_set(TB_EIO, "out of memory");
     }
     if (rc == 0 && (rc = tb_manifest_compare(redacted, *out)) < 0)
         rc = tb_error_wrap(rc, "%s differs from %s", mpath, TB_MANIFEST_ENC_NAME);
@@ -176,7 +177,8 @@ int tb_catalog_last_verify(const char *dir, int *state, int64_t *when, int *quic
     *when = 0;
     *quick = 0;
     if (path && tb_fs_read_file(path, &text, NULL) == 0 && (o = json_loads(text, 0, NULL)) != NULL &&
-        (res = json_string_value(json_object_get(o, "result"))) && (t = json_string_value(json_object_get(o, "time"))) &&
+        (res = json_string_value(json_object_get(o, "result"))) &&
+        (t = json_string_value(json_object_get(o, "time"))) &&
         tb_time_parse(t, when) == 0) {
         *state = strcmp(res, "ok") == 0 ? 1 : -1;
         *quick = json_is_true(json_object_get(o, "quick"));

@@ -33,48 +33,70 @@ static int encrypt, plain_manifest, rekey, add_key;
 static struct tb_strlist key_file, pass_file, old_key_file, old_pass_file;
 
 static const struct tb_option opts[] = {
-    { "backup-directory", 0, TB_OPT_STRING, &backup_dir, "DIR", "write the backup here (created; must not exist or be empty)" },
+    { "backup-directory", 0, TB_OPT_STRING, &backup_dir, "DIR",
+      "write the backup here (created; must not exist or be empty)" },
     { "stdout", 0, TB_OPT_FLAG, &to_stdout, NULL, "write the backup stream (tar, .zst with --compress) to stdout" },
-    { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "RocksDB directory (default: storage.rocksdb_path of the config, else " TB_THEMIS_DB_PATH ")" },
-    { "db-wal-dir", 0, TB_OPT_STRING, &db_wal_dir, "DIR", "the database's WAL directory (RocksDB wal_dir; default: the one its OPTIONS file names, else --database-path)" },
-    { "db-paths", 0, TB_OPT_STRING, &db_paths_arg, "DIR,DIR", "the database's table directories in RocksDB's db_paths order, when not all in --database-path" },
+    { "database-path", 0, TB_OPT_STRING, &db_path, "DIR",
+      "RocksDB directory (default: storage.rocksdb_path of the config, else " TB_THEMIS_DB_PATH ")" },
+    { "db-wal-dir", 0, TB_OPT_STRING, &db_wal_dir, "DIR",
+      "the database's WAL directory (RocksDB wal_dir; default: the one its OPTIONS file names, else --database-path)" },
+    { "db-paths", 0, TB_OPT_STRING, &db_paths_arg, "DIR,DIR",
+      "the database's table directories in RocksDB's db_paths order, when not all in --database-path" },
     { "compress", 0, TB_OPT_FLAG, &compress, NULL, "compress with zstd (backup.tar.zst)" },
     { "compress-level", 0, TB_OPT_INT, &level, "N", "zstd level (default 3)" },
     { "threads", 0, TB_OPT_INT, &threads, "N", "zstd worker threads (default: number of CPUs)" },
-    { "include-config", 0, TB_OPT_FLAG, &include_config, NULL, "include ThemisDB's config and the files it names under its directory" },
-    { "config-file", 0, TB_OPT_STRING, &config_file, "PATH", "ThemisDB config (default " TB_THEMIS_CONFIG ", else " TB_THEMIS_CONFIG_OLD " beside it)" },
+    { "include-config", 0, TB_OPT_FLAG, &include_config, NULL,
+      "include ThemisDB's config and the files it names under its directory" },
+    { "config-file", 0, TB_OPT_STRING, &config_file, "PATH",
+      "ThemisDB config (default " TB_THEMIS_CONFIG ", else " TB_THEMIS_CONFIG_OLD " beside it)" },
     { "write-policy", 0, TB_OPT_STRING, &policy_arg, "POLICY",
-      "the writer's transaction write policy: write_committed, write_prepared or write_unprepared (default: detected)" },
+      "the writer's transaction write policy: write_committed, write_prepared or write_unprepared "
+      "(default: detected)" },
     { "created", 0, TB_OPT_STRING, &created, "TIME",
       "record TIME (RFC 3339) as the backup's creation time instead of now (imports, tests of retention)" },
     { "server-url", 0, TB_OPT_STRING, &server_url, "URL", "ask the server for the checkpoint (POST /admin/backup)" },
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show progress on stderr (a line, or JSON lines)" },
-    { "incremental-from", 0, TB_OPT_STRING, &parent_dir, "DIR", "store only files the backup in DIR lacks; the rest are read from it (and its parents) on restore" },
-    { "incremental", 0, TB_OPT_FLAG, &incremental, NULL, "like --incremental-from, with the newest good backup under --backup-root" },
+    { "incremental-from", 0, TB_OPT_STRING, &parent_dir, "DIR",
+      "store only files the backup in DIR lacks; the rest are read from it (and its parents) on restore" },
+    { "incremental", 0, TB_OPT_FLAG, &incremental, NULL,
+      "like --incremental-from, with the newest good backup under --backup-root" },
     { "backup-root", 0, TB_OPT_STRING, &backup_root, "DIR", "with --incremental: where the earlier backups are" },
-    { "full-every", 0, TB_OPT_INT, &full_every, "N", "with --incremental*: a full backup instead when the chain would reach N" },
-    { "list", 0, TB_OPT_FLAG, &list, NULL, "with --backup-root: list the backups there, newest first, with their chains" },
+    { "full-every", 0, TB_OPT_INT, &full_every, "N",
+      "with --incremental*: a full backup instead when the chain would reach N" },
+    { "list", 0, TB_OPT_FLAG, &list, NULL,
+      "with --backup-root: list the backups there, newest first, with their chains" },
     { "json", 0, TB_OPT_FLAG, &json, NULL, "with --list: one JSON array" },
-    { "latest-before", 0, TB_OPT_STRING, &latest_before, "TIME", "with --backup-root: print the newest backup made at or before TIME whose last verification did not fail (the base for PITR to TIME)" },
-    { "check-age", 0, TB_OPT_FLAG, &check_age, NULL, "with --backup-root and --max-age: exit 1 when the newest good backup is older (monitoring)" },
+    { "latest-before", 0, TB_OPT_STRING, &latest_before, "TIME",
+      "with --backup-root: print the newest backup made at or before TIME whose last verification did not fail (the "
+      "base for PITR to TIME)" },
+    { "check-age", 0, TB_OPT_FLAG, &check_age, NULL,
+      "with --backup-root and --max-age: exit 1 when the newest good backup is older (monitoring)" },
     { "max-age", 0, TB_OPT_STRING, &max_age, "AGE", "with --check-age: e.g. 26h (s, m, h, d)" },
-    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "with --check-age and --max-wal-lag: the WAL archive to watch" },
-    { "max-wal-lag", 0, TB_OPT_STRING, &max_wal_lag, "AGE", "with --check-age: exit 1 when the archiver has not polled for longer" },
-    { "encrypt", 0, TB_OPT_FLAG, &encrypt, NULL, "encrypt the backup (AES-256-GCM) for --key-file and/or --passphrase-file" },
+    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR",
+      "with --check-age and --max-wal-lag: the WAL archive to watch" },
+    { "max-wal-lag", 0, TB_OPT_STRING, &max_wal_lag, "AGE",
+      "with --check-age: exit 1 when the archiver has not polled for longer" },
+    { "encrypt", 0, TB_OPT_FLAG, &encrypt, NULL,
+      "encrypt the backup (AES-256-GCM) for --key-file and/or --passphrase-file" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
-    { "plain-manifest", 0, TB_OPT_FLAG, &plain_manifest, NULL, "with --encrypt: keep file names and hashes in the MANIFEST.json beside the archive" },
-    { "rekey", 0, TB_OPT_FLAG, &rekey, NULL, "rewrap the data key of the encrypted backup in --backup-directory: --old-key-file's key is replaced by --key-file's" },
+    { "plain-manifest", 0, TB_OPT_FLAG, &plain_manifest, NULL,
+      "with --encrypt: keep file names and hashes in the MANIFEST.json beside the archive" },
+    { "rekey", 0, TB_OPT_FLAG, &rekey, NULL,
+      "rewrap the data key of the encrypted backup in --backup-directory: --old-key-file's key is replaced by "
+      "--key-file's" },
     { "add-key", 0, TB_OPT_FLAG, &add_key, NULL, "like --rekey, keeping the old key: either then opens the backup" },
-    { "old-key-file", 0, TB_OPT_LIST, &old_key_file, "FILE", "with --rekey/--add-key: a key that opens the backup now (repeatable)" },
-    { "old-passphrase-file", 0, TB_OPT_LIST, &old_pass_file, "FILE", "with --rekey/--add-key: a passphrase that opens the backup now (repeatable)" },
-    TOOL_PRIORITY_OPTIONS(prio_nice, prio_io),
-    TOOL_RATE_OPTION(rate_arg),
-    { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print a summary on stderr" },
-    { NULL, 0, 0, NULL, NULL, NULL },
+    { "old-key-file", 0, TB_OPT_LIST, &old_key_file, "FILE",
+      "with --rekey/--add-key: a key that opens the backup now (repeatable)" },
+    { "old-passphrase-file", 0, TB_OPT_LIST, &old_pass_file, "FILE",
+      "with --rekey/--add-key: a passphrase that opens the backup now (repeatable)" },
+    TOOL_RUN_OPTIONS(prio_nice, prio_io, rate_arg, verbose, "print a summary on stderr"),
 };
 
 static const struct tb_cli cli = {
-    "themis-backup", "--backup-directory DIR | --stdout [OPTIONS] | --list --backup-root DIR [--json] | --check-age --backup-root DIR --max-age AGE | --rekey|--add-key --backup-directory DIR --old-key-file F --key-file F",
+    "themis-backup",
+    "--backup-directory DIR | --stdout [OPTIONS] | --list --backup-root DIR [--json] | "
+    "--check-age --backup-root DIR --max-age AGE | "
+    "--rekey|--add-key --backup-directory DIR --old-key-file F --key-file F",
     "Takes a consistent full backup of a ThemisDB RocksDB, live or stopped, never opening it read-write.",
     opts,
 };
@@ -155,7 +177,8 @@ static int list_root(void)
     if (rc < 0)
         return tool_fail(&cli, rc);
     if (!json)
-        printf("created\tbackup\tsequence\tdb_bytes\tarchive_bytes\tstored_bytes\tparent\tchain\tencrypted\tverified\n");
+        printf("created\tbackup\tsequence\tdb_bytes\tarchive_bytes\tstored_bytes\tparent\tchain\tencrypted\t"
+               "verified\n");
     for (size_t i = 0; i < n; i++) {
         const char *name = strrchr(v[i].dir, '/') ? strrchr(v[i].dir, '/') + 1 : v[i].dir;
         char verified[64];

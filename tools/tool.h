@@ -82,6 +82,12 @@ static inline void tool_catch_signals(void)
 #define TOOL_RATE_OPTION(rate) \
     { "rate-limit", 0, TB_OPT_STRING, &(rate), "MiB/s", "read at most this many MiB per second (or bytes with a suffix: 512k, 50M)" }
 
+/* The end of a long-running tool's option table: --nice, --io-nice, --rate-limit, -v
+ * (its help says what it prints) and the terminator. */
+#define TOOL_RUN_OPTIONS(nice, io, rate, verbose, verbose_help) \
+    TOOL_PRIORITY_OPTIONS(nice, io), TOOL_RATE_OPTION(rate), \
+    { "verbose", 'v', TB_OPT_FLAG, &(verbose), NULL, verbose_help }, { NULL, 0, 0, NULL, NULL, NULL }
+
 /* *bytes: the --rate-limit given (0 when none). Returns -1 to go on, else the exit status. */
 static inline int tool_rate_limit(const struct tb_cli *cli, const char *rate, uint64_t *bytes)
 {
