@@ -32,6 +32,41 @@ static inline void dbfix_nop(void *s)
     (void)s;
 }
 
+/* A database of three tables: 3 x 200 writes ("kR-III" = "value"), each 200 flushed; its last
+ * sequence is 600. reverse: ordered by the comparator only the test knows. 0 or -1. */
+static inline int dbfix_make_db(const char *dir, int reverse)
+{
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_comparator_t *cmp = reverse ? rocksdb_comparator_create(NULL, dbfix_nop, dbfix_rev_compare, dbfix_rev_name) : NULL;
+    char *err = NULL, k[32];
+    rocksdb_t *db;
+    rocksdb_options_set_create_if_missing(o, 1);
+    if (cmp)
+        rocksdb_options_set_comparator(o, cmp);
+    db = rocksdb_open(o, dir, &err);
+    for (int r = 0; db && !err && r < 3; r++) {
+        for (int i = 0; i < 200 && !err; i++) {
+            snprintf(k, sizeof k, "k%d-%03d", r, i);
+            rocksdb_put(db, wo, k, strlen(k), "value", 5, &err);
+        }
+        if (!err)
+            rocksdb_flush(db, fo, &err);
+    }
+    if (db)
+        rocksdb_close(db);
+    if (err)
+        diag("dbfix_make_db: %s", err);
+    free(err);
+    rocksdb_options_destroy(o);
+    if (cmp)
+        rocksdb_comparator_destroy(cmp);
+    rocksdb_writeoptions_destroy(wo);
+    rocksdb_flushoptions_destroy(fo);
+    return err ? -1 : 0;
+}
+
 /* A db_paths database (tables in two directories besides its own), the last writes left
  * in its WAL, then every file hard-linked into one directory: the copy a backup holds.
  * Returns that directory (under root); NULL on failure. */

@@ -1,6 +1,7 @@
 /* test_backup: tb_backup_run's phases on a small RocksDB: a directory backup (archive,
  * manifest, hash), an incremental on it, a stream, and failures that leave nothing behind. */
 #include "tap.h"
+#include "dbfix.h"
 #include "backup.h"
 #include "catalog.h"
 #include "error.h"
@@ -19,35 +20,6 @@
 static char root[256], db[300], bk[300], backups[300];
 
 #define like_last(s) ok(strstr(tb_error_last(), s) != NULL, "  saying so: %s", tb_error_last())
-
-/* 3 x 200 writes, each 200 flushed into a table: sequence 600. */
-static int make_db(const char *dir)
-{
-    rocksdb_options_t *o = rocksdb_options_create();
-    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-    char *err = NULL, k[32];
-    rocksdb_t *db;
-    rocksdb_options_set_create_if_missing(o, 1);
-    db = rocksdb_open(o, dir, &err);
-    for (int r = 0; db && !err && r < 3; r++) {
-        for (int i = 0; i < 200 && !err; i++) {
-            snprintf(k, sizeof k, "k%d-%03d", r, i);
-            rocksdb_put(db, wo, k, strlen(k), "value", 5, &err);
-        }
-        if (!err)
-            rocksdb_flush(db, fo, &err);
-    }
-    if (db)
-        rocksdb_close(db);
-    if (err)
-        diag("make_db: %s", err);
-    free(err);
-    rocksdb_options_destroy(o);
-    rocksdb_writeoptions_destroy(wo);
-    rocksdb_flushoptions_destroy(fo);
-    return err ? -1 : 0;
-}
 
 /* Names in dir, hidden ones too (temporaries are ".NAME.tmp-..."). */
 static int entries(const char *dir)
@@ -208,7 +180,7 @@ int main(void)
     snprintf(db, sizeof db, "%s/db", root);
     snprintf(backups, sizeof backups, "%s/root", root);
     tb_fs_mkdir_p(root, 0700);
-    if (make_db(db) < 0) {
+    if (dbfix_make_db(db, 0) < 0) {
         ok(0, "a database to back up");
         return done_testing();
     }

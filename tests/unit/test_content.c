@@ -21,40 +21,6 @@
 static char root[256];
 
 
-/* 3 x 200 writes, each 200 flushed into a table; returns the last sequence (600). */
-static int make_db(const char *dir, int reverse)
-{
-    rocksdb_options_t *o = rocksdb_options_create();
-    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-    rocksdb_comparator_t *cmp = reverse ? rocksdb_comparator_create(NULL, dbfix_nop, dbfix_rev_compare, dbfix_rev_name) : NULL;
-    char *err = NULL, k[32];
-    rocksdb_t *db;
-    rocksdb_options_set_create_if_missing(o, 1);
-    if (cmp)
-        rocksdb_options_set_comparator(o, cmp);
-    db = rocksdb_open(o, dir, &err);
-    for (int r = 0; db && !err && r < 3; r++) {
-        for (int i = 0; i < 200 && !err; i++) {
-            snprintf(k, sizeof k, "k%d-%03d", r, i);
-            rocksdb_put(db, wo, k, strlen(k), "value", 5, &err);
-        }
-        if (!err)
-            rocksdb_flush(db, fo, &err);
-    }
-    if (db)
-        rocksdb_close(db);
-    if (err)
-        diag("make_db: %s", err);
-    free(err);
-    rocksdb_options_destroy(o);
-    if (cmp)
-        rocksdb_comparator_destroy(cmp);
-    rocksdb_writeoptions_destroy(wo);
-    rocksdb_flushoptions_destroy(fo);
-    return err ? -1 : 0;
-}
-
 /* The name of the first table file of dir (static buffer). */
 static const char *first_sst(const char *dir)
 {
@@ -75,7 +41,7 @@ static void test_check_files(void)
     char *db = tb_fs_join(root, "db"), *sst, *aside, name[256];
     uint64_t seq = 0;
     struct stat st;
-    ok(make_db(db, 0) == 0, "a database of three tables");
+    ok(dbfix_make_db(db, 0) == 0, "a database of three tables");
     is_int(tb_content_check_files(db, TB_POLICY_COMMITTED, &seq), 0, "its files are all there");
     is_int((int)seq, 600, "and it ends at sequence 600");
 
@@ -97,7 +63,7 @@ static void test_writable(void)
     unsigned char v6[4] = { 6, 0, 0, 0 }, old[4];
     struct stat st;
     int fd;
-    ok(make_db(db, 0) == 0 && make_db(rev, 1) == 0, "a bytewise and a reverse-ordered database");
+    ok(dbfix_make_db(db, 0) == 0 && dbfix_make_db(rev, 1) == 0, "a bytewise and a reverse-ordered database");
     is_int(tb_content_writable(db, &why), 0, "the linked RocksDB can flush into the bytewise one");
     ok(why == NULL, "with no reason");
 
