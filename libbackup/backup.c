@@ -42,8 +42,11 @@ struct hash_job {
 static void *hash_thread(void *arg)
 {
     struct hash_job *j = arg;
-    struct tb_content_opts co = { .policy = j->policy, .policy_hint = j->hint, .policy_hint_how = j->hint_how,
-                                  .in_place = 1, .scratch = j->scratch };
+    struct tb_content_opts co = { .policy = j->policy,
+                                  .policy_hint = j->hint,
+                                  .policy_hint_how = j->hint_how,
+                                  .in_place = 1,
+                                  .scratch = j->scratch };
     j->rc = tb_content_of(j->dir, &co, &j->c);
     if (j->rc < 0)
         snprintf(j->msg, sizeof j->msg, "%s", tb_error_last());
@@ -169,8 +172,10 @@ static int load_parent(const struct tb_backup_opts *o, struct tb_manifest **pare
     if (rc == TB_ENOENT)
         rc = tb_error_wrap(TB_ENOENT, "parent backup not found");
     else if (rc == TB_EUSAGE)
-        rc = tb_error_set(TB_EUSAGE, "parent backup %s is encrypted: encrypt the incremental too, with a key of the "
-                          "parent's", o->parent_dir);
+        rc = tb_error_set(TB_EUSAGE,
+                          "parent backup %s is encrypted: encrypt the incremental too, with a key of the "
+                          "parent's",
+                          o->parent_dir);
     if (rc == 0 && (*parent)->encrypted && !o->keys)
         rc = tb_error_set(TB_EUSAGE, "parent backup %s is encrypted: encrypt the incremental too (--encrypt)",
                           o->parent_dir);
@@ -207,8 +212,8 @@ cleanup:
 
 /* Adds the checkpoint file at path as a reference when the parent has it unchanged; *done
  * says whether it did. */
-static int add_reference(struct tb_manifest *m, const struct tb_manifest *parent, const char *name,
-                         const char *path, int *done)
+static int add_reference(struct tb_manifest *m, const struct tb_manifest *parent, const char *name, const char *path,
+                         int *done)
 {
     const struct tb_manifest_file *pf = tb_manifest_find(parent, name);
     struct stat st;
@@ -341,9 +346,9 @@ static int backup_check_space(struct backup_ctx *c)
         if (rc < 0)
             return rc;
         if (have < need + need / 64 + (1 << 20))
-            return tb_error_set(TB_ENOSPC, "not enough free space: backup needs up to %" PRIu64
-                                " bytes, %" PRIu64 " available (%s)", need + need / 64 + (1 << 20), have,
-                                o->backup_dir);
+            return tb_error_set(
+                TB_ENOSPC, "not enough free space: backup needs up to %" PRIu64 " bytes, %" PRIu64 " available (%s)",
+                need + need / 64 + (1 << 20), have, o->backup_dir);
     }
     if (o->progress_total)
         *o->progress_total = need;
@@ -629,9 +634,9 @@ static void backup_finish(struct backup_ctx *c, int rc, struct tb_manifest **out
 
 /* pgBackRest's cmdBackup: a list of phases over one context, one cleanup. */
 static int (*const backup_phases[])(struct backup_ctx *) = {
-    backup_prepare,      backup_checkpoint,   backup_check_space, backup_start_hash,  backup_new_manifest,
-    backup_open_archive, backup_write_db,     backup_write_config, backup_finish_hash, backup_close_archive,
-    backup_publish,
+    backup_prepare,      backup_checkpoint,    backup_check_space, backup_start_hash,
+    backup_new_manifest, backup_open_archive,  backup_write_db,    backup_write_config,
+    backup_finish_hash,  backup_close_archive, backup_publish,
 };
 
 int tb_backup_run(const struct tb_backup_opts *o, struct tb_manifest **out)

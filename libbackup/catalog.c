@@ -178,8 +178,7 @@ int tb_catalog_last_verify(const char *dir, int *state, int64_t *when, int *quic
     *quick = 0;
     if (path && tb_fs_read_file(path, &text, NULL) == 0 && (o = json_loads(text, 0, NULL)) != NULL &&
         (res = json_string_value(json_object_get(o, "result"))) &&
-        (t = json_string_value(json_object_get(o, "time"))) &&
-        tb_time_parse(t, when) == 0) {
+        (t = json_string_value(json_object_get(o, "time"))) && tb_time_parse(t, when) == 0) {
         *state = strcmp(res, "ok") == 0 ? 1 : -1;
         *quick = json_is_true(json_object_get(o, "quick"));
     }
@@ -221,9 +220,18 @@ int tb_catalog_age_parse(int64_t *ns, const char *s)
     if (!s || end == s || v < 0)
         return tb_error_set(TB_EUSAGE, "an age is a number with s, m, h or d (26h)");
     switch (*end) {
-    case 'd': unit = 86400; end++; break;
-    case 'h': unit = 3600; end++; break;
-    case 'm': unit = 60; end++; break;
+    case 'd':
+        unit = 86400;
+        end++;
+        break;
+    case 'h':
+        unit = 3600;
+        end++;
+        break;
+    case 'm':
+        unit = 60;
+        end++;
+        break;
     case 's': end++; break;
     case '\0': break;
     default: return tb_error_set(TB_EUSAGE, "an age is a number with s, m, h or d (26h)");
@@ -263,8 +271,10 @@ static int check_wal_lag(const char *wal_dir, int64_t now, int64_t max_lag)
     } else if (ago > max_lag) {
         tb_catalog_age_format(a, sizeof a, ago);
         tb_catalog_age_format(b, sizeof b, max_lag);
-        rc = tb_error_set(TB_EIO, "the WAL archive is %s behind the live WAL (more than %s; %.1f MiB unread at its "
-                          "last pass): %s", a, b, (double)bytes / 1048576.0, wal_dir);
+        rc = tb_error_set(TB_EIO,
+                          "the WAL archive is %s behind the live WAL (more than %s; %.1f MiB unread at its "
+                          "last pass): %s",
+                          a, b, (double)bytes / 1048576.0, wal_dir);
     }
     free(text);
     free(st);

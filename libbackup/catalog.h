@@ -9,8 +9,8 @@
 #include "manifest.h"
 
 struct tb_catalog_entry {
-    char *dir;               /* root/NAME */
-    struct tb_manifest *m;   /* its MANIFEST.json (the copy beside the archive) */
+    char *dir; /* root/NAME */
+    struct tb_manifest *m; /* its MANIFEST.json (the copy beside the archive) */
     int64_t created_ns;
     /* Its last recorded verification (tb_catalog_last_verify): state 1 ok, -1 failed, 0
      * never verified; when in ns; quick. */
@@ -50,13 +50,13 @@ int tb_catalog_latest(char **out, const char *root, const char *before,
  * at most max_age old, and with wal_dir the WAL archiver there must have read the live WAL
  * to its end at most max_wal_lag ago. */
 struct tb_catalog_check_opts {
-    int64_t now, max_age;  /* ns */
-    const char *wal_dir;   /* NULL: the archive is not watched */
-    int64_t max_wal_lag;   /* ns */
+    int64_t now, max_age; /* ns */
+    const char *wal_dir; /* NULL: the archive is not watched */
+    int64_t max_wal_lag; /* ns */
 };
 struct tb_catalog_health {
-    char *dir;             /* the newest good backup */
-    int64_t age;           /* its age at now, ns */
+    char *dir; /* the newest good backup */
+    int64_t age; /* its age at now, ns */
     int verify_state, verify_quick; /* as in tb_catalog_entry */
 };
 /* Fills *out when the root is healthy; else TB_EIO saying what is wrong (*out cleared). */

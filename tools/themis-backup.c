@@ -150,9 +150,9 @@ static json_t *list_json(const struct tb_catalog_entry *e, const char *name, con
     const struct tb_manifest *m = e->m;
     json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:i, s:s}", "created", m->created, "backup", name,
                           "sequence", (json_int_t)m->last_seq, "db_bytes", (json_int_t)m->db_bytes, "archive_bytes",
-                          (json_int_t)m->archive_size, "stored_bytes", (json_int_t)tb_catalog_stored_bytes(m),
-                          "parent", m->parent_path ? json_string(m->parent_path) : json_null(), "chain",
-                          (int)m->chain, "content_hash", m->content_hash);
+                          (json_int_t)m->archive_size, "stored_bytes", (json_int_t)tb_catalog_stored_bytes(m), "parent",
+                          m->parent_path ? json_string(m->parent_path) : json_null(), "chain", (int)m->chain,
+                          "content_hash", m->content_hash);
     json_object_set_new(o, "encrypted", json_boolean(m->encrypted));
     if (e->verify_state)
         json_object_set_new(o, "verified", json_string(verified));
@@ -163,8 +163,8 @@ static void list_tsv(const struct tb_catalog_entry *e, const char *name, const c
 {
     const struct tb_manifest *m = e->m;
     printf("%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%u\t%s\t%s\n", m->created, name,
-           m->last_seq, m->db_bytes, m->archive_size, tb_catalog_stored_bytes(m),
-           m->parent_path ? m->parent_path : "-", m->chain, m->encrypted ? "yes" : "no", verified);
+           m->last_seq, m->db_bytes, m->archive_size, tb_catalog_stored_bytes(m), m->parent_path ? m->parent_path : "-",
+           m->chain, m->encrypted ? "yes" : "no", verified);
 }
 
 /* The catalog of a root: what each backup is and what it adds to the chain. */
@@ -209,8 +209,9 @@ static int rekey_backup(void)
     if (!backup_dir || to_stdout || list || backup_root || encrypt)
         return tool_usage(&cli, "--rekey and --add-key take --backup-directory DIR, the old key and the new one");
     if (!old_key_file.n && !old_pass_file.n)
-        return tool_usage(&cli, "--rekey and --add-key need the key that opens the backup now (--old-key-file or "
-                                "--old-passphrase-file)");
+        return tool_usage(&cli,
+                          "--rekey and --add-key need the key that opens the backup now (--old-key-file or "
+                          "--old-passphrase-file)");
     if (!key_file.n && !pass_file.n)
         return tool_usage(&cli, "--rekey and --add-key need the new key (--key-file or --passphrase-file)");
     if ((status = tool_keys(&cli, &old_key_file, &old_pass_file, &old)) >= 0 ||
@@ -238,8 +239,9 @@ static int check_backup_args(void)
     if (incremental != !!backup_root)
         return tool_usage(&cli, "--incremental and --backup-root go together");
     if (incremental && !backup_dir)
-        return tool_usage(&cli, "--incremental needs --backup-directory (with --stdout, name the parent: "
-                                "--incremental-from DIR)");
+        return tool_usage(&cli,
+                          "--incremental needs --backup-directory (with --stdout, name the parent: "
+                          "--incremental-from DIR)");
     if (full_every < 0 || (full_every && !incremental && !parent_dir))
         return tool_usage(&cli, "--full-every N (N > 0) goes with --incremental or --incremental-from");
     if (level < -7 || level > 22)
@@ -251,8 +253,9 @@ static int check_backup_args(void)
 static int check_key_args(void)
 {
     if (encrypt != (key_file.n || pass_file.n))
-        return tool_usage(&cli, encrypt ? "--encrypt needs --key-file or --passphrase-file"
-                                        : "--key-file and --passphrase-file go with --encrypt (or --rekey/--add-key)");
+        return tool_usage(&cli,
+                          encrypt ? "--encrypt needs --key-file or --passphrase-file"
+                                  : "--key-file and --passphrase-file go with --encrypt (or --rekey/--add-key)");
     if (plain_manifest && !encrypt)
         return tool_usage(&cli, "--plain-manifest goes with --encrypt");
     if (created && tb_time_parse(created, &(int64_t){ 0 }) < 0)
@@ -283,12 +286,22 @@ static int fill_opts(struct run *r, enum tb_progress_mode pmode)
         (rc = tb_config_open(&r->cfg, config_file, config_file || include_config)) < 0)
         return tool_fail(&cli, rc);
     gethostname(r->host, sizeof r->host - 1);
-    *o = (struct tb_backup_opts){ .db_path = db_path ? db_path : tb_config_db_path(r->cfg), .backup_dir = backup_dir,
-                                  .scratch = tool_tmpdir(), .compress = compress, .level = (int)level,
-                                  .threads = (int)threads, .server_url = server_url, .host = r->host,
-                                  .created = created, .db_wal_dir = db_wal_dir, .keys = o->keys,
-                                  .plain_manifest = plain_manifest, .snapshot = &r->snap, .content = &r->content,
-                                  .full_every = (unsigned)full_every, .rate_limit = rate_limit,
+    *o = (struct tb_backup_opts){ .db_path = db_path ? db_path : tb_config_db_path(r->cfg),
+                                  .backup_dir = backup_dir,
+                                  .scratch = tool_tmpdir(),
+                                  .compress = compress,
+                                  .level = (int)level,
+                                  .threads = (int)threads,
+                                  .server_url = server_url,
+                                  .host = r->host,
+                                  .created = created,
+                                  .db_wal_dir = db_wal_dir,
+                                  .keys = o->keys,
+                                  .plain_manifest = plain_manifest,
+                                  .snapshot = &r->snap,
+                                  .content = &r->content,
+                                  .full_every = (unsigned)full_every,
+                                  .rate_limit = rate_limit,
                                   .parent_dir = parent_dir };
     if (db_paths_arg && (rc = tb_snapshot_split_paths(db_paths_arg, &r->db_paths, &o->ndb_paths)) < 0)
         return rc == TB_EUSAGE ? tool_usage(&cli, tb_error_last()) : tool_fail(&cli, rc);
@@ -327,13 +340,16 @@ static void print_summary(const struct run *r, const struct tb_manifest *m)
             cli.tool, tb_policy_name(r->content.policy), r->content.policy_how ? r->content.policy_how : "",
             r->content.tables_checked, r->content.tables_unchecked);
     if (s->version)
-        fprintf(stderr, "%s: snapshot from files: %s (%" PRIu64 " bytes), %zu table and blob files linked, %zu "
-                "copied, %zu WAL files (%" PRIu64 " bytes), %d attempt%s%s\n", cli.tool, s->manifest,
-                s->manifest_bytes, s->linked, s->copied, s->wals, s->wal_bytes, s->attempts,
+        fprintf(stderr,
+                "%s: snapshot from files: %s (%" PRIu64 " bytes), %zu table and blob files linked, %zu "
+                "copied, %zu WAL files (%" PRIu64 " bytes), %d attempt%s%s\n",
+                cli.tool, s->manifest, s->manifest_bytes, s->linked, s->copied, s->wals, s->wal_bytes, s->attempts,
                 s->attempts == 1 ? "" : "s", s->options_rewritten ? "; OPTIONS' wal_dir cleared" : "");
     if (m->parent_path)
-        fprintf(stderr, "%s: incremental on %s (chain %u): stored %zu files, %" PRIu64 " bytes; %zu files from the "
-                "chain\n", cli.tool, m->parent_path, m->chain, nstored, stored, m->nfiles - nstored);
+        fprintf(stderr,
+                "%s: incremental on %s (chain %u): stored %zu files, %" PRIu64 " bytes; %zu files from the "
+                "chain\n",
+                cli.tool, m->parent_path, m->chain, nstored, stored, m->nfiles - nstored);
 }
 
 /* Takes the backup (tb_backup_run), the parent picked by tb_restore_pick with --incremental. */
@@ -342,8 +358,10 @@ static int run_backup(struct run *r)
     struct tb_restore_opts with = { .keys = r->o.keys };
     struct tb_manifest *m = NULL;
     int rc, fd;
-    if (incremental && (rc = tb_restore_pick(backup_root, INT64_MAX, &with, NULL, tool_skipped, (void *)cli.tool,
-                                             NULL, &r->picked)) < 0 && rc != TB_EGAP)
+    if (incremental &&
+        (rc = tb_restore_pick(backup_root, INT64_MAX, &with, NULL, tool_skipped, (void *)cli.tool, NULL, &r->picked)) <
+            0 &&
+        rc != TB_EGAP)
         return tool_fail(&cli, rc);
     if (incremental)
         r->o.parent_dir = r->picked; /* none yet: the first is a full backup */
@@ -398,8 +416,9 @@ int main(int argc, char **argv)
     if (argi < argc)
         return tool_usage(&cli, "unexpected argument");
     if (check_age && (!backup_root || !max_age || backup_dir || to_stdout || list || (!!wal_dir != !!max_wal_lag)))
-        return tool_usage(&cli, "--check-age takes --backup-root DIR --max-age AGE [--wal-directory DIR "
-                                "--max-wal-lag AGE]");
+        return tool_usage(&cli,
+                          "--check-age takes --backup-root DIR --max-age AGE [--wal-directory DIR "
+                          "--max-wal-lag AGE]");
     if (check_age)
         return check_root();
     if (max_age || wal_dir || max_wal_lag)

@@ -36,8 +36,9 @@ static int entries(const char *dir)
 
 static void base_opts(struct tb_backup_opts *o, const char *dir)
 {
-    *o = (struct tb_backup_opts){ .db_path = db, .backup_dir = dir, .scratch = root, .level = 3,
-                                  .host = "unit", .created = "2026-01-02T03:04:05Z" };
+    *o = (struct tb_backup_opts){
+        .db_path = db, .backup_dir = dir, .scratch = root, .level = 3, .host = "unit", .created = "2026-01-02T03:04:05Z"
+    };
 }
 
 static void test_full(void)

@@ -38,7 +38,11 @@ static const char *ago(int hours, char *buf, size_t len)
 static int backup(const char *dir, int hours)
 {
     char created[40];
-    struct tb_backup_opts o = { .db_path = db, .backup_dir = dir, .scratch = root, .level = 3, .host = "unit",
+    struct tb_backup_opts o = { .db_path = db,
+                                .backup_dir = dir,
+                                .scratch = root,
+                                .level = 3,
+                                .host = "unit",
                                 .created = ago(hours, created, sizeof created) };
     int rc = tb_backup_run(&o, NULL);
     if (rc < 0)
