@@ -13,17 +13,18 @@
 #include "timefmt.h"
 
 static const char *progress_arg;
+static struct tool_s3_opts s3o = TOOL_S3_OPTS_INIT;
 
 static const struct tb_option opts[] = {
-    { "endpoint", 0, TB_OPT_STRING, &tool_s3_opts.endpoint, "URL", "the S3 service (default $AWS_ENDPOINT_URL, else AWS)" },
-    { "region", 0, TB_OPT_STRING, &tool_s3_opts.region, "R", "the region to sign for (default $AWS_REGION, else us-east-1)" },
-    { "path-style", 0, TB_OPT_FLAG, &tool_s3_opts.path_style, NULL, "address buckets in the path (automatic with --endpoint)" },
-    { "parallel", 0, TB_OPT_INT, &tool_s3_opts.parallel, "N", "parts or ranges in flight (default 8)" },
-    { "part-size", 0, TB_OPT_INT, &tool_s3_opts.part_size, "N", "first part size of multipart uploads and downloads (default 8M)" },
-    { "retries", 0, TB_OPT_INT, &tool_s3_opts.retries, "N", "retries of a failed request (default 5)" },
-    { "ca-bundle", 0, TB_OPT_STRING, &tool_s3_opts.ca_bundle, "FILE", "CA certificates for HTTPS (default $AWS_CA_BUNDLE, else the system's)" },
+    { "endpoint", 0, TB_OPT_STRING, &s3o.endpoint, "URL", "the S3 service (default $AWS_ENDPOINT_URL, else AWS)" },
+    { "region", 0, TB_OPT_STRING, &s3o.region, "R", "the region to sign for (default $AWS_REGION, else us-east-1)" },
+    { "path-style", 0, TB_OPT_FLAG, &s3o.path_style, NULL, "address buckets in the path (automatic with --endpoint)" },
+    { "parallel", 0, TB_OPT_INT, &s3o.parallel, "N", "parts or ranges in flight (default 8)" },
+    { "part-size", 0, TB_OPT_INT, &s3o.part_size, "N", "first part size of multipart uploads and downloads (default 8M)" },
+    { "retries", 0, TB_OPT_INT, &s3o.retries, "N", "retries of a failed request (default 5)" },
+    { "ca-bundle", 0, TB_OPT_STRING, &s3o.ca_bundle, "FILE", "CA certificates for HTTPS (default $AWS_CA_BUNDLE, else the system's)" },
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "with put, get and sync: show the bytes transferred on stderr (a line, or JSON lines)" },
-    { "verbose", 'v', TB_OPT_FLAG, &tool_s3_opts.verbose, NULL, "report retries on stderr" },
+    { "verbose", 'v', TB_OPT_FLAG, &s3o.verbose, NULL, "report retries on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
@@ -197,7 +198,7 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "--progress goes with put, get and sync");
     if (tb_progress_parse(progress_arg, &pmode) < 0)
         return tool_fail(&cli, TB_EUSAGE);
-    if ((rc = tool_s3_new(&s3)) < 0)
+    if ((rc = tool_s3_new(&s3, &s3o)) < 0)
         return tool_fail(&cli, rc);
     /* The total comes from the library: a file's size, or the object's for a download. */
     tb_progress_start(&prog, pmode, stderr, !strcmp(cmd, "put") ? "upload" : !strcmp(cmd, "get") ? "download" : "sync", 0);
