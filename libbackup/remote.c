@@ -102,7 +102,8 @@ int tb_remote_fetch_backup(tb_s3 *s, const char *url0, const char *scratch, char
         dir = tb_fs_join(*tmp, strrchr(url, '/') + 1);
         rc = dir ? tb_remote_fetch_into(s, url, dir, &copied) : tb_error_set(TB_EIO, "out of memory");
         if (rc == 0 && !copied)
-            rc = tb_error_set(depth ? TB_EVERIFY : TB_ENOENT, depth ? "parent backup missing: %s" : "nothing under %s", url);
+            rc = tb_error_set(depth ? TB_EVERIFY : TB_ENOENT, depth ? "parent backup missing: %s" : "nothing under %s",
+                              url);
         if (rc == 0 && !local)
             local = strdup(dir);
         parent = rc == 0 ? sibling_parent(dir) : NULL;
@@ -130,9 +131,10 @@ int tb_remote_fetch_backup(tb_s3 *s, const char *url0, const char *scratch, char
 
 struct tb_remote_root {
     tb_s3 *s3;
-    char *url, *bucket, *prefix;
+    char *bucket, *prefix;
     char *dir; /* the local mirror */
     int depth; /* of the parent chain being fetched */
+    char url[];
 };
 
 /* Copies PREFIX/NAME/MANIFEST.json (and VERIFY.json: the catalog reads it) to dir/NAME/. */
@@ -142,7 +144,8 @@ static int get_manifest(void *arg, const struct tb_s3_object *o)
     const char *rel = o->key + strlen(r->prefix), *slash = strchr(rel, '/');
     char *dir, *path;
     int rc;
-    if (!slash || slash == rel || (strcmp(slash + 1, TB_MANIFEST_NAME) != 0 && strcmp(slash + 1, TB_VERIFY_RECORD) != 0))
+    if (!slash || slash == rel ||
+        (strcmp(slash + 1, TB_MANIFEST_NAME) != 0 && strcmp(slash + 1, TB_VERIFY_RECORD) != 0))
         return 0;
     if (asprintf(&dir, "%s/%.*s", r->dir, (int)(slash - rel), rel) < 0)
         return tb_error_set(TB_EIO, "out of memory");
@@ -157,13 +160,12 @@ static int get_manifest(void *arg, const struct tb_s3_object *o)
 
 int tb_remote_root_open(tb_remote_root **out, tb_s3 *s, const char *url, const char *scratch)
 {
-    struct tb_remote_root *r = calloc(1, sizeof *r);
+    struct tb_remote_root *r = calloc(1, sizeof *r + strlen(url) + 1);
     int rc;
     *out = NULL;
-    if (!r || !(r->url = strdup(url))) {
-        free(r);
+    if (!r)
         return tb_error_set(TB_EIO, "out of memory");
-    }
+    strcpy(r->url, url);
     r->s3 = s;
     if ((rc = tb_s3_url_parse_dir(url, &r->bucket, &r->prefix)) == 0 && (rc = tb_remote_mkdtemp(scratch, &r->dir)) == 0)
         rc = tb_s3_list(s, r->bucket, r->prefix, get_manifest, r);
@@ -235,7 +237,6 @@ void tb_remote_root_free(tb_remote_root *r)
     if (r->dir)
         tb_fs_rm_rf(r->dir);
     free(r->dir);
-    free(r->url);
     free(r->bucket);
     free(r->prefix);
     free(r);

@@ -28,7 +28,7 @@ struct driver {
 
 struct tb_repo {
     const struct driver *d;
-    char *location, *scratch;
+    const char *scratch;
     struct tb_s3_config cfg;
     tb_keyring *keys;
     tb_progress_cb progress;
@@ -40,6 +40,7 @@ struct tb_repo {
     char *wal;             /* an S3 WAL archive's retention copy (one of tmp) */
     char **tmp;            /* downloaded directories, removed by free */
     size_t ntmp;
+    char location[]; /* and the scratch directory after it */
 };
 
 int tb_repo_is_remote(const char *location)
@@ -212,19 +213,15 @@ static const struct driver s3_driver = {
 
 int tb_repo_open(tb_repo **out, const char *location, const struct tb_repo_opts *o)
 {
+    const char *scratch = o && o->scratch ? o->scratch : "/tmp";
     tb_repo *r;
     *out = NULL;
     if (!location)
         return tb_error_set(TB_EUSAGE, "no repository location given");
-    if (!(r = calloc(1, sizeof *r)))
+    if (!(r = calloc(1, sizeof *r + strlen(location) + strlen(scratch) + 2)))
         return tb_error_set(TB_EIO, "out of memory");
     r->d = tb_repo_is_remote(location) ? &s3_driver : &local_driver;
-    r->location = strdup(location);
-    r->scratch = strdup(o && o->scratch ? o->scratch : "/tmp");
-    if (!r->location || !r->scratch) {
-        tb_repo_free(r);
-        return tb_error_set(TB_EIO, "out of memory");
-    }
+    r->scratch = strcpy(stpcpy(r->location, location) + 1, scratch);
     if (o && o->s3)
         r->cfg = *o->s3;
     if (o) {
@@ -249,8 +246,6 @@ void tb_repo_free(tb_repo *r)
     free(r->tmp);
     free(r->backup);
     tb_s3_free(r->s3);
-    free(r->location);
-    free(r->scratch);
     free(r);
 }
 

@@ -25,18 +25,22 @@ static tb_keyring *keys;
 static int64_t now;
 
 static const struct tb_option opts[] = {
-    { "backup-root", 0, TB_OPT_STRING, &root, "DIR", "the directory holding the backups (one per subdirectory), or s3://BUCKET/PREFIX" },
-    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "also remove the WAL segments no kept backup needs (a directory or s3://BUCKET/PREFIX)" },
+    { "backup-root", 0, TB_OPT_STRING, &root, "DIR",
+      "the directory holding the backups (one per subdirectory), or s3://BUCKET/PREFIX" },
+    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR",
+      "also remove the WAL segments no kept backup needs (a directory or s3://BUCKET/PREFIX)" },
     { "keep-days", 0, TB_OPT_INT, &keep_days, "N", "keep every backup made in the last N days (required)" },
     { "keep-min", 0, TB_OPT_INT, &keep_min, "N", "keep at least the newest N backups, whatever their age (default 3)" },
     { "dry-run", 'n', TB_OPT_FLAG, &dry_run, NULL, "print what would be removed, remove nothing" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
-    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show the bytes downloaded and verified on stderr (a line, or JSON lines)" },
+    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json",
+      "show the bytes downloaded and verified on stderr (a line, or JSON lines)" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
 static const struct tb_cli cli = {
-    "themis-expire", "--backup-root DIR|s3://B/P --keep-days N [--keep-min N] [--wal-directory DIR|s3://B/P] [--dry-run]",
+    "themis-expire",
+    "--backup-root DIR|s3://B/P --keep-days N [--keep-min N] [--wal-directory DIR|s3://B/P] [--dry-run]",
     "Removes old backups and WAL segments, in directories or in S3 (AWS_* variables): never the newest backup that "
     "verifies, nor a backup a kept one builds on.",
     opts,
@@ -167,11 +171,9 @@ static int remove_wal(const struct plan *p)
 static int check_options(int argc, char **argv)
 {
     enum tb_progress_mode pmode;
-    int argi, status;
-    if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
+    int status;
+    if ((status = tool_parse_options(&cli, argc, argv)) >= 0)
         return status;
-    if (argi < argc)
-        return tool_usage(&cli, "unexpected argument");
     if (!root)
         return tool_usage(&cli, "--backup-root is required");
     if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)

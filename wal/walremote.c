@@ -75,11 +75,13 @@ static int same_archive(const struct tb_seg_info *r, size_t nr, const char *dir,
         }
     }
     if (rc == 0 && *bad)
-        rc = tb_error_set(TB_EIO, "s3://%s/%s holds another WAL archive (its index names %s, which this archive does not "
+        rc = tb_error_set(TB_EIO,
+                          "s3://%s/%s holds another WAL archive (its index names %s, which this archive does not "
                           "have): pushing would replace its index; push this archive to a new prefix", bucket, prefix, bad);
     else if (rc == 0 && older_end && n && older_end != begins)
-        rc = tb_error_set(TB_EIO, "s3://%s/%s holds another WAL archive (it ends at sequence %" PRIu64 ", this one begins "
-                          "at %" PRIu64 "): pushing would replace its index; push this archive to a new prefix",
+        rc = tb_error_set(TB_EIO,
+                          "s3://%s/%s holds another WAL archive (it ends at sequence %" PRIu64 ", this one begins at "
+                          "%" PRIu64 "): pushing would replace its index; push this archive to a new prefix",
                           bucket, prefix, older_end - 1, begins);
     free(local);
     return rc;

@@ -33,7 +33,8 @@ static int make_backup(const char *root, const char *name, const char *created)
         memcpy(m->archive_sha256, SHA_A, 65);
         rc = tb_manifest_add_file(m, "db/CURRENT", 16, SHA_A, 0644);
     }
-    if (rc == 0 && (rc = tb_fs_mkdir_p(dir, 0755)) == 0 && (rc = tb_manifest_to_json(m, TB_MANIFEST_ARCHIVE, &text)) == 0 &&
+    if (rc == 0 && (rc = tb_fs_mkdir_p(dir, 0755)) == 0 &&
+        (rc = tb_manifest_to_json(m, TB_MANIFEST_ARCHIVE, &text)) == 0 &&
         (path = tb_fs_join(dir, TB_MANIFEST_NAME)) != NULL)
         rc = tb_fs_write_atomic(path, text, strlen(text), 0644);
     free(path);

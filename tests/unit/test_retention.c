@@ -106,7 +106,7 @@ int main(void)
                                    { .first_seq = 201, .next_seq = 301 } };
     ok(!tb_retention_wal_starts_late(segs, 3, 1, 100), "cut at the base's next sequence: continues it");
     ok(!tb_retention_wal_starts_late(segs, 3, 1, 150), "a segment holding the base's next sequence");
-    ok(tb_retention_wal_starts_late(segs, 3, 2, 100), "an archive beginning after the base + 1 cannot bring it forward");
+    ok(tb_retention_wal_starts_late(segs, 3, 2, 100), "an archive beginning after base + 1 cannot bring it on");
     ok(!tb_retention_wal_starts_late(segs, 3, 3, 100), "nothing left: nothing begins late");
     return done_testing();
 }
