@@ -1,10 +1,13 @@
-/* remote: s3:// locations where the tools take a backup, a backup root, a stream or a WAL
- * archive; the push of a WAL archive's closed segments offsite, and retention in S3. */
+/* remote: the S3 side of a repository (repo.h): a backup, a backup root, a stream, a whole
+ * prefix fetched as a directory. The WAL archive's push and retention are wal/walremote.h. */
 #ifndef TB_REMOTE_H
 #define TB_REMOTE_H
 
 #include "s3.h"
 #include "stream.h"
+
+/* A new private directory under scratch (*dir, malloc'd), for what is downloaded. */
+int tb_remote_mkdtemp(const char *scratch, char **dir);
 
 /* Downloads every object under url (s3://bucket/prefix, taken as a directory) into a new
  * private directory made under scratch; *dir (malloc'd) is it, and the caller removes it.
@@ -36,27 +39,5 @@ void tb_remote_root_free(tb_remote_root *r);
  * restore starts before the download ends and nothing is staged on disk. Closing the
  * reader reports the download's error, if any. */
 int tb_remote_reader(tb_stream **out, tb_s3 *s, const char *url);
-
-/* Offsite copy of a WAL archive directory under url (s3://bucket/prefix). The remote
- * index never names a segment that is not there: segments go first, then index.tsv and
- * cf.tsv. push_segment sends one closed segment; catch_up lists the prefix and sends every
- * local segment that is missing or of another size there (after a restart or a failed
- * push). *pushed (may be NULL) counts the segments sent. */
-int tb_remote_push_segment(tb_s3 *s, const char *dir, const char *url, const char *name);
-int tb_remote_push_catch_up(tb_s3 *s, const char *dir, const char *url, unsigned *pushed);
-
-/* Retention of a WAL archive in S3, keeping the push's promise that the remote index names
- * no missing segment. plan downloads index.tsv, and the segments the cut may take (read for
- * open Prepares, see tb_archive_unneeded_prefix), into a new private directory under scratch
- * (*dir, malloc'd; the caller removes it, also on failure when set): *segs (malloc'd, *n) is
- * the index and *cut how many leading segments no backup from sequence base on needs. drop
- * takes those cut segments away: it reads index.tsv again (an archiver may have pushed since)
- * and refuses if its first segments are no longer the planned ones, uploads index.tsv
- * without them, and only then deletes their objects; *gone (malloc'd) lists them. */
-struct tb_seg_info;
-int tb_remote_wal_plan(tb_s3 *s, const char *url, const char *scratch, uint64_t base, char **dir,
-                       struct tb_seg_info **segs, size_t *n, size_t *cut);
-int tb_remote_wal_drop(tb_s3 *s, const char *url, const char *dir, const struct tb_seg_info *planned, size_t cut,
-                       struct tb_seg_info **gone, size_t *ngone);
 
 #endif

@@ -701,6 +701,50 @@ int tb_s3_list(tb_s3 *s, const char *bucket, const char *prefix,
     return rc;
 }
 
+struct list_all {
+    struct tb_s3_object *v;
+    size_t n, cap;
+};
+
+static int list_add(void *arg, const struct tb_s3_object *o)
+{
+    struct list_all *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        struct tb_s3_object *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return tb_error_set(TB_EIO, "out of memory");
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n] = *o;
+    if (!(l->v[l->n].key = strdup(o->key)))
+        return tb_error_set(TB_EIO, "out of memory");
+    l->n++;
+    return 0;
+}
+
+int tb_s3_list_all(tb_s3 *s, const char *bucket, const char *prefix, struct tb_s3_object **out, size_t *n)
+{
+    struct list_all l = { 0 };
+    int rc = tb_s3_list(s, bucket, prefix, list_add, &l);
+    if (rc < 0) {
+        tb_s3_objects_free(l.v, l.n);
+        l.v = NULL;
+        l.n = 0;
+    }
+    *out = l.v;
+    *n = l.n;
+    return rc;
+}
+
+void tb_s3_objects_free(struct tb_s3_object *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        tb_s3_object_clear(&v[i]);
+    free(v);
+}
+
 /* ---- uploads ---------------------------------------------------------------------- */
 
 /* The part size for part number n (1-based) of a stream of unknown length: it doubles
@@ -1243,6 +1287,22 @@ char *tb_s3_dir_prefix(const char *prefix)
             strcpy(p + n, "/");
     }
     return p;
+}
+
+int tb_s3_url_parse_dir(const char *url, char **bucket, char **prefix)
+{
+    char *key = NULL;
+    int rc = tb_s3_url_parse(url, bucket, &key);
+    if (rc < 0)
+        return rc;
+    *prefix = tb_s3_dir_prefix(key);
+    free(key);
+    if (!*prefix) {
+        free(*bucket);
+        *bucket = NULL;
+        return tb_error_set(TB_EIO, "out of memory");
+    }
+    return 0;
 }
 
 /* Whether the object o matches the local file path (size, then SHA-256 when recorded). */

@@ -40,6 +40,8 @@ int tb_s3_url_parse(const char *url, char **bucket, char **key);
 int tb_s3_is_url(const char *s);
 /* A key prefix taken as a directory: "" stays "", anything else ends in one '/' (malloc'd). */
 char *tb_s3_dir_prefix(const char *prefix);
+/* tb_s3_url_parse with the key taken as a directory (tb_s3_dir_prefix). */
+int tb_s3_url_parse_dir(const char *url, char **bucket, char **prefix);
 
 int tb_s3_new(tb_s3 **out, const struct tb_s3_config *cfg);
 void tb_s3_free(tb_s3 *s);
@@ -69,6 +71,10 @@ void tb_s3_object_clear(struct tb_s3_object *o);
  * and that value is returned. */
 int tb_s3_list(tb_s3 *s, const char *bucket, const char *prefix,
                int (*cb)(void *arg, const struct tb_s3_object *o), void *arg);
+/* Every object under prefix, listed whole (before anything changes them): *out (malloc'd,
+ * *n of them) frees with tb_s3_objects_free. */
+int tb_s3_list_all(tb_s3 *s, const char *bucket, const char *prefix, struct tb_s3_object **out, size_t *n);
+void tb_s3_objects_free(struct tb_s3_object *v, size_t n);
 int tb_s3_delete(tb_s3 *s, const char *bucket, const char *key);
 
 /* sync: copies what is missing or differs (size, then SHA-256 against x-amz-meta-sha256)

@@ -11,7 +11,7 @@
 #include "content.h"
 #include "fs.h"
 #include "progress.h"
-#include "remote.h"
+#include "repo.h"
 #include "replay.h"
 #include "restore.h"
 #include "segment.h"
@@ -61,76 +61,21 @@ static const struct tb_cli cli = {
     opts,
 };
 
-/* s3:// locations are downloaded into private directories under $TMPDIR, removed at exit;
- * a backup root in S3 is mirrored manifests first, and a candidate's files only when it is
- * the one to try (tb_remote_root). */
-static tb_s3 *s3;
-static const char *remote_root;
-static char **fetched;
-static size_t nfetched;
+/* Where the backup, the backup root and the WAL archive are (tb_repo: a directory or
+ * s3://); what was downloaded for them is removed at exit. A backup root in S3 is mirrored
+ * manifests first, and a candidate's files come only when it is the one to try. */
+static tb_repo *root_repo, *wal_repo, *backup_repo;
 
-static int s3_client(void)
+static void repos_free(void)
 {
-    return s3 ? 0 : tool_s3_new(&s3);
+    tb_repo_free(root_repo);
+    tb_repo_free(wal_repo);
+    tb_repo_free(backup_repo);
 }
-
-/* Every fetched directory is removed at exit; one that cannot be kept is removed now. */
-static int keep(char *dir)
-{
-    char **p = realloc(fetched, (nfetched + 1) * sizeof *p);
-    if (!p) {
-        tb_fs_rm_rf(dir);
-        free(dir);
-        return tb_error_set(TB_EIO, "out of memory");
-    }
-    fetched = p;
-    fetched[nfetched++] = dir;
-    return 0;
-}
-
-/* Replaces *where, an s3:// location, by a local copy. */
-static int fetch(const char **where)
-{
-    char *dir = NULL;
-    int rc = s3_client();
-    if (rc == 0 && (rc = tb_remote_fetch_dir(s3, *where, tool_tmpdir(), &dir)) == 0 && (rc = keep(dir)) == 0)
-        *where = dir;
-    return rc;
-}
-
-static void remove_fetched(void)
-{
-    for (size_t i = 0; i < nfetched; i++) {
-        tb_fs_rm_rf(fetched[i]);
-        free(fetched[i]);
-    }
-    free(fetched);
-    fetched = NULL;
-    nfetched = 0;
-}
-
-/* --backup-directory s3://.../NAME: NAME and, for an incremental backup, its parents. */
-static int fetch_backup(const char **where)
-{
-    char *tmp = NULL, *dir = NULL;
-    int rc = s3_client();
-    if (rc == 0)
-        rc = tb_remote_fetch_backup(s3, *where, tool_tmpdir(), &tmp, &dir);
-    if (tmp && keep(tmp) < 0) {
-        free(dir);
-        return TB_EIO;
-    }
-    if (rc == 0 && (rc = keep(dir)) == 0)
-        *where = dir;
-    return rc;
-}
-
-/* A candidate under a mirrored S3 root: bring its files (and its parents') before it is checked. */
-static tb_remote_root *remote;
 
 static int prepare_candidate(const char *dir)
 {
-    return remote ? tb_remote_root_fetch(remote, dir) : 0;
+    return tb_repo_prepare(root_repo, dir);
 }
 
 /* One-command recovery: newest good backup before T, restored beside the target, replayed
@@ -149,16 +94,12 @@ static int recover(void)
         return rc;
     if ((rc = tb_restore_may_replace(target, force, keep_old(), &empty)) < 0)
         return rc;
-    if (tb_s3_is_url(backup_root)) {
-        remote_root = backup_root;
-        if ((rc = s3_client()) < 0 || (rc = tb_remote_root_open(&remote, s3, backup_root, tool_tmpdir())) < 0)
-            return rc;
-        backup_root = tb_remote_root_dir(remote);
-    }
-    if (tb_s3_is_url(wal_dir) && (rc = fetch(&wal_dir)) < 0)
+    if ((rc = tool_repo_open(&root_repo, backup_root, keys, NULL, NULL)) < 0 ||
+        (rc = tb_repo_root(root_repo, &backup_root)) < 0 ||
+        (rc = tool_repo_open(&wal_repo, wal_dir, keys, NULL, NULL)) < 0 || (rc = tb_repo_dir(wal_repo, &wal_dir)) < 0)
         return rc;
     if ((rc = tb_restore_pick(backup_root, t, &(struct tb_restore_opts){ .keys = keys }, prepare_candidate, tool_skipped,
-                              (void *)cli.tool, remote_root, &base)) < 0)
+                              (void *)cli.tool, tb_repo_location(root_repo), &base)) < 0)
         return rc;
     if ((rc = tb_fs_temp_sibling(target, &stage)) < 0)
         goto cleanup;
@@ -282,14 +223,12 @@ int main(int argc, char **argv)
         rc = recover();
         if (rc == 0)
             say_mapped();
-        tb_remote_root_free(remote);
-        remove_fetched();
-        tb_s3_free(s3);
+        repos_free();
         return rc < 0 ? tool_fail(&cli, rc) : 0;
     }
     if (!backup_dir == !from)
         return tool_usage(&cli, "give exactly one of --backup-directory DIR and --from -");
-    if (from && strcmp(from, "-") != 0 && !tb_s3_is_url(from))
+    if (from && strcmp(from, "-") != 0 && !tb_repo_is_remote(from))
         return tool_usage(&cli, "--from takes - (stdin) or s3://BUCKET/KEY; use --backup-directory for a directory");
     if (!verify_only == !target)
         return tool_usage(&cli, "give exactly one of --verify-only and --target DIR");
@@ -313,13 +252,18 @@ int main(int argc, char **argv)
     }
     if (target && (status = map_target()) >= 0)
         return status;
-    if (from && !tb_s3_is_url(from) && (rc = tb_stream_fd(&in, 0, 0, "stdin")) < 0)
+    if (from && strcmp(from, "-") == 0 && (rc = tb_stream_fd(&in, 0, 0, "stdin")) < 0)
         return tool_fail(&cli, rc);
-    if (from && tb_s3_is_url(from) && ((rc = s3_client()) < 0 || (rc = tb_remote_reader(&in, s3, from)) < 0))
+    /* (--from is - or s3://, checked above) */
+    if (from && strcmp(from, "-") != 0 &&
+        ((rc = tool_repo_open(&backup_repo, from, keys, NULL, NULL)) < 0 || (rc = tb_repo_stream(backup_repo, &in)) < 0)) {
+        repos_free();
         return tool_fail(&cli, rc);
-    local_dir = backup_dir && !tb_s3_is_url(backup_dir);
-    if (backup_dir && tb_s3_is_url(backup_dir) && (rc = fetch_backup(&backup_dir)) < 0) {
-        remove_fetched();
+    }
+    local_dir = backup_dir && !tb_repo_is_remote(backup_dir);
+    if (backup_dir && ((rc = tool_repo_open(&backup_repo, backup_dir, keys, NULL, NULL)) < 0 ||
+                       (rc = tb_repo_backup(backup_repo, &backup_dir)) < 0)) {
+        repos_free();
         return tool_fail(&cli, rc);
     }
     o.backup_dir = backup_dir;
@@ -363,7 +307,6 @@ int main(int argc, char **argv)
                 : quick ? " (not opened: --quick)" : " (opened and matched)");
     tb_manifest_free(m);
     tb_stream_free(in);
-    remove_fetched();
-    tb_s3_free(s3);
+    repos_free();
     return rc < 0 ? tool_fail(&cli, rc) : 0;
 }

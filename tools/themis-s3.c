@@ -13,17 +13,21 @@
 #include "timefmt.h"
 
 static const char *progress_arg;
+static struct tool_s3_opts s3o = TOOL_S3_OPTS_INIT;
 
 static const struct tb_option opts[] = {
-    { "endpoint", 0, TB_OPT_STRING, &tool_s3_opts.endpoint, "URL", "the S3 service (default $AWS_ENDPOINT_URL, else AWS)" },
-    { "region", 0, TB_OPT_STRING, &tool_s3_opts.region, "R", "the region to sign for (default $AWS_REGION, else us-east-1)" },
-    { "path-style", 0, TB_OPT_FLAG, &tool_s3_opts.path_style, NULL, "address buckets in the path (automatic with --endpoint)" },
-    { "parallel", 0, TB_OPT_INT, &tool_s3_opts.parallel, "N", "parts or ranges in flight (default 8)" },
-    { "part-size", 0, TB_OPT_INT, &tool_s3_opts.part_size, "N", "first part size of multipart uploads and downloads (default 8M)" },
-    { "retries", 0, TB_OPT_INT, &tool_s3_opts.retries, "N", "retries of a failed request (default 5)" },
-    { "ca-bundle", 0, TB_OPT_STRING, &tool_s3_opts.ca_bundle, "FILE", "CA certificates for HTTPS (default $AWS_CA_BUNDLE, else the system's)" },
-    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "with put, get and sync: show the bytes transferred on stderr (a line, or JSON lines)" },
-    { "verbose", 'v', TB_OPT_FLAG, &tool_s3_opts.verbose, NULL, "report retries on stderr" },
+    { "endpoint", 0, TB_OPT_STRING, &s3o.endpoint, "URL", "the S3 service (default $AWS_ENDPOINT_URL, else AWS)" },
+    { "region", 0, TB_OPT_STRING, &s3o.region, "R", "the region to sign for (default $AWS_REGION, else us-east-1)" },
+    { "path-style", 0, TB_OPT_FLAG, &s3o.path_style, NULL, "address buckets in the path (automatic with --endpoint)" },
+    { "parallel", 0, TB_OPT_INT, &s3o.parallel, "N", "parts or ranges in flight (default 8)" },
+    { "part-size", 0, TB_OPT_INT, &s3o.part_size, "N",
+      "first part size of multipart uploads and downloads (default 8M)" },
+    { "retries", 0, TB_OPT_INT, &s3o.retries, "N", "retries of a failed request (default 5)" },
+    { "ca-bundle", 0, TB_OPT_STRING, &s3o.ca_bundle, "FILE",
+      "CA certificates for HTTPS (default $AWS_CA_BUNDLE, else the system's)" },
+    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json",
+      "with put, get and sync: show the bytes transferred on stderr (a line, or JSON lines)" },
+    { "verbose", 'v', TB_OPT_FLAG, &s3o.verbose, NULL, "report retries on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
@@ -47,48 +51,32 @@ static int parse(const char *url, char **bucket, char **key, int need_key)
     return rc;
 }
 
-static int put(const char *src, const char *url)
+/* put (up) copies local (a file, or - for stdin) to the object url; get copies the object
+ * to local (a file, a directory, or - for stdout). */
+static int copy(const char *url, const char *local, int up)
 {
-    char *bucket, *key;
+    char *bucket, *key, *path = NULL;
+    tb_stream *std = NULL;
+    struct stat st;
     int rc = parse(url, &bucket, &key, 1);
     if (rc < 0)
         return rc;
-    if (strcmp(src, "-") == 0) {
-        tb_stream *in = NULL;
-        if ((rc = tb_stream_fd(&in, 0, 0, "stdin")) == 0)
-            rc = tb_s3_put(s3, bucket, key, in, UINT64_MAX, NULL);
-        tb_stream_free(in);
+    if (strcmp(local, "-") == 0) {
+        if ((rc = tb_stream_fd(&std, up ? 0 : 1, 0, up ? "stdin" : "stdout")) == 0)
+            rc = up ? tb_s3_put(s3, bucket, key, std, UINT64_MAX, NULL) : tb_s3_get(s3, bucket, key, std);
+        tb_stream_free(std);
+    } else if (up) {
+        rc = tb_s3_put_file(s3, bucket, key, local);
     } else {
-        rc = tb_s3_put_file(s3, bucket, key, src);
-    }
-    free(bucket);
-    free(key);
-    return rc;
-}
-
-static int get(const char *url, const char *dst)
-{
-    char *bucket, *key;
-    int rc = parse(url, &bucket, &key, 1);
-    if (rc < 0)
-        return rc;
-    if (strcmp(dst, "-") == 0) {
-        tb_stream *out = NULL;
-        if ((rc = tb_stream_fd(&out, 1, 0, "stdout")) == 0)
-            rc = tb_s3_get(s3, bucket, key, out);
-        tb_stream_free(out);
-    } else {
-        struct stat st;
-        char *path = NULL;
         /* Into a directory: under the object's own name, as cp does. */
-        if (stat(dst, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (stat(local, &st) == 0 && S_ISDIR(st.st_mode)) {
             const char *base = strrchr(key, '/') ? strrchr(key, '/') + 1 : key;
-            if (asprintf(&path, "%s/%s", dst, base) < 0)
+            if (asprintf(&path, "%s/%s", local, base) < 0)
                 path = NULL;
         }
-        rc = tb_s3_get_file(s3, bucket, key, path ? path : dst);
-        free(path);
+        rc = tb_s3_get_file(s3, bucket, key, path ? path : local);
     }
+    free(path);
     free(bucket);
     free(key);
     return rc;
@@ -197,15 +185,16 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "--progress goes with put, get and sync");
     if (tb_progress_parse(progress_arg, &pmode) < 0)
         return tool_fail(&cli, TB_EUSAGE);
-    if ((rc = tool_s3_new(&s3)) < 0)
+    if ((rc = tool_s3_new(&s3, &s3o)) < 0)
         return tool_fail(&cli, rc);
     /* The total comes from the library: a file's size, or the object's for a download. */
-    tb_progress_start(&prog, pmode, stderr, !strcmp(cmd, "put") ? "upload" : !strcmp(cmd, "get") ? "download" : "sync", 0);
+    tb_progress_start(&prog, pmode, stderr,
+                      !strcmp(cmd, "put") ? "upload" : !strcmp(cmd, "get") ? "download" : "sync", 0);
     tb_s3_set_progress(s3, tb_progress_update, &prog, &prog.total);
     if (!strcmp(cmd, "put"))
-        rc = put(argv[argi], argv[argi + 1]);
+        rc = copy(argv[argi + 1], argv[argi], 1);
     else if (!strcmp(cmd, "get"))
-        rc = get(argv[argi], argv[argi + 1]);
+        rc = copy(argv[argi], argv[argi + 1], 0);
     else if (!strcmp(cmd, "ls"))
         rc = ls(argv[argi]);
     else if (!strcmp(cmd, "stat"))

@@ -13,7 +13,7 @@
 #include "config.h"
 #include "fs.h"
 #include "progress.h"
-#include "remote.h"
+#include "repo.h"
 #include "s3opts.h"
 
 static const char *db_path, *wal_dir, *push_url, *progress_arg, *policy_arg, *db_wal_dir;
@@ -104,7 +104,7 @@ static int stream_segment(void *arg, const char *path, const struct tb_seg_info 
  * (that could lose WAL); it is reported and caught up at the next closed segment, and at
  * the end, where a push still failing is the exit status. */
 struct pusher {
-    tb_s3 *s3;
+    tb_repo *repo;
     const char *dir, *url;
     int behind;
 };
@@ -112,7 +112,7 @@ struct pusher {
 static int push_catch_up(struct pusher *p)
 {
     unsigned n = 0;
-    int rc = tb_remote_push_catch_up(p->s3, p->dir, p->url, &n);
+    int rc = tb_repo_wal_catch_up(p->repo, p->dir, &n);
     if (rc == 0 && verbose && n)
         fprintf(stderr, "%s: pushed %u segment%s to %s\n", cli.tool, n, n == 1 ? "" : "s", p->url);
     p->behind = rc < 0;
@@ -126,7 +126,7 @@ static int push_segment(void *arg, const char *path, const struct tb_seg_info *s
     (void)path;
     if (p->behind) {
         rc = push_catch_up(p);
-    } else if ((rc = tb_remote_push_segment(p->s3, p->dir, p->url, s->name)) == 0 && verbose) {
+    } else if ((rc = tb_repo_wal_push(p->repo, p->dir, s->name)) == 0 && verbose) {
         fprintf(stderr, "%s: pushed %s to %s\n", cli.tool, s->name, p->url);
     }
     /* A push cut by our own stop signal is no failure: the catch-up at the end sends it.
@@ -231,7 +231,7 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "--check needs --wal-directory");
     if (push_url && (!wal_dir || check))
         return tool_usage(&cli, "--push goes with --wal-directory and --once or --follow");
-    if (push_url && !tb_s3_is_url(push_url))
+    if (push_url && !tb_repo_is_remote(push_url))
         return tool_usage(&cli, "--push takes an s3://BUCKET/PREFIX location");
     if (to_stdout && isatty(1))
         return tool_usage(&cli, "refusing to write a tar stream to a terminal");
@@ -270,7 +270,7 @@ int main(int argc, char **argv)
         o.published_arg = &tar;
     }
     if (push_url) {
-        if ((rc = tool_s3_new(&push.s3)) < 0)
+        if ((rc = tool_repo_open(&push.repo, push_url, NULL, NULL, NULL)) < 0 || (rc = tb_repo_check(push.repo)) < 0)
             goto out;
         push.dir = wal_dir;
         push.url = push_url;
@@ -340,7 +340,7 @@ int main(int argc, char **argv)
     following = NULL;
     tb_archiver_free(a);
 out:
-    tb_s3_free(push.s3);
+    tb_repo_free(push.repo);
     if (tar.w) {
         /* The tar trailer only after a clean end: a stream cut by an error must not look whole. */
         if (rc == 0)

@@ -7,7 +7,7 @@
 #include "config.h"
 #include "fs.h"
 #include "progress.h"
-#include "remote.h"
+#include "repo.h"
 #include "replay.h"
 #include "segment.h"
 #include "s3opts.h"
@@ -55,8 +55,8 @@ int main(int argc, char **argv)
     struct tb_config *cfg = NULL;
     struct tb_progress prog;
     enum tb_progress_mode pmode;
-    char t1[64], t2[64], t3[64], *sub = NULL, *fetched = NULL;
-    tb_s3 *s3 = NULL;
+    char t1[64], t2[64], t3[64], *sub = NULL;
+    tb_repo *repo = NULL;
     tb_keyring *keys = NULL;
     int argi, rc, status, mapped;
 
@@ -91,13 +91,10 @@ int main(int argc, char **argv)
     tb_config_free(cfg);
     if (rc < 0)
         return tool_fail(&cli, rc);
-    if (tb_s3_is_url(wal_dir)) {
-        if ((rc = tool_s3_new(&s3)) < 0 || (rc = tb_remote_fetch_dir(s3, wal_dir, tool_tmpdir(), &fetched)) < 0) {
-            tb_s3_free(s3);
-            free(sub);
-            return tool_fail(&cli, rc);
-        }
-        wal_dir = fetched;
+    if ((rc = tool_repo_open(&repo, wal_dir, keys, NULL, NULL)) < 0 || (rc = tb_repo_dir(repo, &wal_dir)) < 0) {
+        tb_repo_free(repo);
+        free(sub);
+        return tool_fail(&cli, rc);
     }
     o.wal_dir = wal_dir;
     o.db_path = sub;
@@ -114,10 +111,7 @@ int main(int argc, char **argv)
     rc = tb_replay_run(&o, &r);
     tb_progress_finish(&prog);
     free(sub);
-    if (fetched)
-        tb_fs_rm_rf(fetched);
-    free(fetched);
-    tb_s3_free(s3);
+    tb_repo_free(repo); /* (a downloaded archive is removed) */
     if (dry_run && (rc == 0 || rc == TB_EGAP)) {
         printf("base sequence      %" PRIu64 " (stamp %s)\n", r.base_seq, fmt(r.base_ts, t1, sizeof t1));
         printf("archive            sequences %" PRIu64 "..%" PRIu64 ", %s .. %s\n", r.archive_first,

@@ -49,6 +49,15 @@ static inline int tool_usage(const struct tb_cli *cli, const char *msg)
     return 2;
 }
 
+/* tool_parse for a tool that takes options only: an argument left over is a usage error. */
+static inline int tool_parse_options(const struct tb_cli *cli, int argc, char **argv)
+{
+    int argi, status = tool_parse(cli, argc, argv, &argi);
+    if (status < 0 && argi < argc)
+        return tool_usage(cli, "unexpected argument");
+    return status;
+}
+
 static void tool_on_signal(int sig)
 {
     tb_interrupted = sig;
@@ -80,7 +89,8 @@ static inline void tool_catch_signals(void)
 
 /* --rate-limit: MiB per second, or bytes per second with a suffix (tb_cli_parse_rate). */
 #define TOOL_RATE_OPTION(rate) \
-    { "rate-limit", 0, TB_OPT_STRING, &(rate), "MiB/s", "read at most this many MiB per second (or bytes with a suffix: 512k, 50M)" }
+    { "rate-limit", 0, TB_OPT_STRING, &(rate), "MiB/s", \
+      "read at most this many MiB per second (or bytes with a suffix: 512k, 50M)" }
 
 /* The end of a long-running tool's option table: --nice, --io-nice, --rate-limit, -v
  * (its help says what it prints) and the terminator. */
@@ -140,8 +150,10 @@ static inline void tool_skipped(void *arg, const char *dir, const char *why)
 
 /* The --key-file and --passphrase-file entries of a tool's option table; tool_keys loads them. */
 #define TOOL_KEY_OPTIONS(keyfile, passfile) \
-    { "key-file", 0, TB_OPT_LIST, &(keyfile), "FILE", "key of encrypted data: 32 bytes, raw or as 64 hex digits (repeatable)" }, \
-    { "passphrase-file", 0, TB_OPT_LIST, &(passfile), "FILE", "passphrase of encrypted data: the file's first line (scrypt; repeatable)" }
+    { "key-file", 0, TB_OPT_LIST, &(keyfile), "FILE", \
+      "key of encrypted data: 32 bytes, raw or as 64 hex digits (repeatable)" }, \
+    { "passphrase-file", 0, TB_OPT_LIST, &(passfile), "FILE", \
+      "passphrase of encrypted data: the file's first line (scrypt; repeatable)" }
 
 /* A keyring of every key file and passphrase file given; *out is NULL when none is.
  * Reading, any of them opens the data; writing seals it for all of them. Returns -1 to go
