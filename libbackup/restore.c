@@ -594,8 +594,6 @@ int tb_restore_check_target(const char *target)
     return 0;
 }
 
-/* Publishes stage at target: rename into a missing or empty target, or swap with a
- * non-empty one (--force) and remove what was there only after the swap. */
 int tb_restore_may_replace(const char *target, int force, const char *keep_old, int *empty)
 {
     int rc;
@@ -606,6 +604,8 @@ int tb_restore_may_replace(const char *target, int force, const char *keep_old, 
     return 0;
 }
 
+/* Rename into a missing or empty target, or swap with a non-empty one and remove (or keep
+ * aside) what was there only after the swap: the target is never missing on the way. */
 int tb_restore_publish(const char *stage, const char *target, int force, const char *keep_old)
 {
     int empty, rc;
@@ -722,8 +722,10 @@ static int make_work(struct restore *c)
         return 0;
     if (!o->verify_only)
         rc = tb_fs_temp_sibling(o->target, &c->work);
-    else if (asprintf(&c->work, "%s/verify-%d", scratch_of(o), (int)getpid()) < 0)
-        rc = (c->work = NULL, tb_error_set(TB_EIO, "out of memory"));
+    else if (asprintf(&c->work, "%s/verify-%d", scratch_of(o), (int)getpid()) < 0) {
+        c->work = NULL;
+        rc = tb_error_set(TB_EIO, "out of memory");
+    }
     if (rc < 0 || (rc = tb_fs_mkdir_p(c->work, 0700)) < 0)
         return rc;
     c->dbdir = tb_fs_join(c->work, "db");
