@@ -24,38 +24,6 @@
 
 enum { MANIFEST_MAX = 64 << 20 };
 
-struct seen {
-    size_t n, cap;
-    struct tb_manifest_file *v;
-};
-
-static int seen_add(struct seen *s, const char *name, uint64_t size, const char *sha, unsigned mode)
-{
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        struct tb_manifest_file *p = realloc(s->v, cap * sizeof *p);
-        if (!p)
-            return tb_error_set(TB_EIO, "out of memory");
-        s->v = p;
-        s->cap = cap;
-    }
-    s->v[s->n].name = strdup(name);
-    s->v[s->n].size = size;
-    s->v[s->n].mode = mode;
-    memcpy(s->v[s->n].sha256, sha, 65);
-    if (!s->v[s->n].name)
-        return tb_error_set(TB_EIO, "out of memory");
-    s->n++;
-    return 0;
-}
-
-static void seen_free(struct seen *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i].name);
-    free(s->v);
-}
-
 /* ---- the names a stream holds: each once, no file where a directory is ---- */
 
 enum { KIND_FILE = 1, KIND_DIR, KIND_IMPLIED };
@@ -234,27 +202,29 @@ static int read_member(tb_archive_reader *r, const struct tb_archive_entry *e, c
     return rc;
 }
 
-static int check_members(const struct seen *s, const struct tb_manifest *m)
+/* The file members read (seen) against the archive's manifest: each listed, as listed,
+ * and every file it lists that this archive stores read. */
+static int check_members(const struct tb_manifest *seen, const struct tb_manifest *m)
 {
-    for (size_t i = 0; i < s->n; i++) {
-        const struct tb_manifest_file *f = tb_manifest_find(m, s->v[i].name);
+    for (size_t i = 0; i < seen->nfiles; i++) {
+        const struct tb_manifest_file *s = &seen->files[i], *f = tb_manifest_find(m, s->name);
         if (!f || f->stored_in)
-            return tb_error_set(TB_EVERIFY, "extra member not in the manifest: %s", s->v[i].name);
-        if (f->size != s->v[i].size)
+            return tb_error_set(TB_EVERIFY, "extra member not in the manifest: %s", s->name);
+        if (f->size != s->size)
             return tb_error_set(TB_EVERIFY, "member %s has %" PRIu64 " bytes, manifest says %" PRIu64,
-                                f->name, s->v[i].size, f->size);
-        if (strcmp(f->sha256, s->v[i].sha256))
+                                f->name, s->size, f->size);
+        if (strcmp(f->sha256, s->sha256))
             return tb_error_set(TB_EVERIFY, "member %s: SHA-256 mismatch (damaged)", f->name);
-        if (f->mode != s->v[i].mode)
-            return tb_error_set(TB_EVERIFY, "member %s has mode 0%o, manifest says 0%o", f->name, s->v[i].mode,
+        if (f->mode != s->mode)
+            return tb_error_set(TB_EVERIFY, "member %s has mode 0%o, manifest says 0%o", f->name, s->mode,
                                 f->mode);
     }
     for (size_t i = 0; i < m->nfiles; i++) {
         int found = 0;
         if (m->files[i].stored_in)
             continue; /* in an ancestor's archive: read_ancestors checks it */
-        for (size_t j = 0; j < s->n && !found; j++)
-            found = strcmp(s->v[j].name, m->files[i].name) == 0;
+        for (size_t j = 0; j < seen->nfiles && !found; j++)
+            found = strcmp(seen->files[j].name, m->files[i].name) == 0;
         if (!found)
             return tb_error_set(TB_EVERIFY, "member missing from the archive: %s", m->files[i].name);
     }
@@ -418,22 +388,91 @@ static void archive_id(tb_stream *crypt, tb_stream *sha, char hex[65])
         tb_stream_sha256_hex(sha, hex);
 }
 
+
+/* The readers stacked on an archive file: r owns the stack; the others are layers of it,
+ * kept to ask for the archive's size and id once it is read to its end. */
+struct reader {
+    tb_stream *sha;     /* the SHA-256 of the file */
+    tb_stream *counter; /* bytes read, with progress (NULL for an ancestor's archive) */
+    tb_stream *crypt;   /* the decryptor of an encrypted archive, else NULL */
+    tb_archive_reader *r;
+};
+
+/* Stacks the readers on src (owned): the rate limit, hashing and counting o asks for (o
+ * NULL: hashing only), then what the first bytes call for, then the tar reader. */
+static int reader_open(struct reader *rd, tb_stream *src, const struct tb_restore_opts *o, tb_keyring *keys,
+                       const char *where)
+{
+    tb_stream *top;
+    int rc;
+    if (o && o->rate_limit) {
+        tb_stream *rl;
+        if ((rc = tb_stream_rate_limit(&rl, src, o->rate_limit, NULL, NULL, NULL)) < 0)
+            goto cleanup;
+        src = rl;
+    }
+    if ((rc = tb_stream_sha256(&rd->sha, src)) < 0)
+        goto cleanup;
+    src = rd->sha;
+    if (o && (rc = tb_stream_counter(&rd->counter, rd->sha, o->progress, o->progress_arg)) < 0)
+        goto cleanup;
+    top = o ? rd->counter : rd->sha;
+    src = NULL;
+    if ((rc = open_layers(top, rd->sha, keys, where, &top, &rd->crypt)) < 0)
+        goto cleanup;
+    rc = tb_archive_reader_new(&rd->r, top);
+cleanup:
+    tb_stream_free(src);
+    return rc;
+}
+
+/* Reads the rest of the archive (below the tar reader: end blocks, anything appended) from
+ * s, a layer of the stack, and gives the id the archive is named by. */
+static int reader_finish(struct reader *rd, tb_stream *s, char hex[65])
+{
+    int rc = drain(s);
+    archive_id(rd->crypt, rd->sha, hex);
+    return rc;
+}
+
 /* ---- incremental backups: members stored in an ancestor's archive ---- */
+
+/* The outer manifest of the backup in dir, which must be the one whose archive has the
+ * SHA-256 want (a child names its parent by both). */
+static int read_parent(const char *dir, const char *want, struct tb_manifest **out)
+{
+    char *mpath = tb_fs_join(dir, TB_MANIFEST_NAME), *text = NULL;
+    int rc = mpath ? tb_fs_read_file(mpath, &text, NULL) : tb_error_set(TB_EIO, "out of memory");
+    *out = NULL;
+    if (rc == TB_ENOENT)
+        rc = tb_error_set(TB_EVERIFY, "parent backup missing: %s (this backup stores only what changed since it)", dir);
+    if (rc == 0)
+        rc = tb_manifest_parse(text, mpath, out);
+    if (rc == 0 && strcmp((*out)->archive_sha256, want))
+        rc = tb_error_set(TB_EVERIFY, "parent backup %s is not the one this backup was made from (its archive "
+                          "SHA-256 differs)", dir);
+    if (rc < 0) {
+        tb_manifest_free(*out);
+        *out = NULL;
+    }
+    free(mpath);
+    free(text);
+    return rc;
+}
 
 /* The directory of the ancestor whose archive has this SHA-256, following the parent
  * paths from dir; *mf receives its outer manifest. */
 static int find_ancestor(const char *dir, const struct tb_manifest *m, const char *sha, char **out,
                          struct tb_manifest **mf)
 {
-    char *cur = NULL, *mpath = NULL, *text = NULL;
+    char *cur = NULL;
     const struct tb_manifest *at = m;
     struct tb_manifest *pm = NULL;
     int rc = 0;
     *out = NULL;
     *mf = NULL;
-    for (unsigned depth = 0; at->parent_path; depth++) {
+    for (unsigned depth = 0; at->parent_path && rc == 0; depth++) {
         char *next = at->parent_path[0] == '/' ? strdup(at->parent_path) : tb_fs_join(cur ? cur : dir, at->parent_path);
-        const char *want = at->parent_sha256;
         struct tb_manifest *nm = NULL;
         if (!next || depth > 10000) {
             free(next);
@@ -442,25 +481,10 @@ static int find_ancestor(const char *dir, const struct tb_manifest *m, const cha
         }
         free(cur);
         cur = next;
-        free(mpath);
-        free(text);
-        text = NULL;
-        mpath = tb_fs_join(cur, TB_MANIFEST_NAME);
-        rc = mpath ? tb_fs_read_file(mpath, &text, NULL) : tb_error_set(TB_EIO, "out of memory");
-        if (rc == TB_ENOENT)
-            rc = tb_error_set(TB_EVERIFY, "parent backup missing: %s (this backup stores only what changed since it)", cur);
-        if (rc == 0)
-            rc = tb_manifest_parse(text, mpath, &nm);
-        if (rc == 0 && strcmp(nm->archive_sha256, want))
-            rc = tb_error_set(TB_EVERIFY, "parent backup %s is not the one this backup was made from (its archive "
-                              "SHA-256 differs)", cur);
-        if (rc < 0) {
-            tb_manifest_free(nm);
+        if ((rc = read_parent(cur, at->parent_sha256, &nm)) < 0)
             break;
-        }
         tb_manifest_free(pm);
-        pm = nm;
-        at = pm;
+        at = pm = nm;
         if (strcmp(pm->archive_sha256, sha) == 0) {
             *out = cur;
             *mf = pm;
@@ -470,11 +494,37 @@ static int find_ancestor(const char *dir, const struct tb_manifest *m, const cha
         }
     }
     if (rc == 0 && !*out)
-        rc = tb_error_set(TB_EVERIFY, "no ancestor of this backup has the archive %.12s... that stores some of its members", sha);
+        rc = tb_error_set(TB_EVERIFY, "no ancestor of this backup has the archive %.12s... that stores some of its "
+                          "members", sha);
     free(cur);
-    free(mpath);
-    free(text);
     tb_manifest_free(pm);
+    return rc;
+}
+
+/* One member of an ancestor's archive that m stores there: checked against m's size (before
+ * a byte of it is written) and SHA-256, and extracted under dbdir when not NULL. *got counts
+ * them; *named says the error names the parent already. */
+static int read_ancestor_member(tb_archive_reader *r, const struct tb_archive_entry *e, const char *adir,
+                                const struct tb_manifest_file *f, const char *dbdir, const char *wmode, size_t *got,
+                                int *named)
+{
+    char sha[65], *dest = dbdir ? dest_for(e->name, dbdir, NULL) : NULL;
+    uint64_t size;
+    int rc;
+    *named = 1;
+    if (e->size != f->size) {
+        free(dest);
+        return tb_error_set(TB_EVERIFY, "parent backup %s: member %s has %" PRIu64 " bytes, manifest says %" PRIu64,
+                            adir, e->name, e->size, f->size);
+    }
+    rc = read_member(r, e, dest, wmode, sha, &size, NULL);
+    free(dest);
+    *named = 0;
+    if (rc == 0 && (size != f->size || strcmp(sha, f->sha256))) {
+        rc = tb_error_set(TB_EVERIFY, "parent backup %s: member %s SHA-256 mismatch (damaged)", adir, e->name);
+        *named = 1;
+    }
+    ++*got;
     return rc;
 }
 
@@ -484,11 +534,10 @@ static int find_ancestor(const char *dir, const struct tb_manifest *m, const cha
 static int read_ancestor(const char *adir, const struct tb_manifest *am, const struct tb_manifest *m,
                          const char *sha_id, const char *dbdir, const char *wmode, tb_keyring *keys)
 {
-    tb_stream *src = NULL, *sha = NULL, *top = NULL, *crypt = NULL;
-    tb_archive_reader *r = NULL;
-    char *apath = archive_file(adir, am);
+    struct reader rd = { 0 };
+    tb_stream *src = NULL;
+    char *apath = archive_file(adir, am), hex[65];
     size_t want = 0, got = 0;
-    char hex[65];
     int rc, named = 0; /* the error's message names the parent already */
     for (size_t i = 0; i < m->nfiles; i++)
         want += m->files[i].stored_in && strcmp(m->files[i].stored_in, sha_id) == 0;
@@ -499,42 +548,19 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
         rc = tb_error_set(TB_EVERIFY, "parent backup %s has lost its archive (%s)", adir, apath);
         named = 1;
     }
-    if (rc == 0 && (rc = tb_stream_sha256(&sha, src)) == 0) {
-        src = NULL;
-        rc = open_layers(sha, sha, keys, adir, &top, &crypt);
-    }
-    if (rc == 0) {
-        tb_stream *stack = top;
-        top = NULL;
-        rc = tb_archive_reader_new(&r, stack);
-    }
+    if (rc == 0)
+        rc = reader_open(&rd, src, NULL, keys, adir);
     while (rc == 0) {
         struct tb_archive_entry e;
         const struct tb_manifest_file *f;
-        char got_sha[65], *dest;
-        uint64_t size;
-        int more = tb_archive_next(r, &e);
+        int more = tb_archive_next(rd.r, &e);
         if (more <= 0) {
             rc = more;
             break;
         }
         f = e.is_dir ? NULL : tb_manifest_find(m, e.name);
-        if (!f || !f->stored_in || strcmp(f->stored_in, sha_id))
-            continue;
-        if (e.size != f->size) { /* before writing a byte of it */
-            rc = tb_error_set(TB_EVERIFY, "parent backup %s: member %s has %" PRIu64 " bytes, manifest says %" PRIu64,
-                              adir, e.name, e.size, f->size);
-            named = 1;
-            break;
-        }
-        dest = dbdir ? dest_for(e.name, dbdir, NULL) : NULL;
-        rc = read_member(r, &e, dest, wmode, got_sha, &size, NULL);
-        free(dest);
-        if (rc == 0 && (size != f->size || strcmp(got_sha, f->sha256))) {
-            rc = tb_error_set(TB_EVERIFY, "parent backup %s: member %s SHA-256 mismatch (damaged)", adir, e.name);
-            named = 1;
-        }
-        got++;
+        if (f && f->stored_in && strcmp(f->stored_in, sha_id) == 0)
+            rc = read_ancestor_member(rd.r, &e, adir, f, dbdir, wmode, &got, &named);
     }
     /* Anything the layers below found (a corrupt zstd frame, a torn tar) is the parent's
      * damage too: say whose. A wrong key and a full disk keep their own words. */
@@ -543,15 +569,9 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
     if (rc == 0 && got != want)
         rc = tb_error_set(TB_EVERIFY, "parent backup %s lacks %zu of the members this backup needs from it", adir,
                           want - got);
-    if (rc == 0) {
-        rc = drain(crypt ? crypt : sha);
-        archive_id(crypt, sha, hex);
-        if (rc == 0 && strcmp(hex, sha_id))
-            rc = tb_error_set(TB_EVERIFY, "parent backup %s: archive SHA-256 does not match (damaged)", adir);
-    }
-    tb_archive_reader_free(r);
-    tb_stream_free(top);
-    tb_stream_free(src);
+    if (rc == 0 && (rc = reader_finish(&rd, rd.crypt ? rd.crypt : rd.sha, hex)) == 0 && strcmp(hex, sha_id))
+        rc = tb_error_set(TB_EVERIFY, "parent backup %s: archive SHA-256 does not match (damaged)", adir);
+    tb_archive_reader_free(rd.r);
     free(apath);
     return rc;
 }
@@ -574,8 +594,6 @@ int tb_restore_check_target(const char *target)
     return 0;
 }
 
-/* Publishes stage at target: rename into a missing or empty target, or swap with a
- * non-empty one (--force) and remove what was there only after the swap. */
 int tb_restore_may_replace(const char *target, int force, const char *keep_old, int *empty)
 {
     int rc;
@@ -586,6 +604,8 @@ int tb_restore_may_replace(const char *target, int force, const char *keep_old, 
     return 0;
 }
 
+/* Rename into a missing or empty target, or swap with a non-empty one and remove (or keep
+ * aside) what was there only after the swap: the target is never missing on the way. */
 int tb_restore_publish(const char *stage, const char *target, int force, const char *keep_old)
 {
     int empty, rc;
@@ -613,328 +633,354 @@ int tb_restore_publish(const char *stage, const char *target, int force, const c
     return rc;
 }
 
+/* ---- a restore or verification: phases over one context ---- */
+
+struct restore {
+    const struct tb_restore_opts *o;
+    const char *where;              /* the backup directory, or "stdin" */
+    const char *wmode;              /* how extracted files are written (read_member) */
+    int extract;                    /* members are written out (all but --verify-only --quick) */
+    struct tb_manifest *outer;      /* the manifest beside the archive (NULL: a stream) */
+    struct tb_manifest *inner;      /* the archive's own, its last member */
+    struct tb_manifest *seen;       /* the file members read, as they were */
+    struct names names;
+    struct member_caps caps;
+    struct reader rd;
+    char *mpath, *apath;            /* the outer manifest and the archive */
+    char *work, *dbdir, *cfgdir;    /* where members are extracted */
+    char *stage, *ro_scratch;
+};
+
+static const char *scratch_of(const struct tb_restore_opts *o)
+{
+    return o->scratch ? o->scratch : "/tmp";
+}
+
+/* The manifest beside the archive and the archive's path and size. */
+static int read_outer(struct restore *c)
+{
+    const char *dir = c->o->backup_dir;
+    char *text = NULL;
+    struct stat st;
+    int rc;
+    if (!tb_fs_exists(dir))
+        return tb_error_set(TB_ENOENT, "backup directory does not exist (%s)", dir);
+    if (!(c->mpath = tb_fs_join(dir, TB_MANIFEST_NAME)))
+        return tb_error_set(TB_EIO, "out of memory");
+    rc = tb_fs_read_file(c->mpath, &text, NULL);
+    if (rc == TB_ENOENT)
+        rc = tb_error_set(TB_EVERIFY, "backup is incomplete: %s is missing (%s)", TB_MANIFEST_NAME, dir);
+    if (rc == 0)
+        rc = tb_manifest_parse(text, c->mpath, &c->outer);
+    free(text);
+    if (rc == 0 && !(c->apath = archive_file(dir, c->outer)))
+        rc = tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0 && stat(c->apath, &st) < 0)
+        rc = tb_error_errno(TB_EVERIFY, errno, "backup is incomplete: cannot find %s", c->apath);
+    if (rc == 0 && c->o->progress_total)
+        *c->o->progress_total = (uint64_t)st.st_size;
+    return rc;
+}
+
+/* Pre-flight: the restored files need db_bytes where they are written. */
+static int check_space(const struct restore *c)
+{
+    const struct tb_restore_opts *o = c->o;
+    char *parent = o->verify_only ? strdup(scratch_of(o)) : tb_fs_dirname(o->target);
+    uint64_t have = 0, need = c->outer->db_bytes + (1 << 20);
+    int rc = parent ? tb_fs_free_bytes(parent, &have) : tb_error_set(TB_EIO, "out of memory");
+    if (rc == 0 && have < need)
+        rc = tb_error_set(TB_ENOSPC, "not enough free space: restore needs %" PRIu64 " bytes, %" PRIu64
+                          " available (%s)", need, have, parent);
+    free(parent);
+    return rc;
+}
+
+/* Phase 1: the backup directory's manifest and archive, or the stream, under its readers. */
+static int open_source(struct restore *c)
+{
+    const struct tb_restore_opts *o = c->o;
+    tb_stream *src = NULL;
+    int rc;
+    if (o->backup_dir) {
+        if ((rc = read_outer(c)) < 0 || (c->extract && (rc = check_space(c)) < 0) ||
+            (rc = tb_stream_file(&src, c->apath, "r")) < 0)
+            return rc;
+    } else if ((rc = tb_stream_borrow(&src, o->in)) < 0) {
+        return rc;
+    }
+    return reader_open(&c->rd, src, o, o->keys, c->where);
+}
+
+/* Phase 2: where members are extracted. Verification restores under scratch; a restore
+ * goes beside the target so the final rename stays on one filesystem. */
+static int make_work(struct restore *c)
+{
+    const struct tb_restore_opts *o = c->o;
+    int rc = 0;
+    if (!c->extract)
+        return 0;
+    if (!o->verify_only)
+        rc = tb_fs_temp_sibling(o->target, &c->work);
+    else if (asprintf(&c->work, "%s/verify-%d", scratch_of(o), (int)getpid()) < 0) {
+        c->work = NULL;
+        rc = tb_error_set(TB_EIO, "out of memory");
+    }
+    if (rc < 0 || (rc = tb_fs_mkdir_p(c->work, 0700)) < 0)
+        return rc;
+    c->dbdir = tb_fs_join(c->work, "db");
+    c->ro_scratch = tb_fs_join(c->work, "rocksdb-log");
+    if (o->config_target && !o->verify_only)
+        c->cfgdir = strdup(o->config_target);
+    if (!c->dbdir || !c->ro_scratch)
+        return tb_error_set(TB_EIO, "out of memory");
+    /* Never fill the disk: the members' stated sizes must fit in what is free there
+     * (less a reserve for RocksDB's open), whatever the manifest at the end says. */
+    if ((rc = tb_fs_free_bytes(c->work, &c->caps.room)) < 0)
+        return rc;
+    c->caps.room = c->caps.room > (1 << 20) ? c->caps.room - (1 << 20) : 1;
+    return 0;
+}
+
+/* One member whose header passed: the archive's manifest (*is_manifest set), a directory,
+ * or a file, hashed (and extracted) and remembered in seen. */
+static int read_entry(struct restore *c, const struct tb_archive_entry *e, int *is_manifest)
+{
+    char sha[65], *dest, *text = NULL;
+    uint64_t size;
+    int rc = 0;
+    if (strcmp(e->name, TB_MANIFEST_NAME) == 0) {
+        *is_manifest = 1;
+        if ((rc = read_member(c->rd.r, e, NULL, NULL, sha, &size, &text)) == 0)
+            rc = tb_manifest_parse(text, "archive member " TB_MANIFEST_NAME, &c->inner);
+        free(text);
+        return rc;
+    }
+    dest = dest_for(e->name, c->dbdir, c->cfgdir);
+    if (e->is_dir)
+        rc = dest ? tb_fs_mkdir_p(dest, 0755) : 0;
+    else if ((rc = read_member(c->rd.r, e, dest, c->wmode, sha, &size, NULL)) == 0)
+        rc = tb_manifest_add_file(c->seen, e->name, size, sha, (unsigned)e->mode);
+    free(dest);
+    return rc;
+}
+
+/* Phase 3: every member once, its header checked before a byte is written; the
+ * manifest ends the archive. */
+static int read_archive(struct restore *c)
+{
+    int after_manifest = 0, rc;
+    c->caps.outer = c->outer;
+    for (;;) {
+        struct tb_archive_entry e;
+        int more = tb_archive_next(c->rd.r, &e);
+        if (more <= 0) {
+            rc = more;
+            break;
+        }
+        if (after_manifest)
+            return tb_error_set(TB_EVERIFY, "member after %s: %.80s (%s)", TB_MANIFEST_NAME, e.name, c->where);
+        if ((rc = check_header(&e, &c->names, &c->caps, c->where)) < 0 || (rc = read_entry(c, &e, &after_manifest)) < 0)
+            return rc;
+    }
+    if (rc == 0 && !c->inner)
+        rc = tb_error_set(TB_EVERIFY, "archive has no %s member: truncated or not a themis backup (%s)",
+                          TB_MANIFEST_NAME, c->where);
+    return rc;
+}
+
+/* Phase 4: the members against the archive's manifest, and the archive against the
+ * manifest beside it. */
+static int verify_archive(struct restore *c)
+{
+    char hex[65];
+    uint64_t n;
+    int rc;
+    if ((rc = check_members(c->seen, c->inner)) < 0 || (rc = check_dirs(&c->names, c->inner)) < 0)
+        return rc;
+    /* An encrypted stream is read to its last chunk: truncation and trailing bytes show
+     * only there. */
+    if (c->rd.crypt && (rc = drain(c->rd.crypt)) < 0)
+        return rc;
+    if (!c->outer)
+        return 0;
+    /* The copy beside the archive is the one read without the archive (--list, expire,
+     * the parent of the next incremental): it must say what the archive's says. */
+    if ((rc = tb_manifest_compare(c->outer, c->inner)) < 0)
+        return tb_error_wrap(rc, "%s differs from the archive's own", c->mpath);
+    if ((rc = reader_finish(&c->rd, c->rd.counter, hex)) < 0)
+        return rc;
+    if ((n = tb_stream_counter_bytes(c->rd.counter)) != c->outer->archive_size)
+        return tb_error_set(TB_EVERIFY, "archive has %" PRIu64 " bytes, %s says %" PRIu64 " (%s)", n,
+                            TB_MANIFEST_NAME, c->outer->archive_size, c->apath);
+    if (strcmp(hex, c->outer->archive_sha256))
+        return tb_error_set(TB_EVERIFY, "archive SHA-256 does not match %s (%s)", TB_MANIFEST_NAME, c->apath);
+    return 0;
+}
+
+/* Phase 5: an incremental backup's parent is there and is the one it was made from, even
+ * when no member is taken from it: a parent path that leads elsewhere is a damaged (or
+ * hostile) manifest. Only the parent's MANIFEST.json is read here. A stream's parent is
+ * looked for only when members are taken from it (it may be restored far from it). */
+static int check_parent(struct restore *c)
+{
+    char *pdir = NULL;
+    struct tb_manifest *pm = NULL;
+    int rc;
+    if (!c->inner->parent_path || !c->o->backup_dir)
+        return 0;
+    rc = find_ancestor(c->o->backup_dir, c->inner, c->inner->parent_sha256, &pdir, &pm);
+    free(pdir);
+    tb_manifest_free(pm);
+    return rc < 0 ? tb_error_wrap(TB_EVERIFY, "parent.path %s", c->inner->parent_path) : 0;
+}
+
+/* Phase 6: an incremental backup's members its ancestors store, each archive read once. */
+static int read_ancestors(struct restore *c)
+{
+    const struct tb_manifest *m = c->inner;
+    const char *dir = c->o->backup_dir;
+    int rc = 0;
+    for (size_t i = 0; i < m->nfiles && rc == 0; i++) {
+        const char *id = m->files[i].stored_in;
+        char *adir = NULL;
+        struct tb_manifest *am = NULL;
+        int done = !id;
+        for (size_t j = 0; j < i && !done; j++)
+            done = m->files[j].stored_in && strcmp(m->files[j].stored_in, id) == 0;
+        if (done)
+            continue;
+        /* A stream's parent is named by an absolute path: it must be there. */
+        if (!dir && m->parent_path[0] != '/')
+            return tb_error_set(TB_EIO, "this is an incremental backup: restore it from its backup directory, "
+                                "beside its parent (%s)", m->parent_path);
+        rc = find_ancestor(dir ? dir : "/", m, id, &adir, &am);
+        if (rc == 0)
+            rc = read_ancestor(adir, am, m, id, c->dbdir, c->wmode, c->o->keys);
+        free(adir);
+        tb_manifest_free(am);
+    }
+    return rc;
+}
+
+/* A restore: every file's SHA-256 already proved the bytes those the manifest's content
+ * hash was computed from, so only what an open needs is checked, without reading a table
+ * (docs/benchmarks.md: the hash took most of a restore's time); the content hash is
+ * compared by --verify-only. */
+static int check_opens(const struct restore *c, enum tb_policy policy)
+{
+    uint64_t seq = 0;
+    int rc = tb_content_check_files(c->dbdir, policy, &seq);
+    if (rc < 0)
+        return tb_error_wrap(rc == TB_EIO ? TB_EIO : TB_EVERIFY, "restored database does not open");
+    if (seq != c->inner->last_seq)
+        return tb_error_set(TB_EVERIFY, "restored database ends at sequence %" PRIu64 ", manifest says %" PRIu64, seq,
+                            c->inner->last_seq);
+    return 0;
+}
+
+/* A verification: the copy opened read-only, its content hash and sequence compared. */
+static int compare_content(const struct restore *c, enum tb_policy policy)
+{
+    const struct tb_manifest *m = c->inner;
+    struct tb_content ct = { 0 };
+    struct tb_content_opts co = { .policy = policy, .in_place = 1, .scratch = c->ro_scratch };
+    int rc = tb_content_of(c->dbdir, &co, &ct);
+    if (rc < 0 && rc != TB_ENOSPC && rc != TB_EVERIFY)
+        rc = tb_error_wrap(TB_EVERIFY, "restored database does not open");
+    else if (rc == 0 && !m->hash_unavailable && ct.unavailable)
+        rc = tb_error_set(TB_EIO, "cannot compare the restored database's content with the manifest: %s",
+                          ct.unavailable);
+    else if (rc == 0 && !m->hash_unavailable && strcmp(ct.hex, m->content_hash))
+        rc = tb_error_set(TB_EVERIFY, "content hash of the restored database differs from the manifest (%s)", c->where);
+    else if (rc == 0 && ct.last_seq != m->last_seq)
+        rc = tb_error_set(TB_EVERIFY, "restored database ends at sequence %" PRIu64 ", manifest says %" PRIu64,
+                          ct.last_seq, m->last_seq);
+    tb_content_clear(&ct);
+    if (rc == 0)
+        tb_fs_rm_rf(c->ro_scratch);
+    return rc;
+}
+
+/* Phase 7: the restored copy recovered as its server would (under the manifest's write
+ * policy; older manifests were all write_committed) must hold what the manifest recorded.
+ * A backup whose content hash could not be computed (manifest 1.3) is checked by its
+ * files' checksums, its tables' own and its sequence; the tool says why. */
+static int verify_content(struct restore *c)
+{
+    enum tb_policy policy = TB_POLICY_COMMITTED;
+    if (!c->extract)
+        return 0;
+    if (c->inner->write_policy && tb_policy_parse(c->inner->write_policy, &policy) < 0)
+        return tb_error_set(TB_EVERIFY, "manifest names an unknown write_policy '%s' (%s)", c->inner->write_policy,
+                            c->where);
+    return c->o->verify_only ? compare_content(c, policy) : check_opens(c, policy);
+}
+
+/* Phase 8: a restore's copy owned, given its modes, made durable and put in place. */
+static int publish(struct restore *c)
+{
+    const struct tb_restore_opts *o = c->o;
+    int rc;
+    if (o->verify_only)
+        return 0;
+    if (o->set_owner) {
+        own_uid = o->uid;
+        own_gid = o->gid;
+        if (nftw(c->dbdir, chown_one, 32, FTW_PHYS) != 0)
+            return TB_EIO;
+    }
+    /* Durable before it is published: the files were only handed to the writeback. */
+    if ((rc = apply_modes(c->inner, c->dbdir, c->cfgdir)) < 0 || (rc = tb_fs_fsync_tree(c->dbdir)) < 0 ||
+        (c->cfgdir && (rc = tb_fs_fsync_tree(c->cfgdir)) < 0))
+        return rc;
+    c->stage = c->dbdir;
+    c->dbdir = NULL;
+    return tb_restore_publish(c->stage, o->target, o->force, o->keep_old);
+}
+
+static void restore_clear(struct restore *c, int failed)
+{
+    tb_archive_reader_free(c->rd.r);
+    if (c->work)
+        tb_fs_rm_rf(c->work);
+    if (c->stage && failed)
+        tb_fs_rm_rf(c->stage);
+    names_free(&c->names);
+    tb_manifest_free(c->seen);
+    tb_manifest_free(c->outer);
+    tb_manifest_free(c->inner);
+    free(c->mpath);
+    free(c->apath);
+    free(c->work);
+    free(c->dbdir);
+    free(c->cfgdir);
+    free(c->stage);
+    free(c->ro_scratch);
+}
+
 int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
 {
-    struct tb_manifest *outer = NULL, *inner = NULL;
-    struct seen seen = { 0 };
-    tb_stream *src = NULL, *sha = NULL, *top = NULL, *counter = NULL, *crypt = NULL;
-    tb_archive_reader *r = NULL;
-    char *mpath = NULL, *apath = NULL, *text = NULL, *manifest_text = NULL;
-    char *work = NULL, *dbdir = NULL, *cfgdir = NULL, *stage = NULL, *ro_scratch = NULL;
-    const char *where = o->backup_dir ? o->backup_dir : "stdin";
-    int rc = 0, extract, empty, after_manifest = 0;
-    const char *wmode = o->verify_only ? "wt" : "wb";
-    struct names names = { 0 };
-    struct member_caps caps = { 0 };
-
+    static int (*const phases[])(struct restore *) = {
+        open_source, make_work, read_archive, verify_archive, check_parent, read_ancestors, verify_content, publish,
+    };
+    struct restore c = { .o = o, .where = o->backup_dir ? o->backup_dir : "stdin",
+                         .wmode = o->verify_only ? "wt" : "wb", .extract = !o->verify_only || !o->quick };
+    int rc, empty;
     if (!o->verify_only) {
         if (!o->target)
             return tb_error_set(TB_EUSAGE, "restore needs a target directory");
         if ((rc = tb_restore_may_replace(o->target, o->force, o->keep_old, &empty)) < 0)
             return rc;
     }
-    extract = !o->verify_only || !o->quick;
-
-    if (o->backup_dir) {
-        struct stat st;
-        if (!tb_fs_exists(o->backup_dir)) {
-            rc = tb_error_set(TB_ENOENT, "backup directory does not exist (%s)", o->backup_dir);
-            goto cleanup;
-        }
-        mpath = tb_fs_join(o->backup_dir, TB_MANIFEST_NAME);
-        if (!mpath) {
-            rc = tb_error_set(TB_EIO, "out of memory");
-            goto cleanup;
-        }
-        rc = tb_fs_read_file(mpath, &text, NULL);
-        if (rc == TB_ENOENT) {
-            rc = tb_error_set(TB_EVERIFY, "backup is incomplete: %s is missing (%s)", TB_MANIFEST_NAME, o->backup_dir);
-            goto cleanup;
-        }
-        if (rc < 0 || (rc = tb_manifest_parse(text, mpath, &outer)) < 0)
-            goto cleanup;
-        apath = archive_file(o->backup_dir, outer);
-        if (!apath) {
-            rc = tb_error_set(TB_EIO, "out of memory");
-            goto cleanup;
-        }
-        if (stat(apath, &st) < 0) {
-            rc = tb_error_errno(TB_EVERIFY, errno, "backup is incomplete: cannot find %s", apath);
-            goto cleanup;
-        }
-        if (o->progress_total)
-            *o->progress_total = (uint64_t)st.st_size;
-        /* Pre-flight: the restored files need db_bytes where they are written. */
-        if (!o->verify_only || !o->quick) {
-            char *parent = o->verify_only ? strdup(o->scratch ? o->scratch : "/tmp") : tb_fs_dirname(o->target);
-            uint64_t have = 0;
-            rc = parent ? tb_fs_free_bytes(parent, &have) : tb_error_set(TB_EIO, "out of memory");
-            if (rc == 0 && have < outer->db_bytes + (1 << 20))
-                rc = tb_error_set(TB_ENOSPC, "not enough free space: restore needs %" PRIu64 " bytes, %" PRIu64
-                                  " available (%s)", outer->db_bytes + (1 << 20), have, parent);
-            free(parent);
-            if (rc < 0)
-                goto cleanup;
-        }
-        if ((rc = tb_stream_file(&src, apath, "r")) < 0)
-            goto cleanup;
-    } else if ((rc = tb_stream_borrow(&src, o->in)) < 0) {
-        goto cleanup;
-    }
-    if (o->rate_limit) {
-        tb_stream *rl;
-        if ((rc = tb_stream_rate_limit(&rl, src, o->rate_limit, NULL, NULL, NULL)) < 0)
-            goto cleanup;
-        src = rl;
-    }
-    if ((rc = tb_stream_sha256(&sha, src)) < 0)
-        goto cleanup;
-    src = NULL;
-    if ((rc = tb_stream_counter(&counter, sha, o->progress, o->progress_arg)) < 0) {
-        top = sha;
-        goto cleanup;
-    }
-    if ((rc = open_layers(counter, sha, o->keys, where, &top, &crypt)) < 0)
-        goto cleanup;
-    {
-        tb_stream *stack = top;
-        top = NULL;
-        if ((rc = tb_archive_reader_new(&r, stack)) < 0)
-            goto cleanup;
-    }
-
-    if (extract) {
-        /* Verification restores under scratch; a restore goes beside the target so the final
-         * rename stays on one filesystem. */
-        if (o->verify_only)
-            rc = asprintf(&work, "%s/verify-%d", o->scratch ? o->scratch : "/tmp", (int)getpid()) < 0
-                     ? tb_error_set(TB_EIO, "out of memory") : 0;
-        else
-            rc = tb_fs_temp_sibling(o->target, &work);
-        if (rc < 0)
-            goto cleanup;
-        if ((rc = tb_fs_mkdir_p(work, 0700)) < 0)
-            goto cleanup;
-        dbdir = tb_fs_join(work, "db");
-        ro_scratch = tb_fs_join(work, "rocksdb-log");
-        if (o->config_target && !o->verify_only)
-            cfgdir = strdup(o->config_target);
-        if (!dbdir || !ro_scratch) {
-            rc = tb_error_set(TB_EIO, "out of memory");
-            goto cleanup;
-        }
-        /* Never fill the disk: the members' stated sizes must fit in what is free there
-         * (less a reserve for RocksDB's open), whatever the manifest at the end says. */
-        if ((rc = tb_fs_free_bytes(work, &caps.room)) < 0)
-            goto cleanup;
-        caps.room = caps.room > (1 << 20) ? caps.room - (1 << 20) : 1;
-    }
-    caps.outer = outer;
-
-    for (;;) {
-        struct tb_archive_entry e;
-        char sha_hex[65], *dest;
-        uint64_t size;
-        int more = tb_archive_next(r, &e);
-        if (more < 0) {
-            rc = more;
-            goto cleanup;
-        }
-        if (more == 0)
-            break;
-        if (after_manifest) {
-            rc = tb_error_set(TB_EVERIFY, "member after %s: %.80s (%s)", TB_MANIFEST_NAME, e.name, where);
-            goto cleanup;
-        }
-        if ((rc = check_header(&e, &names, &caps, where)) < 0)
-            goto cleanup;
-        if (strcmp(e.name, TB_MANIFEST_NAME) == 0) {
-            if ((rc = read_member(r, &e, NULL, NULL, sha_hex, &size, &manifest_text)) < 0)
-                goto cleanup;
-            if ((rc = tb_manifest_parse(manifest_text, "archive member " TB_MANIFEST_NAME, &inner)) < 0)
-                goto cleanup;
-            after_manifest = 1;
-            continue;
-        }
-        dest = extract ? dest_for(e.name, dbdir, cfgdir) : NULL;
-        if (e.is_dir) {
-            if (dest)
-                rc = tb_fs_mkdir_p(dest, 0755);
-            free(dest);
-            if (rc < 0)
-                goto cleanup;
-            continue;
-        }
-        rc = read_member(r, &e, dest, wmode, sha_hex, &size, NULL);
-        free(dest);
-        if (rc < 0)
-            goto cleanup;
-        if ((rc = seen_add(&seen, e.name, size, sha_hex, (unsigned)e.mode)) < 0)
-            goto cleanup;
-    }
-    if (!inner) {
-        rc = tb_error_set(TB_EVERIFY, "archive has no %s member: truncated or not a themis backup (%s)",
-                          TB_MANIFEST_NAME, where);
-        goto cleanup;
-    }
-    if ((rc = check_members(&seen, inner)) < 0 || (rc = check_dirs(&names, inner)) < 0)
-        goto cleanup;
-    /* An encrypted stream is read to its last chunk: truncation and trailing bytes show
-     * only there. */
-    if (crypt && (rc = drain(crypt)) < 0)
-        goto cleanup;
-    if (outer) {
-        char hex[65];
-        /* The copy beside the archive is the one read without the archive (--list, expire,
-         * the parent of the next incremental): it must say what the archive's says. */
-        if ((rc = tb_manifest_compare(outer, inner)) < 0) {
-            rc = tb_error_wrap(rc, "%s differs from the archive's own", mpath);
-            goto cleanup;
-        }
-        if ((rc = drain(counter)) < 0)
-            goto cleanup;
-        archive_id(crypt, sha, hex);
-        if (tb_stream_counter_bytes(counter) != outer->archive_size) {
-            rc = tb_error_set(TB_EVERIFY, "archive has %" PRIu64 " bytes, %s says %" PRIu64 " (%s)",
-                              tb_stream_counter_bytes(counter), TB_MANIFEST_NAME, outer->archive_size, apath);
-            goto cleanup;
-        }
-        if (strcmp(hex, outer->archive_sha256)) {
-            rc = tb_error_set(TB_EVERIFY, "archive SHA-256 does not match %s (%s)", TB_MANIFEST_NAME, apath);
-            goto cleanup;
-        }
-    }
-
-    /* An incremental backup's parent is there and is the one it was made from, even when
-     * no member is taken from it: a parent path that leads elsewhere is a damaged (or
-     * hostile) manifest. Only the parent's MANIFEST.json is read here. A stream's parent is
-     * looked for only when members are taken from it (it may be restored far from it). */
-    if (inner->parent_path && o->backup_dir) {
-        char *pdir = NULL;
-        struct tb_manifest *pm = NULL;
-        rc = find_ancestor(o->backup_dir, inner, inner->parent_sha256, &pdir, &pm);
-        free(pdir);
-        tb_manifest_free(pm);
-        if (rc < 0) {
-            rc = tb_error_wrap(TB_EVERIFY, "parent.path %s", inner->parent_path);
-            goto cleanup;
-        }
-    }
-
-    /* An incremental backup: the members its ancestors store, each archive read once. */
-    for (size_t i = 0; i < inner->nfiles; i++) {
-        const char *id = inner->files[i].stored_in;
-        char *adir = NULL;
-        struct tb_manifest *am = NULL;
-        int done = 0;
-        if (!id)
-            continue;
-        for (size_t j = 0; j < i && !done; j++)
-            done = inner->files[j].stored_in && strcmp(inner->files[j].stored_in, id) == 0;
-        if (done)
-            continue;
-        /* A stream's parent is named by an absolute path: it must be there. */
-        if (!o->backup_dir && inner->parent_path[0] != '/') {
-            rc = tb_error_set(TB_EIO, "this is an incremental backup: restore it from its backup directory, "
-                              "beside its parent (%s)", inner->parent_path);
-            goto cleanup;
-        }
-        rc = find_ancestor(o->backup_dir ? o->backup_dir : "/", inner, id, &adir, &am);
-        if (rc == 0)
-            rc = read_ancestor(adir, am, inner, id, extract ? dbdir : NULL, wmode, o->keys);
-        free(adir);
-        tb_manifest_free(am);
-        if (rc < 0)
-            goto cleanup;
-    }
-
-    /* The restored copy recovered as its server would (under the manifest's write policy;
-     * older manifests were all write_committed) must hold what the manifest recorded. A
-     * backup whose content hash could not be computed (manifest 1.3) is checked by its
-     * files' checksums, its tables' own and its sequence; the tool says why. */
-    enum tb_policy policy = TB_POLICY_COMMITTED;
-    if (extract && inner->write_policy && tb_policy_parse(inner->write_policy, &policy) < 0) {
-        rc = tb_error_set(TB_EVERIFY, "manifest names an unknown write_policy '%s' (%s)", inner->write_policy, where);
-        goto cleanup;
-    }
-    if (extract && !o->verify_only) {
-        /* A restore: every file's SHA-256 already proved the bytes those the manifest's
-         * content hash was computed from, so only what an open needs is checked, without
-         * reading a table (docs/benchmarks.md: the hash took most of a restore's time); the
-         * content hash is compared by --verify-only. */
-        uint64_t seq = 0;
-        if ((rc = tb_content_check_files(dbdir, policy, &seq)) < 0) {
-            rc = tb_error_wrap(rc == TB_EIO ? TB_EIO : TB_EVERIFY, "restored database does not open");
-            goto cleanup;
-        }
-        if (seq != inner->last_seq) {
-            rc = tb_error_set(TB_EVERIFY, "restored database ends at sequence %" PRIu64 ", manifest says %" PRIu64, seq,
-                              inner->last_seq);
-            goto cleanup;
-        }
-    } else if (extract) {
-        struct tb_content c = { 0 };
-        struct tb_content_opts co = { .policy = policy, .in_place = 1, .scratch = ro_scratch };
-        rc = tb_content_of(dbdir, &co, &c);
-        if (rc < 0 && rc != TB_ENOSPC && rc != TB_EVERIFY)
-            rc = tb_error_wrap(TB_EVERIFY, "restored database does not open");
-        else if (rc == 0 && !inner->hash_unavailable && c.unavailable)
-            rc = tb_error_set(TB_EIO, "cannot compare the restored database's content with the manifest: %s", c.unavailable);
-        else if (rc == 0 && !inner->hash_unavailable && strcmp(c.hex, inner->content_hash))
-            rc = tb_error_set(TB_EVERIFY, "content hash of the restored database differs from the manifest (%s)", where);
-        else if (rc == 0 && c.last_seq != inner->last_seq)
-            rc = tb_error_set(TB_EVERIFY, "restored database ends at sequence %" PRIu64 ", manifest says %" PRIu64,
-                              c.last_seq, inner->last_seq);
-        tb_content_clear(&c);
-        if (rc < 0)
-            goto cleanup;
-        tb_fs_rm_rf(ro_scratch);
-    }
-
-    if (!o->verify_only) {
-        if (o->set_owner) {
-            own_uid = o->uid;
-            own_gid = o->gid;
-            if (nftw(dbdir, chown_one, 32, FTW_PHYS) != 0) {
-                rc = TB_EIO;
-                goto cleanup;
-            }
-        }
-        /* Durable before it is published: the files were only handed to the writeback. */
-        if ((rc = apply_modes(inner, dbdir, cfgdir)) < 0 || (rc = tb_fs_fsync_tree(dbdir)) < 0 ||
-            (cfgdir && (rc = tb_fs_fsync_tree(cfgdir)) < 0))
-            goto cleanup;
-        stage = dbdir;
-        dbdir = NULL;
-        if ((rc = tb_restore_publish(stage, o->target, o->force, o->keep_old)) < 0)
-            goto cleanup;
-    }
-
-cleanup:
+    rc = tb_manifest_new(&c.seen);
+    for (size_t i = 0; i < sizeof phases / sizeof *phases && rc == 0; i++)
+        rc = phases[i](&c);
     if (rc == 0 && out) {
-        *out = inner;
-        inner = NULL;
+        *out = c.inner;
+        c.inner = NULL;
     }
-    tb_archive_reader_free(r);
-    tb_stream_free(top);
-    tb_stream_free(src);
-    if (work)
-        tb_fs_rm_rf(work);
-    if (stage && rc < 0)
-        tb_fs_rm_rf(stage);
-    seen_free(&seen);
-    names_free(&names);
-    tb_manifest_free(outer);
-    tb_manifest_free(inner);
-    free(mpath);
-    free(apath);
-    free(text);
-    free(manifest_text);
-    free(work);
-    free(dbdir);
-    free(cfgdir);
-    free(stage);
-    free(ro_scratch);
+    restore_clear(&c, rc < 0);
     return rc;
 }
 
@@ -973,6 +1019,7 @@ int tb_restore_pick(const char *root, int64_t t, const struct tb_restore_opts *w
             skipped(arg, v[i].dir, tb_error_last());
     }
     tb_catalog_free(v, n);
-    return tb_error_set(TB_EGAP, t == INT64_MAX ? "no %sbackup under %s" : "no %sbackup under %s was made before the target time",
+    return tb_error_set(TB_EGAP, t == INT64_MAX ? "no %sbackup under %s"
+                                                : "no %sbackup under %s was made before the target time",
                         tried ? "good " : "", shown ? shown : root);
 }

@@ -31,17 +31,21 @@ struct tb_restore_opts {
     uint64_t *progress_total; /* set when the size is known before reading */
 };
 
-/* Verifies, and unless verify_only publishes the restored DB at target. TB_EVERIFY names
+/* Verifies, and unless verify_only publishes the restored DB at target, in phases: open the
+ * source, read every member once, verify them and the database, publish. TB_EVERIFY names
  * the member or check that failed; nothing outside scratch and the target's temporary
  * sibling is changed on failure. *out (may be NULL) receives the manifest. */
-/* Puts the restored stage at target: into an empty or missing target; over a non-empty
- * one with force (its old contents removed once the new are in place) or keep_old (moved
- * there); else refused. Refuses a target whose LOCK a running process holds. */
+int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out);
+
 /* Whether target may take a restore: no running process holds its LOCK, and it is empty
  * (*empty set), or force or keep_old allow replacing it. */
 int tb_restore_may_replace(const char *target, int force, const char *keep_old, int *empty);
+
+/* The one way a target is replaced (a restore's, a recovery's): puts stage at target, into
+ * an empty or missing target by rename; over a non-empty one (force or keep_old) by
+ * swapping the two (RENAME_EXCHANGE), then removing the old contents (force) or moving
+ * them to keep_old; else refused. Refuses a target whose LOCK a running process holds. */
 int tb_restore_publish(const char *stage, const char *target, int force, const char *keep_old);
-int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out);
 
 /* Refuses (TB_EIO) a target whose RocksDB LOCK a running process holds: replacing the
  * directory under a live server loses what it writes and confuses its recovery. */

@@ -8,11 +8,10 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "content.h"
 #include "fs.h"
+#include "pitr.h"
 #include "progress.h"
 #include "repo.h"
-#include "replay.h"
 #include "restore.h"
 #include "segment.h"
 #include "catalog.h"
@@ -39,14 +38,19 @@ static const struct tb_option opts[] = {
     { "from", 0, TB_OPT_STRING, &from, "-", "read the backup stream from stdin (-) or an S3 object (s3://BUCKET/KEY)" },
     { "verify-only", 0, TB_OPT_FLAG, &verify_only, NULL, "check the backup and change nothing" },
     { "quick", 0, TB_OPT_FLAG, &quick, NULL, "with --verify-only: checksums only, skip restoring and opening the DB" },
-    { "target", 0, TB_OPT_STRING, &target, "DIR", "restore the database here (ThemisDB's data directory: into its rocksdb/)" },
-    { "config-file", 0, TB_OPT_STRING, &config_file, "PATH", "ThemisDB config naming storage.rocksdb_path (default " TB_THEMIS_CONFIG ", else " TB_THEMIS_CONFIG_OLD " beside it)" },
+    { "target", 0, TB_OPT_STRING, &target, "DIR",
+      "restore the database here (ThemisDB's data directory: into its rocksdb/)" },
+    { "config-file", 0, TB_OPT_STRING, &config_file, "PATH",
+      "ThemisDB config naming storage.rocksdb_path (default " TB_THEMIS_CONFIG ", else " TB_THEMIS_CONFIG_OLD
+      " beside it)" },
     { "config-target", 0, TB_OPT_STRING, &config_target, "DIR", "also restore the backed-up config files here" },
     { "force", 0, TB_OPT_FLAG, &force, NULL, "replace a non-empty target" },
     { "owner", 0, TB_OPT_STRING, &owner, "USER", "give the restored files to USER (as root)" },
-    { "backup-root", 0, TB_OPT_STRING, &backup_root, "DIR", "with --target-time: pick the newest good backup under DIR (or s3://) made before it" },
+    { "backup-root", 0, TB_OPT_STRING, &backup_root, "DIR",
+      "with --target-time: pick the newest good backup under DIR (or s3://) made before it" },
     { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "with --target-time: the WAL archive to replay (or s3://)" },
-    { "target-time", 0, TB_OPT_STRING, &target_time, "TIME", "one-command recovery: restore, then replay the WAL up to TIME" },
+    { "target-time", 0, TB_OPT_STRING, &target_time, "TIME",
+      "one-command recovery: restore, then replay the WAL up to TIME" },
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show progress on stderr (a line, or JSON lines)" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
     TOOL_PRIORITY_OPTIONS(prio_nice, prio_io),
@@ -78,64 +82,50 @@ static int prepare_candidate(const char *dir)
     return tb_repo_prepare(root_repo, dir);
 }
 
-/* One-command recovery: newest good backup before T, restored beside the target, replayed
- * to T there, then renamed into place. */
+/* One-command recovery (tb_pitr_recover): newest good backup before T, restored beside the
+ * target, replayed to T there, then put into place. */
 static const char *keep_old(void);
+
+static void say_wal_file(void *arg, const char *why)
+{
+    fprintf(stderr, "%s: note: %s: the writes up to the target go into the database as a WAL file, which the "
+            "server's own RocksDB applies when it opens it\n", (const char *)arg, why);
+}
+
+static void say_recovered(const struct tb_pitr_result *r)
+{
+    char t1[64];
+    if (r->replay.reached_ts)
+        tb_time_format(r->replay.reached_ts, t1, sizeof t1);
+    else
+        snprintf(t1, sizeof t1, "an unknown time");
+    printf("recovered %s from %s: reached sequence %" PRIu64 " at %s, %" PRIu64 " batches %s\n", target, r->base,
+           r->replay.reached_seq, t1, r->replay.batches,
+           r->as_wal_file ? "in a WAL file the server applies" : "replayed");
+}
 
 static int recover(void)
 {
-    struct tb_restore_opts o = { 0 };
-    struct tb_replay_opts ro = { 0 };
-    struct tb_replay_result res;
-    char *base = NULL, *stage = NULL, *why = NULL, t1[64];
-    int64_t t;
+    struct tb_pitr_opts o = { .target = target, .force = force, .keep_old = keep_old(), .scratch = tool_tmpdir(),
+                              .keys = keys, .prepare = prepare_candidate, .skipped = tool_skipped,
+                              .as_wal_file = say_wal_file, .arg = (void *)cli.tool };
+    struct tb_pitr_result r;
     int rc, empty;
-    if ((rc = tb_time_parse(target_time, &t)) < 0)
+    if ((rc = tb_time_parse(target_time, &o.target_ns)) < 0)
         return rc;
+    /* Before anything is fetched (tb_pitr_recover checks it again). */
     if ((rc = tb_restore_may_replace(target, force, keep_old(), &empty)) < 0)
         return rc;
     if ((rc = tool_repo_open(&root_repo, backup_root, keys, NULL, NULL)) < 0 ||
         (rc = tb_repo_root(root_repo, &backup_root)) < 0 ||
         (rc = tool_repo_open(&wal_repo, wal_dir, keys, NULL, NULL)) < 0 || (rc = tb_repo_dir(wal_repo, &wal_dir)) < 0)
         return rc;
-    if ((rc = tb_restore_pick(backup_root, t, &(struct tb_restore_opts){ .keys = keys }, prepare_candidate, tool_skipped,
-                              (void *)cli.tool, tb_repo_location(root_repo), &base)) < 0)
-        return rc;
-    if ((rc = tb_fs_temp_sibling(target, &stage)) < 0)
-        goto cleanup;
-    o.backup_dir = base;
-    o.target = stage;
-    o.scratch = tool_tmpdir();
-    o.keys = keys;
-    if ((rc = tb_restore_run(&o, NULL)) < 0)
-        goto cleanup;
-    ro.wal_dir = wal_dir;
-    ro.db_path = stage;
-    ro.target_ns = t;
-    /* What the linked RocksDB cannot flush into, the server's own applies from a WAL file. */
-    if ((rc = tb_content_writable(stage, &why)) < 0)
-        goto cleanup;
-    if ((ro.as_wal_file = rc == 1))
-        fprintf(stderr, "%s: note: %s: the writes up to the target go into the database as a WAL file, which the "
-                "server's own RocksDB applies when it opens it\n", cli.tool, why);
-    if ((rc = tb_replay_run(&ro, &res)) < 0)
-        goto cleanup;
-    if ((rc = tb_restore_publish(stage, target, force, keep_old())) < 0)
-        goto cleanup;
-    if (rc == 0) {
-        if (res.reached_ts)
-            tb_time_format(res.reached_ts, t1, sizeof t1);
-        else
-            snprintf(t1, sizeof t1, "an unknown time");
-        printf("recovered %s from %s: reached sequence %" PRIu64 " at %s, %" PRIu64 " batches %s\n", target, base,
-               res.reached_seq, t1, res.batches, ro.as_wal_file ? "in a WAL file the server applies" : "replayed");
-    }
-cleanup:
-    if (rc < 0 && stage)
-        tb_fs_rm_rf(stage);
-    free(stage);
-    free(base);
-    free(why);
+    o.backup_root = backup_root;
+    o.shown_root = tb_repo_location(root_repo);
+    o.wal_dir = wal_dir;
+    if ((rc = tb_pitr_recover(&r, &o)) == 0)
+        say_recovered(&r);
+    tb_pitr_result_clear(&r);
     return rc;
 }
 
@@ -193,39 +183,27 @@ static void say_mapped(void)
                 "nothing else in it was changed\n", cli.tool, data_dir, target);
 }
 
-int main(int argc, char **argv)
+/* --target-time: recovery instead of a restore. */
+static int main_recover(void)
 {
-    struct tb_restore_opts o = { 0 };
-    struct tb_manifest *m = NULL;
-    struct tb_progress prog;
-    enum tb_progress_mode pmode;
-    tb_stream *in = NULL;
-    int argi, rc, status;
-    int local_dir = 0;
+    int rc, status;
+    if (!target_time || !backup_root || !wal_dir || !target || backup_dir || from || verify_only)
+        return tool_usage(&cli,
+                          "one-command recovery takes --backup-root, --wal-directory, --target-time and --target");
+    if ((status = map_target()) >= 0)
+        return status;
+    rc = recover();
+    if (rc == 0)
+        say_mapped();
+    repos_free();
+    return rc < 0 ? tool_fail(&cli, rc) : 0;
+}
 
-    if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
-        return status;
-    tool_catch_signals();
-    if ((status = tool_priority(&cli, prio_nice, prio_io)) >= 0)
-        return status;
-    if ((status = tool_rate_limit(&cli, rate_arg, &rate_limit)) >= 0)
-        return status;
-    if (argi < argc)
-        return tool_usage(&cli, "unexpected argument");
-    if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
-        return status;
-    tb_seg_set_keys(keys); /* an encrypted WAL archive, for --target-time */
-    if (target_time || backup_root || wal_dir) {
-        if (!target_time || !backup_root || !wal_dir || !target || backup_dir || from || verify_only)
-            return tool_usage(&cli, "one-command recovery takes --backup-root, --wal-directory, --target-time and --target");
-        if ((status = map_target()) >= 0)
-            return status;
-        rc = recover();
-        if (rc == 0)
-            say_mapped();
-        repos_free();
-        return rc < 0 ? tool_fail(&cli, rc) : 0;
-    }
+/* The rules between a restore's options, and --owner's user. Returns -1 to go on, else
+ * the exit status. */
+static int check_restore_options(struct tb_restore_opts *o, enum tb_progress_mode *pmode)
+{
+    struct passwd *pw;
     if (!backup_dir == !from)
         return tool_usage(&cli, "give exactly one of --backup-directory DIR and --from -");
     if (from && strcmp(from, "-") != 0 && !tb_repo_is_remote(from))
@@ -234,22 +212,65 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "give exactly one of --verify-only and --target DIR");
     if (quick && !verify_only)
         return tool_usage(&cli, "--quick goes with --verify-only");
-    if (tb_progress_parse(progress_arg, &pmode) < 0)
+    if (tb_progress_parse(progress_arg, pmode) < 0)
         return tool_fail(&cli, TB_EUSAGE);
-    if (owner) {
-        struct passwd *pw = getpwnam(owner);
-        if (!pw) {
-            fprintf(stderr, "%s: unknown user '%s'\n", cli.tool, owner);
-            return 2;
-        }
-        if (geteuid() != 0) {
-            fprintf(stderr, "%s: --owner needs root\n", cli.tool);
-            return 2;
-        }
-        o.set_owner = 1;
-        o.uid = pw->pw_uid;
-        o.gid = pw->pw_gid;
+    if (!owner)
+        return -1;
+    if (!(pw = getpwnam(owner))) {
+        fprintf(stderr, "%s: unknown user '%s'\n", cli.tool, owner);
+        return 2;
     }
+    if (geteuid() != 0) {
+        fprintf(stderr, "%s: --owner needs root\n", cli.tool);
+        return 2;
+    }
+    o->set_owner = 1;
+    o->uid = pw->pw_uid;
+    o->gid = pw->pw_gid;
+    return -1;
+}
+
+/* The result of a verification goes into a local backup directory, for --list and
+ * --check-age (not a missing or wrong key: that says nothing about the backup). */
+static void record_verify(int rc)
+{
+    char *msg = rc < 0 ? strdup(tb_error_last()) : NULL;
+    if (tb_catalog_record_verify(backup_dir, rc, quick, msg) < 0 && rc == 0)
+        fprintf(stderr, "%s: note: verified, but could not record it in %s: %s\n", cli.tool, backup_dir,
+                tb_error_last());
+    if (msg)
+        tb_error_set(rc, "%s", msg); /* the verification's error is the one to report */
+    free(msg);
+}
+
+static void say_restored(const struct tb_manifest *m)
+{
+    if (m->hash_unavailable && verify_only && !quick)
+        fprintf(stderr, "%s: note: files verified by their checksums; the content was not compared: the backup "
+                "has no content hash (%s)\n", cli.tool, m->hash_unavailable);
+    if (!verify_only)
+        say_mapped();
+    if (verbose)
+        fprintf(stderr, "%s: %s: %zu files, sequence %" PRIu64 ", content hash %s%s\n", cli.tool,
+                verify_only ? (quick ? "checksums verified" : "verified") : "restored", m->nfiles,
+                m->last_seq, m->content_hash[0] ? m->content_hash : "unavailable",
+                !verify_only
+                    ? " (recorded; the files' SHA-256 and the RocksDB MANIFEST checked; --verify-only compares it)"
+                : quick ? " (not opened: --quick)" : " (opened and matched)");
+}
+
+static int main_restore(void)
+{
+    struct tb_restore_opts o = { 0 };
+    struct tb_manifest *m = NULL;
+    struct tb_progress prog;
+    enum tb_progress_mode pmode;
+    tb_stream *in = NULL;
+    int rc, status;
+    int local_dir = 0;
+
+    if ((status = check_restore_options(&o, &pmode)) >= 0)
+        return status;
     if (target && (status = map_target()) >= 0)
         return status;
     if (from && strcmp(from, "-") == 0 && (rc = tb_stream_fd(&in, 0, 0, "stdin")) < 0)
@@ -283,30 +304,33 @@ int main(int argc, char **argv)
     o.progress_total = &prog.total;
     rc = tb_restore_run(&o, &m);
     tb_progress_finish(&prog);
-    /* The result goes into a local backup directory, for --list and --check-age (not a
-     * missing or wrong key: that says nothing about the backup). */
-    if (verify_only && local_dir && rc != TB_EUSAGE && rc != TB_EKEY) {
-        char *msg = rc < 0 ? strdup(tb_error_last()) : NULL;
-        if (tb_catalog_record_verify(backup_dir, rc, quick, msg) < 0 && rc == 0)
-            fprintf(stderr, "%s: note: verified, but could not record it in %s: %s\n", cli.tool, backup_dir,
-                    tb_error_last());
-        if (msg)
-            tb_error_set(rc, "%s", msg); /* the verification's error is the one to report */
-        free(msg);
-    }
-    if (rc == 0 && m->hash_unavailable && verify_only && !quick)
-        fprintf(stderr, "%s: note: files verified by their checksums; the content was not compared: the backup "
-                "has no content hash (%s)\n", cli.tool, m->hash_unavailable);
-    if (rc == 0 && !verify_only)
-        say_mapped();
-    if (rc == 0 && verbose)
-        fprintf(stderr, "%s: %s: %zu files, sequence %" PRIu64 ", content hash %s%s\n", cli.tool,
-                verify_only ? (quick ? "checksums verified" : "verified") : "restored", m->nfiles,
-                m->last_seq, m->content_hash[0] ? m->content_hash : "unavailable",
-                !verify_only ? " (recorded; the files' SHA-256 and the RocksDB MANIFEST checked; --verify-only compares it)"
-                : quick ? " (not opened: --quick)" : " (opened and matched)");
+    if (verify_only && local_dir && rc != TB_EUSAGE && rc != TB_EKEY)
+        record_verify(rc);
+    if (rc == 0)
+        say_restored(m);
     tb_manifest_free(m);
     tb_stream_free(in);
     repos_free();
     return rc < 0 ? tool_fail(&cli, rc) : 0;
+}
+
+int main(int argc, char **argv)
+{
+    int argi, status;
+
+    if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
+        return status;
+    tool_catch_signals();
+    if ((status = tool_priority(&cli, prio_nice, prio_io)) >= 0)
+        return status;
+    if ((status = tool_rate_limit(&cli, rate_arg, &rate_limit)) >= 0)
+        return status;
+    if (argi < argc)
+        return tool_usage(&cli, "unexpected argument");
+    if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
+        return status;
+    tb_seg_set_keys(keys); /* an encrypted WAL archive, for --target-time */
+    if (target_time || backup_root || wal_dir)
+        return main_recover();
+    return main_restore();
 }
