@@ -335,12 +335,9 @@ static int decode_new_file(tb_rmf *m, struct in *in, unsigned tag)
     return 0;
 }
 
-/* The custom fields ending a BlobFileAddition / BlobFileGarbage, once its fixed fields
- * were read (ok; else the record is damaged in what). */
-static int blob_fields(tb_rmf *m, struct in *in, int ok, const char *what)
+/* The custom fields ending a BlobFileAddition / BlobFileGarbage. */
+static int blob_fields(tb_rmf *m, struct in *in)
 {
-    if (!ok)
-        return bad(m, what);
     for (;;) {
         uint32_t ct;
         const unsigned char *p;
@@ -468,25 +465,21 @@ static int dec_blob_add(tb_rmf *m, struct in *in, const struct tag_field *t)
     struct tb_rmf_blob b = { 0 };
     const unsigned char *cm, *cv;
     size_t cml, cvl;
-    int ok = get_v64(in, &b.number) && get_v64(in, &b.total_count) && get_v64(in, &b.total_bytes) &&
-             get_slice(in, &cm, &cml) && get_slice(in, &cv, &cvl);
-    int rc = blob_fields(m, in, ok, t->what);
-    if (rc < 0)
-        return rc;
-    PUSH(e->blobs, e->nblobs, e->cblobs, b);
-    return 0;
+    if (!get_v64(in, &b.number) || !get_v64(in, &b.total_count) || !get_v64(in, &b.total_bytes) ||
+        !get_slice(in, &cm, &cml) || !get_slice(in, &cv, &cvl))
+        return bad(m, t->what);
+    PUSH(e->blobs, e->nblobs, e->cblobs, b); /* a record failing below is not applied */
+    return blob_fields(m, in);
 }
 
 static int dec_blob_garbage(tb_rmf *m, struct in *in, const struct tag_field *t)
 {
     struct edit *e = &m->e;
     struct garbage g;
-    int ok = get_v64(in, &g.number) && get_v64(in, &g.count) && get_v64(in, &g.bytes);
-    int rc = blob_fields(m, in, ok, t->what);
-    if (rc < 0)
-        return rc;
+    if (!get_v64(in, &g.number) || !get_v64(in, &g.count) || !get_v64(in, &g.bytes))
+        return bad(m, t->what);
     PUSH(e->garb, e->ngarb, e->cgarb, g);
-    return 0;
+    return blob_fields(m, in);
 }
 
 static int dec_wal_add(tb_rmf *m, struct in *in, const struct tag_field *t)
