@@ -375,43 +375,11 @@ static int current_manifest(const char *dir, char name[64], long long *size)
  * options (ldb --try_load_options) refuses a file naming unknown column families. */
 static int copy_options(tb_rocks *r, const char *dir)
 {
-    char *name = tb_rocksopts_newest(r->path), *from = NULL, *to = NULL, *text = NULL, *out = NULL;
-    size_t len = 0, o = 0;
-    int rc = 0, skip = 0;
-    if (!name)
-        return 0;
-    from = tb_fs_join(r->path, name);
-    to = tb_fs_join(dir, name);
-    if (!from || !to || (rc = tb_fs_read_file(from, &text, &len)) < 0 || !(out = malloc(len + 1))) {
-        rc = rc < 0 ? rc : tb_error_set(TB_EIO, "out of memory");
-        goto cleanup;
-    }
-    for (char *line = text, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        next = next ? next + 1 : line + strlen(line);
-        if (line[0] == '[') {
-            const char *q = strchr(line, '"');
-            skip = 0;
-            if (q && q < next) {
-                const char *q2 = strchr(q + 1, '"');
-                int known = 0;
-                for (size_t i = 0; q2 && i < r->ncf; i++)
-                    known |= strlen(r->cf_names[i]) == (size_t)(q2 - q - 1) && strncmp(q + 1, r->cf_names[i], (size_t)(q2 - q - 1)) == 0;
-                skip = !known;
-            }
-        }
-        if (!skip) {
-            memcpy(out + o, line, (size_t)(next - line));
-            o += (size_t)(next - line);
-        }
-    }
-    rc = tb_fs_write_atomic(to, out, o, 0644);
-cleanup:
+    char *name = tb_rocksopts_newest(r->path);
+    int cleared = 0, rc = 0;
+    if (name)
+        rc = tb_rocksopts_copy(r->path, dir, name, (const char *const *)r->cf_names, r->ncf, 0, &cleared);
     free(name);
-    free(from);
-    free(to);
-    free(text);
-    free(out);
     return rc;
 }
 
