@@ -565,7 +565,8 @@ static int attempt(struct state *s, struct tb_snapshot_info *info, struct tb_rmf
     return 0;
 }
 
-int tb_snapshot_create(const char *db, const struct tb_snapshot_opts *o, const char *dir, struct tb_snapshot_info *info)
+int tb_snapshot_create(const char *db, const struct tb_snapshot_opts *o, const char *dir,
+                       struct tb_snapshot_info *info)
 {
     struct tb_snapshot_info local;
     struct state s = { .db = db, .o = o, .dir = dir, .mfd = -1 };
