@@ -302,16 +302,17 @@ struct signing {
     struct sbuf creq, sts, signed_hdrs;
 };
 
+/* In the reverse order of the steps that fill it. */
 static void signing_free(struct signing *s)
 {
+    free(s->sts.p);
+    free(s->signed_hdrs.p);
+    free(s->creq.p);
     for (size_t i = 0; i < s->nh; i++) {
         free(s->h[i].name);
         free(s->h[i].value);
     }
     free(s->h);
-    free(s->signed_hdrs.p);
-    free(s->sts.p);
-    free(s->creq.p);
 }
 
 static int check_request(const struct tb_sigv4_request *r, const char *auth)
