@@ -1,5 +1,6 @@
 /* cli: option tables, the shared config file, and --help generated from the table. */
 #include "cli.h"
+#include "config.h"
 #include "error.h"
 
 #include <ctype.h>
@@ -88,17 +89,6 @@ static int set_value(const struct tb_cli *cli, const struct tb_option *o, const 
     return 0;
 }
 
-static char *trim(char *s)
-{
-    char *e;
-    while (isspace((unsigned char)*s))
-        s++;
-    e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
-}
-
 /* The config file's strings must outlive parsing (the tool's option variables point at
  * them): they are kept, reachable from here, for the life of the process. */
 static char **kept;
@@ -124,7 +114,7 @@ static int load_conf(const struct tb_cli *cli, const char *path, int required)
         return tb_error_errno(TB_EUSAGE, errno, "cannot read config file %s", path);
     }
     while (fgets(line, sizeof line, f)) {
-        char *s = trim(line), *eq, *key, *val;
+        char *s = tb_config_trim(line), *eq, *key, *val;
         const struct tb_option *o;
         lineno++;
         if (!*s || *s == '#' || *s == ';')
@@ -136,19 +126,19 @@ static int load_conf(const struct tb_cli *cli, const char *path, int required)
                 break;
             }
             *e = '\0';
-            in_mine = strcmp(trim(s + 1), cli->tool) == 0;
+            in_mine = strcmp(tb_config_trim(s + 1), cli->tool) == 0;
             in_other = !in_mine;
             continue;
         }
         if (in_other)
             continue;
         eq = strchr(s, '=');
-        key = trim(s);
+        key = tb_config_trim(s);
         val = NULL;
         if (eq) {
             *eq = '\0';
-            key = trim(s);
-            val = trim(eq + 1);
+            key = tb_config_trim(s);
+            val = tb_config_trim(eq + 1);
         }
         o = find_opt(cli, key, strlen(key));
         if (!o) {
@@ -177,13 +167,11 @@ static int load_conf(const struct tb_cli *cli, const char *path, int required)
     return rc;
 }
 
-int tb_cli_parse(const struct tb_cli *cli, int argc, char **argv, int *argi)
+/* The --conf FILE the command line names (before any "--"), or NULL. */
+static const char *conf_path(int argc, char **argv)
 {
     const char *conf = NULL;
-    int i, rc, positional_only = 0;
-
-    /* The config file is loaded first so the command line wins. */
-    for (i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;
         if (strcmp(argv[i], "--conf") == 0 && i + 1 < argc)
@@ -191,68 +179,82 @@ int tb_cli_parse(const struct tb_cli *cli, int argc, char **argv, int *argi)
         else if (strncmp(argv[i], "--conf=", 7) == 0)
             conf = argv[i] + 7;
     }
+    return conf;
+}
+
+/* argv[*i], a "--name[=value]": *o the option (NULL for --conf, already loaded), *value
+ * what follows '='. TB_CLI_HELP or TB_CLI_VERSION for those. */
+static int long_option(const struct tb_cli *cli, int argc, char **argv, int *i, const struct tb_option **o,
+                       const char **value)
+{
+    const char *name = argv[*i] + 2, *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    if (len == 4 && strncmp(name, "help", 4) == 0)
+        return TB_CLI_HELP;
+    if (len == 7 && strncmp(name, "version", 7) == 0)
+        return TB_CLI_VERSION;
+    if (len == 4 && strncmp(name, "conf", 4) == 0) {
+        if (!eq)
+            ++*i;
+        if (!eq && *i >= argc)
+            return tb_error_set(TB_EUSAGE, "option --conf needs a value");
+        return 0;
+    }
+    if (!(*o = find_opt(cli, name, len)))
+        return tb_error_set(TB_EUSAGE, "unknown option --%.*s (see --help)", (int)len, name);
+    if (eq)
+        *value = eq + 1;
+    return 0;
+}
+
+/* a, a "-x": *o the option. TB_CLI_HELP for -h. */
+static int short_option(const struct tb_cli *cli, const char *a, const struct tb_option **o)
+{
+    if (a[1] == 'h' && a[2] == '\0')
+        return TB_CLI_HELP;
+    for (const struct tb_option *p = cli->opts; p->name; p++)
+        if (p->short_name && p->short_name == a[1] && a[2] == '\0')
+            *o = p;
+    return *o ? 0 : tb_error_set(TB_EUSAGE, "unknown option %s (see --help)", a);
+}
+
+/* The option argv[*i] names, with its value (the next argument when it takes one). */
+static int one_option(const struct tb_cli *cli, int argc, char **argv, int *i)
+{
+    const struct tb_option *o = NULL;
+    const char *value = NULL;
+    int rc = argv[*i][1] == '-' ? long_option(cli, argc, argv, i, &o, &value) : short_option(cli, argv[*i], &o);
+    if (rc != 0 || !o)
+        return rc;
+    if (o->kind == TB_OPT_FLAG && value)
+        return tb_error_set(TB_EUSAGE, "option --%s takes no value", o->name);
+    if ((o->kind == TB_OPT_STRING || o->kind == TB_OPT_INT || o->kind == TB_OPT_LIST) && !value) {
+        if (*i + 1 >= argc)
+            return tb_error_set(TB_EUSAGE, "option --%s needs a value", o->name);
+        value = argv[++*i];
+    }
+    return set_value(cli, o, value, "");
+}
+
+int tb_cli_parse(const struct tb_cli *cli, int argc, char **argv, int *argi)
+{
+    const char *conf = conf_path(argc, argv);
+    int i, rc, npos = 0, positional_only = 0;
+    char **pos;
+
+    /* The config file is loaded first so the command line wins. */
     if ((rc = load_conf(cli, conf ? conf : TB_DEFAULT_CONF, conf != NULL)) < 0)
         return rc;
-
     /* Options and positional arguments may mix; positionals are moved to the end. */
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    int npos = 0;
-    if (!pos)
+    if (!(pos = calloc((size_t)argc + 1, sizeof *pos)))
         return tb_error_set(TB_EIO, "out of memory");
     for (i = 1; i < argc; i++) {
-        const char *a = argv[i], *value = NULL;
-        const struct tb_option *o = NULL;
-        if (positional_only || a[0] != '-' || strcmp(a, "-") == 0) {
+        const char *a = argv[i];
+        if (positional_only || a[0] != '-' || strcmp(a, "-") == 0)
             pos[npos++] = argv[i];
-            continue;
-        }
-        if (strcmp(a, "--") == 0) {
+        else if (strcmp(a, "--") == 0)
             positional_only = 1;
-            continue;
-        }
-        if (a[1] == '-') {
-            const char *name = a + 2, *eq = strchr(name, '=');
-            size_t len = eq ? (size_t)(eq - name) : strlen(name);
-            if (len == 4 && strncmp(name, "help", 4) == 0) { rc = TB_CLI_HELP; goto cleanup; }
-            if (len == 7 && strncmp(name, "version", 7) == 0) { rc = TB_CLI_VERSION; goto cleanup; }
-            if (len == 4 && strncmp(name, "conf", 4) == 0) {
-                if (!eq)
-                    i++;
-                if (!eq && i >= argc) {
-                    rc = tb_error_set(TB_EUSAGE, "option --conf needs a value");
-                    goto cleanup;
-                }
-                continue;
-            }
-            o = find_opt(cli, name, len);
-            if (!o) {
-                rc = tb_error_set(TB_EUSAGE, "unknown option --%.*s (see --help)", (int)len, name);
-                goto cleanup;
-            }
-            if (eq)
-                value = eq + 1;
-        } else {
-            if (a[1] == 'h' && a[2] == '\0') { rc = TB_CLI_HELP; goto cleanup; }
-            for (const struct tb_option *p = cli->opts; p->name; p++)
-                if (p->short_name && p->short_name == a[1] && a[2] == '\0')
-                    o = p;
-            if (!o) {
-                rc = tb_error_set(TB_EUSAGE, "unknown option %s (see --help)", a);
-                goto cleanup;
-            }
-        }
-        if (o->kind == TB_OPT_FLAG && value) {
-            rc = tb_error_set(TB_EUSAGE, "option --%s takes no value", o->name);
-            goto cleanup;
-        }
-        if ((o->kind == TB_OPT_STRING || o->kind == TB_OPT_INT || o->kind == TB_OPT_LIST) && !value) {
-            if (i + 1 >= argc) {
-                rc = tb_error_set(TB_EUSAGE, "option --%s needs a value", o->name);
-                goto cleanup;
-            }
-            value = argv[++i];
-        }
-        if ((rc = set_value(cli, o, value, "")) < 0)
+        else if ((rc = one_option(cli, argc, argv, &i)) != 0)
             goto cleanup;
     }
     /* Put the positionals back at the end of argv, in order. */

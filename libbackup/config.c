@@ -75,7 +75,7 @@ static int walk(struct tb_config *c, yaml_document_t *doc, yaml_node_t *node, co
     }
 }
 
-static char *trim(char *s)
+char *tb_config_trim(char *s)
 {
     char *e;
     while (isspace((unsigned char)*s))
@@ -94,7 +94,7 @@ static int load_ini(struct tb_config *c, FILE *f)
     int rc = 0, lineno = 0;
     rewind(f);
     while (rc == 0 && fgets(line, sizeof line, f)) {
-        char *s = trim(line), *eq, *key, *value, full[2048];
+        char *s = tb_config_trim(line), *eq, *key, *value, full[2048];
         size_t vl;
         lineno++;
         if (!*s || *s == '#' || *s == ';')
@@ -104,7 +104,7 @@ static int load_ini(struct tb_config *c, FILE *f)
             if (!end)
                 return tb_error_set(TB_EIO, "config file line %d: unclosed section (%s)", lineno, c->path);
             *end = '\0';
-            snprintf(section, sizeof section, "%s", trim(s + 1));
+            snprintf(section, sizeof section, "%s", tb_config_trim(s + 1));
             continue;
         }
         eq = strpbrk(s, "=:");
@@ -112,13 +112,13 @@ static int load_ini(struct tb_config *c, FILE *f)
             return tb_error_set(TB_EIO, "config file is neither YAML nor key = value lines: line %d (%s)", lineno,
                                 c->path);
         *eq = '\0';
-        key = trim(s);
-        value = trim(eq + 1);
+        key = tb_config_trim(s);
+        value = tb_config_trim(eq + 1);
         /* A comment after the value ("8GB  # reduced"), and quotes around it. */
         for (char *h = value; (h = strchr(h, '#')) != NULL; h++)
             if (h > value && isspace((unsigned char)h[-1])) {
                 *h = '\0';
-                value = trim(value);
+                value = tb_config_trim(value);
                 break;
             }
         vl = strlen(value);

@@ -42,6 +42,9 @@ const char *tb_config_db_path(const struct tb_config *c);
  * malloc'd. */
 int tb_config_db_dir(const char *path, const char *rocksdb_path, char **out, int *mapped);
 void tb_config_free(struct tb_config *c);
+/* A line of an INI-style file (this module's themisdb.conf, the tools' config file) without
+ * white space at either end: s moved past the leading, the trailing cut off in place. */
+char *tb_config_trim(char *s);
 const char *tb_config_get(const struct tb_config *c, const char *key);
 /* Regular files named by any scalar value that live under dir (e.g. "/etc/themisdb/"),
  * excluding the config itself: a malloc'd NULL-terminated array of malloc'd paths. */

@@ -194,7 +194,8 @@ static int live_file(const char *db, uint64_t number, const char *ext, uint64_t 
     if (rc == 0 && !found)
         rc = tb_error_set(TB_EVERIFY, "the MANIFEST lists %s, which is not there", name);
     else if (rc == 0 && want_size && (uint64_t)st.st_size != size)
-        rc = tb_error_set(TB_EVERIFY, "%s has %lld bytes, the MANIFEST says %" PRIu64, name, (long long)st.st_size, size);
+        rc = tb_error_set(TB_EVERIFY, "%s has %lld bytes, the MANIFEST says %" PRIu64, name, (long long)st.st_size,
+                          size);
     free(path);
     return rc;
 }
@@ -344,7 +345,8 @@ int tb_content_of(const char *db, const struct tb_content_opts *o, struct tb_con
     /* Before recovery changes the copy (tb_content_position says why). */
     if ((rc = tb_content_position(copy, out->policy, &out->last_seq)) < 0)
         goto cleanup;
-    if ((rc = cfs_from_version(info.version, out)) < 0 || (rc = check_tables(copy, out)) < 0 || (rc = check_comparators(info.version, out)) < 0 || out->unavailable)
+    if ((rc = cfs_from_version(info.version, out)) < 0 || (rc = check_tables(copy, out)) < 0 ||
+        (rc = check_comparators(info.version, out)) < 0 || out->unavailable)
         goto cleanup;
     if (info.wals > 0)
         rc = tb_txndb_recover(copy, out->policy, logs);

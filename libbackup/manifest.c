@@ -352,7 +352,9 @@ static int safe_parent(const char *p)
 
 static int by_name(const void *a, const void *b)
 {
-    return strcmp((*(const struct tb_manifest_file *const *)a)->name, (*(const struct tb_manifest_file *const *)b)->name);
+    const struct tb_manifest_file *x = *(const struct tb_manifest_file *const *)a;
+    const struct tb_manifest_file *y = *(const struct tb_manifest_file *const *)b;
+    return strcmp(x->name, y->name);
 }
 
 /* Each file name once (a second entry could say anything about the same member). */
@@ -426,33 +428,246 @@ static int parse_version(const char *v, int *major, int *minor)
     return 0;
 }
 
+/* A string (or null, with NUL) copied into *dst. */
+static int copy_str(const struct schema *s, json_t *obj, const char *key, const char *field, int flags, char **dst)
+{
+    const char *str;
+    int rc = get_str(s, obj, key, field, flags, &str);
+    return rc < 0 ? rc : set_str(dst, str);
+}
+
+static int get_u63(const struct schema *s, json_t *obj, const char *key, const char *field, uint64_t *out)
+{
+    json_int_t n = 0;
+    int rc = get_int(s, obj, key, field, REQ, 0, INT64_MAX, "0..2^63-1", &n);
+    *out = (uint64_t)n;
+    return rc;
+}
+
+/* format_version first: it decides whether keys we do not know are an error. */
+static int parse_format(struct schema *s, json_t *root, int *major, int *minor)
+{
+    const char *str;
+    int rc;
+    if ((rc = get_str(s, root, "format_version", "format_version", REQ, &str)) < 0)
+        return rc;
+    if (parse_version(str, major, minor) < 0)
+        return bad(s, "format_version", "not MAJOR.MINOR");
+    if (*major != TB_MANIFEST_FORMAT_MAJOR)
+        return tb_error_set(TB_EVERIFY, "%s: format_version: manifest format version %s is not supported (this "
+                            "version reads %d.x)", s->where, str, TB_MANIFEST_FORMAT_MAJOR);
+    s->newer = *minor > TB_MANIFEST_FORMAT_MINOR;
+    return 0;
+}
+
+static int parse_identity(const struct schema *s, json_t *root, struct tb_manifest *m)
+{
+    const char *str;
+    int64_t t;
+    int rc;
+    if ((rc = get_str(s, root, "tool", "tool", REQ, &str)) < 0)
+        return rc;
+    if (strcmp(str, "themis-backup"))
+        return bad(s, "tool", "not \"themis-backup\"");
+    if ((rc = copy_str(s, root, "tool_version", "tool_version", REQ | NUL, &m->tool_version)) < 0 ||
+        (rc = get_str(s, root, "created", "created", REQ, &str)) < 0)
+        return rc;
+    if (tb_time_parse(str, &t) < 0)
+        return bad(s, "created", "not an RFC 3339 time");
+    if ((rc = set_str(&m->created, str)) < 0 ||
+        (rc = get_u63(s, root, "last_sequence", "last_sequence", &m->last_seq)) < 0)
+        return rc;
+    return get_u63(s, root, "db_bytes", "db_bytes", &m->db_bytes);
+}
+
+static int parse_compression(const struct schema *s, json_t *root, struct tb_manifest *m)
+{
+    static const char *const keys[] = { "algorithm", "level", "threads", NULL };
+    static const char *const names[] = { "zstd", "none", NULL };
+    static const char *const policies[] = { "write_committed", "write_prepared", "write_unprepared", NULL };
+    const char *str;
+    json_t *o;
+    json_int_t n;
+    int rc;
+    if ((rc = get_obj(s, root, "compression", REQ, keys, &o)) < 0 ||
+        (rc = get_enum(s, o, "algorithm", "compression.algorithm", REQ, names, "not \"zstd\" or \"none\"", &str)) < 0 ||
+        (rc = set_str(&m->compression, str)) < 0)
+        return rc;
+    if ((rc = get_int(s, o, "level", "compression.level", REQ, -7, 22, "-7..22", &n)) < 0)
+        return rc;
+    m->level = (int)n;
+    if ((rc = get_int(s, o, "threads", "compression.threads", REQ, 0, INT_MAX, "0..2^31-1", &n)) < 0)
+        return rc;
+    m->threads = (int)n;
+    if ((rc = get_enum(s, root, "write_policy", "write_policy", OPT, policies,
+                       "not write_committed, write_prepared or write_unprepared", &str)) < 0)
+        return rc;
+    return set_str(&m->write_policy, str);
+}
+
+static int parse_encryption(const struct schema *s, json_t *root, struct tb_manifest *m)
+{
+    static const char *const keys[] = { "format", "cipher", "key_ids", NULL };
+    static const char *const fmt[] = { "TBCRYPT 1", NULL }, *const cipher[] = { "AES-256-GCM", NULL };
+    const char *str;
+    json_t *o, *v;
+    int rc;
+    if ((rc = get_obj(s, root, "encryption", OPT, keys, &o)) < 0)
+        return rc;
+    if (o) {
+        m->encrypted = 1;
+        if ((rc = get_enum(s, o, "format", "encryption.format", REQ, fmt, "not \"TBCRYPT 1\"", &str)) < 0 ||
+            (rc = get_enum(s, o, "cipher", "encryption.cipher", REQ, cipher, "not \"AES-256-GCM\"", &str)) < 0 ||
+            (rc = copy_str(s, o, "key_ids", "encryption.key_ids", REQ | NUL, &m->key_ids)) < 0)
+            return rc;
+    }
+    v = json_object_get(root, "redacted");
+    if (v && !json_is_true(v))
+        return bad(s, "redacted", "not true (a copy that is not redacted leaves the key out)");
+    m->redacted = v != NULL;
+    if (m->redacted && !m->encrypted)
+        return bad(s, "redacted", "a manifest without encryption is never redacted");
+    return 0;
+}
+
+static int parse_column_families(const struct schema *s, json_t *root, struct tb_manifest *m)
+{
+    json_t *cfs = json_object_get(root, "column_families"), *v;
+    size_t i;
+    int rc;
+    if (!json_is_array(cfs))
+        return bad(s, "column_families", cfs ? "not an array" : "missing");
+    if (!(m->cfs = calloc(json_array_size(cfs) + 1, sizeof *m->cfs)))
+        return tb_error_set(TB_EIO, "out of memory");
+    json_array_foreach(cfs, i, v) {
+        char field[48];
+        snprintf(field, sizeof field, "column_families[%zu]", i);
+        if (!json_is_string(v))
+            return bad(s, field, "not a string");
+        for (size_t j = 0; j < m->ncf; j++)
+            if (strcmp(m->cfs[j], json_string_value(v)) == 0)
+                return bad(s, field, "listed twice");
+        if ((rc = set_str(&m->cfs[m->ncf], json_string_value(v))) < 0)
+            return rc;
+        m->ncf++;
+    }
+    return 0;
+}
+
+/* content_hash, or (from 1.3) null with content_hash_unavailable saying why. */
+static int parse_content_hash(const struct schema *s, json_t *root, struct tb_manifest *m)
+{
+    const char *str;
+    int rc;
+    if (json_is_null(json_object_get(root, "content_hash")) && m->format_minor >= 3) {
+        if ((rc = get_str(s, root, "content_hash_unavailable", "content_hash_unavailable", REQ, &str)) < 0)
+            return rc;
+        if (!*str)
+            return bad(s, "content_hash_unavailable", "empty (it says why content_hash is null)");
+        return set_str(&m->hash_unavailable, str);
+    }
+    if ((rc = get_hex(s, root, "content_hash", "content_hash", REQ, m->content_hash)) < 0)
+        return rc;
+    if (json_object_get(root, "content_hash_unavailable"))
+        return bad(s, "content_hash_unavailable", "present beside a content_hash");
+    return 0;
+}
+
+/* What a redacted copy leaves out: absent there, required elsewhere. */
+static int parse_content(const struct schema *s, json_t *root, struct tb_manifest *m)
+{
+    static const char *const content[] = { "source", "column_families", "content_hash", "content_hash_unavailable",
+                                           "included", "files", NULL };
+    static const char *const source_keys[] = { "path", "host", "method", NULL };
+    static const char *const incl_keys[] = { "config", "config_file", NULL };
+    json_t *o, *v;
+    int rc;
+    if (m->redacted) {
+        for (size_t i = 0; content[i]; i++)
+            if (json_object_get(root, content[i]))
+                return bad(s, content[i], "present in a redacted manifest");
+        return 0;
+    }
+    if ((rc = get_obj(s, root, "source", REQ, source_keys, &o)) < 0 ||
+        (rc = copy_str(s, o, "path", "source.path", REQ | NUL, &m->source_path)) < 0 ||
+        (rc = copy_str(s, o, "host", "source.host", REQ | NUL, &m->host)) < 0 ||
+        (rc = copy_str(s, o, "method", "source.method", REQ | NUL, &m->method)) < 0 ||
+        (rc = parse_column_families(s, root, m)) < 0 || (rc = parse_content_hash(s, root, m)) < 0 ||
+        (rc = get_obj(s, root, "included", REQ, incl_keys, &o)) < 0)
+        return rc;
+    v = json_object_get(o, "config");
+    if (!json_is_boolean(v))
+        return bad(s, "included.config", v ? "not true or false" : "missing");
+    m->include_config = json_is_true(v);
+    if ((rc = copy_str(s, o, "config_file", "included.config_file", REQ | NUL, &m->config_file)) < 0)
+        return rc;
+    if (!(v = json_object_get(root, "files")))
+        return bad(s, "files", "missing");
+    return parse_files(s, v, m);
+}
+
+static int parse_parent(const struct schema *s, json_t *root, struct tb_manifest *m)
+{
+    static const char *const keys[] = { "path", "archive_sha256", NULL };
+    const char *str;
+    json_t *o;
+    json_int_t n;
+    int rc;
+    if ((rc = get_obj(s, root, "parent", OPT, keys, &o)) < 0)
+        return rc;
+    if (o) {
+        if ((rc = get_str(s, o, "path", "parent.path", REQ, &str)) < 0)
+            return rc;
+        if (!safe_parent(str))
+            return bad(s, "parent.path",
+                       "neither \"../NAME\" nor an absolute path without \".\", \"..\" or empty part");
+        if ((rc = set_str(&m->parent_path, str)) < 0 ||
+            (rc = get_hex(s, o, "archive_sha256", "parent.archive_sha256", REQ, m->parent_sha256)) < 0 ||
+            (rc = get_int(s, root, "chain_length", "chain_length", REQ, 1, UINT_MAX, "1..2^32-1", &n)) < 0)
+            return rc;
+        m->chain = (unsigned)n;
+    } else if (json_object_get(root, "chain_length")) {
+        return bad(s, "chain_length", "present without a parent");
+    }
+    for (size_t i = 0; i < m->nfiles; i++)
+        if (m->files[i].stored_in && !m->parent_path)
+            return tb_error_set(TB_EVERIFY, "%s: files[%zu].stored_in: names an ancestor, but there is no parent",
+                                s->where, i);
+    return 0;
+}
+
+/* Only in the copy beside the archive. */
+static int parse_archive(const struct schema *s, json_t *root, struct tb_manifest *m)
+{
+    static const char *const keys[] = { "name", "size", "sha256", NULL };
+    static const char *const names[] = { "backup.tar.zst", "backup.tar", "backup.tar.zst.enc", "backup.tar.enc",
+                                         NULL };
+    const char *str;
+    json_t *o;
+    int rc;
+    if ((rc = get_obj(s, root, "archive", OPT, keys, &o)) < 0 || !o)
+        return rc;
+    if ((rc = get_enum(s, o, "name", "archive.name", REQ, names, "not an archive name backups use", &str)) < 0 ||
+        (rc = get_u63(s, o, "size", "archive.size", &m->archive_size)) < 0)
+        return rc;
+    return get_hex(s, o, "sha256", "archive.sha256", REQ, m->archive_sha256);
+}
+
+/* The sections in the order their errors are reported. */
+static int (*const sections[])(const struct schema *, json_t *, struct tb_manifest *) = {
+    parse_identity, parse_compression, parse_encryption, parse_content, parse_parent, parse_archive,
+};
+
 int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **out)
 {
     static const char *const top[] = { "format_version", "tool", "tool_version", "created", "source", "last_sequence",
                                        "column_families", "content_hash", "content_hash_unavailable", "compression",
                                        "included", "db_bytes", "write_policy", "files", "archive", "parent",
                                        "chain_length", "encryption", "redacted", NULL };
-    /* What a redacted copy leaves out. */
-    static const char *const content[] = { "source", "column_families", "content_hash", "content_hash_unavailable",
-                                           "included", "files", NULL };
-    static const char *const source_keys[] = { "path", "host", "method", NULL };
-    static const char *const comp_keys[] = { "algorithm", "level", "threads", NULL };
-    static const char *const comp_names[] = { "zstd", "none", NULL };
-    static const char *const incl_keys[] = { "config", "config_file", NULL };
-    static const char *const enc_keys[] = { "format", "cipher", "key_ids", NULL };
-    static const char *const parent_keys[] = { "path", "archive_sha256", NULL };
-    static const char *const archive_keys[] = { "name", "size", "sha256", NULL };
-    static const char *const archive_names[] = { "backup.tar.zst", "backup.tar", "backup.tar.zst.enc", "backup.tar.enc",
-                                                 NULL };
-    static const char *const policies[] = { "write_committed", "write_prepared", "write_unprepared", NULL };
     json_error_t jerr;
-    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr), *o, *v;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     struct schema s = { where, 0 };
     struct tb_manifest *m = NULL;
-    const char *str;
-    json_int_t n;
-    int64_t t;
-    size_t i;
     int rc = 0, major = -1, minor = 0;
 
     if (!root)
@@ -461,200 +676,14 @@ int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **
         rc = tb_error_set(TB_EVERIFY, "%s: not a JSON object", where);
         goto cleanup;
     }
-    if ((rc = get_str(&s, root, "format_version", "format_version", REQ, &str)) < 0)
-        goto cleanup;
-    if (parse_version(str, &major, &minor) < 0) {
-        rc = bad(&s, "format_version", "not MAJOR.MINOR");
-        goto cleanup;
-    }
-    if (major != TB_MANIFEST_FORMAT_MAJOR) {
-        rc = tb_error_set(TB_EVERIFY, "%s: format_version: manifest format version %s is not supported (this "
-                          "version reads %d.x)", where, str, TB_MANIFEST_FORMAT_MAJOR);
-        goto cleanup;
-    }
-    s.newer = minor > TB_MANIFEST_FORMAT_MINOR;
-    if ((rc = known_keys(&s, root, "", top)) < 0 || (rc = tb_manifest_new(&m)) < 0)
+    if ((rc = parse_format(&s, root, &major, &minor)) < 0 || (rc = known_keys(&s, root, "", top)) < 0 ||
+        (rc = tb_manifest_new(&m)) < 0)
         goto cleanup;
     m->format_major = major;
     m->format_minor = minor;
-
-    if ((rc = get_str(&s, root, "tool", "tool", REQ, &str)) < 0)
-        goto cleanup;
-    if (strcmp(str, "themis-backup")) {
-        rc = bad(&s, "tool", "not \"themis-backup\"");
-        goto cleanup;
-    }
-    if ((rc = get_str(&s, root, "tool_version", "tool_version", REQ | NUL, &str)) < 0 ||
-        (rc = set_str(&m->tool_version, str)) < 0 || (rc = get_str(&s, root, "created", "created", REQ, &str)) < 0)
-        goto cleanup;
-    if (tb_time_parse(str, &t) < 0) {
-        rc = bad(&s, "created", "not an RFC 3339 time");
-        goto cleanup;
-    }
-    if ((rc = set_str(&m->created, str)) < 0)
-        goto cleanup;
-    if ((rc = get_int(&s, root, "last_sequence", "last_sequence", REQ, 0, INT64_MAX, "0..2^63-1", &n)) < 0)
-        goto cleanup;
-    m->last_seq = (uint64_t)n;
-    if ((rc = get_int(&s, root, "db_bytes", "db_bytes", REQ, 0, INT64_MAX, "0..2^63-1", &n)) < 0)
-        goto cleanup;
-    m->db_bytes = (uint64_t)n;
-
-    if ((rc = get_obj(&s, root, "compression", REQ, comp_keys, &o)) < 0 ||
-        (rc = get_enum(&s, o, "algorithm", "compression.algorithm", REQ, comp_names, "not \"zstd\" or \"none\"",
-                       &str)) < 0 ||
-        (rc = set_str(&m->compression, str)) < 0)
-        goto cleanup;
-    if ((rc = get_int(&s, o, "level", "compression.level", REQ, -7, 22, "-7..22", &n)) < 0)
-        goto cleanup;
-    m->level = (int)n;
-    if ((rc = get_int(&s, o, "threads", "compression.threads", REQ, 0, INT_MAX, "0..2^31-1", &n)) < 0)
-        goto cleanup;
-    m->threads = (int)n;
-
-    if ((rc = get_enum(&s, root, "write_policy", "write_policy", OPT, policies,
-                       "not write_committed, write_prepared or write_unprepared", &str)) < 0 ||
-        (rc = set_str(&m->write_policy, str)) < 0)
-        goto cleanup;
-
-    if ((rc = get_obj(&s, root, "encryption", OPT, enc_keys, &o)) < 0)
-        goto cleanup;
-    if (o) {
-        static const char *const fmt[] = { "TBCRYPT 1", NULL }, *const cipher[] = { "AES-256-GCM", NULL };
-        m->encrypted = 1;
-        if ((rc = get_enum(&s, o, "format", "encryption.format", REQ, fmt, "not \"TBCRYPT 1\"", &str)) < 0 ||
-            (rc = get_enum(&s, o, "cipher", "encryption.cipher", REQ, cipher, "not \"AES-256-GCM\"", &str)) < 0 ||
-            (rc = get_str(&s, o, "key_ids", "encryption.key_ids", REQ | NUL, &str)) < 0 ||
-            (rc = set_str(&m->key_ids, str)) < 0)
+    for (size_t i = 0; i < sizeof sections / sizeof *sections; i++)
+        if ((rc = sections[i](&s, root, m)) < 0)
             goto cleanup;
-    }
-    v = json_object_get(root, "redacted");
-    if (v && !json_is_true(v)) {
-        rc = bad(&s, "redacted", "not true (a copy that is not redacted leaves the key out)");
-        goto cleanup;
-    }
-    m->redacted = v != NULL;
-    if (m->redacted && !m->encrypted) {
-        rc = bad(&s, "redacted", "a manifest without encryption is never redacted");
-        goto cleanup;
-    }
-
-    if (m->redacted) {
-        for (i = 0; content[i]; i++)
-            if (json_object_get(root, content[i])) {
-                rc = bad(&s, content[i], "present in a redacted manifest");
-                goto cleanup;
-            }
-    } else {
-        json_t *cfs;
-        if ((rc = get_obj(&s, root, "source", REQ, source_keys, &o)) < 0 ||
-            (rc = get_str(&s, o, "path", "source.path", REQ | NUL, &str)) < 0 || (rc = set_str(&m->source_path, str)) < 0 ||
-            (rc = get_str(&s, o, "host", "source.host", REQ | NUL, &str)) < 0 || (rc = set_str(&m->host, str)) < 0 ||
-            (rc = get_str(&s, o, "method", "source.method", REQ | NUL, &str)) < 0 || (rc = set_str(&m->method, str)) < 0)
-            goto cleanup;
-
-        cfs = json_object_get(root, "column_families");
-        if (!json_is_array(cfs)) {
-            rc = bad(&s, "column_families", cfs ? "not an array" : "missing");
-            goto cleanup;
-        }
-        if (!(m->cfs = calloc(json_array_size(cfs) + 1, sizeof *m->cfs))) {
-            rc = tb_error_set(TB_EIO, "out of memory");
-            goto cleanup;
-        }
-        json_array_foreach(cfs, i, v) {
-            char field[48];
-            snprintf(field, sizeof field, "column_families[%zu]", i);
-            if (!json_is_string(v)) {
-                rc = bad(&s, field, "not a string");
-                goto cleanup;
-            }
-            for (size_t j = 0; j < m->ncf; j++)
-                if (strcmp(m->cfs[j], json_string_value(v)) == 0) {
-                    rc = bad(&s, field, "listed twice");
-                    goto cleanup;
-                }
-            if ((rc = set_str(&m->cfs[m->ncf], json_string_value(v))) < 0)
-                goto cleanup;
-            m->ncf++;
-        }
-
-        v = json_object_get(root, "content_hash");
-        if (json_is_null(v) && minor >= 3) {
-            if ((rc = get_str(&s, root, "content_hash_unavailable", "content_hash_unavailable", REQ, &str)) < 0)
-                goto cleanup;
-            if (!*str) {
-                rc = bad(&s, "content_hash_unavailable", "empty (it says why content_hash is null)");
-                goto cleanup;
-            }
-            if ((rc = set_str(&m->hash_unavailable, str)) < 0)
-                goto cleanup;
-        } else {
-            if ((rc = get_hex(&s, root, "content_hash", "content_hash", REQ, m->content_hash)) < 0)
-                goto cleanup;
-            if (json_object_get(root, "content_hash_unavailable")) {
-                rc = bad(&s, "content_hash_unavailable", "present beside a content_hash");
-                goto cleanup;
-            }
-        }
-
-        if ((rc = get_obj(&s, root, "included", REQ, incl_keys, &o)) < 0)
-            goto cleanup;
-        v = json_object_get(o, "config");
-        if (!json_is_boolean(v)) {
-            rc = bad(&s, "included.config", v ? "not true or false" : "missing");
-            goto cleanup;
-        }
-        m->include_config = json_is_true(v);
-        if ((rc = get_str(&s, o, "config_file", "included.config_file", REQ | NUL, &str)) < 0 ||
-            (rc = set_str(&m->config_file, str)) < 0)
-            goto cleanup;
-
-        v = json_object_get(root, "files");
-        if (!v) {
-            rc = bad(&s, "files", "missing");
-            goto cleanup;
-        }
-        if ((rc = parse_files(&s, v, m)) < 0)
-            goto cleanup;
-    }
-
-    if ((rc = get_obj(&s, root, "parent", OPT, parent_keys, &o)) < 0)
-        goto cleanup;
-    if (o) {
-        if ((rc = get_str(&s, o, "path", "parent.path", REQ, &str)) < 0)
-            goto cleanup;
-        if (!safe_parent(str)) {
-            rc = bad(&s, "parent.path", "neither \"../NAME\" nor an absolute path without \".\", \"..\" or empty part");
-            goto cleanup;
-        }
-        if ((rc = set_str(&m->parent_path, str)) < 0 ||
-            (rc = get_hex(&s, o, "archive_sha256", "parent.archive_sha256", REQ, m->parent_sha256)) < 0 ||
-            (rc = get_int(&s, root, "chain_length", "chain_length", REQ, 1, UINT_MAX, "1..2^32-1", &n)) < 0)
-            goto cleanup;
-        m->chain = (unsigned)n;
-    } else if (json_object_get(root, "chain_length")) {
-        rc = bad(&s, "chain_length", "present without a parent");
-        goto cleanup;
-    }
-    for (i = 0; i < m->nfiles; i++)
-        if (m->files[i].stored_in && !m->parent_path) {
-            rc = tb_error_set(TB_EVERIFY, "%s: files[%zu].stored_in: names an ancestor, but there is no parent", where, i);
-            goto cleanup;
-        }
-
-    /* Only in the copy beside the archive. */
-    if ((rc = get_obj(&s, root, "archive", OPT, archive_keys, &o)) < 0)
-        goto cleanup;
-    if (o) {
-        if ((rc = get_enum(&s, o, "name", "archive.name", REQ, archive_names, "not an archive name backups use",
-                           &str)) < 0 ||
-            (rc = get_int(&s, o, "size", "archive.size", REQ, 0, INT64_MAX, "0..2^63-1", &n)) < 0)
-            goto cleanup;
-        m->archive_size = (uint64_t)n;
-        if ((rc = get_hex(&s, o, "sha256", "archive.sha256", REQ, m->archive_sha256)) < 0)
-            goto cleanup;
-    }
     *out = m;
     m = NULL;
 cleanup:

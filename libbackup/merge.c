@@ -407,7 +407,8 @@ static char *unknown_partial(void *state, const char *key, size_t klen, const ch
 rocksdb_mergeoperator_t *tb_merge_create_unknown(const char *name)
 {
     char *state = strdup(name ? name : "");
-    return state ? rocksdb_mergeoperator_create(state, unknown_destroy, unknown_full, unknown_partial, NULL, unknown_name)
+    return state ? rocksdb_mergeoperator_create(state, unknown_destroy, unknown_full, unknown_partial, NULL,
+                                                unknown_name)
                  : NULL;
 }
 
@@ -425,7 +426,8 @@ int tb_merge_unknown(const char *dbdir, char **why)
         if (tb_merge_lookup(raw) != TB_MERGE_UNKNOWN)
             continue;
         found = 1;
-        if (asprintf(why, "merge operator %s of column family %s is not one the tools know", raw, opts.cf[i].name) < 0) {
+        if (asprintf(why, "merge operator %s of column family %s is not one the tools know", raw,
+                     opts.cf[i].name) < 0) {
             *why = NULL;
             found = tb_error_set(TB_EIO, "out of memory");
         }

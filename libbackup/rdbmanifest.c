@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,7 +256,8 @@ static void t_drop_cf(struct table *t, uint32_t cf)
 
 static int bad(tb_rmf *m, const char *what)
 {
-    return tb_error_set(TB_EVERIFY, "damaged MANIFEST record at offset %" PRIu64 ": %s (%s)", m->rec_off, what, m->path);
+    return tb_error_set(TB_EVERIFY, "damaged MANIFEST record at offset %" PRIu64 ": %s (%s)", m->rec_off, what,
+                        m->path);
 }
 
 /* An internal key: the user key plus 8 bytes of sequence and type; only skipped here. */
@@ -373,12 +375,186 @@ static int decode_wal_add(tb_rmf *m, struct in *in)
     return 0;
 }
 
-static int decode(tb_rmf *m, const unsigned char *rec, size_t len)
+/* A field whose value is length-prefixed: sub reads just that value. */
+static int get_sub(struct in *in, struct in *sub)
+{
+    const unsigned char *p;
+    size_t n;
+    if (!get_slice(in, &p, &n))
+        return 0;
+    sub->p = p;
+    sub->end = p + n;
+    return 1;
+}
+
+/* One tag of a VersionEdit: what its field is called in messages, how it is decoded, and
+ * for the plain fields where in struct edit the value (and its "present" flag) go. */
+struct tag_field {
+    uint32_t tag;
+    const char *what;
+    int (*decode)(tb_rmf *m, struct in *in, const struct tag_field *t);
+    size_t value, len, flag; /* offsets in struct edit; NOFLAG: none */
+};
+
+#define NOFLAG ((size_t)-1)
+#define EDIT_AT(e, off, type) ((type *)(void *)((char *)(e) + (off)))
+
+static void set_flag(struct edit *e, const struct tag_field *t)
+{
+    if (t->flag != NOFLAG)
+        *EDIT_AT(e, t->flag, int) = 1;
+}
+
+static int dec_v64(tb_rmf *m, struct in *in, const struct tag_field *t)
+{
+    if (!get_v64(in, EDIT_AT(&m->e, t->value, uint64_t)))
+        return bad(m, t->what);
+    set_flag(&m->e, t);
+    return 0;
+}
+
+static int dec_v32(tb_rmf *m, struct in *in, const struct tag_field *t)
+{
+    if (!get_v32(in, EDIT_AT(&m->e, t->value, uint32_t)))
+        return bad(m, t->what);
+    set_flag(&m->e, t);
+    return 0;
+}
+
+static int dec_slice(tb_rmf *m, struct in *in, const struct tag_field *t)
+{
+    if (!get_slice(in, EDIT_AT(&m->e, t->value, const unsigned char *), EDIT_AT(&m->e, t->len, size_t)))
+        return bad(m, t->what);
+    set_flag(&m->e, t);
+    return 0;
+}
+
+static int dec_flag(tb_rmf *m, struct in *in, const struct tag_field *t)
+{
+    (void)in;
+    set_flag(&m->e, t);
+    return 0;
+}
+
+static int dec_compact_cursor(tb_rmf *m, struct in *in, const struct tag_field *t)
+{
+    uint32_t level;
+    return get_v32(in, &level) && skip_ikey(in) ? 0 : bad(m, t->what);
+}
+
+static int dec_deleted_file(tb_rmf *m, struct in *in, const struct tag_field *t)
 {
     struct edit *e = &m->e;
-    struct in in = { rec, rec + len };
-    int rc;
-    /* Keep the arrays, forget the rest. */
+    struct del d;
+    uint32_t level;
+    if (!get_v32(in, &level) || !get_v64(in, &d.number))
+        return bad(m, t->what);
+    d.level = (int)level;
+    PUSH(e->dels, e->ndels, e->cdels, d);
+    return 0;
+}
+
+static int dec_new_file(tb_rmf *m, struct in *in, const struct tag_field *t)
+{
+    return decode_new_file(m, in, t->tag);
+}
+
+static int dec_blob_add(tb_rmf *m, struct in *in, const struct tag_field *t)
+{
+    struct edit *e = &m->e;
+    struct tb_rmf_blob b = { 0 };
+    const unsigned char *cm, *cv;
+    size_t cml, cvl;
+    if (!get_v64(in, &b.number) || !get_v64(in, &b.total_count) || !get_v64(in, &b.total_bytes) ||
+        !get_slice(in, &cm, &cml) || !get_slice(in, &cv, &cvl))
+        return bad(m, t->what);
+    PUSH(e->blobs, e->nblobs, e->cblobs, b); /* a record failing below is not applied */
+    return blob_fields(m, in);
+}
+
+static int dec_blob_garbage(tb_rmf *m, struct in *in, const struct tag_field *t)
+{
+    struct edit *e = &m->e;
+    struct garbage g;
+    if (!get_v64(in, &g.number) || !get_v64(in, &g.count) || !get_v64(in, &g.bytes))
+        return bad(m, t->what);
+    PUSH(e->garb, e->ngarb, e->cgarb, g);
+    return blob_fields(m, in);
+}
+
+static int dec_wal_add(tb_rmf *m, struct in *in, const struct tag_field *t)
+{
+    (void)t;
+    return decode_wal_add(m, in);
+}
+
+static int dec_wal_add2(tb_rmf *m, struct in *in, const struct tag_field *t)
+{
+    struct in sub;
+    return get_sub(in, &sub) ? decode_wal_add(m, &sub) : bad(m, t->what);
+}
+
+static int dec_wal_del2(tb_rmf *m, struct in *in, const struct tag_field *t)
+{
+    struct in sub;
+    if (!get_sub(in, &sub))
+        return bad(m, t->what);
+    if (!get_v64(&sub, &m->e.wal_del))
+        return bad(m, "WAL deletion");
+    m->e.has_wal_del = 1;
+    return 0;
+}
+
+#define AT(field) offsetof(struct edit, field)
+#define NUM(tag, what, dec, field, flag) { tag, what, dec, AT(field), 0, flag }
+#define OTHER(tag, what, dec) { tag, what, dec, 0, 0, NOFLAG }
+static const struct tag_field tags[] = {
+    { T_COMPARATOR, "comparator name", dec_slice, AT(comparator), AT(comparator_len), NOFLAG },
+    NUM(T_LOG_NUMBER, "log number", dec_v64, log, AT(has_log)),
+    NUM(T_NEXT_FILE, "next file number", dec_v64, next, AT(has_next)),
+    NUM(T_LAST_SEQ, "last sequence number", dec_v64, last, AT(has_last)),
+    NUM(T_PREV_LOG, "previous log number", dec_v64, prev, AT(has_prev)),
+    NUM(T_MIN_LOG_TO_KEEP, "min log number to keep", dec_v64, min_log, AT(has_min_log)),
+    NUM(T_MAX_CF, "max column family", dec_v32, max_cf, AT(has_max_cf)),
+    OTHER(T_COMPACT_CURSOR, "compaction cursor", dec_compact_cursor),
+    OTHER(T_DELETED_FILE, "deleted file", dec_deleted_file),
+    OTHER(T_NEW_FILE, NULL, dec_new_file),
+    OTHER(T_NEW_FILE2, NULL, dec_new_file),
+    OTHER(T_NEW_FILE3, NULL, dec_new_file),
+    OTHER(T_NEW_FILE4, NULL, dec_new_file),
+    NUM(T_CF, "column family id", dec_v32, cf, NOFLAG),
+    { T_CF_ADD, "column family name", dec_slice, AT(cf_name), AT(cf_name_len), AT(cf_add) },
+    { T_CF_DROP, NULL, dec_flag, 0, 0, AT(cf_drop) },
+    NUM(T_ATOMIC_GROUP, "atomic group remaining entries", dec_v32, remaining, AT(atomic)),
+    OTHER(T_BLOB_ADD, "blob file addition", dec_blob_add),
+    OTHER(T_BLOB_ADD_OLD, "blob file addition", dec_blob_add),
+    OTHER(T_BLOB_GARBAGE, "blob file garbage", dec_blob_garbage),
+    OTHER(T_BLOB_GARBAGE_OLD, "blob file garbage", dec_blob_garbage),
+    { T_DB_ID, "db id", dec_slice, AT(db_id), AT(db_id_len), NOFLAG },
+    OTHER(T_WAL_ADD, NULL, dec_wal_add),
+    OTHER(T_WAL_ADD2, "WAL addition length", dec_wal_add2),
+    NUM(T_WAL_DEL, "WAL deletion", dec_v64, wal_del, AT(has_wal_del)),
+    OTHER(T_WAL_DEL2, "WAL deletion length", dec_wal_del2),
+};
+#undef OTHER
+#undef NUM
+#undef AT
+
+/* A tag this reader does not know: T_FULL_HISTORY_TS_LOW, T_PERSIST_UDT and any later tag
+ * RocksDB lets older versions skip carry a length-prefixed field. */
+static int skip_unknown(tb_rmf *m, struct in *in, uint32_t tag)
+{
+    struct in sub;
+    if (!(tag & T_SAFE_IGNORE))
+        return tb_error_set(TB_EVERIFY, "MANIFEST record at offset %" PRIu64 " has tag %u, which this reader "
+                            "does not know and RocksDB forbids to ignore: written by a newer RocksDB? (%s)",
+                            m->rec_off, tag, m->path);
+    return get_sub(in, &sub) ? 0 : bad(m, "length of an ignorable field");
+}
+
+/* Forgets the last edit but keeps its arrays' memory. */
+static void edit_reset(struct edit *e, const unsigned char *rec)
+{
     struct edit keep = *e;
     memset(e, 0, sizeof *e);
     e->dels = keep.dels, e->cdels = keep.cdels;
@@ -387,142 +563,23 @@ static int decode(tb_rmf *m, const unsigned char *rec, size_t len)
     e->garb = keep.garb, e->cgarb = keep.cgarb;
     e->wals = keep.wals, e->cwals = keep.cwals;
     e->rec = rec;
+}
 
+static int decode(tb_rmf *m, const unsigned char *rec, size_t len)
+{
+    struct in in = { rec, rec + len };
+    int rc;
+    edit_reset(&m->e, rec);
     while (in.p < in.end) {
         uint32_t tag;
-        const unsigned char *p;
-        size_t n;
+        size_t i = 0;
         if (!get_v32(&in, &tag))
             return bad(m, "tag");
-        switch (tag) {
-        case T_COMPARATOR:
-            if (!get_slice(&in, &e->comparator, &e->comparator_len))
-                return bad(m, "comparator name");
-            break;
-        case T_LOG_NUMBER:
-            if (!(e->has_log = get_v64(&in, &e->log)))
-                return bad(m, "log number");
-            break;
-        case T_NEXT_FILE:
-            if (!(e->has_next = get_v64(&in, &e->next)))
-                return bad(m, "next file number");
-            break;
-        case T_LAST_SEQ:
-            if (!(e->has_last = get_v64(&in, &e->last)))
-                return bad(m, "last sequence number");
-            break;
-        case T_PREV_LOG:
-            if (!(e->has_prev = get_v64(&in, &e->prev)))
-                return bad(m, "previous log number");
-            break;
-        case T_MIN_LOG_TO_KEEP:
-            if (!(e->has_min_log = get_v64(&in, &e->min_log)))
-                return bad(m, "min log number to keep");
-            break;
-        case T_MAX_CF:
-            if (!(e->has_max_cf = get_v32(&in, &e->max_cf)))
-                return bad(m, "max column family");
-            break;
-        case T_COMPACT_CURSOR: {
-            uint32_t level;
-            if (!get_v32(&in, &level) || !skip_ikey(&in))
-                return bad(m, "compaction cursor");
-            break;
-        }
-        case T_DELETED_FILE: {
-            struct del d;
-            uint32_t level;
-            if (!get_v32(&in, &level) || !get_v64(&in, &d.number))
-                return bad(m, "deleted file");
-            d.level = (int)level;
-            PUSH(e->dels, e->ndels, e->cdels, d);
-            break;
-        }
-        case T_NEW_FILE: case T_NEW_FILE2: case T_NEW_FILE3: case T_NEW_FILE4:
-            if ((rc = decode_new_file(m, &in, tag)) < 0)
-                return rc;
-            break;
-        case T_CF:
-            if (!get_v32(&in, &e->cf))
-                return bad(m, "column family id");
-            break;
-        case T_CF_ADD:
-            if (!get_slice(&in, &e->cf_name, &e->cf_name_len))
-                return bad(m, "column family name");
-            e->cf_add = 1;
-            break;
-        case T_CF_DROP:
-            e->cf_drop = 1;
-            break;
-        case T_ATOMIC_GROUP:
-            if (!get_v32(&in, &e->remaining))
-                return bad(m, "atomic group remaining entries");
-            e->atomic = 1;
-            break;
-        case T_BLOB_ADD: case T_BLOB_ADD_OLD: {
-            struct tb_rmf_blob b = { 0 };
-            const unsigned char *cm, *cv;
-            size_t cml, cvl;
-            if (!get_v64(&in, &b.number) || !get_v64(&in, &b.total_count) || !get_v64(&in, &b.total_bytes) ||
-                !get_slice(&in, &cm, &cml) || !get_slice(&in, &cv, &cvl))
-                return bad(m, "blob file addition");
-            if ((rc = blob_fields(m, &in)) < 0)
-                return rc;
-            PUSH(e->blobs, e->nblobs, e->cblobs, b);
-            break;
-        }
-        case T_BLOB_GARBAGE: case T_BLOB_GARBAGE_OLD: {
-            struct garbage g;
-            if (!get_v64(&in, &g.number) || !get_v64(&in, &g.count) || !get_v64(&in, &g.bytes))
-                return bad(m, "blob file garbage");
-            if ((rc = blob_fields(m, &in)) < 0)
-                return rc;
-            PUSH(e->garb, e->ngarb, e->cgarb, g);
-            break;
-        }
-        case T_DB_ID:
-            if (!get_slice(&in, &e->db_id, &e->db_id_len))
-                return bad(m, "db id");
-            break;
-        case T_WAL_ADD:
-            if ((rc = decode_wal_add(m, &in)) < 0)
-                return rc;
-            break;
-        case T_WAL_ADD2: {
-            struct in sub;
-            if (!get_slice(&in, &p, &n))
-                return bad(m, "WAL addition length");
-            sub.p = p;
-            sub.end = p + n;
-            if ((rc = decode_wal_add(m, &sub)) < 0)
-                return rc;
-            break;
-        }
-        case T_WAL_DEL:
-            if (!(e->has_wal_del = get_v64(&in, &e->wal_del)))
-                return bad(m, "WAL deletion");
-            break;
-        case T_WAL_DEL2: {
-            struct in sub;
-            if (!get_slice(&in, &p, &n))
-                return bad(m, "WAL deletion length");
-            sub.p = p;
-            sub.end = p + n;
-            if (!(e->has_wal_del = get_v64(&sub, &e->wal_del)))
-                return bad(m, "WAL deletion");
-            break;
-        }
-        default:
-            /* T_FULL_HISTORY_TS_LOW, T_PERSIST_UDT and any later tag RocksDB lets older
-             * versions skip carry a length-prefixed field. */
-            if (!(tag & T_SAFE_IGNORE))
-                return tb_error_set(TB_EVERIFY, "MANIFEST record at offset %" PRIu64 " has tag %u, which this reader "
-                                    "does not know and RocksDB forbids to ignore: written by a newer RocksDB? (%s)",
-                                    m->rec_off, tag, m->path);
-            if (!get_slice(&in, &p, &n))
-                return bad(m, "length of an ignorable field");
-            break;
-        }
+        while (i < sizeof tags / sizeof *tags && tags[i].tag != tag)
+            i++;
+        rc = i < sizeof tags / sizeof *tags ? tags[i].decode(m, &in, &tags[i]) : skip_unknown(m, &in, tag);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -547,24 +604,31 @@ static char *dupn(const unsigned char *p, size_t n)
     return s;
 }
 
-static int apply(tb_rmf *m)
+static int new_cf(tb_rmf *m, uint32_t id, struct cfstate **out)
+{
+    struct cfstate *p = realloc(m->cfs, (m->ncf + 1) * sizeof *p);
+    if (!p)
+        return tb_error_set(TB_EIO, "out of memory");
+    m->cfs = p;
+    *out = &m->cfs[m->ncf++];
+    memset(*out, 0, sizeof **out);
+    (*out)->id = id;
+    return 0;
+}
+
+/* The column family the edit names, created by an add record (or, for the default one,
+ * by the first edit naming it). */
+static int edit_cf(tb_rmf *m, struct cfstate **out)
 {
     struct edit *e = &m->e;
     struct cfstate *cf = find_cf(m, e->cf);
     int rc;
-
+    *out = cf;
     if (e->cf_add) {
         if (cf && !cf->dropped)
             return bad(m, "column family added twice");
-        if (!cf) {
-            struct cfstate *p = realloc(m->cfs, (m->ncf + 1) * sizeof *p);
-            if (!p)
-                return tb_error_set(TB_EIO, "out of memory");
-            m->cfs = p;
-            cf = &m->cfs[m->ncf++];
-            memset(cf, 0, sizeof *cf);
-            cf->id = e->cf;
-        }
+        if (!cf && (rc = new_cf(m, e->cf, &cf)) < 0)
+            return rc;
         if (e->cf > m->max_cf)
             m->max_cf = e->cf; /* as RocksDB's ColumnFamilySet does on creation */
         free(cf->name);
@@ -572,80 +636,77 @@ static int apply(tb_rmf *m)
         cf->comparator = NULL;
         cf->dropped = 0;
         cf->log_number = 0;
+        *out = cf;
         if (!(cf->name = dupn(e->cf_name, e->cf_name_len)))
             return tb_error_set(TB_EIO, "out of memory");
     } else if (!cf && e->cf == 0) {
-        /* The default column family exists without an add record. */
-        struct cfstate *p = realloc(m->cfs, (m->ncf + 1) * sizeof *p);
-        if (!p)
-            return tb_error_set(TB_EIO, "out of memory");
-        m->cfs = p;
-        cf = &m->cfs[m->ncf++];
-        memset(cf, 0, sizeof *cf);
-        if (!(cf->name = strdup("default")))
+        if ((rc = new_cf(m, 0, out)) < 0)
+            return rc;
+        if (!((*out)->name = strdup("default")))
             return tb_error_set(TB_EIO, "out of memory");
     } else if (!cf) {
         return tb_error_set(TB_EVERIFY, "MANIFEST record at offset %" PRIu64 " refers to unknown column family %u (%s)",
                             m->rec_off, e->cf, m->path);
     }
+    return 0;
+}
 
+/* RocksDB's VersionBuilder applies deletions before additions: a trivial move deletes the
+ * file on one level and adds it on another in the same edit. */
+static int apply_files(tb_rmf *m, const struct cfstate *cf)
+{
+    struct edit *e = &m->e;
+    struct ent *x;
+    int rc;
+    for (size_t i = 0; i < e->ndels; i++) {
+        x = t_find(&m->files, e->dels[i].number);
+        if (x && x->cf == cf->id)
+            t_del(&m->files, x);
+    }
+    for (size_t i = 0; i < e->nadds; i++) {
+        if ((rc = t_put(&m->files, e->adds[i].number, &x)) < 0)
+            return rc;
+        x->cf = cf->id;
+        x->f = e->adds[i];
+    }
+    for (size_t i = 0; i < e->nblobs; i++) {
+        if ((rc = t_put(&m->blobs, e->blobs[i].number, &x)) < 0)
+            return rc;
+        x->cf = cf->id;
+        x->b = e->blobs[i];
+    }
+    for (size_t i = 0; i < e->ngarb; i++)
+        if ((x = t_find(&m->blobs, e->garb[i].number))) {
+            x->b.garbage_count += e->garb[i].count;
+            x->b.garbage_bytes += e->garb[i].bytes;
+        }
+    return 0;
+}
+
+static int apply_cf(tb_rmf *m, struct cfstate *cf)
+{
+    struct edit *e = &m->e;
     if (e->cf_drop) {
         cf->dropped = 1;
         t_drop_cf(&m->files, cf->id);
         t_drop_cf(&m->blobs, cf->id);
-    } else if (!cf->dropped) {
-        if (e->comparator) {
-            free(cf->comparator);
-            if (!(cf->comparator = dupn(e->comparator, e->comparator_len)))
-                return tb_error_set(TB_EIO, "out of memory");
-        }
-        if (e->has_log && e->log > cf->log_number)
-            cf->log_number = e->log; /* RocksDB ignores a log number going back, as we do */
-        /* RocksDB's VersionBuilder applies deletions before additions: a trivial move
-         * deletes the file on one level and adds it on another in the same edit. */
-        for (size_t i = 0; i < e->ndels; i++) {
-            struct ent *x = t_find(&m->files, e->dels[i].number);
-            if (x && x->cf == cf->id)
-                t_del(&m->files, x);
-        }
-        for (size_t i = 0; i < e->nadds; i++) {
-            struct ent *x;
-            if ((rc = t_put(&m->files, e->adds[i].number, &x)) < 0)
-                return rc;
-            x->cf = cf->id;
-            x->f = e->adds[i];
-        }
-        for (size_t i = 0; i < e->nblobs; i++) {
-            struct ent *x;
-            if ((rc = t_put(&m->blobs, e->blobs[i].number, &x)) < 0)
-                return rc;
-            x->cf = cf->id;
-            x->b = e->blobs[i];
-        }
-        for (size_t i = 0; i < e->ngarb; i++) {
-            struct ent *x = t_find(&m->blobs, e->garb[i].number);
-            if (x) {
-                x->b.garbage_count += e->garb[i].count;
-                x->b.garbage_bytes += e->garb[i].bytes;
-            }
-        }
+        return 0;
     }
-    /* Fields of the whole database, whichever column family the edit names. */
-    if (e->has_next)
-        m->next_file = e->next;
-    if (e->has_last)
-        m->last_seq = e->last;
-    if (e->has_prev)
-        m->prev_log = e->prev;
-    if (e->has_min_log && e->min_log > m->min_log)
-        m->min_log = e->min_log;
-    if (e->has_max_cf && e->max_cf > m->max_cf)
-        m->max_cf = e->max_cf;
-    if (e->db_id) {
-        free(m->db_id);
-        if (!(m->db_id = dupn(e->db_id, e->db_id_len)))
+    if (cf->dropped)
+        return 0;
+    if (e->comparator) {
+        free(cf->comparator);
+        if (!(cf->comparator = dupn(e->comparator, e->comparator_len)))
             return tb_error_set(TB_EIO, "out of memory");
     }
+    if (e->has_log && e->log > cf->log_number)
+        cf->log_number = e->log; /* RocksDB ignores a log number going back, as we do */
+    return apply_files(m, cf);
+}
+
+static int apply_wals(tb_rmf *m)
+{
+    struct edit *e = &m->e;
     for (size_t i = 0; i < e->nwals; i++) {
         size_t j = 0;
         while (j < m->nwals && m->wals[j].number != e->wals[i].number)
@@ -667,6 +728,37 @@ static int apply(tb_rmf *m)
         m->nwals = k;
     }
     return 0;
+}
+
+/* Fields of the whole database, whichever column family the edit names. */
+static int apply_db(tb_rmf *m)
+{
+    struct edit *e = &m->e;
+    if (e->has_next)
+        m->next_file = e->next;
+    if (e->has_last)
+        m->last_seq = e->last;
+    if (e->has_prev)
+        m->prev_log = e->prev;
+    if (e->has_min_log && e->min_log > m->min_log)
+        m->min_log = e->min_log;
+    if (e->has_max_cf && e->max_cf > m->max_cf)
+        m->max_cf = e->max_cf;
+    if (e->db_id) {
+        free(m->db_id);
+        if (!(m->db_id = dupn(e->db_id, e->db_id_len)))
+            return tb_error_set(TB_EIO, "out of memory");
+    }
+    return apply_wals(m);
+}
+
+static int apply(tb_rmf *m)
+{
+    struct cfstate *cf;
+    int rc;
+    if ((rc = edit_cf(m, &cf)) < 0 || (rc = apply_cf(m, cf)) < 0)
+        return rc;
+    return apply_db(m);
 }
 
 static void group_clear(tb_rmf *m)
@@ -760,27 +852,18 @@ uint64_t tb_rmf_offset(const tb_rmf *m)
     return m->offset;
 }
 
-static int cmp_file(const void *a, const void *b)
+/* Table files, blob files and WALs all start with their number. */
+_Static_assert(offsetof(struct tb_rmf_file, number) == 0 && offsetof(struct tb_rmf_blob, number) == 0 &&
+               offsetof(struct tb_rmf_wal, number) == 0, "number first");
+static int cmp_number(const void *a, const void *b)
 {
-    uint64_t x = ((const struct tb_rmf_file *)a)->number, y = ((const struct tb_rmf_file *)b)->number;
-    return x < y ? -1 : x > y;
-}
-
-static int cmp_blob(const void *a, const void *b)
-{
-    uint64_t x = ((const struct tb_rmf_blob *)a)->number, y = ((const struct tb_rmf_blob *)b)->number;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
 static int cmp_cf(const void *a, const void *b)
 {
     uint32_t x = ((const struct tb_rmf_cf *)a)->id, y = ((const struct tb_rmf_cf *)b)->id;
-    return x < y ? -1 : x > y;
-}
-
-static int cmp_wal(const void *a, const void *b)
-{
-    uint64_t x = ((const struct tb_rmf_wal *)a)->number, y = ((const struct tb_rmf_wal *)b)->number;
     return x < y ? -1 : x > y;
 }
 
@@ -829,8 +912,8 @@ static int fill_cf(const tb_rmf *m, const struct cfstate *s, struct tb_rmf_cf *c
             continue;
         c->blobs[c->nblobs++] = x->b;
     }
-    qsort(c->files, c->nfiles, sizeof *c->files, cmp_file);
-    qsort(c->blobs, c->nblobs, sizeof *c->blobs, cmp_blob);
+    qsort(c->files, c->nfiles, sizeof *c->files, cmp_number);
+    qsort(c->blobs, c->nblobs, sizeof *c->blobs, cmp_number);
     return 0;
 }
 
@@ -925,7 +1008,7 @@ int tb_rmf_version(const tb_rmf *m, struct tb_rmf_version **out)
     if (m->nwals)
         memcpy(v->wals, m->wals, m->nwals * sizeof *v->wals);
     v->nwals = m->nwals;
-    qsort(v->wals, v->nwals, sizeof *v->wals, cmp_wal);
+    qsort(v->wals, v->nwals, sizeof *v->wals, cmp_number);
     *out = v;
     v = NULL;
 cleanup:

@@ -134,15 +134,80 @@ int tb_rocks_open(tb_rocks **out, const char *path, enum tb_rocks_mode mode, con
     return tb_rocks_open_layout(out, path, mode, scratch, NULL, NULL, 0);
 }
 
+/* A directory without CURRENT is no RocksDB; say so instead of RocksDB's wording. */
+static int check_db_dir(const char *path)
+{
+    char *current = tb_fs_join(path, "CURRENT");
+    int rc = 0;
+    if (!tb_fs_exists(path))
+        rc = tb_error_set(TB_ENOENT, "database directory does not exist (%s)", path);
+    else if (!current || !tb_fs_exists(current))
+        rc = tb_error_set(TB_EIO, "not a RocksDB database: no CURRENT file (%s)", path);
+    free(current);
+    return rc;
+}
+
+/* Memory that does not grow with the database: every table's index and filter blocks go
+ * into one small block cache instead of staying in memory per open table (which RocksDB
+ * does by default, and a secondary must open every table). */
+static void small_block_cache(rocksdb_options_t *o)
+{
+    rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
+    rocksdb_cache_t *cache = rocksdb_cache_create_lru(TB_ROCKS_CACHE);
+    rocksdb_block_based_options_set_block_cache(t, cache);
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
+    rocksdb_options_set_block_based_table_factory(o, t);
+    rocksdb_cache_destroy(cache); /* the table factory holds its own reference */
+    rocksdb_block_based_options_destroy(t);
+}
+
+static int set_db_paths(rocksdb_options_t *o, const char *const *db_paths, size_t n)
+{
+    rocksdb_dbpath_t **dp;
+    if (!n)
+        return 0;
+    if (!(dp = calloc(n, sizeof *dp)))
+        return tb_error_set(TB_EIO, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        dp[i] = rocksdb_dbpath_create(db_paths[i], UINT64_MAX / 2); /* sizes matter only to writers */
+    rocksdb_options_set_db_paths(o, (const rocksdb_dbpath_t **)dp, n);
+    for (size_t i = 0; i < n; i++)
+        rocksdb_dbpath_destroy(dp[i]);
+    free(dp);
+    return 0;
+}
+
+/* r->opts: TB_ROCKS_OPTIONS, logs into scratch, the database's layout. */
+static int make_options(tb_rocks *r, const char *scratch, const char *wal_dir, const char *const *db_paths,
+                        size_t ndb_paths)
+{
+    rocksdb_options_t *base = rocksdb_options_create();
+    char *err = NULL;
+    if (!base)
+        return tb_error_set(TB_EIO, "out of memory");
+    r->opts = rocksdb_options_create();
+    rocksdb_get_options_from_string(base, TB_ROCKS_OPTIONS, r->opts, &err);
+    rocksdb_options_destroy(base);
+    if (err)
+        return rocks_err(TB_EIO, err, "bad RocksDB options", TB_ROCKS_OPTIONS);
+    rocksdb_options_set_db_log_dir(r->opts, scratch);
+    tb_rocks_paths_single(r->opts, r->path);
+    rocksdb_options_set_info_log_level(r->opts, 2 /* WARN */);
+    small_block_cache(r->opts);
+    if (r->mode == TB_ROCKS_SECONDARY)
+        rocksdb_options_set_max_open_files(r->opts, -1); /* required by secondaries */
+    if (wal_dir)
+        rocksdb_options_set_wal_dir(r->opts, wal_dir);
+    return set_db_paths(r->opts, db_paths, ndb_paths);
+}
+
 int tb_rocks_open_layout(tb_rocks **out, const char *path, enum tb_rocks_mode mode, const char *scratch,
                          const char *wal_dir, const char *const *db_paths, size_t ndb_paths)
 {
     tb_rocks *r = calloc(1, sizeof *r);
-    rocksdb_options_t *base = rocksdb_options_create();
-    char *err = NULL, *current = NULL;
     int rc = 0;
 
-    if (!r || !base || !(r->path = strdup(path)) || !(r->scratch = strdup(scratch))) {
+    if (!r || !(r->path = strdup(path)) || !(r->scratch = strdup(scratch))) {
         rc = tb_error_set(TB_EIO, "out of memory");
         goto cleanup;
     }
@@ -152,66 +217,14 @@ int tb_rocks_open_layout(tb_rocks **out, const char *path, enum tb_rocks_mode mo
     if (mode == TB_ROCKS_AUTO)
         mode = tb_rocks_is_live(path) ? TB_ROCKS_SECONDARY : TB_ROCKS_READONLY;
     r->mode = mode;
-    /* A directory without CURRENT is no RocksDB; say so instead of RocksDB's wording. */
-    current = tb_fs_join(path, "CURRENT");
-    if (!tb_fs_exists(path)) {
-        rc = tb_error_set(TB_ENOENT, "database directory does not exist (%s)", path);
-        goto cleanup;
-    }
-    if (!current || !tb_fs_exists(current)) {
-        rc = tb_error_set(TB_EIO, "not a RocksDB database: no CURRENT file (%s)", path);
-        goto cleanup;
-    }
-    if ((rc = tb_fs_mkdir_p(scratch, 0700)) < 0)
-        goto cleanup;
-    r->opts = rocksdb_options_create();
-    rocksdb_get_options_from_string(base, TB_ROCKS_OPTIONS, r->opts, &err);
-    if (err) {
-        rc = rocks_err(TB_EIO, err, "bad RocksDB options", TB_ROCKS_OPTIONS);
-        goto cleanup;
-    }
-    rocksdb_options_set_db_log_dir(r->opts, scratch);
-    tb_rocks_paths_single(r->opts, path);
-    rocksdb_options_set_info_log_level(r->opts, 2 /* WARN */);
-    /* Memory that does not grow with the database: every table's index and filter blocks
-     * go into one small block cache instead of staying in memory per open table (which
-     * RocksDB does by default, and a secondary must open every table). */
-    {
-        rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
-        rocksdb_cache_t *cache = rocksdb_cache_create_lru(TB_ROCKS_CACHE);
-        rocksdb_block_based_options_set_block_cache(t, cache);
-        rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
-        rocksdb_options_set_block_based_table_factory(r->opts, t);
-        rocksdb_cache_destroy(cache); /* the table factory holds its own reference */
-        rocksdb_block_based_options_destroy(t);
-    }
-    if (mode == TB_ROCKS_SECONDARY)
-        rocksdb_options_set_max_open_files(r->opts, -1); /* required by secondaries */
-    if (wal_dir)
-        rocksdb_options_set_wal_dir(r->opts, wal_dir);
-    if (ndb_paths) {
-        rocksdb_dbpath_t **dp = calloc(ndb_paths, sizeof *dp);
-        if (!dp) {
-            rc = tb_error_set(TB_EIO, "out of memory");
-            goto cleanup;
-        }
-        for (size_t i = 0; i < ndb_paths; i++)
-            dp[i] = rocksdb_dbpath_create(db_paths[i], UINT64_MAX / 2); /* sizes matter only to writers */
-        rocksdb_options_set_db_paths(r->opts, (const rocksdb_dbpath_t **)dp, ndb_paths);
-        for (size_t i = 0; i < ndb_paths; i++)
-            rocksdb_dbpath_destroy(dp[i]);
-        free(dp);
-    }
-    if ((rc = open_handles(r)) < 0)
+    if ((rc = check_db_dir(path)) < 0 || (rc = tb_fs_mkdir_p(scratch, 0700)) < 0 ||
+        (rc = make_options(r, scratch, wal_dir, db_paths, ndb_paths)) < 0 || (rc = open_handles(r)) < 0)
         goto cleanup;
     if (mode == TB_ROCKS_SECONDARY && (rc = tb_rocks_catch_up(r)) < 0)
         goto cleanup;
     *out = r;
     r = NULL;
 cleanup:
-    free(current);
-    if (base)
-        rocksdb_options_destroy(base);
     tb_rocks_free(r);
     return rc;
 }
@@ -375,43 +388,11 @@ static int current_manifest(const char *dir, char name[64], long long *size)
  * options (ldb --try_load_options) refuses a file naming unknown column families. */
 static int copy_options(tb_rocks *r, const char *dir)
 {
-    char *name = tb_rocksopts_newest(r->path), *from = NULL, *to = NULL, *text = NULL, *out = NULL;
-    size_t len = 0, o = 0;
-    int rc = 0, skip = 0;
-    if (!name)
-        return 0;
-    from = tb_fs_join(r->path, name);
-    to = tb_fs_join(dir, name);
-    if (!from || !to || (rc = tb_fs_read_file(from, &text, &len)) < 0 || !(out = malloc(len + 1))) {
-        rc = rc < 0 ? rc : tb_error_set(TB_EIO, "out of memory");
-        goto cleanup;
-    }
-    for (char *line = text, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        next = next ? next + 1 : line + strlen(line);
-        if (line[0] == '[') {
-            const char *q = strchr(line, '"');
-            skip = 0;
-            if (q && q < next) {
-                const char *q2 = strchr(q + 1, '"');
-                int known = 0;
-                for (size_t i = 0; q2 && i < r->ncf; i++)
-                    known |= strlen(r->cf_names[i]) == (size_t)(q2 - q - 1) && strncmp(q + 1, r->cf_names[i], (size_t)(q2 - q - 1)) == 0;
-                skip = !known;
-            }
-        }
-        if (!skip) {
-            memcpy(out + o, line, (size_t)(next - line));
-            o += (size_t)(next - line);
-        }
-    }
-    rc = tb_fs_write_atomic(to, out, o, 0644);
-cleanup:
+    char *name = tb_rocksopts_newest(r->path);
+    int cleared = 0, rc = 0;
+    if (name)
+        rc = tb_rocksopts_copy(r->path, dir, name, (const char *const *)r->cf_names, r->ncf, 0, &cleared);
     free(name);
-    free(from);
-    free(to);
-    free(text);
-    free(out);
     return rc;
 }
 
@@ -430,6 +411,73 @@ static int opens(tb_rocks *r, const char *dir, tb_rocks **db)
     return rc;
 }
 
+/* Catches the secondary up and has RocksDB write its checkpoint into dir; *err: RocksDB's
+ * error writing it (a race with the server, or not). */
+static int write_checkpoint(tb_rocks *r, const char *dir, char **err)
+{
+    rocksdb_checkpoint_t *cp;
+    int rc;
+    if ((rc = tb_rocks_catch_up(r)) < 0)
+        return rc;
+    cp = rocksdb_checkpoint_object_create(r->db, err);
+    if (*err) {
+        rc = rocks_err(TB_EIO, *err, "cannot create checkpoint object", r->path);
+        *err = NULL;
+        return rc;
+    }
+    /* A secondary cannot flush; a huge log_size_for_flush says not to try. */
+    rocksdb_checkpoint_create(cp, dir, UINT64_MAX, err);
+    rocksdb_checkpoint_object_destroy(cp);
+    return 0;
+}
+
+/* Whether the checkpoint in dir is consistent: 0 with *db open on it; NOT_YET when its
+ * MANIFEST or WALs lag what was listed before (man0, size0, before); TB_EAGAIN when it does
+ * not open; another error as it is. */
+enum { NOT_YET = 1 };
+static int checkpoint_usable(tb_rocks *r, const char *dir, const char *man0, long long size0, const char *before,
+                             tb_rocks **db)
+{
+    char man1[64], *have;
+    long long size1 = 0;
+    int rc;
+    if (current_manifest(dir, man1, &size1) < 0 || strcmp(man0, man1) != 0 || size1 < size0 ||
+        !wals_covered(before, r->path, dir))
+        return NOT_YET;
+    /* Opening the copy needs its OPTIONS file (allow_2pc, each CF's merge operator), which
+     * a secondary's checkpoint leaves out: copy the source's first. */
+    have = tb_rocksopts_newest(dir);
+    rc = have ? 0 : copy_options(r, dir);
+    free(have);
+    return rc < 0 ? rc : opens(r, dir, db);
+}
+
+/* After an attempt that failed with rc (NOT_YET, TB_EAGAIN) or err: 0 to try again (dir
+ * removed), or why not. */
+static int checkpoint_again(tb_rocks *r, const char *dir, int rc, char **err, int attempt, int attempts)
+{
+    /* A secondary whose version lags its MANIFEST stays so (seen: 100 attempts in a row on
+     * an idle DB); a new secondary recovers from the whole MANIFEST. */
+    if (rc == TB_EAGAIN) {
+        close_handles(r);
+        if ((rc = open_handles(r)) < 0)
+            return rc;
+    }
+    if (!*err && attempt >= attempts)
+        return tb_error_set(TB_EIO, "cannot write a consistent checkpoint: the server retired a WAL or table file or "
+                            "switched its MANIFEST during each of %d attempts (%s)", attempts, r->path);
+    if (*err && (attempt >= attempts || (!strstr(*err, "No such file") && !strstr(*err, "not found")))) {
+        rc = rocks_err(TB_EIO, *err, "cannot write checkpoint", r->path);
+        *err = NULL;
+        return rc;
+    }
+    free(*err);
+    *err = NULL;
+    if ((rc = tb_fs_rm_rf(dir)) < 0 || (rc = rm_staging(dir)) < 0)
+        return rc;
+    return 0;
+}
+
 int tb_rocks_checkpoint(tb_rocks *r, const char *dir, tb_rocks **opened)
 {
     /* Races with the live server, all retried at once (each attempt takes milliseconds):
@@ -446,10 +494,8 @@ int tb_rocks_checkpoint(tb_rocks *r, const char *dir, tb_rocks **opened)
     int rc = 0;
 
     for (int attempt = 1;; attempt++) {
-        rocksdb_checkpoint_t *cp;
-        char man0[64], man1[64];
-        long long size0 = 0, size1 = 0;
-        int fresh;
+        char man0[64];
+        long long size0 = 0;
         if (attempt > 1 && attempt % 10 == 0)
             usleep(20000); /* let a burst of compactions settle */
         /* Taken before the catch-up, in this order: MANIFEST size, then the WALs. */
@@ -460,48 +506,12 @@ int tb_rocks_checkpoint(tb_rocks *r, const char *dir, tb_rocks **opened)
                 continue; /* the server was switching its MANIFEST */
             return tb_error_errno(TB_EIO, errno, "cannot read the MANIFEST and WAL list of %s", r->path);
         }
-        if ((rc = tb_rocks_catch_up(r)) < 0) {
+        if ((rc = write_checkpoint(r, dir, &err)) < 0) {
             free(before);
             return rc;
         }
-        cp = rocksdb_checkpoint_object_create(r->db, &err);
-        if (err) {
-            free(before);
-            return rocks_err(TB_EIO, err, "cannot create checkpoint object", r->path);
-        }
-        /* A secondary cannot flush; a huge log_size_for_flush says not to try. */
-        rocksdb_checkpoint_create(cp, dir, UINT64_MAX, &err);
-        rocksdb_checkpoint_object_destroy(cp);
-        fresh = !err && current_manifest(dir, man1, &size1) == 0 && strcmp(man0, man1) == 0 && size1 >= size0;
-        if (fresh && wals_covered(before, r->path, dir)) {
-            /* Opening the copy needs its OPTIONS file (allow_2pc, each CF's merge operator),
-             * which a secondary's checkpoint leaves out: copy the source's first. */
-            char *have = tb_rocksopts_newest(dir);
-            rc = have ? 0 : copy_options(r, dir);
-            free(have);
-            if (rc < 0 || (rc = opens(r, dir, &db)) != TB_EAGAIN)
-                break;
-        }
-        /* A secondary whose version lags its MANIFEST stays so (seen: 100 attempts in a
-         * row on an idle DB); a new secondary recovers from the whole MANIFEST. */
-        if (rc == TB_EAGAIN) {
-            close_handles(r);
-            if ((rc = open_handles(r)) < 0)
-                break;
-        }
-        rc = 0;
-        if (!err && attempt >= ATTEMPTS) {
-            rc = tb_error_set(TB_EIO, "cannot write a consistent checkpoint: the server retired a WAL or table file or "
-                              "switched its MANIFEST during each of %d attempts (%s)", ATTEMPTS, r->path);
-            break;
-        }
-        if (err && (attempt >= ATTEMPTS || (!strstr(err, "No such file") && !strstr(err, "not found")))) {
-            rc = rocks_err(TB_EIO, err, "cannot write checkpoint", r->path);
-            break;
-        }
-        free(err);
-        err = NULL;
-        if ((rc = tb_fs_rm_rf(dir)) < 0 || (rc = rm_staging(dir)) < 0)
+        rc = err ? NOT_YET : checkpoint_usable(r, dir, man0, size0, before, &db);
+        if ((rc <= 0 && rc != TB_EAGAIN) || (rc = checkpoint_again(r, dir, rc, &err, attempt, ATTEMPTS)) < 0)
             break;
     }
     free(before);
@@ -664,82 +674,102 @@ int tb_rocks_hash(tb_rocks *r, struct tb_rocks_hash *out)
     return tb_rocks_hash_progress(r, out, NULL, NULL);
 }
 
+/* The column families' positions in r, by name (malloc'd): the order they are hashed in. */
+static size_t *cf_order(tb_rocks *r)
+{
+    char ***order = calloc(r->ncf, sizeof *order);
+    size_t *index = calloc(r->ncf, sizeof *index);
+    if (order && index) {
+        for (size_t i = 0; i < r->ncf; i++)
+            order[i] = &r->cf_names[i];
+        qsort(order, r->ncf, sizeof *order, cmp_names);
+        for (size_t i = 0; i < r->ncf; i++)
+            index[i] = (size_t)(order[i] - r->cf_names);
+    } else {
+        free(index);
+        index = NULL;
+    }
+    free(order);
+    return index;
+}
+
+struct hash_run {
+    struct hpipe hp;
+    rocksdb_readoptions_t *ro;
+    uint64_t bytes;
+    void (*progress)(void *arg, uint64_t bytes);
+    void *arg;
+};
+
+/* Column family i framed as "cf" name, "kv" key value per entry, "end" count; *n entries. */
+static int hash_cf(tb_rocks *r, struct hash_run *h, size_t i, uint64_t *n)
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, h->ro, r->cfs[i]);
+    char *err = NULL;
+    int rc;
+    *n = 0;
+    put_bytes(&h->hp, "cf", 2);
+    put_bytes(&h->hp, r->cf_names[i], strlen(r->cf_names[i]));
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl), *v = rocksdb_iter_value(it, &vl);
+        put_bytes(&h->hp, "kv", 2);
+        put_bytes(&h->hp, k, kl);
+        put_bytes(&h->hp, v, vl);
+        h->bytes += kl + vl;
+        if ((++*n & 4095) == 0 && h->progress)
+            h->progress(h->arg, h->bytes);
+        if ((*n & 4095) == 0 && tb_interrupted)
+            break;
+    }
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    if ((rc = tb_error_check_interrupt()) < 0) {
+        free(err);
+        return rc;
+    }
+    if (err)
+        return rocks_err(TB_EVERIFY, err, "cannot read column family", r->cf_names[i]);
+    if (h->progress)
+        h->progress(h->arg, h->bytes);
+    put_bytes(&h->hp, "end", 3);
+    put_len(&h->hp, *n);
+    return 0;
+}
+
 int tb_rocks_hash_progress(tb_rocks *r, struct tb_rocks_hash *out, void (*progress)(void *arg, uint64_t bytes),
                            void *arg)
 {
-    struct hpipe hp, *md = &hp;
-    uint64_t bytes = 0;
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    char ***order = calloc(r->ncf, sizeof *order);
-    size_t *index = calloc(r->ncf, sizeof *index);
-    char *err = NULL;
+    struct hash_run h = { .ro = rocksdb_readoptions_create(), .progress = progress, .arg = arg };
+    size_t *index = cf_order(r);
     int rc = 0;
 
     memset(out, 0, sizeof *out);
-    memset(&hp, 0, sizeof hp);
     out->names = calloc(r->ncf, sizeof *out->names);
     out->keys = calloc(r->ncf, sizeof *out->keys);
     out->ncf = r->ncf;
-    if (!ro || !order || !index || !out->names || !out->keys) {
+    if (!h.ro || !index || !out->names || !out->keys) {
         rc = tb_error_set(TB_EIO, "out of memory");
         goto cleanup;
     }
-    if ((rc = hp_start(&hp)) < 0)
+    if ((rc = hp_start(&h.hp)) < 0)
         goto cleanup;
-    rocksdb_readoptions_set_fill_cache(ro, 0);
-    rocksdb_readoptions_set_readahead_size(ro, 256 << 10); /* per table iterated at once: L0's are all at once */
-    for (size_t i = 0; i < r->ncf; i++)
-        order[i] = &r->cf_names[i];
-    qsort(order, r->ncf, sizeof *order, cmp_names);
-    for (size_t i = 0; i < r->ncf; i++)
-        index[i] = (size_t)(order[i] - r->cf_names);
-
-    /* Framing: "cf" name, then "kv" key value per entry, then "end" count, every field
-     * length-prefixed, so no two different databases share a byte stream. */
-    put_bytes(md, "themis-dbhash-v1", 16);
+    rocksdb_readoptions_set_fill_cache(h.ro, 0);
+    rocksdb_readoptions_set_readahead_size(h.ro, 256 << 10); /* per table iterated at once: L0's are all at once */
+    /* Every field length-prefixed, so no two different databases share a byte stream. */
+    put_bytes(&h.hp, "themis-dbhash-v1", 16);
     for (size_t oi = 0; oi < r->ncf; oi++) {
-        size_t i = index[oi];
-        uint64_t n = 0;
-        rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, ro, r->cfs[i]);
-        put_bytes(md, "cf", 2);
-        put_bytes(md, r->cf_names[i], strlen(r->cf_names[i]));
-        for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-            size_t kl, vl;
-            const char *k = rocksdb_iter_key(it, &kl), *v = rocksdb_iter_value(it, &vl);
-            put_bytes(md, "kv", 2);
-            put_bytes(md, k, kl);
-            put_bytes(md, v, vl);
-            bytes += kl + vl;
-            if ((++n & 4095) == 0 && progress)
-                progress(arg, bytes);
-            if ((n & 4095) == 0 && tb_interrupted)
-                break;
-        }
-        rocksdb_iter_get_error(it, &err);
-        rocksdb_iter_destroy(it);
-        if ((rc = tb_error_check_interrupt()) < 0) {
-            free(err);
+        if ((rc = hash_cf(r, &h, index[oi], &out->keys[oi])) < 0)
             goto cleanup;
-        }
-        if (err) {
-            rc = rocks_err(TB_EVERIFY, err, "cannot read column family", r->cf_names[i]);
-            goto cleanup;
-        }
-        if (progress)
-            progress(arg, bytes);
-        put_bytes(md, "end", 3);
-        put_len(md, n);
-        out->names[oi] = r->cf_names[i];
-        out->keys[oi] = n;
+        out->names[oi] = r->cf_names[index[oi]];
     }
-    hp_finish(&hp, out->digest);
+    hp_finish(&h.hp, out->digest);
 cleanup:
-    hp_finish(&hp, NULL);
+    hp_finish(&h.hp, NULL);
     if (rc < 0)
         tb_rocks_hash_clear(out);
-    if (ro)
-        rocksdb_readoptions_destroy(ro);
-    free(order);
+    if (h.ro)
+        rocksdb_readoptions_destroy(h.ro);
     free(index);
     return rc;
 }

@@ -312,3 +312,69 @@ cleanup:
     free(newest);
     return rc;
 }
+
+/* Whether the section a "[...]" line opens names (in quotes) a column family not in cfs. */
+static int unknown_cf_section(const char *line, const char *next, const char *const *cfs, size_t n)
+{
+    const char *q = strchr(line, '"'), *q2;
+    int known = 0;
+    if (!q || q >= next)
+        return 0;
+    q2 = strchr(q + 1, '"');
+    for (size_t i = 0; q2 && i < n; i++)
+        known |= strlen(cfs[i]) == (size_t)(q2 - q - 1) && strncmp(q + 1, cfs[i], (size_t)(q2 - q - 1)) == 0;
+    return !known;
+}
+
+/* text without the unknown column families' sections, wal_dir emptied when asked; out has
+ * room for the whole text. Returns the length written. */
+static size_t filter_options(const char *text, const char *const *cfs, size_t n, int clear_wal_dir, char *out,
+                             int *cleared)
+{
+    size_t o = 0;
+    int skip = 0, in_db = 0;
+    for (const char *line = text, *next; line && *line; line = next) {
+        const char *p = line;
+        next = strchr(line, '\n');
+        next = next ? next + 1 : line + strlen(line);
+        if (line[0] == '[') {
+            in_db = strncmp(line, "[DBOptions]", 11) == 0;
+            skip = unknown_cf_section(line, next, cfs, n);
+        }
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (clear_wal_dir && in_db && strncmp(p, "wal_dir=", 8) == 0 && p[8] != '\n' && p[8] != '\r' &&
+            p[8] != '\0') {
+            memcpy(out + o, line, (size_t)(p - line));
+            o += (size_t)(p - line);
+            memcpy(out + o, "wal_dir=\n", 9);
+            o += 9;
+            *cleared = 1;
+            continue;
+        }
+        if (!skip) {
+            memcpy(out + o, line, (size_t)(next - line));
+            o += (size_t)(next - line);
+        }
+    }
+    return o;
+}
+
+int tb_rocksopts_copy(const char *from_dir, const char *to_dir, const char *name, const char *const *cfs, size_t n,
+                      int clear_wal_dir, int *cleared)
+{
+    char *from = tb_fs_join(from_dir, name), *to = tb_fs_join(to_dir, name), *text = NULL, *out = NULL;
+    size_t len = 0;
+    int rc = 0;
+    if (!from || !to || (rc = tb_fs_read_file(from, &text, &len)) < 0 || !(out = malloc(len + 1))) {
+        rc = rc < 0 ? rc : tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    rc = tb_fs_write_atomic(to, out, filter_options(text, cfs, n, clear_wal_dir, out, cleared), 0644);
+cleanup:
+    free(from);
+    free(to);
+    free(text);
+    free(out);
+    return rc;
+}

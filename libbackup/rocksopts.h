@@ -36,6 +36,12 @@ const char *tb_rocksopts_merge_operator(const struct tb_rocksopts *o, const char
  * WRITE_UNPREPARED (seq_per_batch). */
 int tb_rocksopts_two_write_queues(const struct tb_rocksopts *o);
 void tb_rocksopts_clear(struct tb_rocksopts *o);
+/* Copies the OPTIONS file name from from_dir into to_dir (atomically), without the sections
+ * of column families not among cfs (n of them): a tool that loads the options (ldb
+ * --try_load_options) refuses a file naming unknown column families. With clear_wal_dir,
+ * a wal_dir set in DBOptions is emptied and *cleared set to 1. TB_ENOENT: name is gone. */
+int tb_rocksopts_copy(const char *from_dir, const char *to_dir, const char *name, const char *const *cfs, size_t n,
+                      int clear_wal_dir, int *cleared);
 /* Writes dir/OPTIONS-<number> (atomically): dir's newest OPTIONS file with a section for
  * each of names (n of them), copied from the default column family's (its CFOptions and
  * TableOptions sections), so that readers that take their column families from the

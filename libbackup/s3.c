@@ -270,90 +270,116 @@ static int add(struct curl_slist **l, const char *name, const char *value)
     return 0;
 }
 
-/* Sends r once. Returns 0 when an HTTP status arrived (r->status), else TB_EIO with a
- * message (connection errors). */
-static int send_once(tb_s3 *s, struct req *r)
-{
+/* One request as sent: its URL, and the headers it is signed with. */
+struct wire {
     struct tb_sigv4_header h[16];
-    size_t nh = 0;
-    char date[17], hash[65], md5[32], auth[512], range[64], host[512], *path = NULL, *url = NULL;
-    char *names[16] = { 0 };
-    struct curl_slist *hl = NULL;
-    CURL *c = curl_easy_init();
-    CURLcode cc;
-    int rc = 0;
-    size_t i;
+    char *names[16];          /* the names of r->extra's headers, malloc'd */
+    size_t nh;
+    char date[17], hash[65], md5[32], range[64], host[512], auth[512];
+    char *path, *url;
+};
 
-    if (!c)
-        return tb_error_set(TB_EIO, "%s: cannot start a request", r->what);
+static void wire_free(struct wire *w)
+{
+    for (size_t i = 0; i < 16; i++)
+        free(w->names[i]);
+    free(w->path);
+    free(w->url);
+}
+
+/* Host, path and URL: path style puts the bucket in the path, virtual hosting in the host. */
+static int wire_url(struct wire *w, const tb_s3 *s, const struct req *r)
+{
     char *ekey = tb_sigv4_uri_encode(r->key ? r->key : "", 1);
-    if (!ekey) {
-        curl_easy_cleanup(c);
+    if (!ekey)
         return tb_error_set(TB_EIO, "out of memory");
-    }
     if (s->path_style) {
-        snprintf(host, sizeof host, "%s", s->host);
-        if (asprintf(&path, "/%s%s%s", r->bucket ? r->bucket : "", r->key ? "/" : "", ekey) < 0)
-            path = NULL;
+        snprintf(w->host, sizeof w->host, "%s", s->host);
+        if (asprintf(&w->path, "/%s%s%s", r->bucket ? r->bucket : "", r->key ? "/" : "", ekey) < 0)
+            w->path = NULL;
     } else {
-        snprintf(host, sizeof host, "%s.%s", r->bucket, s->host);
-        if (asprintf(&path, "/%s", ekey) < 0)
-            path = NULL;
+        snprintf(w->host, sizeof w->host, "%s.%s", r->bucket, s->host);
+        if (asprintf(&w->path, "/%s", ekey) < 0)
+            w->path = NULL;
     }
     free(ekey);
-    if (!path || asprintf(&url, "%s://%s%s%s%s", s->scheme, host, path, r->query && *r->query ? "?" : "",
-                          r->query ? r->query : "") < 0) {
-        free(path);
-        curl_easy_cleanup(c);
+    if (!w->path || asprintf(&w->url, "%s://%s%s%s%s", s->scheme, w->host, w->path,
+                             r->query && *r->query ? "?" : "", r->query ? r->query : "") < 0) {
+        w->url = NULL;
         return tb_error_set(TB_EIO, "out of memory");
     }
-    tb_sigv4_amz_date((long long)time(NULL), date);
+    return 0;
+}
+
+static void wire_add(struct wire *w, const char *name, const char *value)
+{
+    w->h[w->nh++] = (struct tb_sigv4_header){ name, value };
+}
+
+/* The headers to sign and send (host first), and the Authorization they give. */
+static int wire_sign(struct wire *w, const tb_s3 *s, const struct req *r)
+{
+    tb_sigv4_amz_date((long long)time(NULL), w->date);
     if (r->body_len)
-        sha256_hex(r->body, r->body_len, hash);
+        sha256_hex(r->body, r->body_len, w->hash);
     else
-        strcpy(hash, EMPTY_SHA256);
-    h[nh++] = (struct tb_sigv4_header){ "host", host };
-    h[nh++] = (struct tb_sigv4_header){ "x-amz-date", date };
-    h[nh++] = (struct tb_sigv4_header){ "x-amz-content-sha256", hash };
+        strcpy(w->hash, EMPTY_SHA256);
+    wire_add(w, "host", w->host);
+    wire_add(w, "x-amz-date", w->date);
+    wire_add(w, "x-amz-content-sha256", w->hash);
     if (s->token)
-        h[nh++] = (struct tb_sigv4_header){ "x-amz-security-token", s->token };
+        wire_add(w, "x-amz-security-token", s->token);
     if (r->send_md5) {
-        md5_base64(r->body, r->body_len, md5);
-        h[nh++] = (struct tb_sigv4_header){ "content-md5", md5 };
+        md5_base64(r->body, r->body_len, w->md5);
+        wire_add(w, "content-md5", w->md5);
     }
     if (r->range_to) {
-        snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)r->range_from,
+        snprintf(w->range, sizeof w->range, "bytes=%llu-%llu", (unsigned long long)r->range_from,
                  (unsigned long long)r->range_to);
-        h[nh++] = (struct tb_sigv4_header){ "range", range };
+        wire_add(w, "range", w->range);
     }
-    for (i = 0; r->extra && r->extra[i] && nh < 16; i++) {
+    for (size_t i = 0; r->extra && r->extra[i] && w->nh < 16; i++) {
         const char *colon = strchr(r->extra[i], ':');
-        names[nh] = strndup(r->extra[i], (size_t)(colon - r->extra[i]));
-        h[nh] = (struct tb_sigv4_header){ names[nh], colon + 1 + (colon[1] == ' ') };
-        nh++;
+        w->names[w->nh] = strndup(r->extra[i], (size_t)(colon - r->extra[i]));
+        wire_add(w, w->names[w->nh], colon + 1 + (colon[1] == ' '));
     }
-    struct tb_sigv4_request sr = { r->method, path, r->query, h, nh, hash, s->region, "s3", date, s->ak, s->sk, 0 };
-    if ((rc = tb_sigv4_sign(&sr, auth, sizeof auth, NULL, NULL)) < 0)
-        goto cleanup;
-    for (i = 1; i < nh; i++) /* curl sends Host itself, from the URL */
-        if (add(&hl, h[i].name, h[i].value) < 0)
-            rc = tb_error_set(TB_EIO, "out of memory");
-    if (rc == 0 && add(&hl, "Authorization", auth) < 0)
-        rc = tb_error_set(TB_EIO, "out of memory");
-    if (rc == 0) {
-        /* No "Expect: 100-continue" round trip before each part. */
-        struct curl_slist *n = curl_slist_append(hl, "Expect:");
-        if (n)
-            hl = n;
+    struct tb_sigv4_request sr = { r->method, w->path, r->query, w->h, w->nh, w->hash, s->region, "s3", w->date,
+                                   s->ak, s->sk, 0 };
+    return tb_sigv4_sign(&sr, w->auth, sizeof w->auth, NULL, NULL);
+}
+
+/* The signed headers as curl sends them. */
+static int wire_headers(const struct wire *w, struct curl_slist **hl)
+{
+    struct curl_slist *n;
+    for (size_t i = 1; i < w->nh; i++) /* curl sends Host itself, from the URL */
+        if (add(hl, w->h[i].name, w->h[i].value) < 0)
+            return tb_error_set(TB_EIO, "out of memory");
+    if (add(hl, "Authorization", w->auth) < 0)
+        return tb_error_set(TB_EIO, "out of memory");
+    /* No "Expect: 100-continue" round trip before each part. */
+    if ((n = curl_slist_append(*hl, "Expect:")))
+        *hl = n;
+    return 0;
+}
+
+static void setup_method(CURL *c, struct req *r)
+{
+    int put = strcmp(r->method, "PUT") == 0;
+    if (put || strcmp(r->method, "POST") == 0) {
+        curl_easy_setopt(c, put ? CURLOPT_UPLOAD : CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(c, CURLOPT_READDATA, r);
+        curl_easy_setopt(c, put ? CURLOPT_INFILESIZE_LARGE : CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    } else if (strcmp(r->method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(r->method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
     }
-    if (rc < 0)
-        goto cleanup;
-    r->resp.len = 0;
-    r->status = 0;
-    r->etag[0] = r->sha256[0] = r->last_modified[0] = 0;
-    r->length = 0;
-    if (!r->dst)
-        r->dst_got = 0; /* the upload's read position */
+}
+
+static void setup_curl(CURL *c, const tb_s3 *s, struct req *r, const char *url, struct curl_slist *hl)
+{
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -367,20 +393,30 @@ static int send_once(tb_s3 *s, struct req *r)
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     if (s->ca)
         curl_easy_setopt(c, CURLOPT_CAINFO, s->ca);
-    if (strcmp(r->method, "PUT") == 0 || (strcmp(r->method, "POST") == 0)) {
-        if (strcmp(r->method, "PUT") == 0)
-            curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-        else
-            curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-        curl_easy_setopt(c, CURLOPT_READDATA, r);
-        curl_easy_setopt(c, strcmp(r->method, "PUT") == 0 ? CURLOPT_INFILESIZE_LARGE : CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)r->body_len);
-    } else if (strcmp(r->method, "HEAD") == 0) {
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    } else if (strcmp(r->method, "GET") != 0) {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
-    }
+    setup_method(c, r);
+}
+
+/* Sends r once. Returns 0 when an HTTP status arrived (r->status), else TB_EIO with a
+ * message (connection errors). */
+static int send_once(tb_s3 *s, struct req *r)
+{
+    struct wire w = { 0 };
+    struct curl_slist *hl = NULL;
+    CURL *c = curl_easy_init();
+    CURLcode cc;
+    int rc = 0;
+
+    if (!c)
+        return tb_error_set(TB_EIO, "%s: cannot start a request", r->what);
+    if ((rc = wire_url(&w, s, r)) < 0 || (rc = wire_sign(&w, s, r)) < 0 || (rc = wire_headers(&w, &hl)) < 0)
+        goto cleanup;
+    r->resp.len = 0;
+    r->status = 0;
+    r->etag[0] = r->sha256[0] = r->last_modified[0] = 0;
+    r->length = 0;
+    if (!r->dst)
+        r->dst_got = 0; /* the upload's read position */
+    setup_curl(c, s, r, w.url, hl);
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && r->status / 100 != 2 && r->status)) {
         rc = tb_error_set(TB_EIO, "%s: %s", r->what, curl_easy_strerror(cc));
@@ -390,12 +426,9 @@ static int send_once(tb_s3 *s, struct req *r)
         r->status = st;
     }
 cleanup:
-    for (i = 0; i < 16; i++)
-        free(names[i]);
+    wire_free(&w);
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
-    free(path);
-    free(url);
     return rc;
 }
 
@@ -822,6 +855,11 @@ struct multipart {
     char **etags;
     unsigned nparts, cap;
     uint64_t sent;          /* bytes of the parts uploaded, for progress */
+    /* The source: a stream, or a file read at offsets (fd >= 0); its size (UINT64_MAX:
+     * unknown), the first part's size and how much was read. */
+    tb_stream *src;
+    int fd;
+    uint64_t size, part, off;
 };
 
 static int mp_start(struct multipart *m, const char *sha)
@@ -993,92 +1031,114 @@ static int fill(struct part *p, size_t want, tb_stream *src, int fd, uint64_t of
     return 0;
 }
 
+/* The one PUT of a whole object that came in one part. */
+static int put_whole(struct multipart *m, const struct part *p, const char *sha)
+{
+    int rc = put_single(m->s3, m->bucket, m->key, p->data, p->len, sha);
+    if (rc == 0)
+        report_progress(m->s3, p->len);
+    return rc;
+}
+
+/* One PUT when the object is small: of a known size under the multipart threshold, or a
+ * stream that ends before it. Otherwise (*done 0) first holds what was read to decide. */
+static int put_small(struct multipart *m, struct part *first, const char *sha, int *done)
+{
+    uint64_t threshold = m->s3->c.multipart_threshold;
+    int rc;
+    *done = 1;
+    if (m->size != UINT64_MAX && m->size < threshold) {
+        if ((rc = fill(first, (size_t)m->size + 1, m->src, m->fd, 0)) < 0)
+            return rc;
+        if (first->len != m->size)
+            return tb_error_set(TB_EIO, "PUT s3://%s/%s: the source changed size while read", m->bucket, m->key);
+        return put_whole(m, first, sha);
+    }
+    /* Unknown size: read the first part; a stream shorter than the threshold is one PUT. */
+    if (m->size == UINT64_MAX) {
+        if ((rc = fill(first, (size_t)m->part, m->src, m->fd, 0)) < 0)
+            return rc;
+        if (first->len < threshold)
+            return put_whole(m, first, sha);
+    }
+    *done = 0;
+    return 0;
+}
+
+/* Reads and launches the parts, nslots at a time, until the source ends. */
+static int mp_send(struct multipart *m, struct part *first)
+{
+    for (unsigned n = 1;; n++) {
+        struct part *p = &m->slots[(n - 1) % (unsigned)m->nslots];
+        uint64_t want = m->size == UINT64_MAX ? tb_s3_part_size(m->part, n) : m->part;
+        int rc;
+        if (n > MAX_PARTS)
+            return tb_error_set(TB_EIO, "PUT s3://%s/%s: more than %d parts", m->bucket, m->key, MAX_PARTS);
+        if ((rc = mp_join(m, p)) < 0 || (rc = tb_error_check_interrupt()) < 0)
+            return rc;
+        if (n == 1 && first->data) {
+            /* The bytes read to decide on multipart are the first part. */
+            *p = *first;
+            first->data = NULL;
+        } else if ((rc = fill(p, (size_t)want, m->src, m->fd, m->off)) < 0) {
+            return rc;
+        }
+        if (p->len == 0 && n > 1)
+            return 0; /* the stream ended on a part boundary */
+        p->number = n;
+        m->off += p->len;
+        m->nparts = n;
+        if ((rc = mp_launch(m, p)) < 0)
+            return rc;
+        if (p->len < want || (m->size != UINT64_MAX && m->off >= m->size))
+            return 0;
+    }
+}
+
+/* The upload's error is the message; a failed abort is added to it. */
+static int mp_fail(struct multipart *m, int rc)
+{
+    char *msg = strdup(tb_error_last());
+    mp_join_all(m, rc);
+    int arc = mp_abort(m);
+    if (arc < 0)
+        rc = tb_error_set(rc, "%s (and the unfinished upload %s could not be aborted: %s)", msg ? msg : "",
+                          m->upload_id, tb_error_last());
+    else
+        rc = tb_error_set(rc, "%s", msg ? msg : "upload failed");
+    free(msg);
+    return rc;
+}
+
 static int put_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *src, int fd, uint64_t size,
                    const char *sha)
 {
-    struct multipart m = { .s3 = s, .bucket = bucket, .key = key };
+    struct multipart m = { .s3 = s, .bucket = bucket, .key = key, .src = src, .fd = fd, .size = size,
+                           .part = s->c.part_size };
     struct part first = { 0 };
-    uint64_t first_size = s->c.part_size, off = 0;
-    int rc;
+    int rc, done;
 
     report_total(s, size == UINT64_MAX ? 0 : size);
     /* A known size picks a part size that fits 10,000 parts at once. */
-    if (size != UINT64_MAX && size / MAX_PARTS + 1 > first_size)
-        first_size = (size / MAX_PARTS + 1 + (1 << 20)) & ~(uint64_t)((1 << 20) - 1);
-    if (size != UINT64_MAX && size < s->c.multipart_threshold) {
-        if ((rc = fill(&first, (size_t)size + 1, src, fd, 0)) == 0) {
-            if (first.len != size)
-                rc = tb_error_set(TB_EIO, "PUT s3://%s/%s: the source changed size while read", bucket, key);
-            else if ((rc = put_single(s, bucket, key, first.data, first.len, sha)) == 0)
-                report_progress(s, first.len);
-        }
-        free(first.data);
-        return rc;
-    }
-    /* Unknown size: read the first part; a stream shorter than the threshold is one PUT. */
-    if (size == UINT64_MAX) {
-        if ((rc = fill(&first, (size_t)first_size, src, fd, 0)) < 0) {
-            free(first.data);
-            return rc;
-        }
-        if (first.len < s->c.multipart_threshold) {
-            if ((rc = put_single(s, bucket, key, first.data, first.len, sha)) == 0)
-                report_progress(s, first.len);
-            free(first.data);
-            return rc;
-        }
+    if (size != UINT64_MAX && size / MAX_PARTS + 1 > m.part)
+        m.part = (size / MAX_PARTS + 1 + (1 << 20)) & ~(uint64_t)((1 << 20) - 1);
+    if ((rc = put_small(&m, &first, sha, &done)) < 0 || done)
+        goto cleanup;
+    if (!(m.slots = calloc((size_t)s->c.parallel, sizeof *m.slots))) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
     }
     m.nslots = s->c.parallel;
-    if (!(m.slots = calloc((size_t)m.nslots, sizeof *m.slots))) {
-        free(first.data);
-        return tb_error_set(TB_EIO, "out of memory");
+    if ((rc = mp_start(&m, sha)) == 0) {
+        rc = mp_join_all(&m, mp_send(&m, &first));
+        if (rc == 0 && size != UINT64_MAX && m.off != size)
+            rc = tb_error_set(TB_EIO, "PUT s3://%s/%s: the source changed size while read", bucket, key);
+        if (rc == 0)
+            rc = mp_complete(&m);
     }
-    if ((rc = mp_start(&m, sha)) < 0)
-        goto cleanup;
-    for (unsigned n = 1;; n++) {
-        struct part *p = &m.slots[(n - 1) % (unsigned)m.nslots];
-        uint64_t want = size == UINT64_MAX ? tb_s3_part_size(first_size, n) : first_size;
-        if (n > MAX_PARTS) {
-            rc = tb_error_set(TB_EIO, "PUT s3://%s/%s: more than %d parts", bucket, key, MAX_PARTS);
-            break;
-        }
-        if ((rc = mp_join(&m, p)) < 0 || (rc = tb_error_check_interrupt()) < 0)
-            break;
-        if (n == 1 && first.data) {
-            /* The bytes read to decide on multipart are the first part. */
-            *p = first;
-            first.data = NULL;
-        } else if ((rc = fill(p, (size_t)want, src, fd, off)) < 0) {
-            break;
-        }
-        if (p->len == 0 && n > 1)
-            break; /* the stream ended on a part boundary */
-        p->number = n;
-        off += p->len;
-        m.nparts = n;
-        if ((rc = mp_launch(&m, p)) < 0)
-            break;
-        if (p->len < want || (size != UINT64_MAX && off >= size))
-            break;
-    }
-    rc = mp_join_all(&m, rc);
-    if (rc == 0 && size != UINT64_MAX && off != size)
-        rc = tb_error_set(TB_EIO, "PUT s3://%s/%s: the source changed size while read", bucket, key);
-    if (rc == 0)
-        rc = mp_complete(&m);
+    if (rc < 0)
+        rc = mp_fail(&m, rc);
 cleanup:
-    if (rc < 0) {
-        /* The upload's error is the message; a failed abort is added to it. */
-        char *msg = strdup(tb_error_last());
-        mp_join_all(&m, rc);
-        int arc = mp_abort(&m);
-        if (arc < 0)
-            rc = tb_error_set(rc, "%s (and the unfinished upload %s could not be aborted: %s)", msg ? msg : "",
-                              m.upload_id, tb_error_last());
-        else
-            rc = tb_error_set(rc, "%s", msg ? msg : "upload failed");
-        free(msg);
-    }
     mp_free(&m);
     free(first.data);
     return rc;
@@ -1164,83 +1224,113 @@ static int check_sha256(tb_stream *hash, const char *want, const char *bucket, c
     return 0;
 }
 
+/* One download: n chunks of chunk bytes in flight, delivered in order to dst, fd and hash. */
+struct download {
+    tb_s3 *s3;
+    const char *bucket, *key;
+    struct chunk *slots;
+    int n;
+    uint64_t chunk, size, nchunks;
+    char if_match[96];
+    tb_stream *hash, *dst;
+    int fd;
+};
+
+static int chunk_launch(struct download *d, uint64_t number)
+{
+    struct chunk *c = &d->slots[number % (uint64_t)d->n];
+    c->s3 = d->s3;
+    c->bucket = d->bucket;
+    c->key = d->key;
+    c->if_match = *d->if_match ? d->if_match : NULL;
+    c->from = number * d->chunk;
+    c->len = (size_t)(d->size - c->from < d->chunk ? d->size - c->from : d->chunk);
+    if (!c->data && !(c->data = malloc(d->chunk)))
+        return tb_error_set(TB_EIO, "out of memory");
+    if ((errno = pthread_create(&c->thread, NULL, get_chunk, c)) != 0)
+        return tb_error_errno(TB_EIO, errno, "cannot start a download thread");
+    c->running = 1;
+    return 0;
+}
+
+static int chunk_pwrite(const struct chunk *c, int fd)
+{
+    size_t done = 0;
+    while (done < c->len) {
+        ssize_t w = pwrite(fd, c->data + done, c->len - done, (off_t)(c->from + done));
+        if (w < 0)
+            return tb_error_errno(TB_EIO, errno, "write");
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+/* Waits for chunk number and hands it on. */
+static int chunk_deliver(struct download *d, uint64_t number)
+{
+    struct chunk *c = &d->slots[number % (uint64_t)d->n];
+    int rc;
+    if ((rc = chunk_join(c)) < 0 || (d->hash && (rc = tb_stream_write(d->hash, c->data, c->len)) < 0) ||
+        (d->dst && (rc = tb_stream_write(d->dst, c->data, c->len)) < 0) ||
+        (d->fd >= 0 && (rc = chunk_pwrite(c, d->fd)) < 0))
+        return rc;
+    report_progress(d->s3, c->from + c->len);
+    return tb_error_check_interrupt();
+}
+
+static int download(struct download *d)
+{
+    uint64_t next = 0;
+    int rc = 0;
+    for (uint64_t k = 0; k < d->nchunks && rc == 0; k++) {
+        /* Keep n chunks in flight ahead of the one written next. */
+        for (; next < d->nchunks && next < k + (uint64_t)d->n && rc == 0; next++)
+            rc = chunk_launch(d, next);
+        if (rc == 0)
+            rc = chunk_deliver(d, k);
+    }
+    for (int i = 0; i < d->n; i++) {
+        chunk_join(&d->slots[i]);
+        free(d->slots[i].data);
+    }
+    return rc;
+}
+
 /* Ranged GETs with parallel in flight, handed to sink in order. Every range asks for the
  * ETag stat saw (If-Match), so an object replaced midway fails (412) instead of mixing two
  * versions; an object with x-amz-meta-sha256 (our uploads) is hashed as it is written and a
  * mismatch is TB_EVERIFY. */
 static int get_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *dst, int fd)
 {
+    struct download d = { .s3 = s, .bucket = bucket, .key = key, .n = s->c.parallel, .chunk = s->c.part_size,
+                          .dst = dst, .fd = fd };
     struct tb_s3_object o;
-    struct chunk *slots;
-    uint64_t chunk = s->c.part_size, nchunks, next = 0, size;
-    int n = s->c.parallel, rc;
-    char if_match[96] = "", want[65] = "";
-    tb_stream *hash = NULL, *null = NULL; /* a SHA-256 tee into nothing, when there is a want */
+    char want[65] = "";
+    tb_stream *null = NULL; /* a SHA-256 tee into nothing, when there is a want */
+    int rc;
     if ((rc = tb_s3_stat(s, bucket, key, &o)) < 0)
         return rc;
-    size = o.size;
-    report_total(s, size);
-    nchunks = (size + chunk - 1) / chunk;
+    d.size = o.size;
+    report_total(s, d.size);
+    d.nchunks = (d.size + d.chunk - 1) / d.chunk;
     if (*o.etag)
-        snprintf(if_match, sizeof if_match, "If-Match: \"%s\"", o.etag);
+        snprintf(d.if_match, sizeof d.if_match, "If-Match: \"%s\"", o.etag);
     if (is_sha256_hex(o.sha256))
         snprintf(want, sizeof want, "%s", o.sha256);
     tb_s3_object_clear(&o);
-    if (*want && ((rc = tb_stream_null_writer(&null)) < 0 || (rc = tb_stream_sha256(&hash, null)) < 0)) {
+    if (*want && ((rc = tb_stream_null_writer(&null)) < 0 || (rc = tb_stream_sha256(&d.hash, null)) < 0)) {
         tb_stream_free(null);
         return rc;
     }
-    if (!(slots = calloc((size_t)n, sizeof *slots))) {
-        tb_stream_free(hash);
+    if (!(d.slots = calloc((size_t)d.n, sizeof *d.slots))) {
+        tb_stream_free(d.hash);
         return tb_error_set(TB_EIO, "out of memory");
     }
-    for (uint64_t k = 0; k < nchunks && rc == 0; k++) {
-        /* Keep n chunks in flight ahead of the one written next. */
-        for (; next < nchunks && next < k + (uint64_t)n && rc == 0; next++) {
-            struct chunk *c = &slots[next % (uint64_t)n];
-            c->s3 = s;
-            c->bucket = bucket;
-            c->key = key;
-            c->if_match = *if_match ? if_match : NULL;
-            c->from = next * chunk;
-            c->len = (size_t)(size - c->from < chunk ? size - c->from : chunk);
-            if (!c->data && !(c->data = malloc(chunk)))
-                rc = tb_error_set(TB_EIO, "out of memory");
-            else if ((errno = pthread_create(&c->thread, NULL, get_chunk, c)) != 0)
-                rc = tb_error_errno(TB_EIO, errno, "cannot start a download thread");
-            else
-                c->running = 1;
-        }
-        struct chunk *c = &slots[k % (uint64_t)n];
-        if (rc == 0)
-            rc = chunk_join(c);
-        if (rc == 0 && hash)
-            rc = tb_stream_write(hash, c->data, c->len);
-        if (rc == 0 && dst)
-            rc = tb_stream_write(dst, c->data, c->len);
-        if (rc == 0 && fd >= 0) {
-            size_t done = 0;
-            while (done < c->len && rc == 0) {
-                ssize_t w = pwrite(fd, c->data + done, c->len - done, (off_t)(c->from + done));
-                if (w < 0)
-                    rc = tb_error_errno(TB_EIO, errno, "write");
-                else
-                    done += (size_t)w;
-            }
-        }
-        if (rc == 0)
-            report_progress(s, c->from + c->len);
-        if (rc == 0)
-            rc = tb_error_check_interrupt();
-    }
-    for (int i = 0; i < n; i++) {
-        chunk_join(&slots[i]);
-        free(slots[i].data);
-    }
-    free(slots);
-    if (rc == 0 && hash)
-        rc = check_sha256(hash, want, bucket, key);
-    tb_stream_free(hash);
+    rc = download(&d);
+    free(d.slots);
+    if (rc == 0 && d.hash)
+        rc = check_sha256(d.hash, want, bucket, key);
+    tb_stream_free(d.hash);
     return rc;
 }
 

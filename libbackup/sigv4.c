@@ -294,152 +294,178 @@ static int valid_amz_date(const char *d)
     return 1;
 }
 
-int tb_sigv4_sign(const struct tb_sigv4_request *r, char *auth, size_t len, char **canonical, char **string_to_sign)
+/* What one signature is built from; freed by signing_free. */
+struct signing {
+    struct hdr *h;          /* the headers, lower-cased, trimmed and sorted */
+    size_t nh;
+    char date[9];           /* YYYYMMDD of the request's x-amz-date */
+    struct sbuf creq, sts, signed_hdrs;
+};
+
+/* In the reverse order of the steps that fill it. */
+static void signing_free(struct signing *s)
 {
-    int rc = 0, have_host = 0, n;
-    struct sbuf creq = { 0 }, sts = { 0 }, signed_hdrs = { 0 }, key = { 0 };
-    struct hdr *h = NULL;
-    size_t nh = 0;
-    char hash[65], sig[65], date[9];
-    unsigned char k[32] = { 0 };
+    free(s->sts.p);
+    free(s->signed_hdrs.p);
+    free(s->creq.p);
+    for (size_t i = 0; i < s->nh; i++) {
+        free(s->h[i].name);
+        free(s->h[i].value);
+    }
+    free(s->h);
+}
 
-    if (canonical)
-        *canonical = NULL;
-    if (string_to_sign)
-        *string_to_sign = NULL;
+static int check_request(const struct tb_sigv4_request *r, const char *auth)
+{
     if (!r || !r->method || !r->path || !r->payload_hash || !r->region || !r->service ||
-        !r->access_key || !r->secret_key || (r->nheaders && !r->headers) || !auth) {
-        rc = tb_error_set(TB_EUSAGE, "sigv4: incomplete request description");
-        goto cleanup;
-    }
-    if (!valid_amz_date(r->amz_date)) {
-        rc = tb_error_set(TB_EUSAGE, "sigv4: bad date '%s' (want YYYYMMDDTHHMMSSZ)", r->amz_date ? r->amz_date : "");
-        goto cleanup;
-    }
-    memcpy(date, r->amz_date, 8);
-    date[8] = '\0';
+        !r->access_key || !r->secret_key || (r->nheaders && !r->headers) || !auth)
+        return tb_error_set(TB_EUSAGE, "sigv4: incomplete request description");
+    if (!valid_amz_date(r->amz_date))
+        return tb_error_set(TB_EUSAGE, "sigv4: bad date '%s' (want YYYYMMDDTHHMMSSZ)", r->amz_date ? r->amz_date : "");
+    return 0;
+}
 
-    h = calloc(r->nheaders ? r->nheaders : 1, sizeof *h);
-    if (!h) {
-        rc = oom();
-        goto cleanup;
-    }
-    for (nh = 0; nh < r->nheaders; nh++) {
-        const struct tb_sigv4_header *in = &r->headers[nh];
-        if (!in->name || !*in->name || !in->value) {
-            rc = tb_error_set(TB_EUSAGE, "sigv4: header %zu has no name or value", nh);
-            goto cleanup;
+/* The headers as signed: names lower-cased, values trimmed, sorted by name (duplicates in
+ * their order); one must be host. */
+static int signed_headers(struct signing *s, const struct tb_sigv4_request *r)
+{
+    int have_host = 0;
+    if (!(s->h = calloc(r->nheaders ? r->nheaders : 1, sizeof *s->h)))
+        return oom();
+    for (s->nh = 0; s->nh < r->nheaders; s->nh++) {
+        const struct tb_sigv4_header *in = &r->headers[s->nh];
+        struct hdr *h = &s->h[s->nh];
+        if (!in->name || !*in->name || !in->value)
+            return tb_error_set(TB_EUSAGE, "sigv4: header %zu has no name or value", s->nh);
+        h->name = lower_dup(in->name);
+        h->value = trimall_dup(in->value);
+        h->order = s->nh;
+        if (!h->name || !h->value) {
+            s->nh++;
+            return oom();
         }
-        h[nh].name = lower_dup(in->name);
-        h[nh].value = trimall_dup(in->value);
-        h[nh].order = nh;
-        if (!h[nh].name || !h[nh].value) {
-            nh++;
-            rc = oom();
-            goto cleanup;
-        }
-        if (strcmp(h[nh].name, "host") == 0)
+        if (strcmp(h->name, "host") == 0)
             have_host = 1;
     }
-    if (!have_host) {
-        rc = tb_error_set(TB_EUSAGE, "sigv4: the request has no host header");
-        goto cleanup;
-    }
-    qsort(h, nh, sizeof *h, hdr_cmp);
+    if (!have_host)
+        return tb_error_set(TB_EUSAGE, "sigv4: the request has no host header");
+    qsort(s->h, s->nh, sizeof *s->h, hdr_cmp);
+    return 0;
+}
 
-    /* Canonical request: method, URI, query, headers (duplicates joined with ','), a blank
-     * line, signed header names, payload hash. */
-    sb_add(&creq, r->method);
-    sb_addc(&creq, '\n');
+/* Canonical request: method, URI, query, headers (duplicates joined with ','), a blank
+ * line, signed header names, payload hash. */
+static int build_canonical_request(struct signing *s, const struct tb_sigv4_request *r)
+{
+    struct sbuf *creq = &s->creq;
+    sb_add(creq, r->method);
+    sb_addc(creq, '\n');
     if (r->normalize_path)
-        canonical_path_normalized(&creq, r->path);
+        canonical_path_normalized(creq, r->path);
     else
-        sb_add(&creq, *r->path ? r->path : "/");
-    sb_addc(&creq, '\n');
-    canonical_query(&creq, r->query);
-    sb_addc(&creq, '\n');
-    for (size_t i = 0; i < nh; i++) {
-        int same = i > 0 && strcmp(h[i].name, h[i - 1].name) == 0;
-        if (same) {
-            sb_addc(&creq, ',');
+        sb_add(creq, *r->path ? r->path : "/");
+    sb_addc(creq, '\n');
+    canonical_query(creq, r->query);
+    sb_addc(creq, '\n');
+    for (size_t i = 0; i < s->nh; i++) {
+        if (i > 0 && strcmp(s->h[i].name, s->h[i - 1].name) == 0) {
+            sb_addc(creq, ',');
         } else {
             if (i > 0) {
-                sb_addc(&creq, '\n');
-                sb_addc(&signed_hdrs, ';');
+                sb_addc(creq, '\n');
+                sb_addc(&s->signed_hdrs, ';');
             }
-            sb_add(&creq, h[i].name);
-            sb_addc(&creq, ':');
-            sb_add(&signed_hdrs, h[i].name);
+            sb_add(creq, s->h[i].name);
+            sb_addc(creq, ':');
+            sb_add(&s->signed_hdrs, s->h[i].name);
         }
-        sb_add(&creq, h[i].value);
+        sb_add(creq, s->h[i].value);
     }
-    sb_add(&creq, "\n\n");
-    sb_add(&creq, signed_hdrs.p);
-    sb_addc(&creq, '\n');
-    sb_add(&creq, r->payload_hash);
-    if (creq.oom || signed_hdrs.oom) {
-        rc = oom();
-        goto cleanup;
-    }
+    sb_add(creq, "\n\n");
+    sb_add(creq, s->signed_hdrs.p);
+    sb_addc(creq, '\n');
+    sb_add(creq, r->payload_hash);
+    return creq->oom || s->signed_hdrs.oom ? oom() : 0;
+}
 
-    sha256_hex(creq.p, creq.n, hash);
-    sb_add(&sts, "AWS4-HMAC-SHA256\n");
-    sb_add(&sts, r->amz_date);
-    sb_addc(&sts, '\n');
-    sb_add(&sts, date);
-    sb_addc(&sts, '/');
-    sb_add(&sts, r->region);
-    sb_addc(&sts, '/');
-    sb_add(&sts, r->service);
-    sb_add(&sts, "/aws4_request\n");
-    sb_add(&sts, hash);
-    if (sts.oom) {
-        rc = oom();
-        goto cleanup;
-    }
+static int build_string_to_sign(struct signing *s, const struct tb_sigv4_request *r)
+{
+    char hash[65];
+    sha256_hex(s->creq.p, s->creq.n, hash);
+    sb_add(&s->sts, "AWS4-HMAC-SHA256\n");
+    sb_add(&s->sts, r->amz_date);
+    sb_addc(&s->sts, '\n');
+    sb_add(&s->sts, s->date);
+    sb_addc(&s->sts, '/');
+    sb_add(&s->sts, r->region);
+    sb_addc(&s->sts, '/');
+    sb_add(&s->sts, r->service);
+    sb_add(&s->sts, "/aws4_request\n");
+    sb_add(&s->sts, hash);
+    return s->sts.oom ? oom() : 0;
+}
 
-    /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" secret, date), region), service), "aws4_request") */
+/* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" secret, date), region), service), "aws4_request"),
+ * the signature its HMAC of the string to sign, in hex. */
+static int signature(const struct signing *s, const struct tb_sigv4_request *r, char sig[65])
+{
+    struct sbuf key = { 0 };
+    unsigned char k[32] = { 0 };
+    int rc = 0;
     sb_add(&key, "AWS4");
     sb_add(&key, r->secret_key);
     if (key.oom) {
         rc = oom();
         goto cleanup;
     }
-    if ((rc = hmac(key.p, key.n, date, k)) < 0 ||
+    if ((rc = hmac(key.p, key.n, s->date, k)) < 0 ||
         (rc = hmac(k, sizeof k, r->region, k)) < 0 ||
         (rc = hmac(k, sizeof k, r->service, k)) < 0 ||
         (rc = hmac(k, sizeof k, "aws4_request", k)) < 0 ||
-        (rc = hmac(k, sizeof k, sts.p, k)) < 0)
+        (rc = hmac(k, sizeof k, s->sts.p, k)) < 0)
         goto cleanup;
     tb_hex(k, sizeof k, sig);
-
-    n = snprintf(auth, len, "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
-                     r->access_key, date, r->region, r->service, signed_hdrs.p, sig);
-    if (n < 0 || (size_t)n >= len) {
-        rc = tb_error_set(TB_EUSAGE, "sigv4: Authorization value needs %d bytes, buffer has %zu", n + 1, len);
-        goto cleanup;
-    }
-    if (canonical) {
-        *canonical = creq.p;
-        creq.p = NULL;
-    }
-    if (string_to_sign) {
-        *string_to_sign = sts.p;
-        sts.p = NULL;
-    }
 cleanup:
     OPENSSL_cleanse(k, sizeof k);
     if (key.p)
         OPENSSL_cleanse(key.p, key.n);
     free(key.p);
-    for (size_t i = 0; i < nh; i++) {
-        free(h[i].name);
-        free(h[i].value);
+    return rc;
+}
+
+int tb_sigv4_sign(const struct tb_sigv4_request *r, char *auth, size_t len, char **canonical, char **string_to_sign)
+{
+    struct signing s = { 0 };
+    char sig[65];
+    int rc, n;
+
+    if (canonical)
+        *canonical = NULL;
+    if (string_to_sign)
+        *string_to_sign = NULL;
+    if ((rc = check_request(r, auth)) < 0)
+        goto cleanup;
+    memcpy(s.date, r->amz_date, 8);
+    s.date[8] = '\0';
+    if ((rc = signed_headers(&s, r)) < 0 || (rc = build_canonical_request(&s, r)) < 0 ||
+        (rc = build_string_to_sign(&s, r)) < 0 || (rc = signature(&s, r, sig)) < 0)
+        goto cleanup;
+    n = snprintf(auth, len, "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
+                 r->access_key, s.date, r->region, r->service, s.signed_hdrs.p, sig);
+    if (n < 0 || (size_t)n >= len) {
+        rc = tb_error_set(TB_EUSAGE, "sigv4: Authorization value needs %d bytes, buffer has %zu", n + 1, len);
+        goto cleanup;
     }
-    free(h);
-    free(signed_hdrs.p);
-    free(sts.p);
-    free(creq.p);
+    if (canonical) {
+        *canonical = s.creq.p;
+        s.creq.p = NULL;
+    }
+    if (string_to_sign) {
+        *string_to_sign = s.sts.p;
+        s.sts.p = NULL;
+    }
+cleanup:
+    signing_free(&s);
     return rc;
 }
 

@@ -7,6 +7,7 @@
  * RocksDB's format). */
 #include "snapshot.h"
 #include "rocks.h"
+#include "rocksopts.h"
 #include "error.h"
 #include "fs.h"
 #include "log_reader.h"
@@ -73,7 +74,8 @@ static int hold_wals(struct state *s)
     size_t cap = 0;
     int rc = 0;
     if (!d)
-        return tb_error_errno(errno == ENOENT ? TB_ENOENT : TB_EIO, errno, "cannot list the WAL directory %s", s->wal_dir);
+        return tb_error_errno(errno == ENOENT ? TB_ENOENT : TB_EIO, errno, "cannot list the WAL directory %s",
+                              s->wal_dir);
     while ((e = readdir(d)) != NULL) {
         uint64_t n = wal_number(e->d_name);
         int fd;
@@ -150,7 +152,8 @@ cleanup:
 /* Puts the table or blob file name (found in one of dirs) into the snapshot: a hard link,
  * or a copy where links cannot be made (another filesystem; protected_hardlinks when the
  * file is not ours). TB_ENOENT when no directory has it. */
-static int place(struct state *s, const char *const *dirs, size_t ndirs, const char *name, struct tb_snapshot_info *info)
+static int place(struct state *s, const char *const *dirs, size_t ndirs, const char *name,
+                 struct tb_snapshot_info *info)
 {
     char *to = tb_fs_join(s->dir, name);
     int rc = TB_ENOENT;
@@ -322,31 +325,6 @@ static int copy_wals(struct state *s, const struct tb_rmf_version *v, struct tb_
     return 0;
 }
 
-/* The newest OPTIONS-NNNNNN file of dir, or NULL. */
-static char *newest_options(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    unsigned long long best = 0;
-    char *name = NULL;
-    if (!d)
-        return NULL;
-    while ((e = readdir(d)) != NULL) {
-        unsigned long long n;
-        char *end;
-        if (strncmp(e->d_name, "OPTIONS-", 8) != 0)
-            continue;
-        n = strtoull(e->d_name + 8, &end, 10);
-        if (*end || n < best)
-            continue;
-        best = n;
-        free(name);
-        name = strdup(e->d_name);
-    }
-    closedir(d);
-    return name;
-}
-
 /* The value of "key=" in section [DBOptions] of an OPTIONS text, malloc'd; NULL if absent. */
 static char *db_option(const char *text, const char *key)
 {
@@ -411,7 +389,7 @@ static int has_logs(const char *dir)
  * the database directory. */
 static int find_wal_dir(struct state *s)
 {
-    char *name = newest_options(s->db), *path = name ? tb_fs_join(s->db, name) : NULL, *text = NULL, *w = NULL;
+    char *name = tb_rocksopts_newest(s->db), *path = name ? tb_fs_join(s->db, name) : NULL, *text = NULL, *w = NULL;
     size_t len;
     int rc = path && tb_fs_read_file(path, &text, &len) == 0 ? check_options(text, path) : 0;
     if (rc < 0)
@@ -447,60 +425,24 @@ cleanup:
  *   are left out: ldb refuses options naming unknown column families. */
 static int copy_options(struct state *s, const struct tb_rmf_version *v, struct tb_snapshot_info *info)
 {
-    char *name = newest_options(s->db), *from = NULL, *to = NULL, *text = NULL, *out = NULL;
-    size_t len = 0, o = 0;
-    int rc = 0, skip = 0, in_db = 0;
+    char *name = tb_rocksopts_newest(s->db);
+    const char **cfs = NULL;
+    int rc = 0;
     if (!name)
         return 0;
-    from = tb_fs_join(s->db, name);
-    to = tb_fs_join(s->dir, name);
-    if (!from || !to || (rc = tb_fs_read_file(from, &text, &len)) < 0 || !(out = malloc(len + 1))) {
-        /* The server replaced its OPTIONS file between listing and reading: take the next. */
-        if (rc == TB_ENOENT)
-            rc = TB_EAGAIN;
-        rc = rc < 0 ? rc : tb_error_set(TB_EIO, "out of memory");
+    if (!(cfs = malloc((v->ncf ? v->ncf : 1) * sizeof *cfs))) {
+        rc = tb_error_set(TB_EIO, "out of memory");
         goto cleanup;
     }
-    for (char *line = text, *next; line && *line; line = next) {
-        const char *p = line;
-        next = strchr(line, '\n');
-        next = next ? next + 1 : line + strlen(line);
-        if (line[0] == '[') {
-            const char *q = strchr(line, '"');
-            skip = 0;
-            in_db = strncmp(line, "[DBOptions]", 11) == 0;
-            if (q && q < next) {
-                const char *q2 = strchr(q + 1, '"');
-                int known = 0;
-                for (size_t i = 0; q2 && i < v->ncf; i++)
-                    known |= strlen(v->cfs[i].name) == (size_t)(q2 - q - 1) &&
-                             strncmp(q + 1, v->cfs[i].name, (size_t)(q2 - q - 1)) == 0;
-                skip = !known;
-            }
-        }
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (in_db && strncmp(p, "wal_dir=", 8) == 0 && p[8] != '\n' && p[8] != '\r' && p[8] != '\0') {
-            size_t indent = (size_t)(p - line);
-            memcpy(out + o, line, indent);
-            o += indent;
-            memcpy(out + o, "wal_dir=\n", 9);
-            o += 9;
-            info->options_rewritten = 1;
-            continue;
-        }
-        if (!skip) {
-            memcpy(out + o, line, (size_t)(next - line));
-            o += (size_t)(next - line);
-        }
-    }
-    rc = tb_fs_write_atomic(to, out, o, 0644);
+    for (size_t i = 0; i < v->ncf; i++)
+        cfs[i] = v->cfs[i].name;
+    rc = tb_rocksopts_copy(s->db, s->dir, name, cfs, v->ncf, 1, &info->options_rewritten);
+    /* The server replaced its OPTIONS file between listing and reading: take the next. */
+    if (rc == TB_ENOENT)
+        rc = TB_EAGAIN;
 cleanup:
     free(name);
-    free(from);
-    free(to);
-    free(text);
-    free(out);
+    free(cfs);
     return rc;
 }
 
@@ -510,7 +452,8 @@ static int write_current(struct state *s, uint64_t len)
     int rc;
     if (!path || !cur)
         rc = tb_error_set(TB_EIO, "out of memory");
-    else if ((rc = tb_rmf_has_path_ids(s->m) ? tb_rmf_write_flat(s->m, path) : copy_prefix(s->mfd, len, s->mname, path)) == 0) {
+    else if ((rc = tb_rmf_has_path_ids(s->m) ? tb_rmf_write_flat(s->m, path)
+                                               : copy_prefix(s->mfd, len, s->mname, path)) == 0) {
         snprintf(line, sizeof line, "%s\n", s->mname);
         rc = tb_fs_write_atomic(cur, line, strlen(line), 0644);
     }
@@ -519,41 +462,89 @@ static int write_current(struct state *s, uint64_t len)
     return rc;
 }
 
+/* Step 1: the MANIFEST CURRENT names, open in s (kept from the last attempt when CURRENT
+ * still names it). */
+static int open_manifest(struct state *s)
+{
+    char *name = NULL, *path = NULL;
+    int rc, fd = -1;
+    if ((rc = tb_rmf_current(s->db, &name)) < 0)
+        return rc == TB_ENOENT ? TB_EAGAIN : rc;
+    if (s->m && strcmp(name, s->mname) == 0)
+        goto cleanup;
+    if (!(path = tb_fs_join(s->db, name))) {
+        rc = tb_error_set(TB_EIO, "out of memory");
+        goto cleanup;
+    }
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        rc = errno == ENOENT ? TB_EAGAIN : tb_error_errno(TB_EIO, errno, "cannot open %s", path);
+        goto cleanup;
+    }
+    tb_rmf_free(s->m);
+    s->m = NULL;
+    if (s->mfd >= 0)
+        close(s->mfd);
+    s->mfd = fd;
+    snprintf(s->mname, sizeof s->mname, "%s", name);
+    rc = tb_rmf_open_fd(&s->m, fd, name);
+cleanup:
+    free(path);
+    free(name);
+    return rc;
+}
+
+/* Step 3: the MANIFEST did not move meanwhile (still CURRENT's, still size bytes): no flush
+ * retired a WAL that our prefix needs before we held it. */
+static int manifest_unmoved(struct state *s, uint64_t size)
+{
+    char *name = NULL;
+    struct stat st;
+    int rc = tb_rmf_current(s->db, &name);
+    if (rc < 0 || strcmp(name, s->mname) != 0 || fstat(s->mfd, &st) < 0 || (uint64_t)st.st_size != size)
+        rc = rc == 0 || rc == TB_ENOENT ? TB_EAGAIN : rc;
+    free(name);
+    return rc;
+}
+
+/* The WAL a column family's log number names is there until a later edit retires it; none
+ * in a separate WAL directory, or in a live database's, means we look in the wrong one, and
+ * the snapshot would silently lack every unflushed write. (A checkpoint or a restore, with
+ * its WAL beside its tables, may lack it: RocksDB's checkpoint leaves out an empty WAL.) */
+static int wal_present(struct state *s, const struct tb_rmf_version *v)
+{
+    uint64_t newest = 0;
+    int found = 0;
+    for (size_t i = 0; i < v->ncf; i++)
+        if (v->cfs[i].log_number > newest)
+            newest = v->cfs[i].log_number;
+    for (size_t i = 0; i < s->nwals; i++)
+        found |= s->wals[i].number >= newest;
+    if (found || (s->o && s->o->checkpoint))
+        return 0;
+    if (s->wal_elsewhere || strcmp(s->wal_dir, s->db) != 0 || tb_rocks_is_live(s->db) == 1)
+        return tb_error_set(TB_EIO, "no WAL file numbered %" PRIu64 " or later in %s, though the MANIFEST needs one: "
+                            "the database keeps its WAL elsewhere; name that directory with --db-wal-dir (%s)",
+                            newest, s->wal_dir, s->db);
+    return 0;
+}
+
+/* What the snapshot's MANIFEST holds: the records read, of the size bytes looked at. */
+static uint64_t manifest_prefix(const struct state *s, uint64_t size)
+{
+    return tb_rmf_offset(s->m) < size ? tb_rmf_offset(s->m) : size;
+}
+
 /* One attempt. TB_EAGAIN: the server changed something we depend on; try again. */
 static int attempt(struct state *s, struct tb_snapshot_info *info, struct tb_rmf_version **vout)
 {
     struct tb_rmf_version *v = NULL;
-    char *name = NULL;
     struct stat st;
     uint64_t size;
     int rc;
 
     /* 1. The MANIFEST CURRENT names, read up to its present size. */
-    if ((rc = tb_rmf_current(s->db, &name)) < 0)
-        return rc == TB_ENOENT ? TB_EAGAIN : rc;
-    if (!s->m || strcmp(name, s->mname) != 0) {
-        char *path = tb_fs_join(s->db, name);
-        int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-        rc = !path ? tb_error_set(TB_EIO, "out of memory")
-             : fd < 0 ? (errno == ENOENT ? TB_EAGAIN : tb_error_errno(TB_EIO, errno, "cannot open %s", path)) : 0;
-        free(path);
-        if (rc < 0) {
-            free(name);
-            return rc;
-        }
-        tb_rmf_free(s->m);
-        s->m = NULL;
-        if (s->mfd >= 0)
-            close(s->mfd);
-        s->mfd = fd;
-        snprintf(s->mname, sizeof s->mname, "%s", name);
-        if ((rc = tb_rmf_open_fd(&s->m, fd, name)) < 0) {
-            free(name);
-            return rc;
-        }
-    }
-    free(name);
-    name = NULL;
+    if ((rc = open_manifest(s)) < 0)
+        return rc;
     if (fstat(s->mfd, &st) < 0)
         return tb_error_errno(TB_EIO, errno, "cannot stat %s", s->mname);
     size = (uint64_t)st.st_size;
@@ -561,60 +552,21 @@ static int attempt(struct state *s, struct tb_snapshot_info *info, struct tb_rmf
         return tb_error_wrap(rc, "%s", s->db);
     if ((rc = tb_rmf_version(s->m, &v)) < 0)
         return rc;
-
-    /* 2. Hold every WAL there is now. */
-    if ((rc = hold_wals(s)) < 0)
-        goto cleanup;
-
-    /* 3. The MANIFEST did not move meanwhile: no flush retired a WAL that our prefix needs
-     * before we held it. */
-    if ((rc = tb_rmf_current(s->db, &name)) < 0 || strcmp(name, s->mname) != 0 || fstat(s->mfd, &st) < 0 ||
-        (uint64_t)st.st_size != size) {
-        rc = rc == 0 || rc == TB_ENOENT ? TB_EAGAIN : rc;
-        goto cleanup;
-    }
-
-    /* The WAL a column family's log number names is there until a later edit retires it;
-     * none in a separate WAL directory, or in a live database's, means we look in the wrong
-     * one, and the snapshot would silently lack every unflushed write. (A checkpoint or a
-     * restore, with its WAL beside its tables, may lack it: RocksDB's checkpoint leaves out
-     * an empty WAL.) */
-    {
-        uint64_t newest = 0;
-        int found = 0;
-        for (size_t i = 0; i < v->ncf; i++)
-            if (v->cfs[i].log_number > newest)
-                newest = v->cfs[i].log_number;
-        for (size_t i = 0; i < s->nwals; i++)
-            found |= s->wals[i].number >= newest;
-        if (!found && !(s->o && s->o->checkpoint) && (s->wal_elsewhere || strcmp(s->wal_dir, s->db) != 0 || tb_rocks_is_live(s->db) == 1)) {
-            rc = tb_error_set(TB_EIO, "no WAL file numbered %" PRIu64 " or later in %s, though the MANIFEST needs one: "
-                              "the database keeps its WAL elsewhere; name that directory with --db-wal-dir (%s)",
-                              newest, s->wal_dir, s->db);
-            goto cleanup;
-        }
-    }
-
-    /* 4. Tables and blob files; 5. MANIFEST prefix and CURRENT; 6. OPTIONS; 7. WALs. */
-    if ((rc = place_files(s, v, info)) < 0)
-        goto cleanup;
-    if ((rc = write_current(s, tb_rmf_offset(s->m) < size ? tb_rmf_offset(s->m) : size)) < 0)
-        goto cleanup;
-    if ((rc = copy_options(s, v, info)) < 0)
-        goto cleanup;
-    rc = copy_wals(s, v, info);
-cleanup:
-    free(name);
-    if (rc == 0) {
-        *vout = v;
-        info->manifest_bytes = tb_rmf_offset(s->m) < size ? tb_rmf_offset(s->m) : size;
-    } else {
+    /* 2. Hold every WAL there is now; 3. the MANIFEST did not move meanwhile; 4. tables and
+     * blob files; 5. MANIFEST prefix and CURRENT; 6. OPTIONS; 7. WALs. */
+    if ((rc = hold_wals(s)) < 0 || (rc = manifest_unmoved(s, size)) < 0 || (rc = wal_present(s, v)) < 0 ||
+        (rc = place_files(s, v, info)) < 0 || (rc = write_current(s, manifest_prefix(s, size))) < 0 ||
+        (rc = copy_options(s, v, info)) < 0 || (rc = copy_wals(s, v, info)) < 0) {
         tb_rmf_version_free(v);
+        return rc;
     }
-    return rc;
+    *vout = v;
+    info->manifest_bytes = manifest_prefix(s, size);
+    return 0;
 }
 
-int tb_snapshot_create(const char *db, const struct tb_snapshot_opts *o, const char *dir, struct tb_snapshot_info *info)
+int tb_snapshot_create(const char *db, const struct tb_snapshot_opts *o, const char *dir,
+                       struct tb_snapshot_info *info)
 {
     struct tb_snapshot_info local;
     struct state s = { .db = db, .o = o, .dir = dir, .mfd = -1 };
@@ -652,8 +604,8 @@ int tb_snapshot_create(const char *db, const struct tb_snapshot_opts *o, const c
         if (rc != TB_EAGAIN)
             break;
         if (n >= max) {
-            rc = tb_error_set(TB_EIO, "cannot take a consistent snapshot: the server flushed, compacted or switched its "
-                              "MANIFEST during each of %d attempts (%s)", max, db);
+            rc = tb_error_set(TB_EIO, "cannot take a consistent snapshot: the server flushed, compacted or switched "
+                              "its MANIFEST during each of %d attempts (%s)", max, db);
             break;
         }
     }

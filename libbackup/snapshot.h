@@ -43,7 +43,8 @@ struct tb_snapshot_info {
  * docs/rocksdb-backup-notes.md, "Snapshot from files"). info may be NULL. A snapshot is
  * scratch, read at once and removed: nothing in it is fsync'd (an fsync of a hard link
  * syncs the source's inode: after a restore's extraction, all of it, for nothing). */
-int tb_snapshot_create(const char *db, const struct tb_snapshot_opts *o, const char *dir, struct tb_snapshot_info *info);
+int tb_snapshot_create(const char *db, const struct tb_snapshot_opts *o, const char *dir,
+                       struct tb_snapshot_info *info);
 void tb_snapshot_info_clear(struct tb_snapshot_info *info);
 
 /* Parses "DIR,DIR,..." into a NULL-terminated list of malloc'd strings (for --db-paths). */

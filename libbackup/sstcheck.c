@@ -256,81 +256,116 @@ static int read_block(struct ctx *c, uint64_t off, uint64_t size, enum kind k, c
     return cover(c, off, n);
 }
 
+static const char *compression_name(int type)
+{
+    switch (type) {
+    case 2: return "zlib";
+    case 3: return "bzip2";
+    case 4: return "LZ4";
+    case 5: return "LZ4HC";
+    case 6: return "xpress";
+    case 7: return "ZSTD";
+    case 0x40: return "ZSTDNotFinal";
+    default: return NULL;
+    }
+}
+
+/* UNCHECKED for a compressed block this checker cannot read: an algorithm it does not link
+ * or know, or format_version < 2's framing (Snappy's own framing is the same in all). */
+static int decompressible(struct ctx *c, uint64_t off, const char *what, int type)
+{
+    const char *name = compression_name(type);
+    if (type == 0 || type == 1)
+        return 0;
+    if (!name || type == 3 || type == 6)
+        return unchecked(c, off, "cannot check: %s at offset %llu is compressed with %s (type 0x%02x), which this "
+                         "checker does not decompress", what, (unsigned long long)off,
+                         name ? name : "an unknown algorithm", type);
+    if (c->fv < 2)
+        return unchecked(c, off, "cannot check: %s at offset %llu is compressed in format_version %u's old framing",
+                         what, (unsigned long long)off, c->fv);
+    return 0;
+}
+
+/* The uncompressed size; *p moves past the size prefix of format_version >= 2. RocksDB 10
+ * reads that size as a varint64 (written as varint32 so far). An index block beyond 1 GiB is
+ * not one RocksDB writes: 0 (unchecked) rather than a huge allocation. */
+static int announced_size(int type, const unsigned char **p, const unsigned char *end, size_t *ulen)
+{
+    uint64_t len64;
+    if (type == 0) {
+        *ulen = (size_t)(end - *p);
+        return 1;
+    }
+    if (type == 1)
+        return snappy_uncompressed_length((const char *)*p, (size_t)(end - *p), ulen) == SNAPPY_OK &&
+               *ulen <= (1u << 30);
+    if (!(*p = varint64(*p, end, &len64)) || len64 > (1u << 30))
+        return 0;
+    *ulen = (size_t)len64;
+    return 1;
+}
+
+static int inflate_raw(const unsigned char *p, size_t n, unsigned char *u, size_t ulen)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, -15) != Z_OK)
+        return 0;
+    z.next_in = (unsigned char *)p;
+    z.avail_in = (unsigned)n;
+    z.next_out = u;
+    z.avail_out = (unsigned)ulen;
+    int zr = inflate(&z, Z_FINISH);
+    inflateEnd(&z);
+    return zr == Z_STREAM_END && z.avail_out == 0;
+}
+
+/* 1 when the n bytes at p decompress to exactly *ulen bytes at u. */
+static int decompress(int type, const unsigned char *p, size_t n, unsigned char *u, size_t *ulen)
+{
+    switch (type) {
+    case 0:
+        memcpy(u, p, n);
+        return 1;
+    case 1:
+        return snappy_uncompress((const char *)p, n, (char *)u, ulen) == SNAPPY_OK;
+    case 2:
+        return inflate_raw(p, n, u, *ulen);
+    case 4:
+    case 5: {
+        int got = LZ4_decompress_safe((const char *)p, (char *)u, (int)n, (int)*ulen);
+        return got >= 0 && (size_t)got == *ulen;
+    }
+    default: {
+        size_t got = ZSTD_decompress(u, *ulen, p, n);
+        return !ZSTD_isError(got) && got == *ulen;
+    }
+    }
+}
+
 /* The verified block in c->buf as its uncompressed contents, in a buffer the caller frees.
  * Compressed blocks of format_version >= 2 start with the uncompressed size as a varint32
  * (util/compression.h, compress_format_version 2), except Snappy's own framing. */
 static int block_contents(struct ctx *c, uint64_t off, uint64_t size, const char *what,
                           unsigned char **out, size_t *outlen)
 {
-    int type = c->buf[size];
+    int type = c->buf[size], rc;
     const unsigned char *p = c->buf, *end = c->buf + size;
     unsigned char *u = NULL;
     size_t ulen = 0;
     *out = NULL;
-    if (type == 0) {
-        u = malloc(size ? size : 1);
-        if (!u)
+    if ((rc = decompressible(c, off, what, type)) != 0)
+        return rc;
+    if (announced_size(type, &p, end, &ulen)) {
+        if (!(u = malloc(ulen ? ulen : 1)))
             return tb_error_set(TB_EIO, "out of memory checking %s", c->name);
-        memcpy(u, p, size);
-        *out = u;
-        *outlen = size;
-        return 0;
+        if (decompress(type, p, (size_t)(end - p), u, &ulen)) {
+            *out = u;
+            *outlen = ulen;
+            return 0;
+        }
     }
-    if (type == 1) {   /* kSnappyCompression */
-        if (snappy_uncompressed_length((const char *)p, size, &ulen) != SNAPPY_OK || ulen > (1u << 30))
-            goto bad;
-        u = malloc(ulen ? ulen : 1);
-        if (!u)
-            return tb_error_set(TB_EIO, "out of memory checking %s", c->name);
-        if (snappy_uncompress((const char *)p, size, (char *)u, &ulen) != SNAPPY_OK)
-            goto bad;
-        goto done;
-    }
-    const char *name = type == 2 ? "zlib" : type == 3 ? "bzip2" : type == 4 ? "LZ4" : type == 5 ? "LZ4HC"
-                     : type == 6 ? "xpress" : type == 7 ? "ZSTD" : type == 0x40 ? "ZSTDNotFinal" : NULL;
-    if (!name || type == 3 || type == 6)
-        return unchecked(c, off, "cannot check: %s at offset %llu is compressed with %s (type 0x%02x), which this checker does not decompress",
-                         what, (unsigned long long)off, name ? name : "an unknown algorithm", type);
-    if (c->fv < 2)
-        return unchecked(c, off, "cannot check: %s at offset %llu is compressed in format_version %u's old framing",
-                         what, (unsigned long long)off, c->fv);
-    /* RocksDB 10 reads this size as a varint64 (written as varint32 so far). An index block
-     * beyond 1 GiB is not one RocksDB writes: unchecked rather than a huge allocation. */
-    uint64_t len64;
-    p = varint64(p, end, &len64);
-    if (!p || len64 > (1u << 30))
-        goto bad;
-    ulen = (size_t)len64;
-    u = malloc(ulen ? ulen : 1);
-    if (!u)
-        return tb_error_set(TB_EIO, "out of memory checking %s", c->name);
-    if (type == 2) {
-        z_stream z;
-        memset(&z, 0, sizeof z);
-        if (inflateInit2(&z, -15) != Z_OK)
-            goto bad;
-        z.next_in = (unsigned char *)p;
-        z.avail_in = (unsigned)(end - p);
-        z.next_out = u;
-        z.avail_out = (unsigned)ulen;
-        int zr = inflate(&z, Z_FINISH);
-        inflateEnd(&z);
-        if (zr != Z_STREAM_END || z.avail_out != 0)
-            goto bad;
-    } else if (type == 4 || type == 5) {
-        int got = LZ4_decompress_safe((const char *)p, (char *)u, (int)(end - p), (int)ulen);
-        if (got < 0 || (size_t)got != ulen)
-            goto bad;
-    } else {
-        size_t got = ZSTD_decompress(u, ulen, p, (size_t)(end - p));
-        if (ZSTD_isError(got) || got != ulen)
-            goto bad;
-    }
-done:
-    *out = u;
-    *outlen = ulen;
-    return 0;
-bad:
     free(u);
     /* Its checksum matched, so the bytes are as written: a block we cannot decompress is
      * one we do not understand, not damage. */
@@ -496,8 +531,10 @@ static int check_handles(struct ctx *c, uint64_t off, uint64_t size, enum kind i
          * the index itself. A verified index that says otherwise is one we misread. */
         if ((have_prev && h.off < prev.off + prev.size + TRAILER) || h.off > off || h.size > off - h.off ||
             off - h.off - h.size < TRAILER) {
-            rc = unchecked(c, off, "cannot check: %s at offset %llu names a block at %llu+%llu out of order (its checksum is good)",
-                           what, (unsigned long long)off, (unsigned long long)h.off, (unsigned long long)h.size);
+            rc = unchecked(c, off,
+                           "cannot check: %s at offset %llu names a block at %llu+%llu out of order "
+                           "(its checksum is good)", what, (unsigned long long)off, (unsigned long long)h.off,
+                           (unsigned long long)h.size);
             goto cleanup;
         }
         prev = h;
@@ -522,11 +559,11 @@ cleanup:
     return rc;
 }
 
-/* Footer (table/format.cc Footer::DecodeFrom). Sets c's format, checksum type and limit,
- * and the metaindex and (before format_version 6) index handles. */
-static int check_footer(struct ctx *c, struct handle *meta, struct handle *index)
+/* Reads the footer into f (right-aligned in FOOTER_NEW bytes) and sets c's format,
+ * checksum type and limit from its magic number; *part2 points at the handles (or, from
+ * format_version 6, the extended magic). */
+static int read_footer(struct ctx *c, unsigned char f[FOOTER_NEW], const unsigned char **part2)
 {
-    unsigned char f[FOOTER_NEW] = { 0 };
     if (c->size < FOOTER_V0)
         return damaged(c, 0, "%llu bytes is too short for a table file (truncated?)", (unsigned long long)c->size);
     size_t flen = c->size < FOOTER_NEW ? FOOTER_V0 : FOOTER_NEW;
@@ -534,7 +571,6 @@ static int check_footer(struct ctx *c, struct handle *meta, struct handle *index
     if (rc)
         return rc;
     uint64_t magic = le64(f + FOOTER_NEW - 8);
-    const unsigned char *part2;
     if (magic == MAGIC_PLAIN || magic == MAGIC_PLAIN_LEGACY || magic == MAGIC_CUCKOO)
         return unchecked(c, c->size - 8, "cannot check: a %s table, which has no block checksums",
                          magic == MAGIC_CUCKOO ? "cuckoo" : "plain");
@@ -542,12 +578,12 @@ static int check_footer(struct ctx *c, struct handle *meta, struct handle *index
         c->fv = 0;
         c->ck = TB_SST_CK_CRC32C;
         c->footer_len = FOOTER_V0;
-        part2 = f + FOOTER_NEW - FOOTER_V0;
+        *part2 = f + FOOTER_NEW - FOOTER_V0;
     } else if (magic == MAGIC_BBT && flen == FOOTER_NEW) {
         c->fv = le32(f + FOOTER_NEW - 12);
         c->ck = f[0];
         c->footer_len = FOOTER_NEW;
-        part2 = f + 1;
+        *part2 = f + 1;
     } else {
         return damaged(c, c->size - 8, "no table magic number at the end of the file (truncated, or not a table file)");
     }
@@ -555,95 +591,120 @@ static int check_footer(struct ctx *c, struct handle *meta, struct handle *index
     c->limit = c->footer_off;
     c->rep->format_version = c->fv;
     c->rep->checksum_type = c->ck;
-    static const unsigned char ext_magic[4] = { 0x3e, 0x00, 0x7a, 0x00 };
-    int ext = memcmp(part2, ext_magic, 4) == 0;
     if (c->fv > PLAUSIBLE_FORMAT)
         return damaged(c, c->size - 12, "footer's format_version %u is no format RocksDB has or will soon have", c->fv);
+    return 0;
+}
 
-    /* Footer checksum of format_version >= 6: the 53 bytes with the checksum field zeroed,
-     * plus the context of the footer's own offset. */
-    unsigned char z[FOOTER_NEW];
+/* A footer of format_version >= 6 with a checksum type or format_version not known to us:
+ * a damaged byte if the footer checks out with a known value in its place, else a RocksDB
+ * newer than this checker (0). z: the footer with its checksum field zeroed. */
+static int footer_damaged_field(struct ctx *c, const unsigned char z[FOOTER_NEW], uint32_t base, uint32_t stored)
+{
+    int bad_ck = c->ck > LATEST_CHECKSUM;
+    const char *field = bad_ck ? "checksum type" : "format_version";
+    for (int t = 0; t <= LATEST_CHECKSUM; t++)
+        for (uint32_t v = 6; v <= LATEST_FORMAT; v++) {
+            unsigned char y[FOOTER_NEW];
+            memcpy(y, z, FOOTER_NEW);
+            y[0] = (unsigned char)t;
+            put32(y + FOOTER_NEW - 12, v);
+            if ((bad_ck || t == c->ck) && (c->fv > LATEST_FORMAT || v == c->fv) &&
+                builtin_checksum(t, y, FOOTER_NEW) + context_modifier(base, c->footer_off) == stored)
+                return damaged(c, c->footer_off, "footer's %s is damaged (the footer checks out with %s %u)", field,
+                               field, bad_ck ? (unsigned)t : v);
+        }
+    return 0;
+}
+
+/* The footer of format_version >= 6: its own checksum (the 53 bytes with the checksum field
+ * zeroed, plus the context of the footer's own offset) and the metaindex's size. */
+static int footer_v6(struct ctx *c, const unsigned char f[FOOTER_NEW], const unsigned char z[FOOTER_NEW], int ext,
+                     struct handle *meta, struct handle *index)
+{
+    uint32_t base = le32(f + 9);
+    if (!ext)
+        return damaged(c, c->footer_off + 1, "footer of format_version %u lacks its extended magic number", c->fv);
+    if (c->ck <= LATEST_CHECKSUM) {
+        if (base == 0)
+            return damaged(c, c->footer_off + 9, "footer's base context checksum is zero");
+        uint32_t stored = le32(f + 5);
+        uint32_t computed = builtin_checksum(c->ck, z, FOOTER_NEW) + context_modifier(base, c->footer_off);
+        if (stored != computed)
+            return damaged(c, c->footer_off, "footer: %s checksum mismatch (stored %08x, computed %08x)",
+                           tb_sst_checksum_name(c->ck), stored, computed);
+        c->base = base;
+        int r = cover(c, c->footer_off, FOOTER_NEW);
+        if (r)
+            return r;
+    }
+    uint32_t msize = le32(f + 13);
+    if ((uint64_t)msize + TRAILER > c->footer_off)
+        return damaged(c, c->footer_off, "footer names a metaindex block of %u bytes, larger than the file", msize);
+    meta->off = c->footer_off - TRAILER - msize;
+    meta->size = msize;
+    index->off = index->size = UINT64_MAX;   /* in the metaindex */
+    if (le64(f + FOOTER_NEW - 12 - 8) != 0 && c->ck <= LATEST_CHECKSUM)
+        return unchecked(c, c->footer_off, "cannot check: footer announces a future feature (reserved bytes set)");
+    return 0;
+}
+
+/* A checksum type newer than this checker. Before format_version 6 only the metaindex block
+ * can tell: if it checks out under a known type, the footer's byte is damaged. */
+static int unknown_checksum(struct ctx *c, const struct handle *meta)
+{
+    if (c->fv < 6 && meta->off <= c->limit && meta->size + TRAILER <= c->limit - meta->off) {
+        int saved = c->ck;
+        for (int t = 1; t <= LATEST_CHECKSUM; t++) {
+            c->ck = t;
+            struct tb_sst_report keep = *c->rep;
+            int r = read_block(c, meta->off, meta->size, K_META, "metaindex");
+            *c->rep = keep;
+            if (r == 0) {
+                c->next--;
+                c->ck = saved;
+                return damaged(c, c->footer_off,
+                               "footer's checksum type %d is damaged (the metaindex checks out with %s)", saved,
+                               tb_sst_checksum_name(t));
+            }
+            if (r != TB_EVERIFY)
+                return r;
+        }
+        c->ck = saved;
+        tb_error_clear();
+    }
+    return unchecked(c, c->footer_off, "cannot check: checksum type %d is newer than this checker knows", c->ck);
+}
+
+/* Footer (table/format.cc Footer::DecodeFrom). Sets c's format, checksum type and limit,
+ * and the metaindex and (before format_version 6) index handles. */
+static int check_footer(struct ctx *c, struct handle *meta, struct handle *index)
+{
+    static const unsigned char ext_magic[4] = { 0x3e, 0x00, 0x7a, 0x00 };
+    unsigned char f[FOOTER_NEW] = { 0 }, z[FOOTER_NEW];
+    const unsigned char *part2;
+    int rc = read_footer(c, f, &part2);
+    if (rc)
+        return rc;
+    int ext = memcmp(part2, ext_magic, 4) == 0;
     memcpy(z, f, FOOTER_NEW);
     memset(z + 5, 0, 4);
-    uint32_t base = le32(f + 9);
-    if (c->fv >= 6 && ext) {
-        uint32_t stored = le32(f + 5);
-        if (c->ck > LATEST_CHECKSUM || c->fv > LATEST_FORMAT) {
-            /* Not known to us: a damaged byte if the footer checks out with a known value in
-             * its place, else a RocksDB newer than this checker. */
-            for (int t = 0; t <= LATEST_CHECKSUM; t++)
-                for (uint32_t v = 6; v <= LATEST_FORMAT; v++) {
-                    unsigned char y[FOOTER_NEW];
-                    memcpy(y, z, FOOTER_NEW);
-                    y[0] = (unsigned char)t;
-                    put32(y + FOOTER_NEW - 12, v);
-                    if ((c->ck > LATEST_CHECKSUM || t == c->ck) && (c->fv > LATEST_FORMAT || v == c->fv) &&
-                        builtin_checksum(t, y, FOOTER_NEW) + context_modifier(base, c->footer_off) == stored)
-                        return damaged(c, c->footer_off, "footer's %s is damaged (the footer checks out with %s %u)",
-                                       c->ck > LATEST_CHECKSUM ? "checksum type" : "format_version",
-                                       c->ck > LATEST_CHECKSUM ? "checksum type" : "format_version",
-                                       c->ck > LATEST_CHECKSUM ? (unsigned)t : v);
-                }
-        }
-    }
+    if (c->fv >= 6 && ext && (c->ck > LATEST_CHECKSUM || c->fv > LATEST_FORMAT) &&
+        (rc = footer_damaged_field(c, z, le32(f + 9), le32(f + 5))) != 0)
+        return rc;
     if (c->fv > LATEST_FORMAT)
         return unchecked(c, c->footer_off, "cannot check: format_version %u is newer than this checker knows (%d)",
                          c->fv, LATEST_FORMAT);
     if (c->fv >= 6) {
-        if (!ext)
-            return damaged(c, c->footer_off + 1, "footer of format_version %u lacks its extended magic number", c->fv);
-        if (c->ck <= LATEST_CHECKSUM) {
-            if (base == 0)
-                return damaged(c, c->footer_off + 9, "footer's base context checksum is zero");
-            uint32_t stored = le32(f + 5);
-            uint32_t computed = builtin_checksum(c->ck, z, FOOTER_NEW) + context_modifier(base, c->footer_off);
-            if (stored != computed)
-                return damaged(c, c->footer_off, "footer: %s checksum mismatch (stored %08x, computed %08x)",
-                               tb_sst_checksum_name(c->ck), stored, computed);
-            c->base = base;
-            int r = cover(c, c->footer_off, FOOTER_NEW);
-            if (r)
-                return r;
-        }
-        uint32_t msize = le32(f + 13);
-        if ((uint64_t)msize + TRAILER > c->footer_off)
-            return damaged(c, c->footer_off, "footer names a metaindex block of %u bytes, larger than the file", msize);
-        meta->off = c->footer_off - TRAILER - msize;
-        meta->size = msize;
-        index->off = index->size = UINT64_MAX;   /* in the metaindex */
-        if (le64(f + FOOTER_NEW - 12 - 8) != 0 && c->ck <= LATEST_CHECKSUM)
-            return unchecked(c, c->footer_off, "cannot check: footer announces a future feature (reserved bytes set)");
+        if ((rc = footer_v6(c, f, z, ext, meta, index)) != 0)
+            return rc;
     } else {
         const unsigned char *p = part2, *end = part2 + 40;
         if (!(p = varint64(p, end, &meta->off)) || !(p = varint64(p, end, &meta->size)) ||
             !(p = varint64(p, end, &index->off)) || !(p = varint64(p, end, &index->size)))
             return damaged(c, c->footer_off, "footer's block handles do not parse");
     }
-    if (c->ck > LATEST_CHECKSUM) {
-        /* Before format_version 6 only the metaindex block can tell: if it checks out under a
-         * known type, the footer's byte is damaged. */
-        if (c->fv < 6 && meta->off <= c->limit && meta->size + TRAILER <= c->limit - meta->off) {
-            int saved = c->ck;
-            for (int t = 1; t <= LATEST_CHECKSUM; t++) {
-                c->ck = t;
-                struct tb_sst_report keep = *c->rep;
-                int r = read_block(c, meta->off, meta->size, K_META, "metaindex");
-                *c->rep = keep;
-                if (r == 0) {
-                    c->next--;
-                    c->ck = saved;
-                    return damaged(c, c->footer_off, "footer's checksum type %d is damaged (the metaindex checks out with %s)",
-                                   saved, tb_sst_checksum_name(t));
-                }
-                if (r != TB_EVERIFY)
-                    return r;
-            }
-            c->ck = saved;
-            tb_error_clear();
-        }
-        return unchecked(c, c->footer_off, "cannot check: checksum type %d is newer than this checker knows", c->ck);
-    }
-    return 0;
+    return c->ck > LATEST_CHECKSUM ? unknown_checksum(c, meta) : 0;
 }
 
 /* Properties (meta_blocks.cc ReadTablePropertiesHelper): what the index looks like. */
@@ -700,156 +761,195 @@ static int check_properties(struct ctx *c, uint64_t off, uint64_t size)
     return 0;
 }
 
-static int check(struct ctx *c)
+/* The metaindex block, verified, as a copy (checking the blocks it names reuses c->buf). */
+static int read_metaindex(struct ctx *c, const struct handle *meta, unsigned char **mi)
 {
-    struct handle meta = { 0, 0 }, index = { UINT64_MAX, UINT64_MAX };
-    int rc = check_footer(c, &meta, &index);
+    int rc = read_block(c, meta->off, meta->size, K_META, "metaindex");
     if (rc)
         return rc;
-    rc = read_block(c, meta.off, meta.size, K_META, "metaindex");
-    if (rc)
-        return rc;
-    if (c->buf[meta.size] != 0)
-        return unchecked(c, meta.off, "cannot check: the metaindex block is compressed (type 0x%02x)", c->buf[meta.size]);
-    /* The metaindex is parsed from a copy: checking the blocks it names reuses c->buf. */
-    unsigned char *mi = malloc(meta.size ? meta.size : 1);
-    struct iter it;
-    memset(&it, 0, sizeof it);
-    if (!mi)
+    if (c->buf[meta->size] != 0)
+        return unchecked(c, meta->off, "cannot check: the metaindex block is compressed (type 0x%02x)",
+                         c->buf[meta->size]);
+    if (!(*mi = malloc(meta->size ? meta->size : 1)))
         return tb_error_set(TB_EIO, "out of memory checking %s", c->name);
-    memcpy(mi, c->buf, meta.size);
-    if (iter_init(&it, mi, (size_t)meta.size)) {
-        rc = unchecked(c, meta.off, "cannot check: the metaindex block has a layout this checker does not know");
-        goto cleanup;
-    }
-    /* Properties first: they say how index values are encoded. Without them (very old files)
-     * RocksDB assumes a binary search index with full handles, and so do we. */
-    int r;
+    memcpy(*mi, c->buf, meta->size);
+    return 0;
+}
+
+/* The next metaindex entry whose value is a block handle: 1, or 0 at the end (or at an
+ * entry that does not parse, which the first pass reports). */
+static int next_handle(struct iter *it, struct handle *h, int *r)
+{
+    const unsigned char *p, *end;
+    if ((*r = iter_next(it, 0)) != 1)
+        return 0;
+    p = it->val;
+    end = it->val + it->vlen;
+    return (p = varint64(p, end, &h->off)) && varint64(p, end, &h->size);
+}
+
+/* Properties first: they say how index values are encoded. Without them (very old files)
+ * RocksDB assumes a binary search index with full handles, and so do we. */
+static int metaindex_properties(struct ctx *c, const unsigned char *mi, const struct handle *meta,
+                                struct handle *index)
+{
+    struct iter it;
     struct handle h;
-    while ((r = iter_next(&it, 0)) == 1) {
-        const unsigned char *p = it.val, *end = it.val + it.vlen;
-        if (!(p = varint64(p, end, &h.off)) || !varint64(p, end, &h.size))
-            break;
+    int r, rc = 0;
+    if (iter_init(&it, mi, (size_t)meta->size))
+        return unchecked(c, meta->off, "cannot check: the metaindex block has a layout this checker does not know");
+    while (next_handle(&it, &h, &r)) {
         if (key_is(&it, "rocksdb.properties")) {
-            rc = check_properties(c, h.off, h.size);
-            if (rc < 0)
-                goto cleanup;
+            if ((rc = check_properties(c, h.off, h.size)) < 0)
+                break;
         } else if (key_is(&it, "rocksdb.index")) {
-            index = h;
+            *index = h;
         }
     }
-    if (r) {
-        rc = unchecked(c, meta.off, "cannot check: the metaindex entries do not parse (its checksum is good)");
-        goto cleanup;
-    }
+    free(it.key);
+    if (rc < 0)
+        return rc;
+    return r ? unchecked(c, meta->off, "cannot check: the metaindex entries do not parse (its checksum is good)") : 0;
+}
+
+static int check_index(struct ctx *c, const struct handle *meta, const struct handle *index)
+{
+    int rc;
     c->rep->index_type = c->index_type;
     c->rep->index_delta_encoded = c->delta;
     c->first_key = c->index_type == 3;
-    if (c->index_type < 0 || c->index_type > 3) {
-        rc = unchecked(c, meta.off, "cannot check: index type %d is newer than this checker knows", c->index_type);
-    } else if (index.off == UINT64_MAX) {
-        rc = damaged(c, meta.off, "the metaindex names no index block (format_version %u keeps it there)", c->fv);
-        goto cleanup;
-    } else {
-        rc = check_handles(c, index.off, index.size, K_INDEX, 0);
-        if (rc < 0)
-            goto cleanup;
-        /* A safety net for our own parsing: an index read wrongly could name fewer blocks
-         * and leave data unchecked while everything it did name checked out. */
-        if (!c->unchecked_seen && c->prop_data_blocks != UINT64_MAX && c->prop_data_blocks != c->rep->data_blocks)
-            unchecked(c, index.off, "cannot check: the index names %llu data blocks, the properties count %llu",
-                      (unsigned long long)c->rep->data_blocks, (unsigned long long)c->prop_data_blocks);
-    }
-    /* Every other block the metaindex names. */
-    free(it.key);
-    if (iter_init(&it, mi, (size_t)meta.size))
-        goto cleanup;
-    while (iter_next(&it, 0) == 1) {
-        const unsigned char *p = it.val, *end = it.val + it.vlen;
-        if (!(p = varint64(p, end, &h.off)) || !varint64(p, end, &h.size))
-            break;
+    if (c->index_type < 0 || c->index_type > 3)
+        return unchecked(c, meta->off, "cannot check: index type %d is newer than this checker knows", c->index_type);
+    if (index->off == UINT64_MAX)
+        return damaged(c, meta->off, "the metaindex names no index block (format_version %u keeps it there)", c->fv);
+    if ((rc = check_handles(c, index->off, index->size, K_INDEX, 0)) < 0)
+        return rc;
+    /* A safety net for our own parsing: an index read wrongly could name fewer blocks
+     * and leave data unchecked while everything it did name checked out. */
+    if (!c->unchecked_seen && c->prop_data_blocks != UINT64_MAX && c->prop_data_blocks != c->rep->data_blocks)
+        unchecked(c, index->off, "cannot check: the index names %llu data blocks, the properties count %llu",
+                  (unsigned long long)c->rep->data_blocks, (unsigned long long)c->prop_data_blocks);
+    return rc;
+}
+
+/* Every other block the metaindex names. */
+static int metaindex_others(struct ctx *c, const unsigned char *mi, const struct handle *meta)
+{
+    struct iter it;
+    struct handle h;
+    int r, rc = 0;
+    if (iter_init(&it, mi, (size_t)meta->size))
+        return 0;
+    while (rc >= 0 && next_handle(&it, &h, &r)) {
         char name[64];
         snprintf(name, sizeof name, "%.*s", (int)(it.klen < 60 ? it.klen : 60), (const char *)it.key);
         if (key_is(&it, "rocksdb.properties") || key_is(&it, "rocksdb.index"))
             continue;
         if (key_starts(&it, "partitionedfilter."))
-            r = check_handles(c, h.off, h.size, K_FILTER, 0);
+            rc = check_handles(c, h.off, h.size, K_FILTER, 0);
         else if (key_starts(&it, "fullfilter.") || key_starts(&it, "filter."))
-            r = read_block(c, h.off, h.size, K_FILTER, name);
+            rc = read_block(c, h.off, h.size, K_FILTER, name);
         else
-            r = read_block(c, h.off, h.size, K_META, name);
-        if (r < 0) {
-            rc = r;
-            goto cleanup;
-        }
+            rc = read_block(c, h.off, h.size, K_META, name);
     }
-    rc = 0;
-cleanup:
     free(it.key);
+    return rc < 0 ? rc : 0;
+}
+
+static int check(struct ctx *c)
+{
+    struct handle meta = { 0, 0 }, index = { UINT64_MAX, UINT64_MAX };
+    unsigned char *mi = NULL;
+    int rc;
+    /* An index type we do not know leaves the index unchecked, not the other blocks. */
+    if ((rc = check_footer(c, &meta, &index)) || (rc = read_metaindex(c, &meta, &mi)) ||
+        (rc = metaindex_properties(c, mi, &meta, &index)) || (rc = check_index(c, &meta, &index)) < 0)
+        goto cleanup;
+    rc = metaindex_others(c, mi, &meta);
+cleanup:
     free(mi);
     return rc;
+}
+
+/* Starts checking the file open on fd: rep (or local) zeroed, the file's size. */
+static int ctx_start(struct ctx *c, int fd, const char *name, const char *kind, struct tb_sst_report *rep)
+{
+    struct stat st;
+    memset(rep, 0, sizeof *rep);
+    memset(c, 0, sizeof *c);
+    c->fd = fd;
+    c->name = name ? name : "(fd)";
+    c->rep = rep;
+    if (fstat(fd, &st) != 0)
+        return tb_error_errno(TB_EIO, errno, "cannot stat %s file %s", kind, c->name);
+    c->size = rep->file_size = (uint64_t)st.st_size;
+    return 0;
+}
+
+/* What the verified checksums left uncovered. */
+static void coverage(struct ctx *c)
+{
+    uint64_t end = 0, covered = 0;
+    if (c->next)
+        qsort(c->ext, c->next, sizeof *c->ext, cmp_extent);
+    for (size_t i = 0; i < c->next; i++) {
+        uint64_t a = c->ext[i].off, b = c->ext[i].off + c->ext[i].len;
+        if (b <= end)
+            continue;
+        covered += b - (a > end ? a : end);
+        end = b;
+    }
+    c->rep->bytes_checked = covered;
+    c->rep->bytes_unchecked = c->size - covered;
 }
 
 int tb_sst_check_fd(int fd, const char *name, struct tb_sst_report *rep)
 {
     struct tb_sst_report local;
     struct ctx c;
-    struct stat st;
     int rc;
-    if (!rep)
-        rep = &local;
-    memset(rep, 0, sizeof *rep);
-    memset(&c, 0, sizeof c);
-    c.fd = fd;
-    c.name = name ? name : "(fd)";
-    c.rep = rep;
-    if (fstat(fd, &st) != 0)
-        return tb_error_errno(TB_EIO, errno, "cannot stat table file %s", c.name);
-    c.size = rep->file_size = (uint64_t)st.st_size;
+    if ((rc = ctx_start(&c, fd, name, "table", rep ? rep : &local)) < 0)
+        return rc;
     c.prop_data_blocks = UINT64_MAX;
     rc = check(&c);
     if (rc == UNCHECKED)
         rc = 0;
     if (rc < 0)
         goto cleanup;
-    if (c.unchecked_seen)
-        rep->verdict = TB_SST_UNCHECKED;
-    else if (c.ck == TB_SST_CK_NONE) {
+    if (c.unchecked_seen) {
+        c.rep->verdict = TB_SST_UNCHECKED;
+    } else if (c.ck == TB_SST_CK_NONE) {
         /* kNoChecksum: every trailer must hold 0 (plus the context), which held, so nothing
          * was wrong, but nothing was really verified either. */
-        rep->verdict = TB_SST_UNCHECKED;
-        snprintf(rep->reason, sizeof rep->reason, "cannot check: the table was written without checksums (checksum type none)");
+        c.rep->verdict = TB_SST_UNCHECKED;
+        snprintf(c.rep->reason, sizeof c.rep->reason,
+                 "cannot check: the table was written without checksums (checksum type none)");
     }
-    /* What the verified checksums left uncovered. */
-    if (c.next)
-        qsort(c.ext, c.next, sizeof *c.ext, cmp_extent);
-    uint64_t end = 0, covered = 0;
-    for (size_t i = 0; i < c.next; i++) {
-        uint64_t a = c.ext[i].off, b = c.ext[i].off + c.ext[i].len;
-        if (b <= end)
-            continue;
-        covered += b - (a > end ? a : end);
-        end = b;
-    }
-    rep->bytes_checked = covered;
-    rep->bytes_unchecked = c.size - covered;
+    coverage(&c);
 cleanup:
     free(c.ext);
     free(c.buf);
     return rc;
 }
 
-int tb_sst_check_file(const char *path, struct tb_sst_report *rep)
+/* Opens path and checks it with check_fd; kind names it in messages. */
+static int check_path_with(const char *path, struct tb_sst_report *rep, const char *kind,
+                           int (*check_fd)(int, const char *, struct tb_sst_report *))
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (rep)
             memset(rep, 0, sizeof *rep);
-        return tb_error_errno(errno == ENOENT ? TB_ENOENT : TB_EIO, errno, "cannot open table file %s", path);
+        return tb_error_errno(errno == ENOENT ? TB_ENOENT : TB_EIO, errno, "cannot open %s file %s", kind, path);
     }
-    int rc = tb_sst_check_fd(fd, path, rep);
+    int rc = check_fd(fd, path, rep);
     close(fd);
     return rc;
+}
+
+int tb_sst_check_file(const char *path, struct tb_sst_report *rep)
+{
+    return check_path_with(path, rep, "table", tb_sst_check_fd);
 }
 
 /* ---- blob files (db/blob/blob_log_format.h) ---- */
@@ -884,133 +984,131 @@ static int bget(struct breader *r, uint64_t off, size_t n, const unsigned char *
     return 0;
 }
 
+/* The blob file header: 0, or UNCHECKED for a version this checker does not know. */
+static int blob_header(struct breader *r)
+{
+    struct ctx *c = r->c;
+    const unsigned char *p;
+    int rc;
+    if (c->size < BLOB_HEADER)
+        return damaged(c, 0, "%llu bytes is too short for a blob file (truncated?)", (unsigned long long)c->size);
+    if ((rc = bget(r, 0, BLOB_HEADER, &p)))
+        return rc;
+    if (le32(p) != BLOB_MAGIC)
+        return damaged(c, 0, "no blob file magic number at the start");
+    /* RocksDB itself knows only version 1 and calls anything else corrupt; a future
+     * version is not ours to call damaged. */
+    if (le32(p + 4) != 1)
+        return unchecked(c, 4, "cannot check: blob file version %u (this checker knows 1)", le32(p + 4));
+    return 0;
+}
+
+/* The footer, when the BLOB_FOOTER bytes at off are one: 1 when it checks out. */
+static int blob_footer(struct breader *r, uint64_t off, uint64_t records)
+{
+    struct ctx *c = r->c;
+    const unsigned char *p;
+    int rc;
+    if ((rc = bget(r, off, BLOB_FOOTER, &p)))
+        return rc;
+    if (le32(p) != BLOB_MAGIC)
+        return 0;
+    uint32_t stored = le32(p + 28), computed = tb_crc32c_mask(tb_crc32c(0, p, 28));
+    if (stored != computed)
+        return damaged(c, off, "blob file footer: crc32c mismatch (stored %08x, computed %08x)", stored, computed);
+    if (le64(p + 4) != records)
+        return damaged(c, off, "blob file footer counts %llu blobs, the file holds %llu",
+                       (unsigned long long)le64(p + 4), (unsigned long long)records);
+    return 1;
+}
+
+/* The record at *off (header, key and value, each under its CRC32C); *off moves past it. */
+static int blob_record(struct breader *r, uint64_t *off)
+{
+    struct ctx *c = r->c;
+    const unsigned char *p;
+    uint64_t left = c->size - *off;
+    int rc;
+    if (left < BLOB_RECORD_HEADER)
+        return damaged(c, *off, "blob record header cut short (%llu bytes left): truncated", (unsigned long long)left);
+    if ((rc = bget(r, *off, BLOB_RECORD_HEADER, &p)))
+        return rc;
+    uint32_t stored = le32(p + 24), computed = tb_crc32c_mask(tb_crc32c(0, p, 24));
+    if (stored != computed)
+        return damaged(c, *off, "blob record header: crc32c mismatch (stored %08x, computed %08x)", stored, computed);
+    uint64_t klen = le64(p), vlen = le64(p + 8);
+    uint32_t blob_crc = le32(p + 28), crc = 0;
+    left -= BLOB_RECORD_HEADER;
+    if (klen > left || vlen > left - klen)
+        return damaged(c, *off, "blob record of %llu+%llu bytes runs past the end of the file: truncated",
+                       (unsigned long long)klen, (unsigned long long)vlen);
+    /* key and value, in pieces no larger than the buffer */
+    uint64_t at = *off + BLOB_RECORD_HEADER, todo = klen + vlen;
+    while (todo > 0) {
+        size_t n = todo < BLOB_BUF ? (size_t)todo : BLOB_BUF;
+        if ((rc = bget(r, at, n, &p)))
+            return rc;
+        crc = tb_crc32c(crc, p, n);
+        at += n;
+        todo -= n;
+    }
+    if (tb_crc32c_mask(crc) != blob_crc)
+        return damaged(c, *off, "blob record (key %llu bytes, value %llu bytes): crc32c mismatch",
+                       (unsigned long long)klen, (unsigned long long)vlen);
+    *off = at;
+    return 0;
+}
+
+/* Every record, up to the footer. */
+static int blob_records(struct breader *r)
+{
+    struct ctx *c = r->c;
+    uint64_t off = BLOB_HEADER, records = 0;
+    int rc, footer = 0;
+    while (off < c->size) {
+        if ((rc = tb_error_check_interrupt()))
+            return rc;
+        if (c->size - off == BLOB_FOOTER && (footer = rc = blob_footer(r, off, records)) != 0) {
+            if (rc < 0)
+                return rc;
+            break;
+        }
+        if ((rc = blob_record(r, &off)))
+            return rc;
+        records++;
+    }
+    c->rep->blob_records = records;
+    if (!footer)
+        unchecked(c, off, "cannot check: blob file has no footer (still being written, or cut at a record boundary)");
+    c->rep->bytes_checked = c->size - BLOB_HEADER;
+    c->rep->bytes_unchecked = BLOB_HEADER;
+    return 0;
+}
+
 int tb_sst_check_blob_fd(int fd, const char *name, struct tb_sst_report *rep)
 {
     struct tb_sst_report local;
     struct ctx c;
-    struct breader r = { 0 };
-    struct stat st;
-    const unsigned char *p;
+    struct breader r = { .c = &c };
     int rc;
-    if (!rep)
-        rep = &local;
-    memset(rep, 0, sizeof *rep);
-    memset(&c, 0, sizeof c);
-    c.fd = fd;
-    c.name = name ? name : "(fd)";
-    c.rep = rep;
-    if (fstat(fd, &st) != 0)
-        return tb_error_errno(TB_EIO, errno, "cannot stat blob file %s", c.name);
-    c.size = rep->file_size = (uint64_t)st.st_size;
-    rep->checksum_type = TB_SST_CK_CRC32C;
-    r.c = &c;
-    r.buf = malloc(BLOB_BUF);
-    if (!r.buf)
+    if ((rc = ctx_start(&c, fd, name, "blob", rep ? rep : &local)) < 0)
+        return rc;
+    c.rep->checksum_type = TB_SST_CK_CRC32C;
+    if (!(r.buf = malloc(BLOB_BUF)))
         return tb_error_set(TB_EIO, "out of memory checking %s", c.name);
-    if (c.size < BLOB_HEADER) {
-        rc = damaged(&c, 0, "%llu bytes is too short for a blob file (truncated?)", (unsigned long long)c.size);
-        goto cleanup;
-    }
-    if ((rc = bget(&r, 0, BLOB_HEADER, &p)))
-        goto cleanup;
-    if (le32(p) != BLOB_MAGIC) {
-        rc = damaged(&c, 0, "no blob file magic number at the start");
-        goto cleanup;
-    }
-    if (le32(p + 4) != 1) {
-        /* RocksDB itself knows only version 1 and calls anything else corrupt; a future
-         * version is not ours to call damaged. */
+    if ((rc = blob_header(&r)) == 0)
+        rc = blob_records(&r);
+    if (rc == UNCHECKED)
         rc = 0;
-        unchecked(&c, 4, "cannot check: blob file version %u (this checker knows 1)", le32(p + 4));
-        goto done;
-    }
-    uint64_t off = BLOB_HEADER, records = 0;
-    int footer = 0;
-    while (off < c.size) {
-        if ((rc = tb_error_check_interrupt()))
-            goto cleanup;
-        uint64_t left = c.size - off;
-        if (left == BLOB_FOOTER) {
-            if ((rc = bget(&r, off, BLOB_FOOTER, &p)))
-                goto cleanup;
-            if (le32(p) == BLOB_MAGIC) {
-                uint32_t stored = le32(p + 28), computed = tb_crc32c_mask(tb_crc32c(0, p, 28));
-                if (stored != computed) {
-                    rc = damaged(&c, off, "blob file footer: crc32c mismatch (stored %08x, computed %08x)", stored, computed);
-                    goto cleanup;
-                }
-                if (le64(p + 4) != records) {
-                    rc = damaged(&c, off, "blob file footer counts %llu blobs, the file holds %llu",
-                                 (unsigned long long)le64(p + 4), (unsigned long long)records);
-                    goto cleanup;
-                }
-                footer = 1;
-                break;
-            }
-        }
-        if (left < BLOB_RECORD_HEADER) {
-            rc = damaged(&c, off, "blob record header cut short (%llu bytes left): truncated", (unsigned long long)left);
-            goto cleanup;
-        }
-        if ((rc = bget(&r, off, BLOB_RECORD_HEADER, &p)))
-            goto cleanup;
-        uint32_t stored = le32(p + 24), computed = tb_crc32c_mask(tb_crc32c(0, p, 24));
-        if (stored != computed) {
-            rc = damaged(&c, off, "blob record header: crc32c mismatch (stored %08x, computed %08x)", stored, computed);
-            goto cleanup;
-        }
-        uint64_t klen = le64(p), vlen = le64(p + 8);
-        uint32_t blob_crc = le32(p + 28);
-        left -= BLOB_RECORD_HEADER;
-        if (klen > left || vlen > left - klen) {
-            rc = damaged(&c, off, "blob record of %llu+%llu bytes runs past the end of the file: truncated",
-                         (unsigned long long)klen, (unsigned long long)vlen);
-            goto cleanup;
-        }
-        /* key and value, in pieces no larger than the buffer */
-        uint64_t at = off + BLOB_RECORD_HEADER, todo = klen + vlen;
-        uint32_t crc = 0;
-        while (todo > 0) {
-            size_t n = todo < BLOB_BUF ? (size_t)todo : BLOB_BUF;
-            if ((rc = bget(&r, at, n, &p)))
-                goto cleanup;
-            crc = tb_crc32c(crc, p, n);
-            at += n;
-            todo -= n;
-        }
-        if (tb_crc32c_mask(crc) != blob_crc) {
-            rc = damaged(&c, off, "blob record (key %llu bytes, value %llu bytes): crc32c mismatch",
-                         (unsigned long long)klen, (unsigned long long)vlen);
-            goto cleanup;
-        }
-        records++;
-        off = at;
-    }
-    rep->blob_records = records;
-    if (!footer)
-        unchecked(&c, off, "cannot check: blob file has no footer (still being written, or cut at a record boundary)");
-    rep->bytes_checked = c.size - BLOB_HEADER;
-    rep->bytes_unchecked = BLOB_HEADER;
-done:
-    rc = 0;
-    if (c.unchecked_seen)
-        rep->verdict = TB_SST_UNCHECKED;
-cleanup:
+    if (rc == 0 && c.unchecked_seen)
+        c.rep->verdict = TB_SST_UNCHECKED;
     free(r.buf);
     return rc;
 }
 
 int tb_sst_check_blob_file(const char *path, struct tb_sst_report *rep)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (rep)
-            memset(rep, 0, sizeof *rep);
-        return tb_error_errno(errno == ENOENT ? TB_ENOENT : TB_EIO, errno, "cannot open blob file %s", path);
-    }
-    int rc = tb_sst_check_blob_fd(fd, path, rep);
-    close(fd);
-    return rc;
+    return check_path_with(path, rep, "blob", tb_sst_check_blob_fd);
 }
 
 int tb_sst_check_path(const char *path, struct tb_sst_report *rep)
