@@ -438,3 +438,14 @@ void tb_wb_builder_free(struct tb_wb_builder *b)
     free(b->buf);
     memset(b, 0, sizeof *b);
 }
+
+int tb_wb_policy_refine(enum tb_policy *policy, enum tb_policy *hint, const void *rec, size_t len)
+{
+    enum tb_policy h;
+    int certain = tb_wb_policy_hint(rec, len, &h);
+    if (hint)
+        *hint = h;
+    if (certain > 0 && (*policy == TB_POLICY_UNKNOWN || (*policy == TB_POLICY_PREPARED && h == TB_POLICY_UNPREPARED)))
+        *policy = h;
+    return certain;
+}
