@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int spb(enum tb_policy p)
 {
@@ -1199,6 +1200,33 @@ int tb_archiver_poll(tb_archiver *a, uint64_t *n)
     if (rc == 0)
         a->fresh = 0;
     *n -= a->dropped - dropped;
+    return rc;
+}
+
+int tb_archiver_run(tb_archiver *a, const struct tb_archiver_loop *l, uint64_t *total)
+{
+    struct timespec ts = { l->interval_ns / 1000000000, l->interval_ns % 1000000000 };
+    uint64_t n;
+    int rc;
+    *total = 0;
+    for (;;) {
+        if ((rc = tb_archiver_poll(a, &n)) < 0)
+            break;
+        if (l->pass)
+            l->pass(l->arg, a, n, *total);
+        *total += n;
+        if ((rc = tb_archiver_rotate(a, l->once)) < 0 || l->once || *l->stop)
+            break;
+        nanosleep(&ts, NULL);
+        if (*l->stop)
+            break;
+    }
+    /* Stopping is the normal end of following: one last pass, then the segment is closed so
+     * it is whole (everything archived is durable already; this only publishes it). */
+    if (rc == 0 && !l->once && (rc = tb_archiver_poll(a, &n)) == 0) {
+        *total += n;
+        rc = tb_archiver_rotate(a, 1);
+    }
     return rc;
 }
 
