@@ -19,8 +19,8 @@ static const struct tb_option opts[] = {
       "and after each record NEXT(N), the first sequence after it, and UNLOGGED(N), the sequences its plain batches "
       "take later without WAL" },
     { "write-policy", 0, TB_OPT_STRING, &policy_arg, "POLICY",
-      "with --seqs: decode as write_committed, write_prepared or write_unprepared (default: the first record that tells; "
-      "write_committed before)" },
+      "with --seqs: decode as write_committed, write_prepared or write_unprepared (default: the first record that "
+      "tells; write_committed before)" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
