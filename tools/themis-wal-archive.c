@@ -274,6 +274,17 @@ static int setup_stdout(struct tb_archiver_opts *o, struct tar_out *tar, char **
     return 0;
 }
 
+/* --push: each closed segment is copied to push_url too. */
+static int setup_push(struct tb_archiver_opts *o, struct pusher *push)
+{
+    int rc = tool_s3_new(&push->s3);
+    push->dir = wal_dir;
+    push->url = push_url;
+    o->published = push_segment;
+    o->published_arg = push;
+    return rc;
+}
+
 /* Opens the archiver, follows the WAL (or one pass), and with --push catches up at the end. */
 static int archive(struct tb_archiver_opts *o, struct pusher *push)
 {
@@ -340,18 +351,14 @@ int main(int argc, char **argv)
         return run_check();
     o.db_path = db_path ? db_path : TB_THEMIS_DB_PATH;
     o.db_wal_dir = db_wal_dir;
+    /* TB_WAL_TAP_SCAN=1: the listing alone, as where inotify is missing (tests use it). */
+    o.tap_listing_only = getenv("TB_WAL_TAP_SCAN") && strcmp(getenv("TB_WAL_TAP_SCAN"), "1") == 0;
     if (to_stdout && (rc = setup_stdout(&o, &tar, &tmp)) == 1)
         return 1;
     if (to_stdout && rc < 0)
         goto out;
-    if (push_url) {
-        if ((rc = tool_s3_new(&push.s3)) < 0)
-            goto out;
-        push.dir = wal_dir;
-        push.url = push_url;
-        o.published = push_segment;
-        o.published_arg = &push;
-    }
+    if (push_url && (rc = setup_push(&o, &push)) < 0)
+        goto out;
     o.wal_dir = wal_dir;
     o.segment_size = (uint64_t)segment_size;
     o.segment_ns = segment_seconds * 1000000000LL;

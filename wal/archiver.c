@@ -305,6 +305,29 @@ static int parse_xid(const char *hex, unsigned char *xid, size_t *n)
 /* Parses state.tsv's text strictly: every line one the archiver writes, its fields whole
  * numbers that fit, each line once (but pending), position, next_seq and last_stamp
  * present. The prepared transactions go into pending. */
+/* Line k of state_parse's keys, its nf fields f into st: whether they are good. */
+static int state_field(struct arch_state *st, int k, char **f, int nf)
+{
+    int good;
+    switch (k) {
+    case 0:
+        return nf == 3 && tb_tsv_u64(f[1], &st->log_number) && tb_tsv_u64(f[2], &st->offset);
+    case 1:
+        good = nf == 3 && tb_tsv_u64(f[1], &st->next_seq) && (strcmp(f[2], "0") == 0 || strcmp(f[2], "1") == 0);
+        st->have_next = good && f[2][0] == '1';
+        return good;
+    case 2:
+        return nf == 2 && tb_tsv_i64(f[1], &st->last_stamp);
+    case 3:
+        st->policy_recorded = 1;
+        return nf == 2 && tb_policy_parse(f[1], &st->policy) == 0;
+    case 4:
+        return nf == 3 && tb_tsv_u64(f[1], &st->lag_bytes) && tb_tsv_i64(f[2], &st->caught_up_ns);
+    default:
+        return nf == 3 && tb_tsv_u64(f[1], &st->unlogged) && tb_tsv_u64(f[2], &st->rec_log);
+    }
+}
+
 static int state_parse(const char *path, char *text, size_t len, struct arch_state *st, struct tb_pending *pending)
 {
     static const char *const keys[] = { "position", "next_seq", "last_stamp", "policy", "lag", "unlogged" };
@@ -315,7 +338,7 @@ static int state_parse(const char *path, char *text, size_t len, struct arch_sta
     tb_tsv_init(&t, text, len, path);
     while (rc == 0 && (m = tb_tsv_next(&t, &line)) == 1) {
         char *f[4];
-        int nf = tb_tsv_split(line, f, 3), k = 0, good;
+        int nf = tb_tsv_split(line, f, 3), k = 0;
         if (strcmp(f[0], "pending") == 0) {
             unsigned char xid[64];
             size_t n = 0;
@@ -339,28 +362,7 @@ static int state_parse(const char *path, char *text, size_t len, struct arch_sta
             break;
         }
         seen[k] = t.lineno;
-        switch (k) {
-        case 0:
-            good = nf == 3 && tb_tsv_u64(f[1], &st->log_number) && tb_tsv_u64(f[2], &st->offset);
-            break;
-        case 1:
-            good = nf == 3 && tb_tsv_u64(f[1], &st->next_seq) && (strcmp(f[2], "0") == 0 || strcmp(f[2], "1") == 0);
-            st->have_next = good && f[2][0] == '1';
-            break;
-        case 2:
-            good = nf == 2 && tb_tsv_i64(f[1], &st->last_stamp);
-            break;
-        case 3:
-            good = nf == 2 && tb_policy_parse(f[1], &st->policy) == 0;
-            st->policy_recorded = 1;
-            break;
-        case 4:
-            good = nf == 3 && tb_tsv_u64(f[1], &st->lag_bytes) && tb_tsv_i64(f[2], &st->caught_up_ns);
-            break;
-        default:
-            good = nf == 3 && tb_tsv_u64(f[1], &st->unlogged) && tb_tsv_u64(f[2], &st->rec_log);
-        }
-        if (!good)
+        if (!state_field(st, k, f, nf))
             rc = tb_tsv_error(&t, "a damaged '%s' line", keys[k]);
     }
     if (rc == 0 && m < 0)
@@ -405,6 +407,22 @@ static int load_state(tb_archiver *a)
 
 /* cf.tsv strictly (docs/wal-format.md, "cf.tsv"): comments, or lines of an id (32 bits), a
  * name (no tab) and the first sequence that wrote it; no id twice. */
+/* One cf.tsv line into its fields f, checked: id, name, first sequence. */
+static int cf_line(struct tb_tsv *t, char *line, char **f, uint64_t *id)
+{
+    uint64_t seq;
+    int nf = tb_tsv_split(line, f, 3);
+    if (nf != 3)
+        return tb_tsv_error(t, "%d fields, not 3 (id, name, first sequence)", nf > 3 ? 4 : nf);
+    if (!tb_tsv_u64(f[0], id) || *id > UINT32_MAX)
+        return tb_tsv_error(t, "'%.40s' is not a column family id", f[0]);
+    if (!f[1][0] || strlen(f[1]) > 511)
+        return tb_tsv_error(t, "a column family name that is empty or longer than 511 bytes");
+    if (!tb_tsv_u64(f[2], &seq))
+        return tb_tsv_error(t, "'%.40s' is not a sequence number", f[2]);
+    return 0;
+}
+
 int tb_cf_map_load(const char *wal_dir, struct tb_cf_name **out, size_t *n)
 {
     char *path = tb_fs_join(wal_dir, "cf.tsv"), *text = NULL, *line;
@@ -420,27 +438,13 @@ int tb_cf_map_load(const char *wal_dir, struct tb_cf_name **out, size_t *n)
     tb_tsv_init(&t, text, len, path);
     while (rc == 0 && (m = tb_tsv_next(&t, &line)) == 1) {
         char *f[3];
-        uint64_t id, seq;
+        uint64_t id;
         struct tb_cf_name *p;
-        int *q = NULL, nf;
+        int *q = NULL;
         if (line[0] == '#')
             continue;
-        if ((nf = tb_tsv_split(line, f, 3)) != 3) {
-            rc = tb_tsv_error(&t, "%d fields, not 3 (id, name, first sequence)", nf > 3 ? 4 : nf);
+        if ((rc = cf_line(&t, line, f, &id)) < 0)
             break;
-        }
-        if (!tb_tsv_u64(f[0], &id) || id > UINT32_MAX) {
-            rc = tb_tsv_error(&t, "'%.40s' is not a column family id", f[0]);
-            break;
-        }
-        if (!f[1][0] || strlen(f[1]) > 511) {
-            rc = tb_tsv_error(&t, "a column family name that is empty or longer than 511 bytes");
-            break;
-        }
-        if (!tb_tsv_u64(f[2], &seq)) {
-            rc = tb_tsv_error(&t, "'%.40s' is not a sequence number", f[2]);
-            break;
-        }
         for (size_t i = 0; rc == 0 && i < *n; i++)
             if (v[i].id == id)
                 rc = tb_tsv_error(&t, "column family id %" PRIu64 " again (line %d)", id, lines[i]);
@@ -740,7 +744,8 @@ int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o)
         goto fail;
     if ((rc = check_state(a)) < 0 || (rc = refuse_recycling(o->db_path)) < 0)
         goto fail;
-    if ((rc = tb_wal_tap_start(&a->tap, o->db_wal_dir ? o->db_wal_dir : o->db_path, a->log_number)) < 0)
+    if ((rc = tb_wal_tap_start(&a->tap, o->db_wal_dir ? o->db_wal_dir : o->db_path, a->log_number,
+                               o->tap_listing_only)) < 0)
         goto fail;
     *out = a;
     return 0;

@@ -33,6 +33,8 @@ struct tb_archiver_opts {
      * first record that tells (tb_wb_policy_hint). A policy recorded by the archive that
      * differs is refused. */
     enum tb_policy policy;
+    /* New WAL files seen by listing the directories alone, as where inotify is missing. */
+    int tap_listing_only;
 };
 
 int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o);
