@@ -32,12 +32,12 @@ int tb_wal_dump_new(tb_wal_dump **out, const struct tb_wal_dump_opts *o)
 
 void tb_wal_dump_free(tb_wal_dump *d)
 {
-    if (!d)
-        return;
-    tb_wal_reader_free(d->r);
-    tb_pending_free(d->pending);
-    free(d->path);
-    free(d->v);
+    if (d) {
+        tb_wal_reader_free(d->r);
+        tb_pending_free(d->pending);
+        free(d->path);
+        free(d->v);
+    }
     free(d);
 }
 
