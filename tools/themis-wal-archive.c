@@ -28,7 +28,8 @@ static int encrypt;
 static const struct tb_option opts[] = {
     { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "the RocksDB directory (default " TB_THEMIS_DB_PATH ")" },
     { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "the WAL archive (created if missing)" },
-    { "db-wal-dir", 0, TB_OPT_STRING, &db_wal_dir, "DIR", "where the database keeps its WAL files (RocksDB wal_dir), when not --database-path" },
+    { "db-wal-dir", 0, TB_OPT_STRING, &db_wal_dir, "DIR",
+      "where the database keeps its WAL files (RocksDB wal_dir), when not --database-path" },
     { "once", 0, TB_OPT_FLAG, &once, NULL, "archive everything new, close the segment, exit" },
     { "follow", 0, TB_OPT_FLAG, &follow, NULL, "keep following the WAL until SIGINT/SIGTERM" },
     { "interval", 0, TB_OPT_INT, &interval_ms, "MS", "with --follow: poll every MS milliseconds (default 200)" },
@@ -44,10 +45,13 @@ static const struct tb_option opts[] = {
     { "write-policy", 0, TB_OPT_STRING, &policy_arg, "POLICY",
       "the writer's write_committed, write_prepared or write_unprepared (default: what the archive recorded, else "
       "what the WAL's first telling record shows)" },
-    { "check", 0, TB_OPT_FLAG, &check, NULL, "verify the archive (checksums, continuity, index, cf.tsv, state.tsv) without the database" },
-    { "encrypt", 0, TB_OPT_FLAG, &encrypt, NULL, "seal each closed segment (AES-256-GCM) for --key-file and/or --passphrase-file" },
+    { "check", 0, TB_OPT_FLAG, &check, NULL,
+      "verify the archive (checksums, continuity, index, cf.tsv, state.tsv) without the database" },
+    { "encrypt", 0, TB_OPT_FLAG, &encrypt, NULL,
+      "seal each closed segment (AES-256-GCM) for --key-file and/or --passphrase-file" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
-    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show the bytes of WAL read on stderr (a line, or JSON lines)" },
+    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json",
+      "show the bytes of WAL read on stderr (a line, or JSON lines)" },
     TOOL_PRIORITY_OPTIONS(prio_nice, prio_io),
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print what was archived on stderr" },
     { NULL, 0, 0, NULL, NULL, NULL },
@@ -195,32 +199,27 @@ static void follow_on_signal(int sig)
     stop_requested = sig;
 }
 
-int main(int argc, char **argv)
+/* After each pass: a new archive that starts after a gap says so once, the lag, and with
+ * --verbose what was archived. */
+static void after_pass(void *arg, tb_archiver *a, uint64_t n, uint64_t total)
 {
-    struct pusher push = { 0 };
-    struct tar_out tar = { 0 };
-    char *tmp = NULL;
-    struct tb_archiver_opts o = { 0 };
-    enum tb_progress_mode pmode;
-    tb_archiver *a = NULL;
-    uint64_t n, total = 0, from, to;
-    int warned = 0;
-    tb_keyring *keys = NULL;
-    int argi, rc, status;
+    static int warned;
+    uint64_t from, to;
+    (void)arg;
+    if (!total && tb_archiver_skipped(a, &from, &to) && !warned++)
+        fprintf(stderr, "%s: a new archive starts after the last gap in the database's WAL (sequences %" PRIu64
+                "..%" PRIu64 " are missing): it begins at sequence %" PRIu64 "; take a new backup for it\n",
+                cli.tool, from, to - 1, to);
+    report_lag(a, 0, &prog);
+    caught_up_once = 1;
+    if (verbose && n)
+        fprintf(stderr, "%s: archived %" PRIu64 " records, next sequence %" PRIu64 "\n", cli.tool, n,
+                tb_archiver_next_seq(a));
+}
 
-    if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
-        return status;
-    tool_catch_signals();
-    if ((status = tool_priority(&cli, prio_nice, prio_io)) >= 0)
-        return status;
-    if (argi < argc)
-        return tool_usage(&cli, "unexpected argument");
-    if (encrypt && !key_file.n && !pass_file.n)
-        return tool_usage(&cli, "--encrypt needs --key-file or --passphrase-file");
-    if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
-        return status;
-    /* The key opens sealed segments (--check, resuming); only --encrypt seals new ones. */
-    tb_seg_set_keys(keys);
+/* The combinations of options that make sense; -1 when they do. */
+static int check_usage(struct tb_archiver_opts *o, tb_keyring *keys)
+{
     if (!encrypt && keys && !check)
         return tool_usage(&cli, "--key-file and --passphrase-file go with --encrypt (or --check)");
     if (!wal_dir == !to_stdout)
@@ -237,56 +236,66 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "refusing to write a tar stream to a terminal");
     if (progress_arg && check)
         return tool_usage(&cli, "--progress goes with --once or --follow");
-    if (policy_arg && (check || tb_policy_parse(policy_arg, &o.policy) < 0))
+    if (policy_arg && (check || tb_policy_parse(policy_arg, &o->policy) < 0))
         return tool_usage(&cli, check ? "--write-policy goes with --once or --follow" : tb_error_last());
-    if (tb_progress_parse(progress_arg, &pmode) < 0)
-        return tool_fail(&cli, TB_EUSAGE);
-    if (follow)
-        tool_catch_signals_with(follow_on_signal);
-    if (check) {
-        uint64_t records, first, next;
-        rc = tb_archive_check(wal_dir, &records, &first, &next);
-        if (rc < 0)
-            return tool_fail(&cli, rc);
-        printf("%" PRIu64 " records, sequences %" PRIu64 "..%" PRIu64 ", checksums and continuity good\n", records, first,
-               next ? next - 1 : 0);
-        return 0;
+    return -1;
+}
+
+static int run_check(void)
+{
+    uint64_t records, first, next;
+    int rc = tb_archive_check(wal_dir, &records, &first, &next);
+    if (rc < 0)
+        return tool_fail(&cli, rc);
+    printf("%" PRIu64 " records, sequences %" PRIu64 "..%" PRIu64 ", checksums and continuity good\n", records, first,
+           next ? next - 1 : 0);
+    return 0;
+}
+
+/* --stdout: the archive in a private temporary directory (*tmp), its segments to a tar
+ * stream on stdout. 1 when the directory cannot be made (said on stderr). */
+static int setup_stdout(struct tb_archiver_opts *o, struct tar_out *tar, char **tmp)
+{
+    tb_stream *out;
+    int rc;
+    if (!(*tmp = tb_fs_join(tool_tmpdir(), "themis-wal-archive.XXXXXX")) || !mkdtemp(*tmp)) {
+        fprintf(stderr, "%s: cannot create a temporary directory in %s: %s\n", cli.tool, tool_tmpdir(),
+                strerror(errno));
+        free(*tmp);
+        *tmp = NULL;
+        return 1;
     }
-    o.db_path = db_path ? db_path : TB_THEMIS_DB_PATH;
-    o.db_wal_dir = db_wal_dir;
-    if (to_stdout) {
-        tb_stream *out;
-        if (!(tmp = tb_fs_join(tool_tmpdir(), "themis-wal-archive.XXXXXX")) || !mkdtemp(tmp)) {
-            fprintf(stderr, "%s: cannot create a temporary directory in %s: %s\n", cli.tool, tool_tmpdir(),
-                    strerror(errno));
-            free(tmp);
-            return 1;
-        }
-        wal_dir = tmp;
-        if ((rc = tb_stream_fd(&out, 1, 0, "stdout")) < 0 || (rc = tb_archive_writer_live(&tar.w, out)) < 0)
-            goto out;
-        tar.dir = tmp;
-        o.published = stream_segment;
-        o.published_arg = &tar;
-    }
-    if (push_url) {
-        if ((rc = tool_repo_open(&push.repo, push_url, NULL, NULL, NULL)) < 0 || (rc = tb_repo_check(push.repo)) < 0)
-            goto out;
-        push.dir = wal_dir;
-        push.url = push_url;
-        o.published = push_segment;
-        o.published_arg = &push;
-    }
-    o.wal_dir = wal_dir;
-    o.segment_size = (uint64_t)segment_size;
-    o.segment_ns = segment_seconds * 1000000000LL;
-    o.level = (int)level;
-    /* The WAL only grows: no total, only bytes read (and the rate). */
-    tb_progress_start(&prog, pmode, stderr, "archive", 0);
-    o.progress = on_progress;
-    o.progress_arg = &prog;
-    if ((rc = tb_archiver_open(&a, &o)) < 0)
-        goto out;
+    wal_dir = *tmp;
+    if ((rc = tb_stream_fd(&out, 1, 0, "stdout")) < 0 || (rc = tb_archive_writer_live(&tar->w, out)) < 0)
+        return rc;
+    tar->dir = *tmp;
+    o->published = stream_segment;
+    o->published_arg = tar;
+    return 0;
+}
+
+/* --push: each closed segment is copied to push_url too. */
+static int setup_push(struct tb_archiver_opts *o, struct pusher *push)
+{
+    int rc = tool_repo_open(&push->repo, push_url, NULL, NULL, NULL);
+    if (rc == 0)
+        rc = tb_repo_check(push->repo);
+    push->dir = wal_dir;
+    push->url = push_url;
+    o->published = push_segment;
+    o->published_arg = push;
+    return rc;
+}
+
+/* Opens the archiver, follows the WAL (or one pass), and with --push catches up at the end. */
+static int archive(struct tb_archiver_opts *o, struct pusher *push)
+{
+    struct tb_archiver_loop loop = { once, interval_ms * 1000000LL, &stop_requested, after_pass, NULL };
+    tb_archiver *a = NULL;
+    uint64_t total = 0;
+    int rc;
+    if ((rc = tb_archiver_open(&a, o)) < 0)
+        return rc;
     following = a;
     if (verbose) {
         uint64_t lag_bytes;
@@ -297,41 +306,10 @@ int main(int argc, char **argv)
                 inotify ? "inotify" : "no inotify: the directories are listed every 5 ms");
     }
     /* What an earlier run archived but did not push (or a first push of an old archive). */
-    if (push_url && push_catch_up(&push) < 0 && follow)
+    if (push_url && push_catch_up(push) < 0 && follow)
         fprintf(stderr, "%s: push failed, retrying at the next segment: %s\n", cli.tool, tb_error_last());
-    for (;;) {
-        struct timespec ts = { interval_ms / 1000, (interval_ms % 1000) * 1000000 };
-        if ((rc = tb_archiver_poll(a, &n)) < 0)
-            break;
-        if (!total && tb_archiver_skipped(a, &from, &to) && !warned++)
-            fprintf(stderr, "%s: a new archive starts after the last gap in the database's WAL (sequences %" PRIu64
-                    "..%" PRIu64 " are missing): it begins at sequence %" PRIu64 "; take a new backup for it\n",
-                    cli.tool, from, to - 1, to);
-        total += n;
-        report_lag(a, 0, &prog);
-        caught_up_once = 1;
-        if (verbose && n)
-            fprintf(stderr, "%s: archived %" PRIu64 " records, next sequence %" PRIu64 "\n", cli.tool, n,
-                    tb_archiver_next_seq(a));
-        if ((rc = tb_archiver_rotate(a, once)) < 0 || once)
-            break;
-        if (stop_requested)
-            break;
-        nanosleep(&ts, NULL);
-        if (stop_requested)
-            break;
-    }
-    /* Stopping by signal is the normal end of --follow: close the segment so it is whole
-     * (everything archived is durable already; this only publishes it). */
-    if (rc == 0 && follow) {
-        /* One last pass first: stopped after the server (systemd, a runbook), the archive
-         * then holds every write the server made. */
-        if ((rc = tb_archiver_poll(a, &n)) == 0) {
-            total += n;
-            rc = tb_archiver_rotate(a, 1);
-        }
-    }
-    if (rc == 0 && push.behind && push_catch_up(&push) < 0)
+    rc = tb_archiver_run(a, &loop, &total);
+    if (rc == 0 && push->behind && push_catch_up(push) < 0)
         rc = tb_error_wrap(TB_EIO, "the local archive is complete, but the push to %s failed", push_url);
     tb_progress_finish(&prog);
     if (rc == 0 && verbose)
@@ -339,6 +317,59 @@ int main(int argc, char **argv)
                 tb_policy_name(tb_archiver_policy(a)));
     following = NULL;
     tb_archiver_free(a);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct pusher push = { 0 };
+    struct tar_out tar = { 0 };
+    char *tmp = NULL;
+    struct tb_archiver_opts o = { 0 };
+    enum tb_progress_mode pmode;
+    tb_keyring *keys = NULL;
+    int argi, rc, status;
+
+    if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
+        return status;
+    tool_catch_signals();
+    if ((status = tool_priority(&cli, prio_nice, prio_io)) >= 0)
+        return status;
+    if (argi < argc)
+        return tool_usage(&cli, "unexpected argument");
+    if (encrypt && !key_file.n && !pass_file.n)
+        return tool_usage(&cli, "--encrypt needs --key-file or --passphrase-file");
+    if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
+        return status;
+    /* The key opens sealed segments (--check, resuming); only --encrypt seals new ones. */
+    tb_seg_set_keys(keys);
+    if ((status = check_usage(&o, keys)) >= 0)
+        return status;
+    if (tb_progress_parse(progress_arg, &pmode) < 0)
+        return tool_fail(&cli, TB_EUSAGE);
+    if (follow)
+        tool_catch_signals_with(follow_on_signal);
+    if (check)
+        return run_check();
+    o.db_path = db_path ? db_path : TB_THEMIS_DB_PATH;
+    o.db_wal_dir = db_wal_dir;
+    /* TB_WAL_TAP_SCAN=1: the listing alone, as where inotify is missing (tests use it). */
+    o.tap_listing_only = getenv("TB_WAL_TAP_SCAN") && strcmp(getenv("TB_WAL_TAP_SCAN"), "1") == 0;
+    if (to_stdout && (rc = setup_stdout(&o, &tar, &tmp)) == 1)
+        return 1;
+    if (to_stdout && rc < 0)
+        goto out;
+    if (push_url && (rc = setup_push(&o, &push)) < 0)
+        goto out;
+    o.wal_dir = wal_dir;
+    o.segment_size = (uint64_t)segment_size;
+    o.segment_ns = segment_seconds * 1000000000LL;
+    o.level = (int)level;
+    /* The WAL only grows: no total, only bytes read (and the rate). */
+    tb_progress_start(&prog, pmode, stderr, "archive", 0);
+    o.progress = on_progress;
+    o.progress_arg = &prog;
+    rc = archive(&o, &push);
 out:
     tb_repo_free(push.repo);
     if (tar.w) {

@@ -19,24 +19,39 @@ static int dry_run, as_wal_file, no_new_cfs;
 static struct tb_strlist key_file, pass_file;
 
 static const struct tb_option opts[] = {
-    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "the WAL archive (or s3://BUCKET/PREFIX: downloaded to $TMPDIR first)" },
-    { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "the restored database to bring forward (ThemisDB's data directory: its rocksdb/; default: the config's storage.rocksdb_path)" },
-    { "config-file", 0, TB_OPT_STRING, &config_file, "PATH", "ThemisDB config naming storage.rocksdb_path (default " TB_THEMIS_CONFIG ", else " TB_THEMIS_CONFIG_OLD " beside it)" },
+    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR",
+      "the WAL archive (or s3://BUCKET/PREFIX: downloaded to $TMPDIR first)" },
+    { "database-path", 0, TB_OPT_STRING, &db_path, "DIR",
+      "the restored database to bring forward (ThemisDB's data directory: its rocksdb/; default: the config's "
+      "storage.rocksdb_path)" },
+    { "config-file", 0, TB_OPT_STRING, &config_file, "PATH",
+      "ThemisDB config naming storage.rocksdb_path (default " TB_THEMIS_CONFIG ", else " TB_THEMIS_CONFIG_OLD
+      " beside it)" },
     { "target-time", 0, TB_OPT_STRING, &target_time, "TIME", "stop before the first write stamped later (RFC 3339)" },
     { "target-seq", 0, TB_OPT_INT, &target_seq, "N", "stop after sequence number N" },
-    { "as-wal-file", 0, TB_OPT_FLAG, &as_wal_file, NULL, "do not open the database: write the batches up to the target as one new WAL file into it, which the server's own RocksDB replays when it opens it" },
-    { "db-wal-dir", 0, TB_OPT_STRING, &wal_file_dir, "DIR", "with --as-wal-file: where the database keeps its WAL files (RocksDB wal_dir, as the server's config sets it), when not --database-path: the file goes there" },
-    { "no-new-column-families", 0, TB_OPT_FLAG, &no_new_cfs, NULL, "with --as-wal-file: refuse (exit 4) a write to a column family created after the base instead of adding it to the base's MANIFEST" },
+    { "as-wal-file", 0, TB_OPT_FLAG, &as_wal_file, NULL,
+      "do not open the database: write the batches up to the target as one new WAL file into it, which the "
+      "server's own RocksDB replays when it opens it" },
+    { "db-wal-dir", 0, TB_OPT_STRING, &wal_file_dir, "DIR",
+      "with --as-wal-file: where the database keeps its WAL files (RocksDB wal_dir, as the server's config "
+      "sets it), when not --database-path: the file goes there" },
+    { "no-new-column-families", 0, TB_OPT_FLAG, &no_new_cfs, NULL,
+      "with --as-wal-file: refuse (exit 4) a write to a column family created after the base instead of adding "
+      "it to the base's MANIFEST" },
     { "write-policy", 0, TB_OPT_STRING, &policy_arg, "POLICY",
-      "the base's writer's transaction write policy: write_committed, write_prepared or write_unprepared (default: detected)" },
-    { "dry-run", 0, TB_OPT_FLAG, &dry_run, NULL, "print the recoverable window (and, with --as-wal-file, the file it would write) and change nothing" },
+      "the base's writer's transaction write policy: write_committed, write_prepared or write_unprepared "
+      "(default: detected)" },
+    { "dry-run", 0, TB_OPT_FLAG, &dry_run, NULL,
+      "print the recoverable window (and, with --as-wal-file, the file it would write) and change nothing" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
-    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show the bytes of the archive applied on stderr (a line, or JSON lines)" },
+    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json",
+      "show the bytes of the archive applied on stderr (a line, or JSON lines)" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
 static const struct tb_cli cli = {
-    "themis-wal-replay", "--wal-directory DIR --database-path DIR [--target-time T | --target-seq N] [--as-wal-file] [--dry-run]",
+    "themis-wal-replay",
+      "--wal-directory DIR --database-path DIR [--target-time T | --target-seq N] [--as-wal-file] [--dry-run]",
     "Applies archived WAL records to a restored database, up to a time or sequence number.", opts,
 };
 
@@ -48,17 +63,107 @@ static const char *fmt(int64_t ns, char *buf, size_t len)
     return buf;
 }
 
+/* The combinations of options that make sense (-1), filling o from them. */
+static int check_usage(struct tb_replay_opts *o, enum tb_progress_mode *pmode)
+{
+    int rc;
+    if (target_time && target_seq)
+        return tool_usage(&cli, "give at most one of --target-time and --target-seq");
+    if (target_time && (rc = tb_time_parse(target_time, &o->target_ns)) < 0)
+        return tool_fail(&cli, rc);
+    if (wal_file_dir && !as_wal_file)
+        return tool_usage(&cli, "--db-wal-dir goes with --as-wal-file");
+    if (no_new_cfs && !as_wal_file)
+        return tool_usage(&cli, "--no-new-column-families goes with --as-wal-file");
+    if (progress_arg && dry_run)
+        return tool_usage(&cli, "--dry-run applies nothing to show progress of");
+    if (tb_progress_parse(progress_arg, pmode) < 0)
+        return tool_fail(&cli, TB_EUSAGE);
+    if (policy_arg && tb_policy_parse(policy_arg, &o->policy) < 0)
+        return tool_usage(&cli, tb_error_last());
+    o->target_seq = (uint64_t)target_seq;
+    o->dry_run = dry_run;
+    o->as_wal_file = as_wal_file;
+    o->wal_file_add_cfs = !no_new_cfs;
+    o->wal_file_dir = wal_file_dir;
+    return -1;
+}
+
+/* The upgrade guide passes ThemisDB's data directory; the RocksDB is its rocksdb/ (the
+ * same mapping as themis-restore's --target). */
+static int database_dir(char **sub)
+{
+    struct tb_config *cfg = NULL;
+    int mapped, rc;
+    if ((rc = tb_config_open(&cfg, config_file, 0)) == 0)
+        rc = tb_config_db_dir(db_path ? db_path : tb_config_db_path(cfg), tb_config_db_path(cfg), sub, &mapped);
+    tb_config_free(cfg);
+    return rc;
+}
+
+static void print_window(const struct tb_replay_result *r, int rc)
+{
+    char t1[64], t2[64], t3[64];
+    printf("base sequence      %" PRIu64 " (stamp %s)\n", r->base_seq, fmt(r->base_ts, t1, sizeof t1));
+    printf("archive            sequences %" PRIu64 "..%" PRIu64 ", %s .. %s\n", r->archive_first,
+           r->archive_next ? r->archive_next - 1 : 0, fmt(r->archive_first_ts, t2, sizeof t2),
+           fmt(r->archive_last_ts, t3, sizeof t3));
+    if (r->gap_to)
+        printf("gap                sequences %" PRIu64 "..%" PRIu64 " missing\n", r->gap_from, r->gap_to - 1);
+    else
+        printf("gaps               none\n");
+    if (!as_wal_file || rc < 0)
+        return;
+    if (r->ops)
+        printf("would write        %s: %" PRIu64 " records, %" PRIu64 " bytes of batches, %" PRIu64 " writes, "
+               "header sequences %" PRIu64 "..%" PRIu64 ", reaching sequence %" PRIu64 " at %s\n", r->wal_file,
+               r->file_records, r->file_bytes, r->ops, r->file_first_seq, r->file_next_seq - 1, r->reached_seq,
+               fmt(r->reached_ts, t1, sizeof t1));
+    else
+        printf("would write        nothing: no committed write after the base up to the target\n");
+    if (r->ops && r->manifest_number)
+        printf("would add          column families %s (created after the base) as MANIFEST-%06" PRIu64
+               " and OPTIONS-%06" PRIu64 "\n", r->added_cfs, r->manifest_number, r->options_number);
+}
+
+static void print_result(const struct tb_replay_result *r, int64_t target_ns)
+{
+    char t1[64], t2[64];
+    if (as_wal_file) {
+        if (r->ops)
+            printf("reached sequence %" PRIu64 " at %s; wrote %" PRIu64 " batches (%" PRIu64 " writes) as %s "
+                   "(header sequences %" PRIu64 "..%" PRIu64 "): the server replays it when it opens the database\n",
+                   r->reached_seq, fmt(r->reached_ts, t1, sizeof t1), r->batches, r->ops, r->wal_file,
+                   r->file_first_seq, r->file_next_seq - 1);
+        else
+            printf("reached sequence %" PRIu64 " at %s; nothing to apply, no file written\n", r->reached_seq,
+                   fmt(r->reached_ts, t1, sizeof t1));
+        if (r->ops && r->manifest_number)
+            printf("added column families %s (created after the base) to its MANIFEST (MANIFEST-%06" PRIu64
+                   ", OPTIONS-%06" PRIu64 ")\n", r->added_cfs, r->manifest_number, r->options_number);
+    } else {
+        printf("reached sequence %" PRIu64 " at %s; applied %" PRIu64 " batches (%" PRIu64 " writes); database "
+               "sequence %" PRIu64 "\n", r->reached_seq, fmt(r->reached_ts, t1, sizeof t1), r->batches, r->ops,
+               r->db_seq);
+    }
+    /* The archive ran out before a write later than the target: either nothing was written
+     * until then, or the archive lags; only the operator can tell, so say it. */
+    if (target_time && r->archive_next && r->reached_seq + 1 >= r->archive_next && r->archive_last_ts < target_ns)
+        fprintf(stderr, "%s: note: the archive ends at %s (sequence %" PRIu64 "), before the target time; "
+                "writes after that, if any, were not archived\n", cli.tool, fmt(r->archive_last_ts, t2, sizeof t2),
+                r->archive_next - 1);
+}
+
 int main(int argc, char **argv)
 {
     struct tb_replay_opts o = { 0 };
     struct tb_replay_result r;
-    struct tb_config *cfg = NULL;
     struct tb_progress prog;
     enum tb_progress_mode pmode;
-    char t1[64], t2[64], t3[64], *sub = NULL;
+    char *sub = NULL;
     tb_repo *repo = NULL;
     tb_keyring *keys = NULL;
-    int argi, rc, status, mapped;
+    int argi, rc, status;
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
         return status;
@@ -70,26 +175,9 @@ int main(int argc, char **argv)
     if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
         return status;
     tb_seg_set_keys(keys);
-    if (target_time && target_seq)
-        return tool_usage(&cli, "give at most one of --target-time and --target-seq");
-    if (target_time && (rc = tb_time_parse(target_time, &o.target_ns)) < 0)
-        return tool_fail(&cli, rc);
-    if (wal_file_dir && !as_wal_file)
-        return tool_usage(&cli, "--db-wal-dir goes with --as-wal-file");
-    if (no_new_cfs && !as_wal_file)
-        return tool_usage(&cli, "--no-new-column-families goes with --as-wal-file");
-    if (progress_arg && dry_run)
-        return tool_usage(&cli, "--dry-run applies nothing to show progress of");
-    if (tb_progress_parse(progress_arg, &pmode) < 0)
-        return tool_fail(&cli, TB_EUSAGE);
-    if (policy_arg && tb_policy_parse(policy_arg, &o.policy) < 0)
-        return tool_usage(&cli, tb_error_last());
-    /* The upgrade guide passes ThemisDB's data directory; the RocksDB is its rocksdb/ (the
-     * same mapping as themis-restore's --target). */
-    if ((rc = tb_config_open(&cfg, config_file, 0)) == 0)
-        rc = tb_config_db_dir(db_path ? db_path : tb_config_db_path(cfg), tb_config_db_path(cfg), &sub, &mapped);
-    tb_config_free(cfg);
-    if (rc < 0)
+    if ((status = check_usage(&o, &pmode)) >= 0)
+        return status;
+    if ((rc = database_dir(&sub)) < 0)
         return tool_fail(&cli, rc);
     if ((rc = tool_repo_open(&repo, wal_dir, keys, NULL, NULL)) < 0 || (rc = tb_repo_dir(repo, &wal_dir)) < 0) {
         tb_repo_free(repo);
@@ -98,11 +186,6 @@ int main(int argc, char **argv)
     }
     o.wal_dir = wal_dir;
     o.db_path = sub;
-    o.target_seq = (uint64_t)target_seq;
-    o.dry_run = dry_run;
-    o.as_wal_file = as_wal_file;
-    o.wal_file_add_cfs = !no_new_cfs;
-    o.wal_file_dir = wal_file_dir;
     /* The total, the archive's size from its index, is known once the replay has checked it. */
     tb_progress_start(&prog, pmode, stderr, "replay", 0);
     o.progress = tb_progress_update;
@@ -112,50 +195,11 @@ int main(int argc, char **argv)
     tb_progress_finish(&prog);
     free(sub);
     tb_repo_free(repo); /* (a downloaded archive is removed) */
-    if (dry_run && (rc == 0 || rc == TB_EGAP)) {
-        printf("base sequence      %" PRIu64 " (stamp %s)\n", r.base_seq, fmt(r.base_ts, t1, sizeof t1));
-        printf("archive            sequences %" PRIu64 "..%" PRIu64 ", %s .. %s\n", r.archive_first,
-               r.archive_next ? r.archive_next - 1 : 0, fmt(r.archive_first_ts, t2, sizeof t2),
-               fmt(r.archive_last_ts, t3, sizeof t3));
-        if (r.gap_to)
-            printf("gap                sequences %" PRIu64 "..%" PRIu64 " missing\n", r.gap_from, r.gap_to - 1);
-        else
-            printf("gaps               none\n");
-        if (as_wal_file && rc == 0) {
-            if (r.ops)
-                printf("would write        %s: %" PRIu64 " records, %" PRIu64 " bytes of batches, %" PRIu64 " writes, "
-                       "header sequences %" PRIu64 "..%" PRIu64 ", reaching sequence %" PRIu64 " at %s\n", r.wal_file,
-                       r.file_records, r.file_bytes, r.ops, r.file_first_seq, r.file_next_seq - 1, r.reached_seq,
-                       fmt(r.reached_ts, t1, sizeof t1));
-            else
-                printf("would write        nothing: no committed write after the base up to the target\n");
-            if (r.ops && r.manifest_number)
-                printf("would add          column families %s (created after the base) as MANIFEST-%06" PRIu64
-                       " and OPTIONS-%06" PRIu64 "\n", r.added_cfs, r.manifest_number, r.options_number);
-        }
-    }
+    if (dry_run && (rc == 0 || rc == TB_EGAP))
+        print_window(&r, rc);
     if (rc < 0)
         return tool_fail(&cli, rc);
-    if (!dry_run && as_wal_file) {
-        if (r.ops)
-            printf("reached sequence %" PRIu64 " at %s; wrote %" PRIu64 " batches (%" PRIu64 " writes) as %s "
-                   "(header sequences %" PRIu64 "..%" PRIu64 "): the server replays it when it opens the database\n",
-                   r.reached_seq, fmt(r.reached_ts, t1, sizeof t1), r.batches, r.ops, r.wal_file, r.file_first_seq,
-                   r.file_next_seq - 1);
-        else
-            printf("reached sequence %" PRIu64 " at %s; nothing to apply, no file written\n", r.reached_seq,
-                   fmt(r.reached_ts, t1, sizeof t1));
-        if (r.ops && r.manifest_number)
-            printf("added column families %s (created after the base) to its MANIFEST (MANIFEST-%06" PRIu64 ", OPTIONS-%06" PRIu64 ")\n",
-                   r.added_cfs, r.manifest_number, r.options_number);
-    } else if (!dry_run)
-        printf("reached sequence %" PRIu64 " at %s; applied %" PRIu64 " batches (%" PRIu64 " writes); database sequence %" PRIu64 "\n",
-               r.reached_seq, fmt(r.reached_ts, t1, sizeof t1), r.batches, r.ops, r.db_seq);
-    /* The archive ran out before a write later than the target: either nothing was written
-     * until then, or the archive lags; only the operator can tell, so say it. */
-    if (!dry_run && target_time && r.archive_next && r.reached_seq + 1 >= r.archive_next && r.archive_last_ts < o.target_ns)
-        fprintf(stderr, "%s: note: the archive ends at %s (sequence %" PRIu64 "), before the target time; "
-                "writes after that, if any, were not archived\n", cli.tool, fmt(r.archive_last_ts, t2, sizeof t2),
-                r.archive_next - 1);
+    if (!dry_run)
+        print_result(&r, o.target_ns);
     return 0;
 }

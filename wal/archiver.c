@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int spb(enum tb_policy p)
 {
@@ -121,6 +122,17 @@ static void note_stamp(struct tb_record_info *info, const struct tb_wb_entry *e)
     info->last_stamp = ns;
 }
 
+/* What every policy notes of an entry: a stamp, and the column family a data op writes. */
+static int note_entry(struct tb_record_info *info, const struct tb_wb_entry *e, int (*cf_seen)(void *arg, uint32_t cf),
+                      void *arg)
+{
+    if (e->kind == TB_WB_LOG_DATA)
+        note_stamp(info, e);
+    else if (tb_wb_consumes_seq(e->kind) && cf_seen)
+        return cf_seen(arg, e->cf);
+    return 0;
+}
+
 /* seq_per_batch (write-prepared, write-unprepared): sub-batches take the sequences, a
  * Commit takes its own, so continuity never depends on the Prepare; pending only says
  * which transactions are open (for retention and the unknown-Commit warning). */
@@ -133,33 +145,17 @@ static int scan_seq_per_batch(struct tb_pending *p, struct tb_wb_iter *it, struc
     tb_wb_seq_init(&sq, it->seq);
     while (rc == 0 && (m = tb_wb_next(it, &e)) == 1) {
         uint64_t seq;
-        if ((rc = tb_wb_seq_step(&sq, &e, &seq)) < 0)
+        if ((rc = tb_wb_seq_step(&sq, &e, &seq)) < 0 || (rc = note_entry(info, &e, cf_seen, arg)) < 0)
             break;
-        switch (e.kind) {
-        case TB_WB_BEGIN_PREPARE:
-            if (e.tag == 0x09)
-                rc = tb_error_set(TB_EVERIFY, "a WRITE_COMMITTED prepare (tag 0x09) in a write-prepared/unprepared log: "
-                                  "wrong write policy (--write-policy)");
-            break;
-        case TB_WB_END_PREPARE:
-            if (!tb_pending_has(p, e.key, e.klen))
-                rc = tb_pending_add(p, e.key, e.klen, 0);
-            break;
-        case TB_WB_COMMIT:
-            if (!tb_pending_has(p, e.key, e.klen))
-                info->unknown_commit = 1;
+        if (e.kind == TB_WB_BEGIN_PREPARE && e.tag == 0x09)
+            rc = tb_error_set(TB_EVERIFY, "a WRITE_COMMITTED prepare (tag 0x09) in a write-prepared/unprepared log: "
+                              "wrong write policy (--write-policy)");
+        else if (e.kind == TB_WB_END_PREPARE && !tb_pending_has(p, e.key, e.klen))
+            rc = tb_pending_add(p, e.key, e.klen, 0);
+        if (e.kind == TB_WB_COMMIT && !tb_pending_has(p, e.key, e.klen))
+            info->unknown_commit = 1;
+        if (e.kind == TB_WB_COMMIT || e.kind == TB_WB_ROLLBACK)
             pending_drop(p, e.key, e.klen);
-            break;
-        case TB_WB_ROLLBACK:
-            pending_drop(p, e.key, e.klen);
-            break;
-        case TB_WB_LOG_DATA:
-            note_stamp(info, &e);
-            break;
-        default:
-            if (tb_wb_consumes_seq(e.kind) && cf_seen)
-                rc = cf_seen(arg, e.cf);
-        }
     }
     if (rc == 0 && m < 0)
         rc = m;
@@ -182,40 +178,28 @@ int tb_record_scan(struct tb_pending *p, enum tb_policy policy, const unsigned c
     info->seq = it.seq;
     if (policy == TB_POLICY_PREPARED || policy == TB_POLICY_UNPREPARED)
         return scan_seq_per_batch(p, &it, info, cf_seen, arg);
+    /* Write-committed: a prepared section's ops take their sequences at its Commit. */
     while ((m = tb_wb_next(&it, &e)) == 1) {
         int64_t c;
-        switch (e.kind) {
-        case TB_WB_BEGIN_PREPARE:
+        if ((rc = note_entry(info, &e, cf_seen, arg)) < 0)
+            return rc;
+        if (tb_wb_consumes_seq(e.kind) && in_prepare) {
+            prep++;
+        } else if (tb_wb_consumes_seq(e.kind)) {
+            consumed++;
+        } else if (e.kind == TB_WB_BEGIN_PREPARE) {
             in_prepare = 1;
             prep = 0;
-            break;
-        case TB_WB_END_PREPARE:
+        } else if (e.kind == TB_WB_END_PREPARE) {
             if ((rc = tb_pending_add(p, e.key, e.klen, prep)) < 0)
                 return rc;
             in_prepare = 0;
-            break;
-        case TB_WB_COMMIT:
+        } else if (e.kind == TB_WB_COMMIT || e.kind == TB_WB_ROLLBACK) {
             c = tb_pending_take(p, e.key, e.klen);
-            if (c < 0)
+            if (e.kind == TB_WB_COMMIT && c < 0)
                 info->unknown_commit = 1;
-            else
+            else if (e.kind == TB_WB_COMMIT)
                 consumed += (uint64_t)c;
-            break;
-        case TB_WB_ROLLBACK:
-            tb_pending_take(p, e.key, e.klen);
-            break;
-        case TB_WB_LOG_DATA:
-            note_stamp(info, &e);
-            break;
-        default:
-            if (!tb_wb_consumes_seq(e.kind))
-                break;
-            if (in_prepare)
-                prep++;
-            else
-                consumed++;
-            if (cf_seen && (rc = cf_seen(arg, e.cf)) < 0)
-                return rc;
         }
     }
     if (m < 0)
@@ -321,6 +305,29 @@ static int parse_xid(const char *hex, unsigned char *xid, size_t *n)
 /* Parses state.tsv's text strictly: every line one the archiver writes, its fields whole
  * numbers that fit, each line once (but pending), position, next_seq and last_stamp
  * present. The prepared transactions go into pending. */
+/* Line k of state_parse's keys, its nf fields f into st: whether they are good. */
+static int state_field(struct arch_state *st, int k, char **f, int nf)
+{
+    int good;
+    switch (k) {
+    case 0:
+        return nf == 3 && tb_tsv_u64(f[1], &st->log_number) && tb_tsv_u64(f[2], &st->offset);
+    case 1:
+        good = nf == 3 && tb_tsv_u64(f[1], &st->next_seq) && (strcmp(f[2], "0") == 0 || strcmp(f[2], "1") == 0);
+        st->have_next = good && f[2][0] == '1';
+        return good;
+    case 2:
+        return nf == 2 && tb_tsv_i64(f[1], &st->last_stamp);
+    case 3:
+        st->policy_recorded = 1;
+        return nf == 2 && tb_policy_parse(f[1], &st->policy) == 0;
+    case 4:
+        return nf == 3 && tb_tsv_u64(f[1], &st->lag_bytes) && tb_tsv_i64(f[2], &st->caught_up_ns);
+    default:
+        return nf == 3 && tb_tsv_u64(f[1], &st->unlogged) && tb_tsv_u64(f[2], &st->rec_log);
+    }
+}
+
 static int state_parse(const char *path, char *text, size_t len, struct arch_state *st, struct tb_pending *pending)
 {
     static const char *const keys[] = { "position", "next_seq", "last_stamp", "policy", "lag", "unlogged" };
@@ -331,7 +338,7 @@ static int state_parse(const char *path, char *text, size_t len, struct arch_sta
     tb_tsv_init(&t, text, len, path);
     while (rc == 0 && (m = tb_tsv_next(&t, &line)) == 1) {
         char *f[4];
-        int nf = tb_tsv_split(line, f, 3), k = 0, good;
+        int nf = tb_tsv_split(line, f, 3), k = 0;
         if (strcmp(f[0], "pending") == 0) {
             unsigned char xid[64];
             size_t n = 0;
@@ -355,28 +362,7 @@ static int state_parse(const char *path, char *text, size_t len, struct arch_sta
             break;
         }
         seen[k] = t.lineno;
-        switch (k) {
-        case 0:
-            good = nf == 3 && tb_tsv_u64(f[1], &st->log_number) && tb_tsv_u64(f[2], &st->offset);
-            break;
-        case 1:
-            good = nf == 3 && tb_tsv_u64(f[1], &st->next_seq) && (strcmp(f[2], "0") == 0 || strcmp(f[2], "1") == 0);
-            st->have_next = good && f[2][0] == '1';
-            break;
-        case 2:
-            good = nf == 2 && tb_tsv_i64(f[1], &st->last_stamp);
-            break;
-        case 3:
-            good = nf == 2 && tb_policy_parse(f[1], &st->policy) == 0;
-            st->policy_recorded = 1;
-            break;
-        case 4:
-            good = nf == 3 && tb_tsv_u64(f[1], &st->lag_bytes) && tb_tsv_i64(f[2], &st->caught_up_ns);
-            break;
-        default:
-            good = nf == 3 && tb_tsv_u64(f[1], &st->unlogged) && tb_tsv_u64(f[2], &st->rec_log);
-        }
-        if (!good)
+        if (!state_field(st, k, f, nf))
             rc = tb_tsv_error(&t, "a damaged '%s' line", keys[k]);
     }
     if (rc == 0 && m < 0)
@@ -421,6 +407,22 @@ static int load_state(tb_archiver *a)
 
 /* cf.tsv strictly (docs/wal-format.md, "cf.tsv"): comments, or lines of an id (32 bits), a
  * name (no tab) and the first sequence that wrote it; no id twice. */
+/* One cf.tsv line into its fields f, checked: id, name, first sequence. */
+static int cf_line(struct tb_tsv *t, char *line, char **f, uint64_t *id)
+{
+    uint64_t seq;
+    int nf = tb_tsv_split(line, f, 3);
+    if (nf != 3)
+        return tb_tsv_error(t, "%d fields, not 3 (id, name, first sequence)", nf > 3 ? 4 : nf);
+    if (!tb_tsv_u64(f[0], id) || *id > UINT32_MAX)
+        return tb_tsv_error(t, "'%.40s' is not a column family id", f[0]);
+    if (!f[1][0] || strlen(f[1]) > 511)
+        return tb_tsv_error(t, "a column family name that is empty or longer than 511 bytes");
+    if (!tb_tsv_u64(f[2], &seq))
+        return tb_tsv_error(t, "'%.40s' is not a sequence number", f[2]);
+    return 0;
+}
+
 int tb_cf_map_load(const char *wal_dir, struct tb_cf_name **out, size_t *n)
 {
     char *path = tb_fs_join(wal_dir, "cf.tsv"), *text = NULL, *line;
@@ -436,27 +438,13 @@ int tb_cf_map_load(const char *wal_dir, struct tb_cf_name **out, size_t *n)
     tb_tsv_init(&t, text, len, path);
     while (rc == 0 && (m = tb_tsv_next(&t, &line)) == 1) {
         char *f[3];
-        uint64_t id, seq;
+        uint64_t id;
         struct tb_cf_name *p;
-        int *q = NULL, nf;
+        int *q = NULL;
         if (line[0] == '#')
             continue;
-        if ((nf = tb_tsv_split(line, f, 3)) != 3) {
-            rc = tb_tsv_error(&t, "%d fields, not 3 (id, name, first sequence)", nf > 3 ? 4 : nf);
+        if ((rc = cf_line(&t, line, f, &id)) < 0)
             break;
-        }
-        if (!tb_tsv_u64(f[0], &id) || id > UINT32_MAX) {
-            rc = tb_tsv_error(&t, "'%.40s' is not a column family id", f[0]);
-            break;
-        }
-        if (!f[1][0] || strlen(f[1]) > 511) {
-            rc = tb_tsv_error(&t, "a column family name that is empty or longer than 511 bytes");
-            break;
-        }
-        if (!tb_tsv_u64(f[2], &seq)) {
-            rc = tb_tsv_error(&t, "'%.40s' is not a sequence number", f[2]);
-            break;
-        }
         for (size_t i = 0; rc == 0 && i < *n; i++)
             if (v[i].id == id)
                 rc = tb_tsv_error(&t, "column family id %" PRIu64 " again (line %d)", id, lines[i]);
@@ -519,7 +507,8 @@ static int manifest_cf_name(tb_archiver *a, uint32_t id, const char **name, int 
                 free(path);
                 continue;
             }
-            rc = fd < 0 ? tb_error_errno(TB_EIO, errno, "cannot open %s", path ? path : cur) : tb_rmf_open_fd(&a->rmf, fd, path);
+            rc = fd < 0 ? tb_error_errno(TB_EIO, errno, "cannot open %s", path ? path : cur)
+                        : tb_rmf_open_fd(&a->rmf, fd, path);
             if (fd >= 0)
                 close(fd);
             snprintf(a->rmf_name, sizeof a->rmf_name, "%s", cur);
@@ -590,15 +579,11 @@ static int after_state(tb_archiver *a, const struct tb_seg_record *r)
  * and refuses a record whose markers contradict it. */
 static int learn_policy(tb_archiver *a, const unsigned char *rec, size_t len)
 {
-    enum tb_policy hint;
-    int certain = tb_wb_policy_hint(rec, len, &hint);
+    enum tb_policy hint, before = a->policy;
+    int certain = tb_wb_policy_refine(&a->policy, &hint, rec, len);
     if (certain < 0)
         return certain;
-    if (hint == TB_POLICY_UNKNOWN)
-        return 0;
-    if (a->policy == TB_POLICY_UNKNOWN || (a->policy == TB_POLICY_PREPARED && hint == TB_POLICY_UNPREPARED))
-        a->policy = hint;
-    else if (certain == 2 && spb(hint) != spb(a->policy))
+    if (a->policy == before && certain == 2 && spb(hint) != spb(a->policy))
         return tb_error_set(TB_EVERIFY, "the WAL holds %s markers but this archive decodes it as %s (sequence %" PRIu64
                             "): the database's write policy changed or --write-policy is wrong; archive into a new "
                             "--wal-directory", tb_policy_name(hint), tb_policy_name(a->policy), tb_wb_header_seq(rec));
@@ -675,8 +660,8 @@ static int check_state(tb_archiver *a)
     a->fresh = a->fresh && nsegs == 0 && tb_seg_writer_count(a->seg) == 0;
     if (held && a->have_next && held < a->next_seq)
         return tb_error_set(TB_EVERIFY, "the archive lacks sequences %" PRIu64 "..%" PRIu64 " that its state says were "
-                            "archived (%s damaged or replaced?): archive into a new --wal-directory and take a new backup",
-                            held, a->next_seq - 1, TB_SEG_PARTIAL);
+                            "archived (%s damaged or replaced?): archive into a new --wal-directory and take a new "
+                            "backup", held, a->next_seq - 1, TB_SEG_PARTIAL);
     return 0;
 }
 
@@ -699,9 +684,37 @@ static int refuse_recycling(const char *db)
     return rc;
 }
 
+/* One archiver per archive: two would interleave segments. */
+static int take_lock(tb_archiver *a)
+{
+    char *lock = tb_fs_join(a->o.wal_dir, ".lock");
+    a->lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    free(lock);
+    if (a->lock_fd < 0)
+        return tb_error_errno(TB_EIO, errno, "cannot create the lock file in %s", a->o.wal_dir);
+    if (flock(a->lock_fd, LOCK_EX | LOCK_NB) < 0)
+        return tb_error_set(TB_EIO, "another themis-wal-archive is running on %s", a->o.wal_dir);
+    a->locked = 1;
+    return 0;
+}
+
+/* The policy told by the caller, unless the archive decodes the other way. */
+static int take_policy(tb_archiver *a, enum tb_policy told)
+{
+    if (told == TB_POLICY_UNKNOWN)
+        return 0;
+    /* Prepared and unprepared decode alike; committed differs from both. */
+    if (!a->fresh && a->policy != TB_POLICY_UNKNOWN && spb(a->policy) != spb(told))
+        return tb_error_set(TB_EUSAGE, "this archive was written for a %s database, not %s: archive into a new "
+                            "--wal-directory", tb_policy_name(a->policy), tb_policy_name(told));
+    a->policy = told;
+    return 0;
+}
+
 int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o)
 {
     tb_archiver *a = calloc(1, sizeof *a);
+    size_t adopted;
     int rc;
     if (!a)
         return tb_error_set(TB_EIO, "out of memory");
@@ -719,49 +732,20 @@ int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o)
         rc = tb_error_set(TB_ENOENT, "database directory does not exist (%s)", o->db_path);
         goto fail;
     }
-    if ((rc = tb_fs_mkdir_p(o->wal_dir, 0755)) < 0)
+    if ((rc = tb_fs_mkdir_p(o->wal_dir, 0755)) < 0 || (rc = take_lock(a)) < 0 ||
+        (rc = tb_seg_index_repair(o->wal_dir, &adopted)) < 0)
         goto fail;
-    /* One archiver per archive: two would interleave segments. */
-    {
-        char *lock = tb_fs_join(o->wal_dir, ".lock");
-        a->lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
-        free(lock);
-        if (a->lock_fd < 0) {
-            rc = tb_error_errno(TB_EIO, errno, "cannot create the lock file in %s", o->wal_dir);
-            goto fail;
-        }
-        if (flock(a->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-            rc = tb_error_set(TB_EIO, "another themis-wal-archive is running on %s", o->wal_dir);
-            goto fail;
-        }
-        a->locked = 1;
-    }
-    {
-        size_t adopted;
-        if ((rc = tb_seg_index_repair(o->wal_dir, &adopted)) < 0)
-            goto fail;
-    }
-    if ((rc = tb_seg_writer_open(&a->seg, o->wal_dir, o->level)) < 0 ||
-        (rc = load_state(a)) < 0 || (rc = tb_cf_map_load(o->wal_dir, &a->cfs, &a->ncf)) < 0)
+    if ((rc = tb_seg_writer_open(&a->seg, o->wal_dir, o->level)) < 0 || (rc = load_state(a)) < 0 ||
+        (rc = tb_cf_map_load(o->wal_dir, &a->cfs, &a->ncf)) < 0 || (rc = take_policy(a, o->policy)) < 0)
         goto fail;
-    if (o->policy != TB_POLICY_UNKNOWN) {
-        /* Prepared and unprepared decode alike; committed differs from both. */
-        int spb_have = a->policy == TB_POLICY_PREPARED || a->policy == TB_POLICY_UNPREPARED;
-        int spb_want = o->policy == TB_POLICY_PREPARED || o->policy == TB_POLICY_UNPREPARED;
-        if (!a->fresh && a->policy != TB_POLICY_UNKNOWN && spb_have != spb_want) {
-            rc = tb_error_set(TB_EUSAGE, "this archive was written for a %s database, not %s: archive into a new "
-                              "--wal-directory", tb_policy_name(a->policy), tb_policy_name(o->policy));
-            goto fail;
-        }
-        a->policy = o->policy;
-    }
     /* A crash between a segment flush and the state's rewrite: the partial segment holds
      * records past the state; they say where we really are. */
     if (tb_seg_writer_count(a->seg) && ((rc = catch_up_state(a)) < 0 || (rc = tb_seg_writer_settle(a->seg)) < 0))
         goto fail;
     if ((rc = check_state(a)) < 0 || (rc = refuse_recycling(o->db_path)) < 0)
         goto fail;
-    if ((rc = tb_wal_tap_start(&a->tap, o->db_wal_dir ? o->db_wal_dir : o->db_path, a->log_number)) < 0)
+    if ((rc = tb_wal_tap_start(&a->tap, o->db_wal_dir ? o->db_wal_dir : o->db_path, a->log_number,
+                               o->tap_listing_only)) < 0)
         goto fail;
     *out = a;
     return 0;
@@ -814,6 +798,13 @@ static int cmp_log(const void *x, const void *y)
 {
     const struct logfile *a = x, *b = y;
     return a->number < b->number ? -1 : a->number > b->number;
+}
+
+static void logs_free(struct logfile *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].path);
+    free(v);
 }
 
 /* The WAL files of the DB directory and its archive/, by number (a file moving between
@@ -898,8 +889,8 @@ static int held_logs(tb_archiver *a, struct logfile **out, size_t *n)
 static int gap_error(uint64_t want, uint64_t got)
 {
     return tb_error_set(TB_EGAP, "WAL gap: sequences %" PRIu64 "..%" PRIu64 " are missing: the WAL holding them was "
-                        "deleted before it was archived; keep WAL longer (WAL_ttl_seconds) or run themis-wal-archive --follow; "
-                        "to start again, archive into a new --wal-directory and take a new backup",
+                        "deleted before it was archived; keep WAL longer (WAL_ttl_seconds) or run themis-wal-archive "
+                        "--follow; to start again, archive into a new --wal-directory and take a new backup",
                         want, got - 1);
 }
 
@@ -927,64 +918,77 @@ static int restart_after_gap(tb_archiver *a, const unsigned char *rec, size_t le
     return archive_record(a, rec, len, log, end);
 }
 
+/* Where a record continues the archive: *first gets the sequence it starts at in the
+ * archive's numbering. 1: a gap in a new archive's first poll (it restarts after it). */
+static int record_continues(tb_archiver *a, const struct tb_record_info *info, uint64_t log, uint64_t *first)
+{
+    uint64_t jump = info->seq - a->next_seq;
+    *first = info->seq;
+    if (!a->have_next || info->seq == a->next_seq)
+        return 0;
+    if (spb(a->policy) && info->seq > a->next_seq && jump <= a->unlogged) {
+        *first = a->next_seq; /* sequences taken without WAL: this record covers them */
+        return 0;
+    }
+    if (spb(a->policy) && info->seq > a->next_seq && jump == a->unlogged + 1 && log > a->rec_log) {
+        /* A restart: the write-prepared DB's open takes one sequence past what its WAL
+         * recovered (write_prepared_txn_db.cc, Initialize), in a new WAL file; what the
+         * old process still owed is void. */
+        *first = a->next_seq;
+        a->unlogged = jump;
+        return 0;
+    }
+    if (info->seq > a->next_seq && a->fresh)
+        return 1;
+    if (info->seq > a->next_seq)
+        return gap_error(a->next_seq, info->seq);
+    return tb_error_set(TB_EVERIFY, "WAL sequence went back from %" PRIu64 " to %" PRIu64 " (WAL %" PRIu64 "): "
+                        "the database was restored or replaced since this archive followed it; archive it into a "
+                        "new --wal-directory and take a new backup", a->next_seq, info->seq, log);
+}
+
+/* The record's time stamp (its own, else the last one seen) and flags in the segment. */
+static void record_flags(tb_archiver *a, const struct tb_record_info *info, struct tb_seg_record *sr)
+{
+    if (info->has_stamp) {
+        sr->ts_ns = info->first_stamp;
+        sr->flags |= TB_SEG_FLAG_STAMPED;
+        a->last_stamp = info->last_stamp;
+    } else {
+        sr->ts_ns = a->last_stamp ? a->last_stamp : tb_time_now_ns();
+        sr->flags |= a->last_stamp ? TB_SEG_FLAG_STAMPED : 0;
+    }
+    if (!a->have_next || (!spb(a->policy) && info->unknown_commit))
+        sr->flags |= TB_SEG_FLAG_RESYNC;
+    if (spb(a->policy))
+        sr->flags |= TB_SEG_FLAG_SEQ_PER_BATCH;
+}
+
 /* Archives one record; skips what is already archived. */
 static int archive_record(tb_archiver *a, const unsigned char *rec, size_t len, uint64_t log, uint64_t end)
 {
     struct tb_record_info info;
-    struct tb_seg_record sr = { 0 };
+    struct tb_seg_record sr = { .log_number = log, .end_offset = end, .data = rec, .len = len };
     int rc;
     if (len >= 8) {
-        uint64_t seq = 0;
-        for (int i = 7; i >= 0; i--)
-            seq = seq << 8 | rec[i];
-        a->cur_seq = seq;
-        if (a->have_next && seq < a->next_seq && log <= a->log_number)
+        a->cur_seq = tb_wb_header_seq(rec);
+        if (a->have_next && a->cur_seq < a->next_seq && log <= a->log_number)
             return 0; /* archived before a restart that reread the file */
     }
-    if ((rc = learn_policy(a, rec, len)) < 0 || (rc = tb_record_scan(a->pending, a->policy, rec, len, &info, cf_seen, a)) < 0)
+    if ((rc = learn_policy(a, rec, len)) < 0 ||
+        (rc = tb_record_scan(a->pending, a->policy, rec, len, &info, cf_seen, a)) < 0)
         return tb_error_wrap(rc, "WAL %" PRIu64 " at offset %" PRIu64, log, end);
-    sr.first_seq = info.seq;
-    if (a->have_next && info.seq != a->next_seq) {
-        uint64_t jump = info.seq - a->next_seq;
-        if (spb(a->policy) && info.seq > a->next_seq && jump <= a->unlogged) {
-            sr.first_seq = a->next_seq; /* sequences taken without WAL: this record covers them */
-        } else if (spb(a->policy) && info.seq > a->next_seq && jump == a->unlogged + 1 && log > a->rec_log) {
-            /* A restart: the write-prepared DB's open takes one sequence past what its WAL
-             * recovered (write_prepared_txn_db.cc, Initialize), in a new WAL file; what the
-             * old process still owed is void. */
-            sr.first_seq = a->next_seq;
-            a->unlogged = jump;
-        } else if (info.seq > a->next_seq && a->fresh) {
-            return restart_after_gap(a, rec, len, log, end, a->next_seq, info.seq);
-        } else if (info.seq > a->next_seq) {
-            return gap_error(a->next_seq, info.seq);
-        } else {
-            return tb_error_set(TB_EVERIFY, "WAL sequence went back from %" PRIu64 " to %" PRIu64 " (WAL %" PRIu64 "): "
-                                "the database was restored or replaced since this archive followed it; archive it into a "
-                                "new --wal-directory and take a new backup", a->next_seq, info.seq, log);
-        }
-    }
+    if ((rc = record_continues(a, &info, log, &sr.first_seq)) == 1)
+        return restart_after_gap(a, rec, len, log, end, a->next_seq, info.seq);
+    if (rc < 0)
+        return rc;
     /* seq_per_batch: a Commit takes one sequence whatever it commits, so continuity holds
      * without its Prepare (replay refuses the Commit if it needs the data). */
     if (!spb(a->policy) && info.unknown_commit && a->have_next && tb_seg_writer_count(a->seg) + 1 > 1)
-        return tb_error_set(TB_EGAP, "WAL gap: a Commit at sequence %" PRIu64 " whose Prepare is not in the archive", info.seq);
+        return tb_error_set(TB_EGAP, "WAL gap: a Commit at sequence %" PRIu64 " whose Prepare is not in the archive",
+                            info.seq);
     sr.next_seq = info.next_seq;
-    if (info.has_stamp) {
-        sr.ts_ns = info.first_stamp;
-        sr.flags |= TB_SEG_FLAG_STAMPED;
-        a->last_stamp = info.last_stamp;
-    } else {
-        sr.ts_ns = a->last_stamp ? a->last_stamp : tb_time_now_ns();
-        sr.flags |= a->last_stamp ? TB_SEG_FLAG_STAMPED : 0;
-    }
-    if (!a->have_next || (!spb(a->policy) && info.unknown_commit))
-        sr.flags |= TB_SEG_FLAG_RESYNC;
-    if (spb(a->policy))
-        sr.flags |= TB_SEG_FLAG_SEQ_PER_BATCH;
-    sr.log_number = log;
-    sr.end_offset = end;
-    sr.data = rec;
-    sr.len = len;
+    record_flags(a, &info, &sr);
     if ((rc = tb_seg_writer_append(a->seg, &sr)) < 0)
         return rc;
     if (tb_seg_writer_count(a->seg) == 1)
@@ -1014,8 +1018,8 @@ static int check_same_db(tb_archiver *a, const struct logfile *logs, size_t nlog
         if (logs[i].listed)
             newest = &logs[i];
     if (newest && newest->number < a->log_number)
-        return tb_error_set(TB_EVERIFY, "the database's WAL went back: its newest is %06" PRIu64 ".log, this archive has "
-                            "read up to %06" PRIu64 ".log: the database was restored or replaced since the archive "
+        return tb_error_set(TB_EVERIFY, "the database's WAL went back: its newest is %06" PRIu64 ".log, this archive "
+                            "has read up to %06" PRIu64 ".log: the database was restored or replaced since the archive "
                             "followed it; archive it into a new --wal-directory and take a new backup (%s)",
                             newest->number, a->log_number, a->o.db_path);
     for (size_t i = 0; i < nlogs; i++) {
@@ -1065,9 +1069,7 @@ void tb_archiver_lag(tb_archiver *a, int recount, uint64_t *bytes, int64_t *caug
     /* Counted now (within a long pass); right after a pass, its own count stands. */
     if (recount && held_logs(a, &logs, &nlogs) == 0)
         a->lag_bytes = unread(a, logs, nlogs);
-    for (size_t i = 0; i < nlogs; i++)
-        free(logs[i].path);
-    free(logs);
+    logs_free(logs, nlogs);
     *bytes = a->lag_bytes;
     *caught_up_ns = a->caught_up_ns;
     *inotify = a->tap && tb_wal_tap_inotify(a->tap);
@@ -1122,80 +1124,114 @@ static int start_at_rest(tb_archiver *a, uint64_t before)
     return 0;
 }
 
+/* Archives the records of one WAL file from the archived position on; *gone: the file
+ * was moved to archive/ or deleted since the listing (looked at again next poll). */
+static int poll_file(tb_archiver *a, const struct logfile *lf, uint64_t *n, int *gone)
+{
+    tb_wal_reader *r = NULL;
+    const unsigned char *rec;
+    size_t len;
+    uint64_t from = lf->number == a->log_number ? a->offset : 0, end;
+    int more = 0, rc;
+    rc = lf->fd >= 0 ? tb_wal_reader_open_fd(&r, lf->fd, lf->path, lf->number, from)
+                     : tb_wal_reader_open(&r, lf->path, lf->number, from);
+    if (rc == TB_ENOENT) {
+        *gone = 1;
+        return 0;
+    }
+    while (rc == 0 && (more = tb_wal_reader_next(r, &rec, &len)) == 1) {
+        end = tb_wal_reader_offset(r);
+        rc = archive_record(a, rec, len, lf->number, end);
+        if (rc == 0)
+            (*n)++;
+        a->bytes_read += end - from;
+        from = end;
+        if (a->o.progress)
+            a->o.progress(a->o.progress_arg, a->bytes_read);
+        /* A long pass (a large WAL not yet archived) stops at a signal, and closes its
+         * segments as they fill instead of writing one segment of the whole pass. */
+        if (rc == 0)
+            rc = tb_error_check_interrupt();
+        if (rc == 0 && tb_seg_writer_bytes(a->seg) >= a->o.segment_size)
+            rc = close_full_segment(a);
+    }
+    if (rc == 0 && more < 0)
+        rc = more;
+    if (rc == 0 && lf->number > a->log_number) {
+        a->log_number = lf->number;
+        a->offset = tb_wal_reader_offset(r);
+    }
+    tb_wal_reader_free(r);
+    return rc;
+}
+
+/* Durable before the state says so. What was archived before a gap or a sequence going
+ * back is good: it is kept, so the archive checks and replays up to there. */
+static int poll_settle(tb_archiver *a, int rc)
+{
+    int wrc;
+    if (rc < 0 && rc != TB_EGAP && rc != TB_EVERIFY)
+        return rc;
+    wrc = tb_seg_writer_flush(a->seg);
+    if (wrc == 0)
+        wrc = save_state(a);
+    return rc < 0 ? rc : wrc;
+}
+
 int tb_archiver_poll(tb_archiver *a, uint64_t *n)
 {
     struct logfile *logs = NULL;
     size_t nlogs = 0;
     uint64_t dropped = a->dropped;
-    int rc;
     int64_t started = tb_time_now_ns();
     uint64_t at_rest = a->fresh && !a->have_next ? manifest_seq(a) : 0;
+    int gone = 0, rc;
     *n = 0;
     if ((rc = held_logs(a, &logs, &nlogs)) < 0)
         return rc;
     rc = check_same_db(a, logs, nlogs);
-    for (size_t i = 0; i < nlogs && rc == 0; i++) {
-        tb_wal_reader *r = NULL;
-        const unsigned char *rec;
-        size_t len;
-        uint64_t from, end;
-        int more;
-        if (logs[i].number < a->log_number)
-            continue;
-        from = logs[i].number == a->log_number ? a->offset : 0;
-        rc = logs[i].fd >= 0 ? tb_wal_reader_open_fd(&r, logs[i].fd, logs[i].path, logs[i].number, from)
-                             : tb_wal_reader_open(&r, logs[i].path, logs[i].number, from);
-        if (rc == TB_ENOENT) {
-            /* Moved to archive/ or deleted since the listing: look again next poll. */
-            rc = 0;
-            break;
-        }
-        while (rc == 0 && (more = tb_wal_reader_next(r, &rec, &len)) == 1) {
-            end = tb_wal_reader_offset(r);
-            rc = archive_record(a, rec, len, logs[i].number, end);
-            if (rc == 0)
-                (*n)++;
-            a->bytes_read += end - from;
-            from = end;
-            if (a->o.progress)
-                a->o.progress(a->o.progress_arg, a->bytes_read);
-            /* A long pass (a large WAL not yet archived) stops at a signal, and closes its
-             * segments as they fill instead of writing one segment of the whole pass. */
-            if (rc == 0)
-                rc = tb_error_check_interrupt();
-            if (rc == 0 && tb_seg_writer_bytes(a->seg) >= a->o.segment_size)
-                rc = close_full_segment(a);
-        }
-        if (rc == 0 && more < 0)
-            rc = more;
-        if (rc == 0 && logs[i].number > a->log_number) {
-            a->log_number = logs[i].number;
-            a->offset = tb_wal_reader_offset(r);
-        }
-        tb_wal_reader_free(r);
-    }
+    for (size_t i = 0; i < nlogs && rc == 0 && !gone; i++)
+        if (logs[i].number >= a->log_number)
+            rc = poll_file(a, &logs[i], n, &gone);
     if (rc == 0) {
         /* Read to the end: what is unread now was written during this pass. */
         a->caught_up_ns = started;
         a->lag_bytes = unread(a, logs, nlogs);
     }
-    for (size_t i = 0; i < nlogs; i++)
-        free(logs[i].path);
-    free(logs);
+    logs_free(logs, nlogs);
     if (rc == 0 && at_rest && !a->have_next && tb_seg_writer_count(a->seg) == 0)
         rc = start_at_rest(a, at_rest);
-    /* Durable before the state says so. What was archived before a gap or a sequence
-     * going back is good: it is kept, so the archive checks and replays up to there. */
-    if (rc == 0 || rc == TB_EGAP || rc == TB_EVERIFY) {
-        int wrc = tb_seg_writer_flush(a->seg);
-        if (wrc == 0)
-            wrc = save_state(a);
-        if (rc == 0)
-            rc = wrc;
-    }
+    rc = poll_settle(a, rc);
     if (rc == 0)
         a->fresh = 0;
     *n -= a->dropped - dropped;
+    return rc;
+}
+
+int tb_archiver_run(tb_archiver *a, const struct tb_archiver_loop *l, uint64_t *total)
+{
+    struct timespec ts = { l->interval_ns / 1000000000, l->interval_ns % 1000000000 };
+    uint64_t n;
+    int rc;
+    *total = 0;
+    for (;;) {
+        if ((rc = tb_archiver_poll(a, &n)) < 0)
+            break;
+        if (l->pass)
+            l->pass(l->arg, a, n, *total);
+        *total += n;
+        if ((rc = tb_archiver_rotate(a, l->once)) < 0 || l->once || *l->stop)
+            break;
+        nanosleep(&ts, NULL);
+        if (*l->stop)
+            break;
+    }
+    /* Stopping is the normal end of following: one last pass, then the segment is closed so
+     * it is whole (everything archived is durable already; this only publishes it). */
+    if (rc == 0 && !l->once && (rc = tb_archiver_poll(a, &n)) == 0) {
+        *total += n;
+        rc = tb_archiver_rotate(a, 1);
+    }
     return rc;
 }
 
@@ -1249,14 +1285,8 @@ int tb_wal_files_scan(const char *dir, enum tb_policy policy, uint64_t *next_seq
             break;
         while (rc == 0 && (more = tb_wal_reader_next(r, &rec, &len)) == 1) {
             struct tb_record_info info;
-            enum tb_policy hint;
-            int certain = tb_wb_policy_hint(rec, len, &hint);
-            if (certain < 0) {
-                rc = certain;
+            if ((rc = tb_wb_policy_refine(&policy, NULL, rec, len)) < 0)
                 break;
-            }
-            if (certain > 0 && (policy == TB_POLICY_UNKNOWN || (policy == TB_POLICY_PREPARED && hint == TB_POLICY_UNPREPARED)))
-                policy = hint;
             if ((rc = tb_record_scan(p, policy, rec, len, &info, NULL, NULL)) == 0 && info.next_seq > *next_seq)
                 *next_seq = info.next_seq;
         }
@@ -1266,9 +1296,7 @@ int tb_wal_files_scan(const char *dir, enum tb_policy policy, uint64_t *next_seq
             rc = tb_error_wrap(rc, "%s", logs[i].path);
         tb_wal_reader_free(r);
     }
-    for (size_t i = 0; i < nlogs; i++)
-        free(logs[i].path);
-    free(logs);
+    logs_free(logs, nlogs);
     if (rc == 0 && pending) {
         *pending = p;
         p = NULL;
@@ -1362,8 +1390,8 @@ static int check_state_file(const char *wal_dir, const struct check *c)
     if (rc == TB_ENOENT)
         rc = 0;
     else if (rc == 0 && (rc = state_parse(path, text, len, &st, pending)) == 0 && c->have && st.next_seq > c->expect)
-        rc = tb_error_set(TB_EVERIFY, "%s: next_seq %" PRIu64 " is beyond the archive's records, which end at sequence %"
-                          PRIu64, path, st.next_seq, c->expect - 1);
+        rc = tb_error_set(TB_EVERIFY, "%s: next_seq %" PRIu64 " is beyond the archive's records, which end at "
+                          "sequence %" PRIu64, path, st.next_seq, c->expect - 1);
     tb_pending_free(pending);
     free(text);
     free(path);

@@ -4,6 +4,7 @@
 #ifndef TB_ARCHIVER_H
 #define TB_ARCHIVER_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,12 +33,28 @@ struct tb_archiver_opts {
      * first record that tells (tb_wb_policy_hint). A policy recorded by the archive that
      * differs is refused. */
     enum tb_policy policy;
+    /* New WAL files seen by listing the directories alone, as where inotify is missing. */
+    int tap_listing_only;
 };
 
 int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o);
 /* Archives every complete record the DB's WAL files have after the last archived one, then
  * makes them durable. *n receives how many. TB_EGAP names a missing range. */
 int tb_archiver_poll(tb_archiver *a, uint64_t *n);
+/* Polls until stop: each pass archives what is new (tb_archiver_poll), tells pass (with
+ * the records it archived and the total before it) and closes the segment when due; once:
+ * one pass, then the segment is closed. Else it sleeps interval_ns between passes; at
+ * *stop (set by a signal handler) the pass under way finishes, one last pass follows (an
+ * archiver stopped after its server then holds every write), and the segment is closed.
+ * *total gets the records archived. */
+struct tb_archiver_loop {
+    int once;
+    int64_t interval_ns;
+    volatile sig_atomic_t *stop;
+    void (*pass)(void *arg, tb_archiver *a, uint64_t n, uint64_t total);
+    void *arg;
+};
+int tb_archiver_run(tb_archiver *a, const struct tb_archiver_loop *l, uint64_t *total);
 /* Closes the partial segment into a published one when due, or always with force. */
 int tb_archiver_rotate(tb_archiver *a, int force);
 uint64_t tb_archiver_next_seq(tb_archiver *a);

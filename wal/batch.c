@@ -68,87 +68,73 @@ static int slice(struct tb_wb_iter *it, const unsigned char **s, size_t *n)
     return 0;
 }
 
+/* What each tag is and what follows it: a CF id (cf), then slices (K: key, V: value). */
+enum { F_NONE, F_K, F_KV, F_VK };
+static const struct tag_info {
+    unsigned char known, kind, cf, fields;
+} tags[] = {
+    [T_DELETION] = { 1, TB_WB_DELETE, 0, F_K },
+    [T_VALUE] = { 1, TB_WB_PUT, 0, F_KV },
+    [T_MERGE] = { 1, TB_WB_MERGE, 0, F_KV },
+    [T_LOG_DATA] = { 1, TB_WB_LOG_DATA, 0, F_K },
+    [T_CF_DELETION] = { 1, TB_WB_DELETE, 1, F_K },
+    [T_CF_VALUE] = { 1, TB_WB_PUT, 1, F_KV },
+    [T_CF_MERGE] = { 1, TB_WB_MERGE, 1, F_KV },
+    [T_SINGLE_DELETION] = { 1, TB_WB_SINGLE_DELETE, 0, F_K },
+    [T_CF_SINGLE_DELETION] = { 1, TB_WB_SINGLE_DELETE, 1, F_K },
+    [T_BEGIN_PREPARE] = { 1, TB_WB_BEGIN_PREPARE, 0, F_NONE },
+    [T_END_PREPARE] = { 1, TB_WB_END_PREPARE, 0, F_K },
+    [T_COMMIT] = { 1, TB_WB_COMMIT, 0, F_K },
+    [T_ROLLBACK] = { 1, TB_WB_ROLLBACK, 0, F_K },
+    [T_NOOP] = { 1, TB_WB_NOOP, 0, F_NONE },
+    [T_CF_RANGE_DELETION] = { 1, TB_WB_DELETE_RANGE, 1, F_KV },
+    [T_RANGE_DELETION] = { 1, TB_WB_DELETE_RANGE, 0, F_KV },
+    [T_CF_BLOB_INDEX] = { 1, TB_WB_BLOB_INDEX, 1, F_KV },
+    [T_BLOB_INDEX] = { 1, TB_WB_BLOB_INDEX, 0, F_KV },
+    [T_BEGIN_PERSISTED_PREPARE] = { 1, TB_WB_BEGIN_PREPARE, 0, F_NONE },
+    [T_BEGIN_UNPREPARE] = { 1, TB_WB_BEGIN_PREPARE, 0, F_NONE },
+    /* DeletionWithTimestamp is not known: user-defined timestamps are not used by ThemisDB
+     * and replaying them needs the comparator's timestamp size; refuse, don't guess. */
+    [T_COMMIT_WITH_TS] = { 1, TB_WB_COMMIT, 0, F_VK },
+    [T_WIDE_COLUMN_ENTITY] = { 1, TB_WB_PUT_ENTITY, 0, F_KV },
+    [T_CF_WIDE_COLUMN_ENTITY] = { 1, TB_WB_PUT_ENTITY, 1, F_KV },
+};
+
+/* The fields after an entry's tag; -1 when the record ends first. */
+static int entry_fields(struct tb_wb_iter *it, const struct tag_info *t, struct tb_wb_entry *e)
+{
+    if (t->cf && varint32(it, &e->cf) < 0)
+        return -1;
+    switch (t->fields) {
+    case F_K:
+        return slice(it, &e->key, &e->klen);
+    case F_KV:
+        return slice(it, &e->key, &e->klen) < 0 || slice(it, &e->value, &e->vlen) < 0 ? -1 : 0;
+    case F_VK:
+        return slice(it, &e->value, &e->vlen) < 0 || slice(it, &e->key, &e->klen) < 0 ? -1 : 0;
+    default:
+        return 0;
+    }
+}
+
 int tb_wb_next(struct tb_wb_iter *it, struct tb_wb_entry *e)
 {
+    const struct tag_info *t;
     unsigned tag;
-    int bad = 0;
     if (it->p >= it->end)
         return 0;
     memset(e, 0, sizeof *e);
     e->offset = (size_t)(it->p - it->rec);
     tag = *it->p++;
     e->tag = tag;
-    switch (tag) {
-    case T_CF_DELETION: case T_CF_VALUE: case T_CF_MERGE: case T_CF_SINGLE_DELETION:
-    case T_CF_RANGE_DELETION: case T_CF_BLOB_INDEX: case T_CF_WIDE_COLUMN_ENTITY:
-        bad = varint32(it, &e->cf) < 0;
-        break;
-    default:
-        break;
-    }
-    switch (tag) {
-    case T_VALUE: case T_CF_VALUE:
-        e->kind = TB_WB_PUT;
-        bad |= slice(it, &e->key, &e->klen) < 0 || slice(it, &e->value, &e->vlen) < 0;
-        break;
-    case T_MERGE: case T_CF_MERGE:
-        e->kind = TB_WB_MERGE;
-        bad |= slice(it, &e->key, &e->klen) < 0 || slice(it, &e->value, &e->vlen) < 0;
-        break;
-    case T_BLOB_INDEX: case T_CF_BLOB_INDEX:
-        e->kind = TB_WB_BLOB_INDEX;
-        bad |= slice(it, &e->key, &e->klen) < 0 || slice(it, &e->value, &e->vlen) < 0;
-        break;
-    case T_WIDE_COLUMN_ENTITY: case T_CF_WIDE_COLUMN_ENTITY:
-        e->kind = TB_WB_PUT_ENTITY;
-        bad |= slice(it, &e->key, &e->klen) < 0 || slice(it, &e->value, &e->vlen) < 0;
-        break;
-    case T_DELETION: case T_CF_DELETION:
-        e->kind = TB_WB_DELETE;
-        bad |= slice(it, &e->key, &e->klen) < 0;
-        break;
-    case T_SINGLE_DELETION: case T_CF_SINGLE_DELETION:
-        e->kind = TB_WB_SINGLE_DELETE;
-        bad |= slice(it, &e->key, &e->klen) < 0;
-        break;
-    case T_RANGE_DELETION: case T_CF_RANGE_DELETION:
-        e->kind = TB_WB_DELETE_RANGE;
-        bad |= slice(it, &e->key, &e->klen) < 0 || slice(it, &e->value, &e->vlen) < 0;
-        break;
-    case T_LOG_DATA:
-        e->kind = TB_WB_LOG_DATA;
-        bad |= slice(it, &e->key, &e->klen) < 0;
-        break;
-    case T_NOOP:
-        e->kind = TB_WB_NOOP;
-        break;
-    case T_BEGIN_PREPARE: case T_BEGIN_PERSISTED_PREPARE: case T_BEGIN_UNPREPARE:
-        e->kind = TB_WB_BEGIN_PREPARE;
-        break;
-    case T_END_PREPARE:
-        e->kind = TB_WB_END_PREPARE;
-        bad |= slice(it, &e->key, &e->klen) < 0;
-        break;
-    case T_COMMIT:
-        e->kind = TB_WB_COMMIT;
-        bad |= slice(it, &e->key, &e->klen) < 0;
-        break;
-    case T_COMMIT_WITH_TS:
-        e->kind = TB_WB_COMMIT;
-        bad |= slice(it, &e->value, &e->vlen) < 0 || slice(it, &e->key, &e->klen) < 0;
-        break;
-    case T_ROLLBACK:
-        e->kind = TB_WB_ROLLBACK;
-        bad |= slice(it, &e->key, &e->klen) < 0;
-        break;
-    default:
-        /* Includes DeletionWithTimestamp: user-defined timestamps are not used by ThemisDB
-         * and replaying them needs the comparator's timestamp size; refuse, don't guess. */
+    t = tag < sizeof tags / sizeof *tags ? &tags[tag] : NULL;
+    if (!t || !t->known)
         return tb_error_set(TB_EVERIFY, "unknown or unsupported WriteBatch tag 0x%02x at byte %zu of the record", tag,
                             e->offset);
-    }
-    if (bad)
-        return tb_error_set(TB_EVERIFY, "truncated WriteBatch entry (tag 0x%02x) at byte %zu of the record", tag, e->offset);
+    e->kind = (enum tb_wb_kind)t->kind;
+    if (entry_fields(it, t, e) < 0)
+        return tb_error_set(TB_EVERIFY, "truncated WriteBatch entry (tag 0x%02x) at byte %zu of the record", tag,
+                            e->offset);
     return 1;
 }
 
@@ -393,7 +379,8 @@ int tb_wb_builder_add(struct tb_wb_builder *b, const struct tb_wb_entry *e)
     case TB_WB_MERGE: tag = T_MERGE; cftag = T_CF_MERGE; break;
     case TB_WB_PUT_ENTITY: tag = T_WIDE_COLUMN_ENTITY; cftag = T_CF_WIDE_COLUMN_ENTITY; break;
     default:
-        return tb_error_set(TB_EVERIFY, "cannot write a %s entry into a WAL file of plain batches", tb_wb_kind_name(e->kind));
+        return tb_error_set(TB_EVERIFY, "cannot write a %s entry into a WAL file of plain batches",
+                            tb_wb_kind_name(e->kind));
     }
     if (e->klen > UINT32_MAX || e->vlen > UINT32_MAX)
         return tb_error_set(TB_EVERIFY, "a WriteBatch entry of more than 4 GiB");
@@ -450,4 +437,15 @@ void tb_wb_builder_free(struct tb_wb_builder *b)
 {
     free(b->buf);
     memset(b, 0, sizeof *b);
+}
+
+int tb_wb_policy_refine(enum tb_policy *policy, enum tb_policy *hint, const void *rec, size_t len)
+{
+    enum tb_policy h;
+    int certain = tb_wb_policy_hint(rec, len, &h);
+    if (hint)
+        *hint = h;
+    if (certain > 0 && (*policy == TB_POLICY_UNKNOWN || (*policy == TB_POLICY_PREPARED && h == TB_POLICY_UNPREPARED)))
+        *policy = h;
+    return certain;
 }

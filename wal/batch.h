@@ -102,5 +102,10 @@ void tb_wb_builder_free(struct tb_wb_builder *b);
  * the record's shape did (a write-committed group ending in an empty transaction's Noop
  * looks prepared), 0 for nothing; TB_EVERIFY on a damaged record. */
 int tb_wb_policy_hint(const void *rec, size_t len, enum tb_policy *policy);
+/* What a decoder learns from rec: a *policy not known yet takes the record's hint, a
+ * prepared one becomes unprepared when the record says so; anything else stays (a
+ * contradiction is the caller's to judge). *hint (may be NULL) gets the hint; returns
+ * tb_wb_policy_hint's certainty. */
+int tb_wb_policy_refine(enum tb_policy *policy, enum tb_policy *hint, const void *rec, size_t len);
 
 #endif

@@ -37,7 +37,7 @@ struct tb_wal_reader {
     int torn;
 };
 
-int tb_wal_reader_open(tb_wal_reader **out, const char *path, uint64_t log_number, uint64_t offset)
+static int reader_new(tb_wal_reader **out, const char *path, uint64_t log_number, uint64_t offset)
 {
     tb_wal_reader *r = calloc(1, sizeof *r);
     if (!r || !(r->path = strdup(path)) || !(r->buf = malloc((size_t)BLOCK * CHUNK_BLOCKS))) {
@@ -46,6 +46,19 @@ int tb_wal_reader_open(tb_wal_reader **out, const char *path, uint64_t log_numbe
         free(r);
         return tb_error_set(TB_EIO, "out of memory");
     }
+    r->fd = -1;
+    r->log_number = log_number;
+    r->pos = r->done = offset;
+    *out = r;
+    return 0;
+}
+
+int tb_wal_reader_open(tb_wal_reader **out, const char *path, uint64_t log_number, uint64_t offset)
+{
+    tb_wal_reader *r;
+    int rc = reader_new(&r, path, log_number, offset);
+    if (rc < 0)
+        return rc;
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {
         int e = errno;
@@ -53,29 +66,22 @@ int tb_wal_reader_open(tb_wal_reader **out, const char *path, uint64_t log_numbe
         return tb_error_errno(e == ENOENT ? TB_ENOENT : TB_EIO, e, "cannot open WAL file %s", path);
     }
     posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    r->log_number = log_number;
-    r->pos = r->done = offset;
     *out = r;
     return 0;
 }
 
 int tb_wal_reader_open_fd(tb_wal_reader **out, int fd, const char *path, uint64_t log_number, uint64_t offset)
 {
-    tb_wal_reader *r = calloc(1, sizeof *r);
-    if (!r || !(r->path = strdup(path)) || !(r->buf = malloc((size_t)BLOCK * CHUNK_BLOCKS))) {
-        if (r)
-            free(r->path);
-        free(r);
-        return tb_error_set(TB_EIO, "out of memory");
-    }
+    tb_wal_reader *r;
+    int rc = reader_new(&r, path, log_number, offset);
+    if (rc < 0)
+        return rc;
     r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (r->fd < 0) {
         int e = errno;
         tb_wal_reader_free(r);
         return tb_error_errno(TB_EIO, e, "cannot duplicate the descriptor of %s", path);
     }
-    r->log_number = log_number;
-    r->pos = r->done = offset;
     *out = r;
     return 0;
 }
@@ -136,89 +142,115 @@ static int grow(tb_wal_reader *r, size_t need)
     return 0;
 }
 
-static uint32_t get32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+struct frag {
+    const unsigned char *h;    /* its header, then its payload at h + hdr */
+    unsigned type, hdr;
+    uint32_t length;
+};
+
+/* The fragment at pos, checked: 1; 0 at the end for now (*partial: a fragment cut short,
+ * a writer's tail). */
+static int read_fragment(tb_wal_reader *r, uint64_t pos, struct frag *f, int *partial)
+{
+    size_t left_in_block = BLOCK - pos % BLOCK, have;
+    int rc;
+    *partial = 0;
+    if ((rc = fill(r, pos, HDR, &have)) < 0)
+        return rc;
+    if (have < HDR) {
+        *partial = have > 0;
+        return 0;
+    }
+    f->h = r->buf + (pos - r->buf_off);
+    f->length = (uint32_t)f->h[4] | (uint32_t)f->h[5] << 8;
+    f->type = f->h[6];
+    if (f->type == T_ZERO && f->length == 0)
+        return 0; /* zeros: preallocated or not yet written space */
+    f->hdr = f->type >= T_RFULL && f->type <= T_RLAST ? RHDR : HDR;
+    if (f->hdr + f->length > left_in_block)
+        return tb_error_set(TB_EVERIFY, "WAL fragment crosses a block boundary at offset %" PRIu64 " (%s)", pos,
+                            r->path);
+    if ((rc = fill(r, pos, f->hdr + f->length, &have)) < 0)
+        return rc;
+    if (have < f->hdr + f->length) {
+        *partial = 1;
+        return 0;
+    }
+    f->h = r->buf + (pos - r->buf_off);
+    if (tb_crc32c_unmask(get32(f->h)) != tb_crc32c(0, f->h + 6, f->hdr - 6 + f->length))
+        return tb_error_set(TB_EVERIFY, "WAL checksum mismatch at offset %" PRIu64 " (%s)", pos, r->path);
+    if (f->hdr == RHDR && get32(f->h + 7) != (uint32_t)r->log_number)
+        return 0; /* a recycled file's old contents: the end */
+    return 1;
+}
+
+/* Where a fragment may come: a first or full one outside a record, the others inside. */
+static int check_order(tb_wal_reader *r, const struct frag *f, uint64_t pos, int *in_record)
+{
+    switch (f->type) {
+    case T_FULL: case T_RFULL: case T_FIRST: case T_RFIRST:
+        if (*in_record)
+            return tb_error_set(TB_EVERIFY, "WAL record starts inside another at offset %" PRIu64 " (%s)", pos,
+                                r->path);
+        /* After a block trailer, RocksDB reports the record at the end of the previous
+         * one (where the reader was), not past the trailer; so do we. */
+        r->rec_start = pos - r->done < HDR ? r->done : pos;
+        *in_record = 1;
+        return 0;
+    case T_MIDDLE: case T_RMIDDLE: case T_LAST: case T_RLAST:
+        if (!*in_record)
+            return tb_error_set(TB_EVERIFY, "WAL fragment without a start at offset %" PRIu64 " (%s)", pos, r->path);
+        return 0;
+    default:
+        return tb_error_set(TB_EVERIFY, "unknown WAL fragment type %u at offset %" PRIu64 " (%s)", f->type, pos,
+                            r->path);
+    }
+}
 
 int tb_wal_reader_next(tb_wal_reader *r, const unsigned char **rec, size_t *len)
 {
     uint64_t pos = r->done;
     int in_record = 0, partial = 0, rc;
+    struct frag f;
     r->torn = 0;
     r->rec_len = 0;
     for (;;) {
-        size_t left_in_block = BLOCK - pos % BLOCK, have;
-        const unsigned char *h;
-        unsigned type, hdr;
-        uint32_t length;
+        size_t left_in_block = BLOCK - pos % BLOCK;
         if (left_in_block < HDR) {
             pos += left_in_block; /* the block's zero trailer */
             continue;
         }
-        if ((rc = fill(r, pos, HDR, &have)) < 0)
+        if ((rc = read_fragment(r, pos, &f, &partial)) < 0)
             return rc;
-        if (have < HDR) {
-            partial = have > 0;
-            goto incomplete;
-        }
-        h = r->buf + (pos - r->buf_off);
-        length = (uint32_t)h[4] | (uint32_t)h[5] << 8;
-        type = h[6];
-        if (type == T_ZERO && length == 0) {
-            /* Zeros: preallocated or not yet written space. The end, for now. */
-            goto incomplete;
-        }
-        hdr = type >= T_RFULL && type <= T_RLAST ? RHDR : HDR;
-        if (hdr + length > left_in_block)
-            return tb_error_set(TB_EVERIFY, "WAL fragment crosses a block boundary at offset %" PRIu64 " (%s)", pos, r->path);
-        if ((rc = fill(r, pos, hdr + length, &have)) < 0)
-            return rc;
-        if (have < hdr + length) {
-            partial = 1;
-            goto incomplete;
-        }
-        h = r->buf + (pos - r->buf_off);
-        if (tb_crc32c_unmask(get32(h)) != tb_crc32c(0, h + 6, hdr - 6 + length))
-            return tb_error_set(TB_EVERIFY, "WAL checksum mismatch at offset %" PRIu64 " (%s)", pos, r->path);
-        if (hdr == RHDR && get32(h + 7) != (uint32_t)r->log_number)
-            goto incomplete; /* a recycled file's old contents: the end */
-        if (type == T_SETCOMPRESSION) {
-            if (length < 1 || h[hdr] != 0)
-                return tb_error_set(TB_EVERIFY, "compressed WAL (type %u) is not supported, at offset %" PRIu64 " (%s)",
-                                    length ? h[hdr] : 0, pos, r->path);
-            pos += hdr + length;
+        if (rc == 0)
+            break;
+        if (f.type == T_SETCOMPRESSION) {
+            if (f.length < 1 || f.h[f.hdr] != 0)
+                return tb_error_set(TB_EVERIFY, "compressed WAL (type %u) is not supported, at offset %" PRIu64
+                                    " (%s)", f.length ? f.h[f.hdr] : 0, pos, r->path);
+            pos += f.hdr + f.length;
             if (!in_record)
                 r->done = pos;
             continue;
         }
-        switch (type) {
-        case T_FULL: case T_RFULL: case T_FIRST: case T_RFIRST:
-            if (in_record)
-                return tb_error_set(TB_EVERIFY, "WAL record starts inside another at offset %" PRIu64 " (%s)", pos, r->path);
-            /* After a block trailer, RocksDB reports the record at the end of the previous
-             * one (where the reader was), not past the trailer; so do we. */
-            r->rec_start = pos - r->done < HDR ? r->done : pos;
-            in_record = 1;
-            break;
-        case T_MIDDLE: case T_RMIDDLE: case T_LAST: case T_RLAST:
-            if (!in_record)
-                return tb_error_set(TB_EVERIFY, "WAL fragment without a start at offset %" PRIu64 " (%s)", pos, r->path);
-            break;
-        default:
-            return tb_error_set(TB_EVERIFY, "unknown WAL fragment type %u at offset %" PRIu64 " (%s)", type, pos, r->path);
-        }
-        if ((rc = grow(r, r->rec_len + length)) < 0)
+        if ((rc = check_order(r, &f, pos, &in_record)) < 0 || (rc = grow(r, r->rec_len + f.length)) < 0)
             return rc;
-        if (length) /* an empty record may come first: nothing allocated yet */
-            memcpy(r->rec + r->rec_len, h + hdr, length);
-        r->rec_len += length;
-        pos += hdr + length;
-        if (type == T_FULL || type == T_RFULL || type == T_LAST || type == T_RLAST) {
+        if (f.length) /* an empty record may come first: nothing allocated yet */
+            memcpy(r->rec + r->rec_len, f.h + f.hdr, f.length);
+        r->rec_len += f.length;
+        pos += f.hdr + f.length;
+        if (f.type == T_FULL || f.type == T_RFULL || f.type == T_LAST || f.type == T_RLAST) {
             r->done = pos;
             *rec = r->rec;
             *len = r->rec_len;
             return 1;
         }
     }
-incomplete:
     r->torn = partial || in_record;
     /* Drop the cache so the next call rereads what the writer has added since. */
     r->buf_len = 0;

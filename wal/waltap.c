@@ -170,7 +170,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-int tb_wal_tap_start(tb_wal_tap **out, const char *dir, uint64_t floor)
+int tb_wal_tap_start(tb_wal_tap **out, const char *dir, uint64_t floor, int listing_only)
 {
     tb_wal_tap *t = calloc(1, sizeof *t);
     struct rlimit rl;
@@ -203,9 +203,7 @@ int tb_wal_tap_start(tb_wal_tap **out, const char *dir, uint64_t floor)
             t->max_held = rl.rlim_cur / 2;
     }
     /* Watches before the first scan: a file created between them is seen by one of them. */
-    /* TB_WAL_TAP_SCAN=1: the listing alone, as where inotify is missing (tests use it). */
-    t->ino = getenv("TB_WAL_TAP_SCAN") && strcmp(getenv("TB_WAL_TAP_SCAN"), "1") == 0 ? -1
-                                                                                    : inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    t->ino = listing_only ? -1 : inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (t->ino >= 0) {
         watch(t, 0);
         watch(t, 1);

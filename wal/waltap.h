@@ -19,8 +19,9 @@ struct tb_tap_file {
 };
 
 /* Opens every WAL file in dir and dir/archive now, then keeps opening new ones (a thread)
- * until tb_wal_tap_stop. Files numbered below floor are not opened. */
-int tb_wal_tap_start(tb_wal_tap **out, const char *dir, uint64_t floor);
+ * until tb_wal_tap_stop. Files numbered below floor are not opened. New files are seen by
+ * inotify, or with listing_only (and where inotify is missing) by listing the directories. */
+int tb_wal_tap_start(tb_wal_tap **out, const char *dir, uint64_t floor, int listing_only);
 /* The files held, by number (a copy: free with tb_wal_tap_list_free; fds stay the tap's). */
 int tb_wal_tap_list(tb_wal_tap *t, struct tb_tap_file **files, size_t *n);
 void tb_wal_tap_list_free(struct tb_tap_file *files, size_t n);

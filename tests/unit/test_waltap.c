@@ -68,13 +68,9 @@ static void round_trip(int scan)
     tb_wal_tap *t = NULL;
     char buf[64] = { 0 }, path[256], path2[256];
     int fd = -1;
-    if (scan)
-        setenv("TB_WAL_TAP_SCAN", "1", 1);
-    else
-        unsetenv("TB_WAL_TAP_SCAN");
     put("000007.log", "seven");
     put("OPTIONS-000005", "not a log");
-    is_int(tb_wal_tap_start(&t, dir, 5), 0, "%s: the tap starts", how);
+    is_int(tb_wal_tap_start(&t, dir, 5, scan), 0, "%s: the tap starts", how);
     is_int(tb_wal_tap_inotify(t), !scan, "%s: inotify %s", how, scan ? "off" : "on");
     ok(holds(t, 7, NULL), "%s: a file there at the start is held", how);
     put("000009.log", "nine, then deleted");
