@@ -1,6 +1,7 @@
 /* crypt: the encrypted stream format (docs/encryption.md) as a writer and a reader filter,
  * keyrings, and rewrapping a file's data key (rekey, add-key). */
 #include "crypt.h"
+#include "bytes.h"
 #include "error.h"
 #include "fs.h"
 
@@ -104,12 +105,6 @@ int tb_gcm_open(const unsigned char key[32], const unsigned char nonce[12], cons
 static int random_bytes(unsigned char *p, size_t n)
 {
     return RAND_bytes(p, (int)n) == 1 ? 0 : tb_error_set(TB_EIO, "no random bytes from OpenSSL");
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
 }
 
 /* The key id: the first 8 bytes of HMAC-SHA256(kek, label); it names a key without
@@ -448,7 +443,7 @@ static void chunk_nonce(const struct crypt_stream *c, uint64_t i, unsigned char 
 {
     unsigned char ctr[8];
     memcpy(nonce, c->fixed + 12, 12);
-    put64(ctr, i);
+    tb_put_le64(ctr, i);
     for (int k = 0; k < 8; k++)
         nonce[4 + k] ^= ctr[k];
 }
@@ -456,7 +451,7 @@ static void chunk_nonce(const struct crypt_stream *c, uint64_t i, unsigned char 
 static size_t chunk_aad(const struct crypt_stream *c, uint64_t i, int final, unsigned char *aad)
 {
     memcpy(aad, c->fixed, TB_CRYPT_FIXED_LEN);
-    put64(aad + TB_CRYPT_FIXED_LEN, i);
+    tb_put_le64(aad + TB_CRYPT_FIXED_LEN, i);
     aad[TB_CRYPT_FIXED_LEN + 8] = (unsigned char)final;
     return TB_CRYPT_FIXED_LEN + 9;
 }
