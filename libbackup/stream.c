@@ -1,6 +1,7 @@
 /* stream: the byte-stream vtable and its filters: fd/file, memory, zstd, sha256, counter. */
 #include "stream.h"
 #include "error.h"
+#include "fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -150,17 +151,8 @@ static int fd_read(tb_stream *s, void *buf, size_t len, size_t *n)
 static int fd_write(tb_stream *s, const void *buf, size_t len)
 {
     struct fd_stream *f = (struct fd_stream *)s;
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = write(f->fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return tb_error_errno(errno == ENOSPC ? TB_ENOSPC : TB_EIO, errno,
-                                  "write failed (%s)", f->name);
-        p += w;
-        len -= (size_t)w;
-    }
+    if (tb_fs_write_all(f->fd, buf, len) < 0)
+        return tb_error_io(errno, "write failed (%s)", f->name);
     return 0;
 }
 
@@ -171,7 +163,7 @@ static int fd_close(tb_stream *s)
     struct fd_stream *f = (struct fd_stream *)s;
     int rc = 0;
     if (f->on_close == ON_CLOSE_FSYNC && fsync(f->fd) < 0)
-        rc = tb_error_errno(errno == ENOSPC ? TB_ENOSPC : TB_EIO, errno, "fsync failed (%s)", f->name);
+        rc = tb_error_io(errno, "fsync failed (%s)", f->name);
     /* Only starts the writeback (the caller fsyncs later): errors show at that fsync. */
     if (f->on_close == ON_CLOSE_WRITEBACK)
         (void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
@@ -427,37 +419,39 @@ struct zstd_stream {
     size_t last_ret;    /* reader: last ZSTD_decompressStream result (0 = frame complete) */
 };
 
+/* The one zstd compress loop: compresses buf (may be empty) and writes what comes out to
+ * next. ZSTD_e_continue takes all of buf in; ZSTD_e_end also writes the frame out whole. */
+static int zstd_compress(struct zstd_stream *z, const void *buf, size_t len, ZSTD_EndDirective end)
+{
+    ZSTD_inBuffer in = { buf, len, 0 };
+    size_t rem;
+    int rc;
+    do {
+        ZSTD_outBuffer out = { z->buf, z->cap, 0 };
+        rem = ZSTD_compressStream2(z->c, &out, &in, end);
+        if (ZSTD_isError(rem))
+            return tb_error_set(TB_EIO, "zstd compression failed: %s (%s)", ZSTD_getErrorName(rem), z->s.name);
+        if (out.pos && (rc = tb_stream_write(z->s.next, z->buf, out.pos)) < 0)
+            return rc;
+    } while (end == ZSTD_e_end ? rem != 0 : in.pos < in.size);
+    return 0;
+}
+
 static int zstd_write(tb_stream *s, const void *buf, size_t len)
 {
-    struct zstd_stream *z = (struct zstd_stream *)s;
-    ZSTD_inBuffer in = { buf, len, 0 };
-    int rc;
-    while (in.pos < in.size) {
-        ZSTD_outBuffer out = { z->buf, z->cap, 0 };
-        size_t r = ZSTD_compressStream2(z->c, &out, &in, ZSTD_e_continue);
-        if (ZSTD_isError(r))
-            return tb_error_set(TB_EIO, "zstd compression failed: %s (%s)", ZSTD_getErrorName(r), s->name);
-        if (out.pos && (rc = tb_stream_write(s->next, z->buf, out.pos)) < 0)
-            return rc;
-    }
-    return 0;
+    return zstd_compress((struct zstd_stream *)s, buf, len, ZSTD_e_continue);
 }
 
 static int zstd_wclose(tb_stream *s)
 {
-    struct zstd_stream *z = (struct zstd_stream *)s;
-    ZSTD_inBuffer in = { NULL, 0, 0 };
-    size_t r;
-    int rc;
-    do {
-        ZSTD_outBuffer out = { z->buf, z->cap, 0 };
-        r = ZSTD_compressStream2(z->c, &out, &in, ZSTD_e_end);
-        if (ZSTD_isError(r))
-            return tb_error_set(TB_EIO, "zstd compression failed: %s (%s)", ZSTD_getErrorName(r), s->name);
-        if (out.pos && (rc = tb_stream_write(s->next, z->buf, out.pos)) < 0)
-            return rc;
-    } while (r != 0);
-    return 0;
+    return zstd_compress((struct zstd_stream *)s, NULL, 0, ZSTD_e_end);
+}
+
+int tb_stream_zstd_end_frame(tb_stream *s)
+{
+    if (tb_interrupted)
+        return tb_error_check_interrupt();
+    return zstd_wclose(s);
 }
 
 static int zstd_read(tb_stream *s, void *buf, size_t len, size_t *n)

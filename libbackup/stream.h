@@ -60,6 +60,10 @@ int tb_stream_null_writer(tb_stream **out);
  * decompressing reader. Both take ownership of next. */
 int tb_stream_zstd_writer(tb_stream **out, tb_stream *next, int level, int threads);
 int tb_stream_zstd_reader(tb_stream **out, tb_stream *next);
+/* Ends the zstd writer s's current frame and writes it whole to the stream below (which is
+ * neither closed nor synced); what is written next starts a new frame (a WAL segment's
+ * flush: every frame on disk is complete). */
+int tb_stream_zstd_end_frame(tb_stream *s);
 
 /* sha256: a tee that hashes every byte passing through (reads or writes).
  * The digest is valid after close (writer) or after the end of stream (reader). */
