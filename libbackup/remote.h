@@ -3,6 +3,7 @@
 #ifndef TB_REMOTE_H
 #define TB_REMOTE_H
 
+#include "crypt.h"
 #include "s3.h"
 #include "stream.h"
 
@@ -41,9 +42,10 @@ int tb_remote_reader(tb_stream **out, tb_s3 *s, const char *url);
  * index never names a segment that is not there: segments go first, then index.tsv and
  * cf.tsv. push_segment sends one closed segment; catch_up lists the prefix and sends every
  * local segment that is missing or of another size there (after a restart or a failed
- * push). *pushed (may be NULL) counts the segments sent. */
-int tb_remote_push_segment(tb_s3 *s, const char *dir, const char *url, const char *name);
-int tb_remote_push_catch_up(tb_s3 *s, const char *dir, const char *url, unsigned *pushed);
+ * push). *pushed (may be NULL) counts the segments sent. keys: the archive's keyring (NULL:
+ * plain), to read a sealed segment the local index lacks. */
+int tb_remote_push_segment(tb_s3 *s, const char *dir, tb_keyring *keys, const char *url, const char *name);
+int tb_remote_push_catch_up(tb_s3 *s, const char *dir, tb_keyring *keys, const char *url, unsigned *pushed);
 
 /* Retention of a WAL archive in S3, keeping the push's promise that the remote index names
  * no missing segment. plan downloads index.tsv, and the segments the cut may take (read for
@@ -52,11 +54,12 @@ int tb_remote_push_catch_up(tb_s3 *s, const char *dir, const char *url, unsigned
  * the index and *cut how many leading segments no backup from sequence base on needs. drop
  * takes those cut segments away: it reads index.tsv again (an archiver may have pushed since)
  * and refuses if its first segments are no longer the planned ones, uploads index.tsv
- * without them, and only then deletes their objects; *gone (malloc'd) lists them. */
+ * without them, and only then deletes their objects; *gone (malloc'd) lists them. keys: the
+ * archive's keyring (NULL: plain), to read its sealed segments. */
 struct tb_seg_info;
-int tb_remote_wal_plan(tb_s3 *s, const char *url, const char *scratch, uint64_t base, char **dir,
+int tb_remote_wal_plan(tb_s3 *s, const char *url, tb_keyring *keys, const char *scratch, uint64_t base, char **dir,
                        struct tb_seg_info **segs, size_t *n, size_t *cut);
-int tb_remote_wal_drop(tb_s3 *s, const char *url, const char *dir, const struct tb_seg_info *planned, size_t cut,
-                       struct tb_seg_info **gone, size_t *ngone);
+int tb_remote_wal_drop(tb_s3 *s, const char *url, tb_keyring *keys, const char *dir, const struct tb_seg_info *planned,
+                       size_t cut, struct tb_seg_info **gone, size_t *ngone);
 
 #endif

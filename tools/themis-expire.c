@@ -132,10 +132,10 @@ static int wal_plan(uint64_t base, char **scratch_dir, struct tb_seg_info **segs
     if (tb_s3_is_url(wal_dir)) {
         if ((rc = s3_client()) < 0)
             return rc;
-        return tb_remote_wal_plan(s3, wal_dir, tool_tmpdir(), base, scratch_dir, segs, nsegs, cut);
+        return tb_remote_wal_plan(s3, wal_dir, keys, tool_tmpdir(), base, scratch_dir, segs, nsegs, cut);
     }
-    if ((rc = tb_seg_index_load(wal_dir, segs, nsegs)) == 0)
-        rc = tb_archive_unneeded_prefix(wal_dir, *segs, *nsegs, base, cut);
+    if ((rc = tb_seg_index_load(wal_dir, keys, segs, nsegs)) == 0)
+        rc = tb_archive_unneeded_prefix(wal_dir, keys, *segs, *nsegs, base, cut);
     return rc;
 }
 
@@ -159,7 +159,6 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "--backup-root is required");
     if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
         return status;
-    tb_seg_set_keys(keys);
     if (keep_days < 0)
         return tool_usage(&cli, "--keep-days N is required (the upgrade guide says 30)");
     if (keep_min < 1)
@@ -250,7 +249,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; dry_run && i < cut; i++)
         print_removed(wal_dir, segs[i].name, NULL);
     if (!dry_run && cut) {
-        rc = wal_scratch ? tb_remote_wal_drop(s3, wal_dir, wal_scratch, segs, cut, &gone, &ngone)
+        rc = wal_scratch ? tb_remote_wal_drop(s3, wal_dir, keys, wal_scratch, segs, cut, &gone, &ngone)
                          : tb_seg_index_drop_prefix(wal_dir, cut, &gone, &ngone);
         for (size_t i = 0; rc == 0 && i < ngone; i++)
             print_removed(wal_dir, gone[i].name, NULL);

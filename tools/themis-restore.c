@@ -169,6 +169,7 @@ static int recover(void)
     if ((rc = tb_restore_run(&o, NULL)) < 0)
         goto cleanup;
     ro.wal_dir = wal_dir;
+    ro.keys = keys; /* an encrypted WAL archive */
     ro.db_path = stage;
     ro.target_ns = t;
     /* What the linked RocksDB cannot flush into, the server's own applies from a WAL file. */
@@ -273,7 +274,6 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "unexpected argument");
     if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
         return status;
-    tb_seg_set_keys(keys); /* an encrypted WAL archive, for --target-time */
     if (target_time || backup_root || wal_dir) {
         if (!target_time || !backup_root || !wal_dir || !target || backup_dir || from || verify_only)
             return tool_usage(&cli, "one-command recovery takes --backup-root, --wal-directory, --target-time and --target");

@@ -106,13 +106,14 @@ static int stream_segment(void *arg, const char *path, const struct tb_seg_info 
 struct pusher {
     tb_s3 *s3;
     const char *dir, *url;
+    tb_keyring *keys;
     int behind;
 };
 
 static int push_catch_up(struct pusher *p)
 {
     unsigned n = 0;
-    int rc = tb_remote_push_catch_up(p->s3, p->dir, p->url, &n);
+    int rc = tb_remote_push_catch_up(p->s3, p->dir, p->keys, p->url, &n);
     if (rc == 0 && verbose && n)
         fprintf(stderr, "%s: pushed %u segment%s to %s\n", cli.tool, n, n == 1 ? "" : "s", p->url);
     p->behind = rc < 0;
@@ -126,7 +127,7 @@ static int push_segment(void *arg, const char *path, const struct tb_seg_info *s
     (void)path;
     if (p->behind) {
         rc = push_catch_up(p);
-    } else if ((rc = tb_remote_push_segment(p->s3, p->dir, p->url, s->name)) == 0 && verbose) {
+    } else if ((rc = tb_remote_push_segment(p->s3, p->dir, p->keys, p->url, s->name)) == 0 && verbose) {
         fprintf(stderr, "%s: pushed %s to %s\n", cli.tool, s->name, p->url);
     }
     /* A push cut by our own stop signal is no failure: the catch-up at the end sends it.
@@ -220,7 +221,6 @@ int main(int argc, char **argv)
     if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
         return status;
     /* The key opens sealed segments (--check, resuming); only --encrypt seals new ones. */
-    tb_seg_set_keys(keys);
     if (!encrypt && keys && !check)
         return tool_usage(&cli, "--key-file and --passphrase-file go with --encrypt (or --check)");
     if (!wal_dir == !to_stdout)
@@ -245,7 +245,7 @@ int main(int argc, char **argv)
         tool_catch_signals_with(follow_on_signal);
     if (check) {
         uint64_t records, first, next;
-        rc = tb_archive_check(wal_dir, &records, &first, &next);
+        rc = tb_archive_check(wal_dir, keys, &records, &first, &next);
         if (rc < 0)
             return tool_fail(&cli, rc);
         printf("%" PRIu64 " records, sequences %" PRIu64 "..%" PRIu64 ", checksums and continuity good\n", records, first,
@@ -273,11 +273,13 @@ int main(int argc, char **argv)
         if ((rc = tool_s3_new(&push.s3)) < 0)
             goto out;
         push.dir = wal_dir;
+        push.keys = keys;
         push.url = push_url;
         o.published = push_segment;
         o.published_arg = &push;
     }
     o.wal_dir = wal_dir;
+    o.keys = keys;
     o.segment_size = (uint64_t)segment_size;
     o.segment_ns = segment_seconds * 1000000000LL;
     o.level = (int)level;

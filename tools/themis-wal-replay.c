@@ -69,7 +69,6 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "missing --wal-directory");
     if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
         return status;
-    tb_seg_set_keys(keys);
     if (target_time && target_seq)
         return tool_usage(&cli, "give at most one of --target-time and --target-seq");
     if (target_time && (rc = tb_time_parse(target_time, &o.target_ns)) < 0)
@@ -100,6 +99,7 @@ int main(int argc, char **argv)
         wal_dir = fetched;
     }
     o.wal_dir = wal_dir;
+    o.keys = keys;
     o.db_path = sub;
     o.target_seq = (uint64_t)target_seq;
     o.dry_run = dry_run;

@@ -699,9 +699,9 @@ static int walfile_pass(const struct tb_replay_opts *o, struct tb_replay_result 
     res->reached_ts = res->base_ts;
     res->batches = res->ops = res->file_records = res->file_bytes = 0;
     if (progress)
-        rc = tb_seg_walk_progress(o->wal_dir, apply_fn, a, o->progress, o->progress_arg, o->progress_total);
+        rc = tb_seg_walk_progress(o->wal_dir, o->keys, apply_fn, a, o->progress, o->progress_arg, o->progress_total);
     else
-        rc = tb_seg_walk(o->wal_dir, apply_fn, a);
+        rc = tb_seg_walk(o->wal_dir, o->keys, apply_fn, a);
     if (rc == 0)
         rc = walfile_flush(a);
     res->file_next_seq = a->next_hdr;
@@ -868,7 +868,7 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
     }
     w.res = res;
     w.base = res->base_seq;
-    if ((rc = tb_seg_walk(o->wal_dir, window_fn, &w)) < 0)
+    if ((rc = tb_seg_walk(o->wal_dir, o->keys, window_fn, &w)) < 0)
         return rc;
     res->reached_seq = res->base_seq;
     res->reached_ts = res->base_ts;
@@ -982,7 +982,7 @@ int tb_replay_run(const struct tb_replay_opts *o, struct tb_replay_result *res)
     a.wo = rocksdb_writeoptions_create();
     rocksdb_writeoptions_disable_WAL(a.wo, 1);
     a.wb = rocksdb_writebatch_create();
-    rc = tb_seg_walk_progress(o->wal_dir, apply_fn, &a, o->progress, o->progress_arg, o->progress_total);
+    rc = tb_seg_walk_progress(o->wal_dir, o->keys, apply_fn, &a, o->progress, o->progress_arg, o->progress_total);
     if (rc == 0)
         rc = rocks_flush(&a);
     if (rc == 0) {
