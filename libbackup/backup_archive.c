@@ -478,11 +478,9 @@ static const struct tb_stream_ops entry_ops = { entry_read, NULL, NULL, entry_fr
 
 int tb_archive_entry_stream(tb_archive_reader *r, tb_stream **out)
 {
-    struct entry_stream *s = calloc(1, sizeof *s);
+    struct entry_stream *s = tb_stream_alloc(sizeof *s, &entry_ops, NULL, r->src->name);
     if (!s)
-        return tb_error_set(TB_EIO, "out of memory");
-    s->s.ops = &entry_ops;
-    s->s.name = r->src->name;
+        return TB_EIO;
     s->r = r;
     *out = &s->s;
     return 0;

@@ -15,6 +15,19 @@
 
 /* ---- the vtable ---------------------------------------------------------- */
 
+void *tb_stream_alloc(size_t size, const struct tb_stream_ops *ops, tb_stream *next, const char *name)
+{
+    tb_stream *s = calloc(1, size);
+    if (!s) {
+        tb_error_set(TB_EIO, "out of memory");
+        return NULL;
+    }
+    s->ops = ops;
+    s->next = next;
+    s->name = next ? next->name : name;
+    return s;
+}
+
 int tb_stream_read(tb_stream *s, void *buf, size_t len, size_t *n)
 {
     *n = 0;
@@ -188,11 +201,10 @@ static const struct tb_stream_ops fd_ops = { fd_read, fd_write, fd_close, fd_fre
 static int fd_new(tb_stream **out, int fd, int own_fd, int on_close, const char *name)
 {
     size_t nl = strlen(name) + 1;
-    struct fd_stream *f = calloc(1, sizeof *f + nl);
+    struct fd_stream *f = tb_stream_alloc(sizeof *f + nl, &fd_ops, NULL, NULL);
     if (!f)
-        return tb_error_set(TB_EIO, "out of memory");
+        return TB_EIO;
     memcpy(f->name, name, nl);
-    f->s.ops = &fd_ops;
     f->s.name = f->name;
     f->fd = fd;
     f->own_fd = own_fd;
@@ -282,11 +294,9 @@ static const struct tb_stream_ops mem_write_ops = { NULL, mem_write, NULL, mem_f
 
 int tb_stream_mem_reader(tb_stream **out, const void *buf, size_t len)
 {
-    struct mem_stream *m = calloc(1, sizeof *m);
+    struct mem_stream *m = tb_stream_alloc(sizeof *m, &mem_read_ops, NULL, "memory");
     if (!m)
-        return tb_error_set(TB_EIO, "out of memory");
-    m->s.ops = &mem_read_ops;
-    m->s.name = "memory";
+        return TB_EIO;
     m->rbuf = buf;
     m->len = len;
     *out = &m->s;
@@ -295,11 +305,9 @@ int tb_stream_mem_reader(tb_stream **out, const void *buf, size_t len)
 
 int tb_stream_mem_writer(tb_stream **out)
 {
-    struct mem_stream *m = calloc(1, sizeof *m);
+    struct mem_stream *m = tb_stream_alloc(sizeof *m, &mem_write_ops, NULL, "memory");
     if (!m)
-        return tb_error_set(TB_EIO, "out of memory");
-    m->s.ops = &mem_write_ops;
-    m->s.name = "memory";
+        return TB_EIO;
     *out = &m->s;
     return 0;
 }
@@ -326,13 +334,7 @@ static const struct tb_stream_ops null_ops = { NULL, null_write, NULL, plain_fre
 
 int tb_stream_null_writer(tb_stream **out)
 {
-    tb_stream *s = calloc(1, sizeof *s);
-    if (!s)
-        return tb_error_set(TB_EIO, "out of memory");
-    s->ops = &null_ops;
-    s->name = "/dev/null";
-    *out = s;
-    return 0;
+    return (*out = tb_stream_alloc(sizeof **out, &null_ops, NULL, "/dev/null")) ? 0 : TB_EIO;
 }
 
 struct borrow_stream {
@@ -354,11 +356,9 @@ static const struct tb_stream_ops borrow_ops = { borrow_read, borrow_write, NULL
 
 int tb_stream_borrow(tb_stream **out, tb_stream *target)
 {
-    struct borrow_stream *b = calloc(1, sizeof *b);
+    struct borrow_stream *b = tb_stream_alloc(sizeof *b, &borrow_ops, NULL, target->name);
     if (!b)
-        return tb_error_set(TB_EIO, "out of memory");
-    b->s.ops = &borrow_ops;
-    b->s.name = target->name;
+        return TB_EIO;
     b->target = target;
     *out = &b->s;
     return 0;
@@ -387,10 +387,10 @@ static const struct tb_stream_ops peek_ops = { peek_read, NULL, NULL, plain_free
 
 int tb_stream_peek(tb_stream **out, tb_stream *next, unsigned char *buf, size_t len, size_t *n)
 {
-    struct peek_stream *p = calloc(1, sizeof *p);
+    struct peek_stream *p = tb_stream_alloc(sizeof *p, &peek_ops, next, NULL);
     int rc;
     if (!p)
-        return tb_error_set(TB_EIO, "out of memory");
+        return TB_EIO;
     if (len > sizeof p->head)
         len = sizeof p->head;
     if ((rc = tb_stream_read_full(next, p->head, len, &p->len)) < 0) {
@@ -399,9 +399,6 @@ int tb_stream_peek(tb_stream **out, tb_stream *next, unsigned char *buf, size_t 
     }
     memcpy(buf, p->head, p->len);
     *n = p->len;
-    p->s.ops = &peek_ops;
-    p->s.next = next;
-    p->s.name = next->name;
     *out = &p->s;
     return 0;
 }
@@ -499,13 +496,10 @@ static const struct tb_stream_ops zstd_r_ops = { zstd_read, NULL, NULL, zstd_fre
 
 int tb_stream_zstd_writer(tb_stream **out, tb_stream *next, int level, int threads)
 {
-    struct zstd_stream *z = calloc(1, sizeof *z);
+    struct zstd_stream *z = tb_stream_alloc(sizeof *z, &zstd_w_ops, next, NULL);
     size_t r;
     if (!z)
-        return tb_error_set(TB_EIO, "out of memory");
-    z->s.ops = &zstd_w_ops;
-    z->s.next = next;
-    z->s.name = next->name;
+        return TB_EIO;
     z->cap = ZSTD_CStreamOutSize();
     z->buf = malloc(z->cap);
     z->c = ZSTD_createCCtx();
@@ -537,12 +531,9 @@ int tb_stream_zstd_writer(tb_stream **out, tb_stream *next, int level, int threa
 
 int tb_stream_zstd_reader(tb_stream **out, tb_stream *next)
 {
-    struct zstd_stream *z = calloc(1, sizeof *z);
+    struct zstd_stream *z = tb_stream_alloc(sizeof *z, &zstd_r_ops, next, NULL);
     if (!z)
-        return tb_error_set(TB_EIO, "out of memory");
-    z->s.ops = &zstd_r_ops;
-    z->s.next = next;
-    z->s.name = next->name;
+        return TB_EIO;
     z->cap = ZSTD_DStreamInSize();
     z->buf = malloc(z->cap);
     z->d = ZSTD_createDCtx();
@@ -611,12 +602,9 @@ static const struct tb_stream_ops sha_ops = { sha_read, sha_write, sha_close, sh
 
 int tb_stream_sha256(tb_stream **out, tb_stream *next)
 {
-    struct sha_stream *h = calloc(1, sizeof *h);
+    struct sha_stream *h = tb_stream_alloc(sizeof *h, &sha_ops, next, NULL);
     if (!h)
-        return tb_error_set(TB_EIO, "out of memory");
-    h->s.ops = &sha_ops;
-    h->s.next = next;
-    h->s.name = next->name;
+        return TB_EIO;
     h->md = EVP_MD_CTX_new();
     if (!h->md || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(h->md);
@@ -682,12 +670,9 @@ static const struct tb_stream_ops counter_ops = { counter_read, counter_write, N
 
 int tb_stream_counter(tb_stream **out, tb_stream *next, tb_progress_cb cb, void *arg)
 {
-    struct counter_stream *c = calloc(1, sizeof *c);
+    struct counter_stream *c = tb_stream_alloc(sizeof *c, &counter_ops, next, NULL);
     if (!c)
-        return tb_error_set(TB_EIO, "out of memory");
-    c->s.ops = &counter_ops;
-    c->s.next = next;
-    c->s.name = next->name;
+        return TB_EIO;
     c->cb = cb;
     c->arg = arg;
     *out = &c->s;
@@ -767,11 +752,8 @@ int tb_stream_rate_limit(tb_stream **out, tb_stream *next, uint64_t bytes_per_se
     struct rate_stream *r;
     if (!bytes_per_sec)
         return tb_error_set(TB_EUSAGE, "a rate limit must be above 0");
-    if (!(r = calloc(1, sizeof *r)))
-        return tb_error_set(TB_EIO, "out of memory");
-    r->s.ops = &rate_ops;
-    r->s.next = next;
-    r->s.name = next->name;
+    if (!(r = tb_stream_alloc(sizeof *r, &rate_ops, next, NULL)))
+        return TB_EIO;
     r->rate = bytes_per_sec;
     r->now = now ? now : mono_ns;
     r->sleep = sleep ? sleep : nano_sleep;

@@ -25,6 +25,11 @@ struct tb_stream {
     int closed;
 };
 
+/* For filters and drivers: a zeroed struct of size bytes that starts with its tb_stream, with
+ * ops, over next (may be NULL; owned once the constructor succeeds), named as next is, or name
+ * when there is no next. NULL with the error set when out of memory. */
+void *tb_stream_alloc(size_t size, const struct tb_stream_ops *ops, tb_stream *next, const char *name);
+
 int tb_stream_read(tb_stream *s, void *buf, size_t len, size_t *n);
 /* Reads until len bytes or end of stream. */
 int tb_stream_read_full(tb_stream *s, void *buf, size_t len, size_t *n);
