@@ -28,15 +28,23 @@ void *tb_stream_alloc(size_t size, const struct tb_stream_ops *ops, tb_stream *n
     return s;
 }
 
-int tb_stream_read(tb_stream *s, void *buf, size_t len, size_t *n)
+/* What keeps a read or write (op) from reaching s: a signal, or s cannot do it (has_op 0;
+ * s is then "lacks", e.g. "write-only"). 0 when nothing does. */
+static int refused(tb_stream *s, int has_op, const char *op, const char *lacks)
 {
-    *n = 0;
     if (tb_interrupted)
         return tb_error_check_interrupt();
-    if (!s->ops->read)
-        return tb_error_set(TB_EIO, "read: stream is write-only (%s)", s->name);
-    if (len == 0)
-        return 0;
+    if (!has_op)
+        return tb_error_set(TB_EIO, "%s: stream is %s (%s)", op, lacks, s->name);
+    return 0;
+}
+
+int tb_stream_read(tb_stream *s, void *buf, size_t len, size_t *n)
+{
+    int rc = refused(s, s->ops->read != NULL, "read", "write-only");
+    *n = 0;
+    if (rc < 0 || len == 0)
+        return rc;
     return s->ops->read(s, buf, len, n);
 }
 
@@ -56,12 +64,9 @@ int tb_stream_read_full(tb_stream *s, void *buf, size_t len, size_t *n)
 
 int tb_stream_write(tb_stream *s, const void *buf, size_t len)
 {
-    if (tb_interrupted)
-        return tb_error_check_interrupt();
-    if (!s->ops->write)
-        return tb_error_set(TB_EIO, "write: stream is read-only (%s)", s->name);
-    if (len == 0)
-        return 0;
+    int rc = refused(s, s->ops->write != NULL, "write", "read-only");
+    if (rc < 0 || len == 0)
+        return rc;
     return s->ops->write(s, buf, len);
 }
 
@@ -284,9 +289,8 @@ static int mem_write(tb_stream *s, const void *buf, size_t len)
 
 static void mem_free(tb_stream *s)
 {
-    struct mem_stream *m = (struct mem_stream *)s;
-    free(m->wbuf);
-    free(m);
+    free(((struct mem_stream *)s)->wbuf);
+    free(s);
 }
 
 static const struct tb_stream_ops mem_read_ops = { mem_read, NULL, NULL, mem_free };
