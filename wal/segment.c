@@ -222,7 +222,10 @@ cleanup:
 
 uint64_t tb_seg_writer_count(tb_seg_writer *w) { return w->count; }
 const struct tb_seg_record *tb_seg_writer_last(tb_seg_writer *w) { return &w->last; }
-uint64_t tb_seg_writer_bytes(tb_seg_writer *w) { return w->bytes + (w->counted ? tb_stream_counter_bytes(w->counted) : 0); }
+uint64_t tb_seg_writer_bytes(tb_seg_writer *w)
+{
+    return w->bytes + (w->counted ? tb_stream_counter_bytes(w->counted) : 0);
+}
 int64_t tb_seg_writer_first_ts(tb_seg_writer *w) { return w->count ? w->first_ts : 0; }
 
 int tb_seg_writer_append(tb_seg_writer *w, const struct tb_seg_record *r)
@@ -408,64 +411,66 @@ static int is_partial(const char *path)
     return strcmp(slash ? slash + 1 : path, TB_SEG_PARTIAL) == 0;
 }
 
+/* A segment file's bytes: a published one's read as they are needed; the partial one's (the
+ * archiver may be writing it, or was killed mid-frame) read at once into *whole and cut to its
+ * complete frames (the archiver cuts the rest when it next starts). */
+static int segment_bytes(tb_stream **out, const char *path, char **whole)
+{
+    size_t len = 0, good = 0, fl;
+    int rc;
+    if (!is_partial(path))
+        return tb_stream_file(out, path, "r");
+    if ((rc = tb_fs_read_file(path, whole, &len)) < 0)
+        return rc;
+    while (good < len && !ZSTD_isError(fl = ZSTD_findFrameCompressedSize(*whole + good, len - good)))
+        good += fl;
+    return tb_stream_mem_reader(out, *whole, good);
+}
+
+/* The records' bytes from the segment's bytes f (owned; freed on failure): counted for
+ * progress (may be NULL), opened with keys when sealed (an encrypted archive's segment is
+ * recognised by its first bytes), decompressed. */
+static int segment_decoder(tb_stream **out, tb_stream *f, tb_keyring *keys, tb_progress_cb progress,
+                           void *progress_arg)
+{
+    tb_stream *p = NULL;
+    unsigned char magic[8];
+    size_t n = 0;
+    int rc = progress ? tb_stream_counter(&p, f, progress, progress_arg) : 0;
+    if (rc == 0 && progress)
+        f = p;
+    if (rc == 0 && (rc = tb_stream_peek(&p, f, magic, 8, &n)) == 0)
+        f = p;
+    if (rc == 0 && tb_crypt_is_encrypted(magic, n) && (rc = tb_crypt_reader(&p, f, keys)) == 0)
+        f = p;
+    if (rc == 0)
+        rc = tb_stream_zstd_reader(out, f);
+    if (rc < 0)
+        tb_stream_free(f);
+    return rc;
+}
+
 /* progress (may be NULL) counts the compressed bytes read from the file. */
 static int reader_open(tb_seg_reader **out, const char *path, tb_keyring *keys, tb_progress_cb progress,
                        void *progress_arg)
 {
     tb_seg_reader *rd = calloc(1, sizeof *rd);
-    tb_stream *f = NULL, *p = NULL, *c = NULL;
+    tb_stream *f = NULL;
     unsigned char magic[8];
     size_t n;
+    struct stat st;
     int rc;
     if (!rd || !(rd->path = strdup(path))) {
         free(rd);
         return tb_error_set(TB_EIO, "out of memory");
     }
-    {
-        struct stat st;
-        if (stat(path, &st) == 0 && st.st_size == 0) {
-            *out = rd; /* an empty partial segment: no records */
-            return 0;
-        }
+    if (stat(path, &st) == 0 && st.st_size == 0) {
+        *out = rd; /* an empty partial segment: no records */
+        return 0;
     }
-    if (is_partial(path)) {
-        /* The archiver may be writing it, or was killed mid-frame: only its complete
-         * frames are archived (the archiver cuts the rest when it next starts). */
-        size_t len = 0, good = 0;
-        if ((rc = tb_fs_read_file(path, &rd->whole, &len)) < 0)
-            goto fail;
-        for (size_t fl; good < len && !ZSTD_isError(fl = ZSTD_findFrameCompressedSize(rd->whole + good, len - good));)
-            good += fl;
-        rc = tb_stream_mem_reader(&f, rd->whole, good);
-    } else {
-        rc = tb_stream_file(&f, path, "r");
-    }
-    if (rc < 0)
+    if ((rc = segment_bytes(&f, path, &rd->whole)) < 0 ||
+        (rc = segment_decoder(&rd->s, f, keys, progress, progress_arg)) < 0)
         goto fail;
-    if (progress) {
-        if ((rc = tb_stream_counter(&c, f, progress, progress_arg)) < 0) {
-            tb_stream_free(f);
-            goto fail;
-        }
-        f = c;
-    }
-    /* A sealed segment (encrypted archive) is recognised by its first bytes. */
-    if ((rc = tb_stream_peek(&p, f, magic, 8, &n)) < 0) {
-        tb_stream_free(f);
-        goto fail;
-    }
-    f = p;
-    if (tb_crypt_is_encrypted(magic, n)) {
-        if ((rc = tb_crypt_reader(&p, f, keys)) < 0) {
-            tb_stream_free(f);
-            goto fail;
-        }
-        f = p;
-    }
-    if ((rc = tb_stream_zstd_reader(&rd->s, f)) < 0) {
-        tb_stream_free(f);
-        goto fail;
-    }
     rc = tb_stream_read_full(rd->s, magic, 8, &n);
     if (rc == 0 && n == 0) {
         *out = rd; /* an empty partial segment */
@@ -710,83 +715,88 @@ static int index_entry(struct tb_tsv *t, char *line, struct tb_seg_info *s)
     if (!seg_name(f[6], &first, &next))
         return tb_tsv_error(t, "'%.80s' is not a segment's name (FIRST-NEXT.wal.zst, 20 digits each)", f[6]);
     if (first != s->first_seq || next != s->next_seq)
-        return tb_tsv_error(t, "sequences %" PRIu64 "..%" PRIu64 " are not those of its segment's name %s", s->first_seq,
-                            s->next_seq, f[6]);
+        return tb_tsv_error(t, "sequences %" PRIu64 "..%" PRIu64 " are not those of its segment's name %s",
+                            s->first_seq, s->next_seq, f[6]);
     memcpy(s->sha256, f[5], 65);
     memcpy(s->name, f[6], 50);
     return 0;
 }
 
-/* A line may start after the one before ends: sequences between that went to no record
- * (the segment's first record is marked RESYNC, which --check and replay verify: a jump
- * without it is a gap, exit 4). A segment of Prepares alone takes no sequence: FIRST-FIRST,
- * before the segment that starts at FIRST too. */
+/* Where s may stand after the k segments v already parsed (lines: their line numbers) and the
+ * "# from" sequence from (line from_line). A line may start after the one before ends:
+ * sequences between that went to no record (the segment's first record is marked RESYNC,
+ * which --check and replay verify: a jump without it is a gap, exit 4). A segment of
+ * Prepares alone takes no sequence: FIRST-FIRST, before the segment that starts at FIRST too. */
+static int index_order(struct tb_tsv *t, const struct tb_seg_info *s, const struct tb_seg_info *v, const int *lines,
+                       size_t k, uint64_t from, int from_line)
+{
+    size_t dup;
+    if (k && (dup = tb_seg_index_find(v, k, s->first_seq, s->name)) < k)
+        return tb_tsv_error(t, "segment %s repeats line %d", s->name, lines[dup]);
+    if (k && s->first_seq < v[k - 1].next_seq)
+        return tb_tsv_error(t, "segment %s starts at %" PRIu64 ", before line %d's segment ends (%" PRIu64
+                            "): lines out of order or overlapping", s->name, s->first_seq, lines[k - 1],
+                            v[k - 1].next_seq);
+    if (!k && s->first_seq < from)
+        return tb_tsv_error(t, "segment %s starts at %" PRIu64 ", before the archive's start (line %d: from %"
+                            PRIu64 ")", s->name, s->first_seq, from_line, from);
+    return 0;
+}
+
+/* A "# from" line (line): the first, and only before the segments (k of them so far). */
+static int index_from(struct tb_tsv *t, const char *line, size_t k, int *from_line, uint64_t *from)
+{
+    if (*from_line || k)
+        return tb_tsv_error(t, "a '# from' line %s", *from_line ? "again" : "after the segments");
+    if (!tb_tsv_u64(line + strlen(TB_SEG_INDEX_FROM), from))
+        return tb_tsv_error(t, "'# from' with no sequence number: '%.60s'", line);
+    *from_line = t->lineno;
+    return 0;
+}
+
+/* Room for one more segment (and its line number) in v and lines, of *cap entries. */
+static int index_grow(struct tb_seg_info **v, int **lines, size_t k, size_t *cap)
+{
+    struct tb_seg_info *p;
+    int *q;
+    if (k < *cap)
+        return 0;
+    *cap = *cap ? *cap * 2 : 64;
+    if ((p = realloc(*v, *cap * sizeof *p)) != NULL)
+        *v = p;
+    if (!p || !(q = realloc(*lines, *cap * sizeof *q)))
+        return tb_error_set(TB_EIO, "out of memory");
+    *lines = q;
+    return 0;
+}
+
 int tb_seg_index_parse(char *text, size_t len, const char *name, struct tb_seg_info **segs, size_t *n, uint64_t *from)
 {
-    struct tb_seg_info *v = NULL;
+    struct tb_seg_info *v = NULL, s;
     struct tb_tsv t;
     size_t cap = 0;
-    int *lines = NULL, from_line = 0, m, rc = 0;
+    int *lines = NULL, from_line = 0, m = 0, rc = 0;
     char *line;
     *segs = NULL;
     *n = 0;
     *from = 0;
     tb_tsv_init(&t, text, len, name);
-    while ((m = tb_tsv_next(&t, &line)) == 1) {
-        struct tb_seg_info s;
-        size_t k = *n, dup;
-        if (strncmp(line, TB_SEG_INDEX_FROM, strlen(TB_SEG_INDEX_FROM)) == 0) {
-            if (from_line || k) {
-                rc = tb_tsv_error(&t, "a '# from' line %s", from_line ? "again" : "after the segments");
-                goto cleanup;
-            }
-            if (!tb_tsv_u64(line + strlen(TB_SEG_INDEX_FROM), from)) {
-                rc = tb_tsv_error(&t, "'# from' with no sequence number: '%.60s'", line);
-                goto cleanup;
-            }
-            from_line = t.lineno;
-            continue;
+    while (rc == 0 && (m = tb_tsv_next(&t, &line)) == 1) {
+        if (strncmp(line, TB_SEG_INDEX_FROM, strlen(TB_SEG_INDEX_FROM)) == 0)
+            rc = index_from(&t, line, *n, &from_line, from);
+        else if (line[0] != '#' && (rc = index_entry(&t, line, &s)) == 0 &&
+                 (rc = index_order(&t, &s, v, lines, *n, *from, from_line)) == 0 &&
+                 (rc = index_grow(&v, &lines, *n, &cap)) == 0) {
+            lines[*n] = t.lineno;
+            v[(*n)++] = s;
         }
-        if (line[0] == '#')
-            continue;
-        if ((rc = index_entry(&t, line, &s)) < 0)
-            goto cleanup;
-        if (k && (dup = tb_seg_index_find(v, k, s.first_seq, s.name)) < k) {
-            rc = tb_tsv_error(&t, "segment %s repeats line %d", s.name, lines[dup]);
-            goto cleanup;
-        }
-        if (k && s.first_seq < v[k - 1].next_seq) {
-            rc = tb_tsv_error(&t, "segment %s starts at %" PRIu64 ", before line %d's segment ends (%" PRIu64 "): lines "
-                              "out of order or overlapping", s.name, s.first_seq, lines[k - 1], v[k - 1].next_seq);
-            goto cleanup;
-        }
-        if (!k && s.first_seq < *from) {
-            rc = tb_tsv_error(&t, "segment %s starts at %" PRIu64 ", before the archive's start (line %d: from %" PRIu64 ")",
-                              s.name, s.first_seq, from_line, *from);
-            goto cleanup;
-        }
-        if (k == cap) {
-            struct tb_seg_info *p = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *p);
-            int *q = p ? realloc(lines, cap * sizeof *q) : NULL;
-            if (p)
-                v = p;
-            if (!q) {
-                rc = tb_error_set(TB_EIO, "out of memory");
-                goto cleanup;
-            }
-            lines = q;
-        }
-        lines[k] = t.lineno;
-        v[(*n)++] = s;
     }
-    if (m < 0) {
+    if (rc == 0 && m < 0)
         rc = m;
-        goto cleanup;
-    }
-    *segs = v;
-    v = NULL;
-cleanup:
-    if (rc < 0) {
+    if (rc == 0) {
+        *segs = v;
+        v = NULL;
+    } else {
         *n = 0;
         *from = 0;
     }
