@@ -323,6 +323,64 @@ static void test_adopt_after_expiry(void)
     mkdir(dir, 0700);
 }
 
+static int count_fn(void *arg, const char *segment, const struct tb_seg_record *r)
+{
+    (void)segment, (void)r;
+    ++*(int *)arg;
+    return 0;
+}
+
+/* The keyring is the writer's and the readers' parameter, no process-wide setting: a writer
+ * with keys seals what it publishes, a reader without them cannot open it, one with them
+ * (and the walk, load and repair) can; two archives with and without keys side by side. */
+static void test_keys(void)
+{
+    static const unsigned char batch[] = { 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0 };
+    struct tb_seg_record r = { .first_seq = 1, .next_seq = 2, .flags = TB_SEG_FLAG_RESYNC, .data = batch,
+                               .len = sizeof batch };
+    char *keyfile = tb_fs_join(dir, "key"), *sealed = tb_fs_join(dir, "sealed"), *plain = tb_fs_join(dir, "plain");
+    char key[65] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", *path = NULL;
+    tb_keyring *keys = NULL;
+    tb_seg_writer *w = NULL, *pw = NULL;
+    tb_seg_reader *rd = NULL;
+    struct tb_seg_info info, *v = NULL;
+    size_t n = 0, adopted = 0;
+    int records = 0;
+    ok(tb_fs_write_atomic(keyfile, key, 64, 0600) == 0 && tb_keyring_new(&keys) == 0 &&
+       tb_keyring_add_key_file(keys, keyfile) == 0, "a keyring");
+    ok(tb_seg_writer_open(&w, sealed, 3, keys) == 0 && tb_seg_writer_open(&pw, plain, 3, NULL) == 0,
+       "an encrypted and a plain archive open side by side");
+    ok(w && pw && tb_seg_writer_append(w, &r) == 0 && tb_seg_writer_append(pw, &r) == 0 &&
+       tb_seg_writer_rotate(w, &info) == 0 && tb_seg_writer_rotate(pw, NULL) == 0, "each publishes a segment");
+    path = tb_fs_join(sealed, info.name);
+    ok(tb_seg_reader_open(&rd, path, NULL) < 0, "without keys the sealed segment does not open: %s", tb_error_last());
+    tb_seg_reader_free(rd);
+    rd = NULL;
+    ok(tb_seg_reader_open(&rd, path, keys) == 0 && tb_seg_reader_next(rd, &r) == 1 && r.first_seq == 1,
+       "with them it does");
+    tb_seg_reader_free(rd);
+    ok(tb_seg_walk(sealed, keys, count_fn, &records) == 0 && records == 1, "walk with keys (%d records)", records);
+    records = 0;
+    ok(tb_seg_walk(plain, NULL, count_fn, &records) == 0 && records == 1, "the plain archive without (%d)", records);
+    /* Unindexed: load and repair read it through, with the keys they are given. */
+    free(path);
+    path = tb_fs_join(sealed, TB_SEG_INDEX);
+    unlink(path);
+    ok(tb_seg_index_load(sealed, NULL, &v, &n) < 0, "an unindexed sealed segment: load without keys fails");
+    free(v);
+    v = NULL;
+    ok(tb_seg_index_load(sealed, keys, &v, &n) == 0 && n == 1, "load with keys adopts it (%zu)", n);
+    ok(tb_seg_index_repair(sealed, keys, &adopted) == 0 && adopted == 1, "repair with keys writes it back");
+    free(v);
+    free(path);
+    tb_seg_writer_free(w);
+    tb_seg_writer_free(pw);
+    tb_keyring_free(keys);
+    free(keyfile);
+    free(sealed);
+    free(plain);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -336,6 +394,9 @@ int main(void)
     tb_fs_rm_rf(dir);
     mkdir(dir, 0700);
     test_adopt_after_expiry();
+    tb_fs_rm_rf(dir);
+    mkdir(dir, 0700);
+    test_keys();
     tb_fs_rm_rf(dir);
     return done_testing();
 }
