@@ -2,6 +2,7 @@
  * last archived record ended, the next expected sequence, the latest stamp, and the prepared
  * sections still waiting for their Commit; it is rewritten atomically after every flush. */
 #include "archiver.h"
+#include "bytes.h"
 #include "batch.h"
 #include "error.h"
 #include "fs.h"
@@ -934,9 +935,7 @@ static int archive_record(tb_archiver *a, const unsigned char *rec, size_t len, 
     struct tb_seg_record sr = { 0 };
     int rc;
     if (len >= 8) {
-        uint64_t seq = 0;
-        for (int i = 7; i >= 0; i--)
-            seq = seq << 8 | rec[i];
+        uint64_t seq = tb_get_le64(rec);
         a->cur_seq = seq;
         if (a->have_next && seq < a->next_seq && log <= a->log_number)
             return 0; /* archived before a restart that reread the file */

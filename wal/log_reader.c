@@ -2,6 +2,7 @@
  * header [masked crc32c:4][length:2][type:1] (+[log number:4] for recyclable types); the CRC
  * covers type, log number and payload; a block's tail too short for a header is zeros. */
 #include "log_reader.h"
+#include "bytes.h"
 #include "crc32c.h"
 #include "error.h"
 
@@ -136,8 +137,6 @@ static int grow(tb_wal_reader *r, size_t need)
     return 0;
 }
 
-static uint32_t get32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-
 int tb_wal_reader_next(tb_wal_reader *r, const unsigned char **rec, size_t *len)
 {
     uint64_t pos = r->done;
@@ -160,7 +159,7 @@ int tb_wal_reader_next(tb_wal_reader *r, const unsigned char **rec, size_t *len)
             goto incomplete;
         }
         h = r->buf + (pos - r->buf_off);
-        length = (uint32_t)h[4] | (uint32_t)h[5] << 8;
+        length = tb_get_le16(h + 4);
         type = h[6];
         if (type == T_ZERO && length == 0) {
             /* Zeros: preallocated or not yet written space. The end, for now. */
@@ -176,9 +175,9 @@ int tb_wal_reader_next(tb_wal_reader *r, const unsigned char **rec, size_t *len)
             goto incomplete;
         }
         h = r->buf + (pos - r->buf_off);
-        if (tb_crc32c_unmask(get32(h)) != tb_crc32c(0, h + 6, hdr - 6 + length))
+        if (tb_crc32c_unmask(tb_get_le32(h)) != tb_crc32c(0, h + 6, hdr - 6 + length))
             return tb_error_set(TB_EVERIFY, "WAL checksum mismatch at offset %" PRIu64 " (%s)", pos, r->path);
-        if (hdr == RHDR && get32(h + 7) != (uint32_t)r->log_number)
+        if (hdr == RHDR && tb_get_le32(h + 7) != (uint32_t)r->log_number)
             goto incomplete; /* a recycled file's old contents: the end */
         if (type == T_SETCOMPRESSION) {
             if (length < 1 || h[hdr] != 0)
