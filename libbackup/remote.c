@@ -638,7 +638,8 @@ int tb_remote_push_catch_up(tb_s3 *s, const char *dir, tb_keyring *keys, const c
         return rc;
     uint64_t floor;
     l.skip = strlen(prefix);
-    if ((rc = tb_s3_list(s, bucket, prefix, collect, &l)) < 0 || (rc = remote_index(s, bucket, prefix, dir, keys, &floor, NULL)) < 0)
+    if ((rc = tb_s3_list(s, bucket, prefix, collect, &l)) < 0 ||
+        (rc = remote_index(s, bucket, prefix, dir, keys, &floor, NULL)) < 0)
         goto cleanup;
     if (!(d = opendir(dir))) {
         rc = tb_error_errno(TB_EIO, errno, "cannot read %s", dir);
