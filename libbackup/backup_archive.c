@@ -42,7 +42,15 @@ struct tb_archive_reader {
     char name[80];    /* the member's name as messages show it */
 };
 
-enum { IO_BUF = 1 << 20 };
+enum { IO_BUF = 1 << 20 }; /* a writer's or reader's I/O buffer, allocated right behind it */
+
+/* Out of memory making a writer or reader (obj, may be NULL) that was to own s. */
+static int no_memory(void *obj, tb_stream *s)
+{
+    free(obj);
+    tb_stream_free(s);
+    return tb_error_set(TB_EIO, "out of memory");
+}
 
 static la_ssize_t w_write(struct archive *a, void *ctx, const void *buf, size_t len)
 {
@@ -68,15 +76,11 @@ static int w_fail(struct tb_archive_writer *w, const char *what, const char *nam
 
 static int writer_new(tb_archive_writer **out, tb_stream *dst, int block)
 {
-    struct tb_archive_writer *w = calloc(1, sizeof *w);
-    if (!w || !(w->a = archive_write_new()) || !(w->buf = malloc(IO_BUF))) {
-        if (w)
-            archive_write_free(w->a);
-        free(w);
-        tb_stream_free(dst);
-        return tb_error_set(TB_EIO, "out of memory");
-    }
+    struct tb_archive_writer *w = calloc(1, sizeof *w + IO_BUF);
+    if (!w || !(w->a = archive_write_new()))
+        return no_memory(w, dst);
     w->dst = dst;
+    w->buf = (char *)(w + 1);
     archive_write_set_format_pax_restricted(w->a);
     archive_write_add_filter_none(w->a);
     archive_write_set_bytes_per_block(w->a, block);
@@ -224,7 +228,6 @@ void tb_archive_writer_free(tb_archive_writer *w)
     w->discard = 1;
     archive_write_free(w->a);
     tb_stream_free(w->dst);
-    free(w->buf);
     free(w);
 }
 
@@ -269,17 +272,13 @@ static int r_fail(struct tb_archive_reader *r, const char *what)
 
 int tb_archive_reader_new(tb_archive_reader **out, tb_stream *src)
 {
-    struct tb_archive_reader *r = calloc(1, sizeof *r);
-    if (!r || !(r->a = archive_read_new()) || !(r->buf = malloc(IO_BUF))) {
-        if (r)
-            archive_read_free(r->a);
-        free(r);
-        tb_stream_free(src);
-        return tb_error_set(TB_EIO, "out of memory");
-    }
-    r->src = src;
+    struct tb_archive_reader *r = calloc(1, sizeof *r + IO_BUF);
+    if (!r || !(r->a = archive_read_new()))
+        return no_memory(r, src);
     archive_read_support_format_tar(r->a);
     archive_read_support_filter_none(r->a);
+    r->src = src;
+    r->buf = (char *)(r + 1);
     if (archive_read_open(r->a, r, NULL, r_read, NULL) != ARCHIVE_OK) {
         int rc = r_fail(r, "not a readable tar stream");
         tb_archive_reader_free(r);
@@ -478,11 +477,9 @@ static const struct tb_stream_ops entry_ops = { entry_read, NULL, NULL, entry_fr
 
 int tb_archive_entry_stream(tb_archive_reader *r, tb_stream **out)
 {
-    struct entry_stream *s = calloc(1, sizeof *s);
+    struct entry_stream *s = tb_stream_alloc(sizeof *s, &entry_ops, NULL, r->src->name);
     if (!s)
-        return tb_error_set(TB_EIO, "out of memory");
-    s->s.ops = &entry_ops;
-    s->s.name = r->src->name;
+        return TB_EIO;
     s->r = r;
     *out = &s->s;
     return 0;
@@ -494,6 +491,5 @@ void tb_archive_reader_free(tb_archive_reader *r)
         return;
     archive_read_free(r->a);
     tb_stream_free(r->src);
-    free(r->buf);
     free(r);
 }

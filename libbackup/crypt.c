@@ -1,6 +1,7 @@
 /* crypt: the encrypted stream format (docs/encryption.md) as a writer and a reader filter,
  * keyrings, and rewrapping a file's data key (rekey, add-key). */
 #include "crypt.h"
+#include "bytes.h"
 #include "error.h"
 #include "fs.h"
 
@@ -106,12 +107,6 @@ static int random_bytes(unsigned char *p, size_t n)
     return RAND_bytes(p, (int)n) == 1 ? 0 : tb_error_set(TB_EIO, "no random bytes from OpenSSL");
 }
 
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
 /* The key id: the first 8 bytes of HMAC-SHA256(kek, label); it names a key without
  * revealing it. */
 static void key_id(const unsigned char kek[32], unsigned char id[8])
@@ -197,14 +192,22 @@ static struct key *new_key(tb_keyring *k, const char *path)
     return e;
 }
 
+/* Reads a key or passphrase file (what: "key file", "passphrase file"): a missing one is a
+ * usage error. */
+static int read_secret(const char *path, const char *what, char **data, size_t *len)
+{
+    int rc = tb_fs_read_file(path, data, len);
+    if (rc == TB_ENOENT)
+        return tb_error_set(TB_EUSAGE, "%s does not exist (%s)", what, path);
+    return rc;
+}
+
 int tb_keyring_add_key_file(tb_keyring *k, const char *path)
 {
     char *data = NULL;
     size_t len = 0, b = 0, e;
     struct key *key;
-    int rc = tb_fs_read_file(path, &data, &len);
-    if (rc == TB_ENOENT)
-        return tb_error_set(TB_EUSAGE, "key file does not exist (%s)", path);
+    int rc = read_secret(path, "key file", &data, &len);
     if (rc < 0)
         return rc;
     if (!(key = new_key(k, path))) {
@@ -245,9 +248,7 @@ int tb_keyring_add_passphrase_file(tb_keyring *k, const char *path)
     char *data = NULL;
     size_t len = 0;
     struct key *key;
-    int rc = tb_fs_read_file(path, &data, &len);
-    if (rc == TB_ENOENT)
-        return tb_error_set(TB_EUSAGE, "passphrase file does not exist (%s)", path);
+    int rc = read_secret(path, "passphrase file", &data, &len);
     if (rc < 0)
         return rc;
     len = strcspn(data, "\r\n");
@@ -448,7 +449,7 @@ static void chunk_nonce(const struct crypt_stream *c, uint64_t i, unsigned char 
 {
     unsigned char ctr[8];
     memcpy(nonce, c->fixed + 12, 12);
-    put64(ctr, i);
+    tb_put_le64(ctr, i);
     for (int k = 0; k < 8; k++)
         nonce[4 + k] ^= ctr[k];
 }
@@ -456,7 +457,7 @@ static void chunk_nonce(const struct crypt_stream *c, uint64_t i, unsigned char 
 static size_t chunk_aad(const struct crypt_stream *c, uint64_t i, int final, unsigned char *aad)
 {
     memcpy(aad, c->fixed, TB_CRYPT_FIXED_LEN);
-    put64(aad + TB_CRYPT_FIXED_LEN, i);
+    tb_put_le64(aad + TB_CRYPT_FIXED_LEN, i);
     aad[TB_CRYPT_FIXED_LEN + 8] = (unsigned char)final;
     return TB_CRYPT_FIXED_LEN + 9;
 }
@@ -597,15 +598,14 @@ static void crypt_free(tb_stream *s)
 static const struct tb_stream_ops crypt_w_ops = { NULL, crypt_write, crypt_wclose, crypt_free };
 static const struct tb_stream_ops crypt_r_ops = { crypt_read, NULL, NULL, crypt_free };
 
-static int crypt_new(struct crypt_stream **out, tb_stream *next, const unsigned char fixed[TB_CRYPT_FIXED_LEN])
+static int crypt_new(struct crypt_stream **out, const struct tb_stream_ops *ops, tb_stream *next,
+                     const unsigned char fixed[TB_CRYPT_FIXED_LEN])
 {
-    struct crypt_stream *c = calloc(1, sizeof *c);
+    struct crypt_stream *c = tb_stream_alloc(sizeof *c, ops, next, NULL);
     if (!c)
-        return tb_error_set(TB_EIO, "out of memory");
+        return TB_EIO;
     memcpy(c->fixed, fixed, TB_CRYPT_FIXED_LEN);
     c->cs = (size_t)1 << fixed[9];
-    c->s.next = next;
-    c->s.name = next->name;
     c->ctx = EVP_CIPHER_CTX_new();
     c->md = EVP_MD_CTX_new();
     c->plain = malloc(c->cs);
@@ -642,7 +642,7 @@ static int writer_new(tb_stream **out, tb_stream *next, tb_keyring *k, const str
             return rc;
     }
     h.nslots = k->n;
-    if ((rc = crypt_new(&c, next, h.fixed)) < 0)
+    if ((rc = crypt_new(&c, &crypt_w_ops, next, h.fixed)) < 0)
         return rc;
     memcpy(c->dek, f->dek, 32);
     if ((rc = tb_stream_write(next, buf, header_put(&h, buf))) < 0) {
@@ -650,7 +650,6 @@ static int writer_new(tb_stream **out, tb_stream *next, tb_keyring *k, const str
         crypt_free(&c->s);
         return rc;
     }
-    c->s.ops = &crypt_w_ops;
     *out = &c->s;
     return 0;
 }
@@ -689,11 +688,10 @@ int tb_crypt_reader(tb_stream **out, tb_stream *next, tb_keyring *k)
     int rc;
     if ((rc = header_read(next, &h, next->name)) < 0 || (rc = slot_open(&h, k, dek, next->name)) < 0)
         return rc;
-    if ((rc = crypt_new(&c, next, h.fixed)) < 0)
+    if ((rc = crypt_new(&c, &crypt_r_ops, next, h.fixed)) < 0)
         return rc;
     memcpy(c->dek, dek, 32);
     OPENSSL_cleanse(dek, 32);
-    c->s.ops = &crypt_r_ops;
     *out = &c->s;
     return 0;
 }

@@ -1,6 +1,7 @@
 /* error: the thread-local last-error message behind tb_error_last(). */
 #include "error.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,16 +22,31 @@ int tb_error_set(int code, const char *fmt, ...)
     return code;
 }
 
+/* The message, then ": strerror(errnum)". */
+static void set_errno_v(int errnum, const char *fmt, va_list ap)
+{
+    size_t n;
+    set_v(fmt, ap);
+    n = strlen(tb_msg);
+    snprintf(tb_msg + n, sizeof tb_msg - n, ": %s", strerror(errnum));
+}
+
 int tb_error_errno(int code, int errnum, const char *fmt, ...)
 {
     va_list ap;
-    size_t n;
     va_start(ap, fmt);
-    set_v(fmt, ap);
+    set_errno_v(errnum, fmt, ap);
     va_end(ap);
-    n = strlen(tb_msg);
-    snprintf(tb_msg + n, sizeof tb_msg - n, ": %s", strerror(errnum));
     return code;
+}
+
+int tb_error_io(int errnum, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_errno_v(errnum, fmt, ap);
+    va_end(ap);
+    return errnum == ENOSPC ? TB_ENOSPC : TB_EIO;
 }
 
 int tb_error_wrap(int code, const char *fmt, ...)

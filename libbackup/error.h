@@ -24,6 +24,9 @@ enum {
 int tb_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same, appending ": strerror(errnum)". */
 int tb_error_errno(int code, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Same as tb_error_errno for a failed write or fsync: TB_ENOSPC when errnum is ENOSPC (the
+ * disk is full), else TB_EIO. */
+int tb_error_io(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prefixes the current message with more context: "ctx: old message". Returns code. */
 int tb_error_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *tb_error_last(void);

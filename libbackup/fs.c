@@ -222,11 +222,25 @@ int tb_fs_remove_stale_temps(const char *path)
     return rc;
 }
 
+int tb_fs_write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
 int tb_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
     char *tmp = NULL;
     int fd = -1, rc;
-    const char *p = data;
     if ((rc = tb_fs_temp_sibling(path, &tmp)) < 0)
         return rc;
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -234,19 +248,12 @@ int tb_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
         rc = tb_error_errno(TB_EIO, errno, "cannot create %s", tmp);
         goto cleanup;
     }
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            rc = tb_error_errno(errno == ENOSPC ? TB_ENOSPC : TB_EIO, errno, "cannot write %s", path);
-            goto cleanup;
-        }
-        p += w;
-        len -= (size_t)w;
+    if (tb_fs_write_all(fd, data, len) < 0) {
+        rc = tb_error_io(errno, "cannot write %s", path);
+        goto cleanup;
     }
     if (fsync(fd) < 0) {
-        rc = tb_error_errno(errno == ENOSPC ? TB_ENOSPC : TB_EIO, errno, "fsync failed (%s)", path);
+        rc = tb_error_io(errno, "fsync failed (%s)", path);
         goto cleanup;
     }
     close(fd);

@@ -15,6 +15,9 @@ int tb_fs_fsync_parent(const char *path);
 int tb_fs_fsync_tree(const char *root);
 /* Renames from -> to, failing if `to` exists (RENAME_NOREPLACE), then fsyncs the parent. */
 int tb_fs_publish(const char *from, const char *to);
+/* The one write(2) loop: all of buf to fd, again after a short write or EINTR. As write(2):
+ * 0, or -1 with errno set (the caller names what failed, e.g. with tb_error_io). */
+int tb_fs_write_all(int fd, const void *buf, size_t len);
 /* Writes data to path crash-safely: temp name beside it, fsync, rename, fsync dir. */
 int tb_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 /* Reads a whole small file into a NUL-terminated malloc'd buffer. */

@@ -1,5 +1,6 @@
 /* merge: ThemisDB's five merge operators re-implemented in C from its source. */
 #include "merge.h"
+#include "bytes.h"
 #include "error.h"
 #include "rocksopts.h"
 
@@ -54,14 +55,6 @@ static char *cstr(const char *s, size_t len)
         c[len] = '\0';
     }
     return c;
-}
-
-static uint64_t get_le64(const char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | (unsigned char)p[i];
-    return v;
 }
 
 /* std::from_chars(int64_t): an optional '-', then decimal digits, the rest ignored; no
@@ -216,7 +209,7 @@ static int merge_one(enum tb_merge_op op, const char *ex, size_t exlen, const ch
         uint64_t base = 0, delta = 0, sum;
         char le[8];
         if (ex && exlen == 8) {
-            base = get_le64(ex);
+            base = tb_get_le64((const unsigned char *)ex);
         } else if (ex && exlen > 0) {
             /* Values from before the binary format: std::stoull, whose failure ThemisDB
              * catches and reads as 0. */
@@ -230,7 +223,7 @@ static int merge_one(enum tb_merge_op op, const char *ex, size_t exlen, const ch
             free(c);
         }
         if (vlen == 8) /* an operand of any other size adds 0 */
-            delta = get_le64(v);
+            delta = tb_get_le64((const unsigned char *)v);
         sum = base + delta;
         for (int i = 0; i < 8; i++)
             le[i] = (char)(sum >> (8 * i));

@@ -60,6 +60,7 @@ static int replay(struct pitr *p)
     if (ro.as_wal_file && o->as_wal_file)
         o->as_wal_file(o->arg, why);
     ro.wal_dir = o->wal_dir;
+    ro.keys = o->keys;
     ro.db_path = p->stage;
     ro.target_ns = o->target_ns;
     rc = tb_replay_run(&ro, &p->r->replay);

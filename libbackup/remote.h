@@ -3,6 +3,7 @@
 #ifndef TB_REMOTE_H
 #define TB_REMOTE_H
 
+#include "crypt.h"
 #include "s3.h"
 #include "stream.h"
 

@@ -100,9 +100,9 @@ static int local_wal_push(tb_repo *r, const char *dir, const char *name, unsigne
 
 static int local_wal_plan(tb_repo *r, uint64_t base, struct tb_seg_info **segs, size_t *n, size_t *cut)
 {
-    int rc = tb_seg_index_load(r->location, segs, n);
+    int rc = tb_seg_index_load(r->location, r->keys, segs, n);
     if (rc == 0)
-        rc = tb_archive_unneeded_prefix(r->location, *segs, *n, base, cut);
+        rc = tb_archive_unneeded_prefix(r->location, r->keys, *segs, *n, base, cut);
     return rc;
 }
 
@@ -182,8 +182,8 @@ static int s3_wal_push(tb_repo *r, const char *dir, const char *name, unsigned *
     int rc = client(r);
     if (rc < 0)
         return rc;
-    return name ? tb_wal_remote_push_segment(r->s3, dir, r->location, name)
-                : tb_wal_remote_push_catch_up(r->s3, dir, r->location, pushed);
+    return name ? tb_wal_remote_push_segment(r->s3, dir, r->keys, r->location, name)
+                : tb_wal_remote_push_catch_up(r->s3, dir, r->keys, r->location, pushed);
 }
 
 static int s3_wal_plan(tb_repo *r, uint64_t base, struct tb_seg_info **segs, size_t *n, size_t *cut)
@@ -192,7 +192,7 @@ static int s3_wal_plan(tb_repo *r, uint64_t base, struct tb_seg_info **segs, siz
     int rc = client(r);
     if (rc == 0 && (rc = tb_remote_mkdtemp(r->scratch, &d)) == 0 && (rc = keep_tmp(r, d)) == 0) {
         r->wal = d;
-        rc = tb_wal_remote_plan(r->s3, r->location, d, base, segs, n, cut);
+        rc = tb_wal_remote_plan(r->s3, r->location, r->keys, d, base, segs, n, cut);
     }
     return rc;
 }
@@ -202,7 +202,7 @@ static int s3_wal_drop(tb_repo *r, const struct tb_seg_info *planned, size_t cut
 {
     if (!r->wal)
         return tb_error_set(TB_EUSAGE, "no retention plan for %s", r->location);
-    return tb_wal_remote_drop(r->s3, r->location, r->wal, planned, cut, gone, ngone);
+    return tb_wal_remote_drop(r->s3, r->location, r->keys, r->wal, planned, cut, gone, ngone);
 }
 
 static const struct driver s3_driver = {

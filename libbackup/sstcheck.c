@@ -1,6 +1,7 @@
 /* sstcheck: verifies every block of a RocksDB block-based table by its trailer checksum, as
  * RocksDB's table/format.cc and block_based_table_reader.cc (7.8 to 11.x) define them. */
 #include "sstcheck.h"
+#include "bytes.h"
 #include "crc32c.h"
 #include "error.h"
 
@@ -78,22 +79,6 @@ const char *tb_sst_checksum_name(int type)
 const char *tb_sst_verdict_name(int verdict)
 {
     return verdict == TB_SST_OK ? "ok" : verdict == TB_SST_DAMAGED ? "damaged" : "unchecked";
-}
-
-static uint32_t le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const unsigned char *p)
-{
-    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
 }
 
 static const unsigned char *varint64(const unsigned char *p, const unsigned char *end, uint64_t *v)
@@ -241,7 +226,7 @@ static int read_block(struct ctx *c, uint64_t off, uint64_t size, enum kind k, c
         return rc;
     c->read_off = off;
     c->read_len = n;
-    uint32_t stored = le32(c->buf + size + 1) - context_modifier(c->base, off);
+    uint32_t stored = tb_get_le32(c->buf + size + 1) - context_modifier(c->base, off);
     uint32_t computed = builtin_checksum(c->ck, c->buf, (size_t)size + 1);
     if (stored != computed)
         return damaged(c, off, "%s (%s, %llu bytes): %s checksum mismatch (stored%s %08x, computed %08x)",
@@ -391,7 +376,7 @@ static int iter_init(struct iter *it, const unsigned char *b, size_t n)
     memset(it, 0, sizeof *it);
     if (n < 4)
         return UNCHECKED;
-    uint32_t packed = le32(b + n - 4);
+    uint32_t packed = tb_get_le32(b + n - 4);
     /* Bit 31: data block hash index (only for blocks <= 64 KiB); bit 29: "uniform keys" hint
      * of RocksDB 11's index blocks; bit 28: separated keys and values (RocksDB 11, data
      * blocks). Neither of the latter two may appear in a block we parse. */
@@ -570,7 +555,7 @@ static int read_footer(struct ctx *c, unsigned char f[FOOTER_NEW], const unsigne
     int rc = read_at(c, f + FOOTER_NEW - flen, flen, c->size - flen);
     if (rc)
         return rc;
-    uint64_t magic = le64(f + FOOTER_NEW - 8);
+    uint64_t magic = tb_get_le64(f + FOOTER_NEW - 8);
     if (magic == MAGIC_PLAIN || magic == MAGIC_PLAIN_LEGACY || magic == MAGIC_CUCKOO)
         return unchecked(c, c->size - 8, "cannot check: a %s table, which has no block checksums",
                          magic == MAGIC_CUCKOO ? "cuckoo" : "plain");
@@ -580,7 +565,7 @@ static int read_footer(struct ctx *c, unsigned char f[FOOTER_NEW], const unsigne
         c->footer_len = FOOTER_V0;
         *part2 = f + FOOTER_NEW - FOOTER_V0;
     } else if (magic == MAGIC_BBT && flen == FOOTER_NEW) {
-        c->fv = le32(f + FOOTER_NEW - 12);
+        c->fv = tb_get_le32(f + FOOTER_NEW - 12);
         c->ck = f[0];
         c->footer_len = FOOTER_NEW;
         *part2 = f + 1;
@@ -608,7 +593,7 @@ static int footer_damaged_field(struct ctx *c, const unsigned char z[FOOTER_NEW]
             unsigned char y[FOOTER_NEW];
             memcpy(y, z, FOOTER_NEW);
             y[0] = (unsigned char)t;
-            put32(y + FOOTER_NEW - 12, v);
+            tb_put_le32(y + FOOTER_NEW - 12, v);
             if ((bad_ck || t == c->ck) && (c->fv > LATEST_FORMAT || v == c->fv) &&
                 builtin_checksum(t, y, FOOTER_NEW) + context_modifier(base, c->footer_off) == stored)
                 return damaged(c, c->footer_off, "footer's %s is damaged (the footer checks out with %s %u)", field,
@@ -622,13 +607,13 @@ static int footer_damaged_field(struct ctx *c, const unsigned char z[FOOTER_NEW]
 static int footer_v6(struct ctx *c, const unsigned char f[FOOTER_NEW], const unsigned char z[FOOTER_NEW], int ext,
                      struct handle *meta, struct handle *index)
 {
-    uint32_t base = le32(f + 9);
+    uint32_t base = tb_get_le32(f + 9);
     if (!ext)
         return damaged(c, c->footer_off + 1, "footer of format_version %u lacks its extended magic number", c->fv);
     if (c->ck <= LATEST_CHECKSUM) {
         if (base == 0)
             return damaged(c, c->footer_off + 9, "footer's base context checksum is zero");
-        uint32_t stored = le32(f + 5);
+        uint32_t stored = tb_get_le32(f + 5);
         uint32_t computed = builtin_checksum(c->ck, z, FOOTER_NEW) + context_modifier(base, c->footer_off);
         if (stored != computed)
             return damaged(c, c->footer_off, "footer: %s checksum mismatch (stored %08x, computed %08x)",
@@ -638,13 +623,13 @@ static int footer_v6(struct ctx *c, const unsigned char f[FOOTER_NEW], const uns
         if (r)
             return r;
     }
-    uint32_t msize = le32(f + 13);
+    uint32_t msize = tb_get_le32(f + 13);
     if ((uint64_t)msize + TRAILER > c->footer_off)
         return damaged(c, c->footer_off, "footer names a metaindex block of %u bytes, larger than the file", msize);
     meta->off = c->footer_off - TRAILER - msize;
     meta->size = msize;
     index->off = index->size = UINT64_MAX;   /* in the metaindex */
-    if (le64(f + FOOTER_NEW - 12 - 8) != 0 && c->ck <= LATEST_CHECKSUM)
+    if (tb_get_le64(f + FOOTER_NEW - 12 - 8) != 0 && c->ck <= LATEST_CHECKSUM)
         return unchecked(c, c->footer_off, "cannot check: footer announces a future feature (reserved bytes set)");
     return 0;
 }
@@ -690,7 +675,7 @@ static int check_footer(struct ctx *c, struct handle *meta, struct handle *index
     memcpy(z, f, FOOTER_NEW);
     memset(z + 5, 0, 4);
     if (c->fv >= 6 && ext && (c->ck > LATEST_CHECKSUM || c->fv > LATEST_FORMAT) &&
-        (rc = footer_damaged_field(c, z, le32(f + 9), le32(f + 5))) != 0)
+        (rc = footer_damaged_field(c, z, tb_get_le32(f + 9), tb_get_le32(f + 5))) != 0)
         return rc;
     if (c->fv > LATEST_FORMAT)
         return unchecked(c, c->footer_off, "cannot check: format_version %u is newer than this checker knows (%d)",
@@ -722,7 +707,7 @@ static int check_properties(struct ctx *c, uint64_t off, uint64_t size)
                     unsigned char *v = (unsigned char *)it.val;
                     memcpy(saved, v, 8);
                     memset(v, 0, 8);
-                    uint32_t stored = le32(c->buf + size + 1) - context_modifier(c->base, off);
+                    uint32_t stored = tb_get_le32(c->buf + size + 1) - context_modifier(c->base, off);
                     if (stored == builtin_checksum(c->ck, c->buf, (size_t)size + 1)) {
                         memcpy(v, saved, 8);
                         tb_error_clear();
@@ -753,7 +738,7 @@ static int check_properties(struct ctx *c, uint64_t off, uint64_t size)
         else if (key_is(&it, "rocksdb.num.data.blocks") && varint64(it.val, it.val + it.vlen, &v))
             c->prop_data_blocks = v;
         else if (key_is(&it, "rocksdb.block.based.table.index.type") && it.vlen == 4)
-            c->index_type = (int)le32(it.val);
+            c->index_type = (int)tb_get_le32(it.val);
     }
     free(it.key);
     if (r)
@@ -994,12 +979,12 @@ static int blob_header(struct breader *r)
         return damaged(c, 0, "%llu bytes is too short for a blob file (truncated?)", (unsigned long long)c->size);
     if ((rc = bget(r, 0, BLOB_HEADER, &p)))
         return rc;
-    if (le32(p) != BLOB_MAGIC)
+    if (tb_get_le32(p) != BLOB_MAGIC)
         return damaged(c, 0, "no blob file magic number at the start");
     /* RocksDB itself knows only version 1 and calls anything else corrupt; a future
      * version is not ours to call damaged. */
-    if (le32(p + 4) != 1)
-        return unchecked(c, 4, "cannot check: blob file version %u (this checker knows 1)", le32(p + 4));
+    if (tb_get_le32(p + 4) != 1)
+        return unchecked(c, 4, "cannot check: blob file version %u (this checker knows 1)", tb_get_le32(p + 4));
     return 0;
 }
 
@@ -1011,14 +996,14 @@ static int blob_footer(struct breader *r, uint64_t off, uint64_t records)
     int rc;
     if ((rc = bget(r, off, BLOB_FOOTER, &p)))
         return rc;
-    if (le32(p) != BLOB_MAGIC)
+    if (tb_get_le32(p) != BLOB_MAGIC)
         return 0;
-    uint32_t stored = le32(p + 28), computed = tb_crc32c_mask(tb_crc32c(0, p, 28));
+    uint32_t stored = tb_get_le32(p + 28), computed = tb_crc32c_mask(tb_crc32c(0, p, 28));
     if (stored != computed)
         return damaged(c, off, "blob file footer: crc32c mismatch (stored %08x, computed %08x)", stored, computed);
-    if (le64(p + 4) != records)
+    if (tb_get_le64(p + 4) != records)
         return damaged(c, off, "blob file footer counts %llu blobs, the file holds %llu",
-                       (unsigned long long)le64(p + 4), (unsigned long long)records);
+                       (unsigned long long)tb_get_le64(p + 4), (unsigned long long)records);
     return 1;
 }
 
@@ -1033,11 +1018,11 @@ static int blob_record(struct breader *r, uint64_t *off)
         return damaged(c, *off, "blob record header cut short (%llu bytes left): truncated", (unsigned long long)left);
     if ((rc = bget(r, *off, BLOB_RECORD_HEADER, &p)))
         return rc;
-    uint32_t stored = le32(p + 24), computed = tb_crc32c_mask(tb_crc32c(0, p, 24));
+    uint32_t stored = tb_get_le32(p + 24), computed = tb_crc32c_mask(tb_crc32c(0, p, 24));
     if (stored != computed)
         return damaged(c, *off, "blob record header: crc32c mismatch (stored %08x, computed %08x)", stored, computed);
-    uint64_t klen = le64(p), vlen = le64(p + 8);
-    uint32_t blob_crc = le32(p + 28), crc = 0;
+    uint64_t klen = tb_get_le64(p), vlen = tb_get_le64(p + 8);
+    uint32_t blob_crc = tb_get_le32(p + 28), crc = 0;
     left -= BLOB_RECORD_HEADER;
     if (klen > left || vlen > left - klen)
         return damaged(c, *off, "blob record of %llu+%llu bytes runs past the end of the file: truncated",
@@ -1131,8 +1116,8 @@ int tb_sst_footer_version(const char *path, uint32_t *fv)
         rc = tb_error_errno(TB_EIO, errno, "cannot stat %s", path);
     else if (st.st_size >= 12 && pread(fd, tail, 12, st.st_size - 12) != 12)
         rc = tb_error_errno(TB_EIO, errno, "cannot read the footer of %s", path);
-    else if (st.st_size >= 12 && le64(tail + 4) == MAGIC_BBT)
-        *fv = le32(tail);
+    else if (st.st_size >= 12 && tb_get_le64(tail + 4) == MAGIC_BBT)
+        *fv = tb_get_le32(tail);
     close(fd);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* stream: the byte-stream vtable and its filters: fd/file, memory, zstd, sha256, counter. */
 #include "stream.h"
 #include "error.h"
+#include "fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,15 +15,36 @@
 
 /* ---- the vtable ---------------------------------------------------------- */
 
-int tb_stream_read(tb_stream *s, void *buf, size_t len, size_t *n)
+void *tb_stream_alloc(size_t size, const struct tb_stream_ops *ops, tb_stream *next, const char *name)
 {
-    *n = 0;
+    tb_stream *s = calloc(1, size);
+    if (!s) {
+        tb_error_set(TB_EIO, "out of memory");
+        return NULL;
+    }
+    s->ops = ops;
+    s->next = next;
+    s->name = next ? next->name : name;
+    return s;
+}
+
+/* What keeps a read or write (op) from reaching s: a signal, or s cannot do it (has_op 0;
+ * s is then "lacks", e.g. "write-only"). 0 when nothing does. */
+static int refused(tb_stream *s, int has_op, const char *op, const char *lacks)
+{
     if (tb_interrupted)
         return tb_error_check_interrupt();
-    if (!s->ops->read)
-        return tb_error_set(TB_EIO, "read: stream is write-only (%s)", s->name);
-    if (len == 0)
-        return 0;
+    if (!has_op)
+        return tb_error_set(TB_EIO, "%s: stream is %s (%s)", op, lacks, s->name);
+    return 0;
+}
+
+int tb_stream_read(tb_stream *s, void *buf, size_t len, size_t *n)
+{
+    int rc = refused(s, s->ops->read != NULL, "read", "write-only");
+    *n = 0;
+    if (rc < 0 || len == 0)
+        return rc;
     return s->ops->read(s, buf, len, n);
 }
 
@@ -42,12 +64,9 @@ int tb_stream_read_full(tb_stream *s, void *buf, size_t len, size_t *n)
 
 int tb_stream_write(tb_stream *s, const void *buf, size_t len)
 {
-    if (tb_interrupted)
-        return tb_error_check_interrupt();
-    if (!s->ops->write)
-        return tb_error_set(TB_EIO, "write: stream is read-only (%s)", s->name);
-    if (len == 0)
-        return 0;
+    int rc = refused(s, s->ops->write != NULL, "write", "read-only");
+    if (rc < 0 || len == 0)
+        return rc;
     return s->ops->write(s, buf, len);
 }
 
@@ -150,17 +169,8 @@ static int fd_read(tb_stream *s, void *buf, size_t len, size_t *n)
 static int fd_write(tb_stream *s, const void *buf, size_t len)
 {
     struct fd_stream *f = (struct fd_stream *)s;
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = write(f->fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return tb_error_errno(errno == ENOSPC ? TB_ENOSPC : TB_EIO, errno,
-                                  "write failed (%s)", f->name);
-        p += w;
-        len -= (size_t)w;
-    }
+    if (tb_fs_write_all(f->fd, buf, len) < 0)
+        return tb_error_io(errno, "write failed (%s)", f->name);
     return 0;
 }
 
@@ -171,7 +181,7 @@ static int fd_close(tb_stream *s)
     struct fd_stream *f = (struct fd_stream *)s;
     int rc = 0;
     if (f->on_close == ON_CLOSE_FSYNC && fsync(f->fd) < 0)
-        rc = tb_error_errno(errno == ENOSPC ? TB_ENOSPC : TB_EIO, errno, "fsync failed (%s)", f->name);
+        rc = tb_error_io(errno, "fsync failed (%s)", f->name);
     /* Only starts the writeback (the caller fsyncs later): errors show at that fsync. */
     if (f->on_close == ON_CLOSE_WRITEBACK)
         (void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
@@ -196,11 +206,10 @@ static const struct tb_stream_ops fd_ops = { fd_read, fd_write, fd_close, fd_fre
 static int fd_new(tb_stream **out, int fd, int own_fd, int on_close, const char *name)
 {
     size_t nl = strlen(name) + 1;
-    struct fd_stream *f = calloc(1, sizeof *f + nl);
+    struct fd_stream *f = tb_stream_alloc(sizeof *f + nl, &fd_ops, NULL, NULL);
     if (!f)
-        return tb_error_set(TB_EIO, "out of memory");
+        return TB_EIO;
     memcpy(f->name, name, nl);
-    f->s.ops = &fd_ops;
     f->s.name = f->name;
     f->fd = fd;
     f->own_fd = own_fd;
@@ -280,9 +289,8 @@ static int mem_write(tb_stream *s, const void *buf, size_t len)
 
 static void mem_free(tb_stream *s)
 {
-    struct mem_stream *m = (struct mem_stream *)s;
-    free(m->wbuf);
-    free(m);
+    free(((struct mem_stream *)s)->wbuf);
+    free(s);
 }
 
 static const struct tb_stream_ops mem_read_ops = { mem_read, NULL, NULL, mem_free };
@@ -290,11 +298,9 @@ static const struct tb_stream_ops mem_write_ops = { NULL, mem_write, NULL, mem_f
 
 int tb_stream_mem_reader(tb_stream **out, const void *buf, size_t len)
 {
-    struct mem_stream *m = calloc(1, sizeof *m);
+    struct mem_stream *m = tb_stream_alloc(sizeof *m, &mem_read_ops, NULL, "memory");
     if (!m)
-        return tb_error_set(TB_EIO, "out of memory");
-    m->s.ops = &mem_read_ops;
-    m->s.name = "memory";
+        return TB_EIO;
     m->rbuf = buf;
     m->len = len;
     *out = &m->s;
@@ -303,11 +309,9 @@ int tb_stream_mem_reader(tb_stream **out, const void *buf, size_t len)
 
 int tb_stream_mem_writer(tb_stream **out)
 {
-    struct mem_stream *m = calloc(1, sizeof *m);
+    struct mem_stream *m = tb_stream_alloc(sizeof *m, &mem_write_ops, NULL, "memory");
     if (!m)
-        return tb_error_set(TB_EIO, "out of memory");
-    m->s.ops = &mem_write_ops;
-    m->s.name = "memory";
+        return TB_EIO;
     *out = &m->s;
     return 0;
 }
@@ -334,13 +338,7 @@ static const struct tb_stream_ops null_ops = { NULL, null_write, NULL, plain_fre
 
 int tb_stream_null_writer(tb_stream **out)
 {
-    tb_stream *s = calloc(1, sizeof *s);
-    if (!s)
-        return tb_error_set(TB_EIO, "out of memory");
-    s->ops = &null_ops;
-    s->name = "/dev/null";
-    *out = s;
-    return 0;
+    return (*out = tb_stream_alloc(sizeof **out, &null_ops, NULL, "/dev/null")) ? 0 : TB_EIO;
 }
 
 struct borrow_stream {
@@ -362,11 +360,9 @@ static const struct tb_stream_ops borrow_ops = { borrow_read, borrow_write, NULL
 
 int tb_stream_borrow(tb_stream **out, tb_stream *target)
 {
-    struct borrow_stream *b = calloc(1, sizeof *b);
+    struct borrow_stream *b = tb_stream_alloc(sizeof *b, &borrow_ops, NULL, target->name);
     if (!b)
-        return tb_error_set(TB_EIO, "out of memory");
-    b->s.ops = &borrow_ops;
-    b->s.name = target->name;
+        return TB_EIO;
     b->target = target;
     *out = &b->s;
     return 0;
@@ -395,10 +391,10 @@ static const struct tb_stream_ops peek_ops = { peek_read, NULL, NULL, plain_free
 
 int tb_stream_peek(tb_stream **out, tb_stream *next, unsigned char *buf, size_t len, size_t *n)
 {
-    struct peek_stream *p = calloc(1, sizeof *p);
+    struct peek_stream *p = tb_stream_alloc(sizeof *p, &peek_ops, next, NULL);
     int rc;
     if (!p)
-        return tb_error_set(TB_EIO, "out of memory");
+        return TB_EIO;
     if (len > sizeof p->head)
         len = sizeof p->head;
     if ((rc = tb_stream_read_full(next, p->head, len, &p->len)) < 0) {
@@ -407,9 +403,6 @@ int tb_stream_peek(tb_stream **out, tb_stream *next, unsigned char *buf, size_t 
     }
     memcpy(buf, p->head, p->len);
     *n = p->len;
-    p->s.ops = &peek_ops;
-    p->s.next = next;
-    p->s.name = next->name;
     *out = &p->s;
     return 0;
 }
@@ -427,37 +420,39 @@ struct zstd_stream {
     size_t last_ret;    /* reader: last ZSTD_decompressStream result (0 = frame complete) */
 };
 
+/* The one zstd compress loop: compresses buf (may be empty) and writes what comes out to
+ * next. ZSTD_e_continue takes all of buf in; ZSTD_e_end also writes the frame out whole. */
+static int zstd_compress(struct zstd_stream *z, const void *buf, size_t len, ZSTD_EndDirective end)
+{
+    ZSTD_inBuffer in = { buf, len, 0 };
+    size_t rem;
+    int rc;
+    do {
+        ZSTD_outBuffer out = { z->buf, z->cap, 0 };
+        rem = ZSTD_compressStream2(z->c, &out, &in, end);
+        if (ZSTD_isError(rem))
+            return tb_error_set(TB_EIO, "zstd compression failed: %s (%s)", ZSTD_getErrorName(rem), z->s.name);
+        if (out.pos && (rc = tb_stream_write(z->s.next, z->buf, out.pos)) < 0)
+            return rc;
+    } while (end == ZSTD_e_end ? rem != 0 : in.pos < in.size);
+    return 0;
+}
+
 static int zstd_write(tb_stream *s, const void *buf, size_t len)
 {
-    struct zstd_stream *z = (struct zstd_stream *)s;
-    ZSTD_inBuffer in = { buf, len, 0 };
-    int rc;
-    while (in.pos < in.size) {
-        ZSTD_outBuffer out = { z->buf, z->cap, 0 };
-        size_t r = ZSTD_compressStream2(z->c, &out, &in, ZSTD_e_continue);
-        if (ZSTD_isError(r))
-            return tb_error_set(TB_EIO, "zstd compression failed: %s (%s)", ZSTD_getErrorName(r), s->name);
-        if (out.pos && (rc = tb_stream_write(s->next, z->buf, out.pos)) < 0)
-            return rc;
-    }
-    return 0;
+    return zstd_compress((struct zstd_stream *)s, buf, len, ZSTD_e_continue);
 }
 
 static int zstd_wclose(tb_stream *s)
 {
-    struct zstd_stream *z = (struct zstd_stream *)s;
-    ZSTD_inBuffer in = { NULL, 0, 0 };
-    size_t r;
-    int rc;
-    do {
-        ZSTD_outBuffer out = { z->buf, z->cap, 0 };
-        r = ZSTD_compressStream2(z->c, &out, &in, ZSTD_e_end);
-        if (ZSTD_isError(r))
-            return tb_error_set(TB_EIO, "zstd compression failed: %s (%s)", ZSTD_getErrorName(r), s->name);
-        if (out.pos && (rc = tb_stream_write(s->next, z->buf, out.pos)) < 0)
-            return rc;
-    } while (r != 0);
-    return 0;
+    return zstd_compress((struct zstd_stream *)s, NULL, 0, ZSTD_e_end);
+}
+
+int tb_stream_zstd_end_frame(tb_stream *s)
+{
+    if (tb_interrupted)
+        return tb_error_check_interrupt();
+    return zstd_wclose(s);
 }
 
 static int zstd_read(tb_stream *s, void *buf, size_t len, size_t *n)
@@ -505,13 +500,10 @@ static const struct tb_stream_ops zstd_r_ops = { zstd_read, NULL, NULL, zstd_fre
 
 int tb_stream_zstd_writer(tb_stream **out, tb_stream *next, int level, int threads)
 {
-    struct zstd_stream *z = calloc(1, sizeof *z);
+    struct zstd_stream *z = tb_stream_alloc(sizeof *z, &zstd_w_ops, next, NULL);
     size_t r;
     if (!z)
-        return tb_error_set(TB_EIO, "out of memory");
-    z->s.ops = &zstd_w_ops;
-    z->s.next = next;
-    z->s.name = next->name;
+        return TB_EIO;
     z->cap = ZSTD_CStreamOutSize();
     z->buf = malloc(z->cap);
     z->c = ZSTD_createCCtx();
@@ -543,12 +535,9 @@ int tb_stream_zstd_writer(tb_stream **out, tb_stream *next, int level, int threa
 
 int tb_stream_zstd_reader(tb_stream **out, tb_stream *next)
 {
-    struct zstd_stream *z = calloc(1, sizeof *z);
+    struct zstd_stream *z = tb_stream_alloc(sizeof *z, &zstd_r_ops, next, NULL);
     if (!z)
-        return tb_error_set(TB_EIO, "out of memory");
-    z->s.ops = &zstd_r_ops;
-    z->s.next = next;
-    z->s.name = next->name;
+        return TB_EIO;
     z->cap = ZSTD_DStreamInSize();
     z->buf = malloc(z->cap);
     z->d = ZSTD_createDCtx();
@@ -617,12 +606,9 @@ static const struct tb_stream_ops sha_ops = { sha_read, sha_write, sha_close, sh
 
 int tb_stream_sha256(tb_stream **out, tb_stream *next)
 {
-    struct sha_stream *h = calloc(1, sizeof *h);
+    struct sha_stream *h = tb_stream_alloc(sizeof *h, &sha_ops, next, NULL);
     if (!h)
-        return tb_error_set(TB_EIO, "out of memory");
-    h->s.ops = &sha_ops;
-    h->s.next = next;
-    h->s.name = next->name;
+        return TB_EIO;
     h->md = EVP_MD_CTX_new();
     if (!h->md || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(h->md);
@@ -688,12 +674,9 @@ static const struct tb_stream_ops counter_ops = { counter_read, counter_write, N
 
 int tb_stream_counter(tb_stream **out, tb_stream *next, tb_progress_cb cb, void *arg)
 {
-    struct counter_stream *c = calloc(1, sizeof *c);
+    struct counter_stream *c = tb_stream_alloc(sizeof *c, &counter_ops, next, NULL);
     if (!c)
-        return tb_error_set(TB_EIO, "out of memory");
-    c->s.ops = &counter_ops;
-    c->s.next = next;
-    c->s.name = next->name;
+        return TB_EIO;
     c->cb = cb;
     c->arg = arg;
     *out = &c->s;
@@ -773,11 +756,8 @@ int tb_stream_rate_limit(tb_stream **out, tb_stream *next, uint64_t bytes_per_se
     struct rate_stream *r;
     if (!bytes_per_sec)
         return tb_error_set(TB_EUSAGE, "a rate limit must be above 0");
-    if (!(r = calloc(1, sizeof *r)))
-        return tb_error_set(TB_EIO, "out of memory");
-    r->s.ops = &rate_ops;
-    r->s.next = next;
-    r->s.name = next->name;
+    if (!(r = tb_stream_alloc(sizeof *r, &rate_ops, next, NULL)))
+        return TB_EIO;
     r->rate = bytes_per_sec;
     r->now = now ? now : mono_ns;
     r->sleep = sleep ? sleep : nano_sleep;

@@ -25,6 +25,11 @@ struct tb_stream {
     int closed;
 };
 
+/* For filters and drivers: a zeroed struct of size bytes that starts with its tb_stream, with
+ * ops, over next (may be NULL; owned once the constructor succeeds), named as next is, or name
+ * when there is no next. NULL with the error set when out of memory. */
+void *tb_stream_alloc(size_t size, const struct tb_stream_ops *ops, tb_stream *next, const char *name);
+
 int tb_stream_read(tb_stream *s, void *buf, size_t len, size_t *n);
 /* Reads until len bytes or end of stream. */
 int tb_stream_read_full(tb_stream *s, void *buf, size_t len, size_t *n);
@@ -60,6 +65,10 @@ int tb_stream_null_writer(tb_stream **out);
  * decompressing reader. Both take ownership of next. */
 int tb_stream_zstd_writer(tb_stream **out, tb_stream *next, int level, int threads);
 int tb_stream_zstd_reader(tb_stream **out, tb_stream *next);
+/* Ends the zstd writer s's current frame and writes it whole to the stream below (which is
+ * neither closed nor synced); what is written next starts a new frame (a WAL segment's
+ * flush: every frame on disk is complete). */
+int tb_stream_zstd_end_frame(tb_stream *s);
 
 /* sha256: a tee that hashes every byte passing through (reads or writes).
  * The digest is valid after close (writer) or after the end of stream (reader). */

@@ -178,7 +178,6 @@ static int check_options(int argc, char **argv)
         return tool_usage(&cli, "--backup-root is required");
     if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
         return status;
-    tb_seg_set_keys(keys);
     if (keep_days < 0)
         return tool_usage(&cli, "--keep-days N is required (the upgrade guide says 30)");
     if (keep_min < 1)

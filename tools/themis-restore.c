@@ -329,7 +329,6 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "unexpected argument");
     if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
         return status;
-    tb_seg_set_keys(keys); /* an encrypted WAL archive, for --target-time */
     if (target_time || backup_root || wal_dir)
         return main_recover();
     return main_restore();

@@ -241,10 +241,10 @@ static int check_usage(struct tb_archiver_opts *o, tb_keyring *keys)
     return -1;
 }
 
-static int run_check(void)
+static int run_check(tb_keyring *keys)
 {
     uint64_t records, first, next;
-    int rc = tb_archive_check(wal_dir, &records, &first, &next);
+    int rc = tb_archive_check(wal_dir, keys, &records, &first, &next);
     if (rc < 0)
         return tool_fail(&cli, rc);
     printf("%" PRIu64 " records, sequences %" PRIu64 "..%" PRIu64 ", checksums and continuity good\n", records, first,
@@ -275,9 +275,9 @@ static int setup_stdout(struct tb_archiver_opts *o, struct tar_out *tar, char **
 }
 
 /* --push: each closed segment is copied to push_url too. */
-static int setup_push(struct tb_archiver_opts *o, struct pusher *push)
+static int setup_push(struct tb_archiver_opts *o, struct pusher *push, tb_keyring *keys)
 {
-    int rc = tool_repo_open(&push->repo, push_url, NULL, NULL, NULL);
+    int rc = tool_repo_open(&push->repo, push_url, keys, NULL, NULL);
     if (rc == 0)
         rc = tb_repo_check(push->repo);
     push->dir = wal_dir;
@@ -342,7 +342,6 @@ int main(int argc, char **argv)
     if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
         return status;
     /* The key opens sealed segments (--check, resuming); only --encrypt seals new ones. */
-    tb_seg_set_keys(keys);
     if ((status = check_usage(&o, keys)) >= 0)
         return status;
     if (tb_progress_parse(progress_arg, &pmode) < 0)
@@ -350,7 +349,7 @@ int main(int argc, char **argv)
     if (follow)
         tool_catch_signals_with(follow_on_signal);
     if (check)
-        return run_check();
+        return run_check(keys);
     o.db_path = db_path ? db_path : TB_THEMIS_DB_PATH;
     o.db_wal_dir = db_wal_dir;
     /* TB_WAL_TAP_SCAN=1: the listing alone, as where inotify is missing (tests use it). */
@@ -359,9 +358,10 @@ int main(int argc, char **argv)
         return 1;
     if (to_stdout && rc < 0)
         goto out;
-    if (push_url && (rc = setup_push(&o, &push)) < 0)
+    if (push_url && (rc = setup_push(&o, &push, keys)) < 0)
         goto out;
     o.wal_dir = wal_dir;
+    o.keys = keys;
     o.segment_size = (uint64_t)segment_size;
     o.segment_ns = segment_seconds * 1000000000LL;
     o.level = (int)level;

@@ -174,7 +174,6 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "missing --wal-directory");
     if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
         return status;
-    tb_seg_set_keys(keys);
     if ((status = check_usage(&o, &pmode)) >= 0)
         return status;
     if ((rc = database_dir(&sub)) < 0)
@@ -185,6 +184,7 @@ int main(int argc, char **argv)
         return tool_fail(&cli, rc);
     }
     o.wal_dir = wal_dir;
+    o.keys = keys;
     o.db_path = sub;
     /* The total, the archive's size from its index, is known once the replay has checked it. */
     tb_progress_start(&prog, pmode, stderr, "replay", 0);

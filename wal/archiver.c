@@ -2,6 +2,7 @@
  * last archived record ended, the next expected sequence, the latest stamp, and the prepared
  * sections still waiting for their Commit; it is rewritten atomically after every flush. */
 #include "archiver.h"
+#include "bytes.h"
 #include "batch.h"
 #include "error.h"
 #include "fs.h"
@@ -612,7 +613,7 @@ static int catch_up_state(tb_archiver *a)
         return 0;
     if (!(path = tb_fs_join(a->o.wal_dir, TB_SEG_PARTIAL)))
         return tb_error_set(TB_EIO, "out of memory");
-    rc = tb_seg_reader_open(&rd, path);
+    rc = tb_seg_reader_open(&rd, path, a->o.keys);
     while (rc == 0 && (m = tb_seg_reader_next(rd, &r)) == 1) {
         struct tb_record_info info;
         if (!after_state(a, &r))
@@ -649,7 +650,7 @@ static int check_state(tb_archiver *a)
     struct tb_seg_info *segs = NULL;
     size_t nsegs = 0;
     uint64_t held = 0;
-    int rc = tb_seg_index_load(a->o.wal_dir, &segs, &nsegs);
+    int rc = tb_seg_index_load(a->o.wal_dir, a->o.keys, &segs, &nsegs);
     if (rc < 0)
         return rc;
     if (tb_seg_writer_count(a->seg))
@@ -733,9 +734,9 @@ int tb_archiver_open(tb_archiver **out, const struct tb_archiver_opts *o)
         goto fail;
     }
     if ((rc = tb_fs_mkdir_p(o->wal_dir, 0755)) < 0 || (rc = take_lock(a)) < 0 ||
-        (rc = tb_seg_index_repair(o->wal_dir, &adopted)) < 0)
+        (rc = tb_seg_index_repair(o->wal_dir, o->keys, &adopted)) < 0)
         goto fail;
-    if ((rc = tb_seg_writer_open(&a->seg, o->wal_dir, o->level)) < 0 || (rc = load_state(a)) < 0 ||
+    if ((rc = tb_seg_writer_open(&a->seg, o->wal_dir, o->level, o->keys)) < 0 || (rc = load_state(a)) < 0 ||
         (rc = tb_cf_map_load(o->wal_dir, &a->cfs, &a->ncf)) < 0 || (rc = take_policy(a, o->policy)) < 0)
         goto fail;
     /* A crash between a segment flush and the state's rewrite: the partial segment holds
@@ -1317,8 +1318,8 @@ size_t tb_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64_t b
     return k;
 }
 
-int tb_archive_unneeded_prefix(const char *wal_dir, const struct tb_seg_info *segs, size_t n, uint64_t base,
-                               size_t *cut)
+int tb_archive_unneeded_prefix(const char *wal_dir, tb_keyring *keys, const struct tb_seg_info *segs, size_t n,
+                               uint64_t base, size_t *cut)
 {
     struct tb_pending *open_ = tb_pending_new(); /* xid -> the segment of its Prepare */
     size_t k = tb_archive_cut_bound(segs, n, base);
@@ -1329,7 +1330,7 @@ int tb_archive_unneeded_prefix(const char *wal_dir, const struct tb_seg_info *se
         tb_seg_reader *rd = NULL;
         struct tb_seg_record r;
         int m = 0;
-        rc = path ? tb_seg_reader_open(&rd, path) : tb_error_set(TB_EIO, "out of memory");
+        rc = path ? tb_seg_reader_open(&rd, path, keys) : tb_error_set(TB_EIO, "out of memory");
         while (rc == 0 && (m = tb_seg_reader_next(rd, &r)) == 1) {
             struct tb_wb_iter it;
             struct tb_wb_entry e;
@@ -1398,7 +1399,7 @@ static int check_state_file(const char *wal_dir, const struct check *c)
     return rc;
 }
 
-int tb_archive_check(const char *wal_dir, uint64_t *records, uint64_t *first, uint64_t *next)
+int tb_archive_check(const char *wal_dir, tb_keyring *keys, uint64_t *records, uint64_t *first, uint64_t *next)
 {
     struct check c = { 0 };
     struct tb_cf_name *cfs = NULL;
@@ -1410,7 +1411,7 @@ int tb_archive_check(const char *wal_dir, uint64_t *records, uint64_t *first, ui
     rc = tb_cf_map_load(wal_dir, &cfs, &ncf);
     tb_cf_map_free(cfs, ncf);
     if (rc == 0)
-        rc = tb_seg_walk(wal_dir, check_fn, &c);
+        rc = tb_seg_walk(wal_dir, keys, check_fn, &c);
     if (rc == 0)
         rc = check_state_file(wal_dir, &c);
     *records = c.records;

@@ -18,6 +18,7 @@ struct tb_archiver_opts {
     const char *db_path;
     const char *db_wal_dir;    /* where the DB keeps its WAL files (RocksDB wal_dir); NULL: db_path */
     const char *wal_dir;       /* the archive */
+    tb_keyring *keys;          /* an encrypted archive's keyring (NULL: plain), not owned */
     uint64_t segment_size;     /* rotate when the partial segment has this many bytes */
     int64_t segment_ns;        /* ... or is this old */
     int level;                 /* zstd level */
@@ -73,7 +74,7 @@ void tb_archiver_free(tb_archiver *a);
 
 /* Verifies a whole archive without the DB: index against files (size, SHA-256), every
  * record's CRC, and continuity. TB_EVERIFY or TB_EGAP with a message. */
-int tb_archive_check(const char *wal_dir, uint64_t *records, uint64_t *first, uint64_t *next);
+int tb_archive_check(const char *wal_dir, tb_keyring *keys, uint64_t *records, uint64_t *first, uint64_t *next);
 
 /* cf.tsv: the column family ids the WAL wrote, with their names. */
 struct tb_cf_name {
@@ -121,8 +122,8 @@ int tb_wal_files_scan(const char *dir, enum tb_policy policy, uint64_t *next_seq
  * last sequence base or later needs: those wholly at or before base, except from the
  * first one holding a Prepare that they do not close (its Commit comes later). */
 struct tb_seg_info;
-int tb_archive_unneeded_prefix(const char *wal_dir, const struct tb_seg_info *segs, size_t n, uint64_t base,
-                               size_t *cut);
+int tb_archive_unneeded_prefix(const char *wal_dir, tb_keyring *keys, const struct tb_seg_info *segs, size_t n,
+                               uint64_t base, size_t *cut);
 /* The segments wholly at or before base: the most the cut can take, and the only segments
  * tb_archive_unneeded_prefix reads. */
 size_t tb_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64_t base);

@@ -1,6 +1,7 @@
 /* batch: WriteBatch records as db/write_batch.cc writes them: [seq:8][count:4] then entries
  * [tag:1][cf:varint32 for the _CF tags][fields as varint32-prefixed slices]. */
 #include "batch.h"
+#include "bytes.h"
 #include "error.h"
 
 #include <stdlib.h>
@@ -17,17 +18,9 @@ enum {
     T_WIDE_COLUMN_ENTITY = 0x16, T_CF_WIDE_COLUMN_ENTITY = 0x17,
 };
 
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 uint64_t tb_wb_header_seq(const void *rec)
 {
-    return get64(rec);
+    return tb_get_le64(rec);
 }
 
 int tb_wb_init(struct tb_wb_iter *it, const void *rec, size_t len)
@@ -36,8 +29,8 @@ int tb_wb_init(struct tb_wb_iter *it, const void *rec, size_t len)
     if (len < TB_WB_HEADER)
         return tb_error_set(TB_EVERIFY, "WriteBatch of %zu bytes is shorter than its header", len);
     it->rec = p;
-    it->seq = get64(p);
-    it->count = (uint32_t)p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 | (uint32_t)p[11] << 24;
+    it->seq = tb_get_le64(p);
+    it->count = tb_get_le32(p + 8);
     it->p = p + TB_WB_HEADER;
     it->end = p + len;
     return 0;
@@ -140,12 +133,9 @@ int tb_wb_next(struct tb_wb_iter *it, struct tb_wb_entry *e)
 
 int tb_wb_stamp(const struct tb_wb_entry *e, int64_t *ns)
 {
-    uint64_t v = 0;
     if (e->kind != TB_WB_LOG_DATA || e->klen != 12 || memcmp(e->key, "TSv1", 4) != 0)
         return 0;
-    for (int i = 11; i >= 4; i--)
-        v = v << 8 | e->key[i];
-    *ns = (int64_t)v;
+    *ns = (int64_t)tb_get_le64(e->key + 4);
     return 1;
 }
 

@@ -2,6 +2,7 @@
  * header [masked crc32c:4][length:2][type:1] (+[log number:4] for recyclable types); the CRC
  * covers type, log number and payload; a block's tail too short for a header is zeros. */
 #include "log_reader.h"
+#include "bytes.h"
 #include "crc32c.h"
 #include "error.h"
 
@@ -142,11 +143,6 @@ static int grow(tb_wal_reader *r, size_t need)
     return 0;
 }
 
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 struct frag {
     const unsigned char *h;    /* its header, then its payload at h + hdr */
     unsigned type, hdr;
@@ -167,7 +163,7 @@ static int read_fragment(tb_wal_reader *r, uint64_t pos, struct frag *f, int *pa
         return 0;
     }
     f->h = r->buf + (pos - r->buf_off);
-    f->length = (uint32_t)f->h[4] | (uint32_t)f->h[5] << 8;
+    f->length = tb_get_le16(f->h + 4);
     f->type = f->h[6];
     if (f->type == T_ZERO && f->length == 0)
         return 0; /* zeros: preallocated or not yet written space */
@@ -182,9 +178,9 @@ static int read_fragment(tb_wal_reader *r, uint64_t pos, struct frag *f, int *pa
         return 0;
     }
     f->h = r->buf + (pos - r->buf_off);
-    if (tb_crc32c_unmask(get32(f->h)) != tb_crc32c(0, f->h + 6, f->hdr - 6 + f->length))
+    if (tb_crc32c_unmask(tb_get_le32(f->h)) != tb_crc32c(0, f->h + 6, f->hdr - 6 + f->length))
         return tb_error_set(TB_EVERIFY, "WAL checksum mismatch at offset %" PRIu64 " (%s)", pos, r->path);
-    if (f->hdr == RHDR && get32(f->h + 7) != (uint32_t)r->log_number)
+    if (f->hdr == RHDR && tb_get_le32(f->h + 7) != (uint32_t)r->log_number)
         return 0; /* a recycled file's old contents: the end */
     return 1;
 }

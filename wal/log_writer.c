@@ -2,6 +2,7 @@
  * record is cut into fragments [masked crc32c:4][length:2][type:1][payload] that never
  * cross a 32 KiB block; a block's tail too short for a header is filled with zeros. */
 #include "log_writer.h"
+#include "bytes.h"
 #include "crc32c.h"
 #include "error.h"
 
@@ -96,10 +97,8 @@ int tb_wal_writer_add(tb_wal_writer *w, const void *rec, size_t len)
         n = len < left - HDR ? len : left - HDR;
         type = first ? (n == len ? T_FULL : T_FIRST) : (n == len ? T_LAST : T_MIDDLE);
         crc = tb_crc32c_mask(tb_crc32c(tb_crc32c(0, &type, 1), p, n));
-        for (int i = 0; i < 4; i++)
-            h[i] = (unsigned char)(crc >> (8 * i));
-        h[4] = (unsigned char)(n & 0xff);
-        h[5] = (unsigned char)(n >> 8);
+        tb_put_le32(h, crc);
+        tb_put_le16(h + 4, (uint16_t)n);
         h[6] = type;
         if ((rc = put(w, h, HDR)) < 0 || (rc = put(w, p, n)) < 0)
             return rc;

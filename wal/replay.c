@@ -749,9 +749,9 @@ static int walfile_pass(const struct tb_replay_opts *o, struct tb_replay_result 
     res->reached_ts = res->base_ts;
     res->batches = res->ops = res->file_records = res->file_bytes = 0;
     if (progress)
-        rc = tb_seg_walk_progress(o->wal_dir, apply_fn, a, o->progress, o->progress_arg, o->progress_total);
+        rc = tb_seg_walk_progress(o->wal_dir, o->keys, apply_fn, a, o->progress, o->progress_arg, o->progress_total);
     else
-        rc = tb_seg_walk(o->wal_dir, apply_fn, a);
+        rc = tb_seg_walk(o->wal_dir, o->keys, apply_fn, a);
     if (rc == 0)
         rc = walfile_flush(a);
     res->file_next_seq = a->next_hdr;
@@ -1051,7 +1051,7 @@ static int run_rocks(struct replay *r)
     applier_init(&a, r, &rocks_sink);
     if ((rc = load_cfmap(&a)) < 0 || (rc = rocks_open(&a, &cfo)) < 0)
         goto cleanup;
-    rc = tb_seg_walk_progress(o->wal_dir, apply_fn, &a, o->progress, o->progress_arg, o->progress_total);
+    rc = tb_seg_walk_progress(o->wal_dir, o->keys, apply_fn, &a, o->progress, o->progress_arg, o->progress_total);
     if (rc == 0)
         rc = rocks_flush(&a);
     if (rc == 0)
@@ -1096,7 +1096,7 @@ static int replay_plan(struct replay *r)
     struct tb_replay_result *res = r->res;
     struct window w = { .res = res, .base = res->base_seq };
     int rc;
-    if ((rc = tb_seg_walk(o->wal_dir, window_fn, &w)) < 0)
+    if ((rc = tb_seg_walk(o->wal_dir, o->keys, window_fn, &w)) < 0)
         return rc;
     res->reached_seq = res->base_seq;
     res->reached_ts = res->base_ts;

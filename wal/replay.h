@@ -5,11 +5,13 @@
 
 #include <stdint.h>
 
+#include "crypt.h"
 #include "stream.h"
 #include "txndb.h"
 
 struct tb_replay_opts {
     const char *wal_dir;
+    tb_keyring *keys;      /* an encrypted archive's keyring (NULL: plain), not owned */
     const char *db_path;
     int64_t target_ns;     /* stop before the first batch stamped later (0: none) */
     uint64_t target_seq;   /* stop after this sequence (0: none) */

@@ -1,6 +1,7 @@
 /* segment: WAL archive segments (zstd frames of CRC'd records), index.tsv, recovery of the
  * partial segment after a crash. */
 #include "segment.h"
+#include "bytes.h"
 #include "tsv.h"
 #include "crc32c.h"
 #include "error.h"
@@ -25,40 +26,35 @@
 #define REC_MAGIC 0x31525754u /* "TWR1" little-endian */
 enum { REC_HDR = 56 };
 
-static void put32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i)); }
-static void put64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
-static uint32_t get32(const unsigned char *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
-static uint64_t get64(const unsigned char *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
-
 static void encode_header(unsigned char h[REC_HDR], const struct tb_seg_record *r)
 {
     uint32_t crc;
-    put32(h, REC_MAGIC);
-    put32(h + 4, (uint32_t)r->len);
-    put64(h + 8, r->first_seq);
-    put64(h + 16, r->next_seq);
-    put64(h + 24, (uint64_t)r->ts_ns);
-    put32(h + 32, r->flags);
-    put64(h + 36, r->log_number);
-    put64(h + 44, r->end_offset);
+    tb_put_le32(h, REC_MAGIC);
+    tb_put_le32(h + 4, (uint32_t)r->len);
+    tb_put_le64(h + 8, r->first_seq);
+    tb_put_le64(h + 16, r->next_seq);
+    tb_put_le64(h + 24, (uint64_t)r->ts_ns);
+    tb_put_le32(h + 32, r->flags);
+    tb_put_le64(h + 36, r->log_number);
+    tb_put_le64(h + 44, r->end_offset);
     crc = tb_crc32c(0, h, 52);
     crc = tb_crc32c(crc, r->data, r->len);
-    put32(h + 52, crc);
+    tb_put_le32(h + 52, crc);
 }
 
 /* Checks and decodes a header whose record data follows; 0 ok, TB_EVERIFY on damage. */
 static int decode_record(const unsigned char *h, const unsigned char *data, struct tb_seg_record *r)
 {
-    uint32_t crc = tb_crc32c(tb_crc32c(0, h, 52), data, get32(h + 4));
-    if (get32(h) != REC_MAGIC || crc != get32(h + 52))
+    uint32_t crc = tb_crc32c(tb_crc32c(0, h, 52), data, tb_get_le32(h + 4));
+    if (tb_get_le32(h) != REC_MAGIC || crc != tb_get_le32(h + 52))
         return TB_EVERIFY;
-    r->len = get32(h + 4);
-    r->first_seq = get64(h + 8);
-    r->next_seq = get64(h + 16);
-    r->ts_ns = (int64_t)get64(h + 24);
-    r->flags = get32(h + 32);
-    r->log_number = get64(h + 36);
-    r->end_offset = get64(h + 44);
+    r->len = tb_get_le32(h + 4);
+    r->first_seq = tb_get_le64(h + 8);
+    r->next_seq = tb_get_le64(h + 16);
+    r->ts_ns = (int64_t)tb_get_le64(h + 24);
+    r->flags = tb_get_le32(h + 32);
+    r->log_number = tb_get_le64(h + 36);
+    r->end_offset = tb_get_le64(h + 44);
     r->data = data;
     return 0;
 }
@@ -67,46 +63,29 @@ static int decode_record(const unsigned char *h, const unsigned char *data, stru
 
 struct tb_seg_writer {
     char *dir, *partial;
-    int fd;
-    ZSTD_CCtx *c;
-    unsigned char *out;
-    size_t out_cap;
-    uint64_t first_seq, next_seq, count, bytes;
+    tb_keyring *keys;   /* published segments are sealed for these (NULL: plain) */
+    int level;
+    int fd;             /* the partial segment, owned by the stack below */
+    tb_stream *z;       /* zstd writer -> counter -> fd: the records go in at the top */
+    tb_stream *counted; /* the counter: compressed bytes written since the file was opened */
+    uint64_t first_seq, next_seq, count, bytes; /* bytes: the file's size when it was opened */
     int64_t first_ts, last_ts;
     struct tb_seg_record last;
     int in_frame;
 };
 
-static int write_all(int fd, const void *buf, size_t len, const char *path)
-{
-    const char *p = buf;
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return tb_error_errno(errno == ENOSPC ? TB_ENOSPC : TB_EIO, errno, "cannot write %s", path);
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
+struct tb_seg_reader {
+    tb_stream *s;
+    char *path, *whole; /* whole: the partial segment's bytes, read at once */
+    unsigned char *buf;
+    size_t cap;
+    uint64_t n;
+};
 
-static int compress_out(tb_seg_writer *w, const void *buf, size_t len, ZSTD_EndDirective end)
+/* A published segment's name: FIRST-NEXT.wal.zst with 20-digit numbers (seg_name parses it). */
+static void seg_format_name(char name[64], uint64_t first, uint64_t next)
 {
-    ZSTD_inBuffer in = { buf, len, 0 };
-    size_t rem;
-    int rc;
-    do {
-        ZSTD_outBuffer out = { w->out, w->out_cap, 0 };
-        rem = ZSTD_compressStream2(w->c, &out, &in, end);
-        if (ZSTD_isError(rem))
-            return tb_error_set(TB_EIO, "zstd: %s (%s)", ZSTD_getErrorName(rem), w->partial);
-        if (out.pos && (rc = write_all(w->fd, w->out, out.pos, w->partial)) < 0)
-            return rc;
-        w->bytes += out.pos;
-    } while (end == ZSTD_e_end ? rem != 0 : in.pos < in.size);
-    return 0;
+    snprintf(name, 64, "%020" PRIu64 "-%020" PRIu64 ".wal.zst", first, next);
 }
 
 static void note_record(tb_seg_writer *w, const struct tb_seg_record *r)
@@ -122,87 +101,50 @@ static void note_record(tb_seg_writer *w, const struct tb_seg_record *r)
     w->last.len = 0;
 }
 
-/* Decompresses one frame of buf into a malloc'd buffer. */
-static int decompress_frame(const unsigned char *buf, size_t len, unsigned char **out, size_t *outlen)
+/* Notes the records of one whole zstd frame of the partial segment (len bytes at buf; the
+ * first frame starts with the magic). 0 when every record verifies to the frame's end. */
+static int recover_frame(tb_seg_writer *w, const char *buf, size_t len, int first)
 {
-    ZSTD_DCtx *d = ZSTD_createDCtx();
-    ZSTD_inBuffer in = { buf, len, 0 };
-    size_t cap = len * 4 + 4096, n = 0, r = 1;
-    unsigned char *o = malloc(cap);
-    int rc = 0;
-    while (d && o && r != 0) {
-        ZSTD_outBuffer ob = { o + n, cap - n, 0 };
-        r = ZSTD_decompressStream(d, &ob, &in);
-        if (ZSTD_isError(r)) {
-            rc = TB_EVERIFY;
-            break;
-        }
-        n += ob.pos;
-        if (r != 0 && in.pos == in.size && ob.pos < ob.size) {
-            rc = TB_EVERIFY; /* frame ends early */
-            break;
-        }
-        if (n == cap) {
-            unsigned char *p = realloc(o, cap *= 2);
-            if (!p) {
-                rc = TB_EIO;
-                break;
-            }
-            o = p;
-        }
+    struct tb_seg_reader rd = { .path = w->partial };
+    struct tb_seg_record r;
+    tb_stream *m = NULL;
+    unsigned char magic[8];
+    size_t n;
+    int rc = tb_stream_mem_reader(&m, buf, len);
+    if (rc == 0 && (rc = tb_stream_zstd_reader(&rd.s, m)) < 0)
+        tb_stream_free(m);
+    if (rc == 0 && first && ((rc = tb_stream_read_full(rd.s, magic, 8, &n)) < 0 || n != 8 ||
+                             memcmp(magic, SEG_MAGIC, 8) != 0))
+        rc = TB_EVERIFY;
+    while (rc == 0 && (rc = tb_seg_reader_next(&rd, &r)) == 1) {
+        note_record(w, &r);
+        rc = 0;
     }
-    if (!d || !o)
-        rc = TB_EIO;
-    ZSTD_freeDCtx(d);
-    if (rc < 0) {
-        free(o);
-        return rc;
-    }
-    *out = o;
-    *outlen = n;
-    return 0;
+    tb_stream_free(rd.s);
+    free(rd.buf);
+    return rc;
 }
 
 /* Walks the partial file frame by frame; keeps what verifies, cuts the rest. */
 static int recover_partial(tb_seg_writer *w)
 {
     char *buf = NULL;
-    size_t len = 0, pos = 0, good = 0;
+    size_t len = 0, good = 0;
     int rc = tb_fs_read_file(w->partial, &buf, &len);
     if (rc == TB_ENOENT)
         return 0;
     if (rc < 0)
         return rc;
-    while (pos < len) {
-        size_t fl = ZSTD_findFrameCompressedSize(buf + pos, len - pos), dl, off = 0;
-        unsigned char *d = NULL;
-        struct tb_seg_record r;
-        int frame_ok = 1;
-        uint64_t count0 = w->count;
+    while (good < len) {
+        size_t fl = ZSTD_findFrameCompressedSize(buf + good, len - good);
         struct tb_seg_writer saved = *w;
-        if (ZSTD_isError(fl) || decompress_frame((unsigned char *)buf + pos, fl, &d, &dl) < 0)
+        if (ZSTD_isError(fl))
             break;
-        if (pos == 0) {
-            frame_ok = dl >= 8 && memcmp(d, SEG_MAGIC, 8) == 0;
-            off = 8;
-        }
-        while (frame_ok && off < dl) {
-            if (dl - off < REC_HDR || dl - off - REC_HDR < get32(d + off + 4) ||
-                decode_record(d + off, d + off + REC_HDR, &r) < 0) {
-                frame_ok = 0;
-                break;
-            }
-            note_record(w, &r);
-            off += REC_HDR + r.len;
-        }
-        free(d);
-        if (!frame_ok) {
+        if (recover_frame(w, buf + good, fl, good == 0) < 0) {
             *w = saved; /* the frame is dropped whole */
-            w->count = count0;
             break;
         }
-        pos += fl;
-        good = pos;
+        good += fl;
     }
     free(buf);
     if (good < len && truncate(w->partial, (off_t)good) < 0)
@@ -211,31 +153,66 @@ static int recover_partial(tb_seg_writer *w)
     return 0;
 }
 
-int tb_seg_writer_open(tb_seg_writer **out, const char *dir, int level)
+/* Opens the partial segment (of size bytes) for appending under a new zstd writer; what the
+ * old writer held of an unfinished frame is dropped. */
+static int partial_open(tb_seg_writer *w, uint64_t size)
+{
+    tb_stream *f = NULL, *c = NULL;
+    int rc;
+    tb_stream_free(w->z);
+    w->z = w->counted = NULL;
+    w->bytes = size;
+    w->in_frame = 0;
+    w->fd = open(w->partial, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (w->fd < 0)
+        return tb_error_errno(TB_EIO, errno, "cannot open %s", w->partial);
+    if ((rc = tb_stream_fd(&f, w->fd, 1, w->partial)) < 0) {
+        close(w->fd);
+        return rc;
+    }
+    if ((rc = tb_stream_counter(&c, f, NULL, NULL)) < 0 || (rc = tb_stream_zstd_writer(&w->z, c, w->level, 0)) < 0) {
+        tb_stream_free(c ? c : f);
+        return rc;
+    }
+    w->counted = c;
+    return 0;
+}
+
+/* Empties the partial segment in place, durably. */
+static int partial_truncate(tb_seg_writer *w)
+{
+    if (ftruncate(w->fd, 0) < 0 || fsync(w->fd) < 0)
+        return tb_error_errno(TB_EIO, errno, "cannot empty %s", w->partial);
+    return 0;
+}
+
+/* Empties the partial segment and starts it again: its records are dropped or published. */
+static int partial_empty(tb_seg_writer *w)
+{
+    int rc = partial_truncate(w);
+    if (rc < 0)
+        return rc;
+    w->count = 0;
+    return partial_open(w, 0);
+}
+
+int tb_seg_writer_open(tb_seg_writer **out, const char *dir, int level, tb_keyring *keys)
 {
     tb_seg_writer *w = calloc(1, sizeof *w);
     int rc = 0;
     if (!w)
         return tb_error_set(TB_EIO, "out of memory");
     w->fd = -1;
+    w->keys = keys;
+    w->level = level;
     w->dir = strdup(dir);
     w->partial = tb_fs_join(dir, TB_SEG_PARTIAL);
-    w->out_cap = ZSTD_CStreamOutSize();
-    w->out = malloc(w->out_cap);
-    w->c = ZSTD_createCCtx();
-    if (!w->dir || !w->partial || !w->out || !w->c) {
+    if (!w->dir || !w->partial) {
         rc = tb_error_set(TB_EIO, "out of memory");
         goto cleanup;
     }
-    ZSTD_CCtx_setParameter(w->c, ZSTD_c_compressionLevel, level);
-    ZSTD_CCtx_setParameter(w->c, ZSTD_c_checksumFlag, 1);
-    if ((rc = tb_fs_mkdir_p(dir, 0755)) < 0 || (rc = recover_partial(w)) < 0)
+    if ((rc = tb_fs_mkdir_p(dir, 0755)) < 0 || (rc = recover_partial(w)) < 0 || (rc = partial_open(w, w->bytes)) < 0)
         goto cleanup;
-    w->fd = open(w->partial, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        rc = tb_error_errno(TB_EIO, errno, "cannot open %s", w->partial);
-        goto cleanup;
-    }
     *out = w;
     w = NULL;
 cleanup:
@@ -245,19 +222,23 @@ cleanup:
 
 uint64_t tb_seg_writer_count(tb_seg_writer *w) { return w->count; }
 const struct tb_seg_record *tb_seg_writer_last(tb_seg_writer *w) { return &w->last; }
-uint64_t tb_seg_writer_bytes(tb_seg_writer *w) { return w->bytes; }
+uint64_t tb_seg_writer_bytes(tb_seg_writer *w)
+{
+    return w->bytes + (w->counted ? tb_stream_counter_bytes(w->counted) : 0);
+}
 int64_t tb_seg_writer_first_ts(tb_seg_writer *w) { return w->count ? w->first_ts : 0; }
 
 int tb_seg_writer_append(tb_seg_writer *w, const struct tb_seg_record *r)
 {
     unsigned char h[REC_HDR];
     int rc;
-    if (w->bytes == 0 && !w->in_frame && (rc = compress_out(w, SEG_MAGIC, 8, ZSTD_e_continue)) < 0)
+    if (!w->z)
+        return tb_error_set(TB_EIO, "cannot open %s", w->partial); /* a rotation failed to open it again */
+    if (tb_seg_writer_bytes(w) == 0 && !w->in_frame && (rc = tb_stream_write(w->z, SEG_MAGIC, 8)) < 0)
         return rc;
     w->in_frame = 1;
     encode_header(h, r);
-    if ((rc = compress_out(w, h, REC_HDR, ZSTD_e_continue)) < 0 ||
-        (rc = compress_out(w, r->data, r->len, ZSTD_e_continue)) < 0)
+    if ((rc = tb_stream_write(w->z, h, REC_HDR)) < 0 || (rc = tb_stream_write(w->z, r->data, r->len)) < 0)
         return rc;
     note_record(w, r);
     return 0;
@@ -268,7 +249,7 @@ int tb_seg_writer_flush(tb_seg_writer *w)
     int rc;
     if (!w->in_frame)
         return 0;
-    if ((rc = compress_out(w, NULL, 0, ZSTD_e_end)) < 0)
+    if ((rc = tb_stream_zstd_end_frame(w->z)) < 0)
         return rc;
     w->in_frame = 0;
     if (fdatasync(w->fd) < 0)
@@ -278,12 +259,7 @@ int tb_seg_writer_flush(tb_seg_writer *w)
 
 int tb_seg_writer_discard(tb_seg_writer *w)
 {
-    if (ftruncate(w->fd, 0) < 0 || fsync(w->fd) < 0)
-        return tb_error_errno(TB_EIO, errno, "cannot empty %s", w->partial);
-    ZSTD_CCtx_reset(w->c, ZSTD_reset_session_only);
-    w->count = w->bytes = 0;
-    w->in_frame = 0;
-    return 0;
+    return partial_empty(w);
 }
 
 char *tb_seg_index_line(const struct tb_seg_info *s)
@@ -346,13 +322,6 @@ cleanup:
     return rc;
 }
 
-static tb_keyring *seg_keys;
-
-void tb_seg_set_keys(tb_keyring *k)
-{
-    seg_keys = k;
-}
-
 /* Seals the partial segment into a hidden temporary beside final, fsynced; *tmp names it. */
 static int seal_partial(tb_seg_writer *w, const char *final, char **tmp)
 {
@@ -360,7 +329,7 @@ static int seal_partial(tb_seg_writer *w, const char *final, char **tmp)
     int rc = tb_fs_temp_sibling(final, tmp);
     if (rc == 0)
         rc = tb_stream_file(&in, w->partial, "r");
-    if (rc == 0 && (rc = tb_crypt_file_writer(&c, *tmp, seg_keys)) == 0 && (rc = tb_stream_copy(c, in, NULL)) == 0)
+    if (rc == 0 && (rc = tb_crypt_file_writer(&c, *tmp, w->keys)) == 0 && (rc = tb_stream_copy(c, in, NULL)) == 0)
         rc = tb_stream_close(c);
     tb_stream_free(c);
     tb_stream_free(in);
@@ -371,23 +340,14 @@ static int seal_partial(tb_seg_writer *w, const char *final, char **tmp)
 
 int tb_seg_writer_settle(tb_seg_writer *w)
 {
-    char name[64], *path;
-    int published;
+    char name[64];
     if (w->count == 0)
         return 0;
-    snprintf(name, sizeof name, "%020" PRIu64 "-%020" PRIu64 ".wal.zst", w->first_seq, w->next_seq);
-    if (!(path = tb_fs_join(w->dir, name)))
-        return tb_error_set(TB_EIO, "out of memory");
-    published = tb_fs_exists(path);
-    free(path);
-    if (!published)
+    seg_format_name(name, w->first_seq, w->next_seq);
+    if (!tb_fs_exists_in(w->dir, name))
         return 0;
     /* Sealed and published, then the run stopped before emptying the partial segment. */
-    if (ftruncate(w->fd, 0) < 0 || fsync(w->fd) < 0)
-        return tb_error_errno(TB_EIO, errno, "cannot empty %s", w->partial);
-    w->count = w->bytes = 0;
-    ZSTD_CCtx_reset(w->c, ZSTD_reset_session_only);
-    return 0;
+    return partial_empty(w);
 }
 
 int tb_seg_writer_rotate(tb_seg_writer *w, struct tb_seg_info *info)
@@ -403,48 +363,41 @@ int tb_seg_writer_rotate(tb_seg_writer *w, struct tb_seg_info *info)
     s.next_seq = w->next_seq;
     s.first_ts = w->first_ts;
     s.last_ts = w->last_ts;
-    snprintf(s.name, sizeof s.name, "%020" PRIu64 "-%020" PRIu64 ".wal.zst", s.first_seq, s.next_seq);
+    seg_format_name(s.name, s.first_seq, s.next_seq);
     if (!(final = tb_fs_join(w->dir, s.name)))
         return tb_error_set(TB_EIO, "out of memory");
     /* Encrypted: the sealed copy is published, then the partial segment emptied (a crash
      * between: tb_seg_writer_settle empties it at the next start). */
-    if (seg_keys && (rc = seal_partial(w, final, &sealed)) < 0)
-        goto out;
+    if (w->keys && (rc = seal_partial(w, final, &sealed)) < 0)
+        goto cleanup;
     if ((rc = tb_stream_file_sha256(sealed ? sealed : w->partial, s.sha256, &s.size)) < 0)
-        goto out;
+        goto cleanup;
     /* Rename first, then index: a crash between leaves a segment the index lacks, which
      * tb_seg_index_load adopts (reading it through) and the next archiver writes back. */
     rc = tb_fs_publish(sealed ? sealed : w->partial, final);
-    if (rc == 0 && sealed && (ftruncate(w->fd, 0) < 0 || fsync(w->fd) < 0))
-        rc = tb_error_errno(TB_EIO, errno, "cannot empty %s", w->partial);
+    if (rc == 0 && sealed)
+        rc = partial_truncate(w);
     if (rc == 0)
         rc = index_append(w->dir, &s);
-out:
+    if (rc == 0) {
+        w->count = 0;
+        rc = partial_open(w, 0);
+    }
+    if (rc == 0 && info)
+        *info = s;
+cleanup:
     if (rc < 0 && sealed)
         unlink(sealed);
     free(sealed);
     free(final);
-    if (rc < 0)
-        return rc;
-    close(w->fd);
-    w->fd = open(w->partial, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (w->fd < 0)
-        return tb_error_errno(TB_EIO, errno, "cannot open %s", w->partial);
-    w->count = w->bytes = 0;
-    ZSTD_CCtx_reset(w->c, ZSTD_reset_session_only);
-    if (info)
-        *info = s;
-    return 0;
+    return rc;
 }
 
 void tb_seg_writer_free(tb_seg_writer *w)
 {
     if (!w)
         return;
-    if (w->fd >= 0)
-        close(w->fd);
-    ZSTD_freeCCtx(w->c);
-    free(w->out);
+    tb_stream_free(w->z);
     free(w->dir);
     free(w->partial);
     free(w);
@@ -452,77 +405,72 @@ void tb_seg_writer_free(tb_seg_writer *w)
 
 /* ---- reader -------------------------------------------------------------- */
 
-struct tb_seg_reader {
-    tb_stream *s;
-    char *path, *whole; /* whole: the partial segment's bytes, read at once */
-    unsigned char *buf;
-    size_t cap;
-    uint64_t n;
-};
-
 static int is_partial(const char *path)
 {
     const char *slash = strrchr(path, '/');
     return strcmp(slash ? slash + 1 : path, TB_SEG_PARTIAL) == 0;
 }
 
+/* A segment file's bytes: a published one's read as they are needed; the partial one's (the
+ * archiver may be writing it, or was killed mid-frame) read at once into *whole and cut to its
+ * complete frames (the archiver cuts the rest when it next starts). */
+static int segment_bytes(tb_stream **out, const char *path, char **whole)
+{
+    size_t len = 0, good = 0, fl;
+    int rc;
+    if (!is_partial(path))
+        return tb_stream_file(out, path, "r");
+    if ((rc = tb_fs_read_file(path, whole, &len)) < 0)
+        return rc;
+    while (good < len && !ZSTD_isError(fl = ZSTD_findFrameCompressedSize(*whole + good, len - good)))
+        good += fl;
+    return tb_stream_mem_reader(out, *whole, good);
+}
+
+/* The records' bytes from the segment's bytes f (owned; freed on failure): counted for
+ * progress (may be NULL), opened with keys when sealed (an encrypted archive's segment is
+ * recognised by its first bytes), decompressed. */
+static int segment_decoder(tb_stream **out, tb_stream *f, tb_keyring *keys, tb_progress_cb progress,
+                           void *progress_arg)
+{
+    tb_stream *p = NULL;
+    unsigned char magic[8];
+    size_t n = 0;
+    int rc = progress ? tb_stream_counter(&p, f, progress, progress_arg) : 0;
+    if (rc == 0 && progress)
+        f = p;
+    if (rc == 0 && (rc = tb_stream_peek(&p, f, magic, 8, &n)) == 0)
+        f = p;
+    if (rc == 0 && tb_crypt_is_encrypted(magic, n) && (rc = tb_crypt_reader(&p, f, keys)) == 0)
+        f = p;
+    if (rc == 0)
+        rc = tb_stream_zstd_reader(out, f);
+    if (rc < 0)
+        tb_stream_free(f);
+    return rc;
+}
+
 /* progress (may be NULL) counts the compressed bytes read from the file. */
-static int reader_open(tb_seg_reader **out, const char *path, tb_progress_cb progress, void *progress_arg)
+static int reader_open(tb_seg_reader **out, const char *path, tb_keyring *keys, tb_progress_cb progress,
+                       void *progress_arg)
 {
     tb_seg_reader *rd = calloc(1, sizeof *rd);
-    tb_stream *f = NULL, *p = NULL, *c = NULL;
+    tb_stream *f = NULL;
     unsigned char magic[8];
     size_t n;
+    struct stat st;
     int rc;
     if (!rd || !(rd->path = strdup(path))) {
         free(rd);
         return tb_error_set(TB_EIO, "out of memory");
     }
-    {
-        struct stat st;
-        if (stat(path, &st) == 0 && st.st_size == 0) {
-            *out = rd; /* an empty partial segment: no records */
-            return 0;
-        }
+    if (stat(path, &st) == 0 && st.st_size == 0) {
+        *out = rd; /* an empty partial segment: no records */
+        return 0;
     }
-    if (is_partial(path)) {
-        /* The archiver may be writing it, or was killed mid-frame: only its complete
-         * frames are archived (the archiver cuts the rest when it next starts). */
-        size_t len = 0, good = 0;
-        if ((rc = tb_fs_read_file(path, &rd->whole, &len)) < 0)
-            goto fail;
-        for (size_t fl; good < len && !ZSTD_isError(fl = ZSTD_findFrameCompressedSize(rd->whole + good, len - good));)
-            good += fl;
-        rc = tb_stream_mem_reader(&f, rd->whole, good);
-    } else {
-        rc = tb_stream_file(&f, path, "r");
-    }
-    if (rc < 0)
+    if ((rc = segment_bytes(&f, path, &rd->whole)) < 0 ||
+        (rc = segment_decoder(&rd->s, f, keys, progress, progress_arg)) < 0)
         goto fail;
-    if (progress) {
-        if ((rc = tb_stream_counter(&c, f, progress, progress_arg)) < 0) {
-            tb_stream_free(f);
-            goto fail;
-        }
-        f = c;
-    }
-    /* A sealed segment (encrypted archive) is recognised by its first bytes. */
-    if ((rc = tb_stream_peek(&p, f, magic, 8, &n)) < 0) {
-        tb_stream_free(f);
-        goto fail;
-    }
-    f = p;
-    if (tb_crypt_is_encrypted(magic, n)) {
-        if ((rc = tb_crypt_reader(&p, f, seg_keys)) < 0) {
-            tb_stream_free(f);
-            goto fail;
-        }
-        f = p;
-    }
-    if ((rc = tb_stream_zstd_reader(&rd->s, f)) < 0) {
-        tb_stream_free(f);
-        goto fail;
-    }
     rc = tb_stream_read_full(rd->s, magic, 8, &n);
     if (rc == 0 && n == 0) {
         *out = rd; /* an empty partial segment */
@@ -539,9 +487,9 @@ fail:
     return rc;
 }
 
-int tb_seg_reader_open(tb_seg_reader **out, const char *path)
+int tb_seg_reader_open(tb_seg_reader **out, const char *path, tb_keyring *keys)
 {
-    return reader_open(out, path, NULL, NULL);
+    return reader_open(out, path, keys, NULL, NULL);
 }
 
 /* How much more of a record the reader's buffer takes at a time, at least. */
@@ -559,9 +507,9 @@ int tb_seg_reader_next(tb_seg_reader *rd, struct tb_seg_record *r)
         return tb_error_wrap(TB_EVERIFY, "segment %s, record %" PRIu64, rd->path, rd->n);
     if (n == 0)
         return 0;
-    if (n != REC_HDR || get32(h) != REC_MAGIC)
+    if (n != REC_HDR || tb_get_le32(h) != REC_MAGIC)
         return tb_error_set(TB_EVERIFY, "damaged record %" PRIu64 " in %s", rd->n, rd->path);
-    len = get32(h + 4);
+    len = tb_get_le32(h + 4);
     /* The length is not trusted before the CRC: the buffer grows with the bytes that come,
      * so a damaged length (up to 4 GiB) is a short record, not a 4 GiB allocation. */
     for (got = 0, n = 1; got < len && n;) {
@@ -616,7 +564,7 @@ static int seg_name(const char *name, uint64_t *first, uint64_t *next)
 
 /* Describes a segment the index does not list by reading it through: every record's CRC,
  * and its first and next sequence against its name. */
-static int describe_segment(const char *dir, const char *name, struct tb_seg_info *s)
+static int describe_segment(const char *dir, const char *name, tb_keyring *keys, struct tb_seg_info *s)
 {
     char *path = tb_fs_join(dir, name);
     tb_seg_reader *rd = NULL;
@@ -630,7 +578,7 @@ static int describe_segment(const char *dir, const char *name, struct tb_seg_inf
     memcpy(s->name, name, strlen(name) + 1);
     rc = tb_stream_file_sha256(path, s->sha256, &s->size);
     if (rc == 0)
-        rc = tb_seg_reader_open(&rd, path);
+        rc = tb_seg_reader_open(&rd, path, keys);
     while (rc == 0 && (m = tb_seg_reader_next(rd, &r)) == 1) {
         if (count++ == 0) {
             s->first_seq = r.first_seq;
@@ -683,7 +631,8 @@ static int cmp_unindexed(const void *a, const void *b)
  * the lowest; a segment below "# from" is one expiry removed from the index) is
  * taken: a segment file that does not continue it is not this archive's (another archive's
  * left in the same directory, as a sync of two archives' objects can) and is ignored. */
-static int adopt_unindexed(const char *dir, struct tb_seg_info **v, size_t *n, uint64_t from, size_t *adopted)
+static int adopt_unindexed(const char *dir, tb_keyring *keys, struct tb_seg_info **v, size_t *n, uint64_t from,
+                           size_t *adopted)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -725,7 +674,7 @@ static int adopt_unindexed(const char *dir, struct tb_seg_info **v, size_t *n, u
                 break;
             }
             *v = p;
-            if ((rc = describe_segment(dir, c[i].name, &p[*n])) == 0) {
+            if ((rc = describe_segment(dir, c[i].name, keys, &p[*n])) == 0) {
                 (*n)++;
                 (*adopted)++;
                 end = c[i].next;
@@ -766,83 +715,88 @@ static int index_entry(struct tb_tsv *t, char *line, struct tb_seg_info *s)
     if (!seg_name(f[6], &first, &next))
         return tb_tsv_error(t, "'%.80s' is not a segment's name (FIRST-NEXT.wal.zst, 20 digits each)", f[6]);
     if (first != s->first_seq || next != s->next_seq)
-        return tb_tsv_error(t, "sequences %" PRIu64 "..%" PRIu64 " are not those of its segment's name %s", s->first_seq,
-                            s->next_seq, f[6]);
+        return tb_tsv_error(t, "sequences %" PRIu64 "..%" PRIu64 " are not those of its segment's name %s",
+                            s->first_seq, s->next_seq, f[6]);
     memcpy(s->sha256, f[5], 65);
     memcpy(s->name, f[6], 50);
     return 0;
 }
 
-/* A line may start after the one before ends: sequences between that went to no record
- * (the segment's first record is marked RESYNC, which --check and replay verify: a jump
- * without it is a gap, exit 4). A segment of Prepares alone takes no sequence: FIRST-FIRST,
- * before the segment that starts at FIRST too. */
+/* Where s may stand after the k segments v already parsed (lines: their line numbers) and the
+ * "# from" sequence from (line from_line). A line may start after the one before ends:
+ * sequences between that went to no record (the segment's first record is marked RESYNC,
+ * which --check and replay verify: a jump without it is a gap, exit 4). A segment of
+ * Prepares alone takes no sequence: FIRST-FIRST, before the segment that starts at FIRST too. */
+static int index_order(struct tb_tsv *t, const struct tb_seg_info *s, const struct tb_seg_info *v, const int *lines,
+                       size_t k, uint64_t from, int from_line)
+{
+    size_t dup;
+    if (k && (dup = tb_seg_index_find(v, k, s->first_seq, s->name)) < k)
+        return tb_tsv_error(t, "segment %s repeats line %d", s->name, lines[dup]);
+    if (k && s->first_seq < v[k - 1].next_seq)
+        return tb_tsv_error(t, "segment %s starts at %" PRIu64 ", before line %d's segment ends (%" PRIu64
+                            "): lines out of order or overlapping", s->name, s->first_seq, lines[k - 1],
+                            v[k - 1].next_seq);
+    if (!k && s->first_seq < from)
+        return tb_tsv_error(t, "segment %s starts at %" PRIu64 ", before the archive's start (line %d: from %"
+                            PRIu64 ")", s->name, s->first_seq, from_line, from);
+    return 0;
+}
+
+/* A "# from" line (line): the first, and only before the segments (k of them so far). */
+static int index_from(struct tb_tsv *t, const char *line, size_t k, int *from_line, uint64_t *from)
+{
+    if (*from_line || k)
+        return tb_tsv_error(t, "a '# from' line %s", *from_line ? "again" : "after the segments");
+    if (!tb_tsv_u64(line + strlen(TB_SEG_INDEX_FROM), from))
+        return tb_tsv_error(t, "'# from' with no sequence number: '%.60s'", line);
+    *from_line = t->lineno;
+    return 0;
+}
+
+/* Room for one more segment (and its line number) in v and lines, of *cap entries. */
+static int index_grow(struct tb_seg_info **v, int **lines, size_t k, size_t *cap)
+{
+    struct tb_seg_info *p;
+    int *q;
+    if (k < *cap)
+        return 0;
+    *cap = *cap ? *cap * 2 : 64;
+    if ((p = realloc(*v, *cap * sizeof *p)) != NULL)
+        *v = p;
+    if (!p || !(q = realloc(*lines, *cap * sizeof *q)))
+        return tb_error_set(TB_EIO, "out of memory");
+    *lines = q;
+    return 0;
+}
+
 int tb_seg_index_parse(char *text, size_t len, const char *name, struct tb_seg_info **segs, size_t *n, uint64_t *from)
 {
-    struct tb_seg_info *v = NULL;
+    struct tb_seg_info *v = NULL, s;
     struct tb_tsv t;
     size_t cap = 0;
-    int *lines = NULL, from_line = 0, m, rc = 0;
+    int *lines = NULL, from_line = 0, m = 0, rc = 0;
     char *line;
     *segs = NULL;
     *n = 0;
     *from = 0;
     tb_tsv_init(&t, text, len, name);
-    while ((m = tb_tsv_next(&t, &line)) == 1) {
-        struct tb_seg_info s;
-        size_t k = *n, dup;
-        if (strncmp(line, TB_SEG_INDEX_FROM, strlen(TB_SEG_INDEX_FROM)) == 0) {
-            if (from_line || k) {
-                rc = tb_tsv_error(&t, "a '# from' line %s", from_line ? "again" : "after the segments");
-                goto cleanup;
-            }
-            if (!tb_tsv_u64(line + strlen(TB_SEG_INDEX_FROM), from)) {
-                rc = tb_tsv_error(&t, "'# from' with no sequence number: '%.60s'", line);
-                goto cleanup;
-            }
-            from_line = t.lineno;
-            continue;
+    while (rc == 0 && (m = tb_tsv_next(&t, &line)) == 1) {
+        if (strncmp(line, TB_SEG_INDEX_FROM, strlen(TB_SEG_INDEX_FROM)) == 0)
+            rc = index_from(&t, line, *n, &from_line, from);
+        else if (line[0] != '#' && (rc = index_entry(&t, line, &s)) == 0 &&
+                 (rc = index_order(&t, &s, v, lines, *n, *from, from_line)) == 0 &&
+                 (rc = index_grow(&v, &lines, *n, &cap)) == 0) {
+            lines[*n] = t.lineno;
+            v[(*n)++] = s;
         }
-        if (line[0] == '#')
-            continue;
-        if ((rc = index_entry(&t, line, &s)) < 0)
-            goto cleanup;
-        if (k && (dup = tb_seg_index_find(v, k, s.first_seq, s.name)) < k) {
-            rc = tb_tsv_error(&t, "segment %s repeats line %d", s.name, lines[dup]);
-            goto cleanup;
-        }
-        if (k && s.first_seq < v[k - 1].next_seq) {
-            rc = tb_tsv_error(&t, "segment %s starts at %" PRIu64 ", before line %d's segment ends (%" PRIu64 "): lines "
-                              "out of order or overlapping", s.name, s.first_seq, lines[k - 1], v[k - 1].next_seq);
-            goto cleanup;
-        }
-        if (!k && s.first_seq < *from) {
-            rc = tb_tsv_error(&t, "segment %s starts at %" PRIu64 ", before the archive's start (line %d: from %" PRIu64 ")",
-                              s.name, s.first_seq, from_line, *from);
-            goto cleanup;
-        }
-        if (k == cap) {
-            struct tb_seg_info *p = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *p);
-            int *q = p ? realloc(lines, cap * sizeof *q) : NULL;
-            if (p)
-                v = p;
-            if (!q) {
-                rc = tb_error_set(TB_EIO, "out of memory");
-                goto cleanup;
-            }
-            lines = q;
-        }
-        lines[k] = t.lineno;
-        v[(*n)++] = s;
     }
-    if (m < 0) {
+    if (rc == 0 && m < 0)
         rc = m;
-        goto cleanup;
-    }
-    *segs = v;
-    v = NULL;
-cleanup:
-    if (rc < 0) {
+    if (rc == 0) {
+        *segs = v;
+        v = NULL;
+    } else {
         *n = 0;
         *from = 0;
     }
@@ -872,12 +826,12 @@ static int index_read(const char *dir, struct tb_seg_info **segs, size_t *n, uin
     return rc;
 }
 
-int tb_seg_index_load(const char *dir, struct tb_seg_info **segs, size_t *n)
+int tb_seg_index_load(const char *dir, tb_keyring *keys, struct tb_seg_info **segs, size_t *n)
 {
     size_t adopted;
     uint64_t from;
     int rc = index_read(dir, segs, n, &from);
-    if (rc == 0 && (rc = adopt_unindexed(dir, segs, n, from, &adopted)) < 0) {
+    if (rc == 0 && (rc = adopt_unindexed(dir, keys, segs, n, from, &adopted)) < 0) {
         free(*segs);
         *segs = NULL;
         *n = 0;
@@ -919,7 +873,7 @@ cleanup:
     return rc;
 }
 
-int tb_seg_index_repair(const char *dir, size_t *adopted)
+int tb_seg_index_repair(const char *dir, tb_keyring *keys, size_t *adopted)
 {
     struct tb_seg_info *v = NULL;
     size_t n = 0;
@@ -927,7 +881,7 @@ int tb_seg_index_repair(const char *dir, size_t *adopted)
     int lock = index_lock(dir), rc = lock < 0 ? lock : index_read(dir, &v, &n, &from);
     *adopted = 0;
     if (rc == 0)
-        rc = adopt_unindexed(dir, &v, &n, from, adopted);
+        rc = adopt_unindexed(dir, keys, &v, &n, from, adopted);
     if (rc == 0 && *adopted)
         rc = index_write(dir, v, n, from); /* keeping where expiry left the archive's start */
     if (lock >= 0)
@@ -980,18 +934,18 @@ static void walk_progress(void *arg, uint64_t bytes)
     w->cb(w->arg, w->base + bytes);
 }
 
-int tb_seg_walk(const char *wal_dir, tb_seg_record_fn fn, void *arg)
+int tb_seg_walk(const char *wal_dir, tb_keyring *keys, tb_seg_record_fn fn, void *arg)
 {
-    return tb_seg_walk_progress(wal_dir, fn, arg, NULL, NULL, NULL);
+    return tb_seg_walk_progress(wal_dir, keys, fn, arg, NULL, NULL, NULL);
 }
 
-int tb_seg_walk_progress(const char *wal_dir, tb_seg_record_fn fn, void *arg, tb_progress_cb progress,
+int tb_seg_walk_progress(const char *wal_dir, tb_keyring *keys, tb_seg_record_fn fn, void *arg, tb_progress_cb progress,
                          void *progress_arg, uint64_t *total)
 {
     struct tb_seg_info *segs = NULL;
     struct walk_progress wp = { progress, progress_arg, 0 };
     size_t n = 0;
-    int rc = tb_seg_index_load(wal_dir, &segs, &n);
+    int rc = tb_seg_index_load(wal_dir, keys, &segs, &n);
     if (rc == 0 && total) {
         char *partial = tb_fs_join(wal_dir, TB_SEG_PARTIAL);
         struct stat st;
@@ -1022,7 +976,7 @@ int tb_seg_walk_progress(const char *wal_dir, tb_seg_record_fn fn, void *arg, tb
             break;
         }
         if (rc == 0)
-            rc = reader_open(&rd, path, progress ? walk_progress : NULL, &wp);
+            rc = reader_open(&rd, path, keys, progress ? walk_progress : NULL, &wp);
         while (rc == 0 && (m = tb_seg_reader_next(rd, &r)) == 1)
             rc = fn(arg, path, &r);
         if (rc == 0 && m < 0)

@@ -43,8 +43,11 @@ struct tb_seg_info {
 
 /* ---- writer: appends to the partial segment, one zstd frame per flush ---- */
 typedef struct tb_seg_writer tb_seg_writer;
-/* Opens dir's partial segment, recovering complete frames and cutting a torn tail. */
-int tb_seg_writer_open(tb_seg_writer **out, const char *dir, int level);
+/* Opens dir's partial segment, recovering complete frames and cutting a torn tail. keys:
+ * an encrypted archive's keyring (NULL: plain), kept (not owned) until the writer is freed:
+ * segments are sealed for it when published (the partial segment being written stays plain
+ * until then). */
+int tb_seg_writer_open(tb_seg_writer **out, const char *dir, int level, tb_keyring *keys);
 /* Records in the partial segment, and the last one (valid when count > 0). */
 uint64_t tb_seg_writer_count(tb_seg_writer *w);
 const struct tb_seg_record *tb_seg_writer_last(tb_seg_writer *w);
@@ -55,10 +58,6 @@ int tb_seg_writer_append(tb_seg_writer *w, const struct tb_seg_record *r);
 int tb_seg_writer_flush(tb_seg_writer *w);
 /* Empties the partial segment: its records are dropped (a new archive restarting). */
 int tb_seg_writer_discard(tb_seg_writer *w);
-/* Encrypted archives: segments are sealed for k when published (the partial segment being
- * written stays plain until then), and sealed segments are opened with k. The process's
- * one keyring, set by the tool before any segment is read or written; NULL: plain. */
-void tb_seg_set_keys(tb_keyring *k);
 /* After a crash between publishing a sealed segment and emptying the partial one: empties
  * the partial segment when a segment of exactly its records is published. */
 int tb_seg_writer_settle(tb_seg_writer *w);
@@ -69,7 +68,9 @@ void tb_seg_writer_free(tb_seg_writer *w);
 
 /* ---- reader: records of one segment file, verified ---- */
 typedef struct tb_seg_reader tb_seg_reader;
-int tb_seg_reader_open(tb_seg_reader **out, const char *path);
+/* keys opens a sealed segment (an encrypted archive's; NULL: plain archives only). Every
+ * function below that reads segments takes the archive's keyring the same way. */
+int tb_seg_reader_open(tb_seg_reader **out, const char *path, tb_keyring *keys);
 /* 1 with *r filled, 0 at the end; TB_EVERIFY naming file and record on a bad CRC. */
 int tb_seg_reader_next(tb_seg_reader *rd, struct tb_seg_record *r);
 void tb_seg_reader_free(tb_seg_reader *rd);
@@ -77,17 +78,17 @@ void tb_seg_reader_free(tb_seg_reader *rd);
 /* Calls fn for every record of the archive in order: the index's segments (each checked
  * against the index's size and SHA-256 first), then the partial segment. */
 typedef int (*tb_seg_record_fn)(void *arg, const char *segment, const struct tb_seg_record *r);
-int tb_seg_walk(const char *wal_dir, tb_seg_record_fn fn, void *arg);
+int tb_seg_walk(const char *wal_dir, tb_keyring *keys, tb_seg_record_fn fn, void *arg);
 /* The same, reporting progress: *total (may be NULL) is set, before the first record, to
  * the bytes of the segment files (the index's sizes and the partial segment's), and
  * progress (may be NULL) is called with the bytes of them decoded so far. */
-int tb_seg_walk_progress(const char *wal_dir, tb_seg_record_fn fn, void *arg, tb_progress_cb progress,
+int tb_seg_walk_progress(const char *wal_dir, tb_keyring *keys, tb_seg_record_fn fn, void *arg, tb_progress_cb progress,
                          void *progress_arg, uint64_t *total);
 
 /* ---- index ---- */
 /* The index's segments in sequence order (tb_seg_index_parse), with any published segment the index lacks (an
  * archiver killed between publishing and indexing it) read through and added. */
-int tb_seg_index_load(const char *dir, struct tb_seg_info **segs, size_t *n);
+int tb_seg_index_load(const char *dir, tb_keyring *keys, struct tb_seg_info **segs, size_t *n);
 /* Parses an index's text (changed in place; name names it in messages) as
  * tb_seg_index_load reads index.tsv, strictly (docs/wal-format.md, "index.tsv"): every
  * line a comment or a segment's seven fields, the segments in sequence order, none twice,
@@ -102,7 +103,7 @@ char *tb_seg_index_line(const struct tb_seg_info *s);
 size_t tb_seg_index_find(const struct tb_seg_info *v, size_t n, uint64_t first, const char *name);
 /* Writes such segments back into index.tsv; *adopted says how many. Only the archiver,
  * holding the archive's lock, calls it. */
-int tb_seg_index_repair(const char *dir, size_t *adopted);
+int tb_seg_index_repair(const char *dir, tb_keyring *keys, size_t *adopted);
 /* Removes the first k segments of the index (index first, then the files); *dropped
  * (malloc'd, k entries) says which. For themis-expire. */
 int tb_seg_index_drop_prefix(const char *dir, size_t k, struct tb_seg_info **dropped, size_t *ndropped);

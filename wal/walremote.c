@@ -47,14 +47,14 @@ static int put(tb_s3 *s, const char *bucket, const char *prefix, const char *dir
  * (the remote may keep older ones than a locally expired archive) end where the local
  * archive begins. Any other is another archive's: pushing would replace its index and
  * orphan it (a new archive after a recovery or a gap, pushed to the old prefix). */
-static int same_archive(const struct tb_seg_info *r, size_t nr, const char *dir, const char *bucket, const char *prefix,
-                        tb_stream *older)
+static int same_archive(const struct tb_seg_info *r, size_t nr, const char *dir, tb_keyring *keys, const char *bucket,
+                        const char *prefix, tb_stream *older)
 {
     struct tb_seg_info *local = NULL;
     size_t n = 0;
     uint64_t older_end = 0;
     char bad[64] = "";
-    int rc = tb_seg_index_load(dir, &local, &n);
+    int rc = tb_seg_index_load(dir, keys, &local, &n);
     /* No local segment yet (a new archive, or all expired here): every remote one is older. */
     uint64_t begins = rc == 0 && n ? local[0].first_seq : UINT64_MAX;
     if (rc < 0) {
@@ -93,8 +93,8 @@ static int same_archive(const struct tb_seg_info *r, size_t nr, const char *dir,
  * one as every reader of an index does (tb_seg_index_parse). older (may be NULL, a memory
  * writer): the remote index's lines of segments older than the local archive's first (the
  * bucket keeps them longer than the local archive does). */
-static int remote_index(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, uint64_t *floor,
-                        tb_stream *older)
+static int remote_index(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, tb_keyring *keys,
+                        uint64_t *floor, tb_stream *older)
 {
     tb_stream *m = NULL;
     char *key = NULL, *url = NULL, *text = NULL;
@@ -112,7 +112,7 @@ static int remote_index(tb_s3 *s, const char *bucket, const char *prefix, const 
         else
             memcpy(text, p, len);
         if (rc == 0 && (rc = tb_seg_index_parse(text, len, url, &r, &nr, &from)) == 0 &&
-            (rc = same_archive(r, nr, dir, bucket, prefix, older)) == 0)
+            (rc = same_archive(r, nr, dir, keys, bucket, prefix, older)) == 0)
             *floor = nr && r[0].first_seq > from ? r[0].first_seq : from;
     } else if (rc == TB_ENOENT) {
         rc = 0;
@@ -177,28 +177,29 @@ static int put_tables(tb_s3 *s, const char *bucket, const char *prefix, const ch
 /* put_tables with the remote index read again right before: a themis-expire that ran while
  * the segments went up is respected (the window left is the index's own GET and PUT), and
  * the older segments the bucket keeps stay named. */
-static int put_tables_fresh(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, uint64_t floor)
+static int put_tables_fresh(tb_s3 *s, const char *bucket, const char *prefix, const char *dir, tb_keyring *keys,
+                            uint64_t floor)
 {
     uint64_t now;
     tb_stream *older = NULL;
     int rc = tb_stream_mem_writer(&older);
-    if (rc == 0 && (rc = remote_index(s, bucket, prefix, dir, &now, older)) == 0)
+    if (rc == 0 && (rc = remote_index(s, bucket, prefix, dir, keys, &now, older)) == 0)
         rc = put_tables(s, bucket, prefix, dir, now > floor ? now : floor, older);
     tb_stream_free(older);
     return rc;
 }
 
-int tb_wal_remote_push_segment(tb_s3 *s, const char *dir, const char *url, const char *name)
+int tb_wal_remote_push_segment(tb_s3 *s, const char *dir, tb_keyring *keys, const char *url, const char *name)
 {
     char *bucket, *prefix;
     uint64_t floor;
     int rc = tb_s3_url_parse_dir(url, &bucket, &prefix);
     if (rc < 0)
         return rc;
-    if ((rc = remote_index(s, bucket, prefix, dir, &floor, NULL)) == 0 && strtoull(name, NULL, 10) >= floor)
+    if ((rc = remote_index(s, bucket, prefix, dir, keys, &floor, NULL)) == 0 && strtoull(name, NULL, 10) >= floor)
         rc = put(s, bucket, prefix, dir, name);
     if (rc == 0)
-        rc = put_tables_fresh(s, bucket, prefix, dir, floor);
+        rc = put_tables_fresh(s, bucket, prefix, dir, keys, floor);
     free(bucket);
     free(prefix);
     return rc;
@@ -219,7 +220,7 @@ static int is_segment(const char *name)
     return n > 8 && strcmp(name + n - 8, ".wal.zst") == 0 && name[0] != '.';
 }
 
-int tb_wal_remote_push_catch_up(tb_s3 *s, const char *dir, const char *url, unsigned *pushed)
+int tb_wal_remote_push_catch_up(tb_s3 *s, const char *dir, tb_keyring *keys, const char *url, unsigned *pushed)
 {
     struct tb_s3_object *l = NULL;
     size_t nl = 0;
@@ -232,7 +233,7 @@ int tb_wal_remote_push_catch_up(tb_s3 *s, const char *dir, const char *url, unsi
         return rc;
     uint64_t floor;
     if ((rc = tb_s3_list_all(s, bucket, prefix, &l, &nl)) < 0 ||
-        (rc = remote_index(s, bucket, prefix, dir, &floor, NULL)) < 0)
+        (rc = remote_index(s, bucket, prefix, dir, keys, &floor, NULL)) < 0)
         goto cleanup;
     if (!(d = opendir(dir))) {
         rc = tb_error_errno(TB_EIO, errno, "cannot read %s", dir);
@@ -254,7 +255,7 @@ int tb_wal_remote_push_catch_up(tb_s3 *s, const char *dir, const char *url, unsi
         sent++;
     }
     if (tb_fs_exists_in(dir, TB_SEG_INDEX))
-        rc = put_tables_fresh(s, bucket, prefix, dir, floor);
+        rc = put_tables_fresh(s, bucket, prefix, dir, keys, floor);
 cleanup:
     if (d)
         closedir(d);
@@ -282,8 +283,8 @@ static int get_one(tb_s3 *s, const char *bucket, const char *prefix, const char 
     return rc;
 }
 
-int tb_wal_remote_plan(tb_s3 *s, const char *url, const char *dir, uint64_t base, struct tb_seg_info **segs, size_t *n,
-                       size_t *cut)
+int tb_wal_remote_plan(tb_s3 *s, const char *url, tb_keyring *keys, const char *dir, uint64_t base,
+                       struct tb_seg_info **segs, size_t *n, size_t *cut)
 {
     char *bucket = NULL, *prefix = NULL;
     size_t bound;
@@ -293,13 +294,13 @@ int tb_wal_remote_plan(tb_s3 *s, const char *url, const char *dir, uint64_t base
     if (rc < 0)
         return rc;
     if ((rc = get_one(s, bucket, prefix, dir, TB_SEG_INDEX)) == 0)
-        rc = tb_seg_index_load(dir, segs, n);
+        rc = tb_seg_index_load(dir, keys, segs, n);
     /* Only the segments the cut may take are read, to find the Prepares they leave open. */
     bound = rc == 0 ? tb_archive_cut_bound(*segs, *n, base) : 0;
     for (size_t i = 0; rc == 0 && i < bound; i++)
         rc = get_one(s, bucket, prefix, dir, (*segs)[i].name);
     if (rc == 0)
-        rc = tb_archive_unneeded_prefix(dir, *segs, *n, base, cut);
+        rc = tb_archive_unneeded_prefix(dir, keys, *segs, *n, base, cut);
     if (rc < 0) {
         free(*segs);
         *segs = NULL;
@@ -310,8 +311,8 @@ int tb_wal_remote_plan(tb_s3 *s, const char *url, const char *dir, uint64_t base
     return rc;
 }
 
-int tb_wal_remote_drop(tb_s3 *s, const char *url, const char *dir, const struct tb_seg_info *planned, size_t cut,
-                       struct tb_seg_info **gone, size_t *ngone)
+int tb_wal_remote_drop(tb_s3 *s, const char *url, tb_keyring *keys, const char *dir, const struct tb_seg_info *planned,
+                       size_t cut, struct tb_seg_info **gone, size_t *ngone)
 {
     char *bucket = NULL, *prefix = NULL, *key = NULL;
     struct tb_seg_info *now = NULL;
@@ -322,7 +323,7 @@ int tb_wal_remote_drop(tb_s3 *s, const char *url, const char *dir, const struct 
     if (rc < 0)
         return rc;
     if ((rc = get_one(s, bucket, prefix, dir, TB_SEG_INDEX)) == 0)
-        rc = tb_seg_index_load(dir, &now, &n);
+        rc = tb_seg_index_load(dir, keys, &now, &n);
     for (size_t i = 0; rc == 0 && i < cut; i++)
         if (i >= n || strcmp(now[i].name, planned[i].name) != 0)
             rc = tb_error_set(TB_EIO, "the index of %s changed while expiring it: nothing removed, run again", url);

@@ -9,7 +9,7 @@ static void read_segment(const char *path)
 {
     tb_seg_reader *rd = NULL;
     struct tb_seg_record r;
-    if (tb_seg_reader_open(&rd, path) < 0)
+    if (tb_seg_reader_open(&rd, path, fuzz_keyring()) < 0)
         return;
     while (tb_seg_reader_next(rd, &r) == 1) {
         struct tb_wb_iter it;
@@ -23,7 +23,6 @@ static void read_segment(const char *path)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    tb_seg_set_keys(fuzz_keyring());
     read_segment(fuzz_put("00000000000000000001-00000000000000000009.wal.zst", data, size));
     read_segment(fuzz_put(TB_SEG_PARTIAL, data, size));
     tb_error_clear();

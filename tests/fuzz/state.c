@@ -7,7 +7,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint64_t records, first, next;
     fuzz_put("state.tsv", data, size);
-    tb_archive_check(fuzz_tmpdir(), &records, &first, &next);
+    tb_archive_check(fuzz_tmpdir(), NULL, &records, &first, &next);
     fuzz_assert(records == 0, "records in an archive without segments");
     tb_error_clear();
     return 0;

@@ -3,10 +3,45 @@
 #include "error.h"
 #include "fs.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+/* tb_fs_write_all: every byte, through a pipe that takes them in pieces; errno on failure;
+ * tb_error_io names a full disk TB_ENOSPC. */
+static void test_write_all(void)
+{
+    enum { N = 1 << 20 };
+    char *buf = malloc(N), *back = malloc(N);
+    int fds[2], status = -1;
+    size_t got = 0;
+    pid_t pid;
+    for (size_t i = 0; i < N; i++)
+        buf[i] = (char)(i * 7);
+    if (pipe(fds) < 0 || (pid = fork()) < 0)
+        return;
+    if (pid == 0) {
+        close(fds[0]);
+        _exit(tb_fs_write_all(fds[1], buf, N) == 0 ? 0 : 1);
+    }
+    close(fds[1]);
+    for (ssize_t r; got < N && (r = read(fds[0], back + got, N - got)) > 0;)
+        got += (size_t)r;
+    close(fds[0]);
+    waitpid(pid, &status, 0);
+    ok(got == N && memcmp(buf, back, N) == 0 && status == 0, "tb_fs_write_all writes every byte through a pipe (%zu)",
+       got);
+    ok(tb_fs_write_all(-1, buf, 1) == -1 && errno == EBADF, "a failed write is -1 with errno");
+    is_int(tb_error_io(ENOSPC, "cannot write %s", "x"), TB_ENOSPC, "tb_error_io: a full disk is TB_ENOSPC");
+    is_str(tb_error_last(), "cannot write x: No space left on device", "with the message and strerror");
+    is_int(tb_error_io(EIO, "fsync failed (%s)", "x"), TB_EIO, "anything else is TB_EIO");
+    free(buf);
+    free(back);
+}
 
 int main(void)
 {
@@ -64,5 +99,6 @@ int main(void)
     ok(tb_fs_rm_rf(root) == 0, "rm -rf of a missing path is fine");
     free(p);
     free(q);
+    test_write_all();
     return done_testing();
 }

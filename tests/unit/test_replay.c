@@ -80,7 +80,7 @@ static char *make_archive(const char *name, const uint64_t *seqs, size_t n)
     if (rc == 0 && (cf = tb_fs_join(dir, "cf.tsv")))
         rc = tb_fs_write_atomic(cf, cftext, strlen(cftext), 0644);
     if (rc == 0)
-        rc = tb_seg_writer_open(&w, dir, 3);
+        rc = tb_seg_writer_open(&w, dir, 3, NULL);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char k[32], v[32];
         unsigned char b[128];

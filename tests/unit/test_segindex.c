@@ -43,7 +43,7 @@ static int load(const char *text, size_t *n)
     struct tb_seg_info *v = NULL;
     int rc;
     put(TB_SEG_INDEX, text, strlen(text));
-    rc = tb_seg_index_load(dir, &v, n);
+    rc = tb_seg_index_load(dir, NULL, &v, n);
     free(v);
     return rc;
 }
@@ -145,7 +145,7 @@ static void test_index(void)
         struct tb_seg_info *v = NULL;
         int rc;
         put(TB_SEG_INDEX, nul, sizeof nul - 1);
-        rc = tb_seg_index_load(dir, &v, &n);
+        rc = tb_seg_index_load(dir, NULL, &v, &n);
         ok(rc == TB_EVERIFY && strstr(tb_error_last(), "line 2: holds a NUL byte"), "index with a NUL byte: refused (%s)",
            tb_error_last());
         free(v);
@@ -159,7 +159,7 @@ static void test_index(void)
         size_t adopted = 0, ndropped = 0;
         struct tb_seg_info *dropped = NULL;
         char *text = NULL;
-        ok(tb_seg_index_repair(dir, &adopted) == TB_EVERIFY, "repair refuses an index with a line again");
+        ok(tb_seg_index_repair(dir, NULL, &adopted) == TB_EVERIFY, "repair refuses an index with a line again");
         ok(tb_seg_index_drop_prefix(dir, 1, &dropped, &ndropped) == TB_EVERIFY && ndropped == 0,
            "drop_prefix refuses it, dropping nothing");
         ok(tb_fs_read_file(path, &text, NULL) == 0 && strcmp(text, buf) == 0, "and the index is as it was");
@@ -214,7 +214,7 @@ static void state_case(const char *text, int want_rc, const char *want, const ch
     uint64_t records, first, next;
     int rc;
     put("state.tsv", text, strlen(text));
-    rc = tb_archive_check(dir, &records, &first, &next);
+    rc = tb_archive_check(dir, NULL, &records, &first, &next);
     if (want_rc == 0)
         ok(rc == 0, "state.tsv %s: good (%s)", what, rc ? tb_error_last() : "");
     else
@@ -228,7 +228,7 @@ static void test_state(void)
     tb_seg_writer *w = NULL;
     state_case("position\t5\t100\nnext_seq\t0\t0\nlast_stamp\t0\n", 0, NULL, "of an archive without records");
     /* Records 1..6 in a segment, 7..8 in the partial one. */
-    ok(tb_seg_writer_open(&w, dir, 3) == 0, "segment writer opens");
+    ok(tb_seg_writer_open(&w, dir, 3, NULL) == 0, "segment writer opens");
     for (uint64_t seq = 1; w && seq < 9; seq += 2) {
         struct tb_seg_record r = { .first_seq = seq, .next_seq = seq + 2, .ts_ns = (int64_t)seq, .log_number = 7,
                                    .end_offset = seq, .data = batch, .len = sizeof batch };
@@ -295,7 +295,7 @@ static void test_adopt_after_expiry(void)
     tb_seg_writer *w = NULL;
     size_t n = 0, adopted = 0;
     char *text = NULL, *path = tb_fs_join(dir, TB_SEG_INDEX);
-    ok(tb_seg_writer_open(&w, dir, 3) == 0, "segment writer opens");
+    ok(tb_seg_writer_open(&w, dir, 3, NULL) == 0, "segment writer opens");
     for (int k = 0; w && k < 2; k++) {
         for (uint64_t seq = 1 + 4 * (uint64_t)k; seq < 5 + 4 * (uint64_t)k; seq += 2) {
             struct tb_seg_record r = { .first_seq = seq, .next_seq = seq + 2, .ts_ns = (int64_t)seq, .log_number = 7,
@@ -308,19 +308,77 @@ static void test_adopt_after_expiry(void)
     ok(strcmp(made[0].name, "00000000000000000001-00000000000000000005.wal.zst") == 0 &&
        strcmp(made[1].name, "00000000000000000005-00000000000000000009.wal.zst") == 0, "segments 1..4 and 5..8");
     put(TB_SEG_INDEX, HDR "# from\t5\n", strlen(HDR "# from\t5\n"));
-    ok(tb_seg_index_load(dir, &v, &n) == 0 && n == 1 && strcmp(v[0].name, made[1].name) == 0,
+    ok(tb_seg_index_load(dir, NULL, &v, &n) == 0 && n == 1 && strcmp(v[0].name, made[1].name) == 0,
        "load adopts the segment from 5 only (%zu)", n);
     free(v);
-    ok(tb_seg_index_repair(dir, &adopted) == 0 && adopted == 1, "repair writes it into the index");
+    ok(tb_seg_index_repair(dir, NULL, &adopted) == 0 && adopted == 1, "repair writes it into the index");
     ok(tb_fs_read_file(path, &text, NULL) == 0 && strstr(text, "# from\t5\n") && strstr(text, made[1].name) &&
        !strstr(text, made[0].name), "which keeps '# from 5' and lists 5..8 alone");
     free(text);
     v = NULL;
-    ok(tb_seg_index_load(dir, &v, &n) == 0 && n == 1, "and reads back");
+    ok(tb_seg_index_load(dir, NULL, &v, &n) == 0 && n == 1, "and reads back");
     free(v);
     free(path);
     tb_fs_rm_rf(dir);
     mkdir(dir, 0700);
+}
+
+static int count_fn(void *arg, const char *segment, const struct tb_seg_record *r)
+{
+    (void)segment, (void)r;
+    ++*(int *)arg;
+    return 0;
+}
+
+/* The keyring is the writer's and the readers' parameter, no process-wide setting: a writer
+ * with keys seals what it publishes, a reader without them cannot open it, one with them
+ * (and the walk, load and repair) can; two archives with and without keys side by side. */
+static void test_keys(void)
+{
+    static const unsigned char batch[] = { 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0 };
+    struct tb_seg_record r = { .first_seq = 1, .next_seq = 2, .flags = TB_SEG_FLAG_RESYNC, .data = batch,
+                               .len = sizeof batch };
+    char *keyfile = tb_fs_join(dir, "key"), *sealed = tb_fs_join(dir, "sealed"), *plain = tb_fs_join(dir, "plain");
+    char key[65] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", *path = NULL;
+    tb_keyring *keys = NULL;
+    tb_seg_writer *w = NULL, *pw = NULL;
+    tb_seg_reader *rd = NULL;
+    struct tb_seg_info info, *v = NULL;
+    size_t n = 0, adopted = 0;
+    int records = 0;
+    ok(tb_fs_write_atomic(keyfile, key, 64, 0600) == 0 && tb_keyring_new(&keys) == 0 &&
+       tb_keyring_add_key_file(keys, keyfile) == 0, "a keyring");
+    ok(tb_seg_writer_open(&w, sealed, 3, keys) == 0 && tb_seg_writer_open(&pw, plain, 3, NULL) == 0,
+       "an encrypted and a plain archive open side by side");
+    ok(w && pw && tb_seg_writer_append(w, &r) == 0 && tb_seg_writer_append(pw, &r) == 0 &&
+       tb_seg_writer_rotate(w, &info) == 0 && tb_seg_writer_rotate(pw, NULL) == 0, "each publishes a segment");
+    path = tb_fs_join(sealed, info.name);
+    ok(tb_seg_reader_open(&rd, path, NULL) < 0, "without keys the sealed segment does not open: %s", tb_error_last());
+    tb_seg_reader_free(rd);
+    rd = NULL;
+    ok(tb_seg_reader_open(&rd, path, keys) == 0 && tb_seg_reader_next(rd, &r) == 1 && r.first_seq == 1,
+       "with them it does");
+    tb_seg_reader_free(rd);
+    ok(tb_seg_walk(sealed, keys, count_fn, &records) == 0 && records == 1, "walk with keys (%d records)", records);
+    records = 0;
+    ok(tb_seg_walk(plain, NULL, count_fn, &records) == 0 && records == 1, "the plain archive without (%d)", records);
+    /* Unindexed: load and repair read it through, with the keys they are given. */
+    free(path);
+    path = tb_fs_join(sealed, TB_SEG_INDEX);
+    unlink(path);
+    ok(tb_seg_index_load(sealed, NULL, &v, &n) < 0, "an unindexed sealed segment: load without keys fails");
+    free(v);
+    v = NULL;
+    ok(tb_seg_index_load(sealed, keys, &v, &n) == 0 && n == 1, "load with keys adopts it (%zu)", n);
+    ok(tb_seg_index_repair(sealed, keys, &adopted) == 0 && adopted == 1, "repair with keys writes it back");
+    free(v);
+    free(path);
+    tb_seg_writer_free(w);
+    tb_seg_writer_free(pw);
+    tb_keyring_free(keys);
+    free(keyfile);
+    free(sealed);
+    free(plain);
 }
 
 int main(void)
@@ -336,6 +394,9 @@ int main(void)
     tb_fs_rm_rf(dir);
     mkdir(dir, 0700);
     test_adopt_after_expiry();
+    tb_fs_rm_rf(dir);
+    mkdir(dir, 0700);
+    test_keys();
     tb_fs_rm_rf(dir);
     return done_testing();
 }

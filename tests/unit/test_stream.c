@@ -2,6 +2,9 @@
 #include "tap.h"
 #include "error.h"
 #include "stream.h"
+#include "bytes.h"
+
+#include <zstd.h>
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -289,6 +292,52 @@ static void test_rate_limit(void)
     tb_stream_free(rr);
 }
 
+/* tb_stream_zstd_end_frame: each call leaves one whole frame below, the writer goes on (a WAL
+ * segment's flush); the frames read back as one stream. */
+static void test_zstd_frames(void)
+{
+    tb_stream *mw, *z, *mr, *zr, *out;
+    const unsigned char *comp;
+    const void *plain;
+    size_t clen, plen, first, frames = 0;
+    tb_stream_mem_writer(&mw);
+    ok(tb_stream_zstd_writer(&z, mw, 3, 0) == 0, "zstd writer for frames");
+    ok(tb_stream_write(z, "one ", 4) == 0 && tb_stream_zstd_end_frame(z) == 0, "first frame ended");
+    comp = tb_stream_mem_data(mw, &first);
+    ok(first > 0 && ZSTD_findFrameCompressedSize(comp, first) == first, "the first frame is whole below (%zu bytes)",
+       first);
+    ok(tb_stream_zstd_end_frame(z) == 0, "ending a frame with nothing in it is fine");
+    ok(tb_stream_write(z, "two", 3) == 0 && tb_stream_close(z) == 0, "second frame ended by close");
+    comp = tb_stream_mem_data(mw, &clen);
+    for (size_t pos = 0, fl; pos < clen && !ZSTD_isError(fl = ZSTD_findFrameCompressedSize(comp + pos, clen - pos));
+         pos += fl)
+        frames++;
+    ok(frames >= 2, "two frames or more (%zu)", frames);
+    tb_stream_mem_reader(&mr, comp, clen);
+    tb_stream_zstd_reader(&zr, mr);
+    tb_stream_mem_writer(&out);
+    ok(tb_stream_copy(out, zr, NULL) == 0, "the frames decompress");
+    plain = tb_stream_mem_data(out, &plen);
+    ok(plen == 7 && memcmp(plain, "one two", 7) == 0, "and read back as one stream");
+    tb_stream_free(out);
+    tb_stream_free(zr);
+    tb_stream_free(z);
+}
+
+/* bytes.h: little-endian, whatever the host. */
+static void test_bytes(void)
+{
+    unsigned char b[8];
+    tb_put_le64(b, 0x0807060504030201ull);
+    ok(b[0] == 1 && b[7] == 8, "tb_put_le64 puts the low byte first");
+    is_int(tb_get_le32(b), 0x04030201, "tb_get_le32");
+    ok(tb_get_le64(b) == 0x0807060504030201ull, "tb_get_le64");
+    is_int(tb_get_le16(b + 2), 0x0403, "tb_get_le16");
+    tb_put_le32(b, 0xdeadbeef);
+    tb_put_le16(b + 4, 0x1234);
+    ok(b[0] == 0xef && b[3] == 0xde && b[4] == 0x34 && b[5] == 0x12, "tb_put_le32 and tb_put_le16");
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/test_stream.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -297,6 +346,8 @@ int main(void)
     test_sha256();
     test_files();
     test_zstd();
+    test_zstd_frames();
+    test_bytes();
     test_small_filters();
     test_big();
     test_rate_limit();

@@ -267,7 +267,7 @@ static void test_index_adopt(void)
         return;
     }
     index = tb_fs_join(dir, TB_SEG_INDEX);
-    ok(tb_seg_writer_open(&w, dir, 3) == 0, "segment writer opens");
+    ok(tb_seg_writer_open(&w, dir, 3, NULL) == 0, "segment writer opens");
     for (int s = 0; s < 2; s++) {
         for (int i = 0; i < 3 + s; i++, seq += 2) {
             struct tb_seg_record r = { .first_seq = seq, .next_seq = seq + 2, .ts_ns = (int64_t)seq * 1000,
@@ -297,7 +297,7 @@ static void test_index_adopt(void)
         free(src);
         free(stray);
     }
-    ok(tb_seg_index_load(dir, &v, &n) == 0 && n == 2, "index load adopts the unindexed segment (%zu segments)", n);
+    ok(tb_seg_index_load(dir, NULL, &v, &n) == 0 && n == 2, "index load adopts the unindexed segment (%zu segments)", n);
     ok(n == 2 && strcmp(v[0].name, made[0].name) == 0 && strcmp(v[1].name, made[1].name) == 0,
        "and only the one continuing the index, not the stray");
     if (n == 2) {
@@ -309,10 +309,10 @@ static void test_index_adopt(void)
         is_int(v[1].size, made[1].size, "its size");
     }
     free(v);
-    ok(tb_seg_walk(dir, count_fn, &records) == 0, "walk succeeds");
+    ok(tb_seg_walk(dir, NULL, count_fn, &records) == 0, "walk succeeds");
     is_int(records, 7, "and sees the records of both segments");
-    ok(tb_seg_index_repair(dir, &adopted) == 0 && adopted == 1, "repair writes the segment back into index.tsv");
-    ok(tb_seg_index_repair(dir, &adopted) == 0 && adopted == 0, "a second repair has nothing to do");
+    ok(tb_seg_index_repair(dir, NULL, &adopted) == 0 && adopted == 1, "repair writes the segment back into index.tsv");
+    ok(tb_seg_index_repair(dir, NULL, &adopted) == 0 && adopted == 0, "a second repair has nothing to do");
     free(text);
     text = NULL;
     tb_fs_read_file(index, &text, NULL);
@@ -328,7 +328,7 @@ static void test_index_adopt(void)
         if (fd >= 0)
             close(fd);
         v = NULL;
-        ok(tb_seg_index_load(dir, &v, &n) == TB_EVERIFY, "a damaged unindexed segment fails the load (TB_EVERIFY)");
+        ok(tb_seg_index_load(dir, NULL, &v, &n) == TB_EVERIFY, "a damaged unindexed segment fails the load (TB_EVERIFY)");
         free(v);
         free(path);
     }
@@ -362,7 +362,7 @@ static void test_unneeded_prefix(void)
     }
     memset(prep + 9, 'x', 300);   /* EndPrepare xid: 300 bytes (varint 0xAC 0x02) */
     memset(commit + 3, 'x', 300); /* Commit of the same xid */
-    tb_seg_writer_open(&w, dir, 3);
+    tb_seg_writer_open(&w, dir, 3, NULL);
     add_record(w, 1, 2, put, sizeof put);          /* segment 0: [1, 2) */
     tb_seg_writer_rotate(w, NULL);
     add_record(w, 2, 2, prep, 9 + 300);            /* segment 1: the Prepare (no sequence) */
@@ -373,12 +373,12 @@ static void test_unneeded_prefix(void)
     add_record(w, 4, 5, put, sizeof put);          /* segment 3: [4, 5) */
     tb_seg_writer_rotate(w, NULL);
     tb_seg_writer_free(w);
-    ok(tb_seg_index_load(dir, &v, &n) == 0 && n == 4, "an archive of four segments");
-    ok(tb_archive_unneeded_prefix(dir, v, n, 3, &cut) == 0 && cut == 3,
+    ok(tb_seg_index_load(dir, NULL, &v, &n) == 0 && n == 4, "an archive of four segments");
+    ok(tb_archive_unneeded_prefix(dir, NULL, v, n, 3, &cut) == 0 && cut == 3,
        "base 3: the first three go, the Commit among them closes the Prepare (cut %zu)", cut);
-    ok(tb_archive_unneeded_prefix(dir, v, n, 2, &cut) == 0 && cut == 1,
+    ok(tb_archive_unneeded_prefix(dir, NULL, v, n, 2, &cut) == 0 && cut == 1,
        "base 2: segment 1 stays, its Prepare is committed after the base (cut %zu)", cut);
-    ok(tb_archive_unneeded_prefix(dir, v, n, 0, &cut) == 0 && cut == 0, "base 0: nothing goes (cut %zu)", cut);
+    ok(tb_archive_unneeded_prefix(dir, NULL, v, n, 0, &cut) == 0 && cut == 0, "base 0: nothing goes (cut %zu)", cut);
     free(v);
     tb_fs_rm_rf(dir);
 }
@@ -673,12 +673,12 @@ static void test_spb_archive(void)
     write_log(db, r, 14);
     ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 14, "a write-prepared log archives (%llu records)",
        (unsigned long long)n);
-    tb_seg_walk(arch, list_fn, &l);
+    tb_seg_walk(arch, NULL, list_fn, &l);
     ok(l.n == 14 && l.first[0] == 1 && l.next[0] == 2 && l.first[1] == 2 && l.next[1] == 5 && l.first[2] == 5 &&
        l.next[2] == 7 && l.first[3] == 7 && l.next[13] == 18, "each record covers the unlogged sequences before it");
     ok((l.flags[0] & TB_SEG_FLAG_RESYNC) && (l.flags[1] & TB_SEG_FLAG_SEQ_PER_BATCH) && !(l.flags[4] & TB_SEG_FLAG_RESYNC),
        "flagged seq_per_batch; only the first record resyncs");
-    ok(tb_archive_check(arch, &recs, &first, &next) == 0 && recs == 14 && first == 1 && next == 18,
+    ok(tb_archive_check(arch, NULL, &recs, &first, &next) == 0 && recs == 14 && first == 1 && next == 18,
        "--check: continuous, 1..17");
     tb_fs_read_file(state, &text, NULL);
     ok(text && strstr(text, "policy\twrite_unprepared\n") && strstr(text, "unlogged\t0\t4\n"),
@@ -693,7 +693,7 @@ static void test_spb_archive(void)
     PUT(&r[15], 0, "z", "2"); wb_tag(&r[15], 0xD);
     write_log(db, r, 16);
     ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 2, "after a restart: the policy from state.tsv, 2 more");
-    ok(tb_archive_check(arch, &recs, &first, &next) == 0 && next == 21, "continuous to 20");
+    ok(tb_archive_check(arch, NULL, &recs, &first, &next) == 0 && next == 21, "continuous to 20");
     ok(archive_once(dir, TB_POLICY_COMMITTED, &n) == TB_EUSAGE, "--write-policy contradicting the archive is refused: %s",
        tb_error_last());
     /* A jump of two where one is owed: a gap, exit 4 (an archive that has begun). */
@@ -758,7 +758,7 @@ static void test_spb_archive(void)
         ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 1,
            "after a state from before the last flush: caught up from the partial segment (the policy, one owed), "
            "then 1 new record%s%s", n == 1 ? "" : ": ", n == 1 ? "" : tb_error_last());
-        ok(tb_archive_check(arch, &recs, &first, &next) == 0 && recs == 16 && next == 21, "continuous, 16 records, 1..20");
+        ok(tb_archive_check(arch, NULL, &recs, &first, &next) == 0 && recs == 16 && next == 21, "continuous, 16 records, 1..20");
         build_wp_log(r);
     }
     /* Told write_committed, the unprepared markers are refused. */
@@ -863,7 +863,7 @@ static void test_unneeded_prefix_sections(void)
         ok(0, "mkdtemp");
         return;
     }
-    tb_seg_writer_open(&w, dir, 3);
+    tb_seg_writer_open(&w, dir, 3, NULL);
     add_record(w, 1, 2, sec, sizeof sec);          /* segment 0: section 1 */
     tb_seg_writer_rotate(w, NULL);
     add_record(w, 2, 3, sec, sizeof sec);          /* segment 1: section 2 */
@@ -873,9 +873,9 @@ static void test_unneeded_prefix_sections(void)
     add_record(w, 4, 5, put, sizeof put);          /* segment 3 */
     tb_seg_writer_rotate(w, NULL);
     tb_seg_writer_free(w);
-    ok(tb_seg_index_load(dir, &v, &n) == 0 && n == 4, "an archive of four segments, a transaction in two sections");
-    ok(tb_archive_unneeded_prefix(dir, v, n, 3, &cut) == 0 && cut == 3, "base 3: its Commit closes both sections (cut %zu)", cut);
-    ok(tb_archive_unneeded_prefix(dir, v, n, 2, &cut) == 0 && cut == 0, "base 2: the first section's segment stays (cut %zu)", cut);
+    ok(tb_seg_index_load(dir, NULL, &v, &n) == 0 && n == 4, "an archive of four segments, a transaction in two sections");
+    ok(tb_archive_unneeded_prefix(dir, NULL, v, n, 3, &cut) == 0 && cut == 3, "base 3: its Commit closes both sections (cut %zu)", cut);
+    ok(tb_archive_unneeded_prefix(dir, NULL, v, n, 2, &cut) == 0 && cut == 0, "base 2: the first section's segment stays (cut %zu)", cut);
     free(v);
     tb_fs_rm_rf(dir);
 }
@@ -916,7 +916,7 @@ static void test_segment_bad_length(void)
         lim.rlim_cur = lim.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)1 << 30);
         if (pages <= 0 || setrlimit(RLIMIT_AS, &lim) < 0)
             _exit(2);
-        rc = tb_seg_reader_open(&rd, path);
+        rc = tb_seg_reader_open(&rd, path, NULL);
         if (rc == 0)
             rc = tb_seg_reader_next(rd, &r);
         tb_seg_reader_free(rd);
