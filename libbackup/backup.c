@@ -1,7 +1,7 @@
 /* backup: a snapshot from the database's files (or the server's checkpoint), hashed and
  * streamed as tar. */
 #include "backup.h"
-#include "backup_archive.h"
+#include "tar.h"
 #include "catalog.h"
 #include "error.h"
 #include "fs.h"
@@ -148,12 +148,12 @@ static void free_list(char **v, size_t n)
     free(v);
 }
 
-static int add_member(tb_archive_writer *w, struct tb_manifest *m, const char *name, const char *path)
+static int add_member(tb_tar_writer *w, struct tb_manifest *m, const char *name, const char *path)
 {
     uint64_t size;
     char sha[65];
     unsigned mode;
-    int rc = tb_archive_add_file(w, name, path, &size, sha, &mode);
+    int rc = tb_tar_add_file(w, name, path, &size, sha, &mode);
     if (rc == 0)
         rc = tb_manifest_add_file(m, name, size, sha, mode);
     return rc;
@@ -265,7 +265,7 @@ struct backup_ctx {
     struct hash_job job;
     pthread_t hasher;
     int hashing;
-    tb_archive_writer *w;
+    tb_tar_writer *w;
     tb_stream *file, *top; /* below the writer until it owns them */
     tb_stream *sha, *crypt; /* in the writer's stack: read for the archive's hash */
 };
@@ -453,7 +453,7 @@ static int backup_open_archive(struct backup_ctx *c)
     }
     stack = c->top;
     c->top = NULL;
-    return tb_archive_writer_new(&c->w, stack);
+    return tb_tar_writer_new(&c->w, stack);
 }
 
 /* The checkpoint's files under db/; SSTs never change once written, so an incremental
@@ -462,7 +462,7 @@ static int backup_write_db(struct backup_ctx *c)
 {
     char **files = NULL;
     size_t nfiles = 0;
-    int rc = tb_archive_add_dir(c->w, "db/", 0755);
+    int rc = tb_tar_add_dir(c->w, "db/", 0755);
     if (rc == 0)
         rc = list_files(c->ckpt, &files, &nfiles);
     for (size_t i = 0; rc == 0 && i < nfiles; i++) {
@@ -496,7 +496,7 @@ static int backup_write_config(struct backup_ctx *c)
     c->m->include_config = 1;
     c->m->config_file = strdup(o->config_file);
     snprintf(name, sizeof name, "config/%s", base ? base + 1 : o->config_file);
-    if ((rc = tb_config_load(&cfg, o->config_file)) < 0 || (rc = tb_archive_add_dir(c->w, "config/", 0755)) < 0 ||
+    if ((rc = tb_config_load(&cfg, o->config_file)) < 0 || (rc = tb_tar_add_dir(c->w, "config/", 0755)) < 0 ||
         (rc = add_member(c->w, c->m, name, o->config_file)) < 0 || !o->config_dir)
         goto cleanup;
     if ((rc = tb_config_referenced_files(cfg, o->config_dir, &extra)) < 0)
@@ -547,10 +547,10 @@ static int backup_close_archive(struct backup_ctx *c)
     char *json = NULL;
     int rc = tb_manifest_to_json(c->m, 0, &json);
     if (rc == 0)
-        rc = tb_archive_add_bytes(c->w, TB_MANIFEST_NAME, json, strlen(json), 0644);
+        rc = tb_tar_add_bytes(c->w, TB_MANIFEST_NAME, json, strlen(json), 0644);
     free(json);
     if (rc == 0)
-        rc = tb_archive_writer_close(c->w);
+        rc = tb_tar_writer_close(c->w);
     if (rc < 0)
         return rc;
     if (c->crypt)
@@ -605,7 +605,7 @@ static void backup_finish(struct backup_ctx *c, int rc, struct tb_manifest **out
     tb_content_clear(&c->job.c);
     free(c->job.hint_how);
     free(c->job.scratch);
-    tb_archive_writer_free(c->w);
+    tb_tar_writer_free(c->w);
     tb_stream_free(c->top);
     tb_stream_free(c->file);
     if (c->ckpt)

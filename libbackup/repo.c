@@ -102,7 +102,7 @@ static int local_wal_plan(tb_repo *r, uint64_t base, struct tb_seg_info **segs, 
 {
     int rc = tb_seg_index_load(r->location, r->keys, segs, n);
     if (rc == 0)
-        rc = tb_archive_unneeded_prefix(r->location, r->keys, *segs, *n, base, cut);
+        rc = tb_wal_archive_unneeded_prefix(r->location, r->keys, *segs, *n, base, cut);
     return rc;
 }
 

@@ -2,7 +2,7 @@
  * it, extract when asked, then open the copy read-only and compare its content hash. */
 #include "restore.h"
 #include "content.h"
-#include "backup_archive.h"
+#include "tar.h"
 #include "catalog.h"
 #include "error.h"
 #include "fs.h"
@@ -155,13 +155,13 @@ static char *dest_for(const char *name, const char *dbdir, const char *cfgdir)
 
 /* wmode: how a file is written (tb_stream_file): "wb" for a restore, which fsyncs the
  * tree before it publishes; "wt" for a verification's temporary copy. */
-static int read_member(tb_archive_reader *r, const struct tb_archive_entry *e, const char *dest, const char *wmode,
+static int read_member(tb_tar_reader *r, const struct tb_tar_entry *e, const char *dest, const char *wmode,
                        char sha[65], uint64_t *size, char **keep)
 {
     tb_stream *src = NULL, *h = NULL, *dst = NULL;
     uint64_t n = 0;
     int rc;
-    if ((rc = tb_archive_entry_stream(r, &src)) < 0)
+    if ((rc = tb_tar_entry_stream(r, &src)) < 0)
         return rc;
     if ((rc = tb_stream_sha256(&h, src)) < 0) {
         tb_stream_free(src);
@@ -241,7 +241,7 @@ struct member_caps {
 
 /* The rules a member's header must pass, the same for --quick, full verification and
  * restore; the manifest that ends a stream checks the rest (check_members, check_dirs). */
-static int check_header(const struct tb_archive_entry *e, struct names *ns, struct member_caps *c, const char *where)
+static int check_header(const struct tb_tar_entry *e, struct names *ns, struct member_caps *c, const char *where)
 {
     int rc;
     if (strcmp(e->name, TB_MANIFEST_NAME) && strncmp(e->name, "db/", 3) && strncmp(e->name, "config/", 7) &&
@@ -395,7 +395,7 @@ struct reader {
     tb_stream *sha;     /* the SHA-256 of the file */
     tb_stream *counter; /* bytes read, with progress (NULL for an ancestor's archive) */
     tb_stream *crypt;   /* the decryptor of an encrypted archive, else NULL */
-    tb_archive_reader *r;
+    tb_tar_reader *r;
 };
 
 /* Stacks the readers on src (owned): the rate limit, hashing and counting o asks for (o
@@ -420,7 +420,7 @@ static int reader_open(struct reader *rd, tb_stream *src, const struct tb_restor
     src = NULL;
     if ((rc = open_layers(top, rd->sha, keys, where, &top, &rd->crypt)) < 0)
         goto cleanup;
-    rc = tb_archive_reader_new(&rd->r, top);
+    rc = tb_tar_reader_new(&rd->r, top);
 cleanup:
     tb_stream_free(src);
     return rc;
@@ -504,7 +504,7 @@ static int find_ancestor(const char *dir, const struct tb_manifest *m, const cha
 /* One member of an ancestor's archive that m stores there: checked against m's size (before
  * a byte of it is written) and SHA-256, and extracted under dbdir when not NULL. *got counts
  * them; *named says the error names the parent already. */
-static int read_ancestor_member(tb_archive_reader *r, const struct tb_archive_entry *e, const char *adir,
+static int read_ancestor_member(tb_tar_reader *r, const struct tb_tar_entry *e, const char *adir,
                                 const struct tb_manifest_file *f, const char *dbdir, const char *wmode, size_t *got,
                                 int *named)
 {
@@ -551,9 +551,9 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
     if (rc == 0)
         rc = reader_open(&rd, src, NULL, keys, adir);
     while (rc == 0) {
-        struct tb_archive_entry e;
+        struct tb_tar_entry e;
         const struct tb_manifest_file *f;
-        int more = tb_archive_next(rd.r, &e);
+        int more = tb_tar_next(rd.r, &e);
         if (more <= 0) {
             rc = more;
             break;
@@ -571,7 +571,7 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
                           want - got);
     if (rc == 0 && (rc = reader_finish(&rd, rd.crypt ? rd.crypt : rd.sha, hex)) == 0 && strcmp(hex, sha_id))
         rc = tb_error_set(TB_EVERIFY, "parent backup %s: archive SHA-256 does not match (damaged)", adir);
-    tb_archive_reader_free(rd.r);
+    tb_tar_reader_free(rd.r);
     free(apath);
     return rc;
 }
@@ -744,7 +744,7 @@ static int make_work(struct restore *c)
 
 /* One member whose header passed: the archive's manifest (*is_manifest set), a directory,
  * or a file, hashed (and extracted) and remembered in seen. */
-static int read_entry(struct restore *c, const struct tb_archive_entry *e, int *is_manifest)
+static int read_entry(struct restore *c, const struct tb_tar_entry *e, int *is_manifest)
 {
     char sha[65], *dest, *text = NULL;
     uint64_t size;
@@ -772,8 +772,8 @@ static int read_archive(struct restore *c)
     int after_manifest = 0, rc;
     c->caps.outer = c->outer;
     for (;;) {
-        struct tb_archive_entry e;
-        int more = tb_archive_next(c->rd.r, &e);
+        struct tb_tar_entry e;
+        int more = tb_tar_next(c->rd.r, &e);
         if (more <= 0) {
             rc = more;
             break;
@@ -941,7 +941,7 @@ static int publish(struct restore *c)
 
 static void restore_clear(struct restore *c, int failed)
 {
-    tb_archive_reader_free(c->rd.r);
+    tb_tar_reader_free(c->rd.r);
     if (c->work)
         tb_fs_rm_rf(c->work);
     if (c->stage && failed)

@@ -37,7 +37,7 @@ int tb_retention_decide(enum tb_keep_reason **why, size_t *kept, uint64_t *oldes
 
 /* Whether the WAL archive segs (n) without its first cut segments begins later than the
  * oldest kept backup (last sequence base) continues: it cannot bring that backup forward
- * (the archive was started after it). The cut itself is tb_archive_unneeded_prefix's. */
+ * (the archive was started after it). The cut itself is tb_wal_archive_unneeded_prefix's. */
 int tb_retention_wal_starts_late(const struct tb_seg_info *segs, size_t n, size_t cut, uint64_t base);
 
 #endif

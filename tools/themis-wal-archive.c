@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "archiver.h"
-#include "backup_archive.h"
+#include "tar.h"
 #include "config.h"
 #include "fs.h"
 #include "progress.h"
@@ -67,11 +67,11 @@ static const struct tb_cli cli = {
  * they are now, and is removed. `tar -x` of the stream, even of one cut short, gives an
  * archive that --check and themis-wal-replay accept. */
 struct tar_out {
-    tb_archive_writer *w;
+    tb_tar_writer *w;
     const char *dir;
 };
 
-static int add_if_present(tb_archive_writer *w, const char *dir, const char *name)
+static int add_if_present(tb_tar_writer *w, const char *dir, const char *name)
 {
     char *path = tb_fs_join(dir, name);
     char sha[65];
@@ -81,7 +81,7 @@ static int add_if_present(tb_archive_writer *w, const char *dir, const char *nam
     if (!path)
         return tb_error_set(TB_EIO, "out of memory");
     if (tb_fs_exists(path))
-        rc = tb_archive_add_file(w, name, path, &size, sha, &mode);
+        rc = tb_tar_add_file(w, name, path, &size, sha, &mode);
     free(path);
     return rc;
 }
@@ -92,7 +92,7 @@ static int stream_segment(void *arg, const char *path, const struct tb_seg_info 
     uint64_t size;
     char sha[65];
     unsigned mode;
-    int rc = tb_archive_add_file(t->w, s->name, path, &size, sha, &mode);
+    int rc = tb_tar_add_file(t->w, s->name, path, &size, sha, &mode);
     if (rc == 0 && strcmp(sha, s->sha256) != 0)
         rc = tb_error_set(TB_EVERIFY, "segment %s changed while it was streamed", s->name);
     if (rc == 0)
@@ -244,7 +244,7 @@ static int check_usage(struct tb_archiver_opts *o, tb_keyring *keys)
 static int run_check(tb_keyring *keys)
 {
     uint64_t records, first, next;
-    int rc = tb_archive_check(wal_dir, keys, &records, &first, &next);
+    int rc = tb_wal_archive_check(wal_dir, keys, &records, &first, &next);
     if (rc < 0)
         return tool_fail(&cli, rc);
     printf("%" PRIu64 " records, sequences %" PRIu64 "..%" PRIu64 ", checksums and continuity good\n", records, first,
@@ -266,7 +266,7 @@ static int setup_stdout(struct tb_archiver_opts *o, struct tar_out *tar, char **
         return 1;
     }
     wal_dir = *tmp;
-    if ((rc = tb_stream_fd(&out, 1, 0, "stdout")) < 0 || (rc = tb_archive_writer_live(&tar->w, out)) < 0)
+    if ((rc = tb_stream_fd(&out, 1, 0, "stdout")) < 0 || (rc = tb_tar_writer_live(&tar->w, out)) < 0)
         return rc;
     tar->dir = *tmp;
     o->published = stream_segment;
@@ -375,8 +375,8 @@ out:
     if (tar.w) {
         /* The tar trailer only after a clean end: a stream cut by an error must not look whole. */
         if (rc == 0)
-            rc = tb_archive_writer_close(tar.w);
-        tb_archive_writer_free(tar.w);
+            rc = tb_tar_writer_close(tar.w);
+        tb_tar_writer_free(tar.w);
     }
     if (tmp) {
         tb_fs_rm_rf(tmp);

@@ -1310,7 +1310,7 @@ int tb_wal_files_scan(const char *dir, enum tb_policy policy, uint64_t *next_seq
 
 /* ---- retention ---------------------------------------------------------- */
 
-size_t tb_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64_t base)
+size_t tb_wal_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64_t base)
 {
     size_t k = 0;
     while (k < n && segs[k].next_seq <= base + 1)
@@ -1318,11 +1318,11 @@ size_t tb_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64_t b
     return k;
 }
 
-int tb_archive_unneeded_prefix(const char *wal_dir, tb_keyring *keys, const struct tb_seg_info *segs, size_t n,
+int tb_wal_archive_unneeded_prefix(const char *wal_dir, tb_keyring *keys, const struct tb_seg_info *segs, size_t n,
                                uint64_t base, size_t *cut)
 {
     struct tb_pending *open_ = tb_pending_new(); /* xid -> the segment of its Prepare */
-    size_t k = tb_archive_cut_bound(segs, n, base);
+    size_t k = tb_wal_archive_cut_bound(segs, n, base);
     int rc = open_ ? 0 : tb_error_set(TB_EIO, "out of memory");
     /* Prepares in the segments to cut that no Commit or Rollback in them closes. */
     for (size_t i = 0; rc == 0 && i < k; i++) {
@@ -1399,7 +1399,7 @@ static int check_state_file(const char *wal_dir, const struct check *c)
     return rc;
 }
 
-int tb_archive_check(const char *wal_dir, tb_keyring *keys, uint64_t *records, uint64_t *first, uint64_t *next)
+int tb_wal_archive_check(const char *wal_dir, tb_keyring *keys, uint64_t *records, uint64_t *first, uint64_t *next)
 {
     struct check c = { 0 };
     struct tb_cf_name *cfs = NULL;

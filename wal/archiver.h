@@ -74,7 +74,7 @@ void tb_archiver_free(tb_archiver *a);
 
 /* Verifies a whole archive without the DB: index against files (size, SHA-256), every
  * record's CRC, and continuity. TB_EVERIFY or TB_EGAP with a message. */
-int tb_archive_check(const char *wal_dir, tb_keyring *keys, uint64_t *records, uint64_t *first, uint64_t *next);
+int tb_wal_archive_check(const char *wal_dir, tb_keyring *keys, uint64_t *records, uint64_t *first, uint64_t *next);
 
 /* cf.tsv: the column family ids the WAL wrote, with their names. */
 struct tb_cf_name {
@@ -122,11 +122,11 @@ int tb_wal_files_scan(const char *dir, enum tb_policy policy, uint64_t *next_seq
  * last sequence base or later needs: those wholly at or before base, except from the
  * first one holding a Prepare that they do not close (its Commit comes later). */
 struct tb_seg_info;
-int tb_archive_unneeded_prefix(const char *wal_dir, tb_keyring *keys, const struct tb_seg_info *segs, size_t n,
+int tb_wal_archive_unneeded_prefix(const char *wal_dir, tb_keyring *keys, const struct tb_seg_info *segs, size_t n,
                                uint64_t base, size_t *cut);
 /* The segments wholly at or before base: the most the cut can take, and the only segments
- * tb_archive_unneeded_prefix reads. */
-size_t tb_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64_t base);
+ * tb_wal_archive_unneeded_prefix reads. */
+size_t tb_wal_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64_t base);
 /* Updates p (prepares added, commits and rollbacks removed). cf_seen(arg, id) is called
  * for every column family id written, when not NULL. policy PREPARED or UNPREPARED decodes
  * seq_per_batch (tb_wb_seq); anything else as WRITE_COMMITTED (docs/wal-notes.md). */

@@ -296,11 +296,11 @@ int tb_wal_remote_plan(tb_s3 *s, const char *url, tb_keyring *keys, const char *
     if ((rc = get_one(s, bucket, prefix, dir, TB_SEG_INDEX)) == 0)
         rc = tb_seg_index_load(dir, keys, segs, n);
     /* Only the segments the cut may take are read, to find the Prepares they leave open. */
-    bound = rc == 0 ? tb_archive_cut_bound(*segs, *n, base) : 0;
+    bound = rc == 0 ? tb_wal_archive_cut_bound(*segs, *n, base) : 0;
     for (size_t i = 0; rc == 0 && i < bound; i++)
         rc = get_one(s, bucket, prefix, dir, (*segs)[i].name);
     if (rc == 0)
-        rc = tb_archive_unneeded_prefix(dir, keys, *segs, *n, base, cut);
+        rc = tb_wal_archive_unneeded_prefix(dir, keys, *segs, *n, base, cut);
     if (rc < 0) {
         free(*segs);
         *segs = NULL;

@@ -23,7 +23,7 @@ int tb_wal_remote_push_catch_up(tb_s3 *s, const char *dir, tb_keyring *keys, con
 
 /* Retention in S3, keeping the push's promise that the remote index names no missing
  * segment. plan downloads index.tsv, and the segments the cut may take (read for open
- * Prepares, see tb_archive_unneeded_prefix), into dir (an existing private directory):
+ * Prepares, see tb_wal_archive_unneeded_prefix), into dir (an existing private directory):
  * *segs (malloc'd, *n) is the index and *cut how many leading segments no backup from
  * sequence base on needs. drop takes those cut segments away: it reads index.tsv into dir
  * again (an archiver may have pushed since) and refuses if its first segments are no longer

@@ -1,7 +1,7 @@
 /* fuzz target archive: the input as a backup stream (tar, or zstd-compressed tar) read
- * through tb_archive_reader as restore reads it: every member's header and data, half of
- * them through tb_archive_read and half through a member stream. */
-#include "backup_archive.h"
+ * through tb_tar_reader as restore reads it: every member's header and data, half of
+ * them through tb_tar_read and half through a member stream. */
+#include "tar.h"
 #include "fuzz.h"
 #include "stream.h"
 
@@ -31,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static unsigned char buf[4096];
     static const unsigned char zstd_magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
     tb_stream *top = NULL;
-    tb_archive_reader *r = NULL;
-    struct tb_archive_entry e;
+    tb_tar_reader *r = NULL;
+    struct tb_tar_entry e;
     unsigned members = 0;
     int more;
     if (tb_stream_mem_reader(&top, data, size) < 0)
@@ -43,11 +43,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             goto cleanup;
         top = z;
     }
-    more = tb_archive_reader_new(&r, top);
+    more = tb_tar_reader_new(&r, top);
     top = NULL;
     if (more < 0)
         goto cleanup;
-    while ((more = tb_archive_next(r, &e)) == 1) {
+    while ((more = tb_tar_next(r, &e)) == 1) {
         uint64_t got = 0;
         size_t n;
         int rc;
@@ -55,11 +55,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (e.is_dir)
             continue;
         if (members++ % 2 == 0) {
-            while ((rc = tb_archive_read(r, buf, sizeof buf, &n)) == 0 && n)
+            while ((rc = tb_tar_read(r, buf, sizeof buf, &n)) == 0 && n)
                 got += n;
         } else {
             tb_stream *s;
-            if ((rc = tb_archive_entry_stream(r, &s)) == 0) {
+            if ((rc = tb_tar_entry_stream(r, &s)) == 0) {
                 while ((rc = tb_stream_read(s, buf, sizeof buf, &n)) == 0 && n)
                     got += n;
                 tb_stream_free(s);
@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     (unsigned long long)got, (unsigned long long)e.size);
     }
 cleanup:
-    tb_archive_reader_free(r);
+    tb_tar_reader_free(r);
     tb_stream_free(top);
     tb_error_clear();
     return 0;

@@ -1,6 +1,6 @@
-/* test_archive: tar members through tb_archive_* (plain and zstd), damage and unsafe names. */
+/* test_archive: tar members through tb_tar_* (plain and zstd), damage and unsafe names. */
 #include "tap.h"
-#include "backup_archive.h"
+#include "tar.h"
 #include "error.h"
 #include "stream.h"
 
@@ -18,7 +18,7 @@ static char dir[256], file[512];
 static void *make_archive(int compress, size_t *len, char sha[65])
 {
     tb_stream *mw, *top;
-    tb_archive_writer *w;
+    tb_tar_writer *w;
     uint64_t size;
     const void *data;
     void *copy;
@@ -28,12 +28,12 @@ static void *make_archive(int compress, size_t *len, char sha[65])
         tb_stream_zstd_writer(&top, mw, 3, 0);
     tb_stream *keep;
     tb_stream_borrow(&keep, top);
-    tb_archive_writer_new(&w, keep);
-    tb_archive_add_dir(w, "db/", 0755);
-    tb_archive_add_file(w, "db/000001.sst", file, &size, sha, NULL);
-    tb_archive_add_bytes(w, "MANIFEST.json", "{}", 2, 0644);
-    tb_archive_writer_close(w);
-    tb_archive_writer_free(w);
+    tb_tar_writer_new(&w, keep);
+    tb_tar_add_dir(w, "db/", 0755);
+    tb_tar_add_file(w, "db/000001.sst", file, &size, sha, NULL);
+    tb_tar_add_bytes(w, "MANIFEST.json", "{}", 2, 0644);
+    tb_tar_writer_close(w);
+    tb_tar_writer_free(w);
     tb_stream_close(top);
     data = tb_stream_mem_data(mw, len);
     copy = malloc(*len);
@@ -46,21 +46,21 @@ static void *make_archive(int compress, size_t *len, char sha[65])
 static int read_archive(const void *buf, size_t len, int compress, char *summary, size_t slen, char sha[65])
 {
     tb_stream *mr, *top, *es, *h, *null;
-    tb_archive_reader *r;
-    struct tb_archive_entry e;
+    tb_tar_reader *r;
+    struct tb_tar_entry e;
     int rc, more;
     summary[0] = '\0';
     tb_stream_mem_reader(&mr, buf, len);
     top = mr;
     if (compress)
         tb_stream_zstd_reader(&top, mr);
-    if ((rc = tb_archive_reader_new(&r, top)) < 0)
+    if ((rc = tb_tar_reader_new(&r, top)) < 0)
         return rc;
-    while ((more = tb_archive_next(r, &e)) == 1) {
+    while ((more = tb_tar_next(r, &e)) == 1) {
         size_t l = strlen(summary);
         snprintf(summary + l, slen - l, "%s%s:%llu ", e.name, e.is_dir ? "(dir)" : "", (unsigned long long)e.size);
         if (!e.is_dir && strcmp(e.name, "db/000001.sst") == 0) {
-            tb_archive_entry_stream(r, &es);
+            tb_tar_entry_stream(r, &es);
             tb_stream_sha256(&h, es);
             tb_stream_null_writer(&null);
             rc = tb_stream_copy(null, h, NULL);
@@ -73,7 +73,7 @@ static int read_archive(const void *buf, size_t len, int compress, char *summary
     }
     if (more < 0)
         rc = more;
-    tb_archive_reader_free(r);
+    tb_tar_reader_free(r);
     return rc;
 }
 

@@ -207,14 +207,14 @@ static void test_cf(void)
     }
 }
 
-/* tb_archive_check of an archive whose state.tsv is text (and whose records are those the
+/* tb_wal_archive_check of an archive whose state.tsv is text (and whose records are those the
  * directory holds). */
 static void state_case(const char *text, int want_rc, const char *want, const char *what)
 {
     uint64_t records, first, next;
     int rc;
     put("state.tsv", text, strlen(text));
-    rc = tb_archive_check(dir, NULL, &records, &first, &next);
+    rc = tb_wal_archive_check(dir, NULL, &records, &first, &next);
     if (want_rc == 0)
         ok(rc == 0, "state.tsv %s: good (%s)", what, rc ? tb_error_last() : "");
     else

@@ -374,11 +374,11 @@ static void test_unneeded_prefix(void)
     tb_seg_writer_rotate(w, NULL);
     tb_seg_writer_free(w);
     ok(tb_seg_index_load(dir, NULL, &v, &n) == 0 && n == 4, "an archive of four segments");
-    ok(tb_archive_unneeded_prefix(dir, NULL, v, n, 3, &cut) == 0 && cut == 3,
+    ok(tb_wal_archive_unneeded_prefix(dir, NULL, v, n, 3, &cut) == 0 && cut == 3,
        "base 3: the first three go, the Commit among them closes the Prepare (cut %zu)", cut);
-    ok(tb_archive_unneeded_prefix(dir, NULL, v, n, 2, &cut) == 0 && cut == 1,
+    ok(tb_wal_archive_unneeded_prefix(dir, NULL, v, n, 2, &cut) == 0 && cut == 1,
        "base 2: segment 1 stays, its Prepare is committed after the base (cut %zu)", cut);
-    ok(tb_archive_unneeded_prefix(dir, NULL, v, n, 0, &cut) == 0 && cut == 0, "base 0: nothing goes (cut %zu)", cut);
+    ok(tb_wal_archive_unneeded_prefix(dir, NULL, v, n, 0, &cut) == 0 && cut == 0, "base 0: nothing goes (cut %zu)", cut);
     free(v);
     tb_fs_rm_rf(dir);
 }
@@ -678,7 +678,7 @@ static void test_spb_archive(void)
        l.next[2] == 7 && l.first[3] == 7 && l.next[13] == 18, "each record covers the unlogged sequences before it");
     ok((l.flags[0] & TB_SEG_FLAG_RESYNC) && (l.flags[1] & TB_SEG_FLAG_SEQ_PER_BATCH) && !(l.flags[4] & TB_SEG_FLAG_RESYNC),
        "flagged seq_per_batch; only the first record resyncs");
-    ok(tb_archive_check(arch, NULL, &recs, &first, &next) == 0 && recs == 14 && first == 1 && next == 18,
+    ok(tb_wal_archive_check(arch, NULL, &recs, &first, &next) == 0 && recs == 14 && first == 1 && next == 18,
        "--check: continuous, 1..17");
     tb_fs_read_file(state, &text, NULL);
     ok(text && strstr(text, "policy\twrite_unprepared\n") && strstr(text, "unlogged\t0\t4\n"),
@@ -693,7 +693,7 @@ static void test_spb_archive(void)
     PUT(&r[15], 0, "z", "2"); wb_tag(&r[15], 0xD);
     write_log(db, r, 16);
     ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 2, "after a restart: the policy from state.tsv, 2 more");
-    ok(tb_archive_check(arch, NULL, &recs, &first, &next) == 0 && next == 21, "continuous to 20");
+    ok(tb_wal_archive_check(arch, NULL, &recs, &first, &next) == 0 && next == 21, "continuous to 20");
     ok(archive_once(dir, TB_POLICY_COMMITTED, &n) == TB_EUSAGE, "--write-policy contradicting the archive is refused: %s",
        tb_error_last());
     /* A jump of two where one is owed: a gap, exit 4 (an archive that has begun). */
@@ -758,7 +758,7 @@ static void test_spb_archive(void)
         ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 1,
            "after a state from before the last flush: caught up from the partial segment (the policy, one owed), "
            "then 1 new record%s%s", n == 1 ? "" : ": ", n == 1 ? "" : tb_error_last());
-        ok(tb_archive_check(arch, NULL, &recs, &first, &next) == 0 && recs == 16 && next == 21, "continuous, 16 records, 1..20");
+        ok(tb_wal_archive_check(arch, NULL, &recs, &first, &next) == 0 && recs == 16 && next == 21, "continuous, 16 records, 1..20");
         build_wp_log(r);
     }
     /* Told write_committed, the unprepared markers are refused. */
@@ -874,8 +874,8 @@ static void test_unneeded_prefix_sections(void)
     tb_seg_writer_rotate(w, NULL);
     tb_seg_writer_free(w);
     ok(tb_seg_index_load(dir, NULL, &v, &n) == 0 && n == 4, "an archive of four segments, a transaction in two sections");
-    ok(tb_archive_unneeded_prefix(dir, NULL, v, n, 3, &cut) == 0 && cut == 3, "base 3: its Commit closes both sections (cut %zu)", cut);
-    ok(tb_archive_unneeded_prefix(dir, NULL, v, n, 2, &cut) == 0 && cut == 0, "base 2: the first section's segment stays (cut %zu)", cut);
+    ok(tb_wal_archive_unneeded_prefix(dir, NULL, v, n, 3, &cut) == 0 && cut == 3, "base 3: its Commit closes both sections (cut %zu)", cut);
+    ok(tb_wal_archive_unneeded_prefix(dir, NULL, v, n, 2, &cut) == 0 && cut == 0, "base 2: the first section's segment stays (cut %zu)", cut);
     free(v);
     tb_fs_rm_rf(dir);
 }

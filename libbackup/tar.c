@@ -1,5 +1,5 @@
-/* backup_archive: tar through libarchive (named so it does not shadow <archive.h>), our tb_stream below it. */
-#include "backup_archive.h"
+/* tar: the backup stream as tar through libarchive (tar.h: not <archive.h>), our tb_stream below it. */
+#include "tar.h"
 #include "error.h"
 
 #include <errno.h>
@@ -13,7 +13,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-struct tb_archive_writer {
+struct tb_tar_writer {
     struct archive *a;
     tb_stream *dst;
     int io_rc;          /* the stream's error, kept because libarchive flattens it */
@@ -21,7 +21,7 @@ struct tb_archive_writer {
     char *buf;
 };
 
-struct tb_archive_reader {
+struct tb_tar_reader {
     struct archive *a;
     tb_stream *src;
     int io_rc;
@@ -54,7 +54,7 @@ static int no_memory(void *obj, tb_stream *s)
 
 static la_ssize_t w_write(struct archive *a, void *ctx, const void *buf, size_t len)
 {
-    struct tb_archive_writer *w = ctx;
+    struct tb_tar_writer *w = ctx;
     int rc;
     if (w->discard)
         return (la_ssize_t)len;
@@ -67,16 +67,16 @@ static la_ssize_t w_write(struct archive *a, void *ctx, const void *buf, size_t 
     return (la_ssize_t)len;
 }
 
-static int w_fail(struct tb_archive_writer *w, const char *what, const char *name)
+static int w_fail(struct tb_tar_writer *w, const char *what, const char *name)
 {
     if (w->io_rc < 0)
         return w->io_rc;
     return tb_error_set(TB_EIO, "%s: %s (%s)", what, archive_error_string(w->a), name);
 }
 
-static int writer_new(tb_archive_writer **out, tb_stream *dst, int block)
+static int writer_new(tb_tar_writer **out, tb_stream *dst, int block)
 {
-    struct tb_archive_writer *w = calloc(1, sizeof *w + IO_BUF);
+    struct tb_tar_writer *w = calloc(1, sizeof *w + IO_BUF);
     if (!w || !(w->a = archive_write_new()))
         return no_memory(w, dst);
     w->dst = dst;
@@ -87,19 +87,19 @@ static int writer_new(tb_archive_writer **out, tb_stream *dst, int block)
     archive_write_set_bytes_in_last_block(w->a, 1);
     if (archive_write_open2(w->a, w, NULL, w_write, NULL, NULL) != ARCHIVE_OK) {
         int rc = w_fail(w, "cannot start tar stream", dst->name);
-        tb_archive_writer_free(w);
+        tb_tar_writer_free(w);
         return rc;
     }
     *out = w;
     return 0;
 }
 
-int tb_archive_writer_new(tb_archive_writer **out, tb_stream *dst)
+int tb_tar_writer_new(tb_tar_writer **out, tb_stream *dst)
 {
     return writer_new(out, dst, 64 * 1024);
 }
 
-int tb_archive_writer_live(tb_archive_writer **out, tb_stream *dst)
+int tb_tar_writer_live(tb_tar_writer **out, tb_stream *dst)
 {
     /* 0: libarchive writes every header and data block as it comes, no 64 KiB batching. */
     return writer_new(out, dst, 0);
@@ -119,7 +119,7 @@ static struct archive_entry *new_entry(const char *name, mode_t type, mode_t mod
     return e;
 }
 
-int tb_archive_add_file(tb_archive_writer *w, const char *name, const char *path, uint64_t *size,
+int tb_tar_add_file(tb_tar_writer *w, const char *name, const char *path, uint64_t *size,
                         char sha256[65], unsigned *mode)
 {
     tb_stream *f = NULL, *h = NULL;
@@ -182,7 +182,7 @@ cleanup:
     return rc;
 }
 
-int tb_archive_add_dir(tb_archive_writer *w, const char *name, mode_t mode)
+int tb_tar_add_dir(tb_tar_writer *w, const char *name, mode_t mode)
 {
     struct archive_entry *e = new_entry(name, AE_IFDIR, mode, 0, time(NULL));
     int rc = 0;
@@ -194,7 +194,7 @@ int tb_archive_add_dir(tb_archive_writer *w, const char *name, mode_t mode)
     return rc;
 }
 
-int tb_archive_add_bytes(tb_archive_writer *w, const char *name, const void *data, size_t len,
+int tb_tar_add_bytes(tb_tar_writer *w, const char *name, const void *data, size_t len,
                          mode_t mode)
 {
     struct archive_entry *e = new_entry(name, AE_IFREG, mode, (int64_t)len, time(NULL));
@@ -211,7 +211,7 @@ int tb_archive_add_bytes(tb_archive_writer *w, const char *name, const void *dat
     return rc;
 }
 
-int tb_archive_writer_close(tb_archive_writer *w)
+int tb_tar_writer_close(tb_tar_writer *w)
 {
     int rc = 0;
     if (archive_write_close(w->a) != ARCHIVE_OK)
@@ -221,7 +221,7 @@ int tb_archive_writer_close(tb_archive_writer *w)
     return rc;
 }
 
-void tb_archive_writer_free(tb_archive_writer *w)
+void tb_tar_writer_free(tb_tar_writer *w)
 {
     if (!w)
         return;
@@ -235,7 +235,7 @@ void tb_archive_writer_free(tb_archive_writer *w)
 
 static la_ssize_t r_read(struct archive *a, void *ctx, const void **buf)
 {
-    struct tb_archive_reader *r = ctx;
+    struct tb_tar_reader *r = ctx;
     size_t n, keep = r->last < sizeof r->tail ? r->last : sizeof r->tail;
     int rc;
     /* libarchive has copied what it still needs of the last chunk: keep its end in tail. */
@@ -262,7 +262,7 @@ static la_ssize_t r_read(struct archive *a, void *ctx, const void **buf)
     return (la_ssize_t)n;
 }
 
-static int r_fail(struct tb_archive_reader *r, const char *what)
+static int r_fail(struct tb_tar_reader *r, const char *what)
 {
     if (r->io_rc < 0)
         return r->io_rc;
@@ -270,9 +270,9 @@ static int r_fail(struct tb_archive_reader *r, const char *what)
     return tb_error_set(TB_EVERIFY, "%s: %s (%s)", what, archive_error_string(r->a), r->src->name);
 }
 
-int tb_archive_reader_new(tb_archive_reader **out, tb_stream *src)
+int tb_tar_reader_new(tb_tar_reader **out, tb_stream *src)
 {
-    struct tb_archive_reader *r = calloc(1, sizeof *r + IO_BUF);
+    struct tb_tar_reader *r = calloc(1, sizeof *r + IO_BUF);
     if (!r || !(r->a = archive_read_new()))
         return no_memory(r, src);
     archive_read_support_format_tar(r->a);
@@ -281,7 +281,7 @@ int tb_archive_reader_new(tb_archive_reader **out, tb_stream *src)
     r->buf = (char *)(r + 1);
     if (archive_read_open(r->a, r, NULL, r_read, NULL) != ARCHIVE_OK) {
         int rc = r_fail(r, "not a readable tar stream");
-        tb_archive_reader_free(r);
+        tb_tar_reader_free(r);
         return rc;
     }
     *out = r;
@@ -335,7 +335,7 @@ static const char *bad_name(const char *name, int is_dir)
 /* At the end of the archive: libarchive stops at the first end-of-archive block, so the
  * rest is checked here. E is where the last member's data (padded) ended; what follows it
  * must be two zero blocks, then nothing but zero padding (at most TB_ARCHIVE_PAD_MAX). */
-static int check_end(struct tb_archive_reader *r, uint64_t e)
+static int check_end(struct tb_tar_reader *r, uint64_t e)
 {
     uint64_t p = (uint64_t)archive_filter_bytes(r->a, 0), marker = p - e, pad = 0;
     uint64_t chunk = r->given - r->last; /* where buf's bytes start */
@@ -370,7 +370,7 @@ static int check_end(struct tb_archive_reader *r, uint64_t e)
     return 0;
 }
 
-int tb_archive_next(tb_archive_reader *r, struct tb_archive_entry *out)
+int tb_tar_next(tb_tar_reader *r, struct tb_tar_entry *out)
 {
     struct archive_entry *e;
     char nm[80];
@@ -421,7 +421,7 @@ int tb_archive_next(tb_archive_reader *r, struct tb_archive_entry *out)
 /* Data comes block by block so that a hole (an offset past what was returned) or a byte
  * past the stated size is refused instead of written: a member yields exactly its size,
  * every byte of it read from the stream. */
-int tb_archive_read(tb_archive_reader *r, void *buf, size_t len, size_t *n)
+int tb_tar_read(tb_tar_reader *r, void *buf, size_t len, size_t *n)
 {
     size_t k;
     *n = 0;
@@ -460,12 +460,12 @@ int tb_archive_read(tb_archive_reader *r, void *buf, size_t len, size_t *n)
 
 struct entry_stream {
     tb_stream s;
-    tb_archive_reader *r;
+    tb_tar_reader *r;
 };
 
 static int entry_read(tb_stream *s, void *buf, size_t len, size_t *n)
 {
-    return tb_archive_read(((struct entry_stream *)s)->r, buf, len, n);
+    return tb_tar_read(((struct entry_stream *)s)->r, buf, len, n);
 }
 
 static void entry_free(tb_stream *s)
@@ -475,7 +475,7 @@ static void entry_free(tb_stream *s)
 
 static const struct tb_stream_ops entry_ops = { entry_read, NULL, NULL, entry_free };
 
-int tb_archive_entry_stream(tb_archive_reader *r, tb_stream **out)
+int tb_tar_entry_stream(tb_tar_reader *r, tb_stream **out)
 {
     struct entry_stream *s = tb_stream_alloc(sizeof *s, &entry_ops, NULL, r->src->name);
     if (!s)
@@ -485,7 +485,7 @@ int tb_archive_entry_stream(tb_archive_reader *r, tb_stream **out)
     return 0;
 }
 
-void tb_archive_reader_free(tb_archive_reader *r)
+void tb_tar_reader_free(tb_tar_reader *r)
 {
     if (!r)
         return;
