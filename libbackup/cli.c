@@ -19,9 +19,21 @@ int tb_cli_parse_size(const char *s, long long *out)
     if (errno || end == s || v < 0)
         return TB_EUSAGE;
     switch (*end) {
-    case 'k': case 'K': v <<= 10; end++; break;
-    case 'm': case 'M': v <<= 20; end++; break;
-    case 'g': case 'G': v <<= 30; end++; break;
+    case 'k':
+    case 'K':
+        v <<= 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        v <<= 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        v <<= 30;
+        end++;
+        break;
     default: break;
     }
     if (*end == 'i' || *end == 'B')
@@ -54,8 +66,7 @@ static const struct tb_option *find_opt(const struct tb_cli *cli, const char *na
     return NULL;
 }
 
-static int set_value(const struct tb_cli *cli, const struct tb_option *o, const char *value,
-                     const char *where)
+static int set_value(const struct tb_cli *cli, const struct tb_option *o, const char *value, const char *where)
 {
     switch (o->kind) {
     case TB_OPT_FLAG:
@@ -65,9 +76,7 @@ static int set_value(const struct tb_cli *cli, const struct tb_option *o, const 
             *(int *)o->dest = 1;
         return 0;
     case TB_OPT_STRING:
-    case TB_OPT_OPTSTRING:
-        *(const char **)o->dest = value ? value : "";
-        return 0;
+    case TB_OPT_OPTSTRING: *(const char **)o->dest = value ? value : ""; return 0;
     case TB_OPT_LIST: {
         struct tb_strlist *l = o->dest;
         if (!*where && !l->cmdline) {
@@ -143,8 +152,8 @@ static int load_conf(const struct tb_cli *cli, const char *path, int required)
         o = find_opt(cli, key, strlen(key));
         if (!o) {
             if (in_mine) {
-                rc = tb_error_set(TB_EUSAGE, "config file %s:%d: unknown option '%s' for %s", path,
-                                  lineno, key, cli->tool);
+                rc = tb_error_set(TB_EUSAGE, "config file %s:%d: unknown option '%s' for %s", path, lineno, key,
+                                  cli->tool);
                 break;
             }
             continue;

@@ -6,11 +6,11 @@
 #include <stdio.h>
 
 enum tb_opt_kind {
-    TB_OPT_FLAG,      /* --name          -> int *dest = 1 */
-    TB_OPT_STRING,    /* --name VALUE    -> const char **dest (points into argv or the conf) */
-    TB_OPT_INT,       /* --name N        -> long long *dest (decimal, k/M/G suffix allowed) */
+    TB_OPT_FLAG, /* --name          -> int *dest = 1 */
+    TB_OPT_STRING, /* --name VALUE    -> const char **dest (points into argv or the conf) */
+    TB_OPT_INT, /* --name N        -> long long *dest (decimal, k/M/G suffix allowed) */
     TB_OPT_OPTSTRING, /* --name[=VALUE]  -> const char **dest ("" when given without value) */
-    TB_OPT_LIST,      /* --name VALUE, repeatable -> struct tb_strlist *dest (the command
+    TB_OPT_LIST, /* --name VALUE, repeatable -> struct tb_strlist *dest (the command
                        * line's values replace the config file's) */
 };
 
@@ -22,18 +22,18 @@ struct tb_strlist {
 };
 
 struct tb_option {
-    const char *name;   /* long name without the dashes; NULL ends the table */
-    char short_name;    /* 0 for none */
+    const char *name; /* long name without the dashes; NULL ends the table */
+    char short_name; /* 0 for none */
     enum tb_opt_kind kind;
     void *dest;
-    const char *arg;    /* the argument's name in --help, e.g. "DIR" */
+    const char *arg; /* the argument's name in --help, e.g. "DIR" */
     const char *help;
 };
 
 struct tb_cli {
-    const char *tool;      /* "themis-backup" */
-    const char *usage;     /* what follows the tool's name in the usage line */
-    const char *summary;   /* one line saying what the tool does */
+    const char *tool; /* "themis-backup" */
+    const char *usage; /* what follows the tool's name in the usage line */
+    const char *summary; /* one line saying what the tool does */
     const struct tb_option *opts;
 };
 

@@ -52,16 +52,14 @@ static int walk(struct tb_config *c, yaml_document_t *doc, yaml_node_t *node, co
     if (!node)
         return 0;
     switch (node->type) {
-    case YAML_SCALAR_NODE:
-        return add_entry(c, prefix, (const char *)node->data.scalar.value);
+    case YAML_SCALAR_NODE: return add_entry(c, prefix, (const char *)node->data.scalar.value);
     case YAML_SEQUENCE_NODE:
-        for (yaml_node_item_t *it = node->data.sequence.items.start;
-             rc == 0 && it < node->data.sequence.items.top; it++)
+        for (yaml_node_item_t *it = node->data.sequence.items.start; rc == 0 && it < node->data.sequence.items.top;
+             it++)
             rc = walk(c, doc, yaml_document_get_node(doc, *it), prefix);
         return rc;
     case YAML_MAPPING_NODE:
-        for (yaml_node_pair_t *p = node->data.mapping.pairs.start;
-             rc == 0 && p < node->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = node->data.mapping.pairs.start; rc == 0 && p < node->data.mapping.pairs.top; p++) {
             yaml_node_t *k = yaml_document_get_node(doc, p->key);
             char key[1024];
             if (!k || k->type != YAML_SCALAR_NODE)
@@ -70,8 +68,7 @@ static int walk(struct tb_config *c, yaml_document_t *doc, yaml_node_t *node, co
             rc = walk(c, doc, yaml_document_get_node(doc, p->value), key);
         }
         return rc;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 

@@ -11,7 +11,7 @@
 #define TB_THEMIS_CONFIG_OLD "themisdb.conf"
 
 struct tb_config_entry {
-    char *key;   /* dotted path of mapping keys, e.g. "storage.rocksdb_path" */
+    char *key; /* dotted path of mapping keys, e.g. "storage.rocksdb_path" */
     char *value; /* scalar value */
 };
 

@@ -314,8 +314,10 @@ static int unknown_merge(const char *copy, int rc, struct tb_content *out)
 
 int tb_content_of(const char *db, const struct tb_content_opts *o, struct tb_content *out)
 {
-    struct tb_snapshot_opts so = { .wal_dir = o->in_place ? db : o->wal_dir, .db_paths = o->db_paths,
-                                   .ndb_paths = o->ndb_paths, .checkpoint = o->in_place };
+    struct tb_snapshot_opts so = { .wal_dir = o->in_place ? db : o->wal_dir,
+                                   .db_paths = o->db_paths,
+                                   .ndb_paths = o->ndb_paths,
+                                   .checkpoint = o->in_place };
     struct tb_snapshot_info info = { 0 };
     char *copy = tb_fs_join(o->scratch, "copy"), *logs = tb_fs_join(o->scratch, "log");
     int rc;

@@ -11,7 +11,7 @@
 #include "txndb.h"
 
 struct tb_content_opts {
-    enum tb_policy policy;          /* the writer's; TB_POLICY_UNKNOWN: detected (tb_content_policy) */
+    enum tb_policy policy; /* the writer's; TB_POLICY_UNKNOWN: detected (tb_content_policy) */
     /* What the source's own files told (a checkpoint's WAL may hold no telling marker any
      * more); used when policy is UNKNOWN, before detecting on the copy. */
     enum tb_policy policy_hint;
@@ -23,18 +23,18 @@ struct tb_content_opts {
     const char *wal_dir;
     const char *const *db_paths;
     size_t ndb_paths;
-    const char *scratch;            /* a directory of ours; the copy goes below it and is removed */
+    const char *scratch; /* a directory of ours; the copy goes below it and is removed */
     void (*progress)(void *arg, uint64_t bytes); /* bytes of keys and values hashed; may be NULL */
     void *progress_arg;
 };
 
 struct tb_content {
-    char hex[65];                   /* the content hash (themis-dbhash); "" when unavailable */
-    char *unavailable;              /* why there is none (malloc'd), NULL when hex is set */
-    char *policy_how;               /* how the policy was decided (malloc'd) */
-    enum tb_policy policy;          /* the policy the WAL was read under */
-    uint64_t last_seq;              /* the last sequence the database holds, in its WAL's numbering */
-    size_t ncf;                     /* column families in name order (none when unavailable) */
+    char hex[65]; /* the content hash (themis-dbhash); "" when unavailable */
+    char *unavailable; /* why there is none (malloc'd), NULL when hex is set */
+    char *policy_how; /* how the policy was decided (malloc'd) */
+    enum tb_policy policy; /* the policy the WAL was read under */
+    uint64_t last_seq; /* the last sequence the database holds, in its WAL's numbering */
+    size_t ncf; /* column families in name order (none when unavailable) */
     char **cfs;
     uint64_t *keys;
     size_t tables_checked, tables_unchecked; /* table and blob files checked by their own checksums */

@@ -27,11 +27,11 @@ static const unsigned char MAGIC[7] = { 'T', 'B', 'C', 'R', 'Y', 'P', 'T' };
 
 struct key {
     int kind;
-    char *name;                 /* the file it came from, for messages */
+    char *name; /* the file it came from, for messages */
     unsigned char kek[32];
     unsigned char id[8];
-    int ready;                  /* kek and id valid (a passphrase: for salt/params below) */
-    char *pass;                 /* passphrase */
+    int ready; /* kek and id valid (a passphrase: for salt/params below) */
+    char *pass; /* passphrase */
     size_t passlen;
     unsigned char salt[16];
     unsigned log2n, r, p;
@@ -53,7 +53,7 @@ struct header {
     unsigned char fixed[TB_CRYPT_FIXED_LEN];
     size_t nslots;
     struct slot slots[TB_CRYPT_MAX_SLOTS];
-    size_t len;                 /* bytes of the whole header */
+    size_t len; /* bytes of the whole header */
 };
 
 /* ---- primitives ---------------------------------------------------------- */
@@ -64,7 +64,7 @@ static int gcm(EVP_CIPHER_CTX *c, int enc, const unsigned char key[32], const un
 {
     int n, ok;
     ok = EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) == 1 &&
-         EVP_CipherUpdate(c, NULL, &n, aad, (int)aadlen) == 1;
+        EVP_CipherUpdate(c, NULL, &n, aad, (int)aadlen) == 1;
     /* Plaintext goes through in slices under INT_MAX; chunks are far smaller. */
     if (ok && len)
         ok = EVP_CipherUpdate(c, out, &n, in, (int)len) == 1;
@@ -432,17 +432,17 @@ int tb_crypt_is_encrypted(const unsigned char *buf, size_t n)
 struct crypt_stream {
     tb_stream s;
     EVP_CIPHER_CTX *ctx;
-    EVP_MD_CTX *md;             /* the sealed digest: fixed header and chunks */
+    EVP_MD_CTX *md; /* the sealed digest: fixed header and chunks */
     unsigned char sealed[32];
     int sealed_done;
     unsigned char dek[32], fixed[TB_CRYPT_FIXED_LEN];
-    size_t cs;                  /* chunk size */
-    unsigned char *plain;       /* writer: buffered input; reader: the chunk being returned */
+    size_t cs; /* chunk size */
+    unsigned char *plain; /* writer: buffered input; reader: the chunk being returned */
     size_t have, pos;
-    unsigned char *cbuf;        /* a sealed chunk and, reading, one byte of look-ahead */
+    unsigned char *cbuf; /* a sealed chunk and, reading, one byte of look-ahead */
     size_t clen;
     uint64_t index;
-    int done;                   /* reader: the final chunk was read */
+    int done; /* reader: the final chunk was read */
 };
 
 static void chunk_nonce(const struct crypt_stream *c, uint64_t i, unsigned char nonce[12])
@@ -458,7 +458,7 @@ static size_t chunk_aad(const struct crypt_stream *c, uint64_t i, int final, uns
 {
     memcpy(aad, c->fixed, TB_CRYPT_FIXED_LEN);
     tb_put_le64(aad + TB_CRYPT_FIXED_LEN, i);
-    aad[TB_CRYPT_FIXED_LEN + 8] = (unsigned char)final;
+    aad[TB_CRYPT_FIXED_LEN + 8] = (unsigned char) final;
     return TB_CRYPT_FIXED_LEN + 9;
 }
 
@@ -545,11 +545,15 @@ static int next_chunk(struct crypt_stream *c)
             gcm(c->ctx, 0, c->dek, nonce, aad, chunk_aad(c, c->index, 0, aad), c->cbuf, n - TAG, c->plain,
                 c->cbuf + n - TAG) == 0) {
             memset(c->plain, 0, c->cs);
-            return tb_error_set(TB_EVERIFY, "encrypted stream truncated: it ends after chunk %llu, which is not the "
-                                "last (%s)", (unsigned long long)c->index, c->s.name);
+            return tb_error_set(TB_EVERIFY,
+                                "encrypted stream truncated: it ends after chunk %llu, which is not the "
+                                "last (%s)",
+                                (unsigned long long)c->index, c->s.name);
         }
-        return tb_error_set(TB_EVERIFY, "chunk %llu does not authenticate: damaged, reordered or not from this "
-                            "stream (%s)", (unsigned long long)c->index, c->s.name);
+        return tb_error_set(TB_EVERIFY,
+                            "chunk %llu does not authenticate: damaged, reordered or not from this "
+                            "stream (%s)",
+                            (unsigned long long)c->index, c->s.name);
     }
     EVP_DigestUpdate(c->md, c->cbuf, n);
     c->have = n - TAG;

@@ -11,8 +11,8 @@
 
 #include "stream.h"
 
-#define TB_CRYPT_FIXED_LEN 24   /* magic, version, cipher, chunk size, base nonce */
-#define TB_CRYPT_CHUNK_LOG2 16  /* 64 KiB chunks */
+#define TB_CRYPT_FIXED_LEN 24 /* magic, version, cipher, chunk size, base nonce */
+#define TB_CRYPT_CHUNK_LOG2 16 /* 64 KiB chunks */
 #define TB_CRYPT_MAX_SLOTS 16
 
 typedef struct tb_keyring tb_keyring;
@@ -62,10 +62,9 @@ int tb_crypt_writer_fixed(tb_stream **out, tb_stream *next, tb_keyring *k, const
 
 /* One AES-256-GCM operation (tests check it against NIST's vectors). open: 0 on success,
  * TB_EVERIFY when the tag does not match. */
-int tb_gcm_seal(const unsigned char key[32], const unsigned char nonce[12], const unsigned char *aad,
-                size_t aadlen, const unsigned char *in, size_t len, unsigned char *out, unsigned char tag[16]);
-int tb_gcm_open(const unsigned char key[32], const unsigned char nonce[12], const unsigned char *aad,
-                size_t aadlen, const unsigned char *in, size_t len, unsigned char *out,
-                const unsigned char tag[16]);
+int tb_gcm_seal(const unsigned char key[32], const unsigned char nonce[12], const unsigned char *aad, size_t aadlen,
+                const unsigned char *in, size_t len, unsigned char *out, unsigned char tag[16]);
+int tb_gcm_open(const unsigned char key[32], const unsigned char nonce[12], const unsigned char *aad, size_t aadlen,
+                const unsigned char *in, size_t len, unsigned char *out, const unsigned char tag[16]);
 
 #endif

@@ -7,14 +7,14 @@
 /* Every library function returns 0 or one of these; the message says what and why. */
 enum {
     TB_OK = 0,
-    TB_EIO = -1,      /* operational failure: I/O, resources, unreadable input */
-    TB_EUSAGE = -2,   /* bad arguments */
-    TB_EVERIFY = -3,  /* data does not match what was recorded */
-    TB_EGAP = -4,     /* WAL gap or target outside the recoverable window */
-    TB_ENOSPC = -5,   /* not enough free space (an operational failure) */
-    TB_EAGAIN = -6,   /* try again later (torn tail of a live file, vanished file) */
-    TB_ENOENT = -7,   /* a file or object does not exist */
-    TB_EKEY = -8,     /* the key given does not open encrypted data (exit 3, as verification) */
+    TB_EIO = -1, /* operational failure: I/O, resources, unreadable input */
+    TB_EUSAGE = -2, /* bad arguments */
+    TB_EVERIFY = -3, /* data does not match what was recorded */
+    TB_EGAP = -4, /* WAL gap or target outside the recoverable window */
+    TB_ENOSPC = -5, /* not enough free space (an operational failure) */
+    TB_EAGAIN = -6, /* try again later (torn tail of a live file, vanished file) */
+    TB_ENOENT = -7, /* a file or object does not exist */
+    TB_EKEY = -8, /* the key given does not open encrypted data (exit 3, as verification) */
     TB_EMERGEOP = -9, /* a column family's merge operator is not one the tools know: the DB's
                        * content cannot be read (its files still can); exit 1 */
 };

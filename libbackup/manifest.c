@@ -47,8 +47,7 @@ void tb_manifest_free(struct tb_manifest *m)
     free(m);
 }
 
-int tb_manifest_add_file(struct tb_manifest *m, const char *name, uint64_t size, const char *sha256,
-                         unsigned mode)
+int tb_manifest_add_file(struct tb_manifest *m, const char *name, uint64_t size, const char *sha256, unsigned mode)
 {
     struct tb_manifest_file *f;
     if (m->nfiles == m->cap) {
@@ -129,16 +128,15 @@ static json_t *manifest_tree(const struct tb_manifest *m, int flags)
     for (size_t i = 0; i < m->ncf; i++)
         json_array_append_new(cfs, json_string(m->cfs[i]));
     for (size_t i = 0; i < m->nfiles; i++) {
-        json_t *f = json_pack("{s:s, s:I, s:s, s:i}", "name", m->files[i].name, "size",
-                              (json_int_t)m->files[i].size, "sha256", m->files[i].sha256, "mode",
-                              (int)m->files[i].mode);
+        json_t *f = json_pack("{s:s, s:I, s:s, s:i}", "name", m->files[i].name, "size", (json_int_t)m->files[i].size,
+                              "sha256", m->files[i].sha256, "mode", (int)m->files[i].mode);
         if (f && m->files[i].stored_in)
             json_object_set_new(f, "stored_in", json_string(m->files[i].stored_in));
         json_array_append_new(files, f);
     }
     if (m->parent_path) {
-        json_object_set_new(root, "parent", json_pack("{s:s, s:s}", "path", m->parent_path, "archive_sha256",
-                                                      m->parent_sha256));
+        json_object_set_new(root, "parent",
+                            json_pack("{s:s, s:s}", "path", m->parent_path, "archive_sha256", m->parent_sha256));
         json_object_set_new(root, "chain_length", json_integer((json_int_t)m->chain));
     }
     json_object_set_new(root, "format_version", json_string(version));
@@ -146,21 +144,22 @@ static json_t *manifest_tree(const struct tb_manifest *m, int flags)
     json_object_set_new(root, "tool_version", str_or_null(m->tool_version));
     json_object_set_new(root, "created", str_or_null(m->created));
     json_object_set_new(root, "last_sequence", json_integer((json_int_t)m->last_seq));
-    json_object_set_new(root, "compression", json_pack("{s:o, s:i, s:i}", "algorithm",
-                                                       str_or_null(m->compression), "level", m->level,
-                                                       "threads", m->threads));
+    json_object_set_new(root, "compression",
+                        json_pack("{s:o, s:i, s:i}", "algorithm", str_or_null(m->compression), "level", m->level,
+                                  "threads", m->threads));
     json_object_set_new(root, "db_bytes", json_integer((json_int_t)m->db_bytes));
     if (m->write_policy)
         json_object_set_new(root, "write_policy", json_string(m->write_policy));
     if (m->encrypted)
-        json_object_set_new(root, "encryption", json_pack("{s:s, s:s, s:o}", "format", "TBCRYPT 1", "cipher",
-                                                          "AES-256-GCM", "key_ids", str_or_null(m->key_ids)));
+        json_object_set_new(root, "encryption",
+                            json_pack("{s:s, s:s, s:o}", "format", "TBCRYPT 1", "cipher", "AES-256-GCM", "key_ids",
+                                      str_or_null(m->key_ids)));
     if (redact) {
         json_object_set_new(root, "redacted", json_true());
     } else {
-        json_object_set_new(root, "source", json_pack("{s:o, s:o, s:o}", "path", str_or_null(m->source_path),
-                                                      "host", str_or_null(m->host), "method",
-                                                      str_or_null(m->method)));
+        json_object_set_new(root, "source",
+                            json_pack("{s:o, s:o, s:o}", "path", str_or_null(m->source_path), "host",
+                                      str_or_null(m->host), "method", str_or_null(m->method)));
         json_object_set_new(root, "column_families", cfs);
         cfs = NULL;
         if (m->hash_unavailable) {
@@ -169,15 +168,16 @@ static json_t *manifest_tree(const struct tb_manifest *m, int flags)
         } else {
             json_object_set_new(root, "content_hash", json_string(m->content_hash));
         }
-        json_object_set_new(root, "included", json_pack("{s:b, s:o}", "config", m->include_config,
-                                                        "config_file", str_or_null(m->config_file)));
+        json_object_set_new(
+            root, "included",
+            json_pack("{s:b, s:o}", "config", m->include_config, "config_file", str_or_null(m->config_file)));
         json_object_set_new(root, "files", files);
         files = NULL;
     }
     if (flags & TB_MANIFEST_ARCHIVE)
-        json_object_set_new(root, "archive", json_pack("{s:s, s:I, s:s}", "name", tb_manifest_archive_name(m),
-                                                       "size", (json_int_t)m->archive_size, "sha256",
-                                                       m->archive_sha256));
+        json_object_set_new(root, "archive",
+                            json_pack("{s:s, s:I, s:s}", "name", tb_manifest_archive_name(m), "size",
+                                      (json_int_t)m->archive_size, "sha256", m->archive_sha256));
 cleanup:
     json_decref(files);
     json_decref(cfs);
@@ -228,7 +228,8 @@ static int known_keys(const struct schema *s, json_t *obj, const char *field, co
     char buf[68];
     if (s->newer)
         return 0;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         size_t i = 0;
         while (known[i] && strcmp(known[i], key))
             i++;
@@ -239,8 +240,7 @@ static int known_keys(const struct schema *s, json_t *obj, const char *field, co
     return 0;
 }
 
-static int get_str(const struct schema *s, json_t *obj, const char *key, const char *field, int flags,
-                   const char **out)
+static int get_str(const struct schema *s, json_t *obj, const char *key, const char *field, int flags, const char **out)
 {
     json_t *v = json_object_get(obj, key);
     *out = NULL;
@@ -386,7 +386,8 @@ static int parse_files(const struct schema *s, json_t *files, struct tb_manifest
     int rc = 0;
     if (!json_is_array(files))
         return bad(s, "files", "not an array");
-    json_array_foreach(files, i, f) {
+    json_array_foreach(files, i, f)
+    {
         char field[32], key[64], sha[65] = "", stored[65] = "";
         const char *name;
         json_int_t size = 0, mode = 0;
@@ -454,8 +455,10 @@ static int parse_format(struct schema *s, json_t *root, int *major, int *minor)
     if (parse_version(str, major, minor) < 0)
         return bad(s, "format_version", "not MAJOR.MINOR");
     if (*major != TB_MANIFEST_FORMAT_MAJOR)
-        return tb_error_set(TB_EVERIFY, "%s: format_version: manifest format version %s is not supported (this "
-                            "version reads %d.x)", s->where, str, TB_MANIFEST_FORMAT_MAJOR);
+        return tb_error_set(TB_EVERIFY,
+                            "%s: format_version: manifest format version %s is not supported (this "
+                            "version reads %d.x)",
+                            s->where, str, TB_MANIFEST_FORMAT_MAJOR);
     s->newer = *minor > TB_MANIFEST_FORMAT_MINOR;
     return 0;
 }
@@ -539,7 +542,8 @@ static int parse_column_families(const struct schema *s, json_t *root, struct tb
         return bad(s, "column_families", cfs ? "not an array" : "missing");
     if (!(m->cfs = calloc(json_array_size(cfs) + 1, sizeof *m->cfs)))
         return tb_error_set(TB_EIO, "out of memory");
-    json_array_foreach(cfs, i, v) {
+    json_array_foreach(cfs, i, v)
+    {
         char field[48];
         snprintf(field, sizeof field, "column_families[%zu]", i);
         if (!json_is_string(v))
@@ -576,8 +580,9 @@ static int parse_content_hash(const struct schema *s, json_t *root, struct tb_ma
 /* What a redacted copy leaves out: absent there, required elsewhere. */
 static int parse_content(const struct schema *s, json_t *root, struct tb_manifest *m)
 {
-    static const char *const content[] = { "source", "column_families", "content_hash", "content_hash_unavailable",
-                                           "included", "files", NULL };
+    static const char *const content[] = {
+        "source", "column_families", "content_hash", "content_hash_unavailable", "included", "files", NULL
+    };
     static const char *const source_keys[] = { "path", "host", "method", NULL };
     static const char *const incl_keys[] = { "config", "config_file", NULL };
     json_t *o, *v;
@@ -640,8 +645,7 @@ static int parse_parent(const struct schema *s, json_t *root, struct tb_manifest
 static int parse_archive(const struct schema *s, json_t *root, struct tb_manifest *m)
 {
     static const char *const keys[] = { "name", "size", "sha256", NULL };
-    static const char *const names[] = { "backup.tar.zst", "backup.tar", "backup.tar.zst.enc", "backup.tar.enc",
-                                         NULL };
+    static const char *const names[] = { "backup.tar.zst", "backup.tar", "backup.tar.zst.enc", "backup.tar.enc", NULL };
     const char *str;
     json_t *o;
     int rc;
@@ -660,10 +664,26 @@ static int (*const sections[])(const struct schema *, json_t *, struct tb_manife
 
 int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **out)
 {
-    static const char *const top[] = { "format_version", "tool", "tool_version", "created", "source", "last_sequence",
-                                       "column_families", "content_hash", "content_hash_unavailable", "compression",
-                                       "included", "db_bytes", "write_policy", "files", "archive", "parent",
-                                       "chain_length", "encryption", "redacted", NULL };
+    static const char *const top[] = { "format_version",
+                                       "tool",
+                                       "tool_version",
+                                       "created",
+                                       "source",
+                                       "last_sequence",
+                                       "column_families",
+                                       "content_hash",
+                                       "content_hash_unavailable",
+                                       "compression",
+                                       "included",
+                                       "db_bytes",
+                                       "write_policy",
+                                       "files",
+                                       "archive",
+                                       "parent",
+                                       "chain_length",
+                                       "encryption",
+                                       "redacted",
+                                       NULL };
     json_error_t jerr;
     json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     struct schema s = { where, 0 };
@@ -702,12 +722,14 @@ static int first_difference(json_t *x, json_t *y, char *path, size_t cap)
     if (json_equal(x, y))
         return 0;
     if (json_is_object(x) && json_is_object(y)) {
-        json_object_foreach(x, key, v) {
+        json_object_foreach(x, key, v)
+        {
             snprintf(path + len, cap - len, "%s%s", len ? "." : "", key);
             if (!json_object_get(y, key) || first_difference(v, json_object_get(y, key), path, cap))
                 return 1;
         }
-        json_object_foreach(y, key, v) {
+        json_object_foreach(y, key, v)
+        {
             snprintf(path + len, cap - len, "%s%s", len ? "." : "", key);
             if (!json_object_get(x, key))
                 return 1;

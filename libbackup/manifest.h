@@ -13,7 +13,7 @@
 #define TB_ARCHIVE_NAME "backup.tar.zst"
 
 struct tb_manifest_file {
-    char *name;        /* member name in the archive: db/000012.sst, config/config.yaml */
+    char *name; /* member name in the archive: db/000012.sst, config/config.yaml */
     uint64_t size;
     char sha256[65];
     unsigned mode;
@@ -25,27 +25,27 @@ struct tb_manifest_file {
 struct tb_manifest {
     int format_major, format_minor;
     char *tool_version;
-    char *created;       /* RFC 3339 UTC */
+    char *created; /* RFC 3339 UTC */
     char *source_path;
     char *host;
-    char *method;        /* "secondary-checkpoint" or "server" */
+    char *method; /* "secondary-checkpoint" or "server" */
     uint64_t last_seq;
     size_t ncf;
     char **cfs;
     size_t nfiles, cap;
     struct tb_manifest_file *files;
-    char content_hash[65];   /* "" when unavailable */
+    char content_hash[65]; /* "" when unavailable */
     /* 1.3: why the content hash could not be computed (a merge operator the tools do not
      * know, tables the linked RocksDB cannot read); NULL when content_hash is set. */
     char *hash_unavailable;
     /* 1.3: the writer's transaction write policy ("write_committed", "write_prepared",
      * "write_unprepared"); NULL in older manifests (they were all write_committed). */
     char *write_policy;
-    char *compression;   /* "zstd" or "none" */
+    char *compression; /* "zstd" or "none" */
     int level, threads;
     int include_config;
-    char *config_file;   /* source path of the config, when included */
-    uint64_t db_bytes;   /* sum of the db/ members */
+    char *config_file; /* source path of the config, when included */
+    uint64_t db_bytes; /* sum of the db/ members */
     /* Incremental backups: the parent's directory (relative to this backup's directory
      * unless absolute) and archive SHA-256; chain is 1 for a child of a full backup. */
     char *parent_path;
@@ -71,8 +71,7 @@ enum { TB_MANIFEST_ARCHIVE = 1, TB_MANIFEST_REDACT = 2 };
 
 int tb_manifest_new(struct tb_manifest **out);
 void tb_manifest_free(struct tb_manifest *m);
-int tb_manifest_add_file(struct tb_manifest *m, const char *name, uint64_t size, const char *sha256,
-                         unsigned mode);
+int tb_manifest_add_file(struct tb_manifest *m, const char *name, uint64_t size, const char *sha256, unsigned mode);
 /* Marks the last added file as stored in the ancestor whose archive has this SHA-256. */
 int tb_manifest_set_stored_in(struct tb_manifest *m, const char *archive_sha256);
 const struct tb_manifest_file *tb_manifest_find(const struct tb_manifest *m, const char *name);

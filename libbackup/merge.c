@@ -243,8 +243,7 @@ static int merge_one(enum tb_merge_op op, const char *ex, size_t exlen, const ch
         if (ex && ((n = put(out, ex, exlen)) < 0 || (n = put(out, "|", 1)) < 0))
             return n;
         return put(out, v, vlen);
-    case TB_MERGE_SET:
-        return merge_set(ex, exlen, v, vlen, out);
+    case TB_MERGE_SET: return merge_set(ex, exlen, v, vlen, out);
     case TB_MERGE_MAX: {
         double nv, exv, max;
         if (from_chars_double(v, vlen, &nv) < 0)
@@ -259,14 +258,13 @@ static int merge_one(enum tb_merge_op op, const char *ex, size_t exlen, const ch
         n = snprintf(num, sizeof num, "%f", max);
         return put(out, num, (size_t)n);
     }
-    default:
-        return tb_error_set(TB_EUSAGE, "no merge operator to merge with");
+    default: return tb_error_set(TB_EUSAGE, "no merge operator to merge with");
     }
 }
 
 /* Folds operands into base (NULL: absent) as AssociativeMergeOperator::FullMergeV2. */
-static int fold(enum tb_merge_op op, const char *base, size_t base_len, const char *const *operands,
-                const size_t *lens, size_t n, char **out, size_t *out_len)
+static int fold(enum tb_merge_op op, const char *base, size_t base_len, const char *const *operands, const size_t *lens,
+                size_t n, char **out, size_t *out_len)
 {
     struct buf cur = { 0 }, next = { 0 };
     const char *ex = base;
@@ -302,8 +300,8 @@ int tb_merge_full(enum tb_merge_op op, const char *existing, size_t existing_len
     return fold(op, existing, existing_len, operands, operand_lens, n, out, out_len);
 }
 
-int tb_merge_partial(enum tb_merge_op op, const char *const *operands, const size_t *operand_lens, size_t n,
-                     char **out, size_t *out_len)
+int tb_merge_partial(enum tb_merge_op op, const char *const *operands, const size_t *operand_lens, size_t n, char **out,
+                     size_t *out_len)
 {
     if (n < 2)
         return tb_error_set(TB_EUSAGE, "a partial merge needs two operands");
@@ -388,8 +386,8 @@ static char *unknown_full(void *state, const char *key, size_t klen, const char 
     return NULL;
 }
 
-static char *unknown_partial(void *state, const char *key, size_t klen, const char *const *operands,
-                             const size_t *lens, int n, unsigned char *success, size_t *new_len)
+static char *unknown_partial(void *state, const char *key, size_t klen, const char *const *operands, const size_t *lens,
+                             int n, unsigned char *success, size_t *new_len)
 {
     (void)state, (void)key, (void)klen, (void)operands, (void)lens, (void)n;
     *success = 0;
@@ -400,9 +398,9 @@ static char *unknown_partial(void *state, const char *key, size_t klen, const ch
 rocksdb_mergeoperator_t *tb_merge_create_unknown(const char *name)
 {
     char *state = strdup(name ? name : "");
-    return state ? rocksdb_mergeoperator_create(state, unknown_destroy, unknown_full, unknown_partial, NULL,
-                                                unknown_name)
-                 : NULL;
+    return state
+        ? rocksdb_mergeoperator_create(state, unknown_destroy, unknown_full, unknown_partial, NULL, unknown_name)
+        : NULL;
 }
 
 int tb_merge_unknown(const char *dbdir, char **why)
@@ -419,8 +417,8 @@ int tb_merge_unknown(const char *dbdir, char **why)
         if (tb_merge_lookup(raw) != TB_MERGE_UNKNOWN)
             continue;
         found = 1;
-        if (asprintf(why, "merge operator %s of column family %s is not one the tools know", raw,
-                     opts.cf[i].name) < 0) {
+        if (asprintf(why, "merge operator %s of column family %s is not one the tools know", raw, opts.cf[i].name) <
+            0) {
             *why = NULL;
             found = tb_error_set(TB_EIO, "out of memory");
         }

@@ -13,12 +13,12 @@ extern "C" {
 
 enum tb_merge_op {
     TB_MERGE_NONE = 0, /* the column family has no merge operator ("nullptr") */
-    TB_MERGE_UNKNOWN,  /* a name the tools do not know: its operands cannot be read */
-    TB_MERGE_SEQ_U64,  /* RocksDBWrapper.SequenceU64IncrementMergeOperator */
-    TB_MERGE_COUNTER,  /* CounterMergeOperator */
-    TB_MERGE_APPEND,   /* AppendMergeOperator */
-    TB_MERGE_SET,      /* SetMergeOperator */
-    TB_MERGE_MAX,      /* MaxMergeOperator */
+    TB_MERGE_UNKNOWN, /* a name the tools do not know: its operands cannot be read */
+    TB_MERGE_SEQ_U64, /* RocksDBWrapper.SequenceU64IncrementMergeOperator */
+    TB_MERGE_COUNTER, /* CounterMergeOperator */
+    TB_MERGE_APPEND, /* AppendMergeOperator */
+    TB_MERGE_SET, /* SetMergeOperator */
+    TB_MERGE_MAX, /* MaxMergeOperator */
 };
 
 /* The operator RocksDB registered under name (the OPTIONS file's merge_operator value):
@@ -38,8 +38,8 @@ int tb_merge_full(enum tb_merge_op op, const char *existing, size_t existing_len
 /* Partial merge of n >= 2 operands (no base value), as RocksDB's AssociativeMergeOperator
  * does it: the first operand taken as the existing value, the rest folded in. All five of
  * ThemisDB's operators are associative, so all five have one. */
-int tb_merge_partial(enum tb_merge_op op, const char *const *operands, const size_t *operand_lens, size_t n,
-                     char **out, size_t *out_len);
+int tb_merge_partial(enum tb_merge_op op, const char *const *operands, const size_t *operand_lens, size_t n, char **out,
+                     size_t *out_len);
 
 /* A RocksDB merge operator for op (NULL for NONE/UNKNOWN or no memory), named as ThemisDB
  * names it. rocksdb_options_set_merge_operator takes ownership of it. */

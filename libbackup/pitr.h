@@ -10,15 +10,15 @@
 #include "replay.h"
 
 struct tb_pitr_opts {
-    const char *backup_root;  /* the backups to pick from (a local directory) */
-    const char *shown_root;   /* how errors name the root (NULL: backup_root) */
-    const char *wal_dir;      /* the WAL archive to replay (a local directory) */
-    int64_t target_ns;        /* recover up to this time */
-    const char *target;       /* the database directory to put the result at */
-    int force;                /* replace a non-empty target (tb_restore_publish) */
-    const char *keep_old;     /* or move its old contents here */
-    const char *scratch;      /* a directory of ours for temporary files */
-    tb_keyring *keys;         /* opens encrypted backups */
+    const char *backup_root; /* the backups to pick from (a local directory) */
+    const char *shown_root; /* how errors name the root (NULL: backup_root) */
+    const char *wal_dir; /* the WAL archive to replay (a local directory) */
+    int64_t target_ns; /* recover up to this time */
+    const char *target; /* the database directory to put the result at */
+    int force; /* replace a non-empty target (tb_restore_publish) */
+    const char *keep_old; /* or move its old contents here */
+    const char *scratch; /* a directory of ours for temporary files */
+    tb_keyring *keys; /* opens encrypted backups */
     /* Optional: readies a candidate base before it is checked (its files fetched). */
     int (*prepare)(const char *dir);
     /* Optional, with arg: each candidate base skipped, and why (its verification's error). */
@@ -30,8 +30,8 @@ struct tb_pitr_opts {
 };
 
 struct tb_pitr_result {
-    char *base;               /* the backup restored (malloc'd; tb_pitr_result_clear) */
-    int as_wal_file;          /* the writes went in as a WAL file */
+    char *base; /* the backup restored (malloc'd; tb_pitr_result_clear) */
+    int as_wal_file; /* the writes went in as a WAL file */
     struct tb_replay_result replay;
 };
 

@@ -27,8 +27,7 @@ int tb_progress_parse(const char *arg, enum tb_progress_mode *mode)
     return 0;
 }
 
-void tb_progress_start(struct tb_progress *p, enum tb_progress_mode mode, FILE *out, const char *phase,
-                       uint64_t total)
+void tb_progress_start(struct tb_progress *p, enum tb_progress_mode mode, FILE *out, const char *phase, uint64_t total)
 {
     memset(p, 0, sizeof *p);
     /* A line redrawn with \r is for eyes: into a file or a pipe (cron's mail) it is noise. */
@@ -47,8 +46,8 @@ static void emit(struct tb_progress *p, int final)
     if (lag_s < 0)
         lag_s = 0;
     if (p->mode == TB_PROGRESS_JSON) {
-        fprintf(p->out, "{\"phase\":\"%s\",\"bytes_done\":%llu,\"bytes_total\":%llu,\"rate\":%.0f",
-                p->phase, (unsigned long long)p->done, (unsigned long long)p->total, rate);
+        fprintf(p->out, "{\"phase\":\"%s\",\"bytes_done\":%llu,\"bytes_total\":%llu,\"rate\":%.0f", p->phase,
+                (unsigned long long)p->done, (unsigned long long)p->total, rate);
         if (p->has_lag)
             fprintf(p->out, ",\"lag_bytes\":%llu,\"lag_seconds\":%.3f", (unsigned long long)p->lag_bytes, lag_s);
         fprintf(p->out, "%s}\n", final ? ",\"done\":true" : "");

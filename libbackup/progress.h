@@ -12,10 +12,10 @@ struct tb_progress {
     enum tb_progress_mode mode;
     FILE *out;
     const char *phase;
-    uint64_t total;     /* 0 when unknown */
+    uint64_t total; /* 0 when unknown */
     uint64_t done;
     double start, last;
-    int has_lag;        /* a follower: how far behind its source it is (tb_progress_lag) */
+    int has_lag; /* a follower: how far behind its source it is (tb_progress_lag) */
     uint64_t lag_bytes;
     int64_t lag_since_ns; /* clock time since which the follower may lack writes */
 };
@@ -23,8 +23,7 @@ struct tb_progress {
 /* Parses the value of --progress[=json]: NULL = off, "" or "tty" = terminal, "json". */
 int tb_progress_parse(const char *arg, enum tb_progress_mode *mode);
 /* The terminal mode draws only when out is a terminal, else it is off; JSON goes anywhere. */
-void tb_progress_start(struct tb_progress *p, enum tb_progress_mode mode, FILE *out, const char *phase,
-                       uint64_t total);
+void tb_progress_start(struct tb_progress *p, enum tb_progress_mode mode, FILE *out, const char *phase, uint64_t total);
 /* A tb_progress_cb: records bytes_done, prints at most every 200 ms. */
 void tb_progress_update(void *p, uint64_t bytes_done);
 /* A follower (the WAL archiver) tells how far behind it is: bytes not yet read, and the

@@ -21,27 +21,52 @@
 
 /* VersionEdit tags (db/version_edit.h, identical in 7.8, 9.0, 10.6 and 11.8). */
 enum {
-    T_COMPARATOR = 1, T_LOG_NUMBER = 2, T_NEXT_FILE = 3, T_LAST_SEQ = 4, T_COMPACT_CURSOR = 5,
-    T_DELETED_FILE = 6, T_NEW_FILE = 7, T_PREV_LOG = 9, T_MIN_LOG_TO_KEEP = 10,
-    T_NEW_FILE2 = 100, T_NEW_FILE3 = 102, T_NEW_FILE4 = 103,
-    T_CF = 200, T_CF_ADD = 201, T_CF_DROP = 202, T_MAX_CF = 203,
+    T_COMPARATOR = 1,
+    T_LOG_NUMBER = 2,
+    T_NEXT_FILE = 3,
+    T_LAST_SEQ = 4,
+    T_COMPACT_CURSOR = 5,
+    T_DELETED_FILE = 6,
+    T_NEW_FILE = 7,
+    T_PREV_LOG = 9,
+    T_MIN_LOG_TO_KEEP = 10,
+    T_NEW_FILE2 = 100,
+    T_NEW_FILE3 = 102,
+    T_NEW_FILE4 = 103,
+    T_CF = 200,
+    T_CF_ADD = 201,
+    T_CF_DROP = 202,
+    T_MAX_CF = 203,
     T_ATOMIC_GROUP = 300,
-    T_BLOB_ADD = 400, T_BLOB_GARBAGE = 401,
+    T_BLOB_ADD = 400,
+    T_BLOB_GARBAGE = 401,
     T_SAFE_IGNORE = 1 << 13,
-    T_DB_ID = T_SAFE_IGNORE + 1, T_BLOB_ADD_OLD, T_BLOB_GARBAGE_OLD, T_WAL_ADD, T_WAL_DEL,
-    T_FULL_HISTORY_TS_LOW, T_WAL_ADD2, T_WAL_DEL2, T_PERSIST_UDT,
+    T_DB_ID = T_SAFE_IGNORE + 1,
+    T_BLOB_ADD_OLD,
+    T_BLOB_GARBAGE_OLD,
+    T_WAL_ADD,
+    T_WAL_DEL,
+    T_FULL_HISTORY_TS_LOW,
+    T_WAL_ADD2,
+    T_WAL_DEL2,
+    T_PERSIST_UDT,
     /* NewFile4 custom fields */
-    NF_TERMINATE = 1, NF_MIN_LOG_HACK = 3, NF_OLDEST_BLOB = 4,
-    NF_NON_SAFE_IGNORE = 1 << 6, NF_PATH_ID = NF_NON_SAFE_IGNORE + 1,
+    NF_TERMINATE = 1,
+    NF_MIN_LOG_HACK = 3,
+    NF_OLDEST_BLOB = 4,
+    NF_NON_SAFE_IGNORE = 1 << 6,
+    NF_PATH_ID = NF_NON_SAFE_IGNORE + 1,
     /* BlobFileAddition / BlobFileGarbage custom fields */
-    BF_END = 0, BF_FORWARD_INCOMPATIBLE = 1 << 6,
+    BF_END = 0,
+    BF_FORWARD_INCOMPATIBLE = 1 << 6,
     /* WalAddition fields */
-    WA_TERMINATE = 1, WA_SYNCED_SIZE = 2,
+    WA_TERMINATE = 1,
+    WA_SYNCED_SIZE = 2,
 };
 
 /* A table file or blob file, by number (numbers are unique across column families). */
 struct ent {
-    uint64_t key;   /* file number; 0 marks an empty slot */
+    uint64_t key; /* file number; 0 marks an empty slot */
     uint32_t cf;
     struct tb_rmf_file f;
     struct tb_rmf_blob b;
@@ -49,7 +74,7 @@ struct ent {
 
 struct table {
     struct ent *slots;
-    size_t cap, n;  /* cap a power of two */
+    size_t cap, n; /* cap a power of two */
 };
 
 struct cfstate {
@@ -59,8 +84,13 @@ struct cfstate {
     int dropped;
 };
 
-struct del { int level; uint64_t number; };
-struct garbage { uint64_t number, count, bytes; };
+struct del {
+    int level;
+    uint64_t number;
+};
+struct garbage {
+    uint64_t number, count, bytes;
+};
 
 /* One decoded record; pointers point into the record. */
 struct edit {
@@ -71,18 +101,23 @@ struct edit {
     int has_log, has_next, has_last, has_prev, has_min_log, has_max_cf, cf_add, cf_drop, atomic, has_wal_del;
     uint64_t log, next, last, prev, min_log, wal_del;
     uint32_t max_cf, remaining;
-    struct del *dels;       size_t ndels, cdels;
-    struct tb_rmf_file *adds; size_t nadds, cadds;
-    struct tb_rmf_blob *blobs; size_t nblobs, cblobs;
-    struct garbage *garb;   size_t ngarb, cgarb;
-    struct tb_rmf_wal *wals; size_t nwals, cwals;
+    struct del *dels;
+    size_t ndels, cdels;
+    struct tb_rmf_file *adds;
+    size_t nadds, cadds;
+    struct tb_rmf_blob *blobs;
+    size_t nblobs, cblobs;
+    struct garbage *garb;
+    size_t ngarb, cgarb;
+    struct tb_rmf_wal *wals;
+    size_t nwals, cwals;
 };
 
 struct tb_rmf {
     int fd;
     char *path;
     tb_wal_reader *reader;
-    uint64_t offset;        /* end of the last record read */
+    uint64_t offset; /* end of the last record read */
     struct table files, blobs;
     struct cfstate *cfs;
     size_t ncf;
@@ -92,11 +127,11 @@ struct tb_rmf {
     uint32_t max_cf;
     char *db_id;
     struct edit e;
-    unsigned char **group;  /* records of an atomic group not yet complete */
+    unsigned char **group; /* records of an atomic group not yet complete */
     size_t *group_len, ngroup;
-    uint64_t rec_off;       /* offset of the record being applied, for messages */
-    int saw_path_id;        /* some record names a table in a db_path other than the first */
-    unsigned char *patch;   /* tb_rmf_write_flat: the record being rewritten, path ids set to 0 */
+    uint64_t rec_off; /* offset of the record being applied, for messages */
+    int saw_path_id; /* some record names a table in a db_path other than the first */
+    unsigned char *patch; /* tb_rmf_write_flat: the record being rewritten, path ids set to 0 */
 };
 
 /* ---- decoding primitives (util/coding.h) ---- */
@@ -241,17 +276,17 @@ static void t_drop_cf(struct table *t, uint32_t cf)
 
 /* ---- decoding one VersionEdit ---- */
 
-#define PUSH(arr, n, cap, val)                                                       \
-    do {                                                                             \
-        if ((n) == (cap)) {                                                          \
-            size_t nc_ = (cap) ? (cap) * 2 : 16;                                     \
-            void *np_ = realloc((arr), nc_ * sizeof *(arr));                         \
-            if (!np_)                                                                \
-                return tb_error_set(TB_EIO, "out of memory");                        \
-            (arr) = np_;                                                             \
-            (cap) = nc_;                                                             \
-        }                                                                            \
-        (arr)[(n)++] = (val);                                                        \
+#define PUSH(arr, n, cap, val)                                \
+    do {                                                      \
+        if ((n) == (cap)) {                                   \
+            size_t nc_ = (cap) ? (cap)*2 : 16;                \
+            void *np_ = realloc((arr), nc_ * sizeof *(arr));  \
+            if (!np_)                                         \
+                return tb_error_set(TB_EIO, "out of memory"); \
+            (arr) = np_;                                      \
+            (cap) = nc_;                                      \
+        }                                                     \
+        (arr)[(n)++] = (val);                                 \
     } while (0)
 
 static int bad(tb_rmf *m, const char *what)
@@ -323,9 +358,11 @@ static int decode_new_file(tb_rmf *m, struct in *in, unsigned tag)
             break;
         default:
             if (ct & NF_NON_SAFE_IGNORE)
-                return tb_error_set(TB_EVERIFY, "MANIFEST record at offset %" PRIu64 " has new-file field %u, which "
+                return tb_error_set(TB_EVERIFY,
+                                    "MANIFEST record at offset %" PRIu64 " has new-file field %u, which "
                                     "this reader does not know and RocksDB forbids to ignore: written by a newer "
-                                    "RocksDB? (%s)", m->rec_off, ct, m->path);
+                                    "RocksDB? (%s)",
+                                    m->rec_off, ct, m->path);
             break; /* safe to ignore: times, checksums, unique id, epoch, temperature, ... */
         }
     }
@@ -347,8 +384,10 @@ static int blob_fields(tb_rmf *m, struct in *in)
         if (ct == BF_END)
             return 0;
         if (ct & BF_FORWARD_INCOMPATIBLE)
-            return tb_error_set(TB_EVERIFY, "MANIFEST record at offset %" PRIu64 " has blob file field %u, which this "
-                                "reader does not know and RocksDB forbids to ignore (%s)", m->rec_off, ct, m->path);
+            return tb_error_set(TB_EVERIFY,
+                                "MANIFEST record at offset %" PRIu64 " has blob file field %u, which this "
+                                "reader does not know and RocksDB forbids to ignore (%s)",
+                                m->rec_off, ct, m->path);
         if (!get_slice(in, &p, &n))
             return bad(m, "blob file custom field length");
     }
@@ -366,8 +405,10 @@ static int decode_wal_add(tb_rmf *m, struct in *in)
         if (t == WA_TERMINATE)
             break;
         if (t != WA_SYNCED_SIZE)
-            return tb_error_set(TB_EVERIFY, "MANIFEST record at offset %" PRIu64 " has WAL addition field %u, which "
-                                "this reader does not know (%s)", m->rec_off, t, m->path);
+            return tb_error_set(TB_EVERIFY,
+                                "MANIFEST record at offset %" PRIu64 " has WAL addition field %u, which "
+                                "this reader does not know (%s)",
+                                m->rec_off, t, m->path);
         if (!get_v64(in, &w.synced_size))
             return bad(m, "WAL synced size");
     }
@@ -506,8 +547,14 @@ static int dec_wal_del2(tb_rmf *m, struct in *in, const struct tag_field *t)
 }
 
 #define AT(field) offsetof(struct edit, field)
-#define NUM(tag, what, dec, field, flag) { tag, what, dec, AT(field), 0, flag }
-#define OTHER(tag, what, dec) { tag, what, dec, 0, 0, NOFLAG }
+#define NUM(tag, what, dec, field, flag)   \
+    {                                      \
+        tag, what, dec, AT(field), 0, flag \
+    }
+#define OTHER(tag, what, dec)        \
+    {                                \
+        tag, what, dec, 0, 0, NOFLAG \
+    }
 static const struct tag_field tags[] = {
     { T_COMPARATOR, "comparator name", dec_slice, AT(comparator), AT(comparator_len), NOFLAG },
     NUM(T_LOG_NUMBER, "log number", dec_v64, log, AT(has_log)),
@@ -546,7 +593,8 @@ static int skip_unknown(tb_rmf *m, struct in *in, uint32_t tag)
 {
     struct in sub;
     if (!(tag & T_SAFE_IGNORE))
-        return tb_error_set(TB_EVERIFY, "MANIFEST record at offset %" PRIu64 " has tag %u, which this reader "
+        return tb_error_set(TB_EVERIFY,
+                            "MANIFEST record at offset %" PRIu64 " has tag %u, which this reader "
                             "does not know and RocksDB forbids to ignore: written by a newer RocksDB? (%s)",
                             m->rec_off, tag, m->path);
     return get_sub(in, &sub) ? 0 : bad(m, "length of an ignorable field");
@@ -854,7 +902,8 @@ uint64_t tb_rmf_offset(const tb_rmf *m)
 
 /* Table files, blob files and WALs all start with their number. */
 _Static_assert(offsetof(struct tb_rmf_file, number) == 0 && offsetof(struct tb_rmf_blob, number) == 0 &&
-               offsetof(struct tb_rmf_wal, number) == 0, "number first");
+                   offsetof(struct tb_rmf_wal, number) == 0,
+               "number first");
 static int cmp_number(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

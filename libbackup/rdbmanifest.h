@@ -9,11 +9,11 @@
 /* A live table file (SST) of a column family. */
 struct tb_rmf_file {
     uint64_t number;
-    uint32_t path_id;       /* index into db_paths / cf_paths (0: the DB directory or db_paths[0]) */
+    uint32_t path_id; /* index into db_paths / cf_paths (0: the DB directory or db_paths[0]) */
     int level;
     uint64_t size;
     uint64_t smallest_seq, largest_seq;
-    uint64_t oldest_blob;   /* oldest blob file it refers to, 0 if none */
+    uint64_t oldest_blob; /* oldest blob file it refers to, 0 if none */
 };
 
 /* A live blob file (integrated BlobDB), always in the first path of the DB. */
@@ -26,11 +26,11 @@ struct tb_rmf_blob {
 struct tb_rmf_cf {
     uint32_t id;
     char *name;
-    char *comparator;       /* NULL when the MANIFEST names none */
-    uint64_t log_number;    /* WALs below this hold nothing of the CF not already in its tables */
-    size_t nfiles;          /* sorted by number */
+    char *comparator; /* NULL when the MANIFEST names none */
+    uint64_t log_number; /* WALs below this hold nothing of the CF not already in its tables */
+    size_t nfiles; /* sorted by number */
     struct tb_rmf_file *files;
-    size_t nblobs;          /* sorted by number */
+    size_t nblobs; /* sorted by number */
     struct tb_rmf_blob *blobs;
 };
 
@@ -44,13 +44,13 @@ struct tb_rmf_wal {
 struct tb_rmf_version {
     uint64_t last_sequence;
     uint64_t next_file_number;
-    uint64_t min_log_number_to_keep;  /* 0 when never recorded */
+    uint64_t min_log_number_to_keep; /* 0 when never recorded */
     uint64_t prev_log_number;
     uint32_t max_column_family;
-    char *db_id;                      /* NULL when never recorded */
-    size_t ncf;                       /* the live column families, sorted by id */
+    char *db_id; /* NULL when never recorded */
+    size_t ncf; /* the live column families, sorted by id */
     struct tb_rmf_cf *cfs;
-    size_t nwals;                     /* tracked WALs, sorted by number */
+    size_t nwals; /* tracked WALs, sorted by number */
     struct tb_rmf_wal *wals;
     /* The oldest WAL recovery needs: min over the CFs' log numbers and min_log_number_to_keep
      * (2PC keeps older WALs for prepared sections). */

@@ -34,11 +34,11 @@ struct tb_repo {
     tb_progress_cb progress;
     void *progress_arg;
     uint64_t *progress_total;
-    tb_s3 *s3;             /* made at the first request */
-    tb_remote_root *root;  /* an S3 root's mirror */
-    char *backup;          /* an S3 backup's local copy (inside one of tmp) */
-    char *wal;             /* an S3 WAL archive's retention copy (one of tmp) */
-    char **tmp;            /* downloaded directories, removed by free */
+    tb_s3 *s3; /* made at the first request */
+    tb_remote_root *root; /* an S3 root's mirror */
+    char *backup; /* an S3 backup's local copy (inside one of tmp) */
+    char *wal; /* an S3 WAL archive's retention copy (one of tmp) */
+    char **tmp; /* downloaded directories, removed by free */
     size_t ntmp;
     char location[]; /* and the scratch directory after it */
 };
@@ -114,8 +114,8 @@ static int local_wal_drop(tb_repo *r, const struct tb_seg_info *planned, size_t 
 }
 
 static const struct driver local_driver = {
-    local_location, local_prepare, local_remove, local_location, local_stream, local_location,
-    local_wal_push, local_wal_plan, local_wal_drop,
+    local_location, local_prepare,  local_remove,   local_location, local_stream,
+    local_location, local_wal_push, local_wal_plan, local_wal_drop,
 };
 
 /* ---- an s3:// prefix ---------------------------------------------------------------- */

@@ -21,9 +21,9 @@ struct tb_repo_opts {
      * must outlive the handle; the client is made at the first request). NULL: none, which
      * an s3:// location reports as missing credentials. */
     const struct tb_s3_config *s3;
-    const char *scratch;       /* where downloads go, in private directories; NULL: /tmp */
-    tb_keyring *keys;          /* the keys of encrypted data read through it (may be NULL) */
-    tb_progress_cb progress;   /* bytes downloaded, as tb_s3_set_progress (may be NULL) */
+    const char *scratch; /* where downloads go, in private directories; NULL: /tmp */
+    tb_keyring *keys; /* the keys of encrypted data read through it (may be NULL) */
+    tb_progress_cb progress; /* bytes downloaded, as tb_s3_set_progress (may be NULL) */
     void *progress_arg;
     uint64_t *progress_total;
 };

@@ -29,8 +29,8 @@ enum { MANIFEST_MAX = 64 << 20 };
 enum { KIND_FILE = 1, KIND_DIR, KIND_IMPLIED };
 
 struct name_slot {
-    char *name;  /* without a directory's trailing '/' */
-    int kind;    /* KIND_IMPLIED: a parent of a member, not a member itself */
+    char *name; /* without a directory's trailing '/' */
+    int kind; /* KIND_IMPLIED: a parent of a member, not a member itself */
 };
 
 struct names {
@@ -107,8 +107,10 @@ static int names_add(struct names *ns, const char *name, int is_dir)
     if (!(s = names_slot(ns, name, len)))
         return tb_error_set(TB_EIO, "out of memory");
     if (s->name && (s->kind != KIND_IMPLIED || !is_dir))
-        return tb_error_set(TB_EVERIFY, s->kind == KIND_FILE && !is_dir ? "member %.80s appears twice"
-                            : "member %.80s is both a file and a directory", name);
+        return tb_error_set(TB_EVERIFY,
+                            s->kind == KIND_FILE && !is_dir ? "member %.80s appears twice"
+                                                            : "member %.80s is both a file and a directory",
+                            name);
     return names_put(ns, s, name, len, is_dir ? KIND_DIR : KIND_FILE);
 }
 
@@ -211,13 +213,12 @@ static int check_members(const struct tb_manifest *seen, const struct tb_manifes
         if (!f || f->stored_in)
             return tb_error_set(TB_EVERIFY, "extra member not in the manifest: %s", s->name);
         if (f->size != s->size)
-            return tb_error_set(TB_EVERIFY, "member %s has %" PRIu64 " bytes, manifest says %" PRIu64,
-                                f->name, s->size, f->size);
+            return tb_error_set(TB_EVERIFY, "member %s has %" PRIu64 " bytes, manifest says %" PRIu64, f->name, s->size,
+                                f->size);
         if (strcmp(f->sha256, s->sha256))
             return tb_error_set(TB_EVERIFY, "member %s: SHA-256 mismatch (damaged)", f->name);
         if (f->mode != s->mode)
-            return tb_error_set(TB_EVERIFY, "member %s has mode 0%o, manifest says 0%o", f->name, s->mode,
-                                f->mode);
+            return tb_error_set(TB_EVERIFY, "member %s has mode 0%o, manifest says 0%o", f->name, s->mode, f->mode);
     }
     for (size_t i = 0; i < m->nfiles; i++) {
         int found = 0;
@@ -235,8 +236,8 @@ static int check_members(const struct tb_manifest *seen, const struct tb_manifes
 /* What is known of a member when its header comes, before a byte of it is written. */
 struct member_caps {
     const struct tb_manifest *outer; /* the manifest beside the archive (NULL: a stream) */
-    uint64_t db_bytes;                /* db/ data so far (a redacted outer manifest caps it) */
-    uint64_t written, room;           /* extracted so far; free space where it goes (0: none written) */
+    uint64_t db_bytes; /* db/ data so far (a redacted outer manifest caps it) */
+    uint64_t written, room; /* extracted so far; free space where it goes (0: none written) */
 };
 
 /* The rules a member's header must pass, the same for --quick, full verification and
@@ -268,18 +269,21 @@ static int check_header(const struct tb_tar_entry *e, struct names *ns, struct m
         if (!f || f->stored_in)
             return tb_error_set(TB_EVERIFY, "extra member not in the manifest: %.80s", e->name);
         if (f->size != e->size)
-            return tb_error_set(TB_EVERIFY, "member %s has %" PRIu64 " bytes, manifest says %" PRIu64, f->name,
-                                e->size, f->size);
+            return tb_error_set(TB_EVERIFY, "member %s has %" PRIu64 " bytes, manifest says %" PRIu64, f->name, e->size,
+                                f->size);
     } else if (c->outer && strncmp(e->name, "db/", 3) == 0) {
         if (e->size > c->outer->db_bytes - c->db_bytes)
-            return tb_error_set(TB_EVERIFY, "member %.80s makes db/ larger than the %" PRIu64 " bytes the manifest "
-                                "says (%s)", e->name, c->outer->db_bytes, where);
+            return tb_error_set(TB_EVERIFY,
+                                "member %.80s makes db/ larger than the %" PRIu64 " bytes the manifest "
+                                "says (%s)",
+                                e->name, c->outer->db_bytes, where);
         c->db_bytes += e->size;
     }
     if (c->room) {
         if (e->size > c->room - c->written)
-            return tb_error_set(TB_ENOSPC, "not enough free space: member %.80s has %" PRIu64 " bytes, %" PRIu64
-                                " left (%s)", e->name, e->size, c->room - c->written, where);
+            return tb_error_set(TB_ENOSPC,
+                                "not enough free space: member %.80s has %" PRIu64 " bytes, %" PRIu64 " left (%s)",
+                                e->name, e->size, c->room - c->written, where);
         c->written += e->size;
     }
     return 0;
@@ -392,9 +396,9 @@ static void archive_id(tb_stream *crypt, tb_stream *sha, char hex[65])
 /* The readers stacked on an archive file: r owns the stack; the others are layers of it,
  * kept to ask for the archive's size and id once it is read to its end. */
 struct reader {
-    tb_stream *sha;     /* the SHA-256 of the file */
+    tb_stream *sha; /* the SHA-256 of the file */
     tb_stream *counter; /* bytes read, with progress (NULL for an ancestor's archive) */
-    tb_stream *crypt;   /* the decryptor of an encrypted archive, else NULL */
+    tb_stream *crypt; /* the decryptor of an encrypted archive, else NULL */
     tb_tar_reader *r;
 };
 
@@ -449,8 +453,10 @@ static int read_parent(const char *dir, const char *want, struct tb_manifest **o
     if (rc == 0)
         rc = tb_manifest_parse(text, mpath, out);
     if (rc == 0 && strcmp((*out)->archive_sha256, want))
-        rc = tb_error_set(TB_EVERIFY, "parent backup %s is not the one this backup was made from (its archive "
-                          "SHA-256 differs)", dir);
+        rc = tb_error_set(TB_EVERIFY,
+                          "parent backup %s is not the one this backup was made from (its archive "
+                          "SHA-256 differs)",
+                          dir);
     if (rc < 0) {
         tb_manifest_free(*out);
         *out = NULL;
@@ -494,8 +500,10 @@ static int find_ancestor(const char *dir, const struct tb_manifest *m, const cha
         }
     }
     if (rc == 0 && !*out)
-        rc = tb_error_set(TB_EVERIFY, "no ancestor of this backup has the archive %.12s... that stores some of its "
-                          "members", sha);
+        rc = tb_error_set(TB_EVERIFY,
+                          "no ancestor of this backup has the archive %.12s... that stores some of its "
+                          "members",
+                          sha);
     free(cur);
     tb_manifest_free(pm);
     return rc;
@@ -637,17 +645,17 @@ int tb_restore_publish(const char *stage, const char *target, int force, const c
 
 struct restore {
     const struct tb_restore_opts *o;
-    const char *where;              /* the backup directory, or "stdin" */
-    const char *wmode;              /* how extracted files are written (read_member) */
-    int extract;                    /* members are written out (all but --verify-only --quick) */
-    struct tb_manifest *outer;      /* the manifest beside the archive (NULL: a stream) */
-    struct tb_manifest *inner;      /* the archive's own, its last member */
-    struct tb_manifest *seen;       /* the file members read, as they were */
+    const char *where; /* the backup directory, or "stdin" */
+    const char *wmode; /* how extracted files are written (read_member) */
+    int extract; /* members are written out (all but --verify-only --quick) */
+    struct tb_manifest *outer; /* the manifest beside the archive (NULL: a stream) */
+    struct tb_manifest *inner; /* the archive's own, its last member */
+    struct tb_manifest *seen; /* the file members read, as they were */
     struct names names;
     struct member_caps caps;
     struct reader rd;
-    char *mpath, *apath;            /* the outer manifest and the archive */
-    char *work, *dbdir, *cfgdir;    /* where members are extracted */
+    char *mpath, *apath; /* the outer manifest and the archive */
+    char *work, *dbdir, *cfgdir; /* where members are extracted */
     char *stage, *ro_scratch;
 };
 
@@ -690,8 +698,9 @@ static int check_space(const struct restore *c)
     uint64_t have = 0, need = c->outer->db_bytes + (1 << 20);
     int rc = parent ? tb_fs_free_bytes(parent, &have) : tb_error_set(TB_EIO, "out of memory");
     if (rc == 0 && have < need)
-        rc = tb_error_set(TB_ENOSPC, "not enough free space: restore needs %" PRIu64 " bytes, %" PRIu64
-                          " available (%s)", need, have, parent);
+        rc = tb_error_set(TB_ENOSPC,
+                          "not enough free space: restore needs %" PRIu64 " bytes, %" PRIu64 " available (%s)", need,
+                          have, parent);
     free(parent);
     return rc;
 }
@@ -811,8 +820,8 @@ static int verify_archive(struct restore *c)
     if ((rc = reader_finish(&c->rd, c->rd.counter, hex)) < 0)
         return rc;
     if ((n = tb_stream_counter_bytes(c->rd.counter)) != c->outer->archive_size)
-        return tb_error_set(TB_EVERIFY, "archive has %" PRIu64 " bytes, %s says %" PRIu64 " (%s)", n,
-                            TB_MANIFEST_NAME, c->outer->archive_size, c->apath);
+        return tb_error_set(TB_EVERIFY, "archive has %" PRIu64 " bytes, %s says %" PRIu64 " (%s)", n, TB_MANIFEST_NAME,
+                            c->outer->archive_size, c->apath);
     if (strcmp(hex, c->outer->archive_sha256))
         return tb_error_set(TB_EVERIFY, "archive SHA-256 does not match %s (%s)", TB_MANIFEST_NAME, c->apath);
     return 0;
@@ -852,8 +861,10 @@ static int read_ancestors(struct restore *c)
             continue;
         /* A stream's parent is named by an absolute path: it must be there. */
         if (!dir && m->parent_path[0] != '/')
-            return tb_error_set(TB_EIO, "this is an incremental backup: restore it from its backup directory, "
-                                "beside its parent (%s)", m->parent_path);
+            return tb_error_set(TB_EIO,
+                                "this is an incremental backup: restore it from its backup directory, "
+                                "beside its parent (%s)",
+                                m->parent_path);
         rc = find_ancestor(dir ? dir : "/", m, id, &adir, &am);
         if (rc == 0)
             rc = read_ancestor(adir, am, m, id, c->dbdir, c->wmode, c->o->keys);
@@ -964,8 +975,10 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
     static int (*const phases[])(struct restore *) = {
         open_source, make_work, read_archive, verify_archive, check_parent, read_ancestors, verify_content, publish,
     };
-    struct restore c = { .o = o, .where = o->backup_dir ? o->backup_dir : "stdin",
-                         .wmode = o->verify_only ? "wt" : "wb", .extract = !o->verify_only || !o->quick };
+    struct restore c = { .o = o,
+                         .where = o->backup_dir ? o->backup_dir : "stdin",
+                         .wmode = o->verify_only ? "wt" : "wb",
+                         .extract = !o->verify_only || !o->quick };
     int rc, empty;
     if (!o->verify_only) {
         if (!o->target)
@@ -1019,7 +1032,7 @@ int tb_restore_pick(const char *root, int64_t t, const struct tb_restore_opts *w
             skipped(arg, v[i].dir, tb_error_last());
     }
     tb_catalog_free(v, n);
-    return tb_error_set(TB_EGAP, t == INT64_MAX ? "no %sbackup under %s"
-                                                : "no %sbackup under %s was made before the target time",
-                        tried ? "good " : "", shown ? shown : root);
+    return tb_error_set(
+        TB_EGAP, t == INT64_MAX ? "no %sbackup under %s" : "no %sbackup under %s was made before the target time",
+        tried ? "good " : "", shown ? shown : root);
 }

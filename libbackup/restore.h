@@ -10,23 +10,23 @@
 #include "stream.h"
 
 struct tb_restore_opts {
-    const char *backup_dir;   /* a backup directory ... */
-    tb_stream *in;            /* ... or the archive stream (not owned) */
-    const char *target;       /* restore the DB here; NULL with verify_only */
-    const char *config_target;/* restore config/ members here (optional) */
-    const char *scratch;      /* a directory of ours for verification's temporary restore */
+    const char *backup_dir; /* a backup directory ... */
+    tb_stream *in; /* ... or the archive stream (not owned) */
+    const char *target; /* restore the DB here; NULL with verify_only */
+    const char *config_target; /* restore config/ members here (optional) */
+    const char *scratch; /* a directory of ours for verification's temporary restore */
     int verify_only;
-    tb_keyring *keys;         /* opens encrypted archives (theirs and their ancestors') */
-    uint64_t rate_limit;      /* bytes of archive read per second (0: no limit) */
-    int quick;                /* checksums only: skip the temporary restore and open */
-    int force;                /* replace a non-empty target */
+    tb_keyring *keys; /* opens encrypted archives (theirs and their ancestors') */
+    uint64_t rate_limit; /* bytes of archive read per second (0: no limit) */
+    int quick; /* checksums only: skip the temporary restore and open */
+    int force; /* replace a non-empty target */
     /* A non-empty target's old contents move here instead of being refused (a ThemisDB data
      * directory's database, which the upgrade guide restores over); --force still removes. */
     const char *keep_old;
     int set_owner;
     uid_t uid;
     gid_t gid;
-    tb_progress_cb progress;  /* bytes of tar data read */
+    tb_progress_cb progress; /* bytes of tar data read */
     void *progress_arg;
     uint64_t *progress_total; /* set when the size is known before reading */
 };

@@ -11,18 +11,18 @@
 struct tb_seg_info;
 
 struct tb_retention {
-    int64_t now_ns;       /* the time ages are measured at */
-    long long keep_days;  /* keep every backup created in the last keep_days days (>= 0) */
-    long long keep_min;   /* keep at least the newest keep_min backups (>= 1) */
+    int64_t now_ns; /* the time ages are measured at */
+    long long keep_days; /* keep every backup created in the last keep_days days (>= 0) */
+    long long keep_min; /* keep at least the newest keep_min backups (>= 1) */
 };
 
 /* Why a backup is kept, in the order the rules are tried; TB_KEEP_NOT: removed. */
 enum tb_keep_reason {
     TB_KEEP_NOT = 0,
     TB_KEEP_VERIFIED, /* the newest backup that verifies: never removed */
-    TB_KEEP_NEWEST,   /* among the newest keep_min */
-    TB_KEEP_YOUNG,    /* younger than keep_days */
-    TB_KEEP_PARENT,   /* a kept incremental backup builds on it (directly or further up) */
+    TB_KEEP_NEWEST, /* among the newest keep_min */
+    TB_KEEP_YOUNG, /* younger than keep_days */
+    TB_KEEP_PARENT, /* a kept incremental backup builds on it (directly or further up) */
 };
 
 /* The verdict on each backup of cat (n of them, newest first as tb_catalog_list gives

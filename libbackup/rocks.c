@@ -26,7 +26,7 @@ struct tb_rocks {
     char *path;
     enum tb_rocks_mode mode;
     size_t ncf;
-    char **cf_names;            /* from rocksdb_list_column_families */
+    char **cf_names; /* from rocksdb_list_column_families */
     rocksdb_column_family_handle_t **cfs;
 };
 
@@ -464,8 +464,10 @@ static int checkpoint_again(tb_rocks *r, const char *dir, int rc, char **err, in
             return rc;
     }
     if (!*err && attempt >= attempts)
-        return tb_error_set(TB_EIO, "cannot write a consistent checkpoint: the server retired a WAL or table file or "
-                            "switched its MANIFEST during each of %d attempts (%s)", attempts, r->path);
+        return tb_error_set(TB_EIO,
+                            "cannot write a consistent checkpoint: the server retired a WAL or table file or "
+                            "switched its MANIFEST during each of %d attempts (%s)",
+                            attempts, r->path);
     if (*err && (attempt >= attempts || (!strstr(*err, "No such file") && !strstr(*err, "not found")))) {
         rc = rocks_err(TB_EIO, *err, "cannot write checkpoint", r->path);
         *err = NULL;
@@ -549,10 +551,10 @@ struct hpipe {
     pthread_cond_t cv;
     unsigned char *buf[HP_BUFS];
     size_t len[HP_BUFS];
-    unsigned head, tail;   /* buffers [tail, head) are full, waiting for the hasher */
-    int running;           /* the thread was started */
-    int stopping;          /* no more buffers will come */
-    unsigned char *cur;    /* the buffer being filled: buf[head % HP_BUFS] */
+    unsigned head, tail; /* buffers [tail, head) are full, waiting for the hasher */
+    int running; /* the thread was started */
+    int stopping; /* no more buffers will come */
+    unsigned char *cur; /* the buffer being filled: buf[head % HP_BUFS] */
     size_t used;
 };
 

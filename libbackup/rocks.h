@@ -9,9 +9,9 @@
 typedef struct tb_rocks tb_rocks;
 
 enum tb_rocks_mode {
-    TB_ROCKS_READONLY,  /* a stopped DB or a restored copy */
+    TB_ROCKS_READONLY, /* a stopped DB or a restored copy */
     TB_ROCKS_SECONDARY, /* a DB that a live process may hold open */
-    TB_ROCKS_AUTO,      /* secondary when a process holds the DB's LOCK, else read-only */
+    TB_ROCKS_AUTO, /* secondary when a process holds the DB's LOCK, else read-only */
 };
 
 /* The options every open uses: allow_2pc (ThemisDB's WAL holds 2PC markers). */

@@ -343,8 +343,7 @@ static size_t filter_options(const char *text, const char *const *cfs, size_t n,
         }
         while (*p == ' ' || *p == '\t')
             p++;
-        if (clear_wal_dir && in_db && strncmp(p, "wal_dir=", 8) == 0 && p[8] != '\n' && p[8] != '\r' &&
-            p[8] != '\0') {
+        if (clear_wal_dir && in_db && strncmp(p, "wal_dir=", 8) == 0 && p[8] != '\n' && p[8] != '\r' && p[8] != '\0') {
             memcpy(out + o, line, (size_t)(p - line));
             o += (size_t)(p - line);
             memcpy(out + o, "wal_dir=\n", 9);

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 struct tb_rocksopts_cf {
-    char *name;           /* the column family's name, unescaped as RocksDB reads it */
+    char *name; /* the column family's name, unescaped as RocksDB reads it */
     char *merge_operator; /* raw value: "nullptr" for none; NULL when the key is absent */
 };
 

@@ -28,14 +28,14 @@
 
 struct tb_s3 {
     struct tb_s3_config c;
-    char *scheme, *host;   /* "http", "127.0.0.1:7480" */
+    char *scheme, *host; /* "http", "127.0.0.1:7480" */
     char *region, *ak, *sk, *token, *ca;
     int path_style;
     tb_progress_cb progress;
     void *progress_arg;
     uint64_t *progress_total;
-    int syncing;             /* a sync: progress counts every file's bytes, total unknown */
-    uint64_t synced;         /* bytes of the files a sync has copied so far */
+    int syncing; /* a sync: progress counts every file's bytes, total unknown */
+    uint64_t synced; /* bytes of the files a sync has copied so far */
 };
 
 /* ---- helpers -------------------------------------------------------------------- */
@@ -175,9 +175,9 @@ struct buf {
 
 struct req {
     const char *method, *bucket, *key;
-    const char *query;        /* canonical (sorted, encoded) or NULL */
+    const char *query; /* canonical (sorted, encoded) or NULL */
     const char *const *extra; /* "name: value" headers to send and sign, NULL-terminated */
-    const char *body;         /* request body in memory */
+    const char *body; /* request body in memory */
     size_t body_len;
     int send_md5;
     uint64_t range_from, range_to; /* inclusive; range_to == 0 and range_from == 0: none */
@@ -188,7 +188,7 @@ struct req {
     long status;
     char etag[72], sha256[65], last_modified[64];
     uint64_t length;
-    char what[512];           /* "PUT s3://b/k" for messages */
+    char what[512]; /* "PUT s3://b/k" for messages */
 };
 
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)
@@ -273,7 +273,7 @@ static int add(struct curl_slist **l, const char *name, const char *value)
 /* One request as sent: its URL, and the headers it is signed with. */
 struct wire {
     struct tb_sigv4_header h[16];
-    char *names[16];          /* the names of r->extra's headers, malloc'd */
+    char *names[16]; /* the names of r->extra's headers, malloc'd */
     size_t nh;
     char date[17], hash[65], md5[32], range[64], host[512], auth[512];
     char *path, *url;
@@ -303,8 +303,9 @@ static int wire_url(struct wire *w, const tb_s3 *s, const struct req *r)
             w->path = NULL;
     }
     free(ekey);
-    if (!w->path || asprintf(&w->url, "%s://%s%s%s%s", s->scheme, w->host, w->path,
-                             r->query && *r->query ? "?" : "", r->query ? r->query : "") < 0) {
+    if (!w->path ||
+        asprintf(&w->url, "%s://%s%s%s%s", s->scheme, w->host, w->path, r->query && *r->query ? "?" : "",
+                 r->query ? r->query : "") < 0) {
         w->url = NULL;
         return tb_error_set(TB_EIO, "out of memory");
     }
@@ -343,8 +344,8 @@ static int wire_sign(struct wire *w, const tb_s3 *s, const struct req *r)
         w->names[w->nh] = strndup(r->extra[i], (size_t)(colon - r->extra[i]));
         wire_add(w, w->names[w->nh], colon + 1 + (colon[1] == ' '));
     }
-    struct tb_sigv4_request sr = { r->method, w->path, r->query, w->h, w->nh, w->hash, s->region, "s3", w->date,
-                                   s->ak, s->sk, 0 };
+    struct tb_sigv4_request sr = { r->method, w->path, r->query, w->h,  w->nh, w->hash,
+                                   s->region, "s3",    w->date,  s->ak, s->sk, 0 };
     return tb_sigv4_sign(&sr, w->auth, sizeof w->auth, NULL, NULL);
 }
 
@@ -459,8 +460,8 @@ int tb_s3_http_error(const char *what, const char *method, long status, const ch
         hint = " (the bucket does not exist)";
     if (status == 412)
         hint = " (the object was replaced while it was being read)";
-    return tb_error_set(status == 404 && strcmp(code, "NoSuchBucket") != 0 ? TB_ENOENT : TB_EIO,
-                        "%s: HTTP %ld%s%s%s", what, status, *code ? " " : "", code, hint);
+    return tb_error_set(status == 404 && strcmp(code, "NoSuchBucket") != 0 ? TB_ENOENT : TB_EIO, "%s: HTTP %ld%s%s%s",
+                        what, status, *code ? " " : "", code, hint);
 }
 
 static int http_error(struct req *r)
@@ -699,8 +700,8 @@ static void list_end(void *arg, const char *name, const char *text)
     }
 }
 
-int tb_s3_list(tb_s3 *s, const char *bucket, const char *prefix,
-               int (*cb)(void *arg, const struct tb_s3_object *o), void *arg)
+int tb_s3_list(tb_s3 *s, const char *bucket, const char *prefix, int (*cb)(void *arg, const struct tb_s3_object *o),
+               void *arg)
 {
     struct list_state l = { .cb = cb, .arg = arg };
     int rc = 0;
@@ -708,8 +709,9 @@ int tb_s3_list(tb_s3 *s, const char *bucket, const char *prefix,
         struct req r;
         char *q = NULL, *ep = tb_sigv4_uri_encode(prefix ? prefix : "", 0), *et = tb_sigv4_uri_encode(l.token, 0);
         /* Parameters in canonical order: continuation-token, list-type, prefix. */
-        if (!ep || !et || asprintf(&q, "%s%s%slist-type=2&prefix=%s", *l.token ? "continuation-token=" : "",
-                                   *l.token ? et : "", *l.token ? "&" : "", ep) < 0) {
+        if (!ep || !et ||
+            asprintf(&q, "%s%s%slist-type=2&prefix=%s", *l.token ? "continuation-token=" : "", *l.token ? et : "",
+                     *l.token ? "&" : "", ep) < 0) {
             free(ep);
             free(et);
             return tb_error_set(TB_EIO, "out of memory");
@@ -854,7 +856,7 @@ struct multipart {
     int nslots;
     char **etags;
     unsigned nparts, cap;
-    uint64_t sent;          /* bytes of the parts uploaded, for progress */
+    uint64_t sent; /* bytes of the parts uploaded, for progress */
     /* The source: a stream, or a file read at offsets (fd >= 0); its size (UINT64_MAX:
      * unknown), the first part's size and how much was read. */
     tb_stream *src;
@@ -1113,8 +1115,9 @@ static int mp_fail(struct multipart *m, int rc)
 static int put_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *src, int fd, uint64_t size,
                    const char *sha)
 {
-    struct multipart m = { .s3 = s, .bucket = bucket, .key = key, .src = src, .fd = fd, .size = size,
-                           .part = s->c.part_size };
+    struct multipart m = {
+        .s3 = s, .bucket = bucket, .key = key, .src = src, .fd = fd, .size = size, .part = s->c.part_size
+    };
     struct part first = { 0 };
     int rc, done;
 
@@ -1168,7 +1171,7 @@ int tb_s3_put_file(tb_s3 *s, const char *bucket, const char *key, const char *pa
 struct chunk {
     tb_s3 *s3;
     const char *bucket, *key;
-    const char *if_match;     /* "If-Match: \"etag\"": every range from the version stat saw */
+    const char *if_match; /* "If-Match: \"etag\"": every range from the version stat saw */
     uint64_t from;
     char *data;
     size_t len;
@@ -1302,8 +1305,9 @@ static int download(struct download *d)
  * mismatch is TB_EVERIFY. */
 static int get_any(tb_s3 *s, const char *bucket, const char *key, tb_stream *dst, int fd)
 {
-    struct download d = { .s3 = s, .bucket = bucket, .key = key, .n = s->c.parallel, .chunk = s->c.part_size,
-                          .dst = dst, .fd = fd };
+    struct download d = {
+        .s3 = s, .bucket = bucket, .key = key, .n = s->c.parallel, .chunk = s->c.part_size, .dst = dst, .fd = fd
+    };
     struct tb_s3_object o;
     char want[65] = "";
     tb_stream *null = NULL; /* a SHA-256 tee into nothing, when there is a want */
@@ -1427,8 +1431,7 @@ static int up_tree(struct sync_up *u, const char *dir, const char *rel)
         /* Hidden entries are ours and local: lock files, scratch, staging (.NAME.tmp-PID). */
         if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp-"))
             continue;
-        if (!(path = tb_fs_join(dir, e->d_name)) ||
-            asprintf(&key, "%s%s%s", u->prefix, rel, e->d_name) < 0) {
+        if (!(path = tb_fs_join(dir, e->d_name)) || asprintf(&key, "%s%s%s", u->prefix, rel, e->d_name) < 0) {
             free(path);
             closedir(d);
             return tb_error_set(TB_EIO, "out of memory");

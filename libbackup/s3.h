@@ -11,28 +11,28 @@
 typedef struct tb_s3 tb_s3;
 
 struct tb_s3_config {
-    const char *endpoint;       /* "http://127.0.0.1:7480", "https://s3.example.com"; NULL: AWS for region */
-    const char *region;         /* NULL: "us-east-1" */
-    const char *access_key;     /* required */
-    const char *secret_key;     /* required; never appears in any message */
-    const char *session_token;  /* optional: sent as x-amz-security-token */
-    int path_style;             /* -1 auto (path style for a custom endpoint, virtual host for AWS), 0, 1 */
-    const char *ca_bundle;      /* NULL: the system CA store */
-    int parallel;               /* requests in flight for multipart and ranged GET; 0: 8 */
-    uint64_t part_size;         /* first part size; 0: 8 MiB; grown so a stream stays under 10,000 parts */
+    const char *endpoint; /* "http://127.0.0.1:7480", "https://s3.example.com"; NULL: AWS for region */
+    const char *region; /* NULL: "us-east-1" */
+    const char *access_key; /* required */
+    const char *secret_key; /* required; never appears in any message */
+    const char *session_token; /* optional: sent as x-amz-security-token */
+    int path_style; /* -1 auto (path style for a custom endpoint, virtual host for AWS), 0, 1 */
+    const char *ca_bundle; /* NULL: the system CA store */
+    int parallel; /* requests in flight for multipart and ranged GET; 0: 8 */
+    uint64_t part_size; /* first part size; 0: 8 MiB; grown so a stream stays under 10,000 parts */
     uint64_t multipart_threshold; /* objects at least this large go multipart; 0: part_size */
-    int retries;                /* attempts per request after the first; 0: 5; -1: none */
+    int retries; /* attempts per request after the first; 0: 5; -1: none */
     /* Optional: called once per retried request, for -v ("retry 2/5 PUT key part 7: HTTP 503 SlowDown"). */
     void (*on_retry)(void *arg, const char *what);
     void *on_retry_arg;
 };
 
 struct tb_s3_object {
-    char *key;                  /* full key */
+    char *key; /* full key */
     uint64_t size;
-    int64_t mtime;              /* Unix seconds */
-    char etag[72];              /* without quotes */
-    char sha256[65];            /* x-amz-meta-sha256 when the object has it (our uploads do), else "" */
+    int64_t mtime; /* Unix seconds */
+    char etag[72]; /* without quotes */
+    char sha256[65]; /* x-amz-meta-sha256 when the object has it (our uploads do), else "" */
 };
 
 /* "s3://bucket/key/with/slashes" -> bucket, key (key may be "" for s3://bucket or s3://bucket/). */
@@ -56,8 +56,7 @@ void tb_s3_set_progress(tb_s3 *s, tb_progress_cb progress, void *arg, uint64_t *
  * multipart upload is aborted. The SHA-256 of the whole object is stored as x-amz-meta-sha256
  * (single PUT: as a header; multipart: set at CreateMultipartUpload when known beforehand,
  * which for a stream it is not: then it is omitted). sha256_hex may be NULL. */
-int tb_s3_put(tb_s3 *s, const char *bucket, const char *key, tb_stream *src, uint64_t size,
-              const char *sha256_hex);
+int tb_s3_put(tb_s3 *s, const char *bucket, const char *key, tb_stream *src, uint64_t size, const char *sha256_hex);
 /* A file: size and SHA-256 known first, parts read by offset in parallel. */
 int tb_s3_put_file(tb_s3 *s, const char *bucket, const char *key, const char *path);
 /* Writes the object, in order, to dst (not closed). */
@@ -69,8 +68,8 @@ int tb_s3_stat(tb_s3 *s, const char *bucket, const char *key, struct tb_s3_objec
 void tb_s3_object_clear(struct tb_s3_object *o);
 /* Every object under prefix, in key order, across pages; cb returning non-zero stops
  * and that value is returned. */
-int tb_s3_list(tb_s3 *s, const char *bucket, const char *prefix,
-               int (*cb)(void *arg, const struct tb_s3_object *o), void *arg);
+int tb_s3_list(tb_s3 *s, const char *bucket, const char *prefix, int (*cb)(void *arg, const struct tb_s3_object *o),
+               void *arg);
 /* Every object under prefix, listed whole (before anything changes them): *out (malloc'd,
  * *n of them) frees with tb_s3_objects_free. */
 int tb_s3_list_all(tb_s3 *s, const char *bucket, const char *prefix, struct tb_s3_object **out, size_t *n);

@@ -37,13 +37,19 @@ static void sb_addn(struct sbuf *b, const char *s, size_t len)
     b->p[b->n] = '\0';
 }
 
-static void sb_add(struct sbuf *b, const char *s) { sb_addn(b, s, strlen(s)); }
-static void sb_addc(struct sbuf *b, char c) { sb_addn(b, &c, 1); }
+static void sb_add(struct sbuf *b, const char *s)
+{
+    sb_addn(b, s, strlen(s));
+}
+static void sb_addc(struct sbuf *b, char c)
+{
+    sb_addn(b, &c, 1);
+}
 
 static int is_unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+        c == '.' || c == '~';
 }
 
 static void sb_encode(struct sbuf *b, const char *s, size_t len, int keep_slash)
@@ -79,9 +85,12 @@ char *tb_sigv4_uri_encode(const char *s, int keep_slash)
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
@@ -217,8 +226,8 @@ static void canonical_query(struct sbuf *b, const char *query)
 }
 
 struct hdr {
-    char *name;   /* lower-case */
-    char *value;  /* trimmed, runs of blanks folded */
+    char *name; /* lower-case */
+    char *value; /* trimmed, runs of blanks folded */
     size_t order; /* input position: duplicate names keep their order */
 };
 
@@ -296,9 +305,9 @@ static int valid_amz_date(const char *d)
 
 /* What one signature is built from; freed by signing_free. */
 struct signing {
-    struct hdr *h;          /* the headers, lower-cased, trimmed and sorted */
+    struct hdr *h; /* the headers, lower-cased, trimmed and sorted */
     size_t nh;
-    char date[9];           /* YYYYMMDD of the request's x-amz-date */
+    char date[9]; /* YYYYMMDD of the request's x-amz-date */
     struct sbuf creq, sts, signed_hdrs;
 };
 
@@ -317,8 +326,8 @@ static void signing_free(struct signing *s)
 
 static int check_request(const struct tb_sigv4_request *r, const char *auth)
 {
-    if (!r || !r->method || !r->path || !r->payload_hash || !r->region || !r->service ||
-        !r->access_key || !r->secret_key || (r->nheaders && !r->headers) || !auth)
+    if (!r || !r->method || !r->path || !r->payload_hash || !r->region || !r->service || !r->access_key ||
+        !r->secret_key || (r->nheaders && !r->headers) || !auth)
         return tb_error_set(TB_EUSAGE, "sigv4: incomplete request description");
     if (!valid_amz_date(r->amz_date))
         return tb_error_set(TB_EUSAGE, "sigv4: bad date '%s' (want YYYYMMDDTHHMMSSZ)", r->amz_date ? r->amz_date : "");
@@ -418,10 +427,8 @@ static int signature(const struct signing *s, const struct tb_sigv4_request *r, 
         rc = oom();
         goto cleanup;
     }
-    if ((rc = hmac(key.p, key.n, s->date, k)) < 0 ||
-        (rc = hmac(k, sizeof k, r->region, k)) < 0 ||
-        (rc = hmac(k, sizeof k, r->service, k)) < 0 ||
-        (rc = hmac(k, sizeof k, "aws4_request", k)) < 0 ||
+    if ((rc = hmac(key.p, key.n, s->date, k)) < 0 || (rc = hmac(k, sizeof k, r->region, k)) < 0 ||
+        (rc = hmac(k, sizeof k, r->service, k)) < 0 || (rc = hmac(k, sizeof k, "aws4_request", k)) < 0 ||
         (rc = hmac(k, sizeof k, s->sts.p, k)) < 0)
         goto cleanup;
     tb_hex(k, sizeof k, sig);

@@ -5,20 +5,20 @@
 #include <stddef.h>
 
 struct tb_sigv4_header {
-    const char *name;   /* any case; signed lower-cased, values trimmed, runs of spaces folded */
+    const char *name; /* any case; signed lower-cased, values trimmed, runs of spaces folded */
     const char *value;
 };
 
 struct tb_sigv4_request {
-    const char *method;         /* "GET", "PUT", ... */
-    const char *path;           /* URI path as sent, already percent-encoded ("/bucket/a%20b") */
-    const char *query;          /* raw query string without '?', may be NULL or "" */
+    const char *method; /* "GET", "PUT", ... */
+    const char *path; /* URI path as sent, already percent-encoded ("/bucket/a%20b") */
+    const char *query; /* raw query string without '?', may be NULL or "" */
     const struct tb_sigv4_header *headers; /* must include host and x-amz-date */
     size_t nheaders;
-    const char *payload_hash;   /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
-    const char *region;         /* "us-east-1" */
-    const char *service;        /* "s3" */
-    const char *amz_date;       /* "20150830T123600Z" (the x-amz-date value) */
+    const char *payload_hash; /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
+    const char *region; /* "us-east-1" */
+    const char *service; /* "s3" */
+    const char *amz_date; /* "20150830T123600Z" (the x-amz-date value) */
     const char *access_key;
     const char *secret_key;
     /* Signing S3 paths: do not normalize or re-encode the path (S3 rule); the AWS test

@@ -37,8 +37,8 @@ struct state {
     const struct tb_snapshot_opts *o;
     const char *dir;
     char *wal_dir;
-    int wal_elsewhere;         /* OPTIONS names a wal_dir that does not exist */
-    tb_rmf *m;              /* the MANIFEST being read; kept across attempts while CURRENT names it */
+    int wal_elsewhere; /* OPTIONS names a wal_dir that does not exist */
+    tb_rmf *m; /* the MANIFEST being read; kept across attempts while CURRENT names it */
     char mname[64];
     int mfd;
     struct wal *wals;
@@ -248,7 +248,8 @@ static int place_files(struct state *s, const struct tb_rmf_version *v, struct t
             }
             if (rc == TB_ENOENT) {
                 if (still_live(s, number, blob))
-                    rc = tb_error_set(TB_EIO, "%s (column family %s, path id %u) is live in the MANIFEST but in none "
+                    rc = tb_error_set(TB_EIO,
+                                      "%s (column family %s, path id %u) is live in the MANIFEST but in none "
                                       "of the directories searched (the database directory%s): it lies in a db_path "
                                       "not named with --db-paths, or the database lost it (%s)",
                                       name, cf->name, path_id, s->o && s->o->ndb_paths ? " and the db_paths given" : "",
@@ -357,11 +358,15 @@ static int check_options(const char *text, const char *path)
     char *mmap = db_option(text, "allow_mmap_writes"), *recycle = db_option(text, "recycle_log_file_num");
     int rc = 0;
     if (mmap && strcmp(mmap, "true") == 0)
-        rc = tb_error_set(TB_EIO, "the database writes with allow_mmap_writes=true, under which a snapshot from its "
-                          "files cannot be made consistent; use --server-url (%s)", path);
+        rc = tb_error_set(TB_EIO,
+                          "the database writes with allow_mmap_writes=true, under which a snapshot from its "
+                          "files cannot be made consistent; use --server-url (%s)",
+                          path);
     else if (recycle && strcmp(recycle, "0") != 0)
-        rc = tb_error_set(TB_EIO, "the database recycles WAL files (recycle_log_file_num=%s), under which a snapshot "
-                          "from its files cannot be made consistent; use --server-url (%s)", recycle, path);
+        rc = tb_error_set(TB_EIO,
+                          "the database recycles WAL files (recycle_log_file_num=%s), under which a snapshot "
+                          "from its files cannot be made consistent; use --server-url (%s)",
+                          recycle, path);
     free(mmap);
     free(recycle);
     return rc;
@@ -453,7 +458,7 @@ static int write_current(struct state *s, uint64_t len)
     if (!path || !cur)
         rc = tb_error_set(TB_EIO, "out of memory");
     else if ((rc = tb_rmf_has_path_ids(s->m) ? tb_rmf_write_flat(s->m, path)
-                                               : copy_prefix(s->mfd, len, s->mname, path)) == 0) {
+                                             : copy_prefix(s->mfd, len, s->mname, path)) == 0) {
         snprintf(line, sizeof line, "%s\n", s->mname);
         rc = tb_fs_write_atomic(cur, line, strlen(line), 0644);
     }
@@ -522,7 +527,8 @@ static int wal_present(struct state *s, const struct tb_rmf_version *v)
     if (found || (s->o && s->o->checkpoint))
         return 0;
     if (s->wal_elsewhere || strcmp(s->wal_dir, s->db) != 0 || tb_rocks_is_live(s->db) == 1)
-        return tb_error_set(TB_EIO, "no WAL file numbered %" PRIu64 " or later in %s, though the MANIFEST needs one: "
+        return tb_error_set(TB_EIO,
+                            "no WAL file numbered %" PRIu64 " or later in %s, though the MANIFEST needs one: "
                             "the database keeps its WAL elsewhere; name that directory with --db-wal-dir (%s)",
                             newest, s->wal_dir, s->db);
     return 0;
@@ -565,8 +571,7 @@ static int attempt(struct state *s, struct tb_snapshot_info *info, struct tb_rmf
     return 0;
 }
 
-int tb_snapshot_create(const char *db, const struct tb_snapshot_opts *o, const char *dir,
-                       struct tb_snapshot_info *info)
+int tb_snapshot_create(const char *db, const struct tb_snapshot_opts *o, const char *dir, struct tb_snapshot_info *info)
 {
     struct tb_snapshot_info local;
     struct state s = { .db = db, .o = o, .dir = dir, .mfd = -1 };
@@ -604,8 +609,10 @@ int tb_snapshot_create(const char *db, const struct tb_snapshot_opts *o, const c
         if (rc != TB_EAGAIN)
             break;
         if (n >= max) {
-            rc = tb_error_set(TB_EIO, "cannot take a consistent snapshot: the server flushed, compacted or switched "
-                              "its MANIFEST during each of %d attempts (%s)", max, db);
+            rc = tb_error_set(TB_EIO,
+                              "cannot take a consistent snapshot: the server flushed, compacted or switched "
+                              "its MANIFEST during each of %d attempts (%s)",
+                              max, db);
             break;
         }
     }

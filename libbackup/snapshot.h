@@ -26,13 +26,13 @@ struct tb_snapshot_opts {
 
 struct tb_snapshot_info {
     struct tb_rmf_version *version; /* what the snapshot's MANIFEST says (owned; may be NULL) */
-    char manifest[64];              /* its MANIFEST's name */
-    uint64_t manifest_bytes;        /* the prefix copied */
-    int attempts;                   /* attempts it took */
-    size_t linked, copied;          /* table and blob files hard-linked, or copied across filesystems */
-    size_t wals;                    /* WAL files copied */
+    char manifest[64]; /* its MANIFEST's name */
+    uint64_t manifest_bytes; /* the prefix copied */
+    int attempts; /* attempts it took */
+    size_t linked, copied; /* table and blob files hard-linked, or copied across filesystems */
+    size_t wals; /* WAL files copied */
     uint64_t wal_bytes;
-    int options_rewritten;          /* the OPTIONS copy's wal_dir was cleared (see snapshot.c) */
+    int options_rewritten; /* the OPTIONS copy's wal_dir was cleared (see snapshot.c) */
 };
 
 /* Writes a snapshot of db into dir (created; it must not exist), all files in that one

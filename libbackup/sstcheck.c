@@ -27,14 +27,14 @@
 #define MAGIC_PLAIN_LEGACY 0x4f3418eb7a8f13b8ull
 #define MAGIC_CUCKOO 0x926789d0c5f17873ull
 
-#define TRAILER 5             /* compression type byte + 32-bit checksum */
-#define FOOTER_V0 48          /* two handles padded to 40 bytes, legacy magic */
-#define FOOTER_NEW 53         /* checksum type, 40 bytes, format_version, magic */
-#define LATEST_FORMAT 7       /* RocksDB 11.8's kLatestBbtFormatVersion */
+#define TRAILER 5 /* compression type byte + 32-bit checksum */
+#define FOOTER_V0 48 /* two handles padded to 40 bytes, legacy magic */
+#define FOOTER_NEW 53 /* checksum type, 40 bytes, format_version, magic */
+#define LATEST_FORMAT 7 /* RocksDB 11.8's kLatestBbtFormatVersion */
 /* RocksDB adds a format_version every few years (6 in 8.6, 7 in 10.4). A value far beyond
  * the latest is a damaged footer, not a newer RocksDB (see docs/rocksdb-backup-notes.md). */
 #define PLAUSIBLE_FORMAT 31
-#define LATEST_CHECKSUM 4     /* kXXH3 */
+#define LATEST_CHECKSUM 4 /* kXXH3 */
 
 /* Internal verdicts of the helpers below, besides 0 and the TB_E* codes. */
 #define UNCHECKED 1
@@ -51,18 +51,18 @@ struct ctx {
     struct tb_sst_report *rep;
     uint64_t size;
     uint32_t fv;
-    int ck;                   /* checksum type */
-    uint32_t base;            /* base_context_checksum (format_version >= 6), else 0 */
+    int ck; /* checksum type */
+    uint32_t base; /* base_context_checksum (format_version >= 6), else 0 */
     uint64_t footer_off, footer_len;
-    uint64_t limit;           /* blocks end here: the footer's offset */
+    uint64_t limit; /* blocks end here: the footer's offset */
     int delta, first_key, index_type;
-    uint64_t prop_data_blocks;   /* rocksdb.num.data.blocks, UINT64_MAX when absent */
-    unsigned char *buf;       /* the block being checked, trailer included */
+    uint64_t prop_data_blocks; /* rocksdb.num.data.blocks, UINT64_MAX when absent */
+    unsigned char *buf; /* the block being checked, trailer included */
     size_t cap;
-    uint64_t read_off, read_len;  /* the block now in buf (read, checksum not yet judged) */
-    struct extent *ext;       /* what verified checksums cover */
+    uint64_t read_off, read_len; /* the block now in buf (read, checksum not yet judged) */
+    struct extent *ext; /* what verified checksums cover */
     size_t next, ncap;
-    int unchecked_seen;       /* an UNCHECKED was recorded; checking went on elsewhere */
+    int unchecked_seen; /* an UNCHECKED was recorded; checking went on elsewhere */
 };
 
 static const char *kind_name(enum kind k)
@@ -111,18 +111,14 @@ static const unsigned char *varint32(const unsigned char *p, const unsigned char
 static uint32_t builtin_checksum(int type, const unsigned char *p, size_t n)
 {
     switch (type) {
-    case TB_SST_CK_CRC32C:
-        return tb_crc32c_mask(tb_crc32c(0, p, n));
-    case TB_SST_CK_XXHASH:
-        return XXH32(p, n, 0);
-    case TB_SST_CK_XXHASH64:
-        return (uint32_t)XXH64(p, n, 0);
+    case TB_SST_CK_CRC32C: return tb_crc32c_mask(tb_crc32c(0, p, n));
+    case TB_SST_CK_XXHASH: return XXH32(p, n, 0);
+    case TB_SST_CK_XXHASH64: return (uint32_t)XXH64(p, n, 0);
     case TB_SST_CK_XXH3:
         if (n == 0)
             return 0;
         return (uint32_t)XXH3_64bits(p, n - 1) ^ (uint32_t)p[n - 1] * 0x6b9083d9u;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -144,8 +140,8 @@ static int damaged(struct ctx *c, uint64_t off, const char *fmt, ...)
     va_end(ap);
     c->rep->verdict = TB_SST_DAMAGED;
     c->rep->offset = off;
-    return tb_error_set(TB_EVERIFY, "table file %s damaged at offset %llu: %s", c->name,
-                        (unsigned long long)off, c->rep->reason);
+    return tb_error_set(TB_EVERIFY, "table file %s damaged at offset %llu: %s", c->name, (unsigned long long)off,
+                        c->rep->reason);
 }
 
 /* Records the first thing this checker cannot judge; checking goes on where it can, so
@@ -229,9 +225,9 @@ static int read_block(struct ctx *c, uint64_t off, uint64_t size, enum kind k, c
     uint32_t stored = tb_get_le32(c->buf + size + 1) - context_modifier(c->base, off);
     uint32_t computed = builtin_checksum(c->ck, c->buf, (size_t)size + 1);
     if (stored != computed)
-        return damaged(c, off, "%s (%s, %llu bytes): %s checksum mismatch (stored%s %08x, computed %08x)",
-                       kind_name(k), what, (unsigned long long)size, tb_sst_checksum_name(c->ck),
-                       c->base ? " without context" : "", stored, computed);
+        return damaged(c, off, "%s (%s, %llu bytes): %s checksum mismatch (stored%s %08x, computed %08x)", kind_name(k),
+                       what, (unsigned long long)size, tb_sst_checksum_name(c->ck), c->base ? " without context" : "",
+                       stored, computed);
     switch (k) {
     case K_DATA: c->rep->data_blocks++; break;
     case K_INDEX: c->rep->index_blocks++; break;
@@ -263,9 +259,10 @@ static int decompressible(struct ctx *c, uint64_t off, const char *what, int typ
     if (type == 0 || type == 1)
         return 0;
     if (!name || type == 3 || type == 6)
-        return unchecked(c, off, "cannot check: %s at offset %llu is compressed with %s (type 0x%02x), which this "
-                         "checker does not decompress", what, (unsigned long long)off,
-                         name ? name : "an unknown algorithm", type);
+        return unchecked(c, off,
+                         "cannot check: %s at offset %llu is compressed with %s (type 0x%02x), which this "
+                         "checker does not decompress",
+                         what, (unsigned long long)off, name ? name : "an unknown algorithm", type);
     if (c->fv < 2)
         return unchecked(c, off, "cannot check: %s at offset %llu is compressed in format_version %u's old framing",
                          what, (unsigned long long)off, c->fv);
@@ -284,7 +281,7 @@ static int announced_size(int type, const unsigned char **p, const unsigned char
     }
     if (type == 1)
         return snappy_uncompressed_length((const char *)*p, (size_t)(end - *p), ulen) == SNAPPY_OK &&
-               *ulen <= (1u << 30);
+            *ulen <= (1u << 30);
     if (!(*p = varint64(*p, end, &len64)) || len64 > (1u << 30))
         return 0;
     *ulen = (size_t)len64;
@@ -310,13 +307,9 @@ static int inflate_raw(const unsigned char *p, size_t n, unsigned char *u, size_
 static int decompress(int type, const unsigned char *p, size_t n, unsigned char *u, size_t *ulen)
 {
     switch (type) {
-    case 0:
-        memcpy(u, p, n);
-        return 1;
-    case 1:
-        return snappy_uncompress((const char *)p, n, (char *)u, ulen) == SNAPPY_OK;
-    case 2:
-        return inflate_raw(p, n, u, *ulen);
+    case 0: memcpy(u, p, n); return 1;
+    case 1: return snappy_uncompress((const char *)p, n, (char *)u, ulen) == SNAPPY_OK;
+    case 2: return inflate_raw(p, n, u, *ulen);
     case 4:
     case 5: {
         int got = LZ4_decompress_safe((const char *)p, (char *)u, (int)n, (int)*ulen);
@@ -332,8 +325,8 @@ static int decompress(int type, const unsigned char *p, size_t n, unsigned char 
 /* The verified block in c->buf as its uncompressed contents, in a buffer the caller frees.
  * Compressed blocks of format_version >= 2 start with the uncompressed size as a varint32
  * (util/compression.h, compress_format_version 2), except Snappy's own framing. */
-static int block_contents(struct ctx *c, uint64_t off, uint64_t size, const char *what,
-                          unsigned char **out, size_t *outlen)
+static int block_contents(struct ctx *c, uint64_t off, uint64_t size, const char *what, unsigned char **out,
+                          size_t *outlen)
 {
     int type = c->buf[size], rc;
     const unsigned char *p = c->buf, *end = c->buf + size;
@@ -354,15 +347,15 @@ static int block_contents(struct ctx *c, uint64_t off, uint64_t size, const char
     free(u);
     /* Its checksum matched, so the bytes are as written: a block we cannot decompress is
      * one we do not understand, not damage. */
-    return unchecked(c, off, "cannot check: %s at offset %llu does not decompress (compression type 0x%02x)",
-                     what, (unsigned long long)off, type);
+    return unchecked(c, off, "cannot check: %s at offset %llu does not decompress (compression type 0x%02x)", what,
+                     (unsigned long long)off, type);
 }
 
 /* A block's entries (table/block_based/block_builder.cc): prefix-compressed keys, restart
  * offsets and their count at the end. Index blocks may encode values as BlockHandles whose
  * offset follows the previous one (value delta encoding, format_version >= 4). */
 struct iter {
-    const unsigned char *p, *end;   /* entries; end is where the restart array begins */
+    const unsigned char *p, *end; /* entries; end is where the restart array begins */
     unsigned char *key;
     size_t klen, kcap;
     const unsigned char *val;
@@ -481,7 +474,9 @@ static int check_handles(struct ctx *c, uint64_t off, uint64_t size, enum kind i
 static int check_handles(struct ctx *c, uint64_t off, uint64_t size, enum kind index_kind, int depth)
 {
     const char *what = index_kind == K_FILTER ? "partitioned filter index"
-                     : depth == 0 && c->index_type == 2 ? "top-level index" : depth ? "index partition" : "index";
+        : depth == 0 && c->index_type == 2    ? "top-level index"
+        : depth                               ? "index partition"
+                                              : "index";
     int rc = read_block(c, off, size, index_kind, what);
     if (rc)
         return rc;
@@ -497,8 +492,8 @@ static int check_handles(struct ctx *c, uint64_t off, uint64_t size, enum kind i
         c->first_key = 0;
     rc = iter_init(&it, b, n);
     if (rc) {
-        rc = unchecked(c, off, "cannot check: %s at offset %llu has a block layout this checker does not know",
-                       what, (unsigned long long)off);
+        rc = unchecked(c, off, "cannot check: %s at offset %llu has a block layout this checker does not know", what,
+                       (unsigned long long)off);
         goto cleanup;
     }
     for (;;) {
@@ -518,8 +513,8 @@ static int check_handles(struct ctx *c, uint64_t off, uint64_t size, enum kind i
             off - h.off - h.size < TRAILER) {
             rc = unchecked(c, off,
                            "cannot check: %s at offset %llu names a block at %llu+%llu out of order "
-                           "(its checksum is good)", what, (unsigned long long)off, (unsigned long long)h.off,
-                           (unsigned long long)h.size);
+                           "(its checksum is good)",
+                           what, (unsigned long long)off, (unsigned long long)h.off, (unsigned long long)h.size);
             goto cleanup;
         }
         prev = h;
@@ -535,7 +530,7 @@ static int check_handles(struct ctx *c, uint64_t off, uint64_t size, enum kind i
         }
         if (rc < 0)
             goto cleanup;
-        rc = 0;   /* an UNCHECKED partition is recorded; its siblings are still checked */
+        rc = 0; /* an UNCHECKED partition is recorded; its siblings are still checked */
     }
 cleanup:
     c->first_key = saved_first_key;
@@ -628,7 +623,7 @@ static int footer_v6(struct ctx *c, const unsigned char f[FOOTER_NEW], const uns
         return damaged(c, c->footer_off, "footer names a metaindex block of %u bytes, larger than the file", msize);
     meta->off = c->footer_off - TRAILER - msize;
     meta->size = msize;
-    index->off = index->size = UINT64_MAX;   /* in the metaindex */
+    index->off = index->size = UINT64_MAX; /* in the metaindex */
     if (tb_get_le64(f + FOOTER_NEW - 12 - 8) != 0 && c->ck <= LATEST_CHECKSUM)
         return unchecked(c, c->footer_off, "cannot check: footer announces a future feature (reserved bytes set)");
     return 0;
@@ -775,8 +770,7 @@ static int next_handle(struct iter *it, struct handle *h, int *r)
 
 /* Properties first: they say how index values are encoded. Without them (very old files)
  * RocksDB assumes a binary search index with full handles, and so do we. */
-static int metaindex_properties(struct ctx *c, const unsigned char *mi, const struct handle *meta,
-                                struct handle *index)
+static int metaindex_properties(struct ctx *c, const unsigned char *mi, const struct handle *meta, struct handle *index)
 {
     struct iter it;
     struct handle h;
@@ -949,7 +943,7 @@ int tb_sst_check_file(const char *path, struct tb_sst_report *rep)
 struct breader {
     struct ctx *c;
     unsigned char *buf;
-    uint64_t at;     /* file offset of buf[0] */
+    uint64_t at; /* file offset of buf[0] */
     size_t len;
 };
 

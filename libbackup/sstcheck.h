@@ -24,22 +24,22 @@ enum tb_sst_checksum {
 };
 
 struct tb_sst_report {
-    int verdict;               /* enum tb_sst_verdict */
-    uint32_t format_version;   /* from the footer (0: legacy magic) */
-    int checksum_type;         /* enum tb_sst_checksum, or the unknown byte found */
-    int index_type;            /* 0 binary search, 1 hash, 2 two-level (partitioned), 3 with first key */
-    int index_delta_encoded;   /* index values as size deltas (format_version >= 4) */
+    int verdict; /* enum tb_sst_verdict */
+    uint32_t format_version; /* from the footer (0: legacy magic) */
+    int checksum_type; /* enum tb_sst_checksum, or the unknown byte found */
+    int index_type; /* 0 binary search, 1 hash, 2 two-level (partitioned), 3 with first key */
+    int index_delta_encoded; /* index values as size deltas (format_version >= 4) */
     uint64_t file_size;
-    uint64_t data_blocks;      /* blocks checked, by kind */
-    uint64_t index_blocks;     /* the index, or the top-level index and every partition */
-    uint64_t filter_blocks;    /* full filter, or the filter index and every partition */
-    uint64_t meta_blocks;      /* metaindex, properties, range deletions, dictionary, others */
-    uint64_t blob_records;     /* blob files: records checked (header CRC and blob CRC) */
-    uint64_t bytes_checked;    /* bytes of the file some verified checksum covers */
-    uint64_t bytes_unchecked;  /* bytes no checksum covers: the footer before format_version 6,
+    uint64_t data_blocks; /* blocks checked, by kind */
+    uint64_t index_blocks; /* the index, or the top-level index and every partition */
+    uint64_t filter_blocks; /* full filter, or the filter index and every partition */
+    uint64_t meta_blocks; /* metaindex, properties, range deletions, dictionary, others */
+    uint64_t blob_records; /* blob files: records checked (header CRC and blob CRC) */
+    uint64_t bytes_checked; /* bytes of the file some verified checksum covers */
+    uint64_t bytes_unchecked; /* bytes no checksum covers: the footer before format_version 6,
                                 * padding of block_align, anything no index names */
-    uint64_t offset;           /* DAMAGED/UNCHECKED: offset of the block (or footer) concerned */
-    char reason[320];          /* DAMAGED/UNCHECKED: what was wrong or unknown */
+    uint64_t offset; /* DAMAGED/UNCHECKED: offset of the block (or footer) concerned */
+    char reason[320]; /* DAMAGED/UNCHECKED: what was wrong or unknown */
 };
 
 /* Checks the block-based table file at path: footer, metaindex, properties, index (every

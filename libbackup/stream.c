@@ -413,11 +413,11 @@ struct zstd_stream {
     tb_stream s;
     ZSTD_CCtx *c;
     ZSTD_DCtx *d;
-    char *buf;          /* compressed bytes: output of the writer, input of the reader */
+    char *buf; /* compressed bytes: output of the writer, input of the reader */
     size_t cap;
-    ZSTD_inBuffer in;   /* reader: unconsumed compressed input */
-    int eof;            /* reader: next is at end */
-    size_t last_ret;    /* reader: last ZSTD_decompressStream result (0 = frame complete) */
+    ZSTD_inBuffer in; /* reader: unconsumed compressed input */
+    int eof; /* reader: next is at end */
+    size_t last_ret; /* reader: last ZSTD_decompressStream result (0 = frame complete) */
 };
 
 /* The one zstd compress loop: compresses buf (may be empty) and writes what comes out to
@@ -479,8 +479,7 @@ static int zstd_read(tb_stream *s, void *buf, size_t len, size_t *n)
         }
         z->last_ret = ZSTD_decompressStream(z->d, &out, &z->in);
         if (ZSTD_isError(z->last_ret))
-            return tb_error_set(TB_EVERIFY, "corrupt zstd stream: %s (%s)",
-                                ZSTD_getErrorName(z->last_ret), s->name);
+            return tb_error_set(TB_EVERIFY, "corrupt zstd stream: %s (%s)", ZSTD_getErrorName(z->last_ret), s->name);
     }
     *n = out.pos;
     return 0;

@@ -21,7 +21,7 @@ struct tb_stream_ops {
 struct tb_stream {
     const struct tb_stream_ops *ops;
     tb_stream *next;
-    const char *name;   /* for messages: the path or object the bytes go to */
+    const char *name; /* for messages: the path or object the bytes go to */
     int closed;
 };
 

@@ -16,8 +16,8 @@
 struct tb_tar_writer {
     struct archive *a;
     tb_stream *dst;
-    int io_rc;          /* the stream's error, kept because libarchive flattens it */
-    int discard;        /* freed without close: write no trailer that would make it look whole */
+    int io_rc; /* the stream's error, kept because libarchive flattens it */
+    int discard; /* freed without close: write no trailer that would make it look whole */
     char *buf;
 };
 
@@ -37,9 +37,9 @@ struct tb_tar_reader {
     /* The current member: its stated size and the bytes returned so far. */
     int in_entry;
     uint64_t size, done;
-    const char *blk;  /* the rest of libarchive's current data block */
+    const char *blk; /* the rest of libarchive's current data block */
     size_t blkleft;
-    char name[80];    /* the member's name as messages show it */
+    char name[80]; /* the member's name as messages show it */
 };
 
 enum { IO_BUF = 1 << 20 }; /* a writer's or reader's I/O buffer, allocated right behind it */
@@ -105,8 +105,7 @@ int tb_tar_writer_live(tb_tar_writer **out, tb_stream *dst)
     return writer_new(out, dst, 0);
 }
 
-static struct archive_entry *new_entry(const char *name, mode_t type, mode_t mode, int64_t size,
-                                       time_t mtime)
+static struct archive_entry *new_entry(const char *name, mode_t type, mode_t mode, int64_t size, time_t mtime)
 {
     struct archive_entry *e = archive_entry_new();
     if (!e)
@@ -119,8 +118,8 @@ static struct archive_entry *new_entry(const char *name, mode_t type, mode_t mod
     return e;
 }
 
-int tb_tar_add_file(tb_tar_writer *w, const char *name, const char *path, uint64_t *size,
-                        char sha256[65], unsigned *mode)
+int tb_tar_add_file(tb_tar_writer *w, const char *name, const char *path, uint64_t *size, char sha256[65],
+                    unsigned *mode)
 {
     tb_stream *f = NULL, *h = NULL;
     struct archive_entry *e = NULL;
@@ -194,8 +193,7 @@ int tb_tar_add_dir(tb_tar_writer *w, const char *name, mode_t mode)
     return rc;
 }
 
-int tb_tar_add_bytes(tb_tar_writer *w, const char *name, const void *data, size_t len,
-                         mode_t mode)
+int tb_tar_add_bytes(tb_tar_writer *w, const char *name, const void *data, size_t len, mode_t mode)
 {
     struct archive_entry *e = new_entry(name, AE_IFREG, mode, (int64_t)len, time(NULL));
     int rc = 0;
@@ -394,14 +392,12 @@ int tb_tar_next(tb_tar_reader *r, struct tb_tar_entry *out)
     if ((why = bad_name(out->name, type == AE_IFDIR)))
         return tb_error_set(TB_EVERIFY, "%s: '%s' (%s)", why, shown(out->name, nm), r->src->name);
     if (archive_entry_hardlink(e) || archive_entry_symlink(e) || (type != AE_IFREG && type != AE_IFDIR))
-        return tb_error_set(TB_EVERIFY, "unexpected member type for '%s' (%s)", shown(out->name, nm),
-                            r->src->name);
+        return tb_error_set(TB_EVERIFY, "unexpected member type for '%s' (%s)", shown(out->name, nm), r->src->name);
     /* A sparse member's data is shorter than its size: extracted, its holes become bytes
      * the stream never held (a 2 KiB stream declaring 10 GB). Our writer makes none. */
     if (archive_entry_sparse_count(e) > 0)
         return tb_error_set(TB_EVERIFY, "sparse member '%s' refused (%s)", shown(out->name, nm), r->src->name);
-    if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0 ||
-        (type == AE_IFDIR && archive_entry_size(e) != 0))
+    if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0 || (type == AE_IFDIR && archive_entry_size(e) != 0))
         return tb_error_set(TB_EVERIFY, "member '%s' has no valid size (%s)", shown(out->name, nm), r->src->name);
     out->is_dir = type == AE_IFDIR;
     out->size = (uint64_t)archive_entry_size(e);

@@ -16,18 +16,17 @@ int tb_tar_writer_new(tb_tar_writer **out, tb_stream *dst);
 /* The same for a live pipe: each member reaches dst whole as soon as it is added. */
 int tb_tar_writer_live(tb_tar_writer **out, tb_stream *dst);
 /* Adds the regular file at path as member name; returns its size and SHA-256 (hex). */
-int tb_tar_add_file(tb_tar_writer *w, const char *name, const char *path, uint64_t *size,
-                        char sha256[65], unsigned *mode);
+int tb_tar_add_file(tb_tar_writer *w, const char *name, const char *path, uint64_t *size, char sha256[65],
+                    unsigned *mode);
 int tb_tar_add_dir(tb_tar_writer *w, const char *name, mode_t mode);
-int tb_tar_add_bytes(tb_tar_writer *w, const char *name, const void *data, size_t len,
-                         mode_t mode);
+int tb_tar_add_bytes(tb_tar_writer *w, const char *name, const void *data, size_t len, mode_t mode);
 int tb_tar_writer_close(tb_tar_writer *w);
 void tb_tar_writer_free(tb_tar_writer *w);
 
 struct tb_tar_entry {
-    const char *name;   /* valid until the next call to tb_tar_next */
+    const char *name; /* valid until the next call to tb_tar_next */
     uint64_t size;
-    mode_t mode;        /* permission bits, with setuid, setgid and sticky */
+    mode_t mode; /* permission bits, with setuid, setgid and sticky */
     int is_dir;
     uid_t uid;
     gid_t gid;

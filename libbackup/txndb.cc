@@ -33,7 +33,7 @@ extern "C" {
 #include "rocksopts.h"
 }
 
-static const char *const policy_names[] = {"unknown", "write_committed", "write_prepared", "write_unprepared"};
+static const char *const policy_names[] = { "unknown", "write_committed", "write_prepared", "write_unprepared" };
 
 extern "C" const char *tb_policy_name(enum tb_policy p)
 {
@@ -53,29 +53,42 @@ extern "C" int tb_policy_parse(const char *s, enum tb_policy *out)
                         s ? s : "");
 }
 
-namespace {
+namespace
+{
 
 // ThemisDB's operators (merge.c) under ThemisDB's names, for the C++ API.
 // A merge operator the tools do not know, under its own name: recovery and reads work while
 // no merge is needed; a merge fails (the caller reports it with tb_merge_unknown's words).
-class UnknownMerge final : public rocksdb::MergeOperator {
-public:
-    explicit UnknownMerge(const char *name) : name_(name ? name : "") {}
-    bool FullMergeV2(const MergeOperationInput &, MergeOperationOutput *) const override { return false; }
+class UnknownMerge final : public rocksdb::MergeOperator
+{
+  public:
+    explicit UnknownMerge(const char *name) : name_(name ? name : "")
+    {
+    }
+    bool FullMergeV2(const MergeOperationInput &, MergeOperationOutput *) const override
+    {
+        return false;
+    }
     bool PartialMergeMulti(const rocksdb::Slice &, const std::deque<rocksdb::Slice> &, std::string *,
                            rocksdb::Logger *) const override
     {
         return false;
     }
-    const char *Name() const override { return name_.c_str(); }
+    const char *Name() const override
+    {
+        return name_.c_str();
+    }
 
-private:
+  private:
     std::string name_;
 };
 
-class ThemisMerge final : public rocksdb::MergeOperator {
-public:
-    explicit ThemisMerge(enum tb_merge_op op) : op_(op) {}
+class ThemisMerge final : public rocksdb::MergeOperator
+{
+  public:
+    explicit ThemisMerge(enum tb_merge_op op) : op_(op)
+    {
+    }
 
     bool FullMergeV2(const MergeOperationInput &in, MergeOperationOutput *out) const override
     {
@@ -108,12 +121,15 @@ public:
     bool PartialMerge(const rocksdb::Slice &key, const rocksdb::Slice &left, const rocksdb::Slice &right,
                       std::string *out, rocksdb::Logger *logger) const override
     {
-        return PartialMergeMulti(key, std::deque<rocksdb::Slice>{left, right}, out, logger);
+        return PartialMergeMulti(key, std::deque<rocksdb::Slice>{ left, right }, out, logger);
     }
 
-    const char *Name() const override { return tb_merge_name(op_); }
+    const char *Name() const override
+    {
+        return tb_merge_name(op_);
+    }
 
-private:
+  private:
     bool run(const char *ex, size_t exlen, const std::vector<const char *> &p, const std::vector<size_t> &l,
              std::string *out) const
     {
@@ -240,117 +256,107 @@ int remove_old_wals(const char *dir, uint64_t current)
     return rc;
 }
 
-int recover(const char *dir, enum tb_policy policy, const char *info_log_dir)
+// Each column family's options (the server's where its OPTIONS file has them: blob files,
+// compression, checksums; options of newer RocksDB versions ignored; defaults when the file
+// cannot be loaded), with its operator by the name in that file, never guessed.
+int load_descriptors(const char *dir, const struct tb_rocksopts *ro, const std::shared_ptr<rocksdb::Cache> &cache,
+                     rocksdb::DBOptions *dbo, std::vector<rocksdb::ColumnFamilyDescriptor> *descs)
 {
-    struct tb_rocksopts ro = {};
-    int rc = 0;
-    rocksdb::DBOptions dbo;
-    std::vector<rocksdb::ColumnFamilyDescriptor> loaded, descs;
+    std::vector<rocksdb::ColumnFamilyDescriptor> loaded;
     std::vector<std::string> names;
-    std::vector<rocksdb::ColumnFamilyHandle *> handles;
-    rocksdb::TransactionDB *db = nullptr;
-    rocksdb::Status s;
     rocksdb::ConfigOptions cfg;
-    std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(BLOCK_CACHE);
-    std::vector<rocksdb::Transaction *> prepared;
-    std::string options_text;
-    uint64_t current_wal = 0;
-    size_t write_buffer;
-
-    if (policy != TB_POLICY_COMMITTED && policy != TB_POLICY_PREPARED && policy != TB_POLICY_UNPREPARED)
-        return tb_error_set(TB_EUSAGE, "recovery needs the writer's policy (write_committed, write_prepared or "
-                                       "write_unprepared), not %s", tb_policy_name(policy));
-    // Each column family's operator by the name in the OPTIONS file, never guessed.
-    rc = tb_rocksopts_read(dir, &ro);
-    if (rc == TB_ENOENT)
-        rc = 0;
-    if (rc < 0)
-        return tb_error_wrap(rc, "cannot read the database's OPTIONS file");
-    if (ro.file && (rc = read_options_file(dir, ro.file, &options_text)) < 0)
-        goto cleanup;
-
-    // The server's options where the file has them (blob files, compression, checksums),
-    // options of newer RocksDB versions ignored; defaults when the file cannot be loaded.
     cfg.ignore_unknown_options = true;
     cfg.ignore_unsupported_options = true;
     cfg.input_strings_escaped = true;
     cfg.registry = themis_registry();
-    if (!rocksdb::LoadLatestOptions(cfg, dir, &dbo, &loaded).ok()) {
-        dbo = rocksdb::DBOptions();
+    if (!rocksdb::LoadLatestOptions(cfg, dir, dbo, &loaded).ok()) {
+        *dbo = rocksdb::DBOptions();
         loaded.clear();
     }
-    s = rocksdb::DB::ListColumnFamilies(dbo, dir, &names);
-    if (!s.ok()) {
-        rc = rocks_error(TB_EIO, s, "cannot list column families", dir);
-        goto cleanup;
-    }
-    write_buffer = std::max(WRITE_BUFFER_MIN, std::min(WRITE_BUFFER_MAX, WRITE_BUFFER_TOTAL / names.size()));
+    rocksdb::Status s = rocksdb::DB::ListColumnFamilies(*dbo, dir, &names);
+    if (!s.ok())
+        return rocks_error(TB_EIO, s, "cannot list column families", dir);
+    size_t write_buffer = std::max(WRITE_BUFFER_MIN, std::min(WRITE_BUFFER_MAX, WRITE_BUFFER_TOTAL / names.size()));
     for (const auto &name : names) {
-        rocksdb::ColumnFamilyOptions c(rocksdb::Options(dbo, rocksdb::ColumnFamilyOptions()));
+        rocksdb::ColumnFamilyOptions c(rocksdb::Options(*dbo, rocksdb::ColumnFamilyOptions()));
         for (const auto &d : loaded)
             if (d.name == name)
                 c = d.options;
-        const char *raw = tb_rocksopts_merge_operator(&ro, name.c_str());
+        const char *raw = tb_rocksopts_merge_operator(ro, name.c_str());
         enum tb_merge_op op = tb_merge_lookup(raw);
         if (op == TB_MERGE_UNKNOWN)
             c.merge_operator = std::make_shared<UnknownMerge>(raw);
         else
             c.merge_operator = op == TB_MERGE_NONE ? nullptr : std::make_shared<ThemisMerge>(op);
         bound_cf(&c, write_buffer, cache);
-        descs.emplace_back(name, c);
+        descs->emplace_back(name, c);
     }
+    return 0;
+}
 
-    // The copy is ours: its WAL is in it (never the server's wal_dir), its info log goes
-    // where the caller says, and a torn WAL tail (a copy of a live file) ends recovery
-    // where the server would end it after a crash.
-    dbo.create_if_missing = false;
-    dbo.create_missing_column_families = false;
-    dbo.error_if_exists = false;
-    dbo.wal_dir = "";
+// The copy is ours: its WAL is in it (never the server's wal_dir), its info log goes where
+// the caller says, and a torn WAL tail (a copy of a live file) ends recovery where the
+// server would end it after a crash.
+void copy_options(rocksdb::DBOptions *dbo, const char *dir, enum tb_policy policy, const char *info_log_dir)
+{
+    dbo->create_if_missing = false;
+    dbo->create_missing_column_families = false;
+    dbo->error_if_exists = false;
+    dbo->wal_dir = "";
     // Tables of a db_paths database carry a path id (0..3) in the MANIFEST and RocksDB
     // aborts the process on one beyond its db_paths: every id names the copy.
-    dbo.db_paths.clear();
+    dbo->db_paths.clear();
     for (int i = 0; i < 4; i++)
-        dbo.db_paths.emplace_back(dir, UINT64_MAX >> 1);
-    dbo.db_log_dir = info_log_dir ? info_log_dir : "";
-    dbo.info_log.reset();
-    dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
-    dbo.avoid_flush_during_recovery = false;
-    dbo.avoid_flush_during_shutdown = false;
-    dbo.allow_2pc = true;
-    dbo.two_write_queues = policy != TB_POLICY_COMMITTED;
-    dbo.enable_pipelined_write = false;
-    dbo.unordered_write = false;
-    dbo.db_write_buffer_size = 0;
-    dbo.write_buffer_manager.reset();
-    dbo.WAL_ttl_seconds = 0;
-    dbo.WAL_size_limit_MB = 0;
-    dbo.max_total_wal_size = 0;
-    dbo.row_cache.reset();
-    dbo.statistics.reset();
-    dbo.sst_file_manager.reset();
-    dbo.rate_limiter.reset();
-    dbo.env = rocksdb::Env::Default();
-    dbo.file_checksum_gen_factory.reset();
-    dbo.wal_filter = nullptr;
+        dbo->db_paths.emplace_back(dir, UINT64_MAX >> 1);
+    dbo->db_log_dir = info_log_dir ? info_log_dir : "";
+    dbo->info_log.reset();
+    dbo->wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+    dbo->avoid_flush_during_recovery = false;
+    dbo->avoid_flush_during_shutdown = false;
+    dbo->allow_2pc = true;
+    dbo->two_write_queues = policy != TB_POLICY_COMMITTED;
+    dbo->enable_pipelined_write = false;
+    dbo->unordered_write = false;
+    dbo->db_write_buffer_size = 0;
+    dbo->write_buffer_manager.reset();
+    dbo->WAL_ttl_seconds = 0;
+    dbo->WAL_size_limit_MB = 0;
+    dbo->max_total_wal_size = 0;
+    dbo->row_cache.reset();
+    dbo->statistics.reset();
+    dbo->sst_file_manager.reset();
+    dbo->rate_limiter.reset();
+    dbo->env = rocksdb::Env::Default();
+    dbo->file_checksum_gen_factory.reset();
+    dbo->wal_filter = nullptr;
+}
 
-    {
-        rocksdb::TransactionDBOptions t;
-        t.write_policy = policy == TB_POLICY_COMMITTED   ? rocksdb::TxnDBWritePolicy::WRITE_COMMITTED
-                         : policy == TB_POLICY_PREPARED ? rocksdb::TxnDBWritePolicy::WRITE_PREPARED
-                                                        : rocksdb::TxnDBWritePolicy::WRITE_UNPREPARED;
-        // Rolling back a transaction left prepared must take its merge operands back too
-        // (RocksDB's default keeps them, a MyRocks workaround; rollbacks the server made
-        // live are in the WAL as they were written and replay unchanged).
-        t.rollback_merge_operands = true;
-        s = rocksdb::TransactionDB::Open(dbo, t, dir, descs, &handles, &db);
-    }
-    if (!s.ok()) {
-        rc = rocks_error(TB_EIO, s, "cannot recover the database", dir);
-        goto cleanup;
-    }
-    // A transaction left prepared never committed: the server would wait for its
-    // coordinator; a copy has none, so its data is not part of the content.
+rocksdb::Status open_txndb(const rocksdb::DBOptions &dbo, enum tb_policy policy, const char *dir,
+                           const std::vector<rocksdb::ColumnFamilyDescriptor> &descs,
+                           std::vector<rocksdb::ColumnFamilyHandle *> *handles, rocksdb::TransactionDB **db)
+{
+    rocksdb::TransactionDBOptions t;
+    t.write_policy = policy == TB_POLICY_COMMITTED ? rocksdb::TxnDBWritePolicy::WRITE_COMMITTED
+        : policy == TB_POLICY_PREPARED             ? rocksdb::TxnDBWritePolicy::WRITE_PREPARED
+                                                   : rocksdb::TxnDBWritePolicy::WRITE_UNPREPARED;
+    // Rolling back a transaction left prepared must take its merge operands back too
+    // (RocksDB's default keeps them, a MyRocks workaround; rollbacks the server made live
+    // are in the WAL as they were written and replay unchanged).
+    t.rollback_merge_operands = true;
+    return rocksdb::TransactionDB::Open(dbo, t, dir, descs, handles, db);
+}
+
+// A transaction left prepared never committed: the server would wait for its coordinator;
+// a copy has none, so its data is not part of the content. Then everything is flushed, and
+// *current_wal is the WAL the open left (the older ones are recovered and go).
+int settle(rocksdb::TransactionDB *db, const std::vector<rocksdb::ColumnFamilyHandle *> &handles, const char *dir,
+           uint64_t *current_wal)
+{
+    std::vector<rocksdb::Transaction *> prepared;
+    std::unique_ptr<rocksdb::LogFile> wal;
+    rocksdb::FlushOptions fo;
+    rocksdb::Status s;
+    int rc = 0;
     db->GetAllPreparedTransactions(&prepared);
     for (auto *x : prepared) {
         s = x->Rollback();
@@ -359,45 +365,77 @@ int recover(const char *dir, enum tb_policy policy, const char *info_log_dir)
             rc = rocks_error(TB_EIO, s, "cannot roll back a transaction left prepared", dir);
     }
     if (rc < 0)
-        goto cleanup;
-    {
-        rocksdb::FlushOptions fo;
-        fo.wait = true;
-        fo.allow_write_stall = true;
-        s = db->Flush(fo, handles);
-        if (!s.ok()) {
-            rc = rocks_error(TB_EIO, s, "cannot flush the recovered database", dir);
-            goto cleanup;
-        }
-    }
-    {
-        std::unique_ptr<rocksdb::LogFile> wal;
-        s = db->GetCurrentWalFile(&wal);
-        if (!s.ok() || !wal) {
-            rc = rocks_error(TB_EIO, s, "cannot find the current WAL", dir);
-            goto cleanup;
-        }
-        current_wal = wal->LogNumber();
-    }
+        return rc;
+    fo.wait = true;
+    fo.allow_write_stall = true;
+    s = db->Flush(fo, handles);
+    if (!s.ok())
+        return rocks_error(TB_EIO, s, "cannot flush the recovered database", dir);
+    s = db->GetCurrentWalFile(&wal);
+    if (!s.ok() || !wal)
+        return rocks_error(TB_EIO, s, "cannot find the current WAL", dir);
+    *current_wal = wal->LogNumber();
+    return 0;
+}
 
-cleanup:
-    if (db) {
-        for (auto *h : handles) {
-            s = db->DestroyColumnFamilyHandle(h);
-            if (!s.ok() && rc == 0)
-                rc = rocks_error(TB_EIO, s, "cannot close a column family", dir);
-        }
-        handles.clear();
-        // Close refuses while a background job holds a snapshot (write-prepared).
-        rocksdb::CancelAllBackgroundWork(db, true);
-        s = db->Close();
+int close_txndb(rocksdb::TransactionDB *db, std::vector<rocksdb::ColumnFamilyHandle *> *handles, const char *dir,
+                int rc)
+{
+    rocksdb::Status s;
+    for (auto *h : *handles) {
+        s = db->DestroyColumnFamilyHandle(h);
         if (!s.ok() && rc == 0)
-            rc = rocks_error(TB_EIO, s, "cannot close the recovered database", dir);
-        delete db;
-        db = nullptr;
+            rc = rocks_error(TB_EIO, s, "cannot close a column family", dir);
+    }
+    handles->clear();
+    // Close refuses while a background job holds a snapshot (write-prepared).
+    rocksdb::CancelAllBackgroundWork(db, true);
+    s = db->Close();
+    if (!s.ok() && rc == 0)
+        rc = rocks_error(TB_EIO, s, "cannot close the recovered database", dir);
+    delete db;
+    return rc;
+}
+
+int recover(const char *dir, enum tb_policy policy, const char *info_log_dir)
+{
+    struct tb_rocksopts ro = {};
+    int rc = 0;
+    rocksdb::DBOptions dbo;
+    std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+    std::vector<rocksdb::ColumnFamilyHandle *> handles;
+    rocksdb::TransactionDB *db = nullptr;
+    rocksdb::Status s;
+    std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(BLOCK_CACHE);
+    std::string options_text;
+    uint64_t current_wal = 0;
+
+    if (policy != TB_POLICY_COMMITTED && policy != TB_POLICY_PREPARED && policy != TB_POLICY_UNPREPARED)
+        return tb_error_set(TB_EUSAGE,
+                            "recovery needs the writer's policy (write_committed, write_prepared or "
+                            "write_unprepared), not %s",
+                            tb_policy_name(policy));
+    rc = tb_rocksopts_read(dir, &ro);
+    if (rc == TB_ENOENT)
+        rc = 0;
+    if (rc < 0)
+        return tb_error_wrap(rc, "cannot read the database's OPTIONS file");
+    if (ro.file && (rc = read_options_file(dir, ro.file, &options_text)) < 0)
+        goto cleanup;
+    if ((rc = load_descriptors(dir, &ro, cache, &dbo, &descs)) < 0)
+        goto cleanup;
+    copy_options(&dbo, dir, policy, info_log_dir);
+    s = open_txndb(dbo, policy, dir, descs, &handles, &db);
+    if (!s.ok())
+        rc = rocks_error(TB_EIO, s, "cannot recover the database", dir);
+    else
+        rc = settle(db, handles, dir, &current_wal);
+    if (db) {
+        rc = close_txndb(db, &handles, dir, rc);
         if (rc == 0 && current_wal)
             rc = remove_old_wals(dir, current_wal);
     }
+cleanup:
     // Our opens wrote OPTIONS files with recovery's settings; the copy keeps describing
     // the server's (its policy, as two_write_queues, is what detection reads).
     if (rc == 0 && !options_text.empty())

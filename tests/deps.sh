@@ -8,5 +8,5 @@ apt-get install -y -q --no-install-recommends \
     librocksdb-dev libarchive-dev libzstd-dev libssl-dev libcurl4-openssl-dev \
     libxxhash-dev liblz4-dev libsnappy-dev zlib1g-dev \
     libyaml-dev libjansson-dev libexpat1-dev \
-    zstd tar rocksdb-tools perl procps util-linux python3 bc time iproute2 curl \
+    zstd tar rocksdb-tools perl procps util-linux python3 bc time iproute2 curl clang-format \
     ceph-mon ceph-osd radosgw ceph-common awscli

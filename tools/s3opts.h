@@ -17,7 +17,10 @@ struct tool_s3_opts {
     int path_style, verbose;
     long long parallel, part_size, retries;
 };
-#define TOOL_S3_OPTS_INIT { .retries = -2 }
+#define TOOL_S3_OPTS_INIT \
+    {                     \
+        .retries = -2     \
+    }
 
 static inline const char *tool_env(const char *name)
 {
@@ -42,9 +45,9 @@ static inline void tool_s3_config(struct tb_s3_config *c, const struct tool_s3_o
     c->access_key = tool_env("AWS_ACCESS_KEY_ID");
     c->secret_key = tool_env("AWS_SECRET_ACCESS_KEY");
     c->session_token = tool_env("AWS_SESSION_TOKEN");
-    c->region = o->region                ? o->region
-                : tool_env("AWS_REGION") ? tool_env("AWS_REGION")
-                                         : tool_env("AWS_DEFAULT_REGION");
+    c->region = o->region        ? o->region
+        : tool_env("AWS_REGION") ? tool_env("AWS_REGION")
+                                 : tool_env("AWS_DEFAULT_REGION");
     c->endpoint = o->endpoint ? o->endpoint : tool_env("AWS_ENDPOINT_URL");
     c->ca_bundle = o->ca_bundle ? o->ca_bundle : tool_env("AWS_CA_BUNDLE");
     /* A CA bundle means nothing to a plain-HTTP endpoint; the test machines set one. */

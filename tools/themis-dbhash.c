@@ -17,18 +17,24 @@ static int verbose, readonly;
 
 static const struct tb_option opts[] = {
     { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "the RocksDB directory to hash (required)" },
-    { "db-wal-dir", 0, TB_OPT_STRING, &db_wal_dir, "DIR", "the database's WAL directory (RocksDB wal_dir), when not --database-path" },
-    { "db-paths", 0, TB_OPT_STRING, &db_paths_arg, "DIR,DIR", "the database's table directories (RocksDB db_paths, in order), when not all in --database-path" },
-    { "read-only", 0, TB_OPT_FLAG, &readonly, NULL, "accepted for older scripts: the hash is always taken on a snapshot from files, live or stopped" },
+    { "db-wal-dir", 0, TB_OPT_STRING, &db_wal_dir, "DIR",
+      "the database's WAL directory (RocksDB wal_dir), when not --database-path" },
+    { "db-paths", 0, TB_OPT_STRING, &db_paths_arg, "DIR,DIR",
+      "the database's table directories (RocksDB db_paths, in order), when not all in --database-path" },
+    { "read-only", 0, TB_OPT_FLAG, &readonly, NULL,
+      "accepted for older scripts: the hash is always taken on a snapshot from files, live or stopped" },
     { "write-policy", 0, TB_OPT_STRING, &policy_arg, "POLICY",
-      "the writer's transaction write policy: write_committed, write_prepared or write_unprepared (default: detected)" },
-    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json", "show the bytes of keys and values hashed on stderr (a line, or JSON lines)" },
+      "the writer's transaction write policy: write_committed, write_prepared or write_unprepared (default: "
+      "detected)" },
+    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json",
+      "show the bytes of keys and values hashed on stderr (a line, or JSON lines)" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "also print each column family's key count" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
 static const struct tb_cli cli = {
-    "themis-dbhash", "--database-path DIR [-v]",
+    "themis-dbhash",
+    "--database-path DIR [-v]",
     "Prints a SHA-256 over every column family (name order) and key/value (key order).\n"
     "Works on a live DB and on a stopped one, of any write policy: a snapshot from its files is recovered as the\n"
     "server would recover it, then hashed; the database itself is never written to.",

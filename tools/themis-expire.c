@@ -49,7 +49,9 @@ static const struct tb_cli cli = {
 /* --progress: the bytes downloaded from S3 plus those of the candidate backups verified.
  * Each source restarts at 0 for every object or candidate; their sums only grow. */
 static struct tb_progress prog;
-static struct source { uint64_t base, last; } downloaded, verified_bytes;
+static struct source {
+    uint64_t base, last;
+} downloaded, verified_bytes;
 
 static void report(void)
 {
@@ -110,8 +112,8 @@ static int decide(struct plan *p)
         return rc;
     /* The newest backup whose checksums verify is never removed. */
     rc = tb_restore_pick(dir, INT64_MAX,
-                         &(struct tb_restore_opts){ .keys = keys, .progress = progress_arg ? count : NULL,
-                                                    .progress_arg = &verified_bytes },
+                         &(struct tb_restore_opts){
+                             .keys = keys, .progress = progress_arg ? count : NULL, .progress_arg = &verified_bytes },
                          prepare_candidate, tool_skipped, (void *)cli.tool, tb_repo_location(repo), &verified);
     if (fetch_error)
         rc = tb_error_set(TB_EIO, "%s", fetch_error);
@@ -157,12 +159,12 @@ static int remove_wal(const struct plan *p)
     }
     if (rc == 0 && tb_retention_wal_starts_late(p->segs, p->nsegs, p->cut, p->oldest_base))
         printf("kept %zu WAL segment%s (from sequence %" PRIu64 ", where the archive begins: after the oldest kept "
-               "backup's %" PRIu64 ", which this archive cannot bring forward)\n", left, left == 1 ? "" : "s",
-               p->segs[p->cut].first_seq, p->oldest_base);
+               "backup's %" PRIu64 ", which this archive cannot bring forward)\n",
+               left, left == 1 ? "" : "s", p->segs[p->cut].first_seq, p->oldest_base);
     else if (rc == 0)
         printf("kept %zu WAL segment%s (from sequence %" PRIu64 ", the oldest kept backup's %" PRIu64 " + 1 "
-               "or an open Prepare before it)\n", left, left == 1 ? "" : "s",
-               p->cut < p->nsegs ? p->segs[p->cut].first_seq : 0, p->oldest_base);
+               "or an open Prepare before it)\n",
+               left, left == 1 ? "" : "s", p->cut < p->nsegs ? p->segs[p->cut].first_seq : 0, p->oldest_base);
     free(gone);
     return rc;
 }

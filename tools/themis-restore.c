@@ -60,7 +60,8 @@ static const struct tb_option opts[] = {
 };
 
 static const struct tb_cli cli = {
-    "themis-restore", "(--backup-directory DIR | --from -|s3://...) (--verify-only [--quick] | --target DIR)",
+    "themis-restore",
+    "(--backup-directory DIR | --from -|s3://...) (--verify-only [--quick] | --target DIR)",
     "Verifies a themis-backup backup, or restores it into place after verifying it.",
     opts,
 };
@@ -88,8 +89,10 @@ static const char *keep_old(void);
 
 static void say_wal_file(void *arg, const char *why)
 {
-    fprintf(stderr, "%s: note: %s: the writes up to the target go into the database as a WAL file, which the "
-            "server's own RocksDB applies when it opens it\n", (const char *)arg, why);
+    fprintf(stderr,
+            "%s: note: %s: the writes up to the target go into the database as a WAL file, which the "
+            "server's own RocksDB applies when it opens it\n",
+            (const char *)arg, why);
 }
 
 static void say_recovered(const struct tb_pitr_result *r)
@@ -106,9 +109,15 @@ static void say_recovered(const struct tb_pitr_result *r)
 
 static int recover(void)
 {
-    struct tb_pitr_opts o = { .target = target, .force = force, .keep_old = keep_old(), .scratch = tool_tmpdir(),
-                              .keys = keys, .prepare = prepare_candidate, .skipped = tool_skipped,
-                              .as_wal_file = say_wal_file, .arg = (void *)cli.tool };
+    struct tb_pitr_opts o = { .target = target,
+                              .force = force,
+                              .keep_old = keep_old(),
+                              .scratch = tool_tmpdir(),
+                              .keys = keys,
+                              .prepare = prepare_candidate,
+                              .skipped = tool_skipped,
+                              .as_wal_file = say_wal_file,
+                              .arg = (void *)cli.tool };
     struct tb_pitr_result r;
     int rc, empty;
     if ((rc = tb_time_parse(target_time, &o.target_ns)) < 0)
@@ -135,7 +144,7 @@ static int recover(void)
  * touched. Returns -1 to go on, else the exit status. */
 static char mapped_target[PATH_MAX], kept_old[PATH_MAX + 64];
 static const char *data_dir; /* the directory given, when target became its rocksdb/ */
-static int had_old;           /* the mapped rocksdb/ held a database, kept aside as kept_old */
+static int had_old; /* the mapped rocksdb/ held a database, kept aside as kept_old */
 
 static int map_target(void)
 {
@@ -176,11 +185,15 @@ static const char *keep_old(void)
 static void say_mapped(void)
 {
     if (data_dir && had_old)
-        fprintf(stderr, "%s: note: %s is ThemisDB's data directory: restored the database into %s; the database "
-                "that was there is kept as %s; nothing else in it was changed\n", cli.tool, data_dir, target, kept_old);
+        fprintf(stderr,
+                "%s: note: %s is ThemisDB's data directory: restored the database into %s; the database "
+                "that was there is kept as %s; nothing else in it was changed\n",
+                cli.tool, data_dir, target, kept_old);
     else if (data_dir)
-        fprintf(stderr, "%s: note: %s is ThemisDB's data directory: restored the database into %s; "
-                "nothing else in it was changed\n", cli.tool, data_dir, target);
+        fprintf(stderr,
+                "%s: note: %s is ThemisDB's data directory: restored the database into %s; "
+                "nothing else in it was changed\n",
+                cli.tool, data_dir, target);
 }
 
 /* --target-time: recovery instead of a restore. */
@@ -246,17 +259,20 @@ static void record_verify(int rc)
 static void say_restored(const struct tb_manifest *m)
 {
     if (m->hash_unavailable && verify_only && !quick)
-        fprintf(stderr, "%s: note: files verified by their checksums; the content was not compared: the backup "
-                "has no content hash (%s)\n", cli.tool, m->hash_unavailable);
+        fprintf(stderr,
+                "%s: note: files verified by their checksums; the content was not compared: the backup "
+                "has no content hash (%s)\n",
+                cli.tool, m->hash_unavailable);
     if (!verify_only)
         say_mapped();
     if (verbose)
         fprintf(stderr, "%s: %s: %zu files, sequence %" PRIu64 ", content hash %s%s\n", cli.tool,
-                verify_only ? (quick ? "checksums verified" : "verified") : "restored", m->nfiles,
-                m->last_seq, m->content_hash[0] ? m->content_hash : "unavailable",
+                verify_only ? (quick ? "checksums verified" : "verified") : "restored", m->nfiles, m->last_seq,
+                m->content_hash[0] ? m->content_hash : "unavailable",
                 !verify_only
                     ? " (recorded; the files' SHA-256 and the RocksDB MANIFEST checked; --verify-only compares it)"
-                : quick ? " (not opened: --quick)" : " (opened and matched)");
+                    : quick ? " (not opened: --quick)"
+                            : " (opened and matched)");
 }
 
 static int main_restore(void)
@@ -277,13 +293,15 @@ static int main_restore(void)
         return tool_fail(&cli, rc);
     /* (--from is - or s3://, checked above) */
     if (from && strcmp(from, "-") != 0 &&
-        ((rc = tool_repo_open(&backup_repo, from, keys, NULL, NULL)) < 0 || (rc = tb_repo_stream(backup_repo, &in)) < 0)) {
+        ((rc = tool_repo_open(&backup_repo, from, keys, NULL, NULL)) < 0 ||
+         (rc = tb_repo_stream(backup_repo, &in)) < 0)) {
         repos_free();
         return tool_fail(&cli, rc);
     }
     local_dir = backup_dir && !tb_repo_is_remote(backup_dir);
-    if (backup_dir && ((rc = tool_repo_open(&backup_repo, backup_dir, keys, NULL, NULL)) < 0 ||
-                       (rc = tb_repo_backup(backup_repo, &backup_dir)) < 0)) {
+    if (backup_dir &&
+        ((rc = tool_repo_open(&backup_repo, backup_dir, keys, NULL, NULL)) < 0 ||
+         (rc = tb_repo_backup(backup_repo, &backup_dir)) < 0)) {
         repos_free();
         return tool_fail(&cli, rc);
     }

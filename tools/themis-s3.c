@@ -35,7 +35,8 @@ static const struct tb_cli cli = {
     "themis-s3",
     "put SRC|- s3://B/KEY | get s3://B/KEY DST|- | ls s3://B/PREFIX | rm s3://B/KEY... | stat s3://B/KEY\n"
     "       | sync DIR s3://B/PREFIX | sync s3://B/PREFIX DIR",
-    "Copies files and streams to and from S3-compatible object storage (AWS_* variables for credentials).", opts,
+    "Copies files and streams to and from S3-compatible object storage (AWS_* variables for credentials).",
+    opts,
 };
 
 static tb_s3 *s3;
@@ -189,7 +190,10 @@ int main(int argc, char **argv)
         return tool_fail(&cli, rc);
     /* The total comes from the library: a file's size, or the object's for a download. */
     tb_progress_start(&prog, pmode, stderr,
-                      !strcmp(cmd, "put") ? "upload" : !strcmp(cmd, "get") ? "download" : "sync", 0);
+                      !strcmp(cmd, "put")       ? "upload"
+                          : !strcmp(cmd, "get") ? "download"
+                                                : "sync",
+                      0);
     tb_s3_set_progress(s3, tb_progress_update, &prog, &prog.total);
     if (!strcmp(cmd, "put"))
         rc = copy(argv[argi + 1], argv[argi], 1);

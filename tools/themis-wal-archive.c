@@ -58,8 +58,10 @@ static const struct tb_option opts[] = {
 };
 
 static const struct tb_cli cli = {
-    "themis-wal-archive", "(--wal-directory DIR | --stdout) (--once | --follow | --check) [--database-path DIR]",
-    "Archives every committed WAL record of a ThemisDB RocksDB, checking sequence continuity.", opts,
+    "themis-wal-archive",
+    "(--wal-directory DIR | --stdout) (--once | --follow | --check) [--database-path DIR]",
+    "Archives every committed WAL record of a ThemisDB RocksDB, checking sequence continuity.",
+    opts,
 };
 
 /* --stdout: the archive is built in a private temporary directory; each segment, once
@@ -160,9 +162,10 @@ static void report_lag(tb_archiver *a, int within_pass, struct tb_progress *p)
     if (warn_lag <= 0 || !follow || !caught_up_once)
         return;
     if (bytes >= (uint64_t)warn_lag && bytes >= 2 * warned) {
-        fprintf(stderr, "%s: %.1f MiB of WAL wait to be archived: the archive is slower than the database writes "
-                "(the WAL files stay on the database's disk, held open, until archived)\n", cli.tool,
-                (double)bytes / 1048576.0);
+        fprintf(stderr,
+                "%s: %.1f MiB of WAL wait to be archived: the archive is slower than the database writes "
+                "(the WAL files stay on the database's disk, held open, until archived)\n",
+                cli.tool, (double)bytes / 1048576.0);
         warned = bytes;
     } else if (warned && bytes < (uint64_t)warn_lag / 4) {
         fprintf(stderr, "%s: caught up: %.1f MiB of WAL wait to be archived\n", cli.tool, (double)bytes / 1048576.0);
@@ -207,8 +210,9 @@ static void after_pass(void *arg, tb_archiver *a, uint64_t n, uint64_t total)
     uint64_t from, to;
     (void)arg;
     if (!total && tb_archiver_skipped(a, &from, &to) && !warned++)
-        fprintf(stderr, "%s: a new archive starts after the last gap in the database's WAL (sequences %" PRIu64
-                "..%" PRIu64 " are missing): it begins at sequence %" PRIu64 "; take a new backup for it\n",
+        fprintf(stderr,
+                "%s: a new archive starts after the last gap in the database's WAL (sequences %" PRIu64 "..%" PRIu64
+                " are missing): it begins at sequence %" PRIu64 "; take a new backup for it\n",
                 cli.tool, from, to - 1, to);
     report_lag(a, 0, &prog);
     caught_up_once = 1;

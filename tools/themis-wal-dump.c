@@ -25,7 +25,8 @@ static const struct tb_option opts[] = {
 };
 
 static const struct tb_cli cli = {
-    "themis-wal-dump", "[OPTIONS] FILE.log...",
+    "themis-wal-dump",
+    "[OPTIONS] FILE.log...",
     "Prints each WAL record: sequence,count,size,offset and its entries (like ldb dump_wal --header).",
     opts,
 };
@@ -46,17 +47,15 @@ static void print_entry(const struct tb_wal_dump_entry *d, int spb)
         if (stamps && tb_wb_stamp(e, &ns))
             printf("STAMP(%" PRId64 ") ", ns);
         break;
-    case TB_WB_BEGIN_PREPARE:
-        printf("BEGIN_PREPARE(%s) ", e->tag == 0x13 ? "true" : "false");
-        break;
-    case TB_WB_END_PREPARE: case TB_WB_COMMIT: case TB_WB_ROLLBACK:
+    case TB_WB_BEGIN_PREPARE: printf("BEGIN_PREPARE(%s) ", e->tag == 0x13 ? "true" : "false"); break;
+    case TB_WB_END_PREPARE:
+    case TB_WB_COMMIT:
+    case TB_WB_ROLLBACK:
         printf("%s(", tb_wb_kind_name(e->kind));
         hex(e->key, e->klen);
         printf(") ");
         break;
-    case TB_WB_NOOP:
-        printf("NOOP ");
-        break;
+    case TB_WB_NOOP: printf("NOOP "); break;
     default:
         printf("%s(%u)", tb_wb_kind_name(e->kind), e->cf);
         if (seqs && !spb && d->prepared)

@@ -51,8 +51,9 @@ static const struct tb_option opts[] = {
 
 static const struct tb_cli cli = {
     "themis-wal-replay",
-      "--wal-directory DIR --database-path DIR [--target-time T | --target-seq N] [--as-wal-file] [--dry-run]",
-    "Applies archived WAL records to a restored database, up to a time or sequence number.", opts,
+    "--wal-directory DIR --database-path DIR [--target-time T | --target-seq N] [--as-wal-file] [--dry-run]",
+    "Applies archived WAL records to a restored database, up to a time or sequence number.",
+    opts,
 };
 
 static const char *fmt(int64_t ns, char *buf, size_t len)
@@ -116,14 +117,15 @@ static void print_window(const struct tb_replay_result *r, int rc)
         return;
     if (r->ops)
         printf("would write        %s: %" PRIu64 " records, %" PRIu64 " bytes of batches, %" PRIu64 " writes, "
-               "header sequences %" PRIu64 "..%" PRIu64 ", reaching sequence %" PRIu64 " at %s\n", r->wal_file,
-               r->file_records, r->file_bytes, r->ops, r->file_first_seq, r->file_next_seq - 1, r->reached_seq,
-               fmt(r->reached_ts, t1, sizeof t1));
+               "header sequences %" PRIu64 "..%" PRIu64 ", reaching sequence %" PRIu64 " at %s\n",
+               r->wal_file, r->file_records, r->file_bytes, r->ops, r->file_first_seq, r->file_next_seq - 1,
+               r->reached_seq, fmt(r->reached_ts, t1, sizeof t1));
     else
         printf("would write        nothing: no committed write after the base up to the target\n");
     if (r->ops && r->manifest_number)
         printf("would add          column families %s (created after the base) as MANIFEST-%06" PRIu64
-               " and OPTIONS-%06" PRIu64 "\n", r->added_cfs, r->manifest_number, r->options_number);
+               " and OPTIONS-%06" PRIu64 "\n",
+               r->added_cfs, r->manifest_number, r->options_number);
 }
 
 static void print_result(const struct tb_replay_result *r, int64_t target_ns)
@@ -140,18 +142,20 @@ static void print_result(const struct tb_replay_result *r, int64_t target_ns)
                    fmt(r->reached_ts, t1, sizeof t1));
         if (r->ops && r->manifest_number)
             printf("added column families %s (created after the base) to its MANIFEST (MANIFEST-%06" PRIu64
-                   ", OPTIONS-%06" PRIu64 ")\n", r->added_cfs, r->manifest_number, r->options_number);
+                   ", OPTIONS-%06" PRIu64 ")\n",
+                   r->added_cfs, r->manifest_number, r->options_number);
     } else {
         printf("reached sequence %" PRIu64 " at %s; applied %" PRIu64 " batches (%" PRIu64 " writes); database "
-               "sequence %" PRIu64 "\n", r->reached_seq, fmt(r->reached_ts, t1, sizeof t1), r->batches, r->ops,
-               r->db_seq);
+               "sequence %" PRIu64 "\n",
+               r->reached_seq, fmt(r->reached_ts, t1, sizeof t1), r->batches, r->ops, r->db_seq);
     }
     /* The archive ran out before a write later than the target: either nothing was written
      * until then, or the archive lags; only the operator can tell, so say it. */
     if (target_time && r->archive_next && r->reached_seq + 1 >= r->archive_next && r->archive_last_ts < target_ns)
-        fprintf(stderr, "%s: note: the archive ends at %s (sequence %" PRIu64 "), before the target time; "
-                "writes after that, if any, were not archived\n", cli.tool, fmt(r->archive_last_ts, t2, sizeof t2),
-                r->archive_next - 1);
+        fprintf(stderr,
+                "%s: note: the archive ends at %s (sequence %" PRIu64 "), before the target time; "
+                "writes after that, if any, were not archived\n",
+                cli.tool, fmt(r->archive_last_ts, t2, sizeof t2), r->archive_next - 1);
 }
 
 int main(int argc, char **argv)

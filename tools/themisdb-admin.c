@@ -8,16 +8,19 @@
 
 #include "cli.h"
 
-static const struct { const char *sub, *tool; } table[] = {
+static const struct {
+    const char *sub, *tool;
+} table[] = {
     { "wal-replay", "themis-wal-replay" },
     { "data-hash", "themis-dbhash" },
 };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: themisdb-admin SUBCOMMAND [OPTIONS]\nSubcommands:\n"
-                 "  wal-replay   point-in-time recovery (runs themis-wal-replay)\n"
-                 "  data-hash    content hash of a database (runs themis-dbhash)\n");
+    fprintf(out,
+            "Usage: themisdb-admin SUBCOMMAND [OPTIONS]\nSubcommands:\n"
+            "  wal-replay   point-in-time recovery (runs themis-wal-replay)\n"
+            "  data-hash    content hash of a database (runs themis-dbhash)\n");
 }
 
 int main(int argc, char **argv)

@@ -83,20 +83,27 @@ static inline void tool_catch_signals(void)
 }
 
 /* The --nice and --io-nice entries of a tool's option table; tool_priority applies them. */
-#define TOOL_PRIORITY_OPTIONS(nice, io) \
-    { "nice", 0, TB_OPT_INT, &(nice), "N", "run at this CPU niceness (1-19 lower priority)" }, \
-    { "io-nice", 0, TB_OPT_STRING, &(io), "CLASS", "I/O priority: idle, or best-effort[:0-7]" }
+#define TOOL_PRIORITY_OPTIONS(nice, io)                                                         \
+    { "nice", 0, TB_OPT_INT, &(nice), "N", "run at this CPU niceness (1-19 lower priority)" },  \
+    {                                                                                           \
+        "io-nice", 0, TB_OPT_STRING, &(io), "CLASS", "I/O priority: idle, or best-effort[:0-7]" \
+    }
 
 /* --rate-limit: MiB per second, or bytes per second with a suffix (tb_cli_parse_rate). */
-#define TOOL_RATE_OPTION(rate) \
-    { "rate-limit", 0, TB_OPT_STRING, &(rate), "MiB/s", \
-      "read at most this many MiB per second (or bytes with a suffix: 512k, 50M)" }
+#define TOOL_RATE_OPTION(rate)                                                          \
+    {                                                                                   \
+        "rate-limit", 0, TB_OPT_STRING, &(rate), "MiB/s",                               \
+            "read at most this many MiB per second (or bytes with a suffix: 512k, 50M)" \
+    }
 
 /* The end of a long-running tool's option table: --nice, --io-nice, --rate-limit, -v
  * (its help says what it prints) and the terminator. */
-#define TOOL_RUN_OPTIONS(nice, io, rate, verbose, verbose_help) \
-    TOOL_PRIORITY_OPTIONS(nice, io), TOOL_RATE_OPTION(rate), \
-    { "verbose", 'v', TB_OPT_FLAG, &(verbose), NULL, verbose_help }, { NULL, 0, 0, NULL, NULL, NULL }
+#define TOOL_RUN_OPTIONS(nice, io, rate, verbose, verbose_help)          \
+    TOOL_PRIORITY_OPTIONS(nice, io), TOOL_RATE_OPTION(rate),             \
+        { "verbose", 'v', TB_OPT_FLAG, &(verbose), NULL, verbose_help }, \
+    {                                                                    \
+        NULL, 0, 0, NULL, NULL, NULL                                     \
+    }
 
 /* *bytes: the --rate-limit given (0 when none). Returns -1 to go on, else the exit status. */
 static inline int tool_rate_limit(const struct tb_cli *cli, const char *rate, uint64_t *bytes)
@@ -149,11 +156,13 @@ static inline void tool_skipped(void *arg, const char *dir, const char *why)
 }
 
 /* The --key-file and --passphrase-file entries of a tool's option table; tool_keys loads them. */
-#define TOOL_KEY_OPTIONS(keyfile, passfile) \
-    { "key-file", 0, TB_OPT_LIST, &(keyfile), "FILE", \
-      "key of encrypted data: 32 bytes, raw or as 64 hex digits (repeatable)" }, \
-    { "passphrase-file", 0, TB_OPT_LIST, &(passfile), "FILE", \
-      "passphrase of encrypted data: the file's first line (scrypt; repeatable)" }
+#define TOOL_KEY_OPTIONS(keyfile, passfile)                                                          \
+    { "key-file", 0,      TB_OPT_LIST,                                                               \
+      &(keyfile), "FILE", "key of encrypted data: 32 bytes, raw or as 64 hex digits (repeatable)" }, \
+    {                                                                                                \
+        "passphrase-file", 0, TB_OPT_LIST, &(passfile), "FILE",                                      \
+            "passphrase of encrypted data: the file's first line (scrypt; repeatable)"               \
+    }
 
 /* A keyring of every key file and passphrase file given; *out is NULL when none is.
  * Reading, any of them opens the data; writing seals it for all of them. Returns -1 to go

@@ -39,7 +39,11 @@ static int spb(enum tb_policy p)
 
 struct tb_pending {
     size_t n, cap;
-    struct { char *xid; size_t len; uint64_t count; } *v;
+    struct {
+        char *xid;
+        size_t len;
+        uint64_t count;
+    } * v;
 };
 
 struct tb_pending *tb_pending_new(void)
@@ -149,7 +153,8 @@ static int scan_seq_per_batch(struct tb_pending *p, struct tb_wb_iter *it, struc
         if ((rc = tb_wb_seq_step(&sq, &e, &seq)) < 0 || (rc = note_entry(info, &e, cf_seen, arg)) < 0)
             break;
         if (e.kind == TB_WB_BEGIN_PREPARE && e.tag == 0x09)
-            rc = tb_error_set(TB_EVERIFY, "a WRITE_COMMITTED prepare (tag 0x09) in a write-prepared/unprepared log: "
+            rc = tb_error_set(TB_EVERIFY,
+                              "a WRITE_COMMITTED prepare (tag 0x09) in a write-prepared/unprepared log: "
                               "wrong write policy (--write-policy)");
         else if (e.kind == TB_WB_END_PREPARE && !tb_pending_has(p, e.key, e.klen))
             rc = tb_pending_add(p, e.key, e.klen, 0);
@@ -216,27 +221,27 @@ struct tb_archiver {
     int lock_fd, locked;
     char *state_path, *cf_path, *scratch;
     tb_seg_writer *seg;
-    tb_rmf *rmf;               /* the database's MANIFEST, for column family names */
+    tb_rmf *rmf; /* the database's MANIFEST, for column family names */
     char rmf_name[64];
     struct tb_pending *pending;
     struct tb_cf_name *cfs;
     size_t ncf;
     uint64_t log_number, offset, next_seq;
-    int have_next;             /* next_seq is known (not at the very start) */
+    int have_next; /* next_seq is known (not at the very start) */
     int64_t last_stamp;
-    enum tb_policy policy;     /* how records are decoded (UNKNOWN: not told, not seen yet) */
-    int policy_recorded;       /* state.tsv names it (else an old archive: write_committed) */
-    uint64_t unlogged;         /* seq_per_batch: sequences owed by plain batches, no WAL yet */
-    uint64_t rec_log;          /* the WAL file of the last record archived (seq_per_batch) */
-    int64_t seg_started;       /* clock time the partial segment got its first record */
-    uint64_t cur_seq;          /* sequence of the record being archived, for cf.tsv */
-    uint64_t bytes_read;       /* of WAL, for progress */
-    int fresh;                 /* a new archive in its first poll: no state, no segment */
+    enum tb_policy policy; /* how records are decoded (UNKNOWN: not told, not seen yet) */
+    int policy_recorded; /* state.tsv names it (else an old archive: write_committed) */
+    uint64_t unlogged; /* seq_per_batch: sequences owed by plain batches, no WAL yet */
+    uint64_t rec_log; /* the WAL file of the last record archived (seq_per_batch) */
+    int64_t seg_started; /* clock time the partial segment got its first record */
+    uint64_t cur_seq; /* sequence of the record being archived, for cf.tsv */
+    uint64_t bytes_read; /* of WAL, for progress */
+    int fresh; /* a new archive in its first poll: no state, no segment */
     uint64_t skipped_from, skipped_to; /* a new archive's start moved past a gap */
-    uint64_t dropped;          /* records archived before that gap, dropped */
-    tb_wal_tap *tap;           /* holds the WAL files open until archived */
-    uint64_t lag_bytes;        /* WAL written but not archived, at the end of the last pass */
-    int64_t caught_up_ns;      /* start of the last pass that read the WAL to its end */
+    uint64_t dropped; /* records archived before that gap, dropped */
+    tb_wal_tap *tap; /* holds the WAL files open until archived */
+    uint64_t lag_bytes; /* WAL written but not archived, at the end of the last pass */
+    int64_t caught_up_ns; /* start of the last pass that read the WAL to its end */
 };
 
 static int save_state(tb_archiver *a)
@@ -311,21 +316,15 @@ static int state_field(struct arch_state *st, int k, char **f, int nf)
 {
     int good;
     switch (k) {
-    case 0:
-        return nf == 3 && tb_tsv_u64(f[1], &st->log_number) && tb_tsv_u64(f[2], &st->offset);
+    case 0: return nf == 3 && tb_tsv_u64(f[1], &st->log_number) && tb_tsv_u64(f[2], &st->offset);
     case 1:
         good = nf == 3 && tb_tsv_u64(f[1], &st->next_seq) && (strcmp(f[2], "0") == 0 || strcmp(f[2], "1") == 0);
         st->have_next = good && f[2][0] == '1';
         return good;
-    case 2:
-        return nf == 2 && tb_tsv_i64(f[1], &st->last_stamp);
-    case 3:
-        st->policy_recorded = 1;
-        return nf == 2 && tb_policy_parse(f[1], &st->policy) == 0;
-    case 4:
-        return nf == 3 && tb_tsv_u64(f[1], &st->lag_bytes) && tb_tsv_i64(f[2], &st->caught_up_ns);
-    default:
-        return nf == 3 && tb_tsv_u64(f[1], &st->unlogged) && tb_tsv_u64(f[2], &st->rec_log);
+    case 2: return nf == 2 && tb_tsv_i64(f[1], &st->last_stamp);
+    case 3: st->policy_recorded = 1; return nf == 2 && tb_policy_parse(f[1], &st->policy) == 0;
+    case 4: return nf == 3 && tb_tsv_u64(f[1], &st->lag_bytes) && tb_tsv_i64(f[2], &st->caught_up_ns);
+    default: return nf == 3 && tb_tsv_u64(f[1], &st->unlogged) && tb_tsv_u64(f[2], &st->rec_log);
     }
 }
 
@@ -585,9 +584,11 @@ static int learn_policy(tb_archiver *a, const unsigned char *rec, size_t len)
     if (certain < 0)
         return certain;
     if (a->policy == before && certain == 2 && spb(hint) != spb(a->policy))
-        return tb_error_set(TB_EVERIFY, "the WAL holds %s markers but this archive decodes it as %s (sequence %" PRIu64
+        return tb_error_set(TB_EVERIFY,
+                            "the WAL holds %s markers but this archive decodes it as %s (sequence %" PRIu64
                             "): the database's write policy changed or --write-policy is wrong; archive into a new "
-                            "--wal-directory", tb_policy_name(hint), tb_policy_name(a->policy), tb_wb_header_seq(rec));
+                            "--wal-directory",
+                            tb_policy_name(hint), tb_policy_name(a->policy), tb_wb_header_seq(rec));
     return 0;
 }
 
@@ -660,9 +661,11 @@ static int check_state(tb_archiver *a)
     free(segs);
     a->fresh = a->fresh && nsegs == 0 && tb_seg_writer_count(a->seg) == 0;
     if (held && a->have_next && held < a->next_seq)
-        return tb_error_set(TB_EVERIFY, "the archive lacks sequences %" PRIu64 "..%" PRIu64 " that its state says were "
+        return tb_error_set(TB_EVERIFY,
+                            "the archive lacks sequences %" PRIu64 "..%" PRIu64 " that its state says were "
                             "archived (%s damaged or replaced?): archive into a new --wal-directory and take a new "
-                            "backup", held, a->next_seq - 1, TB_SEG_PARTIAL);
+                            "backup",
+                            held, a->next_seq - 1, TB_SEG_PARTIAL);
     return 0;
 }
 
@@ -678,9 +681,11 @@ static int refuse_recycling(const char *db)
         return 0;
     }
     if (ro.recycle_log_file_num && strtoull(ro.recycle_log_file_num, NULL, 10) > 0)
-        rc = tb_error_set(TB_EIO, "the database recycles its WAL files (recycle_log_file_num=%s in %s/%s): a "
+        rc = tb_error_set(TB_EIO,
+                          "the database recycles its WAL files (recycle_log_file_num=%s in %s/%s): a "
                           "recycled file is overwritten in place, which no archiver can capture without loss; set "
-                          "recycle_log_file_num=0", ro.recycle_log_file_num, db, ro.file);
+                          "recycle_log_file_num=0",
+                          ro.recycle_log_file_num, db, ro.file);
     tb_rocksopts_clear(&ro);
     return rc;
 }
@@ -706,8 +711,10 @@ static int take_policy(tb_archiver *a, enum tb_policy told)
         return 0;
     /* Prepared and unprepared decode alike; committed differs from both. */
     if (!a->fresh && a->policy != TB_POLICY_UNKNOWN && spb(a->policy) != spb(told))
-        return tb_error_set(TB_EUSAGE, "this archive was written for a %s database, not %s: archive into a new "
-                            "--wal-directory", tb_policy_name(a->policy), tb_policy_name(told));
+        return tb_error_set(TB_EUSAGE,
+                            "this archive was written for a %s database, not %s: archive into a new "
+                            "--wal-directory",
+                            tb_policy_name(a->policy), tb_policy_name(told));
     a->policy = told;
     return 0;
 }
@@ -789,10 +796,9 @@ enum tb_policy tb_archiver_policy(tb_archiver *a)
 struct logfile {
     uint64_t number;
     char *path;
-    int fd;                    /* held by the tap, or -1 */
-    int listed;                /* in the directory now (else only held: deleted since) */
+    int fd; /* held by the tap, or -1 */
+    int listed; /* in the directory now (else only held: deleted since) */
 };
-
 
 
 static int cmp_log(const void *x, const void *y)
@@ -889,7 +895,8 @@ static int held_logs(tb_archiver *a, struct logfile **out, size_t *n)
 
 static int gap_error(uint64_t want, uint64_t got)
 {
-    return tb_error_set(TB_EGAP, "WAL gap: sequences %" PRIu64 "..%" PRIu64 " are missing: the WAL holding them was "
+    return tb_error_set(TB_EGAP,
+                        "WAL gap: sequences %" PRIu64 "..%" PRIu64 " are missing: the WAL holding them was "
                         "deleted before it was archived; keep WAL longer (WAL_ttl_seconds) or run themis-wal-archive "
                         "--follow; to start again, archive into a new --wal-directory and take a new backup",
                         want, got - 1);
@@ -943,9 +950,11 @@ static int record_continues(tb_archiver *a, const struct tb_record_info *info, u
         return 1;
     if (info->seq > a->next_seq)
         return gap_error(a->next_seq, info->seq);
-    return tb_error_set(TB_EVERIFY, "WAL sequence went back from %" PRIu64 " to %" PRIu64 " (WAL %" PRIu64 "): "
+    return tb_error_set(TB_EVERIFY,
+                        "WAL sequence went back from %" PRIu64 " to %" PRIu64 " (WAL %" PRIu64 "): "
                         "the database was restored or replaced since this archive followed it; archive it into a "
-                        "new --wal-directory and take a new backup", a->next_seq, info->seq, log);
+                        "new --wal-directory and take a new backup",
+                        a->next_seq, info->seq, log);
 }
 
 /* The record's time stamp (its own, else the last one seen) and flags in the segment. */
@@ -1019,7 +1028,8 @@ static int check_same_db(tb_archiver *a, const struct logfile *logs, size_t nlog
         if (logs[i].listed)
             newest = &logs[i];
     if (newest && newest->number < a->log_number)
-        return tb_error_set(TB_EVERIFY, "the database's WAL went back: its newest is %06" PRIu64 ".log, this archive "
+        return tb_error_set(TB_EVERIFY,
+                            "the database's WAL went back: its newest is %06" PRIu64 ".log, this archive "
                             "has read up to %06" PRIu64 ".log: the database was restored or replaced since the archive "
                             "followed it; archive it into a new --wal-directory and take a new backup (%s)",
                             newest->number, a->log_number, a->o.db_path);
@@ -1028,14 +1038,17 @@ static int check_same_db(tb_archiver *a, const struct logfile *logs, size_t nlog
             continue;
         /* A file of the same number that is not the one held: a new database's. */
         if (logs[i].fd >= 0 && fstat(logs[i].fd, &held) == 0 && (held.st_ino != st.st_ino || held.st_dev != st.st_dev))
-            return tb_error_set(TB_EVERIFY, "%s is another file than the one of that number this archive read: the "
+            return tb_error_set(TB_EVERIFY,
+                                "%s is another file than the one of that number this archive read: the "
                                 "database was restored or replaced since the archive followed it; archive it into a "
-                                "new --wal-directory and take a new backup", logs[i].path);
+                                "new --wal-directory and take a new backup",
+                                logs[i].path);
         if (logs[i].number == a->log_number && (uint64_t)st.st_size < a->offset)
-            return tb_error_set(TB_EVERIFY, "%s is shorter (%jd bytes) than this archive has read of it (%" PRIu64
+            return tb_error_set(TB_EVERIFY,
+                                "%s is shorter (%jd bytes) than this archive has read of it (%" PRIu64
                                 "): the database was restored or replaced since the archive followed it; archive "
-                                "it into a new --wal-directory and take a new backup", logs[i].path,
-                                (intmax_t)st.st_size, a->offset);
+                                "it into a new --wal-directory and take a new backup",
+                                logs[i].path, (intmax_t)st.st_size, a->offset);
     }
     return 0;
 }
@@ -1054,8 +1067,7 @@ static uint64_t unread(tb_archiver *a, const struct logfile *logs, size_t nlogs)
     for (size_t i = 0; i < nlogs; i++) {
         struct stat st;
         uint64_t from = logs[i].number == a->log_number ? a->offset : 0;
-        if (logs[i].number < a->log_number ||
-            (logs[i].fd >= 0 ? fstat(logs[i].fd, &st) : stat(logs[i].path, &st)) < 0)
+        if (logs[i].number < a->log_number || (logs[i].fd >= 0 ? fstat(logs[i].fd, &st) : stat(logs[i].path, &st)) < 0)
             continue;
         if ((uint64_t)st.st_size > from)
             sum += (uint64_t)st.st_size - from;
@@ -1319,7 +1331,7 @@ size_t tb_wal_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64
 }
 
 int tb_wal_archive_unneeded_prefix(const char *wal_dir, tb_keyring *keys, const struct tb_seg_info *segs, size_t n,
-                               uint64_t base, size_t *cut)
+                                   uint64_t base, size_t *cut)
 {
     struct tb_pending *open_ = tb_pending_new(); /* xid -> the segment of its Prepare */
     size_t k = tb_wal_archive_cut_bound(segs, n, base);
@@ -1366,9 +1378,9 @@ static int check_fn(void *arg, const char *segment, const struct tb_seg_record *
 {
     struct check *c = arg;
     if (c->have && r->first_seq != c->expect && !(r->flags & TB_SEG_FLAG_RESYNC))
-        return r->first_seq > c->expect ? gap_error(c->expect, r->first_seq)
-                                        : tb_error_set(TB_EVERIFY, "sequence goes back at %" PRIu64 " in %s",
-                                                       r->first_seq, segment);
+        return r->first_seq > c->expect
+            ? gap_error(c->expect, r->first_seq)
+            : tb_error_set(TB_EVERIFY, "sequence goes back at %" PRIu64 " in %s", r->first_seq, segment);
     if (!c->have)
         c->first = r->first_seq;
     c->have = 1;
@@ -1391,8 +1403,10 @@ static int check_state_file(const char *wal_dir, const struct check *c)
     if (rc == TB_ENOENT)
         rc = 0;
     else if (rc == 0 && (rc = state_parse(path, text, len, &st, pending)) == 0 && c->have && st.next_seq > c->expect)
-        rc = tb_error_set(TB_EVERIFY, "%s: next_seq %" PRIu64 " is beyond the archive's records, which end at "
-                          "sequence %" PRIu64, path, st.next_seq, c->expect - 1);
+        rc = tb_error_set(TB_EVERIFY,
+                          "%s: next_seq %" PRIu64 " is beyond the archive's records, which end at "
+                          "sequence %" PRIu64,
+                          path, st.next_seq, c->expect - 1);
     tb_pending_free(pending);
     free(text);
     free(path);

@@ -16,12 +16,12 @@ typedef struct tb_archiver tb_archiver;
 
 struct tb_archiver_opts {
     const char *db_path;
-    const char *db_wal_dir;    /* where the DB keeps its WAL files (RocksDB wal_dir); NULL: db_path */
-    const char *wal_dir;       /* the archive */
-    tb_keyring *keys;          /* an encrypted archive's keyring (NULL: plain), not owned */
-    uint64_t segment_size;     /* rotate when the partial segment has this many bytes */
-    int64_t segment_ns;        /* ... or is this old */
-    int level;                 /* zstd level */
+    const char *db_wal_dir; /* where the DB keeps its WAL files (RocksDB wal_dir); NULL: db_path */
+    const char *wal_dir; /* the archive */
+    tb_keyring *keys; /* an encrypted archive's keyring (NULL: plain), not owned */
+    uint64_t segment_size; /* rotate when the partial segment has this many bytes */
+    int64_t segment_ns; /* ... or is this old */
+    int level; /* zstd level */
     /* Called after each segment is published (renamed into place and in the index), e.g.
      * to stream or push it. An error stops the archiver; the segment stays published. */
     int (*published)(void *arg, const char *path, const struct tb_seg_info *s);
@@ -92,8 +92,8 @@ struct tb_record_info {
     uint64_t seq, next_seq;
     int has_stamp;
     int64_t first_stamp, last_stamp;
-    int unknown_commit;        /* a Commit whose Prepare was not seen */
-    uint64_t unlogged;         /* seq_per_batch: sequences its plain batches take later, without WAL */
+    int unknown_commit; /* a Commit whose Prepare was not seen */
+    uint64_t unlogged; /* seq_per_batch: sequences its plain batches take later, without WAL */
 };
 struct tb_pending *tb_pending_new(void);
 void tb_pending_free(struct tb_pending *p);
@@ -123,7 +123,7 @@ int tb_wal_files_scan(const char *dir, enum tb_policy policy, uint64_t *next_seq
  * first one holding a Prepare that they do not close (its Commit comes later). */
 struct tb_seg_info;
 int tb_wal_archive_unneeded_prefix(const char *wal_dir, tb_keyring *keys, const struct tb_seg_info *segs, size_t n,
-                               uint64_t base, size_t *cut);
+                                   uint64_t base, size_t *cut);
 /* The segments wholly at or before base: the most the cut can take, and the only segments
  * tb_wal_archive_unneeded_prefix reads. */
 size_t tb_wal_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64_t base);

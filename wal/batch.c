@@ -9,13 +9,30 @@
 
 /* Tags, from db/dbformat.h (ValueType) of RocksDB 7.8. */
 enum {
-    T_DELETION = 0x0, T_VALUE = 0x1, T_MERGE = 0x2, T_LOG_DATA = 0x3,
-    T_CF_DELETION = 0x4, T_CF_VALUE = 0x5, T_CF_MERGE = 0x6, T_SINGLE_DELETION = 0x7,
-    T_CF_SINGLE_DELETION = 0x8, T_BEGIN_PREPARE = 0x9, T_END_PREPARE = 0xA, T_COMMIT = 0xB,
-    T_ROLLBACK = 0xC, T_NOOP = 0xD, T_CF_RANGE_DELETION = 0xE, T_RANGE_DELETION = 0xF,
-    T_CF_BLOB_INDEX = 0x10, T_BLOB_INDEX = 0x11, T_BEGIN_PERSISTED_PREPARE = 0x12,
-    T_BEGIN_UNPREPARE = 0x13, T_DELETION_WITH_TS = 0x14, T_COMMIT_WITH_TS = 0x15,
-    T_WIDE_COLUMN_ENTITY = 0x16, T_CF_WIDE_COLUMN_ENTITY = 0x17,
+    T_DELETION = 0x0,
+    T_VALUE = 0x1,
+    T_MERGE = 0x2,
+    T_LOG_DATA = 0x3,
+    T_CF_DELETION = 0x4,
+    T_CF_VALUE = 0x5,
+    T_CF_MERGE = 0x6,
+    T_SINGLE_DELETION = 0x7,
+    T_CF_SINGLE_DELETION = 0x8,
+    T_BEGIN_PREPARE = 0x9,
+    T_END_PREPARE = 0xA,
+    T_COMMIT = 0xB,
+    T_ROLLBACK = 0xC,
+    T_NOOP = 0xD,
+    T_CF_RANGE_DELETION = 0xE,
+    T_RANGE_DELETION = 0xF,
+    T_CF_BLOB_INDEX = 0x10,
+    T_BLOB_INDEX = 0x11,
+    T_BEGIN_PERSISTED_PREPARE = 0x12,
+    T_BEGIN_UNPREPARE = 0x13,
+    T_DELETION_WITH_TS = 0x14,
+    T_COMMIT_WITH_TS = 0x15,
+    T_WIDE_COLUMN_ENTITY = 0x16,
+    T_CF_WIDE_COLUMN_ENTITY = 0x17,
 };
 
 uint64_t tb_wb_header_seq(const void *rec)
@@ -99,14 +116,10 @@ static int entry_fields(struct tb_wb_iter *it, const struct tag_info *t, struct 
     if (t->cf && varint32(it, &e->cf) < 0)
         return -1;
     switch (t->fields) {
-    case F_K:
-        return slice(it, &e->key, &e->klen);
-    case F_KV:
-        return slice(it, &e->key, &e->klen) < 0 || slice(it, &e->value, &e->vlen) < 0 ? -1 : 0;
-    case F_VK:
-        return slice(it, &e->value, &e->vlen) < 0 || slice(it, &e->key, &e->klen) < 0 ? -1 : 0;
-    default:
-        return 0;
+    case F_K: return slice(it, &e->key, &e->klen);
+    case F_KV: return slice(it, &e->key, &e->klen) < 0 || slice(it, &e->value, &e->vlen) < 0 ? -1 : 0;
+    case F_VK: return slice(it, &e->value, &e->vlen) < 0 || slice(it, &e->key, &e->klen) < 0 ? -1 : 0;
+    default: return 0;
     }
 }
 
@@ -146,9 +159,9 @@ int tb_wb_consumes_seq(enum tb_wb_kind k)
 
 const char *tb_wb_kind_name(enum tb_wb_kind k)
 {
-    static const char *names[] = { "PUT", "DELETE", "SINGLE_DELETE", "DELETE_RANGE", "MERGE", "PUT_ENTITY",
-                                   "BLOB_INDEX", "LOG_DATA", "NOOP", "BEGIN_PREPARE", "END_PREPARE", "COMMIT",
-                                   "ROLLBACK" };
+    static const char *names[] = { "PUT",         "DELETE",     "SINGLE_DELETE", "DELETE_RANGE", "MERGE",
+                                   "PUT_ENTITY",  "BLOB_INDEX", "LOG_DATA",      "NOOP",         "BEGIN_PREPARE",
+                                   "END_PREPARE", "COMMIT",     "ROLLBACK" };
     return k <= TB_WB_ROLLBACK ? names[k] : "?";
 }
 
@@ -222,7 +235,11 @@ int tb_wb_seq_step(struct tb_wb_seq *s, const struct tb_wb_entry *e, uint64_t *s
     int dup;
     *seq = s->seq;
     switch (e->kind) {
-    case TB_WB_PUT: case TB_WB_DELETE: case TB_WB_SINGLE_DELETE: case TB_WB_MERGE: case TB_WB_PUT_ENTITY:
+    case TB_WB_PUT:
+    case TB_WB_DELETE:
+    case TB_WB_SINGLE_DELETE:
+    case TB_WB_MERGE:
+    case TB_WB_PUT_ENTITY:
     case TB_WB_BLOB_INDEX:
         /* The writer's count (WriteBatchWithIndex, SubBatchCounter) starts a sub-batch at a
          * key written before in it, whatever the kinds (a Put then a Delete too). */
@@ -244,10 +261,11 @@ int tb_wb_seq_step(struct tb_wb_seq *s, const struct tb_wb_entry *e, uint64_t *s
         s->empty = 0;
         s->batch_data = 1;
         break;
-    case TB_WB_LOG_DATA: case TB_WB_BEGIN_PREPARE:
-        s->empty = 0;
-        break;
-    case TB_WB_END_PREPARE: case TB_WB_COMMIT: case TB_WB_ROLLBACK:
+    case TB_WB_LOG_DATA:
+    case TB_WB_BEGIN_PREPARE: s->empty = 0; break;
+    case TB_WB_END_PREPARE:
+    case TB_WB_COMMIT:
+    case TB_WB_ROLLBACK:
         boundary(s);
         s->batch_data = 0;
         break;
@@ -362,12 +380,32 @@ int tb_wb_builder_add(struct tb_wb_builder *b, const struct tb_wb_entry *e)
     unsigned tag, cftag;
     int two = 1, rc;
     switch (e->kind) {
-    case TB_WB_PUT: tag = T_VALUE; cftag = T_CF_VALUE; break;
-    case TB_WB_DELETE: tag = T_DELETION; cftag = T_CF_DELETION; two = 0; break;
-    case TB_WB_SINGLE_DELETE: tag = T_SINGLE_DELETION; cftag = T_CF_SINGLE_DELETION; two = 0; break;
-    case TB_WB_DELETE_RANGE: tag = T_RANGE_DELETION; cftag = T_CF_RANGE_DELETION; break;
-    case TB_WB_MERGE: tag = T_MERGE; cftag = T_CF_MERGE; break;
-    case TB_WB_PUT_ENTITY: tag = T_WIDE_COLUMN_ENTITY; cftag = T_CF_WIDE_COLUMN_ENTITY; break;
+    case TB_WB_PUT:
+        tag = T_VALUE;
+        cftag = T_CF_VALUE;
+        break;
+    case TB_WB_DELETE:
+        tag = T_DELETION;
+        cftag = T_CF_DELETION;
+        two = 0;
+        break;
+    case TB_WB_SINGLE_DELETE:
+        tag = T_SINGLE_DELETION;
+        cftag = T_CF_SINGLE_DELETION;
+        two = 0;
+        break;
+    case TB_WB_DELETE_RANGE:
+        tag = T_RANGE_DELETION;
+        cftag = T_CF_RANGE_DELETION;
+        break;
+    case TB_WB_MERGE:
+        tag = T_MERGE;
+        cftag = T_CF_MERGE;
+        break;
+    case TB_WB_PUT_ENTITY:
+        tag = T_WIDE_COLUMN_ENTITY;
+        cftag = T_CF_WIDE_COLUMN_ENTITY;
+        break;
     default:
         return tb_error_set(TB_EVERIFY, "cannot write a %s entry into a WAL file of plain batches",
                             tb_wb_kind_name(e->kind));
@@ -388,8 +426,10 @@ int tb_wb_builder_add(struct tb_wb_builder *b, const struct tb_wb_entry *e)
 
 int tb_wb_builder_marker(struct tb_wb_builder *b, enum tb_wb_kind kind, const unsigned char *xid, size_t xlen)
 {
-    unsigned tag = kind == TB_WB_BEGIN_PREPARE ? T_BEGIN_UNPREPARE : kind == TB_WB_END_PREPARE ? T_END_PREPARE
-                   : kind == TB_WB_COMMIT ? T_COMMIT : 0;
+    unsigned tag = kind == TB_WB_BEGIN_PREPARE ? T_BEGIN_UNPREPARE
+        : kind == TB_WB_END_PREPARE            ? T_END_PREPARE
+        : kind == TB_WB_COMMIT                 ? T_COMMIT
+                                               : 0;
     int rc;
     if (!tag || xlen > UINT32_MAX)
         return tb_error_set(TB_EVERIFY, "cannot write a %s marker", tb_wb_kind_name(kind));

@@ -9,26 +9,36 @@
 #include "txndb.h"
 
 enum tb_wb_kind {
-    TB_WB_PUT, TB_WB_DELETE, TB_WB_SINGLE_DELETE, TB_WB_DELETE_RANGE, TB_WB_MERGE,
-    TB_WB_PUT_ENTITY, TB_WB_BLOB_INDEX, TB_WB_LOG_DATA, TB_WB_NOOP,
-    TB_WB_BEGIN_PREPARE, TB_WB_END_PREPARE, TB_WB_COMMIT, TB_WB_ROLLBACK,
+    TB_WB_PUT,
+    TB_WB_DELETE,
+    TB_WB_SINGLE_DELETE,
+    TB_WB_DELETE_RANGE,
+    TB_WB_MERGE,
+    TB_WB_PUT_ENTITY,
+    TB_WB_BLOB_INDEX,
+    TB_WB_LOG_DATA,
+    TB_WB_NOOP,
+    TB_WB_BEGIN_PREPARE,
+    TB_WB_END_PREPARE,
+    TB_WB_COMMIT,
+    TB_WB_ROLLBACK,
 };
 
 struct tb_wb_entry {
     enum tb_wb_kind kind;
-    unsigned tag;               /* the raw tag byte */
-    uint32_t cf;                /* column family id (0 for the non-CF tags) */
-    const unsigned char *key;   /* key, range begin, LogData blob, or xid of a marker */
+    unsigned tag; /* the raw tag byte */
+    uint32_t cf; /* column family id (0 for the non-CF tags) */
+    const unsigned char *key; /* key, range begin, LogData blob, or xid of a marker */
     size_t klen;
     const unsigned char *value; /* value, range end, entity, blob index; commit timestamp */
     size_t vlen;
-    size_t offset;              /* of the tag within the record */
+    size_t offset; /* of the tag within the record */
 };
 
 struct tb_wb_iter {
     const unsigned char *rec, *p, *end;
-    uint64_t seq;               /* the record header's sequence */
-    uint32_t count;             /* the record header's count */
+    uint64_t seq; /* the record header's sequence */
+    uint32_t count; /* the record header's count */
 };
 
 #define TB_WB_HEADER 12
@@ -56,12 +66,16 @@ const char *tb_wb_kind_name(enum tb_wb_kind k);
  * a second write that takes one more sequence and writes no WAL: "unlogged" counts them;
  * they fall somewhere after the record, before or between later records. */
 struct tb_wb_seq {
-    uint64_t seq;          /* the current sub-batch's sequence */
-    uint64_t unlogged;     /* sequences the record's plain batches take later without WAL */
-    int empty;             /* nothing since the last boundary (RocksDB's empty_batch) */
-    int batch_data;        /* the writer batch being read has a data op */
-    size_t nkeys, cap;     /* (cf, key) of the current sub-batch, open addressing */
-    struct tb_wb_key { const unsigned char *key; size_t klen; uint32_t cf; } *keys;
+    uint64_t seq; /* the current sub-batch's sequence */
+    uint64_t unlogged; /* sequences the record's plain batches take later without WAL */
+    int empty; /* nothing since the last boundary (RocksDB's empty_batch) */
+    int batch_data; /* the writer batch being read has a data op */
+    size_t nkeys, cap; /* (cf, key) of the current sub-batch, open addressing */
+    struct tb_wb_key {
+        const unsigned char *key;
+        size_t klen;
+        uint32_t cf;
+    } * keys;
 };
 void tb_wb_seq_init(struct tb_wb_seq *s, uint64_t header_seq);
 void tb_wb_seq_free(struct tb_wb_seq *s);
@@ -78,7 +92,7 @@ uint64_t tb_wb_seq_end(const struct tb_wb_seq *s);
 struct tb_wb_builder {
     unsigned char *buf;
     size_t len, cap;
-    uint32_t count;        /* entries added */
+    uint32_t count; /* entries added */
 };
 void tb_wb_builder_init(struct tb_wb_builder *b);
 /* Put, Delete, SingleDelete, DeleteRange (key..value), Merge, PutEntity; TB_EVERIFY for

@@ -17,8 +17,15 @@ enum {
     BLOCK = 32768,
     HDR = 7,
     RHDR = 11,
-    T_ZERO = 0, T_FULL = 1, T_FIRST = 2, T_MIDDLE = 3, T_LAST = 4,
-    T_RFULL = 5, T_RFIRST = 6, T_RMIDDLE = 7, T_RLAST = 8,
+    T_ZERO = 0,
+    T_FULL = 1,
+    T_FIRST = 2,
+    T_MIDDLE = 3,
+    T_LAST = 4,
+    T_RFULL = 5,
+    T_RFIRST = 6,
+    T_RMIDDLE = 7,
+    T_RLAST = 8,
     T_SETCOMPRESSION = 9,
     CHUNK_BLOCKS = 64, /* 2 MiB reads */
 };
@@ -27,13 +34,13 @@ struct tb_wal_reader {
     int fd;
     char *path;
     uint64_t log_number;
-    unsigned char *buf;     /* blocks [buf_off, buf_off + buf_len) of the file */
+    unsigned char *buf; /* blocks [buf_off, buf_off + buf_len) of the file */
     uint64_t buf_off;
     size_t buf_len;
-    uint64_t pos;           /* next fragment's file offset */
-    uint64_t done;          /* offset after the last record returned */
+    uint64_t pos; /* next fragment's file offset */
+    uint64_t done; /* offset after the last record returned */
     uint64_t rec_start;
-    unsigned char *rec;     /* assembled record (reused) */
+    unsigned char *rec; /* assembled record (reused) */
     size_t rec_len, rec_cap;
     int torn;
 };
@@ -99,9 +106,18 @@ void tb_wal_reader_free(tb_wal_reader *r)
     free(r);
 }
 
-uint64_t tb_wal_reader_offset(tb_wal_reader *r) { return r->done; }
-uint64_t tb_wal_reader_record_offset(tb_wal_reader *r) { return r->rec_start; }
-int tb_wal_reader_torn(tb_wal_reader *r) { return r->torn; }
+uint64_t tb_wal_reader_offset(tb_wal_reader *r)
+{
+    return r->done;
+}
+uint64_t tb_wal_reader_record_offset(tb_wal_reader *r)
+{
+    return r->rec_start;
+}
+int tb_wal_reader_torn(tb_wal_reader *r)
+{
+    return r->torn;
+}
 
 /* Makes [off, off + len) available in buf; returns how much of it the file has. */
 static int fill(tb_wal_reader *r, uint64_t off, size_t len, size_t *have)
@@ -144,7 +160,7 @@ static int grow(tb_wal_reader *r, size_t need)
 }
 
 struct frag {
-    const unsigned char *h;    /* its header, then its payload at h + hdr */
+    const unsigned char *h; /* its header, then its payload at h + hdr */
     unsigned type, hdr;
     uint32_t length;
 };
@@ -189,7 +205,10 @@ static int read_fragment(tb_wal_reader *r, uint64_t pos, struct frag *f, int *pa
 static int check_order(tb_wal_reader *r, const struct frag *f, uint64_t pos, int *in_record)
 {
     switch (f->type) {
-    case T_FULL: case T_RFULL: case T_FIRST: case T_RFIRST:
+    case T_FULL:
+    case T_RFULL:
+    case T_FIRST:
+    case T_RFIRST:
         if (*in_record)
             return tb_error_set(TB_EVERIFY, "WAL record starts inside another at offset %" PRIu64 " (%s)", pos,
                                 r->path);
@@ -198,7 +217,10 @@ static int check_order(tb_wal_reader *r, const struct frag *f, uint64_t pos, int
         r->rec_start = pos - r->done < HDR ? r->done : pos;
         *in_record = 1;
         return 0;
-    case T_MIDDLE: case T_RMIDDLE: case T_LAST: case T_RLAST:
+    case T_MIDDLE:
+    case T_RMIDDLE:
+    case T_LAST:
+    case T_RLAST:
         if (!*in_record)
             return tb_error_set(TB_EVERIFY, "WAL fragment without a start at offset %" PRIu64 " (%s)", pos, r->path);
         return 0;
@@ -227,8 +249,8 @@ int tb_wal_reader_next(tb_wal_reader *r, const unsigned char **rec, size_t *len)
             break;
         if (f.type == T_SETCOMPRESSION) {
             if (f.length < 1 || f.h[f.hdr] != 0)
-                return tb_error_set(TB_EVERIFY, "compressed WAL (type %u) is not supported, at offset %" PRIu64
-                                    " (%s)", f.length ? f.h[f.hdr] : 0, pos, r->path);
+                return tb_error_set(TB_EVERIFY, "compressed WAL (type %u) is not supported, at offset %" PRIu64 " (%s)",
+                                    f.length ? f.h[f.hdr] : 0, pos, r->path);
             pos += f.hdr + f.length;
             if (!in_record)
                 r->done = pos;

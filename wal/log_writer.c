@@ -18,7 +18,7 @@ enum { BLOCK = 32768, HDR = 7, T_FULL = 1, T_FIRST = 2, T_MIDDLE = 3, T_LAST = 4
 struct tb_wal_writer {
     int fd;
     char *path;
-    uint64_t size;          /* bytes written or buffered */
+    uint64_t size; /* bytes written or buffered */
     unsigned char *buf;
     size_t used;
 };

@@ -67,9 +67,9 @@ static int window_fn(void *arg, const char *segment, const struct tb_seg_record 
 struct held {
     char *xid;
     size_t xlen;
-    unsigned char *ops;   /* a WriteBatch: 12-byte header, then the section's entries */
+    unsigned char *ops; /* a WriteBatch: 12-byte header, then the section's entries */
     size_t len;
-    size_t base_len;      /* ops[0, base_len): header and the sections at or before the base */
+    size_t base_len; /* ops[0, base_len): header and the sections at or before the base */
 };
 
 struct cfmap {
@@ -195,12 +195,8 @@ static int rocks_put(struct applier *a, const struct tb_wb_entry *e, uint64_t se
     case TB_WB_PUT:
         rocksdb_writebatch_put_cf(a->wb, h, (const char *)e->key, e->klen, (const char *)e->value, e->vlen);
         break;
-    case TB_WB_DELETE:
-        rocksdb_writebatch_delete_cf(a->wb, h, (const char *)e->key, e->klen);
-        break;
-    case TB_WB_SINGLE_DELETE:
-        rocksdb_writebatch_singledelete_cf(a->wb, h, (const char *)e->key, e->klen);
-        break;
+    case TB_WB_DELETE: rocksdb_writebatch_delete_cf(a->wb, h, (const char *)e->key, e->klen); break;
+    case TB_WB_SINGLE_DELETE: rocksdb_writebatch_singledelete_cf(a->wb, h, (const char *)e->key, e->klen); break;
     case TB_WB_DELETE_RANGE:
         rocksdb_writebatch_delete_range_cf(a->wb, h, (const char *)e->key, e->klen, (const char *)e->value, e->vlen);
         break;
@@ -232,8 +228,10 @@ static int walfile_add_cf(struct applier *a, uint32_t id, const char *name)
     struct tb_rmf_cf_add *p;
     for (size_t i = 0; i < a->basev->ncf; i++)
         if (strcmp(a->basev->cfs[i].name, name) == 0)
-            return tb_error_set(TB_EVERIFY, "column family '%s' is id %u in the archive but %u in the base: not the "
-                                "same database", name, id, a->basev->cfs[i].id);
+            return tb_error_set(TB_EVERIFY,
+                                "column family '%s' is id %u in the archive but %u in the base: not the "
+                                "same database",
+                                name, id, a->basev->cfs[i].id);
     for (size_t i = 0; i < a->nadds; i++)
         if (a->adds[i].id == id)
             return 0;
@@ -259,13 +257,17 @@ static int walfile_put(struct applier *a, const struct tb_wb_entry *e, uint64_t 
     if (!c && !name)
         return tb_error_set(TB_EVERIFY, "the archive writes column family id %u, which cf.tsv does not name", e->cf);
     if (!c)
-        return tb_error_set(TB_EGAP, "column family '%s' (id %u) was created after the base, which lacks it; its "
+        return tb_error_set(TB_EGAP,
+                            "column family '%s' (id %u) was created after the base, which lacks it; its "
                             "first write to apply is at sequence %" PRIu64 ", which a WAL file cannot carry without "
                             "adding it to the base's MANIFEST (refused by --no-new-column-families): choose a target "
-                            "before it, or let it be added", name, e->cf, seq);
+                            "before it, or let it be added",
+                            name, e->cf, seq);
     if (name && strcmp(name, c->name) != 0)
-        return tb_error_set(TB_EVERIFY, "column family id %u is '%s' in the archive but '%s' in the base: not the "
-                            "same database", e->cf, name, c->name);
+        return tb_error_set(TB_EVERIFY,
+                            "column family id %u is '%s' in the archive but '%s' in the base: not the "
+                            "same database",
+                            e->cf, name, c->name);
     return tb_wb_builder_add(&a->wbb, e);
 }
 
@@ -450,8 +452,8 @@ static int rollback_held(struct applier *a, const unsigned char *xid, size_t xle
 
 /* The sections of hd after the base as one write-unprepared section under its xid: *n gets
  * how many ops it holds (none: nothing is written). */
-static int finish_sections(struct applier *a, const struct held *hd, const unsigned char *xid, size_t xlen,
-                           uint64_t at, int *n)
+static int finish_sections(struct applier *a, const struct held *hd, const unsigned char *xid, size_t xlen, uint64_t at,
+                           int *n)
 {
     struct tb_wb_iter it = { .rec = hd->ops, .p = hd->ops + hd->base_len, .end = hd->ops + hd->len };
     struct tb_wb_entry e;
@@ -566,12 +568,8 @@ static int apply_spb(struct applier *a, const struct tb_seg_record *r, int *unit
         if ((rc = tb_wb_seq_step(&sq, &e, &seq)) < 0)
             break;
         switch (e.kind) {
-        case TB_WB_LOG_DATA:
-            take_stamp(a, &e, units);
-            break;
-        case TB_WB_BEGIN_PREPARE:
-            section = it.p;
-            break;
+        case TB_WB_LOG_DATA: take_stamp(a, &e, units); break;
+        case TB_WB_BEGIN_PREPARE: section = it.p; break;
         case TB_WB_END_PREPARE:
             rc = spb_end_prepare(a, &it, &e, section, seq);
             section = NULL;
@@ -662,9 +660,9 @@ struct replay {
     const struct tb_replay_opts *o;
     struct tb_replay_result *res;
     enum tb_policy policy;
-    const char *base_wal;              /* where the base's own WAL is */
-    struct tb_pending *base_pending;   /* the transactions that WAL leaves prepared */
-    int gap_before_target;             /* a gap after the base lies before the target */
+    const char *base_wal; /* where the base's own WAL is */
+    struct tb_pending *base_pending; /* the transactions that WAL leaves prepared */
+    int gap_before_target; /* a gap after the base lies before the target */
 };
 
 static void applier_init(struct applier *a, const struct replay *r, const struct sink *sink)
@@ -1030,8 +1028,10 @@ static int check_writable(const char *db)
     char *why = NULL;
     int rc = tb_content_writable(db, &why);
     if (rc == 1)
-        rc = tb_error_set(TB_EIO, "cannot replay into the database: %s; --as-wal-file writes the batches as a WAL "
-                          "file that the server's own RocksDB applies when it opens the database", why);
+        rc = tb_error_set(TB_EIO,
+                          "cannot replay into the database: %s; --as-wal-file writes the batches as a WAL "
+                          "file that the server's own RocksDB applies when it opens the database",
+                          why);
     free(why);
     return rc < 0 ? rc : 0;
 }
@@ -1103,20 +1103,24 @@ static int replay_plan(struct replay *r)
     if (!w.have)
         return tb_error_set(TB_EGAP, "the WAL archive is empty (%s)", o->wal_dir);
     if (res->archive_first > res->base_seq + 1)
-        return tb_error_set(TB_EGAP, "the archive starts at sequence %" PRIu64 ", after the base's %" PRIu64
-                            ": sequences %" PRIu64 "..%" PRIu64 " are missing", res->archive_first, res->base_seq,
-                            res->base_seq + 1, res->archive_first - 1);
+        return tb_error_set(TB_EGAP,
+                            "the archive starts at sequence %" PRIu64 ", after the base's %" PRIu64
+                            ": sequences %" PRIu64 "..%" PRIu64 " are missing",
+                            res->archive_first, res->base_seq, res->base_seq + 1, res->archive_first - 1);
     if (o->target_seq && o->target_seq < res->base_seq)
         return tb_error_set(TB_EGAP, "target sequence %" PRIu64 " is before the base's %" PRIu64, o->target_seq,
                             res->base_seq);
     if (o->target_ns && res->base_ts && o->target_ns < res->base_ts)
-        return tb_error_set(TB_EGAP, "target time is before the base backup (which holds writes stamped up to %" PRId64
-                            " ns)", res->base_ts);
+        return tb_error_set(TB_EGAP,
+                            "target time is before the base backup (which holds writes stamped up to %" PRId64 " ns)",
+                            res->base_ts);
     r->gap_before_target = res->gap_to && res->gap_to > res->base_seq + 1 &&
-                           (!o->target_seq || res->gap_from <= o->target_seq);
+        (!o->target_seq || res->gap_from <= o->target_seq);
     if (r->gap_before_target && !o->dry_run)
-        return tb_error_set(TB_EGAP, "WAL gap in the archive: sequences %" PRIu64 "..%" PRIu64 " are missing, before "
-                            "the target", res->gap_from, res->gap_to - 1);
+        return tb_error_set(TB_EGAP,
+                            "WAL gap in the archive: sequences %" PRIu64 "..%" PRIu64 " are missing, before "
+                            "the target",
+                            res->gap_from, res->gap_to - 1);
     return 0;
 }
 

@@ -11,11 +11,11 @@
 
 struct tb_replay_opts {
     const char *wal_dir;
-    tb_keyring *keys;      /* an encrypted archive's keyring (NULL: plain), not owned */
+    tb_keyring *keys; /* an encrypted archive's keyring (NULL: plain), not owned */
     const char *db_path;
-    int64_t target_ns;     /* stop before the first batch stamped later (0: none) */
-    uint64_t target_seq;   /* stop after this sequence (0: none) */
-    int dry_run;           /* report the window, change nothing */
+    int64_t target_ns; /* stop before the first batch stamped later (0: none) */
+    uint64_t target_seq; /* stop after this sequence (0: none) */
+    int dry_run; /* report the window, change nothing */
     enum tb_policy policy; /* the base's writer's write policy; TB_POLICY_UNKNOWN: detected from its files */
     /* Write the batches to apply into one new WAL file in the base (its wal_dir) that the
      * server's own RocksDB replays when it opens it, instead of opening the base here. */
@@ -33,22 +33,22 @@ struct tb_replay_opts {
 };
 
 struct tb_replay_result {
-    uint64_t base_seq;             /* the DB's last sequence before */
+    uint64_t base_seq; /* the DB's last sequence before */
     uint64_t archive_first, archive_next;
     int64_t archive_first_ts, archive_last_ts;
-    int64_t base_ts;               /* stamp in effect at the base sequence (0: unknown) */
-    uint64_t reached_seq;          /* last sequence applied (base_seq when none) */
+    int64_t base_ts; /* stamp in effect at the base sequence (0: unknown) */
+    uint64_t reached_seq; /* last sequence applied (base_seq when none) */
     int64_t reached_ts;
     uint64_t batches, ops;
-    uint64_t db_seq;               /* the DB's last sequence after */
-    uint64_t gap_from, gap_to;     /* the first gap seen (gap_to == 0: none) */
+    uint64_t db_seq; /* the DB's last sequence after */
+    uint64_t gap_from, gap_to; /* the first gap seen (gap_to == 0: none) */
     /* as_wal_file: the file (written, or the one a dry run would write), its number, the
      * header sequences it spans [file_first_seq, file_next_seq), records and bytes. */
     char wal_file[4096];
     uint64_t file_number, file_first_seq, file_next_seq, file_records, file_bytes;
-    uint64_t manifest_number;      /* the new MANIFEST's number when CFs were added (0: none) */
-    uint64_t options_number;       /* and the new OPTIONS file's */
-    char added_cfs[1024];          /* their names, comma-separated */
+    uint64_t manifest_number; /* the new MANIFEST's number when CFs were added (0: none) */
+    uint64_t options_number; /* and the new OPTIONS file's */
+    char added_cfs[1024]; /* their names, comma-separated */
 };
 
 /* TB_EGAP when the archive does not reach back to base+1, a gap lies before the target, or

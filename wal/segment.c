@@ -63,10 +63,10 @@ static int decode_record(const unsigned char *h, const unsigned char *data, stru
 
 struct tb_seg_writer {
     char *dir, *partial;
-    tb_keyring *keys;   /* published segments are sealed for these (NULL: plain) */
+    tb_keyring *keys; /* published segments are sealed for these (NULL: plain) */
     int level;
-    int fd;             /* the partial segment, owned by the stack below */
-    tb_stream *z;       /* zstd writer -> counter -> fd: the records go in at the top */
+    int fd; /* the partial segment, owned by the stack below */
+    tb_stream *z; /* zstd writer -> counter -> fd: the records go in at the top */
     tb_stream *counted; /* the counter: compressed bytes written since the file was opened */
     uint64_t first_seq, next_seq, count, bytes; /* bytes: the file's size when it was opened */
     int64_t first_ts, last_ts;
@@ -113,8 +113,8 @@ static int recover_frame(tb_seg_writer *w, const char *buf, size_t len, int firs
     int rc = tb_stream_mem_reader(&m, buf, len);
     if (rc == 0 && (rc = tb_stream_zstd_reader(&rd.s, m)) < 0)
         tb_stream_free(m);
-    if (rc == 0 && first && ((rc = tb_stream_read_full(rd.s, magic, 8, &n)) < 0 || n != 8 ||
-                             memcmp(magic, SEG_MAGIC, 8) != 0))
+    if (rc == 0 && first &&
+        ((rc = tb_stream_read_full(rd.s, magic, 8, &n)) < 0 || n != 8 || memcmp(magic, SEG_MAGIC, 8) != 0))
         rc = TB_EVERIFY;
     while (rc == 0 && (rc = tb_seg_reader_next(&rd, &r)) == 1) {
         note_record(w, &r);
@@ -220,13 +220,22 @@ cleanup:
     return rc;
 }
 
-uint64_t tb_seg_writer_count(tb_seg_writer *w) { return w->count; }
-const struct tb_seg_record *tb_seg_writer_last(tb_seg_writer *w) { return &w->last; }
+uint64_t tb_seg_writer_count(tb_seg_writer *w)
+{
+    return w->count;
+}
+const struct tb_seg_record *tb_seg_writer_last(tb_seg_writer *w)
+{
+    return &w->last;
+}
 uint64_t tb_seg_writer_bytes(tb_seg_writer *w)
 {
     return w->bytes + (w->counted ? tb_stream_counter_bytes(w->counted) : 0);
 }
-int64_t tb_seg_writer_first_ts(tb_seg_writer *w) { return w->count ? w->first_ts : 0; }
+int64_t tb_seg_writer_first_ts(tb_seg_writer *w)
+{
+    return w->count ? w->first_ts : 0;
+}
 
 int tb_seg_writer_append(tb_seg_writer *w, const struct tb_seg_record *r)
 {
@@ -430,8 +439,7 @@ static int segment_bytes(tb_stream **out, const char *path, char **whole)
 /* The records' bytes from the segment's bytes f (owned; freed on failure): counted for
  * progress (may be NULL), opened with keys when sealed (an encrypted archive's segment is
  * recognised by its first bytes), decompressed. */
-static int segment_decoder(tb_stream **out, tb_stream *f, tb_keyring *keys, tb_progress_cb progress,
-                           void *progress_arg)
+static int segment_decoder(tb_stream **out, tb_stream *f, tb_keyring *keys, tb_progress_cb progress, void *progress_arg)
 {
     tb_stream *p = NULL;
     unsigned char magic[8];
@@ -559,7 +567,7 @@ static int seg_number(const char *s, uint64_t *v)
 static int seg_name(const char *name, uint64_t *first, uint64_t *next)
 {
     return strlen(name) == 49 && name[20] == '-' && strcmp(name + 41, ".wal.zst") == 0 && seg_number(name, first) &&
-           seg_number(name + 21, next) && *first <= *next;
+        seg_number(name + 21, next) && *first <= *next;
 }
 
 /* Describes a segment the index does not list by reading it through: every record's CRC,
@@ -734,12 +742,14 @@ static int index_order(struct tb_tsv *t, const struct tb_seg_info *s, const stru
     if (k && (dup = tb_seg_index_find(v, k, s->first_seq, s->name)) < k)
         return tb_tsv_error(t, "segment %s repeats line %d", s->name, lines[dup]);
     if (k && s->first_seq < v[k - 1].next_seq)
-        return tb_tsv_error(t, "segment %s starts at %" PRIu64 ", before line %d's segment ends (%" PRIu64
-                            "): lines out of order or overlapping", s->name, s->first_seq, lines[k - 1],
-                            v[k - 1].next_seq);
+        return tb_tsv_error(t,
+                            "segment %s starts at %" PRIu64 ", before line %d's segment ends (%" PRIu64
+                            "): lines out of order or overlapping",
+                            s->name, s->first_seq, lines[k - 1], v[k - 1].next_seq);
     if (!k && s->first_seq < from)
-        return tb_tsv_error(t, "segment %s starts at %" PRIu64 ", before the archive's start (line %d: from %"
-                            PRIu64 ")", s->name, s->first_seq, from_line, from);
+        return tb_tsv_error(t,
+                            "segment %s starts at %" PRIu64 ", before the archive's start (line %d: from %" PRIu64 ")",
+                            s->name, s->first_seq, from_line, from);
     return 0;
 }
 

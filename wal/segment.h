@@ -12,9 +12,9 @@
 #define TB_SEG_PARTIAL "current.wal.zst.partial"
 #define TB_SEG_INDEX "index.tsv"
 #define TB_SEG_INDEX_FROM "# from\t" /* + the first sequence left after expiry */
-#define TB_SEG_FLAG_STAMPED 1u   /* ts is a writer's TSv1 stamp (else the archiver's clock) */
+#define TB_SEG_FLAG_STAMPED 1u /* ts is a writer's TSv1 stamp (else the archiver's clock) */
 
-#define TB_SEG_FLAG_RESYNC 2u    /* continuity unknown before this record (archive start) */
+#define TB_SEG_FLAG_RESYNC 2u /* continuity unknown before this record (archive start) */
 /* Decoded as seq_per_batch (write-prepared/unprepared): the record's own sequences start at
  * its WriteBatch header's, and first_seq may be lower, covering sequences that writers
  * took without writing WAL since the record before (docs/wal-format.md). */
@@ -29,7 +29,7 @@ struct tb_seg_record {
     int64_t ts_ns;
     uint32_t flags;
     uint64_t log_number, end_offset; /* where the record ended in the source WAL */
-    const unsigned char *data;  /* the WriteBatch bytes (valid until the next read) */
+    const unsigned char *data; /* the WriteBatch bytes (valid until the next read) */
     size_t len;
 };
 

@@ -11,25 +11,25 @@
 #include "txndb.h"
 
 struct tb_wal_dump_opts {
-    int seqs;              /* number each op and scan each record (tb_record_scan) */
-    int count_only;        /* count the entries, keep none, number nothing */
+    int seqs; /* number each op and scan each record (tb_record_scan) */
+    int count_only; /* count the entries, keep none, number nothing */
     enum tb_policy policy; /* with seqs: how to decode; TB_POLICY_UNKNOWN: the first record that tells */
 };
 
 struct tb_wal_dump_entry {
     struct tb_wb_entry e;
-    uint64_t seq;          /* with seqs: the sequence the op takes (0 for markers) */
-    int prepared;          /* with seqs: a write-committed prepared op, numbered at its Commit */
+    uint64_t seq; /* with seqs: the sequence the op takes (0 for markers) */
+    int prepared; /* with seqs: a write-committed prepared op, numbered at its Commit */
 };
 
 struct tb_wal_dump_record {
-    uint64_t seq;          /* the header's sequence and count, the record's size and offset */
+    uint64_t seq; /* the header's sequence and count, the record's size and offset */
     uint32_t count;
     size_t len;
     uint64_t offset;
     const struct tb_wal_dump_entry *entries; /* NULL with count_only */
     size_t n;
-    int spb;               /* decoded as seq_per_batch (write-prepared/unprepared) */
+    int spb; /* decoded as seq_per_batch (write-prepared/unprepared) */
     struct tb_record_info info; /* with seqs: next_seq, unlogged, unknown_commit */
     /* A damaged entry: the entries before it are given, err is the error (its message
      * names the record's offset); the caller stops there. */

@@ -77,7 +77,8 @@ static int same_archive(const struct tb_seg_info *r, size_t nr, const char *dir,
     if (rc == 0 && *bad)
         rc = tb_error_set(TB_EIO,
                           "s3://%s/%s holds another WAL archive (its index names %s, which this archive does not "
-                          "have): pushing would replace its index; push this archive to a new prefix", bucket, prefix, bad);
+                          "have): pushing would replace its index; push this archive to a new prefix",
+                          bucket, prefix, bad);
     else if (rc == 0 && older_end && n && older_end != begins)
         rc = tb_error_set(TB_EIO,
                           "s3://%s/%s holds another WAL archive (it ends at sequence %" PRIu64 ", this one begins at "
@@ -334,7 +335,7 @@ int tb_wal_remote_drop(tb_s3 *s, const char *url, tb_keyring *keys, const char *
         for (size_t i = 0; rc == 0 && i < *ngone; i++) {
             free(key);
             rc = (key = key_of(prefix, (*gone)[i].name)) ? tb_s3_delete(s, bucket, key)
-                                                          : tb_error_set(TB_EIO, "out of memory");
+                                                         : tb_error_set(TB_EIO, "out of memory");
         }
     }
     free(now);

@@ -22,18 +22,18 @@
 enum { SCAN_MS = 5, RESCAN_MS = 500 };
 
 struct tb_wal_tap {
-    char *dir[2];              /* the WAL directory and its archive/ */
-    int ino;                   /* inotify descriptor, -1 without */
-    int wd[2];                 /* its watches, -1 when not (yet) watched */
-    int wake[2];               /* a pipe: stop */
+    char *dir[2]; /* the WAL directory and its archive/ */
+    int ino; /* inotify descriptor, -1 without */
+    int wd[2]; /* its watches, -1 when not (yet) watched */
+    int wake[2]; /* a pipe: stop */
     pthread_t thread;
     int running;
-    pthread_mutex_t mu;        /* guards what follows */
-    struct tb_tap_file *v;     /* by number */
+    pthread_mutex_t mu; /* guards what follows */
+    struct tb_tap_file *v; /* by number */
     size_t n, cap;
     uint64_t floor;
     uint64_t missed;
-    size_t max_held;           /* half the descriptors: the rest are the archiver's */
+    size_t max_held; /* half the descriptors: the rest are the archiver's */
 };
 
 static int log_number(const char *name, uint64_t *num)

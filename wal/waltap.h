@@ -14,8 +14,8 @@ typedef struct tb_wal_tap tb_wal_tap;
 
 struct tb_tap_file {
     uint64_t number;
-    int fd;          /* the tap's; valid until tb_wal_tap_release or tb_wal_tap_stop */
-    char *path;      /* where it was opened (it may be moved to archive/ or deleted since) */
+    int fd; /* the tap's; valid until tb_wal_tap_release or tb_wal_tap_stop */
+    char *path; /* where it was opened (it may be moved to archive/ or deleted since) */
 };
 
 /* Opens every WAL file in dir and dir/archive now, then keeps opening new ones (a thread)
