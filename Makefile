@@ -20,17 +20,22 @@ PKG_CFLAGS := $(ROCKS_CFLAGS) $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(ROCKS_LIBS) $(shell pkg-config --libs $(PKGS))
 OPT     ?= -O2
 SAN     ?=
+# The library by layer (docs/architecture.md): base below the RocksDB readers, the WAL
+# layer over them, the commands (libbackup/) on top; one include path each.
+LIB_DIRS := libbackup/base libbackup/rocks wal libbackup
+INCLUDES := $(addprefix -I,$(LIB_DIRS))
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -pthread \
-           -Ilibbackup -Iwal $(PKG_CFLAGS) $(SAN) -DVECTORS='"$(abspath tests/unit/vectors)"'
+           $(INCLUDES) $(PKG_CFLAGS) $(SAN) -DVECTORS='"$(abspath tests/unit/vectors)"'
 CXXFLAGS += -std=c++17 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -pthread \
-           -Ilibbackup -Iwal $(PKG_CFLAGS) $(SAN)
+           $(INCLUDES) $(PKG_CFLAGS) $(SAN)
 LDFLAGS += -pthread $(SAN)
 # libbackup may hold one small C++ file (what RocksDB's C API cannot do at all); the C++
 # fixtures link the same library, so every program links the C++ runtime.
 LDLIBS  += $(PKG_LIBS) -lstdc++ -lm
 
-LIB_SRC  := $(wildcard libbackup/*.c) $(wildcard wal/*.c)
-LIB_CXX  := $(wildcard libbackup/*.cc)
+LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+LIB_CXX  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.cc))
+LIB_HDR  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.h))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(patsubst %.cc,$(BUILD)/obj/%.o,$(LIB_CXX))
 LIB      := $(BUILD)/libthemisbackup.a
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/bin/%,$(wildcard tools/*.c))
@@ -46,7 +51,7 @@ ALIASES  := themisdb-backup:themis-backup themisdb-restore:themis-restore
 .PHONY: all check unit asan fuzz fuzz-build deps demo install clean bench
 all: $(TOOLS) $(FIXTURES) $(UNITS) $(FUZZ_UNITS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard libbackup/*.h) $(wildcard wal/*.h) $(wildcard tests/unit/*.h) $(wildcard tools/*.h) \
+$(BUILD)/obj/%.o: %.c $(LIB_HDR) $(wildcard tests/unit/*.h) $(wildcard tools/*.h) \
                   $(wildcard tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
@@ -54,7 +59,7 @@ $(BUILD)/obj/%.o: %.c $(wildcard libbackup/*.h) $(wildcard wal/*.h) $(wildcard t
 
 $(BUILD)/obj/tests/fuzz/driver.o: CFLAGS += -DFUZZ_CORPUS='"$(abspath tests/fuzz/corpus)"'
 
-$(BUILD)/obj/%.o: %.cc $(wildcard libbackup/*.h) $(wildcard wal/*.h)
+$(BUILD)/obj/%.o: %.cc $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	@echo "  CXX   $<"
 	@$(CXX) $(CXXFLAGS) -c -o $@ $<

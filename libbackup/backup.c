@@ -28,7 +28,7 @@
 #include <jansson.h>
 
 /* The content hash runs in its own thread over the checkpoint while the archive is written:
- * in a copy of its own, recovered under the writer's policy (libbackup/content.h). */
+ * in a copy of its own, recovered under the writer's policy (libbackup/rocks/content.h). */
 struct hash_job {
     const char *dir;
     char *scratch;

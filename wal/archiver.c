@@ -30,190 +30,6 @@
 #include <string.h>
 #include <time.h>
 
-static int spb(enum tb_policy p)
-{
-    return p == TB_POLICY_PREPARED || p == TB_POLICY_UNPREPARED;
-}
-
-/* ---- prepared sections waiting for Commit/Rollback ----------------------- */
-
-struct tb_pending {
-    size_t n, cap;
-    struct {
-        char *xid;
-        size_t len;
-        uint64_t count;
-    } * v;
-};
-
-struct tb_pending *tb_pending_new(void)
-{
-    return calloc(1, sizeof(struct tb_pending));
-}
-
-void tb_pending_free(struct tb_pending *p)
-{
-    if (!p)
-        return;
-    for (size_t i = 0; i < p->n; i++)
-        free(p->v[i].xid);
-    free(p->v);
-    free(p);
-}
-
-int tb_pending_add(struct tb_pending *p, const void *xid, size_t len, uint64_t count)
-{
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 16;
-        void *np = realloc(p->v, cap * sizeof *p->v);
-        if (!np)
-            return tb_error_set(TB_EIO, "out of memory");
-        p->v = np;
-        p->cap = cap;
-    }
-    if (!(p->v[p->n].xid = malloc(len ? len : 1)))
-        return tb_error_set(TB_EIO, "out of memory");
-    memcpy(p->v[p->n].xid, xid, len);
-    p->v[p->n].len = len;
-    p->v[p->n].count = count;
-    p->n++;
-    return 0;
-}
-
-int64_t tb_pending_take(struct tb_pending *p, const void *xid, size_t len)
-{
-    for (size_t i = 0; i < p->n; i++)
-        if (p->v[i].len == len && memcmp(p->v[i].xid, xid, len) == 0) {
-            int64_t c = (int64_t)p->v[i].count;
-            free(p->v[i].xid);
-            p->v[i] = p->v[--p->n];
-            return c;
-        }
-    return -1;
-}
-
-uint64_t tb_pending_min(const struct tb_pending *p, uint64_t dflt)
-{
-    for (size_t i = 0; i < p->n; i++)
-        if (p->v[i].count < dflt)
-            dflt = p->v[i].count;
-    return dflt;
-}
-
-/* Removes every entry of xid (write-unprepared transactions have several sections). */
-static void pending_drop(struct tb_pending *p, const void *xid, size_t len)
-{
-    while (tb_pending_take(p, xid, len) >= 0)
-        ;
-}
-
-int tb_pending_has(const struct tb_pending *p, const void *xid, size_t len)
-{
-    for (size_t i = 0; p && i < p->n; i++)
-        if (p->v[i].len == len && memcmp(p->v[i].xid, xid, len) == 0)
-            return 1;
-    return 0;
-}
-
-/* A TSv1 stamp in the record: its first and last. */
-static void note_stamp(struct tb_record_info *info, const struct tb_wb_entry *e)
-{
-    int64_t ns;
-    if (!tb_wb_stamp(e, &ns))
-        return;
-    if (!info->has_stamp)
-        info->first_stamp = ns;
-    info->has_stamp = 1;
-    info->last_stamp = ns;
-}
-
-/* What every policy notes of an entry: a stamp, and the column family a data op writes. */
-static int note_entry(struct tb_record_info *info, const struct tb_wb_entry *e, int (*cf_seen)(void *arg, uint32_t cf),
-                      void *arg)
-{
-    if (e->kind == TB_WB_LOG_DATA)
-        note_stamp(info, e);
-    else if (tb_wb_consumes_seq(e->kind) && cf_seen)
-        return cf_seen(arg, e->cf);
-    return 0;
-}
-
-/* seq_per_batch (write-prepared, write-unprepared): sub-batches take the sequences, a
- * Commit takes its own, so continuity never depends on the Prepare; pending only says
- * which transactions are open (for retention and the unknown-Commit warning). */
-static int scan_seq_per_batch(struct tb_pending *p, struct tb_wb_iter *it, struct tb_record_info *info,
-                              int (*cf_seen)(void *arg, uint32_t cf), void *arg)
-{
-    struct tb_wb_seq sq;
-    struct tb_wb_entry e;
-    int m, rc = 0;
-    tb_wb_seq_init(&sq, it->seq);
-    while (rc == 0 && (m = tb_wb_next(it, &e)) == 1) {
-        uint64_t seq;
-        if ((rc = tb_wb_seq_step(&sq, &e, &seq)) < 0 || (rc = note_entry(info, &e, cf_seen, arg)) < 0)
-            break;
-        if (e.kind == TB_WB_BEGIN_PREPARE && e.tag == 0x09)
-            rc = tb_error_set(TB_EVERIFY,
-                              "a WRITE_COMMITTED prepare (tag 0x09) in a write-prepared/unprepared log: "
-                              "wrong write policy (--write-policy)");
-        else if (e.kind == TB_WB_END_PREPARE && !tb_pending_has(p, e.key, e.klen))
-            rc = tb_pending_add(p, e.key, e.klen, 0);
-        if (e.kind == TB_WB_COMMIT && !tb_pending_has(p, e.key, e.klen))
-            info->unknown_commit = 1;
-        if (e.kind == TB_WB_COMMIT || e.kind == TB_WB_ROLLBACK)
-            pending_drop(p, e.key, e.klen);
-    }
-    if (rc == 0 && m < 0)
-        rc = m;
-    info->next_seq = tb_wb_seq_end(&sq);
-    info->unlogged = sq.unlogged;
-    tb_wb_seq_free(&sq);
-    return rc;
-}
-
-int tb_record_scan(struct tb_pending *p, enum tb_policy policy, const unsigned char *rec, size_t len,
-                   struct tb_record_info *info, int (*cf_seen)(void *arg, uint32_t cf), void *arg)
-{
-    struct tb_wb_iter it;
-    struct tb_wb_entry e;
-    uint64_t consumed = 0, prep = 0;
-    int in_prepare = 0, m, rc;
-    memset(info, 0, sizeof *info);
-    if ((rc = tb_wb_init(&it, rec, len)) < 0)
-        return rc;
-    info->seq = it.seq;
-    if (policy == TB_POLICY_PREPARED || policy == TB_POLICY_UNPREPARED)
-        return scan_seq_per_batch(p, &it, info, cf_seen, arg);
-    /* Write-committed: a prepared section's ops take their sequences at its Commit. */
-    while ((m = tb_wb_next(&it, &e)) == 1) {
-        int64_t c;
-        if ((rc = note_entry(info, &e, cf_seen, arg)) < 0)
-            return rc;
-        if (tb_wb_consumes_seq(e.kind) && in_prepare) {
-            prep++;
-        } else if (tb_wb_consumes_seq(e.kind)) {
-            consumed++;
-        } else if (e.kind == TB_WB_BEGIN_PREPARE) {
-            in_prepare = 1;
-            prep = 0;
-        } else if (e.kind == TB_WB_END_PREPARE) {
-            if ((rc = tb_pending_add(p, e.key, e.klen, prep)) < 0)
-                return rc;
-            in_prepare = 0;
-        } else if (e.kind == TB_WB_COMMIT || e.kind == TB_WB_ROLLBACK) {
-            c = tb_pending_take(p, e.key, e.klen);
-            if (e.kind == TB_WB_COMMIT && c < 0)
-                info->unknown_commit = 1;
-            else if (e.kind == TB_WB_COMMIT)
-                consumed += (uint64_t)c;
-        }
-    }
-    if (m < 0)
-        return m;
-    info->next_seq = it.seq + consumed;
-    return 0;
-}
-
 /* ---- the archiver -------------------------------------------------------- */
 
 struct tb_archiver {
@@ -256,7 +72,7 @@ static int save_state(tb_archiver *a)
                             a->log_number, a->offset, a->next_seq, a->have_next, a->last_stamp);
     /* Absent: write_committed (archives from before policies were known), or not known
      * yet when nothing was archived; so a write-committed archive's state stays as it was. */
-    if (spb(a->policy))
+    if (tb_policy_seq_per_batch(a->policy))
         len += (size_t)snprintf(buf + len, cap - len, "policy\t%s\nunlogged\t%" PRIu64 "\t%" PRIu64 "\n",
                                 tb_policy_name(a->policy), a->unlogged, a->rec_log);
     if (a->caught_up_ns)
@@ -583,7 +399,7 @@ static int learn_policy(tb_archiver *a, const unsigned char *rec, size_t len)
     int certain = tb_wb_policy_refine(&a->policy, &hint, rec, len);
     if (certain < 0)
         return certain;
-    if (a->policy == before && certain == 2 && spb(hint) != spb(a->policy))
+    if (a->policy == before && certain == 2 && tb_policy_seq_per_batch(hint) != tb_policy_seq_per_batch(a->policy))
         return tb_error_set(TB_EVERIFY,
                             "the WAL holds %s markers but this archive decodes it as %s (sequence %" PRIu64
                             "): the database's write policy changed or --write-policy is wrong; archive into a new "
@@ -619,18 +435,19 @@ static int catch_up_state(tb_archiver *a)
         struct tb_record_info info;
         if (!after_state(a, &r))
             continue;
-        if ((r.flags & TB_SEG_FLAG_SEQ_PER_BATCH) && !spb(a->policy))
+        if ((r.flags & TB_SEG_FLAG_SEQ_PER_BATCH) && !tb_policy_seq_per_batch(a->policy))
             a->policy = TB_POLICY_PREPARED;
         if ((rc = learn_policy(a, r.data, r.len)) < 0 ||
             (rc = tb_record_scan(a->pending, a->policy, r.data, r.len, &info, NULL, NULL)) < 0)
             break;
-        if (spb(a->policy) && !(r.flags & TB_SEG_FLAG_RESYNC) && info.seq - r.first_seq > a->unlogged)
+        if (tb_policy_seq_per_batch(a->policy) && !(r.flags & TB_SEG_FLAG_RESYNC) &&
+            info.seq - r.first_seq > a->unlogged)
             a->unlogged = info.seq - r.first_seq; /* a restart (see archive_record) */
-        if (spb(a->policy))
+        if (tb_policy_seq_per_batch(a->policy))
             spb_advance(a, r.first_seq, info.seq, &info, (r.flags & TB_SEG_FLAG_RESYNC) != 0);
         a->rec_log = r.log_number;
         a->next_seq = r.next_seq;
-        a->have_next = spb(a->policy) || !info.unknown_commit;
+        a->have_next = tb_policy_seq_per_batch(a->policy) || !info.unknown_commit;
         if (info.has_stamp)
             a->last_stamp = info.last_stamp;
         a->log_number = r.log_number;
@@ -710,7 +527,8 @@ static int take_policy(tb_archiver *a, enum tb_policy told)
     if (told == TB_POLICY_UNKNOWN)
         return 0;
     /* Prepared and unprepared decode alike; committed differs from both. */
-    if (!a->fresh && a->policy != TB_POLICY_UNKNOWN && spb(a->policy) != spb(told))
+    if (!a->fresh && a->policy != TB_POLICY_UNKNOWN &&
+        tb_policy_seq_per_batch(a->policy) != tb_policy_seq_per_batch(told))
         return tb_error_set(TB_EUSAGE,
                             "this archive was written for a %s database, not %s: archive into a new "
                             "--wal-directory",
@@ -793,84 +611,16 @@ enum tb_policy tb_archiver_policy(tb_archiver *a)
     return a->policy;
 }
 
-struct logfile {
-    uint64_t number;
-    char *path;
-    int fd; /* held by the tap, or -1 */
-    int listed; /* in the directory now (else only held: deleted since) */
-};
-
-
-static int cmp_log(const void *x, const void *y)
-{
-    const struct logfile *a = x, *b = y;
-    return a->number < b->number ? -1 : a->number > b->number;
-}
-
-static void logs_free(struct logfile *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i].path);
-    free(v);
-}
-
-/* The WAL files of the DB directory and its archive/, by number (a file moving between
- * them is listed once). */
-static int list_logs(const char *db, struct logfile **out, size_t *n)
-{
-    const char *subs[] = { "", "archive" };
-    struct logfile *v = NULL;
-    size_t cap = 0;
-    *n = 0;
-    for (int s = 0; s < 2; s++) {
-        char *dir = s ? tb_fs_join(db, subs[s]) : strdup(db);
-        DIR *d = dir ? opendir(dir) : NULL;
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            size_t l = strlen(e->d_name);
-            char *end;
-            uint64_t num;
-            int dup = 0;
-            if (l < 5 || strcmp(e->d_name + l - 4, ".log") != 0)
-                continue;
-            num = strtoull(e->d_name, &end, 10);
-            if (end != e->d_name + l - 4)
-                continue;
-            for (size_t i = 0; i < *n; i++)
-                dup |= v[i].number == num;
-            if (dup)
-                continue;
-            if (*n == cap) {
-                struct logfile *p = realloc(v, (cap = cap ? cap * 2 : 32) * sizeof *p);
-                if (!p)
-                    break;
-                v = p;
-            }
-            v[*n].number = num;
-            v[*n].fd = -1;
-            v[*n].listed = 1;
-            v[(*n)++].path = tb_fs_join(dir, e->d_name);
-        }
-        if (d)
-            closedir(d);
-        free(dir);
-    }
-    if (*n)
-        qsort(v, *n, sizeof *v, cmp_log);
-    *out = v;
-    return 0;
-}
-
 /* The WAL files listed, and those the tap holds (deleted or moved since, perhaps), each
  * with the tap's descriptor when it has one. */
-static int held_logs(tb_archiver *a, struct logfile **out, size_t *n)
+static int held_logs(tb_archiver *a, struct tb_wal_log **out, size_t *n)
 {
     struct tb_tap_file *tf = NULL;
     size_t ntf = 0, k;
-    int rc = list_logs(a->o.db_wal_dir ? a->o.db_wal_dir : a->o.db_path, out, n);
+    int rc = tb_wal_logs_list(a->o.db_wal_dir ? a->o.db_wal_dir : a->o.db_path, out, n);
     if (rc < 0 || !a->tap || (rc = tb_wal_tap_list(a->tap, &tf, &ntf)) < 0 || !ntf)
         return rc;
-    struct logfile *v = realloc(*out, (*n + ntf) * sizeof *v);
+    struct tb_wal_log *v = realloc(*out, (*n + ntf) * sizeof *v);
     if (!v) {
         tb_wal_tap_list_free(tf, ntf);
         return tb_error_set(TB_EIO, "out of memory");
@@ -889,7 +639,7 @@ static int held_logs(tb_archiver *a, struct logfile **out, size_t *n)
         v[k].fd = tf[i].fd;
     }
     tb_wal_tap_list_free(tf, ntf);
-    qsort(v, *n, sizeof *v, cmp_log);
+    qsort(v, *n, sizeof *v, tb_wal_log_cmp);
     return 0;
 }
 
@@ -934,11 +684,11 @@ static int record_continues(tb_archiver *a, const struct tb_record_info *info, u
     *first = info->seq;
     if (!a->have_next || info->seq == a->next_seq)
         return 0;
-    if (spb(a->policy) && info->seq > a->next_seq && jump <= a->unlogged) {
+    if (tb_policy_seq_per_batch(a->policy) && info->seq > a->next_seq && jump <= a->unlogged) {
         *first = a->next_seq; /* sequences taken without WAL: this record covers them */
         return 0;
     }
-    if (spb(a->policy) && info->seq > a->next_seq && jump == a->unlogged + 1 && log > a->rec_log) {
+    if (tb_policy_seq_per_batch(a->policy) && info->seq > a->next_seq && jump == a->unlogged + 1 && log > a->rec_log) {
         /* A restart: the write-prepared DB's open takes one sequence past what its WAL
          * recovered (write_prepared_txn_db.cc, Initialize), in a new WAL file; what the
          * old process still owed is void. */
@@ -968,9 +718,9 @@ static void record_flags(tb_archiver *a, const struct tb_record_info *info, stru
         sr->ts_ns = a->last_stamp ? a->last_stamp : tb_time_now_ns();
         sr->flags |= a->last_stamp ? TB_SEG_FLAG_STAMPED : 0;
     }
-    if (!a->have_next || (!spb(a->policy) && info->unknown_commit))
+    if (!a->have_next || (!tb_policy_seq_per_batch(a->policy) && info->unknown_commit))
         sr->flags |= TB_SEG_FLAG_RESYNC;
-    if (spb(a->policy))
+    if (tb_policy_seq_per_batch(a->policy))
         sr->flags |= TB_SEG_FLAG_SEQ_PER_BATCH;
 }
 
@@ -994,7 +744,8 @@ static int archive_record(tb_archiver *a, const unsigned char *rec, size_t len, 
         return rc;
     /* seq_per_batch: a Commit takes one sequence whatever it commits, so continuity holds
      * without its Prepare (replay refuses the Commit if it needs the data). */
-    if (!spb(a->policy) && info.unknown_commit && a->have_next && tb_seg_writer_count(a->seg) + 1 > 1)
+    if (!tb_policy_seq_per_batch(a->policy) && info.unknown_commit && a->have_next &&
+        tb_seg_writer_count(a->seg) + 1 > 1)
         return tb_error_set(TB_EGAP, "WAL gap: a Commit at sequence %" PRIu64 " whose Prepare is not in the archive",
                             info.seq);
     sr.next_seq = info.next_seq;
@@ -1003,11 +754,11 @@ static int archive_record(tb_archiver *a, const unsigned char *rec, size_t len, 
         return rc;
     if (tb_seg_writer_count(a->seg) == 1)
         a->seg_started = tb_time_now_ns();
-    if (spb(a->policy))
+    if (tb_policy_seq_per_batch(a->policy))
         spb_advance(a, sr.first_seq, info.seq, &info, !a->have_next);
     a->rec_log = log;
     /* After a Commit of an unseen Prepare the consumption is unknown: resync on the next. */
-    a->have_next = spb(a->policy) || !info.unknown_commit;
+    a->have_next = tb_policy_seq_per_batch(a->policy) || !info.unknown_commit;
     a->next_seq = info.next_seq;
     a->log_number = log;
     a->offset = end;
@@ -1017,10 +768,10 @@ static int archive_record(tb_archiver *a, const unsigned char *rec, size_t len, 
 /* A database's WAL numbers only grow, and the file the archive last read only grows: a
  * newest WAL older than that file, or that file shorter than what was read, is another
  * database (restored from a backup, say) whose WAL this archive must not skip over. */
-static int check_same_db(tb_archiver *a, const struct logfile *logs, size_t nlogs)
+static int check_same_db(tb_archiver *a, const struct tb_wal_log *logs, size_t nlogs)
 {
     struct stat st, held;
-    const struct logfile *newest = NULL;
+    const struct tb_wal_log *newest = NULL;
     if (!nlogs || !a->log_number)
         return 0;
     /* What the directory holds now; files only held open were deleted since. */
@@ -1061,7 +812,7 @@ int tb_archiver_skipped(tb_archiver *a, uint64_t *from, uint64_t *to)
 }
 
 /* Bytes of WAL after the archived position. */
-static uint64_t unread(tb_archiver *a, const struct logfile *logs, size_t nlogs)
+static uint64_t unread(tb_archiver *a, const struct tb_wal_log *logs, size_t nlogs)
 {
     uint64_t sum = 0;
     for (size_t i = 0; i < nlogs; i++) {
@@ -1077,12 +828,12 @@ static uint64_t unread(tb_archiver *a, const struct logfile *logs, size_t nlogs)
 
 void tb_archiver_lag(tb_archiver *a, int recount, uint64_t *bytes, int64_t *caught_up_ns, int *inotify)
 {
-    struct logfile *logs = NULL;
+    struct tb_wal_log *logs = NULL;
     size_t nlogs = 0;
     /* Counted now (within a long pass); right after a pass, its own count stands. */
     if (recount && held_logs(a, &logs, &nlogs) == 0)
         a->lag_bytes = unread(a, logs, nlogs);
-    logs_free(logs, nlogs);
+    tb_wal_logs_free(logs, nlogs);
     *bytes = a->lag_bytes;
     *caught_up_ns = a->caught_up_ns;
     *inotify = a->tap && tb_wal_tap_inotify(a->tap);
@@ -1139,7 +890,7 @@ static int start_at_rest(tb_archiver *a, uint64_t before)
 
 /* Archives the records of one WAL file from the archived position on; *gone: the file
  * was moved to archive/ or deleted since the listing (looked at again next poll). */
-static int poll_file(tb_archiver *a, const struct logfile *lf, uint64_t *n, int *gone)
+static int poll_file(tb_archiver *a, const struct tb_wal_log *lf, uint64_t *n, int *gone)
 {
     tb_wal_reader *r = NULL;
     const unsigned char *rec;
@@ -1193,7 +944,7 @@ static int poll_settle(tb_archiver *a, int rc)
 
 int tb_archiver_poll(tb_archiver *a, uint64_t *n)
 {
-    struct logfile *logs = NULL;
+    struct tb_wal_log *logs = NULL;
     size_t nlogs = 0;
     uint64_t dropped = a->dropped;
     int64_t started = tb_time_now_ns();
@@ -1211,7 +962,7 @@ int tb_archiver_poll(tb_archiver *a, uint64_t *n)
         a->caught_up_ns = started;
         a->lag_bytes = unread(a, logs, nlogs);
     }
-    logs_free(logs, nlogs);
+    tb_wal_logs_free(logs, nlogs);
     if (rc == 0 && at_rest && !a->have_next && tb_seg_writer_count(a->seg) == 0)
         rc = start_at_rest(a, at_rest);
     rc = poll_settle(a, rc);
@@ -1269,57 +1020,6 @@ int tb_archiver_rotate(tb_archiver *a, int force)
 
 /* ---- where a set of WAL files ends ---------------------------------------- */
 
-int tb_wal_files_end(const char *dir, enum tb_policy policy, uint64_t *next_seq, enum tb_policy *used)
-{
-    return tb_wal_files_scan(dir, policy, next_seq, used, NULL);
-}
-
-int tb_wal_files_scan(const char *dir, enum tb_policy policy, uint64_t *next_seq, enum tb_policy *used,
-                      struct tb_pending **pending)
-{
-    struct logfile *logs = NULL;
-    size_t nlogs = 0;
-    struct tb_pending *p = tb_pending_new();
-    int rc = p ? list_logs(dir, &logs, &nlogs) : tb_error_set(TB_EIO, "out of memory");
-    *next_seq = 0;
-    for (size_t i = 0; rc == 0 && i < nlogs; i++) {
-        tb_wal_reader *r = NULL;
-        const unsigned char *rec;
-        size_t len;
-        int more = 0;
-        /* A live database retires WAL files (deleted, or moved to archive/) while they are
-         * read; one gone since the listing holds nothing newer than the files after it. */
-        if ((rc = tb_wal_reader_open(&r, logs[i].path, logs[i].number, 0)) == TB_ENOENT) {
-            rc = 0;
-            tb_error_clear();
-            continue;
-        }
-        if (rc < 0)
-            break;
-        while (rc == 0 && (more = tb_wal_reader_next(r, &rec, &len)) == 1) {
-            struct tb_record_info info;
-            if ((rc = tb_wb_policy_refine(&policy, NULL, rec, len)) < 0)
-                break;
-            if ((rc = tb_record_scan(p, policy, rec, len, &info, NULL, NULL)) == 0 && info.next_seq > *next_seq)
-                *next_seq = info.next_seq;
-        }
-        if (rc == 0 && more < 0)
-            rc = more;
-        if (rc < 0)
-            rc = tb_error_wrap(rc, "%s", logs[i].path);
-        tb_wal_reader_free(r);
-    }
-    logs_free(logs, nlogs);
-    if (rc == 0 && pending) {
-        *pending = p;
-        p = NULL;
-    }
-    tb_pending_free(p);
-    if (used)
-        *used = policy;
-    return rc;
-}
-
 /* ---- retention ---------------------------------------------------------- */
 
 size_t tb_wal_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64_t base)
@@ -1352,7 +1052,7 @@ int tb_wal_archive_unneeded_prefix(const char *wal_dir, tb_keyring *keys, const 
                 if (e.kind == TB_WB_END_PREPARE)
                     rc = tb_pending_add(open_, e.key, e.klen, i);
                 else if (e.kind == TB_WB_COMMIT || e.kind == TB_WB_ROLLBACK)
-                    pending_drop(open_, e.key, e.klen); /* every section of a write-unprepared one */
+                    tb_pending_drop(open_, e.key, e.klen); /* every section of a write-unprepared one */
             }
         }
         if (rc == 0 && m < 0)

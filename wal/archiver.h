@@ -11,6 +11,7 @@
 #include "segment.h"
 #include "stream.h"
 #include "txndb.h"
+#include "walfiles.h"
 
 typedef struct tb_archiver tb_archiver;
 
@@ -85,39 +86,6 @@ struct tb_cf_name {
 int tb_cf_map_load(const char *wal_dir, struct tb_cf_name **out, size_t *n);
 void tb_cf_map_free(struct tb_cf_name *v, size_t n);
 
-/* Walks a record's entries for what the archive needs: the sequences it consumes (given
- * the prepared sections still pending), its first TSv1 stamp, the CF ids it writes. */
-struct tb_pending;
-struct tb_record_info {
-    uint64_t seq, next_seq;
-    int has_stamp;
-    int64_t first_stamp, last_stamp;
-    int unknown_commit; /* a Commit whose Prepare was not seen */
-    uint64_t unlogged; /* seq_per_batch: sequences its plain batches take later, without WAL */
-};
-struct tb_pending *tb_pending_new(void);
-void tb_pending_free(struct tb_pending *p);
-/* The set of open Prepares by xid, each with a value (the archiver's: the sequences the
- * Prepare will consume at its Commit). take removes xid and returns its value, -1 when
- * unknown; min is the smallest value, dflt when none is open. */
-int tb_pending_add(struct tb_pending *p, const void *xid, size_t len, uint64_t value);
-int64_t tb_pending_take(struct tb_pending *p, const void *xid, size_t len);
-/* Whether p holds the transaction named xid. */
-int tb_pending_has(const struct tb_pending *p, const void *xid, size_t len);
-uint64_t tb_pending_min(const struct tb_pending *p, uint64_t dflt);
-
-/* The first sequence after the last whole record of the WAL files in dir and dir/archive/
- * (0 when none), decoded under policy (TB_POLICY_UNKNOWN: as the records tell; *used gets
- * what was used, may be NULL). For a base whose content is exactly those files' records
- * (a checkpoint recovered from its WAL): its position in the WAL's numbering, which under
- * write-prepared/unprepared the reported last sequence is not (it lags commit markers;
- * docs/wal-notes.md). */
-int tb_wal_files_end(const char *dir, enum tb_policy policy, uint64_t *next_seq, enum tb_policy *used);
-/* The same, and (pending non-NULL) the transactions those files leave prepared: a Prepare
- * without its Commit or Rollback (free with tb_pending_free). */
-int tb_wal_files_scan(const char *dir, enum tb_policy policy, uint64_t *next_seq, enum tb_policy *used,
-                      struct tb_pending **pending);
-
 /* Retention: how many leading segments of the archive (segs, n, in order) no backup with
  * last sequence base or later needs: those wholly at or before base, except from the
  * first one holding a Prepare that they do not close (its Commit comes later). */
@@ -127,10 +95,5 @@ int tb_wal_archive_unneeded_prefix(const char *wal_dir, tb_keyring *keys, const 
 /* The segments wholly at or before base: the most the cut can take, and the only segments
  * tb_wal_archive_unneeded_prefix reads. */
 size_t tb_wal_archive_cut_bound(const struct tb_seg_info *segs, size_t n, uint64_t base);
-/* Updates p (prepares added, commits and rollbacks removed). cf_seen(arg, id) is called
- * for every column family id written, when not NULL. policy PREPARED or UNPREPARED decodes
- * seq_per_batch (tb_wb_seq); anything else as WRITE_COMMITTED (docs/wal-notes.md). */
-int tb_record_scan(struct tb_pending *p, enum tb_policy policy, const unsigned char *rec, size_t len,
-                   struct tb_record_info *info, int (*cf_seen)(void *arg, uint32_t cf), void *arg);
 
 #endif

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "txndb.h"
+#include "policy.h"
 
 enum tb_wb_kind {
     TB_WB_PUT,

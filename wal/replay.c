@@ -1064,7 +1064,7 @@ cleanup:
 /* ---- the phases ---- */
 
 /* Open base: where the base stands in the WAL's numbering, from its files, without writing
- * anything yet (libbackup/content.h: a read-only open cannot replay a write-prepared or
+ * anything yet (libbackup/rocks/content.h: a read-only open cannot replay a write-prepared or
  * write-unprepared WAL, and its last sequence would lag their commit markers). */
 static int replay_open_base(struct replay *r)
 {

@@ -133,7 +133,7 @@ last=$(awk -F'\t' '$1 == "STEP" { s = $3 } END { print s }' "$T/restart.out")
 is "$(themis-wal-archive --wal-directory "$T/w-restart" --check | sed 's/.*sequences \([0-9.]*\),.*/\1/')" "1..$last" \
     "--check: continuous through the restarts, to the writer's last sequence $last"
 
-# Merge operands decode (replaying them needs the merge operator: see libbackup/merge.c).
+# Merge operands decode (replaying them needs the merge operator: see libbackup/rocks/merge.c).
 themis-walmini --db "$T/db-merge" --policy prepared --merge > /dev/null
 same_as_ldb "$T/db-merge"; ok $? "with merges: our dump is ldb's"
 like "$(themis-wal-dump --seqs "$T"/db-merge/*.log)" "MERGE\\(0\\)@16 : 0x6D" "the prepared merge operand at the Prepare's sequence"
@@ -141,7 +141,7 @@ run themis-wal-archive --database-path "$T/db-merge" --wal-directory "$T/w-merge
 is "$rc" 0 "and archives${err:+: $err}"
 
 # Replaying merge operands needs ThemisDB's merge operators in the tools (helper B's
-# libbackup/merge.c, with its themis-mergewriter fixture): where they are, replay of a
+# libbackup/rocks/merge.c, with its themis-mergewriter fixture): where they are, replay of a
 # write-prepared log keeps a rolled-back prepared operand as RocksDB does (m = 1|ROLLED|2),
 # and a write-unprepared one rolls it back.
 if command -v themis-mergewriter >/dev/null; then

@@ -2,7 +2,7 @@
  * in a scratch snapshot: tables checked by their own checksums, the WAL recovered by a
  * TransactionDB open with the writer's policy, then a read-only open hashed. */
 #include "content.h"
-#include "archiver.h"
+#include "walfiles.h"
 #include "error.h"
 #include "merge.h"
 #include "fs.h"
