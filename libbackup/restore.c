@@ -4,6 +4,7 @@
 #include "content.h"
 #include "tar.h"
 #include "catalog.h"
+#include "config.h"
 #include "error.h"
 #include "fs.h"
 #include "rocks.h"
@@ -12,10 +13,12 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef RENAME_EXCHANGE
@@ -1035,4 +1038,46 @@ int tb_restore_pick(const char *root, int64_t t, const struct tb_restore_opts *w
     return tb_error_set(
         TB_EGAP, t == INT64_MAX ? "no %sbackup under %s" : "no %sbackup under %s was made before the target time",
         tried ? "good " : "", shown ? shown : root);
+}
+
+int tb_restore_target_map(struct tb_restore_target *out, const char *target, const char *config_file, int force,
+                          int64_t now)
+{
+    struct tb_config *cfg = NULL;
+    char *dir = NULL, stamp[32];
+    time_t t = (time_t)now;
+    int rc, mapped = 0, empty = 1;
+    memset(out, 0, sizeof *out);
+    if ((rc = tb_config_open(&cfg, config_file, 0)) == 0)
+        rc = tb_config_db_dir(target, tb_config_db_path(cfg), &dir, &mapped);
+    tb_config_free(cfg);
+    if (rc == 0 && mapped && strlen(dir) >= PATH_MAX)
+        rc = tb_error_set(TB_EUSAGE, "path too long (%s)", dir);
+    if (rc == 0 && !mapped && !(out->target = strdup(target)))
+        rc = tb_error_set(TB_EIO, "out of memory");
+    if (rc < 0 || !mapped) {
+        free(dir);
+        return rc;
+    }
+    out->target = dir;
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&t));
+    if (!(out->data_dir = strdup(target)) ||
+        (!force && asprintf(&out->keep_old, "%s.before-restore-%s", dir, stamp) < 0)) {
+        out->keep_old = NULL;
+        tb_restore_target_clear(out);
+        return tb_error_set(TB_EIO, "out of memory");
+    }
+    rc = tb_fs_is_empty_dir(dir, &empty);
+    out->had_old = rc == 0 && !empty && !force;
+    if (rc < 0)
+        tb_restore_target_clear(out);
+    return rc;
+}
+
+void tb_restore_target_clear(struct tb_restore_target *t)
+{
+    free(t->target);
+    free(t->data_dir);
+    free(t->keep_old);
+    memset(t, 0, sizeof *t);
 }

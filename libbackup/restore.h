@@ -41,6 +41,21 @@ int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out);
  * (*empty set), or force or keep_old allow replacing it. */
 int tb_restore_may_replace(const char *target, int force, const char *keep_old, int *empty);
 
+/* ThemisDB's upgrade guides restore into its data directory (/var/lib/themisdb/), which
+ * holds more than the database: the database goes into its rocksdb/ (the config's
+ * storage.rocksdb_path, config_file NULL: the default config), and nothing else there is
+ * touched. The database there is kept beside the new one as keep_old (named after now,
+ * seconds since the epoch), never removed, unless force says so. */
+struct tb_restore_target {
+    char *target; /* where the database goes */
+    char *data_dir; /* the directory given, when target is its rocksdb/ (else NULL) */
+    char *keep_old; /* where the database that was there goes (NULL: nowhere: refuse, or force) */
+    int had_old; /* target held a database, which keep_old will hold */
+};
+int tb_restore_target_map(struct tb_restore_target *out, const char *target, const char *config_file, int force,
+                          int64_t now);
+void tb_restore_target_clear(struct tb_restore_target *t);
+
 /* The one way a target is replaced (a restore's, a recovery's): puts stage at target, into
  * an empty or missing target by rename; over a non-empty one (force or keep_old) by
  * swapping the two (RENAME_EXCHANGE), then removing the old contents (force) or moving

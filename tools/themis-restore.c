@@ -138,62 +138,39 @@ static int recover(void)
     return rc;
 }
 
-/* ThemisDB's upgrade guides restore into its data directory (/var/lib/themisdb/), which
- * holds more than the database: the database goes into its rocksdb/ (the config's
- * storage.rocksdb_path), the way themis-wal-replay reads it, and nothing else there is
- * touched. Returns -1 to go on, else the exit status. */
-static char mapped_target[PATH_MAX], kept_old[PATH_MAX + 64];
-static const char *data_dir; /* the directory given, when target became its rocksdb/ */
-static int had_old; /* the mapped rocksdb/ held a database, kept aside as kept_old */
+/* ThemisDB's data directory given as --target: the database goes into its rocksdb/
+ * (tb_restore_target_map). Returns -1 to go on, else the exit status. */
+static struct tb_restore_target where;
 
 static int map_target(void)
 {
-    struct tb_config *cfg = NULL;
-    char *dir = NULL;
-    int rc, mapped = 0;
-    if ((rc = tb_config_open(&cfg, config_file, 0)) == 0)
-        rc = tb_config_db_dir(target, tb_config_db_path(cfg), &dir, &mapped);
-    tb_config_free(cfg);
-    if (rc == 0 && mapped && strlen(dir) >= sizeof mapped_target)
-        rc = tb_error_set(TB_EUSAGE, "path too long (%s)", dir);
-    if (rc == 0 && mapped) {
-        char stamp[32];
-        time_t now = time(NULL);
-        int empty = 1;
-        snprintf(mapped_target, sizeof mapped_target, "%s", dir);
-        data_dir = target;
-        target = mapped_target;
-        /* The guide restores over the database the server stopped on: that one is kept
-         * beside the new one, never removed (unless --force says so). */
-        strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&now));
-        snprintf(kept_old, sizeof kept_old, "%s.before-restore-%s", target, stamp);
-        rc = tb_fs_is_empty_dir(target, &empty);
-        had_old = rc == 0 && !empty && !force;
-    }
-    free(dir);
-    return rc < 0 ? tool_fail(&cli, rc) : -1;
+    int rc = tb_restore_target_map(&where, target, config_file, force, time(NULL));
+    if (rc < 0)
+        return tool_fail(&cli, rc);
+    target = where.target;
+    return -1;
 }
 
 /* Where a data directory's old database goes (NULL: nowhere, refuse or --force). */
 static const char *keep_old(void)
 {
-    return data_dir && !force ? kept_old : NULL;
+    return where.keep_old;
 }
 
 /* Said after a restore into a data directory, since it is not the directory the user
  * typed (a failure names the rocksdb/ path in its one line). */
 static void say_mapped(void)
 {
-    if (data_dir && had_old)
+    if (where.data_dir && where.had_old)
         fprintf(stderr,
                 "%s: note: %s is ThemisDB's data directory: restored the database into %s; the database "
                 "that was there is kept as %s; nothing else in it was changed\n",
-                cli.tool, data_dir, target, kept_old);
-    else if (data_dir)
+                cli.tool, where.data_dir, target, where.keep_old);
+    else if (where.data_dir)
         fprintf(stderr,
                 "%s: note: %s is ThemisDB's data directory: restored the database into %s; "
                 "nothing else in it was changed\n",
-                cli.tool, data_dir, target);
+                cli.tool, where.data_dir, target);
 }
 
 /* --target-time: recovery instead of a restore. */
@@ -347,7 +324,7 @@ int main(int argc, char **argv)
         return tool_usage(&cli, "unexpected argument");
     if ((status = tool_keys(&cli, &key_file, &pass_file, &keys)) >= 0)
         return status;
-    if (target_time || backup_root || wal_dir)
-        return main_recover();
-    return main_restore();
+    status = target_time || backup_root || wal_dir ? main_recover() : main_restore();
+    tb_restore_target_clear(&where);
+    return status;
 }

@@ -147,8 +147,8 @@ static void test_damaged(const char *good)
 {
     char *bad = path("bad"), *t = path("t2"), *marker = tb_fs_join(t, "old-file"), *archive = NULL;
     int empty = 1;
-    if (copy_tree(good, bad) < 0 || !(archive = archive_of(bad)) || damage(archive) < 0 ||
-        tb_fs_mkdir_p(t, 0755) < 0 || tb_fs_write_atomic(marker, "x", 1, 0644) < 0)
+    if (copy_tree(good, bad) < 0 || !(archive = archive_of(bad)) || damage(archive) < 0 || tb_fs_mkdir_p(t, 0755) < 0 ||
+        tb_fs_write_atomic(marker, "x", 1, 0644) < 0)
         diag("setup failed");
     is_int(restore(bad, NULL, 1, 1, 0), TB_EVERIFY, "a damaged archive fails verification (--quick)");
     diag("%s", tb_error_last());
@@ -224,6 +224,39 @@ static void test_pick(const char *db)
     free(picks);
 }
 
+/* A ThemisDB data directory as --target: the database goes into its rocksdb/, the one there
+ * is kept beside it (unless force); a plain directory stays what it is. */
+static void test_target_map(void)
+{
+    struct tb_restore_target t;
+    char *data = path("data"), *sub = path("data/rocksdb"), *plain = path("plain"), *f = path("data/rocksdb/CURRENT");
+    char want[512];
+    FILE *fp;
+    mkdir(data, 0755);
+    mkdir(sub, 0755);
+    mkdir(plain, 0755);
+    if ((fp = fopen(f, "w")))
+        fclose(fp);
+    is_int(tb_restore_target_map(&t, data, NULL, 0, 86400), 0, "a data directory maps");
+    is_str(t.target, sub, "the database goes into its rocksdb/");
+    is_str(t.data_dir, data, "the directory given is kept for the note");
+    snprintf(want, sizeof want, "%s.before-restore-19700102T000000Z", sub);
+    is_str(t.keep_old, want, "the database there is kept beside it, named after the time");
+    is_int(t.had_old, 1, "and it held one");
+    tb_restore_target_clear(&t);
+    is_int(tb_restore_target_map(&t, data, NULL, 1, 86400), 0, "with force");
+    ok(t.keep_old == NULL && t.had_old == 0, "force keeps nothing aside");
+    tb_restore_target_clear(&t);
+    is_int(tb_restore_target_map(&t, plain, NULL, 0, 86400), 0, "a plain directory");
+    ok(t.data_dir == NULL && t.keep_old == NULL, "is no data directory");
+    is_str(t.target, plain, "and is the target as given");
+    tb_restore_target_clear(&t);
+    free(data);
+    free(sub);
+    free(plain);
+    free(f);
+}
+
 int main(void)
 {
     char *db, *good;
@@ -239,6 +272,7 @@ int main(void)
     test_roundtrip(good);
     test_damaged(good);
     test_pick(db);
+    test_target_map();
     tb_fs_rm_rf(root);
     free(db);
     free(good);
