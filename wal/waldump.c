@@ -3,6 +3,7 @@
 #include "waldump.h"
 #include "error.h"
 #include "log_reader.h"
+#include "mem.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -61,14 +62,9 @@ int tb_wal_dump_torn(tb_wal_dump *d, uint64_t *offset)
 
 static int keep_entry(tb_wal_dump *d, const struct tb_wb_entry *e, uint64_t seq, int prepared)
 {
-    if (d->rec.n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 64;
-        struct tb_wal_dump_entry *p = realloc(d->v, cap * sizeof *p);
-        if (!p)
-            return tb_error_set(TB_EIO, "out of memory");
-        d->v = p;
-        d->cap = cap;
-    }
+    int rc = tb_grow(&d->v, &d->cap, d->rec.n, sizeof *d->v, 64);
+    if (rc < 0)
+        return rc;
     d->v[d->rec.n].e = *e;
     d->v[d->rec.n].seq = seq;
     d->v[d->rec.n++].prepared = prepared;

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "error.h"
 #include "fs.h"
+#include "mem.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,10 +18,8 @@ void tb_config_free(struct tb_config *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->n; i++) {
-        free(c->entries[i].key);
-        free(c->entries[i].value);
-    }
+    for (size_t i = 0; i < c->n; i++)
+        free(c->entries[i].key); /* and the value after it */
     free(c->entries);
     free(c->path);
     free(c);
@@ -28,18 +27,15 @@ void tb_config_free(struct tb_config *c)
 
 static int add_entry(struct tb_config *c, const char *key, const char *value)
 {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 32;
-        struct tb_config_entry *p = realloc(c->entries, cap * sizeof *p);
-        if (!p)
-            return tb_error_set(TB_EIO, "out of memory");
-        c->entries = p;
-        c->cap = cap;
-    }
-    c->entries[c->n].key = strdup(key);
-    c->entries[c->n].value = strdup(value);
-    if (!c->entries[c->n].key || !c->entries[c->n].value)
+    size_t kl = strlen(key) + 1, vl = strlen(value) + 1;
+    char *p;
+    int rc = tb_grow(&c->entries, &c->cap, c->n, sizeof *c->entries, 32);
+    if (rc < 0)
+        return rc;
+    if (!(p = malloc(kl + vl)))
         return tb_error_set(TB_EIO, "out of memory");
+    c->entries[c->n].key = memcpy(p, key, kl);
+    c->entries[c->n].value = memcpy(p + kl, value, vl);
     c->n++;
     return 0;
 }

@@ -12,7 +12,7 @@
 
 struct tb_config_entry {
     char *key; /* dotted path of mapping keys, e.g. "storage.rocksdb_path" */
-    char *value; /* scalar value */
+    char *value; /* scalar value: in key's allocation, after it (freeing key frees both) */
 };
 
 struct tb_config {

@@ -1,6 +1,7 @@
 /* manifest: the backup manifest, serialised with jansson. */
 #include "manifest.h"
 #include "error.h"
+#include "mem.h"
 #include "timefmt.h"
 
 #include <inttypes.h>
@@ -30,10 +31,8 @@ void tb_manifest_free(struct tb_manifest *m)
         free(m->files[i].stored_in);
     }
     free(m->parent_path);
-    for (size_t i = 0; i < m->ncf; i++)
-        free(m->cfs[i]);
     free(m->files);
-    free(m->cfs);
+    tb_free_strings(m->cfs, m->ncf);
     free(m->tool_version);
     free(m->created);
     free(m->source_path);
@@ -50,14 +49,9 @@ void tb_manifest_free(struct tb_manifest *m)
 int tb_manifest_add_file(struct tb_manifest *m, const char *name, uint64_t size, const char *sha256, unsigned mode)
 {
     struct tb_manifest_file *f;
-    if (m->nfiles == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 64;
-        struct tb_manifest_file *p = realloc(m->files, cap * sizeof *p);
-        if (!p)
-            return tb_error_set(TB_EIO, "out of memory");
-        m->files = p;
-        m->cap = cap;
-    }
+    int rc = tb_grow(&m->files, &m->cap, m->nfiles, sizeof *m->files, 64);
+    if (rc < 0)
+        return rc;
     f = &m->files[m->nfiles];
     if (!(f->name = strdup(name)))
         return tb_error_set(TB_EIO, "out of memory");

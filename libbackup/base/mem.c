@@ -1,7 +1,10 @@
-/* mem: keeps freed memtable blocks from staying in the process's resident set. */
+/* mem: keeps freed memtable blocks from staying in the process's resident set; grows and
+ * frees the library's arrays. */
 #include "mem.h"
+#include "error.h"
 
 #include <stdlib.h> /* defines __GLIBC__ where it is glibc */
+#include <string.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -21,4 +24,30 @@ void tb_mem_bound(void)
 #ifdef __GLIBC__
     mallopt(M_MMAP_THRESHOLD, TB_MMAP_THRESHOLD);
 #endif
+}
+
+int tb_grow(void *vp, size_t *cap, size_t n, size_t size, size_t first)
+{
+    void *v, *p;
+    size_t want;
+    if (n < *cap)
+        return 0;
+    want = *cap ? *cap * 2 : first;
+    /* vp is the address of a pointer to the element type: read and written as bytes, as
+     * any object pointer shares void *'s representation here (POSIX). */
+    memcpy(&v, vp, sizeof v);
+    if (!(p = realloc(v, want * size)))
+        return tb_error_set(TB_EIO, "out of memory");
+    memcpy(vp, &p, sizeof p);
+    *cap = want;
+    return 0;
+}
+
+void tb_free_strings(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
 }

@@ -20,6 +20,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "mem.h"
 #include "sigv4.h"
 #include "timefmt.h"
 
@@ -744,14 +745,9 @@ struct list_all {
 static int list_add(void *arg, const struct tb_s3_object *o)
 {
     struct list_all *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        struct tb_s3_object *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return tb_error_set(TB_EIO, "out of memory");
-        l->v = v;
-        l->cap = cap;
-    }
+    int rc = tb_grow(&l->v, &l->cap, l->n, sizeof *l->v, 64);
+    if (rc < 0)
+        return rc;
     l->v[l->n] = *o;
     if (!(l->v[l->n].key = strdup(o->key)))
         return tb_error_set(TB_EIO, "out of memory");
@@ -997,9 +993,7 @@ static void mp_free(struct multipart *m)
     free(m->slots);
     /* etags has cap entries (zeroed, filled as parts finish); parts launched but failed
      * or never joined may number beyond it. */
-    for (unsigned i = 0; i < m->cap; i++)
-        free(m->etags[i]);
-    free(m->etags);
+    tb_free_strings(m->etags, m->cap);
     free(m->enc_id);
 }
 
