@@ -14,6 +14,7 @@
 #include "fs.h"
 #include "progress.h"
 #include "repo.h"
+#include "walship.h"
 #include "s3opts.h"
 
 static const char *db_path, *wal_dir, *push_url, *progress_arg, *policy_arg, *db_wal_dir;
@@ -64,84 +65,16 @@ static const struct tb_cli cli = {
     opts,
 };
 
-/* --stdout: the archive is built in a private temporary directory; each segment, once
- * published there, goes to stdout as a tar member followed by the index and the CF map as
- * they are now, and is removed. `tar -x` of the stream, even of one cut short, gives an
- * archive that --check and themis-wal-replay accept. */
-struct tar_out {
-    tb_tar_writer *w;
-    const char *dir;
-};
-
-static int add_if_present(tb_tar_writer *w, const char *dir, const char *name)
+/* --push: what the pusher tells. Without --follow the end is near: its one error line says it all. */
+static void told(void *arg, const char *name, unsigned n, const char *err)
 {
-    char *path = tb_fs_join(dir, name);
-    char sha[65];
-    uint64_t size;
-    unsigned mode;
-    int rc = 0;
-    if (!path)
-        return tb_error_set(TB_EIO, "out of memory");
-    if (tb_fs_exists(path))
-        rc = tb_tar_add_file(w, name, path, &size, sha, &mode);
-    free(path);
-    return rc;
-}
-
-static int stream_segment(void *arg, const char *path, const struct tb_seg_info *s)
-{
-    struct tar_out *t = arg;
-    uint64_t size;
-    char sha[65];
-    unsigned mode;
-    int rc = tb_tar_add_file(t->w, s->name, path, &size, sha, &mode);
-    if (rc == 0 && strcmp(sha, s->sha256) != 0)
-        rc = tb_error_set(TB_EVERIFY, "segment %s changed while it was streamed", s->name);
-    if (rc == 0)
-        rc = add_if_present(t->w, t->dir, "index.tsv");
-    if (rc == 0)
-        rc = add_if_present(t->w, t->dir, "cf.tsv");
-    if (rc == 0)
-        unlink(path);
-    return rc;
-}
-
-/* --push: the local archive is the primary copy. A failed push does not stop archiving
- * (that could lose WAL); it is reported and caught up at the next closed segment, and at
- * the end, where a push still failing is the exit status. */
-struct pusher {
-    tb_repo *repo;
-    const char *dir, *url;
-    int behind;
-};
-
-static int push_catch_up(struct pusher *p)
-{
-    unsigned n = 0;
-    int rc = tb_repo_wal_catch_up(p->repo, p->dir, &n);
-    if (rc == 0 && verbose && n)
-        fprintf(stderr, "%s: pushed %u segment%s to %s\n", cli.tool, n, n == 1 ? "" : "s", p->url);
-    p->behind = rc < 0;
-    return rc;
-}
-
-static int push_segment(void *arg, const char *path, const struct tb_seg_info *s)
-{
-    struct pusher *p = arg;
-    int rc;
-    (void)path;
-    if (p->behind) {
-        rc = push_catch_up(p);
-    } else if ((rc = tb_repo_wal_push(p->repo, p->dir, s->name)) == 0 && verbose) {
-        fprintf(stderr, "%s: pushed %s to %s\n", cli.tool, s->name, p->url);
-    }
-    /* A push cut by our own stop signal is no failure: the catch-up at the end sends it.
-     * Without --follow the end is near: its one error line says it all. */
-    if (rc < 0 && !tb_interrupted && follow)
-        fprintf(stderr, "%s: push failed, retrying at the next segment: %s\n", cli.tool, tb_error_last());
-    if (rc < 0)
-        p->behind = 1;
-    return 0;
+    (void)arg;
+    if (err && follow)
+        fprintf(stderr, "%s: push failed, retrying at the next segment: %s\n", cli.tool, err);
+    else if (!err && verbose && name)
+        fprintf(stderr, "%s: pushed %s to %s\n", cli.tool, name, push_url);
+    else if (!err && verbose)
+        fprintf(stderr, "%s: pushed %u segment%s to %s\n", cli.tool, n, n == 1 ? "" : "s", push_url);
 }
 
 /* After each pass: the lag goes to --progress, and a growing backlog to stderr (the
@@ -258,7 +191,7 @@ static int run_check(tb_keyring *keys)
 
 /* --stdout: the archive in a private temporary directory (*tmp), its segments to a tar
  * stream on stdout. 1 when the directory cannot be made (said on stderr). */
-static int setup_stdout(struct tb_archiver_opts *o, struct tar_out *tar, char **tmp)
+static int setup_stdout(struct tb_archiver_opts *o, struct tb_ship_tar *tar, char **tmp)
 {
     tb_stream *out;
     int rc;
@@ -273,26 +206,26 @@ static int setup_stdout(struct tb_archiver_opts *o, struct tar_out *tar, char **
     if ((rc = tb_stream_fd(&out, 1, 0, "stdout")) < 0 || (rc = tb_tar_writer_live(&tar->w, out)) < 0)
         return rc;
     tar->dir = *tmp;
-    o->published = stream_segment;
+    o->published = tb_ship_tar;
     o->published_arg = tar;
     return 0;
 }
 
 /* --push: each closed segment is copied to push_url too. */
-static int setup_push(struct tb_archiver_opts *o, struct pusher *push, tb_keyring *keys)
+static int setup_push(struct tb_archiver_opts *o, struct tb_ship_push *push, tb_keyring *keys)
 {
     int rc = tool_repo_open(&push->repo, push_url, keys, NULL, NULL);
     if (rc == 0)
         rc = tb_repo_check(push->repo);
     push->dir = wal_dir;
-    push->url = push_url;
-    o->published = push_segment;
+    push->told = told;
+    o->published = tb_ship_push;
     o->published_arg = push;
     return rc;
 }
 
 /* Opens the archiver, follows the WAL (or one pass), and with --push catches up at the end. */
-static int archive(struct tb_archiver_opts *o, struct pusher *push)
+static int archive(struct tb_archiver_opts *o, struct tb_ship_push *push)
 {
     struct tb_archiver_loop loop = { once, interval_ms * 1000000LL, &stop_requested, after_pass, NULL };
     tb_archiver *a = NULL;
@@ -310,10 +243,10 @@ static int archive(struct tb_archiver_opts *o, struct pusher *push)
                 inotify ? "inotify" : "no inotify: the directories are listed every 5 ms");
     }
     /* What an earlier run archived but did not push (or a first push of an old archive). */
-    if (push_url && push_catch_up(push) < 0 && follow)
+    if (push_url && tb_ship_push_catch_up(push) < 0 && follow)
         fprintf(stderr, "%s: push failed, retrying at the next segment: %s\n", cli.tool, tb_error_last());
     rc = tb_archiver_run(a, &loop, &total);
-    if (rc == 0 && push->behind && push_catch_up(push) < 0)
+    if (rc == 0 && push->behind && tb_ship_push_catch_up(push) < 0)
         rc = tb_error_wrap(TB_EIO, "the local archive is complete, but the push to %s failed", push_url);
     tb_progress_finish(&prog);
     if (rc == 0 && verbose)
@@ -326,8 +259,8 @@ static int archive(struct tb_archiver_opts *o, struct pusher *push)
 
 int main(int argc, char **argv)
 {
-    struct pusher push = { 0 };
-    struct tar_out tar = { 0 };
+    struct tb_ship_push push = { 0 };
+    struct tb_ship_tar tar = { 0 };
     char *tmp = NULL;
     struct tb_archiver_opts o = { 0 };
     enum tb_progress_mode pmode;
