@@ -257,6 +257,9 @@ static int archive(struct tb_archiver_opts *o, struct tb_ship_push *push)
     return rc;
 }
 
+/* The keyring (--key-file, --passphrase-file); file scope, as the early exits leave it to exit. */
+static tb_keyring *keys;
+
 int main(int argc, char **argv)
 {
     struct tb_ship_push push = { 0 };
@@ -264,7 +267,6 @@ int main(int argc, char **argv)
     char *tmp = NULL;
     struct tb_archiver_opts o = { 0 };
     enum tb_progress_mode pmode;
-    tb_keyring *keys = NULL;
     int argi, rc, status;
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
@@ -319,5 +321,8 @@ out:
         tb_fs_rm_rf(tmp);
         free(tmp);
     }
-    return rc < 0 ? tool_fail(&cli, rc) : 0;
+    status = rc < 0 ? tool_fail(&cli, rc) : 0;
+    tb_keyring_free(keys);
+    keys = NULL;
+    return status;
 }

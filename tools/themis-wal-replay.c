@@ -158,6 +158,9 @@ static void print_result(const struct tb_replay_result *r, int64_t target_ns)
                 cli.tool, fmt(r->archive_last_ts, t2, sizeof t2), r->archive_next - 1);
 }
 
+/* The keyring (--key-file, --passphrase-file); file scope, as the early exits leave it to exit. */
+static tb_keyring *keys;
+
 int main(int argc, char **argv)
 {
     struct tb_replay_opts o = { 0 };
@@ -166,7 +169,6 @@ int main(int argc, char **argv)
     enum tb_progress_mode pmode;
     char *sub = NULL;
     tb_repo *repo = NULL;
-    tb_keyring *keys = NULL;
     int argi, rc, status;
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
@@ -201,6 +203,8 @@ int main(int argc, char **argv)
     tb_repo_free(repo); /* (a downloaded archive is removed) */
     if (dry_run && (rc == 0 || rc == TB_EGAP))
         print_window(&r, rc);
+    tb_keyring_free(keys);
+    keys = NULL;
     if (rc < 0)
         return tool_fail(&cli, rc);
     if (!dry_run)
