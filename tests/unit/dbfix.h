@@ -32,9 +32,10 @@ static inline void dbfix_nop(void *s)
     (void)s;
 }
 
-/* A database of three tables: 3 x 200 writes ("kR-III" = "value"), each 200 flushed; its last
- * sequence is 600. reverse: ordered by the comparator only the test knows. 0 or -1. */
-static inline int dbfix_make_db(const char *dir, int reverse)
+/* A database of 3 x 200 writes ("kR-III" = "value"), each 200 flushed into a table but the
+ * last with last_in_wal (then left in the WAL); its last sequence is 600. reverse: ordered
+ * by the comparator only the test knows. 0 or -1. */
+static inline int dbfix_make_db_wal(const char *dir, int reverse, int last_in_wal)
 {
     rocksdb_options_t *o = rocksdb_options_create();
     rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
@@ -51,7 +52,7 @@ static inline int dbfix_make_db(const char *dir, int reverse)
             snprintf(k, sizeof k, "k%d-%03d", r, i);
             rocksdb_put(db, wo, k, strlen(k), "value", 5, &err);
         }
-        if (!err)
+        if (!err && !(last_in_wal && r == 2))
             rocksdb_flush(db, fo, &err);
     }
     if (db)
@@ -65,6 +66,12 @@ static inline int dbfix_make_db(const char *dir, int reverse)
     rocksdb_writeoptions_destroy(wo);
     rocksdb_flushoptions_destroy(fo);
     return err ? -1 : 0;
+}
+
+/* A database of three tables (dbfix_make_db_wal, every write flushed). */
+static inline int dbfix_make_db(const char *dir, int reverse)
+{
+    return dbfix_make_db_wal(dir, reverse, 0);
 }
 
 /* A db_paths database (tables in two directories besides its own), the last writes left

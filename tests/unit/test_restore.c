@@ -2,6 +2,7 @@
  * refused, and the target left as it was; a non-empty target refused without --force;
  * the base a recovery would pick (tb_restore_pick) and the reasons it skips the others. */
 #include "tap.h"
+#include "dbfix.h"
 #include "backup.h"
 #include "error.h"
 #include "fs.h"
@@ -22,35 +23,6 @@ static char root[256];
 static char *path(const char *name)
 {
     return tb_fs_join(root, name);
-}
-
-/* 3 x 200 writes, the first two flushed into tables, the last left in the WAL. */
-static int make_db(const char *dir)
-{
-    rocksdb_options_t *o = rocksdb_options_create();
-    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-    char *err = NULL, k[32];
-    rocksdb_t *db;
-    rocksdb_options_set_create_if_missing(o, 1);
-    db = rocksdb_open(o, dir, &err);
-    for (int r = 0; db && !err && r < 3; r++) {
-        for (int i = 0; i < 200 && !err; i++) {
-            snprintf(k, sizeof k, "k%d-%03d", r, i);
-            rocksdb_put(db, wo, k, strlen(k), "value", 5, &err);
-        }
-        if (!err && r < 2)
-            rocksdb_flush(db, fo, &err);
-    }
-    if (db)
-        rocksdb_close(db);
-    if (err)
-        diag("make_db: %s", err);
-    free(err);
-    rocksdb_options_destroy(o);
-    rocksdb_writeoptions_destroy(wo);
-    rocksdb_flushoptions_destroy(fo);
-    return err ? -1 : 0;
 }
 
 static int backup(const char *db, const char *dir, struct tb_manifest **m)
@@ -266,7 +238,7 @@ int main(void)
         return 1;
     db = path("db");
     good = path("good");
-    ok(make_db(db) == 0, "a database of 600 writes");
+    ok(dbfix_make_db_wal(db, 0, 1) == 0, "a database of 600 writes, the last 200 in its WAL");
     rc = backup(db, good, NULL);
     is_int(rc, 0, "backed up%s%s", rc ? ": " : "", rc ? tb_error_last() : "");
     test_roundtrip(good);
