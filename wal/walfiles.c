@@ -5,6 +5,7 @@
 #include "error.h"
 #include "fs.h"
 #include "log_reader.h"
+#include "mem.h"
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -29,14 +30,9 @@ void tb_pending_free(struct tb_pending *p)
 
 int tb_pending_add(struct tb_pending *p, const void *xid, size_t len, uint64_t count)
 {
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 16;
-        void *np = realloc(p->v, cap * sizeof *p->v);
-        if (!np)
-            return tb_error_set(TB_EIO, "out of memory");
-        p->v = np;
-        p->cap = cap;
-    }
+    int rc = tb_grow(&p->v, &p->cap, p->n, sizeof *p->v, 16);
+    if (rc < 0)
+        return rc;
     if (!(p->v[p->n].xid = malloc(len ? len : 1)))
         return tb_error_set(TB_EIO, "out of memory");
     memcpy(p->v[p->n].xid, xid, len);
