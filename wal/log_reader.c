@@ -11,6 +11,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum {
@@ -28,13 +30,19 @@ enum {
     T_RLAST = 8,
     T_SETCOMPRESSION = 9,
     CHUNK_BLOCKS = 64, /* 2 MiB reads */
+    MAP_BLOCKS = 512, /* 16 MiB windows mapped */
 };
 
 struct tb_wal_reader {
     int fd;
     char *path;
     uint64_t log_number;
-    unsigned char *buf; /* blocks [buf_off, buf_off + buf_len) of the file */
+    unsigned char *buf; /* blocks [buf_off, buf_off + buf_len) of the file, read */
+    const unsigned char *win; /* the same blocks where the reader looks: buf or the map */
+    size_t map_limit; /* with tb_wal_reader_open_mapped: the file's size at open, which is mapped */
+    const unsigned char *map; /* a window of it: [map_off, map_off + map_len) */
+    uint64_t map_off;
+    size_t map_len;
     uint64_t buf_off;
     size_t buf_len;
     uint64_t pos; /* next fragment's file offset */
@@ -78,6 +86,43 @@ int tb_wal_reader_open(tb_wal_reader **out, const char *path, uint64_t log_numbe
     return 0;
 }
 
+int tb_wal_reader_open_mapped(tb_wal_reader **out, const char *path, uint64_t log_number)
+{
+    struct stat st;
+    int rc = tb_wal_reader_open(out, path, log_number, 0);
+    if (rc == 0 && fstat((*out)->fd, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size <= SIZE_MAX)
+        (*out)->map_limit = (size_t)st.st_size;
+    return rc;
+}
+
+/* Maps the window of the file holding [off, off + len) (a fragment never crosses a block);
+ * 0 when it cannot, and the caller reads instead. */
+static int map_window(tb_wal_reader *r, uint64_t off, size_t len)
+{
+    uint64_t start = off - off % ((uint64_t)BLOCK * MAP_BLOCKS);
+    size_t n = (size_t)BLOCK * MAP_BLOCKS;
+    void *p;
+    if (off + len > r->map_limit)
+        return 0;
+    if (r->map && off >= r->map_off && off + len <= r->map_off + r->map_len)
+        return 1;
+    if (r->map)
+        munmap((void *)r->map, r->map_len);
+    r->map = NULL;
+    if (n > r->map_limit - start)
+        n = r->map_limit - start;
+    p = mmap(NULL, n, PROT_READ, MAP_PRIVATE, r->fd, (off_t)start);
+    if (p == MAP_FAILED) {
+        r->map_limit = 0; /* read from here on */
+        return 0;
+    }
+    madvise(p, n, MADV_SEQUENTIAL | MADV_WILLNEED);
+    r->map = p;
+    r->map_off = start;
+    r->map_len = n;
+    return 1;
+}
+
 int tb_wal_reader_open_fd(tb_wal_reader **out, int fd, const char *path, uint64_t log_number, uint64_t offset)
 {
     tb_wal_reader *r;
@@ -100,6 +145,8 @@ void tb_wal_reader_free(tb_wal_reader *r)
         return;
     if (r->fd >= 0)
         close(r->fd);
+    if (r->map)
+        munmap((void *)r->map, r->map_len);
     free(r->buf);
     free(r->rec);
     free(r->path);
@@ -122,7 +169,11 @@ int tb_wal_reader_torn(tb_wal_reader *r)
 /* Makes [off, off + len) available in buf; returns how much of it the file has. */
 static int fill(tb_wal_reader *r, uint64_t off, size_t len, size_t *have)
 {
-    if (off < r->buf_off || off + len > r->buf_off + r->buf_len) {
+    if (map_window(r, off, len)) {
+        r->win = r->map;
+        r->buf_off = r->map_off;
+        r->buf_len = r->map_len;
+    } else if (off < r->buf_off || off + len > r->buf_off + r->buf_len || r->win != r->buf) {
         uint64_t start = off - off % BLOCK;
         size_t got = 0;
         while (got < (size_t)BLOCK * CHUNK_BLOCKS) {
@@ -135,6 +186,7 @@ static int fill(tb_wal_reader *r, uint64_t off, size_t len, size_t *have)
                 break;
             got += (size_t)n;
         }
+        r->win = r->buf;
         r->buf_off = start;
         r->buf_len = got;
     }
@@ -178,7 +230,7 @@ static int read_fragment(tb_wal_reader *r, uint64_t pos, struct frag *f, int *pa
         *partial = have > 0;
         return 0;
     }
-    f->h = r->buf + (pos - r->buf_off);
+    f->h = r->win + (pos - r->buf_off);
     f->length = tb_get_le16(f->h + 4);
     f->type = f->h[6];
     if (f->type == T_ZERO && f->length == 0)
@@ -193,7 +245,7 @@ static int read_fragment(tb_wal_reader *r, uint64_t pos, struct frag *f, int *pa
         *partial = 1;
         return 0;
     }
-    f->h = r->buf + (pos - r->buf_off);
+    f->h = r->win + (pos - r->buf_off);
     if (tb_crc32c_unmask(tb_get_le32(f->h)) != tb_crc32c(0, f->h + 6, f->hdr - 6 + f->length))
         return tb_error_set(TB_EVERIFY, "WAL checksum mismatch at offset %" PRIu64 " (%s)", pos, r->path);
     if (f->hdr == RHDR && tb_get_le32(f->h + 7) != (uint32_t)r->log_number)

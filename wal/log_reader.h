@@ -11,6 +11,10 @@ typedef struct tb_wal_reader tb_wal_reader;
 /* Opens path to read records from offset (0, or an offset tb_wal_reader_offset gave).
  * log_number is the file's number (from its name), checked in recyclable records. */
 int tb_wal_reader_open(tb_wal_reader **out, const char *path, uint64_t log_number, uint64_t offset);
+/* The same from offset 0, the file mapped as it is now instead of read (no copy: for
+ * reading closed files, as themis-wal-dump does); what the file gains later is read. A
+ * file truncated below its size at open while mapped raises SIGBUS in the reader. */
+int tb_wal_reader_open_mapped(tb_wal_reader **out, const char *path, uint64_t log_number);
 /* The same on an open file (duplicated; the caller keeps fd), e.g. one held while the writer
  * may delete it; path only names it in messages. Also reads a MANIFEST (same framing). */
 int tb_wal_reader_open_fd(tb_wal_reader **out, int fd, const char *path, uint64_t log_number, uint64_t offset);

@@ -51,7 +51,7 @@ int tb_wal_dump_open(tb_wal_dump *d, const char *path)
     free(d->path);
     if (!(d->path = strdup(path)))
         return tb_error_set(TB_EIO, "out of memory");
-    return tb_wal_reader_open(&d->r, path, number, 0);
+    return tb_wal_reader_open_mapped(&d->r, path, number);
 }
 
 int tb_wal_dump_torn(tb_wal_dump *d, uint64_t *offset)

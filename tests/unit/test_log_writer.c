@@ -150,6 +150,70 @@ static void test_rocksdb_replays(void)
     rocksdb_options_destroy(o);
 }
 
+/* Big records of a pattern by number, each 70000 bytes (three blocks). */
+static int write_big(const char *path, size_t from, size_t to, int append)
+{
+    tb_wal_writer *w = NULL;
+    unsigned char *p = malloc(70000);
+    int rc = append ? tb_wal_writer_append(&w, path) : tb_wal_writer_open(&w, path);
+    for (size_t r = from; rc == 0 && r < to; r++) {
+        for (size_t i = 0; i < 70000; i++)
+            p[i] = pattern(r, i);
+        rc = tb_wal_writer_add(w, p, 70000);
+    }
+    free(p);
+    if (rc == 0)
+        return tb_wal_writer_close(w);
+    tb_wal_writer_free(w);
+    return rc;
+}
+
+static size_t big_records_read(tb_wal_reader *r, size_t from)
+{
+    const unsigned char *rec;
+    size_t len, got = from;
+    int good = 1;
+    while (good && tb_wal_reader_next(r, &rec, &len) == 1) {
+        good = len == 70000;
+        for (size_t i = 0; good && i < len; i++)
+            good = rec[i] == pattern(got, i);
+        got += good;
+    }
+    return got;
+}
+
+/* The mapped reader (themis-wal-dump's) reads what the plain one reads: across its 16 MiB
+ * windows, and past the size the file had when opened (read, not mapped, from there). */
+static void test_mapped(void)
+{
+    char path[256];
+    tb_wal_reader *r = NULL;
+    snprintf(path, sizeof path, "%s/000003.log", dir);
+    ok(write_big(path, 0, 300, 0) == 0, "300 records of 70000 bytes written (20 MiB: two map windows)");
+    ok(tb_wal_reader_open_mapped(&r, path, 3) == 0, "opens mapped");
+    ok(big_records_read(r, 0) == 300, "every record reads back whole through the map windows");
+    ok(!tb_wal_reader_torn(r), "and the end is clean");
+    ok(write_big(path, 300, 340, 1) == 0, "40 more appended after the reader reached the end");
+    ok(big_records_read(r, 300) == 340, "the reader goes on into what the file gained (read, not mapped)");
+    tb_wal_reader_free(r);
+    ok(tb_wal_reader_open_mapped(&r, path, 3) == 0 && big_records_read(r, 0) == 340,
+       "reopened mapped: all 340 records, the last ones in a window cut at the file's end");
+    tb_wal_reader_free(r);
+    snprintf(path, sizeof path, "%s/000001.log", dir);
+    ok(tb_wal_reader_open_mapped(&r, path, 1) == 0, "the small file opens mapped");
+    {
+        const unsigned char *rec;
+        size_t len, got = 0;
+        int good = 1;
+        while (good && tb_wal_reader_next(r, &rec, &len) == 1)
+            good = len == sizes[got] && (len == 0 || rec[len - 1] == pattern(got, len - 1)) && ++got;
+        ok(good && got == NSIZES, "its records read back as the plain reader reads them (%zu)", got);
+    }
+    tb_wal_reader_free(r);
+    snprintf(path, sizeof path, "%s/000009.log", dir);
+    ok(tb_wal_reader_open_mapped(&r, path, 9) == TB_ENOENT, "a missing file is TB_ENOENT");
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -157,6 +221,7 @@ int main(void)
         return 1;
     }
     test_format();
+    test_mapped();
     test_rocksdb_replays();
     tb_fs_rm_rf(dir);
     return done_testing();
