@@ -16,20 +16,17 @@ static const char *db_path, *progress_arg, *db_wal_dir, *db_paths_arg, *policy_a
 static int verbose, readonly;
 
 static const struct tb_option opts[] = {
-    { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "the RocksDB directory to hash (required)" },
-    { "db-wal-dir", 0, TB_OPT_STRING, &db_wal_dir, "DIR",
-      "the database's WAL directory (RocksDB wal_dir), when not --database-path" },
-    { "db-paths", 0, TB_OPT_STRING, &db_paths_arg, "DIR,DIR",
-      "the database's table directories (RocksDB db_paths, in order), when not all in --database-path" },
+    TOOL_DATABASE_PATH_OPTION(db_path, "the RocksDB directory to hash (required)"),
+    TOOL_DB_DIRS_OPTIONS(db_wal_dir, db_paths_arg,
+                         "the database's WAL directory (RocksDB wal_dir), when not --database-path",
+                         "the database's table directories (RocksDB db_paths, in order), when not all in "
+                         "--database-path"),
     { "read-only", 0, TB_OPT_FLAG, &readonly, NULL,
       "accepted for older scripts: the hash is always taken on a snapshot from files, live or stopped" },
-    { "write-policy", 0, TB_OPT_STRING, &policy_arg, "POLICY",
-      "the writer's transaction write policy: write_committed, write_prepared or write_unprepared (default: "
-      "detected)" },
-    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json",
-      "show the bytes of keys and values hashed on stderr (a line, or JSON lines)" },
-    { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "also print each column family's key count" },
-    { NULL, 0, 0, NULL, NULL, NULL },
+    TOOL_WRITE_POLICY_OPTION(policy_arg, "the writer's transaction write policy:", "detected"),
+    TOOL_PROGRESS_OPTION(progress_arg, "the bytes of keys and values hashed"),
+    TOOL_VERBOSE_OPTION(verbose, "also print each column family's key count"),
+    TOOL_OPTIONS_END,
 };
 
 static const struct tb_cli cli = {

@@ -25,17 +25,15 @@ static tb_keyring *keys;
 static int64_t now;
 
 static const struct tb_option opts[] = {
-    { "backup-root", 0, TB_OPT_STRING, &root, "DIR",
-      "the directory holding the backups (one per subdirectory), or s3://BUCKET/PREFIX" },
-    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR",
-      "also remove the WAL segments no kept backup needs (a directory or s3://BUCKET/PREFIX)" },
+    TOOL_BACKUP_ROOT_OPTION(root, "the directory holding the backups (one per subdirectory), or s3://BUCKET/PREFIX"),
+    TOOL_WAL_DIRECTORY_OPTION(wal_dir,
+                              "also remove the WAL segments no kept backup needs (a directory or s3://BUCKET/PREFIX)"),
     { "keep-days", 0, TB_OPT_INT, &keep_days, "N", "keep every backup made in the last N days (required)" },
     { "keep-min", 0, TB_OPT_INT, &keep_min, "N", "keep at least the newest N backups, whatever their age (default 3)" },
     { "dry-run", 'n', TB_OPT_FLAG, &dry_run, NULL, "print what would be removed, remove nothing" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
-    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json",
-      "show the bytes downloaded and verified on stderr (a line, or JSON lines)" },
-    { NULL, 0, 0, NULL, NULL, NULL },
+    TOOL_PROGRESS_OPTION(progress_arg, "the bytes downloaded and verified"),
+    TOOL_OPTIONS_END,
 };
 
 static const struct tb_cli cli = {

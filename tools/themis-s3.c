@@ -25,10 +25,9 @@ static const struct tb_option opts[] = {
     { "retries", 0, TB_OPT_INT, &s3o.retries, "N", "retries of a failed request (default 5)" },
     { "ca-bundle", 0, TB_OPT_STRING, &s3o.ca_bundle, "FILE",
       "CA certificates for HTTPS (default $AWS_CA_BUNDLE, else the system's)" },
-    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json",
-      "with put, get and sync: show the bytes transferred on stderr (a line, or JSON lines)" },
-    { "verbose", 'v', TB_OPT_FLAG, &s3o.verbose, NULL, "report retries on stderr" },
-    { NULL, 0, 0, NULL, NULL, NULL },
+    TOOL_PROGRESS_OPTION_WHEN(progress_arg, "with put, get and sync: ", "the bytes transferred"),
+    TOOL_VERBOSE_OPTION(s3o.verbose, "report retries on stderr"),
+    TOOL_OPTIONS_END,
 };
 
 static const struct tb_cli cli = {

@@ -27,10 +27,11 @@ static struct tb_strlist key_file, pass_file;
 static int encrypt;
 
 static const struct tb_option opts[] = {
-    { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "the RocksDB directory (default " TB_THEMIS_DB_PATH ")" },
-    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR", "the WAL archive (created if missing)" },
-    { "db-wal-dir", 0, TB_OPT_STRING, &db_wal_dir, "DIR",
-      "where the database keeps its WAL files (RocksDB wal_dir), when not --database-path" },
+    TOOL_DATABASE_PATH_OPTION(db_path, "the RocksDB directory (default " TB_THEMIS_DB_PATH ")"),
+    TOOL_WAL_DIRECTORY_OPTION(wal_dir, "the WAL archive (created if missing)"),
+    TOOL_DB_WAL_DIR_OPTION(db_wal_dir,
+                           "where the database keeps its WAL files (RocksDB wal_dir), when not "
+                           "--database-path"),
     { "once", 0, TB_OPT_FLAG, &once, NULL, "archive everything new, close the segment, exit" },
     { "follow", 0, TB_OPT_FLAG, &follow, NULL, "keep following the WAL until SIGINT/SIGTERM" },
     { "interval", 0, TB_OPT_INT, &interval_ms, "MS", "with --follow: poll every MS milliseconds (default 200)" },
@@ -38,24 +39,20 @@ static const struct tb_option opts[] = {
     { "warn-lag", 0, TB_OPT_INT, &warn_lag, "N",
       "with --follow: say so on stderr when N bytes of WAL wait to be archived, again at each doubling (default 64M)" },
     { "segment-seconds", 0, TB_OPT_INT, &segment_seconds, "S", "close a segment after S seconds (default 300)" },
-    { "compress-level", 0, TB_OPT_INT, &level, "N", "zstd level of segments (default 3)" },
+    TOOL_COMPRESS_LEVEL_OPTION(level, " of segments"),
     { "stdout", 0, TB_OPT_FLAG, &to_stdout, NULL,
       "instead of an archive directory: write each closed segment, index.tsv and cf.tsv to stdout as a tar stream" },
     { "push", 0, TB_OPT_STRING, &push_url, "s3://BUCKET/PREFIX",
       "with --wal-directory: also copy each closed segment, then index.tsv and cf.tsv, there (AWS_* variables)" },
-    { "write-policy", 0, TB_OPT_STRING, &policy_arg, "POLICY",
-      "the writer's write_committed, write_prepared or write_unprepared (default: what the archive recorded, else "
-      "what the WAL's first telling record shows)" },
+    TOOL_WRITE_POLICY_OPTION(policy_arg, "the writer's",
+                             "what the archive recorded, else what the WAL's first telling record shows"),
     { "check", 0, TB_OPT_FLAG, &check, NULL,
       "verify the archive (checksums, continuity, index, cf.tsv, state.tsv) without the database" },
-    { "encrypt", 0, TB_OPT_FLAG, &encrypt, NULL,
-      "seal each closed segment (AES-256-GCM) for --key-file and/or --passphrase-file" },
-    TOOL_KEY_OPTIONS(key_file, pass_file),
-    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json",
-      "show the bytes of WAL read on stderr (a line, or JSON lines)" },
+    TOOL_SEAL_OPTIONS(encrypt, key_file, pass_file, "seal each closed segment"),
+    TOOL_PROGRESS_OPTION(progress_arg, "the bytes of WAL read"),
     TOOL_PRIORITY_OPTIONS(prio_nice, prio_io),
-    { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "print what was archived on stderr" },
-    { NULL, 0, 0, NULL, NULL, NULL },
+    TOOL_VERBOSE_OPTION(verbose, "print what was archived on stderr"),
+    TOOL_OPTIONS_END,
 };
 
 static const struct tb_cli cli = {

@@ -18,10 +18,9 @@ static const struct tb_option opts[] = {
       "also print the sequence each op takes (OP(cf)@SEQ; @P: a write-committed prepared op, numbered at its Commit) "
       "and after each record NEXT(N), the first sequence after it, and UNLOGGED(N), the sequences its plain batches "
       "take later without WAL" },
-    { "write-policy", 0, TB_OPT_STRING, &policy_arg, "POLICY",
-      "with --seqs: decode as write_committed, write_prepared or write_unprepared (default: the first record that "
-      "tells; write_committed before)" },
-    { NULL, 0, 0, NULL, NULL, NULL },
+    TOOL_WRITE_POLICY_OPTION(policy_arg, "with --seqs: decode as",
+                             "the first record that tells; write_committed before"),
+    TOOL_OPTIONS_END,
 };
 
 static const struct tb_cli cli = {

@@ -19,34 +19,30 @@ static int dry_run, as_wal_file, no_new_cfs;
 static struct tb_strlist key_file, pass_file;
 
 static const struct tb_option opts[] = {
-    { "wal-directory", 0, TB_OPT_STRING, &wal_dir, "DIR",
-      "the WAL archive (or s3://BUCKET/PREFIX: downloaded to $TMPDIR first)" },
-    { "database-path", 0, TB_OPT_STRING, &db_path, "DIR",
-      "the restored database to bring forward (ThemisDB's data directory: its rocksdb/; default: the config's "
-      "storage.rocksdb_path)" },
-    { "config-file", 0, TB_OPT_STRING, &config_file, "PATH",
-      "ThemisDB config naming storage.rocksdb_path (default " TB_THEMIS_CONFIG ", else " TB_THEMIS_CONFIG_OLD
-      " beside it)" },
+    TOOL_WAL_DIRECTORY_OPTION(wal_dir, "the WAL archive (or s3://BUCKET/PREFIX: downloaded to $TMPDIR first)"),
+    TOOL_DATABASE_PATH_OPTION(
+        db_path,
+        "the restored database to bring forward (ThemisDB's data directory: its rocksdb/; default: the config's "
+        "storage.rocksdb_path)"),
+    TOOL_CONFIG_FILE_OPTION(config_file, " naming storage.rocksdb_path"),
     { "target-time", 0, TB_OPT_STRING, &target_time, "TIME", "stop before the first write stamped later (RFC 3339)" },
     { "target-seq", 0, TB_OPT_INT, &target_seq, "N", "stop after sequence number N" },
     { "as-wal-file", 0, TB_OPT_FLAG, &as_wal_file, NULL,
       "do not open the database: write the batches up to the target as one new WAL file into it, which the "
       "server's own RocksDB replays when it opens it" },
-    { "db-wal-dir", 0, TB_OPT_STRING, &wal_file_dir, "DIR",
-      "with --as-wal-file: where the database keeps its WAL files (RocksDB wal_dir, as the server's config "
-      "sets it), when not --database-path: the file goes there" },
+    TOOL_DB_WAL_DIR_OPTION(wal_file_dir,
+                           "with --as-wal-file: where the database keeps its WAL files (RocksDB "
+                           "wal_dir, as the server's config sets it), when not --database-path: the "
+                           "file goes there"),
     { "no-new-column-families", 0, TB_OPT_FLAG, &no_new_cfs, NULL,
       "with --as-wal-file: refuse (exit 4) a write to a column family created after the base instead of adding "
       "it to the base's MANIFEST" },
-    { "write-policy", 0, TB_OPT_STRING, &policy_arg, "POLICY",
-      "the base's writer's transaction write policy: write_committed, write_prepared or write_unprepared "
-      "(default: detected)" },
+    TOOL_WRITE_POLICY_OPTION(policy_arg, "the base's writer's transaction write policy:", "detected"),
     { "dry-run", 0, TB_OPT_FLAG, &dry_run, NULL,
       "print the recoverable window (and, with --as-wal-file, the file it would write) and change nothing" },
     TOOL_KEY_OPTIONS(key_file, pass_file),
-    { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json",
-      "show the bytes of the archive applied on stderr (a line, or JSON lines)" },
-    { NULL, 0, 0, NULL, NULL, NULL },
+    TOOL_PROGRESS_OPTION(progress_arg, "the bytes of the archive applied"),
+    TOOL_OPTIONS_END,
 };
 
 static const struct tb_cli cli = {

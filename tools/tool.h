@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "crypt.h"
 #include "error.h"
 #include "mem.h"
@@ -96,14 +97,75 @@ static inline void tool_catch_signals(void)
             "read at most this many MiB per second (or bytes with a suffix: 512k, 50M)" \
     }
 
+/* The options several tools take, declared once so that each has the same name, letter,
+ * kind and argument everywhere; a tool's help text says only what is its own. */
+
+/* -v, --verbose; help: what it prints. */
+#define TOOL_VERBOSE_OPTION(var, help)                  \
+    {                                                   \
+        "verbose", 'v', TB_OPT_FLAG, &(var), NULL, help \
+    }
+
+/* The entry that ends every option table. */
+#define TOOL_OPTIONS_END             \
+    {                                \
+        NULL, 0, 0, NULL, NULL, NULL \
+    }
+
+/* --progress[=json] (tb_progress_parse): "show WHAT on stderr"; when: "" or the cases it
+ * applies to ("with put: "). */
+#define TOOL_PROGRESS_OPTION_WHEN(var, when, what)                                                              \
+    {                                                                                                           \
+        "progress", 0, TB_OPT_OPTSTRING, &(var), "json", when "show " what " on stderr (a line, or JSON lines)" \
+    }
+#define TOOL_PROGRESS_OPTION(var, what) TOOL_PROGRESS_OPTION_WHEN(var, "", what)
+
+/* --write-policy (tb_policy_parse): lead: what the policy is for; dflt: what holds without it. */
+#define TOOL_WRITE_POLICY_OPTION(var, lead, dflt)                                           \
+    {                                                                                       \
+        "write-policy", 0, TB_OPT_STRING, &(var), "POLICY",                                 \
+            lead " write_committed, write_prepared or write_unprepared (default: " dflt ")" \
+    }
+
+/* --config-file: ThemisDB's config (tb_config_locate); what: what the tool reads in it ("" or
+ * " naming ..."). */
+#define TOOL_CONFIG_FILE_OPTION(var, what)                                                                    \
+    {                                                                                                         \
+        "config-file", 0, TB_OPT_STRING, &(var), "PATH",                                                      \
+            "ThemisDB config" what " (default " TB_THEMIS_CONFIG ", else " TB_THEMIS_CONFIG_OLD " beside it)" \
+    }
+
+/* Where things are: a RocksDB directory (--database-path) and its WAL files when elsewhere
+ * (--db-wal-dir: RocksDB's wal_dir), a WAL archive (--wal-directory), a directory of backups
+ * (--backup-root); help: what the tool does with it. */
+#define TOOL_DIR_OPTION(name, var, help)            \
+    {                                               \
+        name, 0, TB_OPT_STRING, &(var), "DIR", help \
+    }
+#define TOOL_DATABASE_PATH_OPTION(var, help) TOOL_DIR_OPTION("database-path", var, help)
+#define TOOL_DB_WAL_DIR_OPTION(var, help) TOOL_DIR_OPTION("db-wal-dir", var, help)
+#define TOOL_WAL_DIRECTORY_OPTION(var, help) TOOL_DIR_OPTION("wal-directory", var, help)
+#define TOOL_BACKUP_ROOT_OPTION(var, help) TOOL_DIR_OPTION("backup-root", var, help)
+
+/* --db-wal-dir and --db-paths (RocksDB db_paths: the table directories, in order): the
+ * whole of a database that is not all in --database-path. */
+#define TOOL_DB_DIRS_OPTIONS(wal_dir, paths, wal_help, paths_help)    \
+    TOOL_DB_WAL_DIR_OPTION(wal_dir, wal_help),                        \
+    {                                                                 \
+        "db-paths", 0, TB_OPT_STRING, &(paths), "DIR,DIR", paths_help \
+    }
+
+/* --compress-level: zstd's level; of: "" or what is compressed (" of segments"). */
+#define TOOL_COMPRESS_LEVEL_OPTION(var, of)                                          \
+    {                                                                                \
+        "compress-level", 0, TB_OPT_INT, &(var), "N", "zstd level" of " (default 3)" \
+    }
+
 /* The end of a long-running tool's option table: --nice, --io-nice, --rate-limit, -v
  * (its help says what it prints) and the terminator. */
-#define TOOL_RUN_OPTIONS(nice, io, rate, verbose, verbose_help)          \
-    TOOL_PRIORITY_OPTIONS(nice, io), TOOL_RATE_OPTION(rate),             \
-        { "verbose", 'v', TB_OPT_FLAG, &(verbose), NULL, verbose_help }, \
-    {                                                                    \
-        NULL, 0, 0, NULL, NULL, NULL                                     \
-    }
+#define TOOL_RUN_OPTIONS(nice, io, rate, verbose, verbose_help)                                          \
+    TOOL_PRIORITY_OPTIONS(nice, io), TOOL_RATE_OPTION(rate), TOOL_VERBOSE_OPTION(verbose, verbose_help), \
+        TOOL_OPTIONS_END
 
 /* *bytes: the --rate-limit given (0 when none). Returns -1 to go on, else the exit status. */
 static inline int tool_rate_limit(const struct tb_cli *cli, const char *rate, uint64_t *bytes)
@@ -163,6 +225,11 @@ static inline void tool_skipped(void *arg, const char *dir, const char *why)
         "passphrase-file", 0, TB_OPT_LIST, &(passfile), "FILE",                                      \
             "passphrase of encrypted data: the file's first line (scrypt; repeatable)"               \
     }
+
+/* --encrypt with the keys it seals for: what: what is sealed ("encrypt the backup"). */
+#define TOOL_SEAL_OPTIONS(encrypt, keyfile, passfile, what)                                                         \
+    { "encrypt", 0, TB_OPT_FLAG, &(encrypt), NULL, what " (AES-256-GCM) for --key-file and/or --passphrase-file" }, \
+        TOOL_KEY_OPTIONS(keyfile, passfile)
 
 /* A keyring of every key file and passphrase file given; *out is NULL when none is.
  * Reading, any of them opens the data; writing seals it for all of them. Returns -1 to go
