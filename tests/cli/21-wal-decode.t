@@ -45,4 +45,16 @@ like "$err" "incomplete record at offset [0-9]+" "and is reported as the end for
 is "$(printf '%s\n' "$out" | wc -l)" "$(( $(themis-wal-dump "$first" | wc -l) - 1 ))" "every complete record before it is read"
 run themis-wal-dump "$T/missing.log"
 is "$rc" 1 "a missing file exits 1"
+
+# Files are read through a map: a fault on it (SIGBUS: a file cut shorter while read) is
+# one line and exit 1. The signal is sent while the tool waits in the open of a FIFO.
+mkfifo "$T/000099.log"
+themis-wal-dump --count "$T/000099.log" > /dev/null 2> "$T/bus.err" &
+pid=$!
+wait_for 10 grep -q wait_for_partner "/proc/$pid/wchan"
+ok $? "themis-wal-dump waits in the open of a FIFO"
+kill -BUS "$pid"
+wait "$pid"
+is "$?" 1 "SIGBUS exits 1"
+is "$(cat "$T/bus.err")" "themis-wal-dump: a WAL file shrank while it was read" "with one line saying why"
 done_testing
