@@ -136,8 +136,82 @@ policies_section() {
     done
 }
 declare -A P_SAME
+
+# A database not ours: Debian's db_bench (fillrandom, LZ4, what it leaves in its WAL left
+# there): backup, restore and full verify against the same references as above. Then
+# hundreds of small tables (256 KiB memtables and files, no compaction): peak RSS.
+# BENCH_ONLY=dbbench runs this section alone.
+BENCH_DBBENCH_NUM=${BENCH_DBBENCH_NUM:-2000000}
+BENCH_SMALL_NUM=${BENCH_SMALL_NUM:-300000}
+if [ "${BENCH_SMOKE:-0}" = 1 ]; then BENCH_DBBENCH_NUM=20000 BENCH_SMALL_NUM=20000; fi
+dbbench_section() {
+    local k label
+    echo "generating a db_bench database of $BENCH_DBBENCH_NUM keys..." >&2
+    db_bench --benchmarks=fillrandom --db="$W/dbb" --num="$BENCH_DBBENCH_NUM" --value_size=400 \
+        --compression_type=lz4 > /dev/null 2>&1
+    local bytes; bytes=$(du -sb "$W/dbb" | cut -f1)
+    cat "$W"/dbb/* > /dev/null
+    cp -al "$W/dbb" "$W/dbbl"
+    PREP="rm -rf '$W/dbk'"
+    timed dbackup "themis-backup --database-path '$W/dbb' --backup-directory '$W/dbk' --compress"
+    PREP="rm -rf '$W/dck' '$W/dref.tar.zst'"
+    timed dref "ldb --db='$W/dbbl' checkpoint --checkpoint_dir='$W/dck' > /dev/null && tar -cf - -C '$W' dck | zstd -q -T0 -3 > '$W/dref.tar.zst'"
+    PREP="rm -rf '$W/dr'"
+    timed drestore "themis-restore --backup-directory '$W/dbk' --target '$W/dr'"
+    PREP="rm -rf '$W/dx'; mkdir '$W/dx'"
+    timed duntarsync "zstd -q -dc '$W/dref.tar.zst' | tar -x -C '$W/dx' && find '$W/dx' -type f -print0 | xargs -0 sync"
+    PREP=
+    timed dverify "themis-restore --backup-directory '$W/dbk' --verify-only"
+    timed dverifyref "themis-restore --backup-directory '$W/dbk' --verify-only --quick && themis-dbhash --database-path '$W/dr' > /dev/null"
+    local same; same=$([ "$(themis-dbhash --database-path "$W/dr")" = "$(themis-dbhash --database-path "$W/dbb")" ] && echo yes || echo NO)
+    rm -rf "$W/dbb" "$W/dbbl" "$W/dbk" "$W/dck" "$W/dref.tar.zst" "$W/dr" "$W/dx"
+
+    echo "generating a db_bench database of small tables ($BENCH_SMALL_NUM keys)..." >&2
+    db_bench --benchmarks=fillrandom --db="$W/dbs" --num="$BENCH_SMALL_NUM" --value_size=400 --compression_type=lz4 \
+        --write_buffer_size=262144 --target_file_size_base=262144 --disable_auto_compactions=1 \
+        --level0_slowdown_writes_trigger=1000000 --level0_stop_writes_trigger=1000000 > /dev/null 2>&1
+    local tables; tables=$(ls "$W"/dbs/*.sst | wc -l)
+    local sbytes; sbytes=$(du -sb "$W/dbs" | cut -f1)
+    local runs=$BENCH_RUNS; BENCH_RUNS=1
+    PREP="rm -rf '$W/dsk'"
+    timed smbackup "themis-backup --database-path '$W/dbs' --backup-directory '$W/dsk' --compress"
+    PREP=
+    timed smverify "themis-restore --backup-directory '$W/dsk' --verify-only"
+    PREP="rm -rf '$W/dsr'"
+    timed smrestore "themis-restore --backup-directory '$W/dsk' --target '$W/dsr'"
+    PREP=
+    BENCH_RUNS=$runs
+    rm -rf "$W/dbs" "$W/dsk" "$W/dsr"
+
+    echo
+    echo "db_bench (fillrandom, 400-byte values, LZ4): $BENCH_DBBENCH_NUM keys, $((bytes / 1048576)) MiB with its WAL; median of $BENCH_RUNS runs; restored content the same: $same"
+    echo
+    echo "| row | ours | reference | ratio | target | verdict | our peak RSS |"
+    echo "| --- | --- | --- | --- | --- | --- | --- |"
+    row "backup, compressed (vs ldb checkpoint, then tar \| zstd -T0 -3)" dbackup dref 1.10
+    row "restore (vs zstd -dc \| tar -x, then sync of every file)" drestore duntarsync 1.10 "$same"
+    row "verify, full (vs quick verify + themis-dbhash)" dverify dverifyref 1.0
+    echo
+    echo "Small tables: $tables tables, $((sbytes / 1048576)) MiB (db_bench, 256 KiB memtables and files, no compaction); one run each"
+    echo
+    echo "| row | time | peak RSS | target | verdict |"
+    echo "| --- | --- | --- | --- | --- |"
+    for k in smbackup smverify smrestore; do
+        case $k in
+        smbackup) label="backup --compress" ;;
+        smverify) label="verify, full" ;;
+        smrestore) label="restore" ;;
+        esac
+        printf '| %s | %.2f s | %d MiB | ≤ 256 MiB | %s |\n' "$label" "${T_SEC[$k]}" $(( ${T_RSS[$k]} / 1024 )) \
+            "$([ "${T_RSS[$k]}" -le $((256 * 1024)) ] && echo PASS || echo MISS)"
+    done
+}
 if [ "${BENCH_ONLY:-}" = policies ]; then
     policies_section
+    exit 0
+fi
+if [ "${BENCH_ONLY:-}" = dbbench ]; then
+    dbbench_section
     exit 0
 fi
 
@@ -157,8 +231,16 @@ PREP='rm -rf "$W/bke"'
 timed ebackup "themis-backup --database-path '$W/db' --backup-directory '$W/bke' --compress --encrypt --key-file '$W/key'"
 PREP='rm -rf "$W/bkp"'
 timed pbackup "themis-backup --database-path '$W/db' --backup-directory '$W/bkp' --compress --encrypt --passphrase-file '$W/pass'"
-PREP='rm -f "$W/ref.tar.zst"'
-timed tarzstd "tar -cf - -C '$W' db | zstd -q -T0 -3 > '$W/ref.tar.zst'"
+# The reference backup: RocksDB's checkpoint (ldb opens the DB read-write, so it works on a
+# hard-linked copy), then tar | zstd of the checkpoint.
+cp -al "$W/db" "$W/dbl"
+PREP='rm -rf "$W/ck" "$W/ref.tar.zst"'
+timed tarzstd "ldb --db='$W/dbl' --try_load_options checkpoint --checkpoint_dir='$W/ck' > /dev/null && tar -cf - -C '$W' ck | zstd -q -T0 -3 > '$W/ref.tar.zst'"
+PREP='rm -rf "$W/bk1"'
+timed backup1 "themis-backup --database-path '$W/db' --backup-directory '$W/bk1' --compress --threads 1"
+PREP='rm -rf "$W/bk2"'
+timed backup2 "themis-backup --database-path '$W/db' --backup-directory '$W/bk2' --compress --threads 2"
+rm -rf "$W/bk1" "$W/bk2"
 PREP='rm -rf "$W/r"'
 timed restore "themis-restore --backup-directory '$W/bk' --target '$W/r'"
 PREP='rm -rf "$W/re"'
@@ -174,8 +256,7 @@ timed shasum "zstd -q -dc '$W/ref.tar.zst' | sha256sum > /dev/null"
 timed verify "themis-restore --backup-directory '$W/bk' --verify-only"
 timed everify "themis-restore --backup-directory '$W/bke' --verify-only --key-file '$W/key'"
 timed verifyref "themis-restore --backup-directory '$W/bk' --verify-only --quick && themis-dbhash --database-path '$W/r' > /dev/null"
-# RocksDB's BackupEngine (ldb opens the DB read-write, so it gets a hard-linked copy).
-cp -al "$W/db" "$W/dbl"
+# RocksDB's BackupEngine, on the hard-linked copy too.
 PREP='rm -rf "$W/be"'
 timed ldbbackup "ldb --db='$W/dbl' --try_load_options backup --backup_dir='$W/be' > /dev/null"
 PREP=
@@ -258,8 +339,11 @@ for k in 1 2 4; do
     timed "sbackup$k" "themis-backup --database-path '$W/s$k' --backup-directory '$W/sb$k' --compress"
     PREP=
     timed "sverify$k" "themis-restore --backup-directory '$W/sb$k' --verify-only"
+    PREP="rm -rf '$W/sr$k'"
+    timed "srestore$k" "themis-restore --backup-directory '$W/sb$k' --target '$W/sr$k'"
+    PREP=
     BENCH_RUNS=$BENCH_RUNS_SAVE
-    rm -rf "$W/s$k" "$W/sb$k"
+    rm -rf "$W/s$k" "$W/sb$k" "$W/sr$k"
 done
 
 ours=$(stat -c %s "$W/bk/backup.tar.zst"); ref=$(stat -c %s "$W/ref.tar.zst")
@@ -268,7 +352,7 @@ echo "Data: $BENCH_SIZE requested, $((DB_BYTES / 1048576)) MiB database; median 
 echo
 echo "| row | ours | reference | ratio | target | verdict | our peak RSS |"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
-row "backup, compressed (vs tar \| zstd -T0 -3)" backup tarzstd 1.0
+row "backup, compressed (vs ldb checkpoint, then tar \| zstd -T0 -3)" backup tarzstd 1.10
 row "restore (vs zstd -dc \| tar -x, then sync of every file)" restore untarsync 1.10
 row "verify, checksums (vs zstd -dc \| sha256sum)" verifyq shasum 1.1
 row "verify, full (vs quick verify + themis-dbhash)" verify verifyref 1.0
@@ -329,13 +413,16 @@ row "replay into the base (vs RocksDB's recovery on a read-write open, ldb delet
 echo
 echo "Scaling (one run each; $BENCH_SCALE_SIZE steps):"
 echo
-echo "| size | backup | per GiB | RSS | full verify | per GiB | RSS |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
+echo "| size | backup | per GiB | RSS | full verify | per GiB | RSS | restore | per GiB | RSS |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+# scell NAME K: time, time per GiB, peak RSS
+scell() {
+    printf '%.2f s | %.2f s | %d MiB' "${T_SEC[$1$2]}" "$(echo "${T_SEC[$1$2]} * 1073741824 / ${S_BYTES[$2]}" | bc -l)" \
+        $(( ${T_RSS[$1$2]} / 1024 ))
+}
 for k in 1 2 4; do
-    printf '| %d×: %d MiB (%s× of 1×) | %.2f s | %.2f s | %d MiB | %.2f s | %.2f s | %d MiB |\n' "$k" $(( ${S_BYTES[$k]} / 1048576 )) \
-        "$(ratio "${S_BYTES[$k]}" "${S_BYTES[1]}")" "${T_SEC[sbackup$k]}" \
-        "$(echo "${T_SEC[sbackup$k]} * 1073741824 / ${S_BYTES[$k]}" | bc -l)" $(( ${T_RSS[sbackup$k]} / 1024 )) "${T_SEC[sverify$k]}" \
-        "$(echo "${T_SEC[sverify$k]} * 1073741824 / ${S_BYTES[$k]}" | bc -l)" $(( ${T_RSS[sverify$k]} / 1024 ))
+    printf '| %d×: %d MiB (%s× of 1×) | %s | %s | %s |\n' "$k" $(( ${S_BYTES[$k]} / 1048576 )) \
+        "$(ratio "${S_BYTES[$k]}" "${S_BYTES[1]}")" "$(scell sbackup $k)" "$(scell sverify $k)" "$(scell srestore $k)"
 done
 lin() {  # lin NAME: PASS when time per byte at 2x and 4x is within 15% of 1x and RSS within 10%
     local t1 r1 v=PASS k
@@ -348,11 +435,18 @@ lin() {  # lin NAME: PASS when time per byte at 2x and 4x is within 15% of 1x an
 }
 echo
 if [ "${S_BYTES[4]}" -ge $(( ${S_BYTES[1]} * 2 )) ]; then
-    echo "Scaling verdicts (time per byte within ±15% of 1×, RSS within ±10%): backup $(lin sbackup), full verify $(lin sverify)"
+    echo "Scaling verdicts (time per byte within ±15% of 1×, RSS within ±10%): backup $(lin sbackup), full verify $(lin sverify), restore $(lin srestore)"
 else  # the generator grows a DB in steps of ~130 MiB on disk, so tiny sizes come out alike
     echo "Scaling verdicts: n/a (the 4× DB is not 2× the 1× one at BENCH_SCALE_SIZE=$BENCH_SCALE_SIZE; the generator's smallest DB is ~130 MiB)"
 fi
 echo
+printf 'Threads: backup --compress --threads 1 %.2f s, --threads 2 %.2f s: the second core takes %s× off (%s× the time)\n' \
+    "${T_SEC[backup1]}" "${T_SEC[backup2]}" "$(echo "scale=2; 1 - ${T_SEC[backup2]} / ${T_SEC[backup1]}" | bc -l)" \
+    "$(ratio "${T_SEC[backup2]}" "${T_SEC[backup1]}")"
+echo
 echo "Throughput: backup $(echo "scale=0; $DB_BYTES / ${T_SEC[backup]} / 1048576" | bc) MiB/s, tar|zstd $(echo "scale=0; $DB_BYTES / ${T_SEC[tarzstd]} / 1048576" | bc) MiB/s, restore $(echo "scale=0; $DB_BYTES / ${T_SEC[restore]} / 1048576" | bc) MiB/s, zstd -dc|tar -x $(echo "scale=0; $DB_BYTES / ${T_SEC[untar]} / 1048576" | bc) MiB/s"
 
+echo
+dbbench_section
+echo
 policies_section
