@@ -4,6 +4,7 @@
 #include "tar.h"
 #include "catalog.h"
 #include "error.h"
+#include "mem.h"
 #include "fs.h"
 #include "rocks.h"
 #include "snapshot.h"
@@ -603,8 +604,6 @@ static void backup_finish(struct backup_ctx *c, int rc, struct tb_manifest **out
     if (c->hashing)
         pthread_join(c->hasher, NULL);
     tb_content_clear(&c->job.c);
-    free(c->job.hint_how);
-    free(c->job.scratch);
     tb_tar_writer_free(c->w);
     tb_stream_free(c->top);
     tb_stream_free(c->file);
@@ -614,12 +613,8 @@ static void backup_finish(struct backup_ctx *c, int rc, struct tb_manifest **out
         tb_fs_rm_rf(c->scratch);
     if (rc < 0 && c->stage)
         tb_fs_rm_rf(c->stage);
-    free(c->stage);
-    free(c->scratch);
-    free(c->ckpt);
-    free(c->archive_path);
+    TB_FREE_ALL(c->job.hint_how, c->job.scratch, c->stage, c->scratch, c->ckpt, c->archive_path, c->parent_rel);
     tb_manifest_free(c->parent);
-    free(c->parent_rel);
     if (rc == 0 && c->o->snapshot) {
         tb_snapshot_info_clear(c->o->snapshot);
         *c->o->snapshot = c->snap; /* the version goes with it */

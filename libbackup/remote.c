@@ -12,6 +12,7 @@
 
 #include "catalog.h"
 #include "error.h"
+#include "mem.h"
 #include "fs.h"
 #include "manifest.h"
 
@@ -236,10 +237,7 @@ void tb_remote_root_free(tb_remote_root *r)
         return;
     if (r->dir)
         tb_fs_rm_rf(r->dir);
-    free(r->dir);
-    free(r->bucket);
-    free(r->prefix);
-    free(r);
+    TB_FREE_ALL(r->dir, r->bucket, r->prefix, r);
 }
 
 /* ---- reader: a download thread feeding a pipe ------------------------------------ */
@@ -317,10 +315,7 @@ static void reader_free(tb_stream *st)
         close(r->rfd); /* the thread's next write fails with EPIPE and it ends */
     if (!r->joined)
         pthread_join(r->thread, NULL);
-    free(r->bucket);
-    free(r->key);
-    free(r->msg);
-    free(r);
+    TB_FREE_ALL(r->bucket, r->key, r->msg, r);
 }
 
 static const struct tb_stream_ops reader_ops = { reader_read, NULL, reader_close, reader_free };

@@ -6,6 +6,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "error.h"
+#include "mem.h"
 #include "fs.h"
 #include "rocks.h"
 
@@ -964,13 +965,7 @@ static void restore_clear(struct restore *c, int failed)
     tb_manifest_free(c->seen);
     tb_manifest_free(c->outer);
     tb_manifest_free(c->inner);
-    free(c->mpath);
-    free(c->apath);
-    free(c->work);
-    free(c->dbdir);
-    free(c->cfgdir);
-    free(c->stage);
-    free(c->ro_scratch);
+    TB_FREE_ALL(c->mpath, c->apath, c->work, c->dbdir, c->cfgdir, c->stage, c->ro_scratch);
 }
 
 int tb_restore_run(const struct tb_restore_opts *o, struct tb_manifest **out)
@@ -1076,8 +1071,6 @@ int tb_restore_target_map(struct tb_restore_target *out, const char *target, con
 
 void tb_restore_target_clear(struct tb_restore_target *t)
 {
-    free(t->target);
-    free(t->data_dir);
-    free(t->keep_old);
+    TB_FREE_ALL(t->target, t->data_dir, t->keep_old);
     memset(t, 0, sizeof *t);
 }

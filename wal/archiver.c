@@ -5,6 +5,7 @@
 #include "bytes.h"
 #include "batch.h"
 #include "error.h"
+#include "mem.h"
 #include "fs.h"
 #include "log_reader.h"
 #include "rdbmanifest.h"
@@ -589,16 +590,13 @@ void tb_archiver_free(tb_archiver *a)
     tb_rmf_free(a->rmf);
     tb_pending_free(a->pending);
     tb_cf_map_free(a->cfs, a->ncf);
-    free(a->state_path);
-    free(a->cf_path);
     /* Archivers before December 2026 opened a secondary instance here; remove what one
      * killed left behind. */
     if (a->scratch && a->locked)
         tb_fs_rm_rf(a->scratch);
-    free(a->scratch);
     if (a->lock_fd >= 0)
         close(a->lock_fd);
-    free(a);
+    TB_FREE_ALL(a->state_path, a->cf_path, a->scratch, a);
 }
 
 uint64_t tb_archiver_next_seq(tb_archiver *a)

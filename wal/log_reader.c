@@ -5,6 +5,7 @@
 #include "bytes.h"
 #include "crc32c.h"
 #include "error.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -147,10 +148,7 @@ void tb_wal_reader_free(tb_wal_reader *r)
         close(r->fd);
     if (r->map)
         munmap((void *)r->map, r->map_len);
-    free(r->buf);
-    free(r->rec);
-    free(r->path);
-    free(r);
+    TB_FREE_ALL(r->buf, r->rec, r->path, r);
 }
 
 uint64_t tb_wal_reader_offset(tb_wal_reader *r)

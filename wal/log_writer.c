@@ -5,6 +5,7 @@
 #include "bytes.h"
 #include "crc32c.h"
 #include "error.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -138,7 +139,5 @@ void tb_wal_writer_free(tb_wal_writer *w)
         return;
     if (w->fd >= 0)
         close(w->fd);
-    free(w->path);
-    free(w->buf);
-    free(w);
+    TB_FREE_ALL(w->path, w->buf, w);
 }

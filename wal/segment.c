@@ -5,6 +5,7 @@
 #include "tsv.h"
 #include "crc32c.h"
 #include "error.h"
+#include "mem.h"
 #include "fs.h"
 #include "stream.h"
 
@@ -397,8 +398,7 @@ int tb_seg_writer_rotate(tb_seg_writer *w, struct tb_seg_info *info)
 cleanup:
     if (rc < 0 && sealed)
         unlink(sealed);
-    free(sealed);
-    free(final);
+    TB_FREE_ALL(sealed, final);
     return rc;
 }
 
@@ -407,9 +407,7 @@ void tb_seg_writer_free(tb_seg_writer *w)
     if (!w)
         return;
     tb_stream_free(w->z);
-    free(w->dir);
-    free(w->partial);
-    free(w);
+    TB_FREE_ALL(w->dir, w->partial, w);
 }
 
 /* ---- reader -------------------------------------------------------------- */
@@ -546,10 +544,7 @@ void tb_seg_reader_free(tb_seg_reader *rd)
     if (!rd)
         return;
     tb_stream_free(rd->s);
-    free(rd->buf);
-    free(rd->whole);
-    free(rd->path);
-    free(rd);
+    TB_FREE_ALL(rd->buf, rd->whole, rd->path, rd);
 }
 
 /* ---- index --------------------------------------------------------------- */

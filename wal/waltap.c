@@ -2,6 +2,7 @@
 #include "waltap.h"
 
 #include "error.h"
+#include "mem.h"
 #include "fs.h"
 
 #include <dirent.h>
@@ -310,8 +311,5 @@ void tb_wal_tap_stop(tb_wal_tap *t)
         close(t->ino);
     tb_wal_tap_release(t, UINT64_MAX);
     pthread_mutex_destroy(&t->mu);
-    free(t->v);
-    free(t->dir[0]);
-    free(t->dir[1]);
-    free(t);
+    TB_FREE_ALL(t->v, t->dir[0], t->dir[1], t);
 }

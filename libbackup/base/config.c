@@ -20,9 +20,7 @@ void tb_config_free(struct tb_config *c)
         return;
     for (size_t i = 0; i < c->n; i++)
         free(c->entries[i].key); /* and the value after it */
-    free(c->entries);
-    free(c->path);
-    free(c);
+    TB_FREE_ALL(c->entries, c->path, c);
 }
 
 static int add_entry(struct tb_config *c, const char *key, const char *value)

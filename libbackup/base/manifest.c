@@ -26,24 +26,11 @@ void tb_manifest_free(struct tb_manifest *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; i < m->nfiles; i++) {
-        free(m->files[i].name);
-        free(m->files[i].stored_in);
-    }
-    free(m->parent_path);
-    free(m->files);
+    for (size_t i = 0; i < m->nfiles; i++)
+        TB_FREE_ALL(m->files[i].name, m->files[i].stored_in);
     tb_free_strings(m->cfs, m->ncf);
-    free(m->tool_version);
-    free(m->created);
-    free(m->source_path);
-    free(m->host);
-    free(m->hash_unavailable);
-    free(m->write_policy);
-    free(m->method);
-    free(m->compression);
-    free(m->config_file);
-    free(m->key_ids);
-    free(m);
+    TB_FREE_ALL(m->parent_path, m->files, m->tool_version, m->created, m->source_path, m->host, m->hash_unavailable,
+                m->write_policy, m->method, m->compression, m->config_file, m->key_ids, m);
 }
 
 int tb_manifest_add_file(struct tb_manifest *m, const char *name, uint64_t size, const char *sha256, unsigned mode)

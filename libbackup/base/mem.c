@@ -1,5 +1,5 @@
 /* mem: keeps freed memtable blocks from staying in the process's resident set; grows and
- * frees the library's arrays. */
+ * frees the library's arrays and the pointers a destructor lists. */
 #include "mem.h"
 #include "error.h"
 
@@ -50,4 +50,10 @@ void tb_free_strings(char **v, size_t n)
     for (size_t i = 0; i < n; i++)
         free(v[i]);
     free(v);
+}
+
+void tb_free_list(void *const *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(p[i]);
 }

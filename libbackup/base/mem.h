@@ -1,5 +1,5 @@
-/* mem: the process's memory behaviour, set once by every tool before it starts work, and the
- * small allocation helpers the library's growing arrays share. */
+/* mem: the process's memory behaviour, set once by every tool before it starts work, the
+ * small allocation helpers the library's growing arrays share, and the destructors' frees. */
 #ifndef TB_MEM_H
 #define TB_MEM_H
 
@@ -14,5 +14,11 @@ void tb_mem_bound(void);
 int tb_grow(void *vp, size_t *cap, size_t n, size_t size, size_t first);
 /* Frees the n strings of v (any may be NULL), then v; nothing when v is NULL. */
 void tb_free_strings(char **v, size_t n);
+/* Frees the n pointers of p (any may be NULL), in order. */
+void tb_free_list(void *const *p, size_t n);
+/* Frees each argument (any may be NULL), in order: a destructor's run of free() calls in one
+ * line. The arguments are all read before the first is freed, so the struct that holds the
+ * others may come last. */
+#define TB_FREE_ALL(...) tb_free_list((void *[]){ __VA_ARGS__ }, sizeof((void *[]){ __VA_ARGS__ }) / sizeof(void *))
 
 #endif

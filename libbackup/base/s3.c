@@ -609,14 +609,7 @@ void tb_s3_free(tb_s3 *s)
         return;
     if (s->sk)
         memset(s->sk, 0, strlen(s->sk));
-    free(s->scheme);
-    free(s->host);
-    free(s->region);
-    free(s->ak);
-    free(s->sk);
-    free(s->token);
-    free(s->ca);
-    free(s);
+    TB_FREE_ALL(s->scheme, s->host, s->region, s->ak, s->sk, s->token, s->ca, s);
 }
 
 void tb_s3_object_clear(struct tb_s3_object *o)

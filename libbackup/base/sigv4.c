@@ -1,6 +1,7 @@
 /* sigv4: AWS Signature Version 4 (canonical request, string to sign, signing key, Authorization). */
 #include "sigv4.h"
 #include "error.h"
+#include "mem.h"
 #include "stream.h"
 
 #include <openssl/evp.h>
@@ -314,13 +315,9 @@ struct signing {
 /* In the reverse order of the steps that fill it. */
 static void signing_free(struct signing *s)
 {
-    free(s->sts.p);
-    free(s->signed_hdrs.p);
-    free(s->creq.p);
-    for (size_t i = 0; i < s->nh; i++) {
-        free(s->h[i].name);
-        free(s->h[i].value);
-    }
+    TB_FREE_ALL(s->sts.p, s->signed_hdrs.p, s->creq.p);
+    for (size_t i = 0; i < s->nh; i++)
+        TB_FREE_ALL(s->h[i].name, s->h[i].value);
     free(s->h);
 }
 

@@ -4,6 +4,7 @@
 #include "content.h"
 #include "walfiles.h"
 #include "error.h"
+#include "mem.h"
 #include "merge.h"
 #include "fs.h"
 #include "rdbmanifest.h"
@@ -376,9 +377,6 @@ void tb_content_clear(struct tb_content *c)
 {
     for (size_t i = 0; c->cfs && i < c->ncf; i++)
         free(c->cfs[i]);
-    free(c->cfs);
-    free(c->keys);
-    free(c->unavailable);
-    free(c->policy_how);
+    TB_FREE_ALL(c->cfs, c->keys, c->unavailable, c->policy_how);
     memset(c, 0, sizeof *c);
 }

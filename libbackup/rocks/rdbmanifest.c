@@ -6,6 +6,7 @@
  * (kTagSafeIgnoreMask, kCustomTagNonSafeIgnoreMask clear) and refused, by number, otherwise. */
 #include "rdbmanifest.h"
 #include "error.h"
+#include "mem.h"
 #include "fs.h"
 #include "log_reader.h"
 #include "log_writer.h"
@@ -1069,16 +1070,9 @@ void tb_rmf_version_free(struct tb_rmf_version *v)
 {
     if (!v)
         return;
-    for (size_t i = 0; v->cfs && i < v->ncf; i++) {
-        free(v->cfs[i].name);
-        free(v->cfs[i].comparator);
-        free(v->cfs[i].files);
-        free(v->cfs[i].blobs);
-    }
-    free(v->cfs);
-    free(v->wals);
-    free(v->db_id);
-    free(v);
+    for (size_t i = 0; v->cfs && i < v->ncf; i++)
+        TB_FREE_ALL(v->cfs[i].name, v->cfs[i].comparator, v->cfs[i].files, v->cfs[i].blobs);
+    TB_FREE_ALL(v->cfs, v->wals, v->db_id, v);
 }
 
 void tb_rmf_free(tb_rmf *m)
@@ -1088,25 +1082,11 @@ void tb_rmf_free(tb_rmf *m)
     tb_wal_reader_free(m->reader);
     if (m->fd >= 0)
         close(m->fd);
-    for (size_t i = 0; i < m->ncf; i++) {
-        free(m->cfs[i].name);
-        free(m->cfs[i].comparator);
-    }
-    free(m->cfs);
-    free(m->files.slots);
-    free(m->blobs.slots);
-    free(m->wals);
-    free(m->db_id);
-    free(m->e.dels);
-    free(m->e.adds);
-    free(m->e.blobs);
-    free(m->e.garb);
-    free(m->e.wals);
+    for (size_t i = 0; i < m->ncf; i++)
+        TB_FREE_ALL(m->cfs[i].name, m->cfs[i].comparator);
     group_clear(m);
-    free(m->group);
-    free(m->group_len);
-    free(m->path);
-    free(m);
+    TB_FREE_ALL(m->cfs, m->files.slots, m->blobs.slots, m->wals, m->db_id, m->e.dels, m->e.adds, m->e.blobs, m->e.garb,
+                m->e.wals, m->group, m->group_len, m->path, m);
 }
 
 int tb_rmf_load_current(const char *dir, struct tb_rmf_version **out)

@@ -1,6 +1,7 @@
 /* rocks: safe RocksDB access for backup, verification and hashing. */
 #include "rocks.h"
 #include "error.h"
+#include "mem.h"
 #include "fs.h"
 #include "merge.h"
 #include "rocksopts.h"
@@ -46,9 +47,7 @@ void tb_rocks_free(tb_rocks *r)
     close_handles(r);
     if (r->opts)
         rocksdb_options_destroy(r->opts);
-    free(r->path);
-    free(r->scratch);
-    free(r);
+    TB_FREE_ALL(r->path, r->scratch, r);
 }
 
 /* Lists the column families and opens them all (r->opts set). */

@@ -1,6 +1,7 @@
 /* rocksopts: a reader for RocksDB's OPTIONS files, following options/options_parser.cc. */
 #include "rocksopts.h"
 #include "error.h"
+#include "mem.h"
 #include "fs.h"
 
 #include <ctype.h>
@@ -230,18 +231,10 @@ void tb_rocksopts_clear(struct tb_rocksopts *o)
 {
     if (!o)
         return;
-    for (size_t i = 0; i < o->ncf; i++) {
-        free(o->cf[i].name);
-        free(o->cf[i].merge_operator);
-    }
-    free(o->cf);
-    free(o->file);
-    free(o->rocksdb_version);
-    free(o->two_write_queues);
-    free(o->recycle_log_file_num);
-    free(o->allow_2pc);
-    free(o->wal_dir);
-    free(o->db_paths);
+    for (size_t i = 0; i < o->ncf; i++)
+        TB_FREE_ALL(o->cf[i].name, o->cf[i].merge_operator);
+    TB_FREE_ALL(o->cf, o->file, o->rocksdb_version, o->two_write_queues, o->recycle_log_file_num, o->allow_2pc,
+                o->wal_dir, o->db_paths);
     memset(o, 0, sizeof *o);
 }
 
