@@ -79,6 +79,8 @@ static void told(void *arg, const char *name, unsigned n, const char *err)
  * until archived). */
 static int caught_up_once; /* a first pass ended */
 
+static int64_t started_ns;
+
 static void report_lag(tb_archiver *a, int within_pass, struct tb_progress *p)
 {
     static uint64_t warned;
@@ -86,7 +88,9 @@ static void report_lag(tb_archiver *a, int within_pass, struct tb_progress *p)
     int64_t since;
     int inotify;
     tb_archiver_lag(a, within_pass, &bytes, &since, &inotify);
-    tb_progress_lag(p, bytes, since);
+    /* Never caught up yet (a new archive's first pass): waiting since the archiver started,
+     * not since 1970. */
+    tb_progress_lag(p, bytes, since ? since : started_ns);
     /* Only a follower falls behind: --once, and a follower's first pass, catch up on
      * what was there (its time is the --progress line's). */
     if (warn_lag <= 0 || !follow || !caught_up_once)
@@ -265,6 +269,7 @@ int main(int argc, char **argv)
     struct tb_archiver_opts o = { 0 };
     enum tb_progress_mode pmode;
     int argi, rc, status;
+    started_ns = tb_time_now_ns();
 
     if ((status = tool_parse(&cli, argc, argv, &argi)) >= 0)
         return status;

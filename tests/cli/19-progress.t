@@ -27,6 +27,19 @@ themis-wal-archive --database-path "$T/wdb" --wal-directory "$T/w" --once --prog
 ok $? "wal-archive --once with --progress=json"
 is "$(cat "$T/a.out")" "" "nothing on stdout"
 progress_json "$T/a.err" archive "$(wal_bytes)"; ok $? "its stderr is JSON progress lines; the last counts every byte of WAL"
+# A first pass that takes seconds (zstd level 9) reports the lag within it; a new archive
+# has never caught up, so the lag counts from the archiver's start, not from 1970.
+t0=$(date +%s)
+themis-wal-archive --database-path "$T/wdb" --wal-directory "$T/w9" --once --compress-level 9 --progress=json 2>"$T/a9.err"
+ok $? "wal-archive --once at level 9 with --progress=json"
+python3 - "$T/a9.err" $(( $(date +%s) - t0 + 1 )) <<'PY'
+import json, sys
+lag = [l for l in map(json.loads, open(sys.argv[1])) if "lag_seconds" in l and not l.get("done")]
+assert lag, "no lag reported within the pass"
+assert all(0 <= l["lag_seconds"] <= int(sys.argv[2]) for l in lag), lag[0]
+print("# %d lines within the pass with the lag, the largest %.3f s" % (len(lag), max(l["lag_seconds"] for l in lag)))
+PY
+ok $? "the lag within a new archive's first pass counts from the archiver's start"
 themis-backup --database-path "$T/wdb" --backup-directory "$T/base" >/dev/null; ok $? "base backup"
 
 themis-wal-archive --database-path "$T/wdb" --wal-directory "$T/wf" --follow --interval 600000 --progress=json 2>"$T/f.err" & ar=$!
