@@ -14,6 +14,7 @@
 
 static const char *db_path, *progress_arg, *db_wal_dir, *db_paths_arg, *policy_arg;
 static int verbose, readonly;
+static long long hash_version = 2;
 
 static const struct tb_option opts[] = {
     { "database-path", 0, TB_OPT_STRING, &db_path, "DIR", "the RocksDB directory to hash (required)" },
@@ -29,13 +30,15 @@ static const struct tb_option opts[] = {
     { "progress", 0, TB_OPT_OPTSTRING, &progress_arg, "json",
       "show the bytes of keys and values hashed on stderr (a line, or JSON lines)" },
     { "verbose", 'v', TB_OPT_FLAG, &verbose, NULL, "also print each column family's key count" },
+    { "hash-version", 0, TB_OPT_INT, &hash_version, "1|2",
+      "2 (default): themis-dbhash-v2, what backups record from manifest 1.4; 1: themis-dbhash-v1, of older manifests" },
     { NULL, 0, 0, NULL, NULL, NULL },
 };
 
 static const struct tb_cli cli = {
     "themis-dbhash",
     "--database-path DIR [-v]",
-    "Prints a SHA-256 over every column family (name order) and key/value (key order).\n"
+    "Prints the content hash (docs/format.md): a SHA-256 over every column family and key/value.\n"
     "Works on a live DB and on a stopped one, of any write policy: a snapshot from its files is recovered as the\n"
     "server would recover it, then hashed; the database itself is never written to.",
     opts,
@@ -69,6 +72,7 @@ int main(int argc, char **argv)
     co.db_paths = (const char *const *)db_paths;
     co.wal_dir = db_wal_dir;
     co.scratch = scratch;
+    co.hash_version = (int)hash_version;
     co.progress = tb_progress_update;
     co.progress_arg = &prog;
     live = tb_rocks_is_live(db_path) == 1;
