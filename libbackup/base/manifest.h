@@ -12,9 +12,9 @@
  * content_hash_unavailable says where it is, so 1.3 readers skip the comparison) */
 #define TB_MANIFEST_FORMAT_MINOR 4
 /* What a 1.4 manifest with content_hash_v2 says in content_hash_unavailable. */
-#define TB_MANIFEST_HASH_V2_NOTE                                                                                \
-    "the content hash is themis-dbhash-v2, recorded in content_hash_v2 (manifest format 1.4); tools that read " \
-    "format 1.3 cannot compare it"
+#define TB_MANIFEST_HASH_V2_NOTE                                                                          \
+    "for tools of manifest format 1.3: the content hash is themis-dbhash-v2, in content_hash_v2 (format " \
+    "1.4), which they do not compute"
 #define TB_MANIFEST_NAME "MANIFEST.json"
 #define TB_ARCHIVE_NAME "backup.tar.zst"
 

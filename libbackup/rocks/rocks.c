@@ -1011,6 +1011,8 @@ static int h2_plan(struct h2_run *h, int threads)
     target = total / ((uint64_t)threads * 4);
     if (target < (8u << 20))
         target = 8u << 20;
+    if (h->o->range_bytes)
+        target = h->o->range_bytes;
     for (size_t i = 0; i < h->r->ncf && rc == 0; i++)
         rc = h2_plan_cf(h, &cap, i, lf, target);
     if (lf)
@@ -1076,6 +1078,7 @@ static int hash_v2(tb_rocks *r, const size_t *index, const struct tb_rocks_hash_
         rc = tb_error_set(h.rc, "%s", h.msg);
     else if ((rc = tb_error_check_interrupt()) == 0)
         rc = h2_digest(&h, index, out);
+    out->ranges = h.ntasks;
 cleanup:
     h2_free_tasks(h.tasks, h.ntasks);
     free(h.sums);

@@ -67,11 +67,15 @@ struct tb_rocks_hash {
     size_t ncf;
     const char **names;
     uint64_t *keys;
+    size_t ranges; /* v2: the key ranges hashed (one per CF at least) */
 };
 #define TB_ROCKS_HASH_VERSION 2 /* the newest: what backups record */
 struct tb_rocks_hash_opts {
     int version; /* 1 or 2; 0: TB_ROCKS_HASH_VERSION */
     int threads; /* v2: threads hashing key ranges; 0: one per CPU; 1: the calling thread only */
+    /* v2 on several threads: about this many bytes of tables per range; 0: a quarter of a
+     * thread's share, at least 8 MiB. Any value gives the same hash. */
+    uint64_t range_bytes;
     /* Called with the bytes of keys and values hashed so far (may be NULL); by one thread at a time. */
     void (*progress)(void *arg, uint64_t bytes);
     void *arg;
