@@ -608,11 +608,16 @@ static void hp_write(struct hpipe *h, const void *p, size_t n)
     }
 }
 
+static void le64(unsigned char *b, uint64_t n)
+{
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(n >> (8 * i));
+}
+
 static void put_len(struct hpipe *h, uint64_t n)
 {
     unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(n >> (8 * i));
+    le64(b, n);
     hp_write(h, b, 8);
 }
 
@@ -805,12 +810,6 @@ static void h2_add(struct h2_sum *s, const struct h2_sum *t)
     s->n += t->n;
 }
 
-static void le64(unsigned char *b, uint64_t n)
-{
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(n >> (8 * i));
-}
-
 /* Adds the entry's XXH3-128 over u64le(key length) key u64le(value length) value; *buf
  * (of *cap bytes) is where the framing is put together. */
 static int h2_entry(struct h2_sum *s, const char *k, size_t kl, const char *v, size_t vl, unsigned char **buf,
@@ -834,7 +833,7 @@ static int h2_entry(struct h2_sum *s, const char *k, size_t kl, const char *v, s
     return 0;
 }
 
-/* Adds what the other threads did not yet count of *bytes and tells progress. */
+/* Adds *bytes (this thread's since its last call) to the total and tells progress. */
 static void h2_progress(struct h2_run *h, uint64_t *bytes)
 {
     pthread_mutex_lock(&h->mu);
