@@ -1,6 +1,4 @@
-/* dbhash: the content hash of an open database (docs/format.md): themis-dbhash-v1, one
- * SHA-256 stream in key order, and themis-dbhash-v2, sums of per-entry hashes over key
- * ranges on threads. */
+/* dbhash: the content hash of an open database, themis-dbhash-v1 and -v2 (docs/format.md). */
 #include "error.h"
 #include "mem.h"
 #include "rocks.h"
