@@ -35,6 +35,7 @@ struct hash_job {
     char *scratch;
     enum tb_policy policy, hint;
     char *hint_how;
+    int threads;
     int rc;
     char msg[1024];
     struct tb_content c;
@@ -47,7 +48,9 @@ static void *hash_thread(void *arg)
                                   .policy_hint = j->hint,
                                   .policy_hint_how = j->hint_how,
                                   .in_place = 1,
-                                  .scratch = j->scratch };
+                                  .scratch = j->scratch,
+                                  .hash_version = 2,
+                                  .threads = j->threads };
     j->rc = tb_content_of(j->dir, &co, &j->c);
     if (j->rc < 0)
         snprintf(j->msg, sizeof j->msg, "%s", tb_error_last());
@@ -362,6 +365,7 @@ static int backup_start_hash(struct backup_ctx *c)
     const struct tb_backup_opts *o = c->o;
     c->job.dir = c->ckpt;
     c->job.policy = o->policy;
+    c->job.threads = o->threads > 0 ? o->threads : 1; /* as the compression's: what the user allowed */
     /* The source's WAL (and its archive/) may still tell the policy where the snapshot's
      * does not (a flushed WAL holds no marker). */
     if (o->policy == TB_POLICY_UNKNOWN && !o->server_url) {
@@ -527,6 +531,7 @@ static int backup_finish_hash(struct backup_ctx *c)
         return tb_error_set(c->job.rc, "cannot hash the checkpoint: %s", c->job.msg);
     m->last_seq = ct->last_seq;
     memcpy(m->content_hash, ct->hex, sizeof ct->hex);
+    m->content_hash_v2 = !ct->unavailable;
     m->hash_unavailable = ct->unavailable;
     ct->unavailable = NULL;
     if (!(m->write_policy = strdup(tb_policy_name(ct->policy))))

@@ -34,7 +34,7 @@ show themis-restore --verify-only --backup-directory "$D/backup-live" -v
 
 step "4. Restore it and compare content hashes"
 show themis-restore --backup-directory "$D/backup-live" --target "$D/restored" -v
-want=$(sed -n 's/^  "content_hash": "\(.*\)",$/\1/p' "$D/backup-live/MANIFEST.json")
+want=$(sed -n 's/^  "content_hash_v2": "\(.*\)",$/\1/p' "$D/backup-live/MANIFEST.json")
 got=$(themis-dbhash --database-path "$D/restored")
 echo "manifest content hash: $want"
 echo "restored content hash: $got"

@@ -14,6 +14,7 @@
 
 static const char *db_path, *progress_arg, *db_wal_dir, *db_paths_arg, *policy_arg;
 static int verbose, readonly;
+static long long hash_version = 2;
 
 static const struct tb_option opts[] = {
     TOOL_DATABASE_PATH_OPTION(db_path, "the RocksDB directory to hash (required)"),
@@ -26,13 +27,16 @@ static const struct tb_option opts[] = {
     TOOL_WRITE_POLICY_OPTION(policy_arg, "the writer's transaction write policy:", "detected"),
     TOOL_PROGRESS_OPTION(progress_arg, "the bytes of keys and values hashed"),
     TOOL_VERBOSE_OPTION(verbose, "also print each column family's key count"),
+    { "hash-version", 0, TB_OPT_INT, &hash_version, "1|2",
+      "2 (default): themis-dbhash-v2, what backups record from manifest 1.4; 1: themis-dbhash-v1, of older manifests" },
     TOOL_OPTIONS_END,
 };
 
 static const struct tb_cli cli = {
     "themis-dbhash",
     "--database-path DIR [-v]",
-    "Prints a SHA-256 over every column family (name order) and key/value (key order).\n"
+    "Prints the content hash (docs/format.md): themis-dbhash-v2, of every column family's keys and values,\n"
+    "hashed by key range on every CPU (--hash-version 1: the older, sequential one).\n"
     "Works on a live DB and on a stopped one, of any write policy: a snapshot from its files is recovered as the\n"
     "server would recover it, then hashed; the database itself is never written to.",
     opts,
@@ -66,6 +70,7 @@ int main(int argc, char **argv)
     co.db_paths = (const char *const *)db_paths;
     co.wal_dir = db_wal_dir;
     co.scratch = scratch;
+    co.hash_version = (int)hash_version;
     co.progress = tb_progress_update;
     co.progress_arg = &prog;
     live = tb_rocks_is_live(db_path) == 1;

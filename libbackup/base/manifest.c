@@ -143,9 +143,12 @@ static json_t *manifest_tree(const struct tb_manifest *m, int flags)
                                       str_or_null(m->host), "method", str_or_null(m->method)));
         json_object_set_new(root, "column_families", cfs);
         cfs = NULL;
-        if (m->hash_unavailable) {
+        if (m->hash_unavailable || m->content_hash_v2) {
             json_object_set_new(root, "content_hash", json_null());
-            json_object_set_new(root, "content_hash_unavailable", json_string(m->hash_unavailable));
+            json_object_set_new(root, "content_hash_unavailable",
+                                json_string(m->hash_unavailable ? m->hash_unavailable : TB_MANIFEST_HASH_V2_NOTE));
+            if (!m->hash_unavailable)
+                json_object_set_new(root, "content_hash_v2", json_string(m->content_hash));
         } else {
             json_object_set_new(root, "content_hash", json_string(m->content_hash));
         }
@@ -539,11 +542,22 @@ static int parse_column_families(const struct schema *s, json_t *root, struct tb
     return 0;
 }
 
-/* content_hash, or (from 1.3) null with content_hash_unavailable saying why. */
+/* content_hash, or (from 1.3) null with content_hash_unavailable saying why, or (from 1.4)
+ * content_hash_v2, then content_hash null and content_hash_unavailable for 1.3 readers. */
 static int parse_content_hash(const struct schema *s, json_t *root, struct tb_manifest *m)
 {
     const char *str;
     int rc;
+    if (json_object_get(root, "content_hash_v2")) {
+        if (m->format_minor < 4)
+            return bad(s, "content_hash_v2", "in a manifest older than format 1.4");
+        if (!json_is_null(json_object_get(root, "content_hash")))
+            return bad(s, "content_hash", "not null beside a content_hash_v2");
+        if ((rc = get_str(s, root, "content_hash_unavailable", "content_hash_unavailable", REQ, &str)) < 0)
+            return rc;
+        m->content_hash_v2 = 1;
+        return get_hex(s, root, "content_hash_v2", "content_hash_v2", REQ, m->content_hash);
+    }
     if (json_is_null(json_object_get(root, "content_hash")) && m->format_minor >= 3) {
         if ((rc = get_str(s, root, "content_hash_unavailable", "content_hash_unavailable", REQ, &str)) < 0)
             return rc;
@@ -561,9 +575,10 @@ static int parse_content_hash(const struct schema *s, json_t *root, struct tb_ma
 /* What a redacted copy leaves out: absent there, required elsewhere. */
 static int parse_content(const struct schema *s, json_t *root, struct tb_manifest *m)
 {
-    static const char *const content[] = {
-        "source", "column_families", "content_hash", "content_hash_unavailable", "included", "files", NULL
-    };
+    static const char *const content[] = { "source",          "column_families",
+                                           "content_hash",    "content_hash_unavailable",
+                                           "content_hash_v2", "included",
+                                           "files",           NULL };
     static const char *const source_keys[] = { "path", "host", "method", NULL };
     static const char *const incl_keys[] = { "config", "config_file", NULL };
     json_t *o, *v;
@@ -645,26 +660,13 @@ static int (*const sections[])(const struct schema *, json_t *, struct tb_manife
 
 int tb_manifest_parse(const char *text, const char *where, struct tb_manifest **out)
 {
-    static const char *const top[] = { "format_version",
-                                       "tool",
-                                       "tool_version",
-                                       "created",
-                                       "source",
-                                       "last_sequence",
-                                       "column_families",
-                                       "content_hash",
-                                       "content_hash_unavailable",
-                                       "compression",
-                                       "included",
-                                       "db_bytes",
-                                       "write_policy",
-                                       "files",
-                                       "archive",
-                                       "parent",
-                                       "chain_length",
-                                       "encryption",
-                                       "redacted",
-                                       NULL };
+    static const char *const top[] = { "format_version",  "tool",         "tool_version",
+                                       "created",         "source",       "last_sequence",
+                                       "column_families", "content_hash", "content_hash_unavailable",
+                                       "content_hash_v2", "compression",  "included",
+                                       "db_bytes",        "write_policy", "files",
+                                       "archive",         "parent",       "chain_length",
+                                       "encryption",      "redacted",     NULL };
     json_error_t jerr;
     json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     struct schema s = { where, 0 };

@@ -7,8 +7,14 @@
 
 #define TB_MANIFEST_FORMAT_MAJOR 1
 /* 1.1: incremental backups (parent, stored_in); 1.2: encryption; 1.3: write_policy, and a
- * content hash that may be unavailable (content_hash null, content_hash_unavailable says why) */
-#define TB_MANIFEST_FORMAT_MINOR 3
+ * content hash that may be unavailable (content_hash null, content_hash_unavailable says why);
+ * 1.4: the content hash is themis-dbhash-v2, in content_hash_v2 (content_hash null, and
+ * content_hash_unavailable says where it is, so 1.3 readers skip the comparison) */
+#define TB_MANIFEST_FORMAT_MINOR 4
+/* What a 1.4 manifest with content_hash_v2 says in content_hash_unavailable. */
+#define TB_MANIFEST_HASH_V2_NOTE                                                                          \
+    "for tools of manifest format 1.3: the content hash is themis-dbhash-v2, in content_hash_v2 (format " \
+    "1.4), which they do not compute"
 #define TB_MANIFEST_NAME "MANIFEST.json"
 #define TB_ARCHIVE_NAME "backup.tar.zst"
 
@@ -35,6 +41,8 @@ struct tb_manifest {
     size_t nfiles, cap;
     struct tb_manifest_file *files;
     char content_hash[65]; /* "" when unavailable */
+    /* 1.4: content_hash is themis-dbhash-v2 (content_hash_v2 in the JSON); else themis-dbhash-v1. */
+    int content_hash_v2;
     /* 1.3: why the content hash could not be computed (a merge operator the tools do not
      * know, tables the linked RocksDB cannot read); NULL when content_hash is set. */
     char *hash_unavailable;

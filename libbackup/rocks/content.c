@@ -265,11 +265,14 @@ static int cfs_from_version(const struct tb_rmf_version *v, struct tb_content *o
 static int hash_copy(const char *copy, const char *scratch, const struct tb_content_opts *o, struct tb_content *out)
 {
     struct tb_rocks_hash h = { 0 };
+    struct tb_rocks_hash_opts ho = {
+        .version = o->hash_version, .threads = o->threads, .progress = o->progress, .arg = o->progress_arg
+    };
     tb_rocks *r = NULL;
     char *ro = tb_fs_join(scratch, "ro");
     int rc = ro ? tb_rocks_open(&r, copy, TB_ROCKS_READONLY, ro) : tb_error_set(TB_EIO, "out of memory");
     if (rc == 0)
-        rc = tb_rocks_hash_progress(r, &h, o->progress, o->progress_arg);
+        rc = tb_rocks_hash(r, &h, &ho);
     if (rc < 0)
         goto cleanup;
     tb_hex(h.digest, 32, out->hex);

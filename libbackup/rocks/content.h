@@ -26,10 +26,12 @@ struct tb_content_opts {
     const char *scratch; /* a directory of ours; the copy goes below it and is removed */
     void (*progress)(void *arg, uint64_t bytes); /* bytes of keys and values hashed; may be NULL */
     void *progress_arg;
+    int hash_version; /* themis-dbhash-v1 or -v2 (tb_rocks_hash); 0: the newest */
+    int threads; /* threads hashing (tb_rocks_hash_opts); 0: one per CPU */
 };
 
 struct tb_content {
-    char hex[65]; /* the content hash (themis-dbhash); "" when unavailable */
+    char hex[65]; /* the content hash (themis-dbhash, of hash_version); "" when unavailable */
     char *unavailable; /* why there is none (malloc'd), NULL when hex is set */
     char *policy_how; /* how the policy was decided (malloc'd) */
     enum tb_policy policy; /* the policy the WAL was read under */

@@ -1,5 +1,6 @@
-/* rocks: safe RocksDB access for backup, verification and hashing. */
+/* rocks: safe RocksDB access for backup, verification and hashing (the hash: dbhash.c). */
 #include "rocks.h"
+#include "rocks_internal.h"
 #include "error.h"
 #include "mem.h"
 #include "fs.h"
@@ -15,23 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <pthread.h>
-
-#include <openssl/evp.h>
 #include <rocksdb/c.h>
 
-struct tb_rocks {
-    rocksdb_t *db;
-    char *scratch;
-    rocksdb_options_t *opts;
-    char *path;
-    enum tb_rocks_mode mode;
-    size_t ncf;
-    char **cf_names; /* from rocksdb_list_column_families */
-    rocksdb_column_family_handle_t **cfs;
-};
-
-static int rocks_err(int code, char *err, const char *what, const char *path)
+int tb_rocks_error(int code, char *err, const char *what, const char *path)
 {
     tb_error_set(code, "%s: %s (%s)", what, err, path);
     free(err);
@@ -58,7 +45,7 @@ static int open_handles(tb_rocks *r)
     int rc = 0;
     r->cf_names = rocksdb_list_column_families(r->opts, r->path, &r->ncf, &err);
     if (err)
-        return rocks_err(TB_EIO, err, "cannot list column families", r->path);
+        return tb_rocks_error(TB_EIO, err, "cannot list column families", r->path);
     r->cfs = calloc(r->ncf, sizeof *r->cfs);
     if (!r->cfs) {
         rc = tb_error_set(TB_EIO, "out of memory");
@@ -79,7 +66,7 @@ static int open_handles(tb_rocks *r)
                                                            (const char *const *)r->cf_names,
                                                            (const rocksdb_options_t *const *)cfo, r->cfs, 0, &err);
     if (err)
-        rc = rocks_err(TB_EIO, err, "cannot open database", r->path);
+        rc = tb_rocks_error(TB_EIO, err, "cannot open database", r->path);
 cleanup:
     tb_merge_cf_options_free(cfo, r->ncf);
     return rc;
@@ -188,7 +175,7 @@ static int make_options(tb_rocks *r, const char *scratch, const char *wal_dir, c
     rocksdb_get_options_from_string(base, TB_ROCKS_OPTIONS, r->opts, &err);
     rocksdb_options_destroy(base);
     if (err)
-        return rocks_err(TB_EIO, err, "bad RocksDB options", TB_ROCKS_OPTIONS);
+        return tb_rocks_error(TB_EIO, err, "bad RocksDB options", TB_ROCKS_OPTIONS);
     rocksdb_options_set_db_log_dir(r->opts, scratch);
     tb_rocks_paths_single(r->opts, r->path);
     rocksdb_options_set_info_log_level(r->opts, 2 /* WARN */);
@@ -241,7 +228,7 @@ int tb_rocks_catch_up(tb_rocks *r)
         /* The server created a column family after we listed them: a secondary cannot
          * follow that, so open again with the new list. */
         if (attempt >= 5 || !strstr(err, "unknown column family"))
-            return rocks_err(TB_EIO, err, "cannot catch up with the primary", r->path);
+            return tb_rocks_error(TB_EIO, err, "cannot catch up with the primary", r->path);
         free(err);
         err = NULL;
         close_handles(r);
@@ -420,7 +407,7 @@ static int write_checkpoint(tb_rocks *r, const char *dir, char **err)
         return rc;
     cp = rocksdb_checkpoint_object_create(r->db, err);
     if (*err) {
-        rc = rocks_err(TB_EIO, *err, "cannot create checkpoint object", r->path);
+        rc = tb_rocks_error(TB_EIO, *err, "cannot create checkpoint object", r->path);
         *err = NULL;
         return rc;
     }
@@ -468,7 +455,7 @@ static int checkpoint_again(tb_rocks *r, const char *dir, int rc, char **err, in
                             "switched its MANIFEST during each of %d attempts (%s)",
                             attempts, r->path);
     if (*err && (attempt >= attempts || (!strstr(*err, "No such file") && !strstr(*err, "not found")))) {
-        rc = rocks_err(TB_EIO, *err, "cannot write checkpoint", r->path);
+        rc = tb_rocks_error(TB_EIO, *err, "cannot write checkpoint", r->path);
         *err = NULL;
         return rc;
     }
@@ -530,247 +517,5 @@ int tb_rocks_checkpoint(tb_rocks *r, const char *dir, tb_rocks **opened)
             tb_fs_rm_rf(scratch);
         free(scratch);
     }
-    return rc;
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(**(char *const *const *)a, **(char *const *const *)b);
-}
-
-/* The hash pipeline: the iterating thread frames keys and values into 1 MiB buffers and a
- * second thread runs SHA-256 over them, so decompression and hashing overlap (each takes
- * about half the time on its own). The byte stream hashed is the same as a plain loop's. */
-enum { HP_BUFS = 4, HP_SIZE = 1 << 20 };
-
-struct hpipe {
-    EVP_MD_CTX *md;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    unsigned char *buf[HP_BUFS];
-    size_t len[HP_BUFS];
-    unsigned head, tail; /* buffers [tail, head) are full, waiting for the hasher */
-    int running; /* the thread was started */
-    int stopping; /* no more buffers will come */
-    unsigned char *cur; /* the buffer being filled: buf[head % HP_BUFS] */
-    size_t used;
-};
-
-static void *hp_thread(void *arg)
-{
-    struct hpipe *h = arg;
-    pthread_mutex_lock(&h->mu);
-    for (;;) {
-        while (h->tail == h->head && !h->stopping)
-            pthread_cond_wait(&h->cv, &h->mu);
-        if (h->tail == h->head)
-            break;
-        unsigned i = h->tail % HP_BUFS;
-        pthread_mutex_unlock(&h->mu);
-        EVP_DigestUpdate(h->md, h->buf[i], h->len[i]);
-        pthread_mutex_lock(&h->mu);
-        h->tail++;
-        pthread_cond_broadcast(&h->cv);
-    }
-    pthread_mutex_unlock(&h->mu);
-    return NULL;
-}
-
-/* Hands the current buffer to the hasher and waits for a free one. */
-static void hp_submit(struct hpipe *h)
-{
-    pthread_mutex_lock(&h->mu);
-    h->len[h->head % HP_BUFS] = h->used;
-    h->head++;
-    pthread_cond_broadcast(&h->cv);
-    while (h->head - h->tail >= HP_BUFS)
-        pthread_cond_wait(&h->cv, &h->mu);
-    h->cur = h->buf[h->head % HP_BUFS];
-    h->used = 0;
-    pthread_mutex_unlock(&h->mu);
-}
-
-static void hp_write(struct hpipe *h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    while (n) {
-        size_t k = HP_SIZE - h->used < n ? HP_SIZE - h->used : n;
-        memcpy(h->cur + h->used, c, k);
-        h->used += k;
-        c += k;
-        n -= k;
-        if (h->used == HP_SIZE)
-            hp_submit(h);
-    }
-}
-
-static void put_len(struct hpipe *h, uint64_t n)
-{
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(n >> (8 * i));
-    hp_write(h, b, 8);
-}
-
-static void put_bytes(struct hpipe *h, const void *p, size_t n)
-{
-    put_len(h, n);
-    hp_write(h, p, n);
-}
-
-static int hp_start(struct hpipe *h)
-{
-    memset(h, 0, sizeof *h);
-    for (int i = 0; i < HP_BUFS; i++)
-        if (!(h->buf[i] = malloc(HP_SIZE)))
-            return tb_error_set(TB_EIO, "out of memory");
-    h->cur = h->buf[0];
-    h->md = EVP_MD_CTX_new();
-    if (!h->md || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1)
-        return tb_error_set(TB_EIO, "sha256: cannot initialise OpenSSL digest");
-    pthread_mutex_init(&h->mu, NULL);
-    pthread_cond_init(&h->cv, NULL);
-    if (pthread_create(&h->thread, NULL, hp_thread, h) != 0) {
-        pthread_mutex_destroy(&h->mu);
-        pthread_cond_destroy(&h->cv);
-        return tb_error_set(TB_EIO, "cannot start hashing thread");
-    }
-    h->running = 1;
-    return 0;
-}
-
-/* Flushes, stops the thread and, when digest is not NULL, finishes the hash. */
-static void hp_finish(struct hpipe *h, unsigned char digest[32])
-{
-    unsigned int dlen = 32;
-    if (h->running) {
-        if (h->used)
-            hp_submit(h);
-        pthread_mutex_lock(&h->mu);
-        h->stopping = 1;
-        pthread_cond_broadcast(&h->cv);
-        pthread_mutex_unlock(&h->mu);
-        pthread_join(h->thread, NULL);
-        pthread_mutex_destroy(&h->mu);
-        pthread_cond_destroy(&h->cv);
-        if (digest)
-            EVP_DigestFinal_ex(h->md, digest, &dlen);
-    }
-    EVP_MD_CTX_free(h->md);
-    for (int i = 0; i < HP_BUFS; i++)
-        free(h->buf[i]);
-    memset(h, 0, sizeof *h);
-}
-
-void tb_rocks_hash_clear(struct tb_rocks_hash *h)
-{
-    free(h->names);
-    free(h->keys);
-    memset(h, 0, sizeof *h);
-}
-
-int tb_rocks_hash(tb_rocks *r, struct tb_rocks_hash *out)
-{
-    return tb_rocks_hash_progress(r, out, NULL, NULL);
-}
-
-/* The column families' positions in r, by name (malloc'd): the order they are hashed in. */
-static size_t *cf_order(tb_rocks *r)
-{
-    char ***order = calloc(r->ncf, sizeof *order);
-    size_t *index = calloc(r->ncf, sizeof *index);
-    if (order && index) {
-        for (size_t i = 0; i < r->ncf; i++)
-            order[i] = &r->cf_names[i];
-        qsort(order, r->ncf, sizeof *order, cmp_names);
-        for (size_t i = 0; i < r->ncf; i++)
-            index[i] = (size_t)(order[i] - r->cf_names);
-    } else {
-        free(index);
-        index = NULL;
-    }
-    free(order);
-    return index;
-}
-
-struct hash_run {
-    struct hpipe hp;
-    rocksdb_readoptions_t *ro;
-    uint64_t bytes;
-    void (*progress)(void *arg, uint64_t bytes);
-    void *arg;
-};
-
-/* Column family i framed as "cf" name, "kv" key value per entry, "end" count; *n entries. */
-static int hash_cf(tb_rocks *r, struct hash_run *h, size_t i, uint64_t *n)
-{
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, h->ro, r->cfs[i]);
-    char *err = NULL;
-    int rc;
-    *n = 0;
-    put_bytes(&h->hp, "cf", 2);
-    put_bytes(&h->hp, r->cf_names[i], strlen(r->cf_names[i]));
-    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t kl, vl;
-        const char *k = rocksdb_iter_key(it, &kl), *v = rocksdb_iter_value(it, &vl);
-        put_bytes(&h->hp, "kv", 2);
-        put_bytes(&h->hp, k, kl);
-        put_bytes(&h->hp, v, vl);
-        h->bytes += kl + vl;
-        if ((++*n & 4095) == 0 && h->progress)
-            h->progress(h->arg, h->bytes);
-        if ((*n & 4095) == 0 && tb_interrupted)
-            break;
-    }
-    rocksdb_iter_get_error(it, &err);
-    rocksdb_iter_destroy(it);
-    if ((rc = tb_error_check_interrupt()) < 0) {
-        free(err);
-        return rc;
-    }
-    if (err)
-        return rocks_err(TB_EVERIFY, err, "cannot read column family", r->cf_names[i]);
-    if (h->progress)
-        h->progress(h->arg, h->bytes);
-    put_bytes(&h->hp, "end", 3);
-    put_len(&h->hp, *n);
-    return 0;
-}
-
-int tb_rocks_hash_progress(tb_rocks *r, struct tb_rocks_hash *out, void (*progress)(void *arg, uint64_t bytes),
-                           void *arg)
-{
-    struct hash_run h = { .ro = rocksdb_readoptions_create(), .progress = progress, .arg = arg };
-    size_t *index = cf_order(r);
-    int rc = 0;
-
-    memset(out, 0, sizeof *out);
-    out->names = calloc(r->ncf, sizeof *out->names);
-    out->keys = calloc(r->ncf, sizeof *out->keys);
-    out->ncf = r->ncf;
-    if (!h.ro || !index || !out->names || !out->keys) {
-        rc = tb_error_set(TB_EIO, "out of memory");
-        goto cleanup;
-    }
-    if ((rc = hp_start(&h.hp)) < 0)
-        goto cleanup;
-    rocksdb_readoptions_set_fill_cache(h.ro, 0);
-    rocksdb_readoptions_set_readahead_size(h.ro, 256 << 10); /* per table iterated at once: L0's are all at once */
-    /* Every field length-prefixed, so no two different databases share a byte stream. */
-    put_bytes(&h.hp, "themis-dbhash-v1", 16);
-    for (size_t oi = 0; oi < r->ncf; oi++) {
-        if ((rc = hash_cf(r, &h, index[oi], &out->keys[oi])) < 0)
-            goto cleanup;
-        out->names[oi] = r->cf_names[index[oi]];
-    }
-    hp_finish(&h.hp, out->digest);
-cleanup:
-    hp_finish(&h.hp, NULL);
-    if (rc < 0)
-        tb_rocks_hash_clear(out);
-    if (h.ro)
-        rocksdb_readoptions_destroy(h.ro);
-    free(index);
     return rc;
 }

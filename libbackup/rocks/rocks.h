@@ -56,19 +56,32 @@ uint32_t tb_rocks_cf_id(tb_rocks *r, size_t i);
  * on (its info log lives under r's scratch directory, which must outlive it). */
 int tb_rocks_checkpoint(tb_rocks *r, const char *dir, tb_rocks **opened);
 
-/* Content hash: SHA-256 over every column family in name order and every key/value in
- * key order, all length-prefixed. counts (may be NULL) receives per-CF key counts in
- * name order (malloc'd, tb_rocks_cf_count entries), names likewise (pointers into r). */
+/* Content hash (docs/format.md). themis-dbhash-v2, what backups record from manifest 1.4: per
+ * column family the entry count and the sum mod 2^128 of each entry's XXH3-128, so key
+ * ranges are hashed on several threads in any order; then SHA-256 over those, CFs in name
+ * order. themis-dbhash-v1, in older manifests: SHA-256 over every CF in name order and every
+ * key/value in key order, all length-prefixed, on one thread. keys receives per-CF key
+ * counts in name order (malloc'd, tb_rocks_cf_count entries), names likewise (pointers into r). */
 struct tb_rocks_hash {
     unsigned char digest[32];
     size_t ncf;
     const char **names;
     uint64_t *keys;
+    size_t ranges; /* v2: the key ranges hashed (one per CF at least) */
 };
-int tb_rocks_hash(tb_rocks *r, struct tb_rocks_hash *out);
-/* The same, calling progress (may be NULL) with the bytes of keys and values hashed so far. */
-int tb_rocks_hash_progress(tb_rocks *r, struct tb_rocks_hash *out, void (*progress)(void *arg, uint64_t bytes),
-                           void *arg);
+#define TB_ROCKS_HASH_VERSION 2 /* the newest: what backups record */
+struct tb_rocks_hash_opts {
+    int version; /* 1 or 2; 0: TB_ROCKS_HASH_VERSION */
+    int threads; /* v2: threads hashing key ranges; 0: one per CPU; 1: the calling thread only */
+    /* v2 on several threads: about this many bytes of tables per range; 0: a quarter of a
+     * thread's share, at least 8 MiB. Any value gives the same hash. */
+    uint64_t range_bytes;
+    /* Called with the bytes of keys and values hashed so far (may be NULL); by one thread at a time. */
+    void (*progress)(void *arg, uint64_t bytes);
+    void *arg;
+};
+/* o NULL: the defaults (all zero). */
+int tb_rocks_hash(tb_rocks *r, struct tb_rocks_hash *out, const struct tb_rocks_hash_opts *o);
 void tb_rocks_hash_clear(struct tb_rocks_hash *h);
 
 #endif

@@ -11,7 +11,7 @@ run themis-backup --database-path "$T/db" --backup-directory "$T/bk" --compress
 is "$rc" 0 "backup --compress succeeds"
 is "$out$err" "" "backup prints nothing on success"
 ok "$([ -f "$T/bk/backup.tar.zst" ] && [ -f "$T/bk/MANIFEST.json" ]; echo $?)" "backup.tar.zst and MANIFEST.json published"
-is "$(manifest_field "$T/bk/MANIFEST.json" content_hash)" "$src_hash" "manifest content hash equals themis-dbhash of the stopped source"
+is "$(manifest_field "$T/bk/MANIFEST.json" content_hash_v2)" "$src_hash" "manifest content hash equals themis-dbhash of the stopped source"
 like "$(cat "$T/bk/MANIFEST.json")" '"pii_mappings"' "manifest lists the column families"
 
 mkdir "$T/x"

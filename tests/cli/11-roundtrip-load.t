@@ -23,7 +23,7 @@ run themis-restore --backup-directory "$T/live" --verify-only
 is "$rc" 0 "verify-only passes${err:+: $err}"
 run themis-restore --backup-directory "$T/live" --target "$T/live-restored"
 is "$rc" 0 "restore succeeds"
-is "$(themis-dbhash --database-path "$T/live-restored")" "$(manifest_field "$T/live/MANIFEST.json" content_hash)" \
+is "$(themis-dbhash --database-path "$T/live-restored")" "$(manifest_field "$T/live/MANIFEST.json" content_hash_v2)" \
     "restored database's content hash equals the manifest's"
 seq=$(manifest_field "$T/live/MANIFEST.json" last_sequence)
 ok "$([ "$seq" -gt 4000 ]; echo $?)" "the backup holds the writes made before it (sequence $seq)"
@@ -42,7 +42,7 @@ is "$rc" 0 "restore succeeds"
 truth=$(themis-dbhash --read-only --database-path "$T/truth/ckpt-$truth_seq")
 is "$(themis-dbhash --database-path "$T/paused-restored")" "$truth" \
     "restored content hash equals the generator's own checkpoint at sequence $truth_seq"
-is "$(manifest_field "$T/paused/MANIFEST.json" content_hash)" "$truth" "and so does the manifest's"
+is "$(manifest_field "$T/paused/MANIFEST.json" content_hash_v2)" "$truth" "and so does the manifest's"
 
 # 3. The database the generator still writes was never opened read-write by us: it goes on.
 n1=$(wc -l < "$T/commits.tsv")

@@ -15,7 +15,7 @@ is "$rc" 0 "backup through the server's /admin/backup${err:+: $err}"
 like "$(cat "$T/bk/MANIFEST.json")" '"method": "server"' "manifest records the method"
 run themis-restore --backup-directory "$T/bk" --verify-only
 is "$rc" 0 "the backup verifies"
-is "$(manifest_field "$T/bk/MANIFEST.json" content_hash)" "$(themis-dbhash --database-path "$T/db")" "with the database's content hash"
+is "$(manifest_field "$T/bk/MANIFEST.json" content_hash_v2)" "$(themis-dbhash --database-path "$T/db")" "with the database's content hash"
 
 kill "$srv"; wait "$srv" 2>/dev/null
 rm -f "$T/port"

@@ -51,7 +51,7 @@ for b in b1 b2 b3; do
     rm -rf "$T/r"
     run themis-restore --backup-directory "$T/root/$b" --target "$T/r"
     is "$rc" 0 "restore of $b${err:+ ($err)}"
-    is "$(themis-dbhash --database-path "$T/r")" "$(manifest_field "$T/root/$b/MANIFEST.json" content_hash)" \
+    is "$(themis-dbhash --database-path "$T/r")" "$(manifest_field "$T/root/$b/MANIFEST.json" content_hash_v2)" \
         "$b restored has the content hash its manifest recorded"
 done
 is "$(themis-dbhash --database-path "$T/r")" "$hash_now" "b3 restored equals the database"

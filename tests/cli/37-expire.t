@@ -40,7 +40,7 @@ done
 rm -rf "$T/r"
 themis-restore --backup-directory "$T/root/b3" --target "$T/r" >/dev/null
 themis-wal-replay --wal-directory "$T/w" --database-path "$T/r" --target-seq "${seq[4]}" >/dev/null
-is "$(themis-dbhash --database-path "$T/r")" "$(manifest_field "$T/root/b4/MANIFEST.json" content_hash)" \
+is "$(themis-dbhash --database-path "$T/r")" "$(manifest_field "$T/root/b4/MANIFEST.json" content_hash_v2)" \
     "b3 + WAL to b4's sequence equals b4"
 
 # The newest backup that verifies is kept whatever the policy says.

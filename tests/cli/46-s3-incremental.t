@@ -20,7 +20,7 @@ themis-wal-archive --database-path "$T/db" --wal-directory "$T/w" --once 2>/dev/
 st=$(grep -q '"stored_in"' "$T/root/b3/MANIFEST.json" && grep -q '"path": "../b2"' "$T/root/b3/MANIFEST.json"; echo $?)
 ok "$st" "b3 is incremental on b2 and refers to files it does not store"
 [ "$st" = 0 ] || diag "b3's backup said: $(cat "$T/b3.err")"
-want3=$(manifest_field "$T/root/b3/MANIFEST.json" content_hash)
+want3=$(manifest_field "$T/root/b3/MANIFEST.json" content_hash_v2)
 final=$(themis-dbhash --database-path "$T/db")
 like "$(themis-s3 sync "$T/root" "$B/backups")" "^copied [1-9][0-9]* files$" "root synced to the bucket"
 themis-s3 sync "$T/w" "$B/wal" >/dev/null

@@ -72,7 +72,7 @@ is "$(themis-dbhash --database-path "$T/r")" "$final" "reaches the final state"
 TMPDIR=$T/tmp themis-restore --backup-directory "$B/backups/b3" --target "$T/r3" >/dev/null
 TMPDIR=$T/tmp run themis-wal-replay --wal-directory "$B/wal" --database-path "$T/r3" --target-seq "${seq[4]}"
 is "$rc" 0 "b3 from the bucket + the bucket's WAL to b4's sequence${err:+ ($err)}"
-is "$(themis-dbhash --database-path "$T/r3")" "$(manifest_field "$T/lroot/b4/MANIFEST.json" content_hash)" "equals b4"
+is "$(themis-dbhash --database-path "$T/r3")" "$(manifest_field "$T/lroot/b4/MANIFEST.json" content_hash_v2)" "equals b4"
 
 TMPDIR=$T/tmp run themis-expire --backup-root "$B/backups/" --wal-directory "$B/wal/" --keep-days 30 --keep-min 2
 is "$rc:$out" "0:kept 4 backups

@@ -88,6 +88,9 @@ themis-txnwriter --db "$T/plain" --policy committed --blob --threads 2 --batches
 a=$(themis-dbhash --database-path "$T/plain" 2>&1)
 b=$(themis-txnwriter --hash --db "$T/plain" --policy committed 2>&1)
 ok "$([[ $a =~ ^[0-9a-f]{64}$ ]] && [ "$a" = "$b" ]; echo $?)" "--hash equals themis-dbhash on a WRITE_COMMITTED database without merges"
+a=$(themis-dbhash --hash-version 1 --database-path "$T/plain" 2>&1)
+b=$(themis-txnwriter --hash --hash-version 1 --db "$T/plain" --policy committed 2>&1)
+ok "$([[ $a =~ ^[0-9a-f]{64}$ ]] && [ "$a" = "$b" ]; echo $?)" "and so does --hash-version 1 (themis-dbhash-v1)"
 
 # wal_dir and db_paths: the WAL only in the WAL directory, SSTs spread over both paths
 # (blob files go to the first), nothing of either in the database directory.

@@ -17,7 +17,7 @@ is "$out" "$want" "read-only open, the same"
 
 run themis-backup --database-path "$T/m" --backup-directory "$T/bk"
 is "$rc" 0 "backup of a database with merge operands${err:+: $err}"
-is "$(manifest_field "$T/bk/MANIFEST.json" content_hash)" "$want" "the manifest's content hash is the merged one"
+is "$(manifest_field "$T/bk/MANIFEST.json" content_hash_v2)" "$want" "the manifest's content hash is the merged one"
 run themis-restore --backup-directory "$T/bk" --verify-only
 is "$rc" 0 "full verify passes${err:+: $err}"
 run themis-restore --backup-directory "$T/bk" --target "$T/r"

@@ -30,7 +30,7 @@ run themis-backup -v --database-path "$T/db" --db-paths "$dbp" --backup-director
 is "$rc" 0 "backup finds the WAL through OPTIONS' wal_dir and the tables through --db-paths"
 like "$err" "snapshot from files: MANIFEST-[0-9]+ \([0-9]+ bytes\), [0-9]+ table and blob files linked, 0 copied, [1-9][0-9]* WAL files .*wal_dir cleared" \
     "-v says how the snapshot was made"
-is "$(manifest_field "$T/bk/MANIFEST.json" content_hash)" "$truth" "manifest's content hash equals RocksDB's view of the source"
+is "$(manifest_field "$T/bk/MANIFEST.json" content_hash_v2)" "$truth" "manifest's content hash equals RocksDB's view of the source"
 members=$(zstd -q -dc "$T/bk/backup.tar.zst" | tar -t)
 ok "$(printf '%s\n' "$members" | grep -q '^db/[0-9]*\.log$'; echo $?)" "the WAL files are in the backup"
 is "$(printf '%s\n' "$members" | grep -c '^db/[0-9]*\.sst$')" \
@@ -94,7 +94,7 @@ rm -f "$T/pause"
 is "$(manifest_field "$T/pb/MANIFEST.json" last_sequence)" "$truth_seq" "its sequence is the generator's"
 # The generator's checkpoint (RocksDB's) holds its WAL copies itself, but its OPTIONS file
 # still names the live wal_dir: name the checkpoint as its own WAL directory.
-is "$(manifest_field "$T/pb/MANIFEST.json" content_hash)" "$(themis-dbhash --db-wal-dir "$T/truth/ckpt-$truth_seq" --database-path "$T/truth/ckpt-$truth_seq")" \
+is "$(manifest_field "$T/pb/MANIFEST.json" content_hash_v2)" "$(themis-dbhash --db-wal-dir "$T/truth/ckpt-$truth_seq" --database-path "$T/truth/ckpt-$truth_seq")" \
    "its content equals the generator's checkpoint"
 kill -TERM "$lg"; wait "$lg"; is "$?" 0 "generator stops cleanly"
 
@@ -111,7 +111,7 @@ for i in 1 2; do
     is "$rc" 0 "backup $i over db_paths under load${err:+: $err}"
     run themis-restore --backup-directory "$T/dpb$i" --target "$T/dpr$i"
     is "$rc" 0 "restore $i"
-    is "$(themis-dbhash --database-path "$T/dpr$i")" "$(manifest_field "$T/dpb$i/MANIFEST.json" content_hash)" \
+    is "$(themis-dbhash --database-path "$T/dpr$i")" "$(manifest_field "$T/dpb$i/MANIFEST.json" content_hash_v2)" \
        "restored $i equals its manifest"
 done
 kill -TERM "$lg2"; wait "$lg2"

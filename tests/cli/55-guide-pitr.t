@@ -79,14 +79,14 @@ like "$err" "^themis-restore: note: $R/var/lib/themisdb/ is ThemisDB's data dire
     "and says so, in one line"
 is "$(listing "$kept")" "$oldlist" "the kept database is the old one, file for file"
 is "$(themis-dbhash --database-path "$kept")" "$oldhash" "and still opens to the same content"
-is "$(themis-dbhash --database-path "$R/var/lib/themisdb/rocksdb")" "$(manifest_field "$R/backups/themisdb/daily/2024-01-24/MANIFEST.json" content_hash)" \
+is "$(themis-dbhash --database-path "$R/var/lib/themisdb/rocksdb")" "$(manifest_field "$R/backups/themisdb/daily/2024-01-24/MANIFEST.json" content_hash_v2)" \
     "rocksdb/ holds the base backup"
 is "$(others "$R/var/lib/themisdb" | grep -v before-restore)" "$before" "nothing else in the data directory changed"
 rm -rf "$kept"
 run themisdb-restore --backup-directory "$R/backups/themisdb/daily/2024-01-24/" --target "$R/var/lib/themisdb/" --force
 is "$rc" 0 "with --force the database in rocksdb/ is replaced${err:+ ($err)}"
 is "$(others "$R/var/lib/themisdb")" "$before" "and still nothing else in the data directory changes"
-is "$(themis-dbhash --database-path "$R/var/lib/themisdb/rocksdb")" "$(manifest_field "$R/backups/themisdb/daily/2024-01-24/MANIFEST.json" content_hash)" \
+is "$(themis-dbhash --database-path "$R/var/lib/themisdb/rocksdb")" "$(manifest_field "$R/backups/themisdb/daily/2024-01-24/MANIFEST.json" content_hash_v2)" \
     "rocksdb/ holds the base backup again"
 run themisdb-admin wal-replay --wal-directory "$R/backups/themisdb/wal/" --target-time "$(tsz "$ts2")" --database-path "$R/var/lib/themisdb/"
 is "$rc" 0 "and replays to a later moment${err:+: $err}"

@@ -48,7 +48,7 @@ while read -r name p layout extras; do
     run themis-restore --backup-directory "$c/base" --verify-only
     is "$rc" 0 "$what: --verify-only (full)${err:+: $err}"
     themis-restore --backup-directory "$c/base" --target "$c/r" 2>/dev/null
-    is "$(hash_of "$c/r")" "$(manifest_field "$c/base/MANIFEST.json" content_hash)" \
+    is "$(hash_of "$c/r")" "$(manifest_field "$c/base/MANIFEST.json" content_hash_v2)" \
         "$what: restored, opened by the writer with its policy, it is what the manifest says"
     like "$(themis-dbhash --database-path "$c/db" $lb 2>&1)" '^[0-9a-f]{64}$' "$what: themis-dbhash of the live source"
     if has stream; then
@@ -66,7 +66,7 @@ while read -r name p layout extras; do
     want=$(hash_of "$c/ck/$held")
     is "$(themis-dbhash --database-path "$c/db" $lb 2>&1)" "$want" "$what: themis-dbhash of the live source equals it"
     run themis-backup --database-path "$c/db" $lb --backup-directory "$c/root/b1" --compress
-    is "$rc/$(manifest_field "$c/root/b1/MANIFEST.json" content_hash)" "0/$want" "$what: an online backup's content is the checkpoint${err:+: $err}"
+    is "$rc/$(manifest_field "$c/root/b1/MANIFEST.json" content_hash_v2)" "0/$want" "$what: an online backup's content is the checkpoint${err:+: $err}"
     if has enc; then
         run themis-backup --database-path "$c/db" $lb --backup-directory "$c/enc" --encrypt --key-file "$T/key"
         is "$rc" 0 "$what: encrypted online backup${err:+: $err}"

@@ -21,7 +21,7 @@ for p in prepared unprepared; do
     run themis-backup --database-path "$T/truth-$p/$c1" --backup-directory "$T/bk-$p/b1" --compress --write-policy write_$p
     is "$rc" 0 "$p: a backup of the checkpoint${err:+: $err}"
     is "$(manifest_field "$T/bk-$p/b1/MANIFEST.json" write_policy)" "write_$p" "$p: its manifest records the policy given"
-    is "$(manifest_field "$T/bk-$p/b1/MANIFEST.json" content_hash)" "$want" "$p: and the content the writer reads"
+    is "$(manifest_field "$T/bk-$p/b1/MANIFEST.json" content_hash_v2)" "$want" "$p: and the content the writer reads"
 
     themis-backup --database-path "$T/$p" --stdout --compress | themis-s3 put - "$B/$p/stream.tar.zst"
     is "${PIPESTATUS[*]}" "0 0" "$p: backup --stdout | themis-s3 put -"

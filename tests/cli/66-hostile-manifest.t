@@ -133,6 +133,6 @@ run themis-restore --backup-directory "$T/good" --verify-only --quick
 is "$rc" 0 "the good backup verifies --quick${err:+: $err}"
 run themis-restore --backup-directory "$T/good" --target "$T/restored"
 is "$rc" 0 "the good backup restores${err:+: $err}"
-is "$(themis-dbhash --database-path "$T/restored")" "$(manifest_field "$T/good/MANIFEST.json" content_hash)" \
+is "$(themis-dbhash --database-path "$T/restored")" "$(manifest_field "$T/good/MANIFEST.json" content_hash_v2)" \
     "the restored database has the manifest's content hash"
 done_testing

@@ -52,7 +52,7 @@ policy_matrix() {
     is "$rc" 0 "$what: offline backup"
     like "$err" "write policy write_$p" "$what: the policy detected: write_$p"
     is "$(manifest_field "$c/base/MANIFEST.json" write_policy)" "write_$p" "$what: and recorded in the manifest"
-    is "$(manifest_field "$c/base/MANIFEST.json" content_hash)" "$truth" "$what: the manifest's content hash is the writer's content"
+    is "$(manifest_field "$c/base/MANIFEST.json" content_hash_v2)" "$truth" "$what: the manifest's content hash is the writer's content"
     is "$(themis-dbhash --database-path "$c/db" $lb 2>&1)" "$truth" "$what: themis-dbhash of the stopped source equals it"
     run themis-restore --backup-directory "$c/base" --verify-only --quick
     is "$rc" 0 "$what: --verify-only --quick${err:+: $err}"

@@ -185,13 +185,15 @@ static void schema_tests(void)
     refused(m, "format_version", "\"2.0\"", "format_version: manifest format version 2.0 is not supported");
     refused(m, "comment", "\"hello\"", "comment: unknown key");
     refused(m, "chain_length", "2", "chain_length: present without a parent");
-    ok(parses("[1, 2]", TB_EVERIFY) && strstr(tb_error_last(), "not a JSON object"), "a manifest that is not an object");
+    ok(parses("[1, 2]", TB_EVERIFY) && strstr(tb_error_last(), "not a JSON object"),
+       "a manifest that is not an object");
 
     /* Duplicate keys: jansson would keep one of the two. */
     tb_manifest_to_json(m, TB_MANIFEST_ARCHIVE, &j);
     if (asprintf(&dup, "{\"db_bytes\": 1, %s", strchr(j, '{') + 1) > 0) {
         ok(parses(dup, TB_EVERIFY) && strstr(tb_error_last(), "duplicate object key") &&
-               strstr(tb_error_last(), "db_bytes"), "a duplicate key is refused, named (%s)", tb_error_last());
+               strstr(tb_error_last(), "db_bytes"),
+           "a duplicate key is refused, named (%s)", tb_error_last());
         free(dup);
     }
     free(j);
@@ -213,7 +215,8 @@ static void schema_tests(void)
     enc->format_minor = 2;
     enc->encrypted = 1;
     enc->key_ids = strdup("6af1a2b3c4d5e6f7");
-    accepted(enc, TB_MANIFEST_ARCHIVE | TB_MANIFEST_REDACT, "format_version", "\"1.2\"", "a 1.2 redacted manifest is read");
+    accepted(enc, TB_MANIFEST_ARCHIVE | TB_MANIFEST_REDACT, "format_version", "\"1.2\"",
+             "a 1.2 redacted manifest is read");
     accepted(enc, TB_MANIFEST_ARCHIVE, "format_version", "\"1.2\"", "a 1.2 encrypted manifest is read");
     j = edited(enc, TB_MANIFEST_ARCHIVE | TB_MANIFEST_REDACT, "files", "[]");
     ok(parses(j, TB_EVERIFY) && strstr(tb_error_last(), "files: present in a redacted manifest"),
@@ -301,15 +304,46 @@ static void schema_tests(void)
     tb_manifest_free(m);
 }
 
+/* 1.4: the hash in content_hash_v2, content_hash null with a note for 1.3 readers. */
+static void hash_v2_tests(const struct tb_manifest *v1)
+{
+    struct tb_manifest *m = sample(), *back = NULL;
+    char *j = NULL;
+    m->content_hash_v2 = 1;
+    ok(tb_manifest_to_json(m, TB_MANIFEST_ARCHIVE, &j) == 0 && strstr(j, "\"format_version\": \"1.4\"") &&
+           strstr(j, "\"content_hash\": null") && strstr(j, "\"content_hash_v2\": \"" SHA_A "\"") &&
+           strstr(j, "\"content_hash_unavailable\": \"for tools of manifest format 1.3: ") &&
+           tb_manifest_parse(j, "test", &back) == 0,
+       "1.4: content_hash_v2, content_hash null and a note for 1.3 readers; parses");
+    ok(back && back->content_hash_v2 && strcmp(back->content_hash, SHA_A) == 0 && !back->hash_unavailable,
+       "read back as a v2 hash, available");
+    ok(back && tb_manifest_compare(m, back) == 0, "compare: equal");
+    ok(back && tb_manifest_compare(v1, back) == TB_EVERIFY, "compare: the same hex as v1 and as v2 differs");
+    free(j);
+    j = NULL;
+    ok(tb_manifest_to_json(m, TB_MANIFEST_ARCHIVE | TB_MANIFEST_REDACT, &j) == 0 && !strstr(j, "content_hash"),
+       "a redacted copy leaves out the hash and the note");
+    free(j);
+    tb_manifest_free(back);
+    refused(m, "content_hash_v2", "\"abc\"", "content_hash_v2: not a SHA-256");
+    refused(m, "content_hash", "\"" SHA_B "\"", "content_hash: not null beside a content_hash_v2");
+    refused(m, "content_hash_unavailable", NULL, "content_hash_unavailable: missing");
+    refused(m, "format_version", "\"1.3\"", "content_hash_v2: in a manifest older than format 1.4");
+    accepted(m, 0, "format_version", "\"1.5\"", "a newer minor with content_hash_v2 is read");
+    tb_manifest_free(m);
+}
+
 int main(void)
 {
     struct tb_manifest *m = sample(), *back = NULL, *other;
     char *json = NULL, *bad;
     ok(tb_manifest_to_json(m, 1, &json) == 0 && json, "serialises");
     ok(tb_manifest_parse(json, "test", &back) == 0, "parses its own output");
-    ok(back && back->last_seq == 5000000000ull && back->nfiles == 2 && back->ncf == 2, "sequence, files and CFs survive");
+    ok(back && back->last_seq == 5000000000ull && back->nfiles == 2 && back->ncf == 2,
+       "sequence, files and CFs survive");
     ok(back && strcmp(back->files[0].name, "db/000012.sst") == 0 && back->files[0].size == 1234 &&
-       strcmp(back->files[0].sha256, SHA_A) == 0 && back->files[0].mode == 0644, "a file entry survives");
+           strcmp(back->files[0].sha256, SHA_A) == 0 && back->files[0].mode == 0644,
+       "a file entry survives");
     ok(back && back->archive_size == 99 && strcmp(back->archive_sha256, SHA_B) == 0, "the archive entry survives");
     ok(back && tb_manifest_compare(m, back) == 0, "compare: equal");
     ok(tb_manifest_find(back, "db/CURRENT") && !tb_manifest_find(back, "db/nope"), "find");
@@ -357,11 +391,13 @@ int main(void)
         char *j2 = NULL;
         struct tb_manifest *b2 = NULL;
         const struct tb_manifest_file *f;
-        ok(tb_manifest_to_json(other, 1, &j2) == 0 && tb_manifest_parse(j2, "test", &b2) == 0, "incremental round trip");
+        ok(tb_manifest_to_json(other, 1, &j2) == 0 && tb_manifest_parse(j2, "test", &b2) == 0,
+           "incremental round trip");
         f = b2 ? tb_manifest_find(b2, "db/000013.sst") : NULL;
         ok(f && f->stored_in && strcmp(f->stored_in, SHA_B) == 0, "stored_in survives");
         ok(b2 && b2->parent_path && strcmp(b2->parent_path, "../b1") == 0 && strcmp(b2->parent_sha256, SHA_B) == 0 &&
-               b2->chain == 2, "parent and chain survive");
+               b2->chain == 2,
+           "parent and chain survive");
         ok(b2 && tb_manifest_compare(other, b2) == 0, "compare: equal");
         if (b2) {
             free(b2->files[b2->nfiles - 1].stored_in);
@@ -379,6 +415,7 @@ int main(void)
 
     /* 1.3: the write policy, and a content hash that could not be computed, with the reason. */
     other = sample();
+    other->format_minor = 3;
     other->write_policy = strdup("write_unprepared");
     other->content_hash[0] = 0;
     other->hash_unavailable = strdup("merge operator X of column family default is not one the tools know");
@@ -386,7 +423,8 @@ int main(void)
         char *j3 = NULL, *p;
         struct tb_manifest *b3 = NULL;
         ok(tb_manifest_to_json(other, 1, &j3) == 0 && strstr(j3, "\"content_hash\": null") &&
-               tb_manifest_parse(j3, "test", &b3) == 0, "1.3 round trip without a content hash");
+               tb_manifest_parse(j3, "test", &b3) == 0,
+           "1.3 round trip without a content hash");
         ok(b3 && b3->write_policy && strcmp(b3->write_policy, "write_unprepared") == 0, "write_policy survives");
         ok(b3 && b3->hash_unavailable && strstr(b3->hash_unavailable, "merge operator X") && !b3->content_hash[0],
            "the reason the hash is unavailable survives");
@@ -418,6 +456,7 @@ int main(void)
         free(j3);
     }
     tb_manifest_free(other);
+    hash_v2_tests(m);
     schema_tests();
     tb_manifest_free(NULL);
     tb_manifest_free(back);

@@ -62,7 +62,7 @@ static int hash_of(const char *dir, enum tb_rocks_mode mode, char hex[65])
     struct tb_rocks_hash h;
     char *scratch = path_of("scratch");
     int rc = tb_rocks_open(&r, dir, mode, scratch);
-    if (rc == 0 && (rc = tb_rocks_hash(r, &h)) == 0) {
+    if (rc == 0 && (rc = tb_rocks_hash(r, &h, NULL)) == 0) {
         tb_hex(h.digest, 32, hex);
         tb_rocks_hash_clear(&h);
     }
@@ -170,7 +170,7 @@ int main(void)
         char *copy = db_paths_copy(root);
         struct tb_rocks_hash h = { 0 };
         r = NULL;
-        ok(copy && tb_rocks_open(&r, copy, TB_ROCKS_READONLY, scratch) == 0 && tb_rocks_hash(r, &h) == 0 &&
+        ok(copy && tb_rocks_open(&r, copy, TB_ROCKS_READONLY, scratch) == 0 && tb_rocks_hash(r, &h, NULL) == 0 &&
                h.ncf == 1 && h.keys[0] == 1800,
            "a copy of a db_paths database (tables of path ids 0 and 1 in one directory) opens and hashes");
         tb_rocks_hash_clear(&h);

@@ -57,7 +57,7 @@ static int hash_of(const char *dir, char hex[65])
     char *scratch = tb_fs_join(root, "hash-scratch");
     int rc = tb_rocks_open(&r, dir, TB_ROCKS_READONLY, scratch);
     hex[0] = '\0';
-    if (rc == 0 && (rc = tb_rocks_hash(r, &h)) == 0)
+    if (rc == 0 && (rc = tb_rocks_hash(r, &h, NULL)) == 0)
         tb_hex(h.digest, 32, hex);
     tb_rocks_hash_clear(&h);
     tb_rocks_free(r);
