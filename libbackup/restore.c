@@ -899,9 +899,11 @@ static int compare_content(const struct restore *c, enum tb_policy policy)
 {
     const struct tb_manifest *m = c->inner;
     struct tb_content ct = { 0 };
-    struct tb_content_opts co = {
-        .policy = policy, .in_place = 1, .scratch = c->ro_scratch, .hash_version = m->content_hash_v2 ? 2 : 1
-    };
+    struct tb_content_opts co = { .policy = policy,
+                                  .in_place = 1,
+                                  .files_verified = 1,
+                                  .scratch = c->ro_scratch,
+                                  .hash_version = m->content_hash_v2 ? 2 : 1 };
     int rc = tb_content_of(c->dbdir, &co, &ct);
     if (rc < 0 && rc != TB_ENOSPC && rc != TB_EVERIFY)
         rc = tb_error_wrap(TB_EVERIFY, "restored database does not open");

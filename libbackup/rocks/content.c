@@ -351,7 +351,8 @@ int tb_content_of(const char *db, const struct tb_content_opts *o, struct tb_con
     /* Before recovery changes the copy (tb_content_position says why). */
     if ((rc = tb_content_position(copy, out->policy, &out->last_seq)) < 0)
         goto cleanup;
-    if ((rc = cfs_from_version(info.version, out)) < 0 || (rc = check_tables(copy, out)) < 0 ||
+    if ((rc = cfs_from_version(info.version, out)) < 0 ||
+        (rc = o->files_verified ? newer_tables(copy, out) : check_tables(copy, out)) < 0 ||
         (rc = check_comparators(info.version, out)) < 0 || out->unavailable)
         goto cleanup;
     if (info.wals > 0)

@@ -20,6 +20,10 @@ struct tb_content_opts {
      * whatever its OPTIONS file says. Otherwise wal_dir and db_paths say where the source
      * keeps them (NULL/0: as tb_snapshot_create decides). */
     int in_place;
+    /* Every file is proven the same bytes as a database whose tables were checked (a
+     * restore's SHA-256s against its manifest): only the tables' footers are read, for
+     * their format, not every block again. */
+    int files_verified;
     const char *wal_dir;
     const char *const *db_paths;
     size_t ndb_paths;

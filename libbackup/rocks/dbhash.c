@@ -422,11 +422,10 @@ static int h2_task_add(struct h2_run *h, size_t *cap, size_t i, const char *lo, 
     return 0;
 }
 
-/* A table: where its keys start, and its size. */
+/* A key where a table starts or ends. */
 struct h2_file {
     const char *key;
     size_t len;
-    uint64_t size;
 };
 
 static int cmp_file(const void *a, const void *b)
@@ -436,37 +435,71 @@ static int cmp_file(const void *a, const void *b)
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-/* Cuts column family i at its tables' smallest keys, in byte order (the comparator of every
- * CF we open), into ranges of about target bytes of tables; any cut gives the same hash,
- * this one ranges of similar work. */
-static int h2_plan_cf(struct h2_run *h, size_t *cap, size_t i, const rocksdb_livefiles_t *lf, uint64_t target)
+/* The cut candidates of column family i: its tables' smallest and largest keys, sorted,
+ * each once (keys point into lf). */
+static int h2_cuts(const tb_rocks *r, size_t i, const rocksdb_livefiles_t *lf, struct h2_file **out, size_t *n)
 {
-    int nlf = lf ? rocksdb_livefiles_count(lf) : 0, rc = 0;
-    struct h2_file *f = calloc((size_t)nlf + 1, sizeof *f);
-    const char *prev = NULL;
-    size_t n = 0, prevlen = 0;
-    uint64_t acc = 0;
+    int nlf = lf ? rocksdb_livefiles_count(lf) : 0;
+    struct h2_file *f = calloc(2 * (size_t)nlf + 1, sizeof *f);
+    size_t k = 0;
     if (!f)
         return tb_error_set(TB_EIO, "out of memory");
     for (int j = 0; j < nlf; j++)
-        if (strcmp(rocksdb_livefiles_column_family_name(lf, j), h->r->cf_names[i]) == 0) {
-            f[n].key = rocksdb_livefiles_smallestkey(lf, j, &f[n].len);
-            f[n++].size = rocksdb_livefiles_size(lf, j);
+        if (strcmp(rocksdb_livefiles_column_family_name(lf, j), r->cf_names[i]) == 0) {
+            f[k].key = rocksdb_livefiles_smallestkey(lf, j, &f[k].len);
+            k++;
+            f[k].key = rocksdb_livefiles_largestkey(lf, j, &f[k].len);
+            k++;
         }
-    qsort(f, n, sizeof *f, cmp_file);
-    for (size_t j = 0; j < n && rc == 0; j++) {
-        struct h2_file p = { prev, prevlen, 0 };
-        if (acc >= target && (!prev || cmp_file(&f[j], &p) > 0)) {
-            rc = h2_task_add(h, cap, i, prev, prevlen, f[j].key, f[j].len, acc);
-            prev = f[j].key;
-            prevlen = f[j].len;
+    qsort(f, k, sizeof *f, cmp_file);
+    *n = 0;
+    for (size_t j = 0; j < k; j++)
+        if (*n == 0 || cmp_file(&f[j], &f[*n - 1]) != 0)
+            f[(*n)++] = f[j];
+    *out = f;
+    return 0;
+}
+
+/* Cuts column family i at its tables' first and last keys, in byte order (the comparator
+ * of every CF we open), into ranges of about target bytes as RocksDB estimates them across
+ * its levels; any cut gives the same hash, this one ranges of similar work. */
+static int h2_plan_cf(struct h2_run *h, size_t *cap, size_t i, const rocksdb_livefiles_t *lf, uint64_t target)
+{
+    struct h2_file *c = NULL;
+    size_t n = 0, from = 0;
+    uint64_t *sizes = NULL, acc = 0;
+    char *err = NULL;
+    int rc = h2_cuts(h->r, i, lf, &c, &n);
+    if (rc == 0 && n > 1) {
+        const char **lo = calloc(n, sizeof *lo), **hi = calloc(n, sizeof *hi);
+        size_t *lol = calloc(n, sizeof *lol), *hil = calloc(n, sizeof *hil);
+        if ((sizes = calloc(n, sizeof *sizes)) && lo && hi && lol && hil) {
+            for (size_t j = 0; j + 1 < n; j++) {
+                lo[j] = c[j].key, lol[j] = c[j].len;
+                hi[j] = c[j + 1].key, hil[j] = c[j + 1].len;
+            }
+            rocksdb_approximate_sizes_cf(h->r->db, h->r->cfs[i], (int)(n - 1), lo, lol, hi, hil, sizes, &err);
+        } else {
+            rc = tb_error_set(TB_EIO, "out of memory");
+        }
+        TB_FREE_ALL(lo, hi, lol, hil);
+        if (err) /* no estimate: one range */
+            n = 1;
+        free(err);
+    }
+    /* Interval j is [c[j], c[j + 1]); before the first and after the last key, nothing. */
+    for (size_t j = 1; rc == 0 && j + 1 < n; j++) {
+        acc += sizes[j - 1];
+        if (acc >= target) {
+            rc = h2_task_add(h, cap, i, from ? c[from].key : NULL, from ? c[from].len : 0, c[j].key, c[j].len, acc);
+            from = j;
             acc = 0;
         }
-        acc += f[j].size;
     }
     if (rc == 0)
-        rc = h2_task_add(h, cap, i, prev, prevlen, NULL, 0, acc);
-    free(f);
+        rc = h2_task_add(h, cap, i, from ? c[from].key : NULL, from ? c[from].len : 0, NULL, 0,
+                         acc + (n > 1 ? sizes[n - 2] : 0));
+    TB_FREE_ALL(c, sizes);
     return rc;
 }
 
@@ -486,9 +519,9 @@ static int h2_plan(struct h2_run *h, int threads)
     int rc = 0;
     for (int j = 0; lf && j < rocksdb_livefiles_count(lf); j++)
         total += rocksdb_livefiles_size(lf, j);
-    target = total / ((uint64_t)threads * 4);
-    if (target < (8u << 20))
-        target = 8u << 20;
+    target = total / ((uint64_t)threads * 8);
+    if (target < (4u << 20))
+        target = 4u << 20;
     if (h->o->range_bytes)
         target = h->o->range_bytes;
     for (size_t i = 0; i < h->r->ncf && rc == 0; i++)
