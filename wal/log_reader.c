@@ -306,7 +306,15 @@ int tb_wal_reader_next(tb_wal_reader *r, const unsigned char **rec, size_t *len)
                 r->done = pos;
             continue;
         }
-        if ((rc = check_order(r, &f, pos, &in_record)) < 0 || (rc = grow(r, r->rec_len + f.length)) < 0)
+        if ((rc = check_order(r, &f, pos, &in_record)) < 0)
+            return rc;
+        if (f.type == T_FULL || f.type == T_RFULL) { /* whole in one fragment: no copy */
+            r->done = pos + f.hdr + f.length;
+            *rec = f.h + f.hdr;
+            *len = f.length;
+            return 1;
+        }
+        if ((rc = grow(r, r->rec_len + f.length)) < 0)
             return rc;
         if (f.length) /* an empty record may come first: nothing allocated yet */
             memcpy(r->rec + r->rec_len, f.h + f.hdr, f.length);

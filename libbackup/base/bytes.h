@@ -1,8 +1,19 @@
-/* bytes: little-endian integers in byte buffers, the one copy for every on-disk format. */
+/* bytes: little-endian integers in byte buffers, the one copy for every on-disk format, and
+ * the bytewise order of keys. */
 #ifndef TB_BYTES_H
 #define TB_BYTES_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* Byte strings in RocksDB's bytewise order (and std::string's): bytes compared unsigned,
+ * a prefix first. */
+static inline int tb_bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
 
 static inline uint16_t tb_get_le16(const unsigned char *p)
 {

@@ -1,4 +1,5 @@
 /* dbhash: the content hash of an open database, themis-dbhash-v1 and -v2 (docs/format.md). */
+#include "bytes.h"
 #include "error.h"
 #include "mem.h"
 #include "rocks.h"
@@ -87,16 +88,10 @@ static void hp_write(struct hpipe *h, const void *p, size_t n)
     }
 }
 
-static void le64(unsigned char *b, uint64_t n)
-{
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(n >> (8 * i));
-}
-
 static void put_len(struct hpipe *h, uint64_t n)
 {
     unsigned char b[8];
-    le64(b, n);
+    tb_put_le64(b, n);
     hp_write(h, b, 8);
 }
 
@@ -303,9 +298,9 @@ static int h2_entry(struct h2_sum *s, const char *k, size_t kl, const char *v, s
         *buf = p;
         *cap = need + (need >> 1);
     }
-    le64(*buf, kl);
+    tb_put_le64(*buf, kl);
     memcpy(*buf + 8, k, kl);
-    le64(*buf + 8 + kl, vl);
+    tb_put_le64(*buf + 8 + kl, vl);
     memcpy(*buf + 16 + kl, v, vl);
     e = XXH3_128bits(*buf, need);
     h2_add(s, &(struct h2_sum){ .lo = e.low64, .hi = e.high64, .n = 1 });
@@ -431,8 +426,7 @@ struct h2_file {
 static int cmp_file(const void *a, const void *b)
 {
     const struct h2_file *x = a, *y = b;
-    int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
-    return c ? c : (x->len > y->len) - (x->len < y->len);
+    return tb_bytes_cmp(x->key, x->len, y->key, y->len);
 }
 
 /* The cut candidates of column family i: its tables' smallest and largest keys, sorted,
@@ -547,10 +541,10 @@ static int h2_digest(struct h2_run *h, const size_t *index, struct tb_rocks_hash
         const char *name = h->r->cf_names[index[oi]];
         const struct h2_sum *s = &h->sums[index[oi]];
         unsigned char b[32];
-        le64(b, strlen(name));
-        le64(b + 8, s->n);
-        le64(b + 16, s->lo);
-        le64(b + 24, s->hi);
+        tb_put_le64(b, strlen(name));
+        tb_put_le64(b + 8, s->n);
+        tb_put_le64(b + 16, s->lo);
+        tb_put_le64(b + 24, s->hi);
         EVP_DigestUpdate(md, b, 8);
         EVP_DigestUpdate(md, name, strlen(name));
         EVP_DigestUpdate(md, b + 8, 24);

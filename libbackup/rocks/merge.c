@@ -149,10 +149,7 @@ struct item {
 static int item_cmp(const void *a, const void *b)
 {
     const struct item *x = a, *y = b;
-    int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
-    if (c)
-        return c;
-    return x->len < y->len ? -1 : x->len > y->len;
+    return tb_bytes_cmp(x->p, x->len, y->p, y->len);
 }
 
 /* Adds the non-empty ','-separated items of s (std::getline(ss, item, ',')). */

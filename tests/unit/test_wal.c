@@ -41,6 +41,21 @@ static void test_crc(void)
         for (size_t len = 0; len < 300; len++)
             same &= tb_crc32c(0, buf + off, len) == tb_crc32c_portable(0, buf + off, len);
     ok(same, "instruction and tables agree for every alignment and length up to 300");
+    {
+        /* Past 3 x 256 and 3 x 4096 bytes the instruction runs on three parts at once. */
+        static unsigned char big[40000];
+        static const size_t lens[] = { 767,   768,   769,   775,   776,   1536,  2311,  12287,
+                                       12288, 12289, 12296, 20000, 24576, 32768, 36871, 39992 };
+        for (size_t i = 0; i < sizeof big; i++)
+            big[i] = (unsigned char)(i * 2654435761u >> 13);
+        same = 1;
+        for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++)
+            for (size_t off = 0; off < 8 && off + lens[k] <= sizeof big; off += 3)
+                same &= tb_crc32c(0, big + off, lens[k]) == tb_crc32c_portable(0, big + off, lens[k]) &&
+                    tb_crc32c(tb_crc32c(0, big + off, lens[k] / 3), big + off + lens[k] / 3, lens[k] - lens[k] / 3) ==
+                        tb_crc32c_portable(0, big + off, lens[k]);
+        ok(same, "and for long buffers, whole or in two pieces (three-way runs, joined)");
+    }
     is_int(tb_crc32c_unmask(tb_crc32c_mask(0x12345678u)), 0x12345678u, "mask round trip");
 }
 
@@ -98,10 +113,12 @@ static void test_batch(void)
     size_t len;
     const char *rep = rocksdb_writebatch_data(b, &len);
     struct want w[] = {
-        { TB_WB_LOG_DATA, 0, NULL, NULL }, { TB_WB_PUT, 0, "k1", "v1" }, { TB_WB_PUT, 1, "k2", "v2" },
-        { TB_WB_DELETE, 0, "k3", NULL }, { TB_WB_DELETE, 1, "k4", NULL }, { TB_WB_SINGLE_DELETE, 0, "k5", NULL },
-        { TB_WB_SINGLE_DELETE, 1, "k6", NULL }, { TB_WB_DELETE_RANGE, 0, "a", "b" }, { TB_WB_DELETE_RANGE, 1, "c", "d" },
-        { TB_WB_MERGE, 0, "m1", "12345678" }, { TB_WB_MERGE, 1, "m2", "87654321" }, { TB_WB_LOG_DATA, 0, "note", NULL },
+        { TB_WB_LOG_DATA, 0, NULL, NULL },      { TB_WB_PUT, 0, "k1", "v1" },
+        { TB_WB_PUT, 1, "k2", "v2" },           { TB_WB_DELETE, 0, "k3", NULL },
+        { TB_WB_DELETE, 1, "k4", NULL },        { TB_WB_SINGLE_DELETE, 0, "k5", NULL },
+        { TB_WB_SINGLE_DELETE, 1, "k6", NULL }, { TB_WB_DELETE_RANGE, 0, "a", "b" },
+        { TB_WB_DELETE_RANGE, 1, "c", "d" },    { TB_WB_MERGE, 0, "m1", "12345678" },
+        { TB_WB_MERGE, 1, "m2", "87654321" },   { TB_WB_LOG_DATA, 0, "note", NULL },
     };
     ok(decode_is(rep, len, w, 12, "C API batch"), "every tag the C API writes decodes, with CF ids, keys and values");
     struct tb_wb_iter it;
@@ -114,27 +131,30 @@ static void test_batch(void)
     tb_wb_next(&it, &e);
     ok(!tb_wb_stamp(&e, &ns), "a Put is no stamp");
     ok(tb_wb_consumes_seq(TB_WB_PUT) && tb_wb_consumes_seq(TB_WB_DELETE_RANGE) && !tb_wb_consumes_seq(TB_WB_LOG_DATA) &&
-       !tb_wb_consumes_seq(TB_WB_COMMIT), "which kinds take a sequence number");
+           !tb_wb_consumes_seq(TB_WB_COMMIT),
+       "which kinds take a sequence number");
 
     /* 2PC markers, Noop, blob index, wide-column entity, commit with timestamp: by hand. */
-    unsigned char m[] = { 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0,
-                          0x9,                         /* BeginPrepare */
-                          0x5, 1, 1, 'k', 1, 'v',      /* Put cf 1 */
-                          0xA, 2, 'x', '1',            /* EndPrepare xid "x1" */
-                          0xD,                         /* Noop */
-                          0xB, 2, 'x', '1',            /* Commit "x1" */
-                          0xC, 2, 'x', '2',            /* Rollback "x2" */
-                          0x12, 0x13,                  /* persisted prepare, unprepare */
-                          0x11, 1, 'b', 2, 'i', 'x',   /* blob index */
-                          0x17, 3, 1, 'w', 1, 'e',     /* wide-column entity cf 3 */
-                          0x15, 1, 't', 2, 'x', '3' }; /* commit with timestamp */
+    unsigned char m[] = { 1,    0,    0,   0,   0,   0,   0, 0, 2, 0, 0, 0, 0x9, /* BeginPrepare */
+                          0x5,  1,    1,   'k', 1,   'v', /* Put cf 1 */
+                          0xA,  2,    'x', '1', /* EndPrepare xid "x1" */
+                          0xD, /* Noop */
+                          0xB,  2,    'x', '1', /* Commit "x1" */
+                          0xC,  2,    'x', '2', /* Rollback "x2" */
+                          0x12, 0x13, /* persisted prepare, unprepare */
+                          0x11, 1,    'b', 2,   'i', 'x', /* blob index */
+                          0x17, 3,    1,   'w', 1,   'e', /* wide-column entity cf 3 */
+                          0x15, 1,    't', 2,   'x', '3' }; /* commit with timestamp */
     struct want w2[] = {
-        { TB_WB_BEGIN_PREPARE, 0, NULL, NULL }, { TB_WB_PUT, 1, "k", "v" }, { TB_WB_END_PREPARE, 0, "x1", NULL },
-        { TB_WB_NOOP, 0, NULL, NULL }, { TB_WB_COMMIT, 0, "x1", NULL }, { TB_WB_ROLLBACK, 0, "x2", NULL },
-        { TB_WB_BEGIN_PREPARE, 0, NULL, NULL }, { TB_WB_BEGIN_PREPARE, 0, NULL, NULL }, { TB_WB_BLOB_INDEX, 0, "b", "ix" },
-        { TB_WB_PUT_ENTITY, 3, "w", "e" }, { TB_WB_COMMIT, 0, "x3", "t" },
+        { TB_WB_BEGIN_PREPARE, 0, NULL, NULL }, { TB_WB_PUT, 1, "k", "v" },
+        { TB_WB_END_PREPARE, 0, "x1", NULL },   { TB_WB_NOOP, 0, NULL, NULL },
+        { TB_WB_COMMIT, 0, "x1", NULL },        { TB_WB_ROLLBACK, 0, "x2", NULL },
+        { TB_WB_BEGIN_PREPARE, 0, NULL, NULL }, { TB_WB_BEGIN_PREPARE, 0, NULL, NULL },
+        { TB_WB_BLOB_INDEX, 0, "b", "ix" },     { TB_WB_PUT_ENTITY, 3, "w", "e" },
+        { TB_WB_COMMIT, 0, "x3", "t" },
     };
-    ok(decode_is((char *)m, sizeof m, w2, 11, "markers"), "2PC markers, Noop, blob index, entity, commit with timestamp");
+    ok(decode_is((char *)m, sizeof m, w2, 11, "markers"),
+       "2PC markers, Noop, blob index, entity, commit with timestamp");
     unsigned char unknown[] = { 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x1, 1, 'k', 1, 'v', 0x7f };
     tb_wb_init(&it, unknown, sizeof unknown);
     tb_wb_next(&it, &e);
@@ -270,8 +290,13 @@ static void test_index_adopt(void)
     ok(tb_seg_writer_open(&w, dir, 3, NULL) == 0, "segment writer opens");
     for (int s = 0; s < 2; s++) {
         for (int i = 0; i < 3 + s; i++, seq += 2) {
-            struct tb_seg_record r = { .first_seq = seq, .next_seq = seq + 2, .ts_ns = (int64_t)seq * 1000,
-                                       .log_number = 7, .end_offset = seq, .data = batch, .len = sizeof batch };
+            struct tb_seg_record r = { .first_seq = seq,
+                                       .next_seq = seq + 2,
+                                       .ts_ns = (int64_t)seq * 1000,
+                                       .log_number = 7,
+                                       .end_offset = seq,
+                                       .data = batch,
+                                       .len = sizeof batch };
             tb_seg_writer_append(w, &r);
         }
         ok(tb_seg_writer_rotate(w, &made[s]) == 0, "segment %d published", s + 1);
@@ -288,7 +313,8 @@ static void test_index_adopt(void)
     /* Another archive's segment left in the directory (overlapping, not continuing the
      * index): never adopted, whatever its content. */
     {
-        char *stray = tb_fs_join(dir, "00000000000000000003-00000000000000000099.wal.zst"), *src = tb_fs_join(dir, made[1].name);
+        char *stray = tb_fs_join(dir, "00000000000000000003-00000000000000000099.wal.zst"),
+             *src = tb_fs_join(dir, made[1].name);
         char *bytes = NULL;
         size_t len = 0;
         ok(stray && src && tb_fs_read_file(src, &bytes, &len) == 0 && tb_fs_write_atomic(stray, bytes, len, 0644) == 0,
@@ -297,7 +323,8 @@ static void test_index_adopt(void)
         free(src);
         free(stray);
     }
-    ok(tb_seg_index_load(dir, NULL, &v, &n) == 0 && n == 2, "index load adopts the unindexed segment (%zu segments)", n);
+    ok(tb_seg_index_load(dir, NULL, &v, &n) == 0 && n == 2, "index load adopts the unindexed segment (%zu segments)",
+       n);
     ok(n == 2 && strcmp(v[0].name, made[0].name) == 0 && strcmp(v[1].name, made[1].name) == 0,
        "and only the one continuing the index, not the stray");
     if (n == 2) {
@@ -328,7 +355,8 @@ static void test_index_adopt(void)
         if (fd >= 0)
             close(fd);
         v = NULL;
-        ok(tb_seg_index_load(dir, NULL, &v, &n) == TB_EVERIFY, "a damaged unindexed segment fails the load (TB_EVERIFY)");
+        ok(tb_seg_index_load(dir, NULL, &v, &n) == TB_EVERIFY,
+           "a damaged unindexed segment fails the load (TB_EVERIFY)");
         free(v);
         free(path);
     }
@@ -340,7 +368,9 @@ static void test_index_adopt(void)
 static void add_record(tb_seg_writer *w, uint64_t first, uint64_t next, const unsigned char *body, size_t n)
 {
     unsigned char rec[512] = { 0 };
-    struct tb_seg_record r = { .first_seq = first, .next_seq = next, .ts_ns = (int64_t)first, .data = rec, .len = 12 + n };
+    struct tb_seg_record r = {
+        .first_seq = first, .next_seq = next, .ts_ns = (int64_t)first, .data = rec, .len = 12 + n
+    };
     rec[0] = (unsigned char)first;
     memcpy(rec + 12, body, n);
     tb_seg_writer_append(w, &r);
@@ -360,17 +390,17 @@ static void test_unneeded_prefix(void)
         ok(0, "mkdtemp");
         return;
     }
-    memset(prep + 9, 'x', 300);   /* EndPrepare xid: 300 bytes (varint 0xAC 0x02) */
+    memset(prep + 9, 'x', 300); /* EndPrepare xid: 300 bytes (varint 0xAC 0x02) */
     memset(commit + 3, 'x', 300); /* Commit of the same xid */
     tb_seg_writer_open(&w, dir, 3, NULL);
-    add_record(w, 1, 2, put, sizeof put);          /* segment 0: [1, 2) */
+    add_record(w, 1, 2, put, sizeof put); /* segment 0: [1, 2) */
     tb_seg_writer_rotate(w, NULL);
-    add_record(w, 2, 2, prep, 9 + 300);            /* segment 1: the Prepare (no sequence) */
-    add_record(w, 2, 3, put, sizeof put);          /*            and a put: [2, 3) */
+    add_record(w, 2, 2, prep, 9 + 300); /* segment 1: the Prepare (no sequence) */
+    add_record(w, 2, 3, put, sizeof put); /*            and a put: [2, 3) */
     tb_seg_writer_rotate(w, NULL);
-    add_record(w, 3, 4, commit, 3 + 300);          /* segment 2: its Commit: [3, 4) */
+    add_record(w, 3, 4, commit, 3 + 300); /* segment 2: its Commit: [3, 4) */
     tb_seg_writer_rotate(w, NULL);
-    add_record(w, 4, 5, put, sizeof put);          /* segment 3: [4, 5) */
+    add_record(w, 4, 5, put, sizeof put); /* segment 3: [4, 5) */
     tb_seg_writer_rotate(w, NULL);
     tb_seg_writer_free(w);
     ok(tb_seg_index_load(dir, NULL, &v, &n) == 0 && n == 4, "an archive of four segments");
@@ -378,7 +408,8 @@ static void test_unneeded_prefix(void)
        "base 3: the first three go, the Commit among them closes the Prepare (cut %zu)", cut);
     ok(tb_wal_archive_unneeded_prefix(dir, NULL, v, n, 2, &cut) == 0 && cut == 1,
        "base 2: segment 1 stays, its Prepare is committed after the base (cut %zu)", cut);
-    ok(tb_wal_archive_unneeded_prefix(dir, NULL, v, n, 0, &cut) == 0 && cut == 0, "base 0: nothing goes (cut %zu)", cut);
+    ok(tb_wal_archive_unneeded_prefix(dir, NULL, v, n, 0, &cut) == 0 && cut == 0, "base 0: nothing goes (cut %zu)",
+       cut);
     free(v);
     tb_fs_rm_rf(dir);
 }
@@ -453,7 +484,8 @@ static const char *spb_seqs(const struct wb *w)
     while (tb_wb_next(&it, &e) == 1 && tb_wb_seq_step(&sq, &e, &seq) == 0)
         if (tb_wb_consumes_seq(e.kind))
             n += (size_t)snprintf(out + n, sizeof out - n, "%s%llu", n ? "," : "", (unsigned long long)seq);
-    snprintf(out + n, sizeof out - n, ">%llu+%llu", (unsigned long long)tb_wb_seq_end(&sq), (unsigned long long)sq.unlogged);
+    snprintf(out + n, sizeof out - n, ">%llu+%llu", (unsigned long long)tb_wb_seq_end(&sq),
+             (unsigned long long)sq.unlogged);
     tb_wb_seq_free(&sq);
     return out;
 }
@@ -463,22 +495,35 @@ static void test_spb_seqs(void)
     struct wb w;
     /* db->Put under WRITE_PREPARED: "1,1,20,0,NOOP PUT(0) : 0x7031 NOOP", next record at 3. */
     wb_start(&w, 1, 1);
-    wb_tag(&w, 0xD); PUT(&w, 0, "p1", "v"); wb_tag(&w, 0xD);
+    wb_tag(&w, 0xD);
+    PUT(&w, 0, "p1", "v");
+    wb_tag(&w, 0xD);
     is_str(spb_seqs(&w), "1>2+1", "plain write: one sub-batch, the trailing Noop ends it, one unlogged publish");
     /* "5,3,28,62,PUT a PUT b PUT a NOOP": the repeated key starts a sub-batch. */
     wb_start(&w, 5, 3);
-    PUT(&w, 0, "a", "2"); PUT(&w, 0, "b", "2"); PUT(&w, 0, "a", "3"); wb_tag(&w, 0xD);
+    PUT(&w, 0, "a", "2");
+    PUT(&w, 0, "b", "2");
+    PUT(&w, 0, "a", "3");
+    wb_tag(&w, 0xD);
     is_str(spb_seqs(&w), "5,5,6>7+1", "a key repeated in a sub-batch starts the next one");
     /* "13,2,24,177,NOOP PUT t4 DELETE t4 NOOP": a Delete of the same key too. */
     wb_start(&w, 13, 2);
-    wb_tag(&w, 0xD); PUT(&w, 0, "t4", "v"); DEL(&w, 0, "t4"); wb_tag(&w, 0xD);
+    wb_tag(&w, 0xD);
+    PUT(&w, 0, "t4", "v");
+    DEL(&w, 0, "t4");
+    wb_tag(&w, 0xD);
     is_str(spb_seqs(&w), "13,14>15+1", "a Put then a Delete of one key: two sub-batches");
     wb_start(&w, 23, 2);
-    PUT(&w, 1, "a", "1"); PUT(&w, 0, "a", "4"); wb_tag(&w, 0xD);
+    PUT(&w, 1, "a", "1");
+    PUT(&w, 0, "a", "4");
+    wb_tag(&w, 0xD);
     is_str(spb_seqs(&w), "23,23>24+1", "one key in two column families is no repeat");
     /* "16,3,34,208,BEGIN_PREPARE(false) PUT q1 PUT q2 MERGE m END_PREPARE(x1)", then COMMIT at 17. */
     wb_start(&w, 16, 3);
-    wb_marker(&w, 0x12, NULL); PUT(&w, 0, "q1", "v"); PUT(&w, 0, "q2", "v"); MERGE(&w, 0, "m", "1");
+    wb_marker(&w, 0x12, NULL);
+    PUT(&w, 0, "q1", "v");
+    PUT(&w, 0, "q2", "v");
+    MERGE(&w, 0, "m", "1");
     wb_marker(&w, 0xA, "x1");
     is_str(spb_seqs(&w), "16,16,16>17+0", "a persisted-prepare section is one sub-batch, no publish owed");
     wb_start(&w, 17, 0);
@@ -486,40 +531,59 @@ static void test_spb_seqs(void)
     is_str(spb_seqs(&w), ">18+0", "a Commit takes its own sequence");
     /* "19,2,26,328,PUT q1 DELETE r9 ROLLBACK(x2)", then "20,0,15,361,NOOP" (LogData "" + Noop). */
     wb_start(&w, 19, 2);
-    PUT(&w, 0, "q1", "v"); DEL(&w, 0, "r9"); wb_marker(&w, 0xC, "x2");
+    PUT(&w, 0, "q1", "v");
+    DEL(&w, 0, "r9");
+    wb_marker(&w, 0xC, "x2");
     is_str(spb_seqs(&w), "19,19>20+0", "a rollback batch and its marker: one sub-batch");
     wb_start(&w, 20, 0);
-    wb_tag(&w, 0x3); wb_slice(&w, ""); wb_tag(&w, 0xD);
+    wb_tag(&w, 0x3);
+    wb_slice(&w, "");
+    wb_tag(&w, 0xD);
     is_str(spb_seqs(&w), ">21+0", "the rollback's publish (empty LogData, Noop): one sequence, in the WAL");
     /* Several unprepared sections of one transaction, each its own record and sequence. */
     wb_start(&w, 25, 1);
-    wb_marker(&w, 0x13, NULL); PUT(&w, 1, "uc0", "v"); wb_marker(&w, 0xA, "u4");
+    wb_marker(&w, 0x13, NULL);
+    PUT(&w, 1, "uc0", "v");
+    wb_marker(&w, 0xA, "u4");
     is_str(spb_seqs(&w), "25>26+0", "an unprepared section: one sub-batch");
     /* A write group: a plain batch, a prepare section and a commit in one record. */
     wb_start(&w, 40, 2);
-    wb_tag(&w, 0xD); PUT(&w, 0, "a", "1"); wb_tag(&w, 0xD);
-    wb_marker(&w, 0x12, NULL); PUT(&w, 0, "a", "2"); wb_marker(&w, 0xA, "x9");
+    wb_tag(&w, 0xD);
+    PUT(&w, 0, "a", "1");
+    wb_tag(&w, 0xD);
+    wb_marker(&w, 0x12, NULL);
+    PUT(&w, 0, "a", "2");
+    wb_marker(&w, 0xA, "x9");
     wb_marker(&w, 0xB, "x8");
-    is_str(spb_seqs(&w), "40,41>43+1", "a merged write group: each writer's batch its sub-batch, the leading Noop ignored");
+    is_str(spb_seqs(&w), "40,41>43+1",
+           "a merged write group: each writer's batch its sub-batch, the leading Noop ignored");
     wb_start(&w, 50, 1);
     PUT(&w, 0, "a", "1");
     is_str(spb_seqs(&w), "50>51+0", "a record without a closing marker still takes its sequence");
     wb_start(&w, 60, 2);
-    wb_tag(&w, 0xF); wb_slice(&w, "a"); wb_slice(&w, "b"); wb_tag(&w, 0xF); wb_slice(&w, "a"); wb_slice(&w, "b");
+    wb_tag(&w, 0xF);
+    wb_slice(&w, "a");
+    wb_slice(&w, "b");
+    wb_tag(&w, 0xF);
+    wb_slice(&w, "a");
+    wb_slice(&w, "b");
     wb_tag(&w, 0xD);
     is_str(spb_seqs(&w), "60,60>61+1", "DeleteRange is not counted for repeats (one sub-batch, as RocksDB writes it)");
 
     /* Policy hints. */
     enum tb_policy pol;
     wb_start(&w, 1, 0);
-    wb_marker(&w, 0x13, NULL); PUT(&w, 0, "k", "v"); wb_marker(&w, 0xA, "x");
+    wb_marker(&w, 0x13, NULL);
+    PUT(&w, 0, "k", "v");
+    wb_marker(&w, 0xA, "x");
     ok(tb_wb_policy_hint(w.b, w.n, &pol) == 2 && pol == TB_POLICY_UNPREPARED, "0x13: unprepared, certain");
     w.b[12] = 0x12;
     ok(tb_wb_policy_hint(w.b, w.n, &pol) == 2 && pol == TB_POLICY_PREPARED, "0x12: prepared, certain");
     w.b[12] = 0x09;
     ok(tb_wb_policy_hint(w.b, w.n, &pol) == 2 && pol == TB_POLICY_COMMITTED, "0x09: committed, certain");
     wb_start(&w, 1, 1);
-    wb_tag(&w, 0xD); PUT(&w, 0, "k", "v");
+    wb_tag(&w, 0xD);
+    PUT(&w, 0, "k", "v");
     ok(tb_wb_policy_hint(w.b, w.n, &pol) == 1 && pol == TB_POLICY_COMMITTED, "ending in a data op: committed");
     wb_tag(&w, 0xD);
     ok(tb_wb_policy_hint(w.b, w.n, &pol) == 1 && pol == TB_POLICY_PREPARED, "ending in a Noop after data: prepared");
@@ -531,7 +595,9 @@ static void test_spb_seqs(void)
     struct tb_pending *p = tb_pending_new();
     struct tb_record_info info;
     wb_start(&w, 25, 1);
-    wb_marker(&w, 0x13, NULL); PUT(&w, 1, "uc0", "v"); wb_marker(&w, 0xA, "u4");
+    wb_marker(&w, 0x13, NULL);
+    PUT(&w, 1, "uc0", "v");
+    wb_marker(&w, 0xA, "u4");
     ok(tb_record_scan(p, TB_POLICY_UNPREPARED, w.b, w.n, &info, NULL, NULL) == 0 && info.next_seq == 26, "section 1");
     w.b[0] = 26;
     ok(tb_record_scan(p, TB_POLICY_UNPREPARED, w.b, w.n, &info, NULL, NULL) == 0 && info.next_seq == 27, "section 2");
@@ -539,14 +605,18 @@ static void test_spb_seqs(void)
     wb_start(&w, 27, 0);
     wb_marker(&w, 0xB, "u4");
     ok(tb_record_scan(p, TB_POLICY_UNPREPARED, w.b, w.n, &info, NULL, NULL) == 0 && info.next_seq == 28 &&
-       !info.unknown_commit, "its Commit takes one sequence");
+           !info.unknown_commit,
+       "its Commit takes one sequence");
     is_int(tb_pending_min(p, 99), 99, "and closes every section");
     ok(tb_record_scan(p, TB_POLICY_UNPREPARED, w.b, w.n, &info, NULL, NULL) == 0 && info.unknown_commit &&
-       info.next_seq == 28, "a Commit of an unseen transaction: still one sequence, flagged");
+           info.next_seq == 28,
+       "a Commit of an unseen transaction: still one sequence, flagged");
     ok(tb_record_scan(p, TB_POLICY_COMMITTED, w.b, w.n, &info, NULL, NULL) == 0 && info.next_seq == 27,
        "the same Commit decoded write-committed consumes nothing unknown (unchanged)");
     wb_start(&w, 1, 0);
-    wb_marker(&w, 0x9, NULL); PUT(&w, 0, "k", "v"); wb_marker(&w, 0xA, "x");
+    wb_marker(&w, 0x9, NULL);
+    PUT(&w, 0, "k", "v");
+    wb_marker(&w, 0xA, "x");
     ok(tb_record_scan(p, TB_POLICY_PREPARED, w.b, w.n, &info, NULL, NULL) == TB_EVERIFY,
        "a write-committed prepare in a write-prepared log is refused: %s", tb_error_last());
     tb_pending_free(p);
@@ -625,34 +695,60 @@ static int archive_once(const char *dir, enum tb_policy policy, uint64_t *n)
 static void build_wp_log(struct wb *r)
 {
     wb_start(&r[0], 1, 1);
-    wb_tag(&r[0], 0xD); PUT(&r[0], 0, "p1", "v"); wb_tag(&r[0], 0xD);                     /* 1 (+2 unlogged) */
+    wb_tag(&r[0], 0xD);
+    PUT(&r[0], 0, "p1", "v");
+    wb_tag(&r[0], 0xD); /* 1 (+2 unlogged) */
     wb_start(&r[1], 3, 3);
-    PUT(&r[1], 0, "a", "2"); PUT(&r[1], 0, "b", "2"); PUT(&r[1], 0, "a", "3"); wb_tag(&r[1], 0xD); /* 3,4 (+5) */
+    PUT(&r[1], 0, "a", "2");
+    PUT(&r[1], 0, "b", "2");
+    PUT(&r[1], 0, "a", "3");
+    wb_tag(&r[1], 0xD); /* 3,4 (+5) */
     wb_start(&r[2], 6, 2);
-    wb_marker(&r[2], 0x12, NULL); PUT(&r[2], 0, "q1", "v"); PUT(&r[2], 1, "q2", "v"); wb_marker(&r[2], 0xA, "x1"); /* 6 */
+    wb_marker(&r[2], 0x12, NULL);
+    PUT(&r[2], 0, "q1", "v");
+    PUT(&r[2], 1, "q2", "v");
+    wb_marker(&r[2], 0xA, "x1"); /* 6 */
     wb_start(&r[3], 7, 2);
-    wb_marker(&r[3], 0x12, NULL); PUT(&r[3], 0, "q1", "ROLLED"); PUT(&r[3], 0, "keep", "K"); PUT(&r[3], 0, "r9", "ROLLED");
-    wb_marker(&r[3], 0xA, "x2");                                                            /* 7 */
+    wb_marker(&r[3], 0x12, NULL);
+    PUT(&r[3], 0, "q1", "ROLLED");
+    PUT(&r[3], 0, "keep", "K");
+    PUT(&r[3], 0, "r9", "ROLLED");
+    wb_marker(&r[3], 0xA, "x2"); /* 7 */
     wb_start(&r[4], 8, 0);
-    wb_marker(&r[4], 0xB, "x1");                                                            /* 8 */
+    wb_marker(&r[4], 0xB, "x1"); /* 8 */
     wb_start(&r[5], 9, 2);
-    PUT(&r[5], 0, "q1", "v"); DEL(&r[5], 0, "r9"); wb_marker(&r[5], 0xC, "x2");             /* 9 */
+    PUT(&r[5], 0, "q1", "v");
+    DEL(&r[5], 0, "r9");
+    wb_marker(&r[5], 0xC, "x2"); /* 9 */
     wb_start(&r[6], 10, 0);
-    wb_tag(&r[6], 0x3); wb_slice(&r[6], ""); wb_tag(&r[6], 0xD);                            /* 10 */
+    wb_tag(&r[6], 0x3);
+    wb_slice(&r[6], "");
+    wb_tag(&r[6], 0xD); /* 10 */
     wb_start(&r[7], 11, 1);
-    wb_marker(&r[7], 0x13, NULL); PUT(&r[7], 1, "u0", "v"); wb_marker(&r[7], 0xA, "u1");    /* 11 */
+    wb_marker(&r[7], 0x13, NULL);
+    PUT(&r[7], 1, "u0", "v");
+    wb_marker(&r[7], 0xA, "u1"); /* 11 */
     wb_start(&r[8], 12, 1);
-    wb_marker(&r[8], 0x13, NULL); PUT(&r[8], 1, "u1", "v"); wb_marker(&r[8], 0xA, "u1");    /* 12 */
+    wb_marker(&r[8], 0x13, NULL);
+    PUT(&r[8], 1, "u1", "v");
+    wb_marker(&r[8], 0xA, "u1"); /* 12 */
     wb_start(&r[9], 13, 1);
-    wb_marker(&r[9], 0x12, NULL); DEL(&r[9], 0, "a"); wb_marker(&r[9], 0xA, "u1");          /* 13 */
+    wb_marker(&r[9], 0x12, NULL);
+    DEL(&r[9], 0, "a");
+    wb_marker(&r[9], 0xA, "u1"); /* 13 */
     wb_start(&r[10], 14, 0);
-    wb_marker(&r[10], 0xB, "u1");                                                           /* 14 */
+    wb_marker(&r[10], 0xB, "u1"); /* 14 */
     wb_start(&r[11], 15, 1);
-    wb_marker(&r[11], 0x13, NULL); PUT(&r[11], 1, "gone", "v"); wb_marker(&r[11], 0xA, "u2"); /* 15 */
+    wb_marker(&r[11], 0x13, NULL);
+    PUT(&r[11], 1, "gone", "v");
+    wb_marker(&r[11], 0xA, "u2"); /* 15 */
     wb_start(&r[12], 16, 1);
-    DEL(&r[12], 1, "gone"); wb_marker(&r[12], 0xC, "u2");                                   /* 16 */
+    DEL(&r[12], 1, "gone");
+    wb_marker(&r[12], 0xC, "u2"); /* 16 */
     wb_start(&r[13], 17, 0);
-    wb_tag(&r[13], 0x3); wb_slice(&r[13], ""); wb_tag(&r[13], 0xD);                         /* 17 */
+    wb_tag(&r[13], 0x3);
+    wb_slice(&r[13], "");
+    wb_tag(&r[13], 0xD); /* 17 */
 }
 
 static void test_spb_archive(void)
@@ -675,8 +771,10 @@ static void test_spb_archive(void)
        (unsigned long long)n);
     tb_seg_walk(arch, NULL, list_fn, &l);
     ok(l.n == 14 && l.first[0] == 1 && l.next[0] == 2 && l.first[1] == 2 && l.next[1] == 5 && l.first[2] == 5 &&
-       l.next[2] == 7 && l.first[3] == 7 && l.next[13] == 18, "each record covers the unlogged sequences before it");
-    ok((l.flags[0] & TB_SEG_FLAG_RESYNC) && (l.flags[1] & TB_SEG_FLAG_SEQ_PER_BATCH) && !(l.flags[4] & TB_SEG_FLAG_RESYNC),
+           l.next[2] == 7 && l.first[3] == 7 && l.next[13] == 18,
+       "each record covers the unlogged sequences before it");
+    ok((l.flags[0] & TB_SEG_FLAG_RESYNC) && (l.flags[1] & TB_SEG_FLAG_SEQ_PER_BATCH) &&
+           !(l.flags[4] & TB_SEG_FLAG_RESYNC),
        "flagged seq_per_batch; only the first record resyncs");
     ok(tb_wal_archive_check(arch, NULL, &recs, &first, &next) == 0 && recs == 14 && first == 1 && next == 18,
        "--check: continuous, 1..17");
@@ -688,41 +786,51 @@ static void test_spb_archive(void)
 
     /* More WAL after a restart: a plain write owes one; the next record may skip it. */
     wb_start(&r[14], 18, 1);
-    wb_tag(&r[14], 0xD); PUT(&r[14], 0, "z", "1"); wb_tag(&r[14], 0xD);
+    wb_tag(&r[14], 0xD);
+    PUT(&r[14], 0, "z", "1");
+    wb_tag(&r[14], 0xD);
     wb_start(&r[15], 20, 1);
-    PUT(&r[15], 0, "z", "2"); wb_tag(&r[15], 0xD);
+    PUT(&r[15], 0, "z", "2");
+    wb_tag(&r[15], 0xD);
     write_log(db, r, 16);
     ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 2, "after a restart: the policy from state.tsv, 2 more");
     ok(tb_wal_archive_check(arch, NULL, &recs, &first, &next) == 0 && next == 21, "continuous to 20");
-    ok(archive_once(dir, TB_POLICY_COMMITTED, &n) == TB_EUSAGE, "--write-policy contradicting the archive is refused: %s",
-       tb_error_last());
+    ok(archive_once(dir, TB_POLICY_COMMITTED, &n) == TB_EUSAGE,
+       "--write-policy contradicting the archive is refused: %s", tb_error_last());
     /* A jump of two where one is owed: a gap, exit 4 (an archive that has begun). */
     tb_fs_rm_rf(arch);
     wb_start(&r[14], 18, 1);
-    wb_tag(&r[14], 0xD); PUT(&r[14], 0, "z", "1"); wb_tag(&r[14], 0xD);
+    wb_tag(&r[14], 0xD);
+    PUT(&r[14], 0, "z", "1");
+    wb_tag(&r[14], 0xD);
     write_log(db, r, 15);
     archive_once(dir, TB_POLICY_PREPARED, &n);
     wb_start(&r[15], 21, 1);
-    PUT(&r[15], 0, "y", "1"); wb_tag(&r[15], 0xD);
+    PUT(&r[15], 0, "y", "1");
+    wb_tag(&r[15], 0xD);
     write_log(db, r, 16);
     ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == TB_EGAP && strstr(tb_error_last(), "19..20"),
        "a jump past the sequences owed is a gap: %s", tb_error_last());
     /* A restart of a write-prepared DB takes one sequence past the recovered WAL, in a
      * new WAL file: after a Commit (nothing owed) the next file starts one later. */
     tb_fs_rm_rf(arch);
-    write_log(db, r, 11);                                   /* ends with the Commit at 14 */
+    write_log(db, r, 11); /* ends with the Commit at 14 */
     ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0, "archived up to the Commit at 14");
     wb_start(&r[11], 16, 1);
-    wb_tag(&r[11], 0xD); PUT(&r[11], 0, "after", "restart"); wb_tag(&r[11], 0xD);
+    wb_tag(&r[11], 0xD);
+    PUT(&r[11], 0, "after", "restart");
+    wb_tag(&r[11], 0xD);
     write_log(db, r, 12);
     ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == TB_EGAP, "one sequence more in the same WAL file is a gap");
     write_log(db, r, 11);
     write_log_n(db, 5, r + 11, 1);
-    ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 1, "but the first record of a new WAL file may skip one (restart)");
+    ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 1,
+       "but the first record of a new WAL file may skip one (restart)");
     /* Now 17 is expected and one is owed (the plain write at 16): a restart may take 18,
      * so the next file may start at 19, not later. */
     wb_start(&r[12], 20, 1);
-    PUT(&r[12], 0, "x", "1"); wb_tag(&r[12], 0xD);
+    PUT(&r[12], 0, "x", "1");
+    wb_tag(&r[12], 0xD);
     write_log_n(db, 6, r + 12, 1);
     ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == TB_EGAP && strstr(tb_error_last(), "17..19"),
        "only one more than owed: the next file at 20 is a gap: %s", tb_error_last());
@@ -747,9 +855,12 @@ static void test_spb_archive(void)
         archive_pass(dir, TB_POLICY_UNKNOWN, &n, 1);
         tb_fs_read_file(state, &old_state, &old_len);
         wb_start(&r[14], 18, 1);
-        wb_tag(&r[14], 0xD); PUT(&r[14], 0, "z", "1"); wb_tag(&r[14], 0xD);   /* 18, owes one */
+        wb_tag(&r[14], 0xD);
+        PUT(&r[14], 0, "z", "1");
+        wb_tag(&r[14], 0xD); /* 18, owes one */
         wb_start(&r[15], 20, 1);
-        PUT(&r[15], 0, "z", "2"); wb_tag(&r[15], 0xD);                      /* 20: covers 19 */
+        PUT(&r[15], 0, "z", "2");
+        wb_tag(&r[15], 0xD); /* 20: covers 19 */
         write_log(db, r, 15);
         ok(archive_pass(dir, TB_POLICY_UNKNOWN, &n, 1) == 0 && n == 11, "11 more records into the partial segment");
         tb_fs_write_atomic(state, old_state, old_len, 0644); /* the state from before them */
@@ -757,8 +868,10 @@ static void test_spb_archive(void)
         write_log(db, r, 16);
         ok(archive_once(dir, TB_POLICY_UNKNOWN, &n) == 0 && n == 1,
            "after a state from before the last flush: caught up from the partial segment (the policy, one owed), "
-           "then 1 new record%s%s", n == 1 ? "" : ": ", n == 1 ? "" : tb_error_last());
-        ok(tb_wal_archive_check(arch, NULL, &recs, &first, &next) == 0 && recs == 16 && next == 21, "continuous, 16 records, 1..20");
+           "then 1 new record%s%s",
+           n == 1 ? "" : ": ", n == 1 ? "" : tb_error_last());
+        ok(tb_wal_archive_check(arch, NULL, &recs, &first, &next) == 0 && recs == 16 && next == 21,
+           "continuous, 16 records, 1..20");
         build_wp_log(r);
     }
     /* Told write_committed, the unprepared markers are refused. */
@@ -803,8 +916,8 @@ static void test_spb_archive(void)
         size_t vl;
         char *v;
 /* The value as a string: RocksDB's copy has no terminator, so it is copied into one. */
-#define GET(cf, k) (v = rocksdb_get_cf(t, rd, h[cf], k, strlen(k), &vl, &err), \
-                    v ? (v = realloc(v, vl + 1), v[vl] = 0, v) : "-")
+#define GET(cf, k) \
+    (v = rocksdb_get_cf(t, rd, h[cf], k, strlen(k), &vl, &err), v ? (v = realloc(v, vl + 1), v[vl] = 0, v) : "-")
         ok(t != NULL, "the target opens");
         is_str(GET(0, "p1"), "v", "a plain write");
         free(v);
@@ -816,10 +929,12 @@ static void test_spb_archive(void)
         free(v);
         is_str(GET(1, "q2"), "v", "in its column family");
         free(v);
-        is_str(GET(0, "r9"), "-", "no byte of the rolled-back transaction (its rollback batch restores q1, deletes r9)");
+        is_str(GET(0, "r9"), "-",
+               "no byte of the rolled-back transaction (its rollback batch restores q1, deletes r9)");
         is_str(GET(0, "keep"), "K", "what the rollback batch does not restore stays, as in RocksDB (its merges)");
         free(v);
-        is_str(GET(1, "u0"), "v", "unprepared sections committed right after the target's last sub-batch: applied as of 13");
+        is_str(GET(1, "u0"), "v",
+               "unprepared sections committed right after the target's last sub-batch: applied as of 13");
         free(v);
         is_str(GET(1, "gone"), "-", "a section after the target (15): not applied");
         rocksdb_column_family_handle_destroy(h[0]);
@@ -864,18 +979,21 @@ static void test_unneeded_prefix_sections(void)
         return;
     }
     tb_seg_writer_open(&w, dir, 3, NULL);
-    add_record(w, 1, 2, sec, sizeof sec);          /* segment 0: section 1 */
+    add_record(w, 1, 2, sec, sizeof sec); /* segment 0: section 1 */
     tb_seg_writer_rotate(w, NULL);
-    add_record(w, 2, 3, sec, sizeof sec);          /* segment 1: section 2 */
+    add_record(w, 2, 3, sec, sizeof sec); /* segment 1: section 2 */
     tb_seg_writer_rotate(w, NULL);
-    add_record(w, 3, 4, commit, sizeof commit);    /* segment 2: the Commit */
+    add_record(w, 3, 4, commit, sizeof commit); /* segment 2: the Commit */
     tb_seg_writer_rotate(w, NULL);
-    add_record(w, 4, 5, put, sizeof put);          /* segment 3 */
+    add_record(w, 4, 5, put, sizeof put); /* segment 3 */
     tb_seg_writer_rotate(w, NULL);
     tb_seg_writer_free(w);
-    ok(tb_seg_index_load(dir, NULL, &v, &n) == 0 && n == 4, "an archive of four segments, a transaction in two sections");
-    ok(tb_wal_archive_unneeded_prefix(dir, NULL, v, n, 3, &cut) == 0 && cut == 3, "base 3: its Commit closes both sections (cut %zu)", cut);
-    ok(tb_wal_archive_unneeded_prefix(dir, NULL, v, n, 2, &cut) == 0 && cut == 0, "base 2: the first section's segment stays (cut %zu)", cut);
+    ok(tb_seg_index_load(dir, NULL, &v, &n) == 0 && n == 4,
+       "an archive of four segments, a transaction in two sections");
+    ok(tb_wal_archive_unneeded_prefix(dir, NULL, v, n, 3, &cut) == 0 && cut == 3,
+       "base 3: its Commit closes both sections (cut %zu)", cut);
+    ok(tb_wal_archive_unneeded_prefix(dir, NULL, v, n, 2, &cut) == 0 && cut == 0,
+       "base 2: the first section's segment stays (cut %zu)", cut);
     free(v);
     tb_fs_rm_rf(dir);
 }
