@@ -15,6 +15,19 @@ static inline int tb_bytes_cmp(const void *a, size_t alen, const void *b, size_t
     return c ? c : (alen > blen) - (alen < blen);
 }
 
+/* A byte string in someone else's memory (a key, an item of a list). */
+struct tb_span {
+    const char *p;
+    size_t len;
+};
+
+/* qsort's comparator of struct tb_span, in tb_bytes_cmp's order. */
+static inline int tb_span_cmp(const void *a, const void *b)
+{
+    const struct tb_span *x = a, *y = b;
+    return tb_bytes_cmp(x->p, x->len, y->p, y->len);
+}
+
 static inline uint16_t tb_get_le16(const unsigned char *p)
 {
     return (uint16_t)(p[0] | p[1] << 8);

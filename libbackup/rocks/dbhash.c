@@ -417,38 +417,26 @@ static int h2_task_add(struct h2_run *h, size_t *cap, size_t i, const char *lo, 
     return 0;
 }
 
-/* A key where a table starts or ends. */
-struct h2_file {
-    const char *key;
-    size_t len;
-};
-
-static int cmp_file(const void *a, const void *b)
-{
-    const struct h2_file *x = a, *y = b;
-    return tb_bytes_cmp(x->key, x->len, y->key, y->len);
-}
-
 /* The cut candidates of column family i: its tables' smallest and largest keys, sorted,
  * each once (keys point into lf). */
-static int h2_cuts(const tb_rocks *r, size_t i, const rocksdb_livefiles_t *lf, struct h2_file **out, size_t *n)
+static int h2_cuts(const tb_rocks *r, size_t i, const rocksdb_livefiles_t *lf, struct tb_span **out, size_t *n)
 {
     int nlf = lf ? rocksdb_livefiles_count(lf) : 0;
-    struct h2_file *f = calloc(2 * (size_t)nlf + 1, sizeof *f);
+    struct tb_span *f = calloc(2 * (size_t)nlf + 1, sizeof *f);
     size_t k = 0;
     if (!f)
         return tb_error_set(TB_EIO, "out of memory");
     for (int j = 0; j < nlf; j++)
         if (strcmp(rocksdb_livefiles_column_family_name(lf, j), r->cf_names[i]) == 0) {
-            f[k].key = rocksdb_livefiles_smallestkey(lf, j, &f[k].len);
+            f[k].p = rocksdb_livefiles_smallestkey(lf, j, &f[k].len);
             k++;
-            f[k].key = rocksdb_livefiles_largestkey(lf, j, &f[k].len);
+            f[k].p = rocksdb_livefiles_largestkey(lf, j, &f[k].len);
             k++;
         }
-    qsort(f, k, sizeof *f, cmp_file);
+    qsort(f, k, sizeof *f, tb_span_cmp);
     *n = 0;
     for (size_t j = 0; j < k; j++)
-        if (*n == 0 || cmp_file(&f[j], &f[*n - 1]) != 0)
+        if (*n == 0 || tb_span_cmp(&f[j], &f[*n - 1]) != 0)
             f[(*n)++] = f[j];
     *out = f;
     return 0;
@@ -459,7 +447,7 @@ static int h2_cuts(const tb_rocks *r, size_t i, const rocksdb_livefiles_t *lf, s
  * its levels; any cut gives the same hash, this one ranges of similar work. */
 static int h2_plan_cf(struct h2_run *h, size_t *cap, size_t i, const rocksdb_livefiles_t *lf, uint64_t target)
 {
-    struct h2_file *c = NULL;
+    struct tb_span *c = NULL;
     size_t n = 0, from = 0;
     uint64_t *sizes = NULL, acc = 0;
     char *err = NULL;
@@ -469,8 +457,8 @@ static int h2_plan_cf(struct h2_run *h, size_t *cap, size_t i, const rocksdb_liv
         size_t *lol = calloc(n, sizeof *lol), *hil = calloc(n, sizeof *hil);
         if ((sizes = calloc(n, sizeof *sizes)) && lo && hi && lol && hil) {
             for (size_t j = 0; j + 1 < n; j++) {
-                lo[j] = c[j].key, lol[j] = c[j].len;
-                hi[j] = c[j + 1].key, hil[j] = c[j + 1].len;
+                lo[j] = c[j].p, lol[j] = c[j].len;
+                hi[j] = c[j + 1].p, hil[j] = c[j + 1].len;
             }
             rocksdb_approximate_sizes_cf(h->r->db, h->r->cfs[i], (int)(n - 1), lo, lol, hi, hil, sizes, &err);
         } else {
@@ -485,13 +473,13 @@ static int h2_plan_cf(struct h2_run *h, size_t *cap, size_t i, const rocksdb_liv
     for (size_t j = 1; rc == 0 && j + 1 < n; j++) {
         acc += sizes[j - 1];
         if (acc >= target) {
-            rc = h2_task_add(h, cap, i, from ? c[from].key : NULL, from ? c[from].len : 0, c[j].key, c[j].len, acc);
+            rc = h2_task_add(h, cap, i, from ? c[from].p : NULL, from ? c[from].len : 0, c[j].p, c[j].len, acc);
             from = j;
             acc = 0;
         }
     }
     if (rc == 0)
-        rc = h2_task_add(h, cap, i, from ? c[from].key : NULL, from ? c[from].len : 0, NULL, 0,
+        rc = h2_task_add(h, cap, i, from ? c[from].p : NULL, from ? c[from].len : 0, NULL, 0,
                          acc + (n > 1 ? sizes[n - 2] : 0));
     TB_FREE_ALL(c, sizes);
     return rc;

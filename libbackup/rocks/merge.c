@@ -140,20 +140,8 @@ static int put(struct buf *b, const char *s, size_t n)
     return 0;
 }
 
-struct item {
-    const char *p;
-    size_t len;
-};
-
-/* std::set<std::string>'s order: bytes compared unsigned, a prefix first. */
-static int item_cmp(const void *a, const void *b)
-{
-    const struct item *x = a, *y = b;
-    return tb_bytes_cmp(x->p, x->len, y->p, y->len);
-}
-
 /* Adds the non-empty ','-separated items of s (std::getline(ss, item, ',')). */
-static int split(const char *s, size_t len, struct item **items, size_t *n, size_t *cap)
+static int split(const char *s, size_t len, struct tb_span **items, size_t *n, size_t *cap)
 {
     size_t start = 0;
     for (size_t i = 0; i <= len; i++) {
@@ -162,13 +150,13 @@ static int split(const char *s, size_t len, struct item **items, size_t *n, size
         if (i > start) {
             if (*n == *cap) {
                 size_t c = *cap ? *cap * 2 : 16;
-                struct item *p = realloc(*items, c * sizeof *p);
+                struct tb_span *p = realloc(*items, c * sizeof *p);
                 if (!p)
                     return tb_error_set(TB_EIO, "out of memory");
                 *items = p;
                 *cap = c;
             }
-            (*items)[(*n)++] = (struct item){ s + start, i - start };
+            (*items)[(*n)++] = (struct tb_span){ s + start, i - start };
         }
         start = i + 1;
     }
@@ -177,16 +165,16 @@ static int split(const char *s, size_t len, struct item **items, size_t *n, size
 
 static int merge_set(const char *ex, size_t exlen, const char *v, size_t vlen, struct buf *out)
 {
-    struct item *items = NULL;
+    struct tb_span *items = NULL;
     size_t n = 0, cap = 0, kept = 0;
     int rc = 0;
     if ((ex && (rc = split(ex, exlen, &items, &n, &cap)) < 0) || (rc = split(v, vlen, &items, &n, &cap)) < 0)
         goto cleanup;
     if (n)
-        qsort(items, n, sizeof *items, item_cmp);
+        qsort(items, n, sizeof *items, tb_span_cmp);
     rc = put(out, "", 0); /* an empty set is an empty value, not an absent one */
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (i && item_cmp(&items[i - 1], &items[i]) == 0)
+        if (i && tb_span_cmp(&items[i - 1], &items[i]) == 0)
             continue;
         if ((kept++ && (rc = put(out, ",", 1)) < 0) || (rc = put(out, items[i].p, items[i].len)) < 0)
             break;
