@@ -39,6 +39,11 @@ row() {  # row LABEL OURS REF TARGET_RATIO [VALID]: VALID other than "yes" makes
     printf '| %s | %.2f s | %.2f s | %s× | ≤ %s× | %s | %d MiB |\n' "$1" "${T_SEC[$2]}" "${T_SEC[$3]}" "$r" "$4" "$verdict" $(( ${T_RSS[$2]} / 1024 ))
 }
 
+memrow() {  # memrow LABEL NAME: time and peak RSS of NAME against the 256 MiB target
+    printf '| %s | %.2f s | %d MiB | ≤ 256 MiB | %s |\n' "$1" "${T_SEC[$2]}" $(( ${T_RSS[$2]} / 1024 )) \
+        "$([ "${T_RSS[$2]}" -le $((256 * 1024)) ] && echo PASS || echo MISS)"
+}
+
 # Write policies (issue 15): the same bulk writes (themis-txnwriter --bytes: ~1 MiB
 # skip_prepare transactions, merges into a counter, values of 1 KiB and more in blob files,
 # 64 MiB memtables, WAL kept) under WRITE_UNPREPARED, ThemisDB's default, and WRITE_COMMITTED:
@@ -131,8 +136,7 @@ policies_section() {
         uarchive) label="wal-archive --once" ;;
         ureplay) label="replay into the base" ;;
         esac
-        printf '| %s | %.2f s | %d MiB | ≤ 256 MiB | %s |\n' "$label" "${T_SEC[$k]}" $(( ${T_RSS[$k]} / 1024 )) \
-            "$([ "${T_RSS[$k]}" -le $((256 * 1024)) ] && echo PASS || echo MISS)"
+        memrow "$label" "$k"
     done
 }
 declare -A P_SAME
@@ -202,8 +206,7 @@ dbbench_section() {
         smverify) label="verify, full" ;;
         smrestore) label="restore" ;;
         esac
-        printf '| %s | %.2f s | %d MiB | ≤ 256 MiB | %s |\n' "$label" "${T_SEC[$k]}" $(( ${T_RSS[$k]} / 1024 )) \
-            "$([ "${T_RSS[$k]}" -le $((256 * 1024)) ] && echo PASS || echo MISS)"
+        memrow "$label" "$k"
     done
 }
 if [ "${BENCH_ONLY:-}" = policies ]; then
