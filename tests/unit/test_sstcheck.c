@@ -25,13 +25,13 @@
 static char dir[] = "/dev/shm/test_sstcheck.XXXXXX";
 
 struct cfg {
-    int ck;          /* checksum type */
-    int fv;          /* format_version */
-    int comp;        /* rocksdb_*_compression */
-    int two_level;   /* partitioned index + partitioned filters */
-    int restart;     /* index_block_restart_interval (> 1: delta-encoded index values) */
-    int dict;        /* zstd dictionary (a compression_dict meta block) */
-    int itype;       /* otherwise: 1 hash index (prefix extractor), 3 binary search with first key */
+    int ck; /* checksum type */
+    int fv; /* format_version */
+    int comp; /* rocksdb_*_compression */
+    int two_level; /* partitioned index + partitioned filters */
+    int restart; /* index_block_restart_interval (> 1: delta-encoded index values) */
+    int dict; /* zstd dictionary (a compression_dict meta block) */
+    int itype; /* otherwise: 1 hash index (prefix extractor), 3 binary search with first key */
 };
 
 static const char *comp_name(int c)
@@ -145,9 +145,18 @@ static int check_buf(const unsigned char *b, size_t n, struct tb_sst_report *rep
 }
 
 /* Which kinds of block a flip was found in: each must come up in the sweep. */
-static const char *kinds[] = { "data block (", "top-level index", "index partition", "(index,", "partitioned filter index",
-                               "filter partition", "fullfilter.", "properties", "metaindex", "rocksdb.range_del",
-                               "rocksdb.compression_dict", "footer" };
+static const char *kinds[] = { "data block (",
+                               "top-level index",
+                               "index partition",
+                               "(index,",
+                               "partitioned filter index",
+                               "filter partition",
+                               "fullfilter.",
+                               "properties",
+                               "metaindex",
+                               "rocksdb.range_del",
+                               "rocksdb.compression_dict",
+                               "footer" };
 #define NKINDS (sizeof kinds / sizeof kinds[0])
 
 /* Flips bytes all over the file (every stride-th byte, xor 0xff, and a single bit at the
@@ -226,14 +235,17 @@ static void sweep(const char *label, const unsigned char *orig, size_t n, int fv
         /* The damaged block is the one the report names: at rep.offset, holding pos. */
         if (pos < footer_off && (rep.offset > pos || pos - rep.offset > 70000)) {
             if (misplaced++ < 3)
-                diag("%s: flip at %zu reported at offset %llu: %s", label, pos, (unsigned long long)rep.offset, rep.reason);
+                diag("%s: flip at %zu reported at offset %llu: %s", label, pos, (unsigned long long)rep.offset,
+                     rep.reason);
         }
         for (size_t k = 0; k < NKINDS; k++)
             if (strstr(rep.reason, kinds[k]))
                 seen[k] = 1;
     }
-    ok(missed == 0 && misplaced == 0, "%s: %zu one-byte flips, every one reported damaged at its block "
-       "(but %zu in the footer's padding, %zu in the ingestion's global seqno: ok, as RocksDB)", label, tried, padding, seqno);
+    ok(missed == 0 && misplaced == 0,
+       "%s: %zu one-byte flips, every one reported damaged at its block "
+       "(but %zu in the footer's padding, %zu in the ingestion's global seqno: ok, as RocksDB)",
+       label, tried, padding, seqno);
     for (int w = 0; w < nwant; w++) {
         int found = 0;
         for (size_t k = 0; k < NKINDS; k++)
@@ -303,7 +315,7 @@ struct syn {
     size_t n;
     int ck;
     uint32_t base;
-    uint64_t off[3], size[3];   /* index, properties, metaindex */
+    uint64_t off[3], size[3]; /* index, properties, metaindex */
 };
 
 static void put32(unsigned char *p, uint32_t v)
@@ -424,7 +436,10 @@ static void syn_build(struct syn *s, int ck, uint32_t fv, uint32_t base, unsigne
     uint64_t fo = s->n;
     unsigned char *f = s->b + fo;
     f[0] = (unsigned char)ck;
-    f[1] = 0x3e; f[2] = 0x00; f[3] = 0x7a; f[4] = 0x00;
+    f[1] = 0x3e;
+    f[2] = 0x00;
+    f[3] = 0x7a;
+    f[4] = 0x00;
     put32(f + 5, 0);
     put32(f + 9, base);
     put32(f + 13, (uint32_t)mlen);
@@ -472,7 +487,10 @@ static void syn_fuzz(void)
         else
             diag("fuzz round %d: rc %d %s", round, rc, rep.reason);
     }
-    ok(ran == ok_runs, "%d synthetic files with garbage in checksummed index, properties or metaindex blocks: each judged, none crashed", ran);
+    ok(ran == ok_runs,
+       "%d synthetic files with garbage in checksummed index, properties or metaindex blocks: each judged, none "
+       "crashed",
+       ran);
 }
 
 /* A table the checker vouches for (a synthetic format_version 7 file, as RocksDB 11
@@ -517,8 +535,23 @@ static void content_of_newer_table(void)
     co.scratch = scratch;
     rc = tb_content_of(db, &co, &c);
     ok(rc == 0 && c.unavailable && strstr(c.unavailable, "has format_version 7, which the linked RocksDB cannot read"),
-       "content unavailable, saying why (rc %d: %s)", rc, rc ? tb_error_last() : c.unavailable ? c.unavailable : "a hash");
-    ok(c.tables_checked == 1 && c.tables_unchecked == 0, "the table itself checked by its checksums (%zu checked, %zu not)",
+       "content unavailable, saying why (rc %d: %s)", rc,
+       rc                  ? tb_error_last()
+           : c.unavailable ? c.unavailable
+                           : "a hash");
+    ok(c.tables_checked == 1 && c.tables_unchecked == 0,
+       "the table itself checked by its checksums (%zu checked, %zu not)", c.tables_checked, c.tables_unchecked);
+    tb_content_clear(&c);
+    /* A full verify's copy (files proven by their SHA-256): only the footers are read, and
+     * the format still makes the content unavailable. */
+    co.files_verified = 1;
+    rc = tb_content_of(db, &co, &c);
+    ok(rc == 0 && c.unavailable && strstr(c.unavailable, "has format_version 7, which the linked RocksDB cannot read"),
+       "with files_verified too (rc %d: %s)", rc,
+       rc                  ? tb_error_last()
+           : c.unavailable ? c.unavailable
+                           : "a hash");
+    ok(c.tables_checked == 0 && c.tables_unchecked == 0, "and no table read block by block (%zu checked, %zu not)",
        c.tables_checked, c.tables_unchecked);
     tb_content_clear(&c);
     rocksdb_options_destroy(o);
@@ -537,8 +570,10 @@ static void synthetic_tests(void)
             syn_build(&s, ck, fv, 0x9e3779b9u * (uint32_t)ck + fv, fv == 7 ? 4 : 0);
             struct tb_sst_report rep;
             int rc = check_buf(s.b, s.n, &rep);
-            ok(rc == 0 && rep.verdict == TB_SST_OK && rep.data_blocks == 2 && rep.index_blocks == 1 && rep.bytes_unchecked == 0,
-               "%s (index %s): ok, 2 data blocks, every byte under a checksum (rc %d, %s %s, %llu data, %llu unchecked)",
+            ok(rc == 0 && rep.verdict == TB_SST_OK && rep.data_blocks == 2 && rep.index_blocks == 1 &&
+                   rep.bytes_unchecked == 0,
+               "%s (index %s): ok, 2 data blocks, every byte under a checksum (rc %d, %s %s, %llu data, %llu "
+               "unchecked)",
                label, fv == 7 ? "LZ4" : "plain", rc, tb_sst_verdict_name(rep.verdict), rep.reason,
                (unsigned long long)rep.data_blocks, (unsigned long long)rep.bytes_unchecked);
             /* Every byte of such a file is under a checksum, the footer's included. */
@@ -562,13 +597,15 @@ static void synthetic_tests(void)
     syn_build(&other, 4, 6, 0x87654321u, 0);
     memcpy(s.b, other.b, 305);
     int rc = check_buf(s.b, s.n, &rep);
-    ok(rc == TB_EVERIFY && rep.offset == 0, "synthetic fv6: a block copied from another file is damaged at offset 0 (%s)", rep.reason);
+    ok(rc == TB_EVERIFY && rep.offset == 0,
+       "synthetic fv6: a block copied from another file is damaged at offset 0 (%s)", rep.reason);
 
     /* The same block bytes written at another offset: only the context modifier differs. */
     {
         struct syn a;
         syn_build(&a, 1, 6, 0xabcdef01u, 0);
-        uint32_t stored = (uint32_t)a.b[301] | (uint32_t)a.b[302] << 8 | (uint32_t)a.b[303] << 16 | (uint32_t)a.b[304] << 24;
+        uint32_t stored = (uint32_t)a.b[301] | (uint32_t)a.b[302] << 8 | (uint32_t)a.b[303] << 16 |
+            (uint32_t)a.b[304] << 24;
         put32(a.b + 301, stored - syn_modifier(0xabcdef01u, 0) + syn_modifier(0xabcdef01u, 4096));
         rc = check_buf(a.b, a.n, &rep);
         ok(rc == TB_EVERIFY && rep.offset == 0 && strstr(rep.reason, "without context"),
@@ -584,7 +621,8 @@ static void synthetic_tests(void)
     syn_build(&s, 4, 7, 0x55aa55aau, 0);
     s.b[s.n - 12] = 8;
     rc = check_buf(s.b, s.n, &rep);
-    ok(rc == TB_EVERIFY && strstr(rep.reason, "format_version"), "synthetic fv7 with its format_version byte damaged to 8: damaged (%s)", rep.reason);
+    ok(rc == TB_EVERIFY && strstr(rep.reason, "format_version"),
+       "synthetic fv7 with its format_version byte damaged to 8: damaged (%s)", rep.reason);
     /* A newer checksum type (5), its footer checksum made by an algorithm we do not know. */
     syn_build(&s, 4, 6, 0x55aa55aau, 0);
     s.b[s.n - 53] = 5;
@@ -606,7 +644,8 @@ static void synthetic_tests(void)
         put32(f + 5, syn_checksum(2, f, 53) + syn_modifier(0x55aa55aau, s.n - 53));
     }
     rc = check_buf(s.b, s.n, &rep);
-    ok(rc == 0 && rep.verdict == TB_SST_UNCHECKED, "synthetic fv6, reserved footer bytes set: unchecked (%s)", rep.reason);
+    ok(rc == 0 && rep.verdict == TB_SST_UNCHECKED, "synthetic fv6, reserved footer bytes set: unchecked (%s)",
+       rep.reason);
     truncations("synthetic fv6", s.b, s.n);
 }
 
@@ -617,11 +656,15 @@ static void blob_sweep(const char *label, const unsigned char *orig, size_t n);
  * table with a ZSTD-compressed index and a dictionary by RocksDB 9.7.4 (gen-rocksdb9.js). */
 static void newer_rocksdb_tests(void)
 {
-    static const char *const want[] = { "data block (", "(index,", "fullfilter.", "properties", "metaindex",
-                                        "rocksdb.range_del", "footer" };
-    static const char *const want_dict[] = { "data block (", "(index,", "fullfilter.", "properties", "metaindex",
-                                             "rocksdb.compression_dict", "footer" };
-    static const struct { const char *file, *by; int fv; } v[] = {
+    static const char *const want[] = { "data block (", "(index,",           "fullfilter.", "properties",
+                                        "metaindex",    "rocksdb.range_del", "footer" };
+    static const char *const want_dict[] = { "data block (", "(index,",   "fullfilter.",
+                                             "properties",   "metaindex", "rocksdb.compression_dict",
+                                             "footer" };
+    static const struct {
+        const char *file, *by;
+        int fv;
+    } v[] = {
         { "fv6-xxh3.sst", "RocksDB 10.5", 6 },
         { "fv7-xxh3-blobindex.sst", "RocksDB 10.5", 7 },
         { "fv6-xxh3-zstd-dict.sst", "RocksDB 9.7 (ZSTD index, dictionary)", 6 },
@@ -632,8 +675,8 @@ static void newer_rocksdb_tests(void)
         snprintf(label, sizeof label, "%s fv%d", v[i].by, v[i].fv);
         struct tb_sst_report rep;
         int rc = tb_sst_check_file(path, &rep);
-        ok(rc == 0 && rep.verdict == TB_SST_OK && rep.format_version == (uint32_t)v[i].fv && rep.checksum_type == TB_SST_CK_XXH3 &&
-           rep.data_blocks > 40 && rep.bytes_unchecked == 0,
+        ok(rc == 0 && rep.verdict == TB_SST_OK && rep.format_version == (uint32_t)v[i].fv &&
+               rep.checksum_type == TB_SST_CK_XXH3 && rep.data_blocks > 40 && rep.bytes_unchecked == 0,
            "%s (XXH3, context checksums): ok, %llu data blocks, every byte under a checksum (%s)", label,
            (unsigned long long)rep.data_blocks, rep.reason);
         size_t n;
@@ -695,13 +738,15 @@ static void blob_sweep(const char *label, const unsigned char *orig, size_t n)
         tried++;
         int want_ok = pos >= 8 && pos < 30, want_unchecked = pos >= 4 && pos < 8;
         header += want_ok;
-        int good = want_ok ? rc == 0 && rep.verdict == TB_SST_OK
-                 : want_unchecked ? rc == 0 && rep.verdict == TB_SST_UNCHECKED
-                 : rc == TB_EVERIFY && rep.verdict == TB_SST_DAMAGED;
+        int good = want_ok   ? rc == 0 && rep.verdict == TB_SST_OK
+            : want_unchecked ? rc == 0 && rep.verdict == TB_SST_UNCHECKED
+                             : rc == TB_EVERIFY && rep.verdict == TB_SST_DAMAGED;
         if (!good && missed++ < 5)
             diag("%s: flip at %zu: rc %d %s %s", label, pos, rc, tb_sst_verdict_name(rep.verdict), rep.reason);
     }
-    ok(missed == 0, "%s: %zu one-byte flips reported damaged (but %zu in the header's unprotected fields, 4 in its version: unchecked)",
+    ok(missed == 0,
+       "%s: %zu one-byte flips reported damaged (but %zu in the header's unprotected fields, 4 in its version: "
+       "unchecked)",
        label, tried, header);
     size_t cuts[] = { 0, 10, 29, 30, 31, 61, 62, n / 2, n - 33, n - 31, n - 1, n + 0 };
     int bad = 0;
@@ -709,8 +754,9 @@ static void blob_sweep(const char *label, const unsigned char *orig, size_t n)
         struct tb_sst_report rep;
         size_t len = i == sizeof cuts / sizeof cuts[0] - 1 ? n - 32 : cuts[i];
         int rc = check_blob_buf(orig, len, &rep);
-        int good = len == n - 32 || len == 30 ? rc == 0 && rep.verdict == TB_SST_UNCHECKED && strstr(rep.reason, "no footer")
-                                 : rc == TB_EVERIFY;
+        int good = len == n - 32 || len == 30
+            ? rc == 0 && rep.verdict == TB_SST_UNCHECKED && strstr(rep.reason, "no footer")
+            : rc == TB_EVERIFY;
         if (!good) {
             bad++;
             diag("%s: cut to %zu: rc %d %s", label, len, rc, rep.reason);
@@ -745,7 +791,7 @@ static void db_tests(void)
             snprintf(k, sizeof k, "db%07u", i * 3 + round);
             value_for(v, sizeof v, i);
             char big[700];
-            if (i % 7 == 0) {   /* some values go to blob files */
+            if (i % 7 == 0) { /* some values go to blob files */
                 snprintf(big, sizeof big, "%s%s%s%s%s", v, v, v, v, v);
                 rocksdb_put(db, wo, k, strlen(k), big, strlen(big), &err);
                 continue;
@@ -785,13 +831,14 @@ static void db_tests(void)
             (is_blob ? rep.blob_records > 100 : rep.data_blocks > 50 && rep.index_blocks > 3 && rep.filter_blocks > 2))
             good++;
         else
-            diag("%s: rc %d %s %s (data %llu index %llu filter %llu)", line, rc, tb_sst_verdict_name(rep.verdict), rep.reason,
-                 (unsigned long long)rep.data_blocks, (unsigned long long)rep.index_blocks, (unsigned long long)rep.filter_blocks);
+            diag("%s: rc %d %s %s (data %llu index %llu filter %llu)", line, rc, tb_sst_verdict_name(rep.verdict),
+                 rep.reason, (unsigned long long)rep.data_blocks, (unsigned long long)rep.index_blocks,
+                 (unsigned long long)rep.filter_blocks);
     }
     if (ls)
         pclose(ls);
-    ok(files > 0 && good == files && blobs > 0, "every table and blob file of the database checks out (%d of %d, %d blob files)",
-       good, files, blobs);
+    ok(files > 0 && good == files && blobs > 0,
+       "every table and blob file of the database checks out (%d of %d, %d blob files)", good, files, blobs);
     if (blobs) {
         /* One of RocksDB 7.8's blob files through the same sweep. */
         snprintf(cmd, sizeof cmd, "ls %s/*.blob | head -1", path);
@@ -839,31 +886,43 @@ int main(void)
                     struct tb_sst_report rep;
                     int rc = tb_sst_check_file(path, &rep);
                     int want_delta = fv >= 4;
-                    if (rc == 0 && rep.verdict == TB_SST_OK && rep.format_version == (uint32_t)fv && rep.checksum_type == ck &&
-                        rep.index_type == (tl ? 2 : 0) && rep.index_delta_encoded == want_delta && rep.data_blocks > 50 &&
+                    if (rc == 0 && rep.verdict == TB_SST_OK && rep.format_version == (uint32_t)fv &&
+                        rep.checksum_type == ck && rep.index_type == (tl ? 2 : 0) &&
+                        rep.index_delta_encoded == want_delta && rep.data_blocks > 50 &&
                         rep.index_blocks >= (tl ? 5u : 1u) && rep.filter_blocks >= (tl ? 3u : 1u) &&
                         rep.bytes_unchecked == 53 && rep.bytes_checked + 53 == rep.file_size)
                         good++;
                     else
-                        diag("%s: rc %d %s %s fv %u ck %d itype %d delta %d data %llu index %llu filter %llu unchecked %llu",
-                             label, rc, tb_sst_verdict_name(rep.verdict), rep.reason, rep.format_version, rep.checksum_type,
-                             rep.index_type, rep.index_delta_encoded, (unsigned long long)rep.data_blocks,
-                             (unsigned long long)rep.index_blocks, (unsigned long long)rep.filter_blocks,
-                             (unsigned long long)rep.bytes_unchecked);
+                        diag("%s: rc %d %s %s fv %u ck %d itype %d delta %d data %llu index %llu filter %llu unchecked "
+                             "%llu",
+                             label, rc, tb_sst_verdict_name(rep.verdict), rep.reason, rep.format_version,
+                             rep.checksum_type, rep.index_type, rep.index_delta_encoded,
+                             (unsigned long long)rep.data_blocks, (unsigned long long)rep.index_blocks,
+                             (unsigned long long)rep.filter_blocks, (unsigned long long)rep.bytes_unchecked);
                 }
-    ok(good == total, "%d of %d RocksDB 7.8 table files (4 checksum types x fv 2-5 x none/snappy/lz4/zstd/zlib x binary/partitioned) verify, "
-       "every byte but the footer under a checksum", good, total);
+    ok(good == total,
+       "%d of %d RocksDB 7.8 table files (4 checksum types x fv 2-5 x none/snappy/lz4/zstd/zlib x binary/partitioned) "
+       "verify, "
+       "every byte but the footer under a checksum",
+       good, total);
 
     /* Flip sweeps over representative files: each kind of block gets hit. */
-    static const char *const want_tl[] = { "data block (", "top-level index", "index partition", "partitioned filter index",
-                                           "filter partition", "properties", "metaindex", "rocksdb.range_del", "footer" };
-    static const char *const want_bin[] = { "data block (", "(index,", "fullfilter.", "properties", "metaindex",
-                                            "rocksdb.range_del", "footer" };
+    static const char *const want_tl[] = { "data block (",
+                                           "top-level index",
+                                           "index partition",
+                                           "partitioned filter index",
+                                           "filter partition",
+                                           "properties",
+                                           "metaindex",
+                                           "rocksdb.range_del",
+                                           "footer" };
+    static const char *const want_bin[] = { "data block (", "(index,",           "fullfilter.", "properties",
+                                            "metaindex",    "rocksdb.range_del", "footer" };
     struct cfg sweeps[] = {
-        { 4, 5, 7, 1, 4, 0, 0 },   /* ThemisDB: XXH3, partitioned, zstd, delta-encoded index */
-        { 1, 2, 0, 0, 1, 0, 0 },   /* crc32c, oldest format, no compression */
-        { 2, 4, 4, 1, 1, 0, 0 },   /* xxHash, lz4 */
-        { 3, 3, 1, 0, 4, 0, 0 },   /* xxHash64, snappy */
+        { 4, 5, 7, 1, 4, 0, 0 }, /* ThemisDB: XXH3, partitioned, zstd, delta-encoded index */
+        { 1, 2, 0, 0, 1, 0, 0 }, /* crc32c, oldest format, no compression */
+        { 2, 4, 4, 1, 1, 0, 0 }, /* xxHash, lz4 */
+        { 3, 3, 1, 0, 4, 0, 0 }, /* xxHash64, snappy */
     };
     for (size_t i = 0; i < sizeof sweeps / sizeof sweeps[0]; i++) {
         char label[96];
@@ -893,7 +952,8 @@ int main(void)
         int has_dict = b && memmem(b, n, "rocksdb.compression_dict", 24) != NULL;
         struct tb_sst_report rep;
         int rc = tb_sst_check_file(path, &rep);
-        ok(rc == 0 && rep.verdict == TB_SST_OK, "%s: verifies (dictionary block %s) %s", label, has_dict ? "present" : "absent", rep.reason);
+        ok(rc == 0 && rep.verdict == TB_SST_OK, "%s: verifies (dictionary block %s) %s", label,
+           has_dict ? "present" : "absent", rep.reason);
         if (has_dict) {
             static const char *const want_dict[] = { "rocksdb.compression_dict" };
             sweep(label, b, n, 5, want_dict, 1);
@@ -912,7 +972,7 @@ int main(void)
             struct tb_sst_report rep;
             int rc = tb_sst_check_file(path, &rep);
             ok(rc == 0 && rep.verdict == TB_SST_OK && rep.index_type == gs[i].itype && rep.data_blocks > 50 &&
-               rep.bytes_unchecked == 53 && (gs[i].itype != 1 || rep.meta_blocks >= 5),
+                   rep.bytes_unchecked == 53 && (gs[i].itype != 1 || rep.meta_blocks >= 5),
                "%s, index type %d: ok, %llu data blocks, %llu meta blocks (%s)", label, gs[i].itype,
                (unsigned long long)rep.data_blocks, (unsigned long long)rep.meta_blocks, rep.reason);
             if (gs[i].itype == 3) {
@@ -947,7 +1007,8 @@ int main(void)
             ok(rc == 0 && rep.verdict == TB_SST_OK, "global seqno rewritten in place: ok (%s)", rep.reason);
             k[2] ^= 0x20;
             rc = check_buf(b, n, &rep);
-            ok(rc == TB_EVERIFY && strstr(rep.reason, "properties"), "and a flip in the property's name: damaged (%s)", rep.reason);
+            ok(rc == TB_EVERIFY && strstr(rep.reason, "properties"), "and a flip in the property's name: damaged (%s)",
+               rep.reason);
         }
         free(b);
     }
@@ -962,7 +1023,7 @@ int main(void)
         int rc = check_buf(b, n, &rep);
         ok(rc == 0 && rep.verdict == TB_SST_UNCHECKED && strstr(rep.reason, "without checksums"),
            "checksum type none: unchecked (%s)", rep.reason);
-        b[n - 53 - 2] ^= 0x10;   /* the metaindex block's trailer */
+        b[n - 53 - 2] ^= 0x10; /* the metaindex block's trailer */
         rc = check_buf(b, n, &rep);
         ok(rc == TB_EVERIFY, "checksum type none, a trailer not zero: damaged (%s)", rep.reason);
         free(b);
@@ -975,7 +1036,8 @@ int main(void)
             junk[i] = (unsigned char)(i * 31);
         struct tb_sst_report rep;
         int rc = check_buf(junk, sizeof junk, &rep);
-        ok(rc == TB_EVERIFY && strstr(rep.reason, "magic"), "a file without a table magic number: damaged (%s)", rep.reason);
+        ok(rc == TB_EVERIFY && strstr(rep.reason, "magic"), "a file without a table magic number: damaged (%s)",
+           rep.reason);
         char missing[320];
         snprintf(missing, sizeof missing, "%s/none.sst", dir);
         rc = tb_sst_check_file(missing, &rep);
