@@ -3,6 +3,7 @@
  * covers type, log number and payload; a block's tail too short for a header is zeros. */
 #include "log_reader.h"
 #include "bytes.h"
+#include "mapahead.h"
 #include "crc32c.h"
 #include "error.h"
 #include "mem.h"
@@ -31,7 +32,6 @@ enum {
     T_RLAST = 8,
     T_SETCOMPRESSION = 9,
     CHUNK_BLOCKS = 64, /* 2 MiB reads */
-    MAP_BLOCKS = 512, /* 16 MiB windows mapped */
 };
 
 struct tb_wal_reader {
@@ -41,9 +41,8 @@ struct tb_wal_reader {
     unsigned char *buf; /* blocks [buf_off, buf_off + buf_len) of the file, read */
     const unsigned char *win; /* the same blocks where the reader looks: buf or the map */
     size_t map_limit; /* with tb_wal_reader_open_mapped: the file's size at open, which is mapped */
-    const unsigned char *map; /* a window of it: [map_off, map_off + map_len) */
-    uint64_t map_off;
-    size_t map_len;
+    const unsigned char *map; /* [0, map_limit) of the file, once mapped */
+    tb_map_ahead *ahead;
     uint64_t buf_off;
     size_t buf_len;
     uint64_t pos; /* next fragment's file offset */
@@ -96,31 +95,17 @@ int tb_wal_reader_open_mapped(tb_wal_reader **out, const char *path, uint64_t lo
     return rc;
 }
 
-/* Maps the window of the file holding [off, off + len) (a fragment never crosses a block);
- * 0 when it cannot, and the caller reads instead. */
+/* Maps the file (its size at open) when [off, off + len) lies in it; 0 when it cannot, and
+ * the caller reads instead. */
 static int map_window(tb_wal_reader *r, uint64_t off, size_t len)
 {
-    uint64_t start = off - off % ((uint64_t)BLOCK * MAP_BLOCKS);
-    size_t n = (size_t)BLOCK * MAP_BLOCKS;
-    void *p;
     if (off + len > r->map_limit)
         return 0;
-    if (r->map && off >= r->map_off && off + len <= r->map_off + r->map_len)
-        return 1;
-    if (r->map)
-        munmap((void *)r->map, r->map_len);
-    r->map = NULL;
-    if (n > r->map_limit - start)
-        n = r->map_limit - start;
-    p = mmap(NULL, n, PROT_READ, MAP_PRIVATE, r->fd, (off_t)start);
-    if (p == MAP_FAILED) {
+    if (!r->map && tb_map_ahead_open(&r->ahead, r->fd, r->map_limit, &r->map) < 0) {
         r->map_limit = 0; /* read from here on */
         return 0;
     }
-    madvise(p, n, MADV_SEQUENTIAL | MADV_WILLNEED);
-    r->map = p;
-    r->map_off = start;
-    r->map_len = n;
+    tb_map_ahead_at(r->ahead, off);
     return 1;
 }
 
@@ -146,8 +131,7 @@ void tb_wal_reader_free(tb_wal_reader *r)
         return;
     if (r->fd >= 0)
         close(r->fd);
-    if (r->map)
-        munmap((void *)r->map, r->map_len);
+    tb_map_ahead_close(r->ahead);
     TB_FREE_ALL(r->buf, r->rec, r->path, r);
 }
 
@@ -169,8 +153,8 @@ static int fill(tb_wal_reader *r, uint64_t off, size_t len, size_t *have)
 {
     if (map_window(r, off, len)) {
         r->win = r->map;
-        r->buf_off = r->map_off;
-        r->buf_len = r->map_len;
+        r->buf_off = 0;
+        r->buf_len = r->map_limit;
     } else if (off < r->buf_off || off + len > r->buf_off + r->buf_len || r->win != r->buf) {
         uint64_t start = off - off % BLOCK;
         size_t got = 0;
