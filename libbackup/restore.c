@@ -159,37 +159,51 @@ static char *dest_for(const char *name, const char *dbdir, const char *cfgdir)
     return NULL;
 }
 
-/* wmode: how a file is written (tb_stream_file): "wb" for a restore, which fsyncs the
- * tree before it publishes; "wt" for a verification's temporary copy. */
+enum { BEHIND_MIN = 4 << 20 };
+
+/* Where a member's bytes go: a memory buffer (keep), the file dest written as wmode says
+ * ("wb" for a restore, which fsyncs the tree before it publishes; "wt" for a
+ * verification's temporary copy), or nowhere (NULL). */
+static int member_sink(const struct tb_tar_entry *e, const char *dest, const char *wmode, int keep, tb_stream **out)
+{
+    char *parent;
+    int rc;
+    if (keep)
+        return e->size > MANIFEST_MAX
+            ? tb_error_set(TB_EVERIFY, "%s is too large (%" PRIu64 " bytes)", e->name, e->size)
+            : tb_stream_mem_writer(out);
+    if (!dest)
+        return tb_stream_null_writer(out);
+    parent = tb_fs_dirname(dest);
+    rc = parent ? tb_fs_mkdir_p(parent, 0755) : tb_error_set(TB_EIO, "out of memory");
+    free(parent);
+    if (rc == 0)
+        rc = tb_stream_file(out, dest, wmode);
+    /* Private until the manifest, at the end, gives the mode (apply_modes). */
+    if (rc == 0 && chmod(dest, 0600) < 0) {
+        rc = tb_error_errno(TB_EIO, errno, "cannot change the mode of %s", dest);
+        tb_stream_free(*out);
+    }
+    return rc;
+}
+
 static int read_member(tb_tar_reader *r, const struct tb_tar_entry *e, const char *dest, const char *wmode,
                        char sha[65], uint64_t *size, char **keep)
 {
-    tb_stream *src = NULL, *h = NULL, *dst = NULL;
+    tb_stream *src = NULL, *sink = NULL, *h = NULL, *dst = NULL;
     uint64_t n = 0;
     int rc;
     if ((rc = tb_tar_entry_stream(r, &src)) < 0)
         return rc;
-    if ((rc = tb_stream_sha256(&h, src)) < 0) {
-        tb_stream_free(src);
-        return rc;
-    }
-    if (keep) {
-        rc = e->size > MANIFEST_MAX ? tb_error_set(TB_EVERIFY, "%s is too large (%" PRIu64 " bytes)", e->name, e->size)
-                                    : tb_stream_mem_writer(&dst);
-    } else if (dest) {
-        char *parent = tb_fs_dirname(dest);
-        rc = parent ? tb_fs_mkdir_p(parent, 0755) : tb_error_set(TB_EIO, "out of memory");
-        free(parent);
-        if (rc == 0)
-            rc = tb_stream_file(&dst, dest, wmode);
-        /* Private until the manifest, at the end, gives the mode (apply_modes). */
-        if (rc == 0 && chmod(dest, 0600) < 0)
-            rc = tb_error_errno(TB_EIO, errno, "cannot change the mode of %s", dest);
-    } else {
-        rc = tb_stream_null_writer(&dst);
-    }
+    if ((rc = member_sink(e, dest, wmode, keep != NULL, &sink)) == 0 && (rc = tb_stream_sha256(&h, sink)) < 0)
+        tb_stream_free(sink);
+    dst = h;
+    /* A file of megabytes is hashed and written by a thread of its own while this one
+     * decompresses (the thread that hashes a buffer then copies it from its own cache). */
+    if (rc == 0 && dest && !keep && e->size >= BEHIND_MIN && (rc = tb_stream_behind(&dst, h)) < 0)
+        dst = h;
     if (rc == 0)
-        rc = tb_stream_copy(dst, h, &n);
+        rc = tb_stream_copy(dst, src, &n);
     if (rc == 0)
         rc = tb_stream_close(dst);
     if (rc == 0) {
@@ -197,14 +211,14 @@ static int read_member(tb_tar_reader *r, const struct tb_tar_entry *e, const cha
         *size = n;
         if (keep) {
             size_t len;
-            const char *data = tb_stream_mem_data(dst, &len);
+            const char *data = tb_stream_mem_data(sink, &len);
             *keep = strndup(data ? data : "", len);
             if (!*keep)
                 rc = tb_error_set(TB_EIO, "out of memory");
         }
     }
     tb_stream_free(dst);
-    tb_stream_free(h);
+    tb_stream_free(src);
     return rc;
 }
 

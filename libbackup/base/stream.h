@@ -16,6 +16,13 @@ struct tb_stream_ops {
     void (*free)(tb_stream *s);
 };
 
+/* For a writer that keeps buffers (behind): where up to *cap bytes of the next write may
+ * be put, then commit of how many were. tb_stream_copy reads into them, with no copy. */
+struct tb_stream_buf_ops {
+    void *(*get)(tb_stream *s, size_t *cap);
+    int (*commit)(tb_stream *s, size_t n);
+};
+
 /* A filter owns the stream below it (next): closing or freeing the top closes or
  * frees the whole stack. */
 struct tb_stream {
@@ -23,6 +30,7 @@ struct tb_stream {
     tb_stream *next;
     const char *name; /* for messages: the path or object the bytes go to */
     int closed;
+    const struct tb_stream_buf_ops *wbuf; /* NULL for most */
 };
 
 /* For filters and drivers: a zeroed struct of size bytes that starts with its tb_stream, with
@@ -58,6 +66,11 @@ int tb_stream_borrow(tb_stream **out, tb_stream *s);
 /* peek: reads up to len (<= 16) first bytes of next into buf, and gives a stream that
  * returns them again before the rest (owning next). */
 int tb_stream_peek(tb_stream **out, tb_stream *next, unsigned char *buf, size_t len, size_t *n);
+/* behind: a writer that hands what it is given to a thread of its own, which writes it to
+ * next (owned) while the caller goes on, and closes next; close waits for that and returns
+ * the first error of either (a write error also shows at a later write). Up to 2 MiB is
+ * held; for files of megabytes, not for small ones (a thread each). */
+int tb_stream_behind(tb_stream **out, tb_stream *next);
 /* null: a writer that discards. */
 int tb_stream_null_writer(tb_stream **out);
 

@@ -76,6 +76,97 @@ static int zstd_round_trip(const void *buf, size_t len, int threads)
     return same;
 }
 
+/* A reader of n bytes, each a function of its offset (whatever the read sizes). */
+struct ogen {
+    tb_stream s;
+    uint64_t off, n;
+};
+
+static unsigned char obyte(uint64_t off)
+{
+    return (unsigned char)((off * 2654435761u) >> 11);
+}
+
+static int ogen_read(tb_stream *s, void *buf, size_t len, size_t *n)
+{
+    struct ogen *g = (struct ogen *)s;
+    size_t k = g->n - g->off < len ? (size_t)(g->n - g->off) : len;
+    for (size_t i = 0; i < k; i++)
+        ((unsigned char *)buf)[i] = obyte(g->off + i);
+    g->off += k;
+    *n = k;
+    return 0;
+}
+
+static const struct tb_stream_ops ogen_ops = { ogen_read, NULL, NULL, gen_free };
+
+/* 1 when mem (a mem writer) holds exactly the n bytes of obyte. */
+static int holds_obytes(tb_stream *mem, uint64_t n)
+{
+    size_t len;
+    const unsigned char *d = tb_stream_mem_data(mem, &len);
+    if (len != n)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (d[i] != obyte(i))
+            return 0;
+    return 1;
+}
+
+/* behind: the bytes, their digest and a writer's errors come out as without the thread. */
+static void test_behind(void)
+{
+    const uint64_t n = (3 << 20) + 12345;
+    struct ogen *g = calloc(1, sizeof *g);
+    tb_stream *mem = NULL, *h = NULL, *b = NULL, *ref = NULL, *rh = NULL, *f = NULL;
+    unsigned char d1[32], d2[32], *chunk = malloc(n);
+    uint64_t copied = 0, off = 0;
+    size_t sizes[] = { 7, 200 << 10, 1, 131072, 131071, 1 << 20 }, k;
+    int rc;
+    g->s.ops = &ogen_ops;
+    g->s.name = "offset generator";
+    g->n = n;
+    ok(tb_stream_mem_writer(&mem) == 0 && tb_stream_sha256(&h, mem) == 0 && tb_stream_behind(&b, h) == 0,
+       "behind over a hashing memory writer");
+    ok(tb_stream_copy(b, &g->s, &copied) == 0 && copied == n, "tb_stream_copy fills its buffers (%llu bytes)",
+       (unsigned long long)copied);
+    ok(tb_stream_close(b) == 0 && holds_obytes(mem, n), "after close, every byte is there, in order");
+    tb_stream_sha256_digest(h, d1);
+    for (size_t i = 0; i < n; i++)
+        chunk[i] = obyte(i);
+    ok(tb_stream_mem_writer(&ref) == 0 && tb_stream_sha256(&rh, ref) == 0 && tb_stream_write(rh, chunk, n) == 0 &&
+           tb_stream_close(rh) == 0,
+       "the same bytes hashed without the thread");
+    tb_stream_sha256_digest(rh, d2);
+    ok(memcmp(d1, d2, 32) == 0, "the digests agree");
+    tb_stream_free(b);
+    tb_stream_free(rh);
+    gen_free(&g->s);
+
+    ok(tb_stream_mem_writer(&mem) == 0 && tb_stream_behind(&b, mem) == 0, "behind over a memory writer");
+    for (rc = 0; rc == 0 && off < n; off += k) {
+        k = sizes[off % 6] < n - off ? sizes[off % 6] : (size_t)(n - off);
+        rc = tb_stream_write(b, chunk + off, k);
+    }
+    ok(rc == 0 && tb_stream_close(b) == 0 && holds_obytes(mem, n), "writes of odd sizes arrive whole");
+    tb_stream_free(b);
+
+    ok(tb_stream_mem_writer(&mem) == 0 && tb_stream_behind(&b, mem) == 0 && tb_stream_write(b, chunk, 300000) == 0,
+       "an abandoned writer");
+    tb_stream_free(b);
+    ok(1, "is freed without a close (the leak checks watch it)");
+
+    ok(tb_stream_file(&f, "/dev/full", "w+") == 0 && tb_stream_behind(&b, f) == 0, "behind over /dev/full");
+    for (rc = 0, off = 0; rc == 0 && off < n; off += 65536)
+        rc = tb_stream_write(b, chunk + off, 65536);
+    if (rc == 0)
+        rc = tb_stream_close(b);
+    is_int(rc, TB_ENOSPC, "the thread's write error comes back to the caller: TB_ENOSPC");
+    ok(strstr(tb_error_last(), "/dev/full") != NULL, "naming the file (%s)", tb_error_last());
+    tb_stream_free(b);
+    free(chunk);
+}
+
 static void test_sha256(void)
 {
     tb_stream *null, *h;
@@ -349,6 +440,7 @@ int main(void)
     test_zstd_frames();
     test_bytes();
     test_small_filters();
+    test_behind();
     test_big();
     test_rate_limit();
     char cmd[600];
