@@ -169,6 +169,7 @@ struct fd_stream {
     int fd;
     int own_fd;
     int on_close; /* ON_CLOSE_*: what a file writer's close does before closing */
+    uint64_t written, flushed; /* bytes written; those whose writeback was started */
     char name[];
 };
 
@@ -185,15 +186,26 @@ static int fd_read(tb_stream *s, void *buf, size_t len, size_t *n)
     return 0;
 }
 
+enum { ON_CLOSE_NOTHING, ON_CLOSE_FSYNC, ON_CLOSE_WRITEBACK };
+
+/* A file that will be synced starts the writeback of every 8 MiB written (as RocksDB's
+ * bytes_per_sync): the disk works while the caller computes, and the fsync at the end
+ * waits for the last few megabytes instead of the whole file (a 600 MB archive: about
+ * 0.7 s of waiting at the end without it). */
+enum { WRITEBACK_EVERY = 8 << 20 };
+
 static int fd_write(tb_stream *s, const void *buf, size_t len)
 {
     struct fd_stream *f = (struct fd_stream *)s;
     if (tb_fs_write_all(f->fd, buf, len) < 0)
         return tb_error_io(errno, "write failed (%s)", f->name);
+    f->written += len;
+    if (f->on_close != ON_CLOSE_NOTHING && f->written - f->flushed >= WRITEBACK_EVERY) {
+        (void)sync_file_range(f->fd, (off_t)f->flushed, (off_t)(f->written - f->flushed), SYNC_FILE_RANGE_WRITE);
+        f->flushed = f->written;
+    }
     return 0;
 }
-
-enum { ON_CLOSE_NOTHING, ON_CLOSE_FSYNC, ON_CLOSE_WRITEBACK };
 
 static int fd_close(tb_stream *s)
 {
