@@ -8,8 +8,9 @@ BENCH_SIZE=${BENCH_SIZE:-1G}
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_WAL_BATCHES=${BENCH_WAL_BATCHES:-30000}   # writes in the WAL-heavy run
 BENCH_SCALE_SIZE=${BENCH_SCALE_SIZE:-256M}      # scaling rows: 1x, 2x, 4x of this
+BENCH_SCALE_RUNS=${BENCH_SCALE_RUNS:-3}         # scaling rows: runs per size (the median); one was noise
 if [ "${BENCH_SMOKE:-0}" = 1 ]; then           # a quick end-to-end run of the script itself
-    BENCH_SIZE=16M BENCH_RUNS=1 BENCH_WAL_BATCHES=500 BENCH_SCALE_SIZE=8M
+    BENCH_SIZE=16M BENCH_RUNS=1 BENCH_WAL_BATCHES=500 BENCH_SCALE_SIZE=8M BENCH_SCALE_RUNS=1
 fi
 W=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/var/tmp}}/themis-bench.XXXXXX")
 trap 'rm -rf "$W"' EXIT
@@ -160,6 +161,7 @@ dbbench_section() {
     timed dbackup "themis-backup --database-path '$W/dbb' --backup-directory '$W/dbk' --compress"
     PREP="rm -rf '$W/dck' '$W/dref.tar.zst'"
     timed dref "ldb --db='$W/dbbl' checkpoint --checkpoint_dir='$W/dck' > /dev/null && tar -cf - -C '$W' dck | zstd -q -T0 -3 > '$W/dref.tar.zst'"
+    timed drefsync "ldb --db='$W/dbbl' checkpoint --checkpoint_dir='$W/dck' > /dev/null && tar -cf - -C '$W' dck | zstd -q -T0 -3 > '$W/dref.tar.zst' && sync '$W/dref.tar.zst'"
     PREP="rm -rf '$W/dr'"
     timed drestore "themis-restore --backup-directory '$W/dbk' --target '$W/dr'"
     PREP="rm -rf '$W/dx'; mkdir '$W/dx'"
@@ -193,6 +195,7 @@ dbbench_section() {
     echo "| row | ours | reference | ratio | target | verdict | our peak RSS |"
     echo "| --- | --- | --- | --- | --- | --- | --- |"
     row "backup, compressed (vs ldb checkpoint, then tar \| zstd -T0 -3)" dbackup dref 1.10
+    row "backup, compressed, durable on both sides (vs the same, then sync of the archive)" dbackup drefsync 1.10
     row "restore (vs zstd -dc \| tar -x, then sync of every file)" drestore duntarsync 1.10 "$same"
     row "verify, full (vs quick verify + themis-dbhash)" dverify dverifyref 1.0
     echo
@@ -239,6 +242,10 @@ timed pbackup "themis-backup --database-path '$W/db' --backup-directory '$W/bkp'
 cp -al "$W/db" "$W/dbl"
 PREP='rm -rf "$W/ck" "$W/ref.tar.zst"'
 timed tarzstd "ldb --db='$W/dbl' --try_load_options checkpoint --checkpoint_dir='$W/ck' > /dev/null && tar -cf - -C '$W' ck | zstd -q -T0 -3 > '$W/ref.tar.zst'"
+# Backup's durability on the reference's side too (as restore's below): themis-backup
+# fsyncs its archive before it says done; tar | zstd leaves it in the page cache.
+PREP='rm -rf "$W/ck" "$W/ref.tar.zst"'
+timed tarzstdsync "ldb --db='$W/dbl' --try_load_options checkpoint --checkpoint_dir='$W/ck' > /dev/null && tar -cf - -C '$W' ck | zstd -q -T0 -3 > '$W/ref.tar.zst' && sync '$W/ref.tar.zst'"
 PREP='rm -rf "$W/bk1"'
 timed backup1 "themis-backup --database-path '$W/db' --backup-directory '$W/bk1' --compress --threads 1"
 PREP='rm -rf "$W/bk2"'
@@ -327,7 +334,7 @@ timed recovery "ldb --db='$W/wc' --try_load_options delete themis-bench-no-such-
 PREP=
 replay_ok=$([ "$(themis-dbhash --database-path "$W/we")" = "$(themis-dbhash --database-path "$W/wc")" ] && echo yes || echo NO)
 
-# Scaling: backup and full verify at 1x, 2x, 4x (one run each), on databases compacted into
+# Scaling: backup, full verify and restore at 1x, 2x, 4x (median of BENCH_SCALE_RUNS), on databases compacted into
 # their bottommost level (--compact): the raw generator output changes shape with size
 # (more L0, more ZSTD), which would measure the data, not the tools.
 declare -A S_BYTES
@@ -337,7 +344,7 @@ for k in 1 2 4; do
     themis-loadgen --db "$W/s$k" --seed 4 --threads 1 --bytes "$sz" --compact >/dev/null
     S_BYTES[$k]=$(du -sb "$W/s$k" | cut -f1)
     cat "$W"/s$k/* > /dev/null
-    BENCH_RUNS_SAVE=$BENCH_RUNS; BENCH_RUNS=1
+    BENCH_RUNS_SAVE=$BENCH_RUNS; BENCH_RUNS=$BENCH_SCALE_RUNS
     PREP="rm -rf '$W/sb$k'"
     timed "sbackup$k" "themis-backup --database-path '$W/s$k' --backup-directory '$W/sb$k' --compress"
     PREP=
@@ -356,6 +363,7 @@ echo
 echo "| row | ours | reference | ratio | target | verdict | our peak RSS |"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
 row "backup, compressed (vs ldb checkpoint, then tar \| zstd -T0 -3)" backup tarzstd 1.10
+row "backup, compressed, durable on both sides (vs the same, then sync of the archive)" backup tarzstdsync 1.10
 row "restore (vs zstd -dc \| tar -x, then sync of every file)" restore untarsync 1.10
 row "verify, checksums (vs zstd -dc \| sha256sum)" verifyq shasum 1.1
 row "verify, full (vs quick verify + themis-dbhash)" verify verifyref 1.0
@@ -414,7 +422,7 @@ printf '| WAL decode vs ldb dump_wal --header (one process per file) | %.2f s | 
 row "replay into the base (vs RocksDB's recovery on a read-write open, ldb delete; same content: $replay_ok)" replay recovery 2.0 "$replay_ok"
 
 echo
-echo "Scaling (one run each; $BENCH_SCALE_SIZE steps):"
+echo "Scaling (median of $BENCH_SCALE_RUNS runs at each size; $BENCH_SCALE_SIZE steps):"
 echo
 echo "| size | backup | per GiB | RSS | full verify | per GiB | RSS | restore | per GiB | RSS |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
