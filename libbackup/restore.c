@@ -198,9 +198,9 @@ static int read_member(tb_tar_reader *r, const struct tb_tar_entry *e, const cha
     if ((rc = member_sink(e, dest, wmode, keep != NULL, &sink)) == 0 && (rc = tb_stream_sha256(&h, sink)) < 0)
         tb_stream_free(sink);
     dst = h;
-    /* A file of megabytes is hashed and written by a thread of its own while this one
-     * decompresses (the thread that hashes a buffer then copies it from its own cache). */
-    if (rc == 0 && dest && !keep && e->size >= BEHIND_MIN && (rc = tb_stream_behind(&dst, h)) < 0)
+    /* A member of megabytes is hashed (and written) by a thread of its own while this one
+     * decompresses; the thread that hashes a buffer then copies it from its own cache. */
+    if (rc == 0 && !keep && e->size >= BEHIND_MIN && (rc = tb_stream_behind(&dst, h)) < 0)
         dst = h;
     if (rc == 0)
         rc = tb_stream_copy(dst, src, &n);
