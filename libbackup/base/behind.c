@@ -19,8 +19,10 @@ struct behind_stream {
     pthread_cond_t cv; /* a buffer filled or emptied, the end asked or reached */
     unsigned char *buf[NBUF];
     size_t len[NBUF];
-    unsigned head, count; /* buffers [head, head + count) are queued for the thread */
-    size_t fill; /* bytes in buf[(head + count) % NBUF], which the caller fills */
+    unsigned head, count; /* buffers [head, head + count) are queued for the thread (mutex) */
+    unsigned tail; /* the caller's alone: buf[tail] is the one it fills, with fill bytes so far;
+                    * never among the queued ones, which the caller waits for when all are */
+    size_t fill;
     int closing; /* 1: close next after the queue; 2: give up */
     int done; /* the thread has ended */
     int rc; /* the thread's first error, and its message */
@@ -103,8 +105,9 @@ static int queue_fill(struct behind_stream *b)
 {
     int rc = 0;
     pthread_mutex_lock(&b->mu);
-    b->len[(b->head + b->count) % NBUF] = b->fill;
+    b->len[b->tail] = b->fill;
     b->count++;
+    b->tail = (b->tail + 1) % NBUF;
     b->fill = 0;
     pthread_cond_broadcast(&b->cv);
     while (b->count == NBUF && !b->done)
@@ -119,7 +122,7 @@ static void *behind_wbuf(tb_stream *s, size_t *cap)
 {
     struct behind_stream *b = (struct behind_stream *)s;
     *cap = BUFSZ - b->fill;
-    return b->buf[(b->head + b->count) % NBUF] + b->fill;
+    return b->buf[b->tail] + b->fill;
 }
 
 static int behind_wcommit(tb_stream *s, size_t n)
@@ -134,7 +137,7 @@ static int behind_write(tb_stream *s, const void *data, size_t len)
     struct behind_stream *b = (struct behind_stream *)s;
     const unsigned char *p = data;
     while (len) {
-        unsigned char *dst = b->buf[(b->head + b->count) % NBUF] + b->fill;
+        unsigned char *dst = b->buf[b->tail] + b->fill;
         size_t k = BUFSZ - b->fill < len ? BUFSZ - b->fill : len;
         int rc;
         memcpy(dst, p, k);
@@ -153,8 +156,9 @@ static int behind_end(struct behind_stream *b, int how)
         return 0;
     pthread_mutex_lock(&b->mu);
     if (how == 1 && b->fill && !b->done) {
-        b->len[(b->head + b->count) % NBUF] = b->fill;
+        b->len[b->tail] = b->fill;
         b->count++;
+        b->tail = (b->tail + 1) % NBUF;
         b->fill = 0;
     }
     b->closing = how;
