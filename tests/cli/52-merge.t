@@ -58,9 +58,9 @@ is "$rc" 0 "restore${err:+ ($err)}"
 is "$(cd "$T/ur" && find . -name '*.sst' -o -name '*.log' -o -name 'MANIFEST-*' | sort | xargs sha256sum)" \
    "$(cd "$T/u" && find . -name '*.sst' -o -name '*.log' -o -name 'MANIFEST-*' | sort | xargs sha256sum)" \
    "the restored tables, WAL and MANIFEST are the source's, byte for byte"
-cp "$T/ub/backup.tar.zst" "$T/ub/good" && printf '\x42' | dd of="$T/ub/backup.tar.zst" bs=1 seek=200 conv=notrunc 2>/dev/null
+cp "$T/ub/backup.tar.zst" "$T/ub/good" && flip_byte "$T/ub/backup.tar.zst" 200
 run themis-restore --verify-only --backup-directory "$T/ub"
-is "$rc" 3 "a damaged archive of it still fails verification (exit 3)"
+is "$rc" 3 "a damaged archive of it still fails verification (exit 3)${err:+ ($err)}"
 mv "$T/ub/good" "$T/ub/backup.tar.zst"
 
 # An operand ThemisDB's CounterMergeOperator refuses fails the read, as it does in ThemisDB.
