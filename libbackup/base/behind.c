@@ -1,6 +1,7 @@
-/* behind: a write-behind filter. The caller's writes are copied into a few buffers and a
- * thread of the stream's own writes them to next, and closes it: a restore's decompression
- * and checksum go on while the file system copies the bytes in and starts the writeback. */
+/* behind: a write-behind filter. The caller's bytes go into a few buffers (copied by
+ * write, or read straight into them by tb_stream_copy) and a thread of the stream's own
+ * writes them to next, and closes it: a restore's decompression goes on while the thread
+ * hashes and the file system copies the bytes in and starts the writeback. */
 #include "error.h"
 #include "stream.h"
 
@@ -29,10 +30,11 @@ struct behind_stream {
     char msg[512];
 };
 
-/* Buffers go back to a pool, not to malloc: a restore makes a stream per file, and a new
- * 512 KiB block is fresh pages each time (mmap, a fault and a cleared page per 4 KiB: the
- * kernel's time of a 650 MiB restore went from 0.61 s to 0.95 s without the pool). The
- * pool keeps at most two streams' worth for the life of the process. */
+/* Buffers go back to a pool, not to malloc: a restore makes a stream per file, and a block
+ * at glibc's mmap threshold (128 KiB) or over is fresh pages each time (mmap, a fault and a
+ * cleared page per 4 KiB: with 512 KiB buffers the kernel's time of a 650 MiB restore went
+ * from 0.61 s to 0.95 s without the pool). The pool keeps at most two streams' worth for the
+ * life of the process. */
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char *pool[2 * NBUF];
 static int npool;
@@ -100,16 +102,22 @@ static int thread_error(struct behind_stream *b)
     return tb_error_set(b->rc, "%s", b->msg);
 }
 
-/* Queues the buffer being filled, waiting for a free one behind it. */
-static int queue_fill(struct behind_stream *b)
+/* Hands the buffer being filled to the thread and moves to the next one (mutex held). */
+static void push_fill(struct behind_stream *b)
 {
-    int rc = 0;
-    pthread_mutex_lock(&b->mu);
     b->len[b->tail] = b->fill;
     b->count++;
     b->tail = (b->tail + 1) % NBUF;
     b->fill = 0;
     pthread_cond_broadcast(&b->cv);
+}
+
+/* Queues the buffer being filled, waiting for a free one behind it. */
+static int queue_fill(struct behind_stream *b)
+{
+    int rc = 0;
+    pthread_mutex_lock(&b->mu);
+    push_fill(b);
     while (b->count == NBUF && !b->done)
         pthread_cond_wait(&b->cv, &b->mu);
     if (b->done)
@@ -134,16 +142,16 @@ static int behind_wcommit(tb_stream *s, size_t n)
 
 static int behind_write(tb_stream *s, const void *data, size_t len)
 {
-    struct behind_stream *b = (struct behind_stream *)s;
     const unsigned char *p = data;
     while (len) {
-        unsigned char *dst = b->buf[b->tail] + b->fill;
-        size_t k = BUFSZ - b->fill < len ? BUFSZ - b->fill : len;
+        size_t cap, k;
         int rc;
+        void *dst = behind_wbuf(s, &cap);
+        k = cap < len ? cap : len;
         memcpy(dst, p, k);
-        b->fill += k, p += k, len -= k;
-        if (b->fill == BUFSZ && (rc = queue_fill(b)) < 0)
+        if ((rc = behind_wcommit(s, k)) < 0)
             return rc;
+        p += k, len -= k;
     }
     return 0;
 }
@@ -155,12 +163,8 @@ static int behind_end(struct behind_stream *b, int how)
     if (!b->started)
         return 0;
     pthread_mutex_lock(&b->mu);
-    if (how == 1 && b->fill && !b->done) {
-        b->len[b->tail] = b->fill;
-        b->count++;
-        b->tail = (b->tail + 1) % NBUF;
-        b->fill = 0;
-    }
+    if (how == 1 && b->fill && !b->done)
+        push_fill(b);
     b->closing = how;
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);

@@ -95,39 +95,22 @@ void tb_stream_free(tb_stream *s)
     }
 }
 
-/* tb_stream_copy into a writer's own buffers (wbuf): read there, no copy between. */
-static int copy_into(tb_stream *dst, tb_stream *src, uint64_t *total)
-{
-    for (;;) {
-        size_t cap, n;
-        void *p = dst->wbuf->get(dst, &cap);
-        int rc = refused(dst, 1, "write", "");
-        if (rc == 0)
-            rc = tb_stream_read(src, p, cap, &n);
-        if (rc < 0 || n == 0)
-            return rc;
-        if ((rc = dst->wbuf->commit(dst, n)) < 0)
-            return rc;
-        *total += n;
-    }
-}
-
+/* Into a writer that keeps buffers (wbuf), src is read straight into them: no copy. */
 int tb_stream_copy(tb_stream *dst, tb_stream *src, uint64_t *copied)
 {
     enum { BUFSZ = 1 << 20 };
     char *buf = NULL;
     uint64_t total = 0;
-    size_t n;
+    size_t cap = BUFSZ, n;
     int rc = 0;
-    if (dst->wbuf)
-        rc = copy_into(dst, src, &total);
-    else if (!(buf = malloc(BUFSZ)))
+    if (!dst->wbuf && !(buf = malloc(BUFSZ)))
         return tb_error_set(TB_EIO, "copy: out of memory");
-    for (; buf;) {
-        rc = tb_stream_read(src, buf, BUFSZ, &n);
+    for (;;) {
+        void *p = dst->wbuf ? dst->wbuf->get(dst, &cap) : buf;
+        rc = tb_stream_read(src, p, cap, &n);
         if (rc < 0 || n == 0)
             break;
-        rc = tb_stream_write(dst, buf, n);
+        rc = dst->wbuf ? dst->wbuf->commit(dst, n) : tb_stream_write(dst, buf, n);
         if (rc < 0)
             break;
         total += n;

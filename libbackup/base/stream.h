@@ -68,7 +68,7 @@ int tb_stream_borrow(tb_stream **out, tb_stream *s);
 int tb_stream_peek(tb_stream **out, tb_stream *next, unsigned char *buf, size_t len, size_t *n);
 /* behind: a writer that hands what it is given to a thread of its own, which writes it to
  * next (owned) while the caller goes on, and closes next; close waits for that and returns
- * the first error of either (a write error also shows at a later write). Up to 2 MiB is
+ * the first error of either (a write error also shows at a later write). Up to 1 MiB is
  * held; for files of megabytes, not for small ones (a thread each). */
 int tb_stream_behind(tb_stream **out, tb_stream *next);
 /* null: a writer that discards. */
