@@ -160,8 +160,9 @@ dbbench_section() {
     PREP="rm -rf '$W/dbk'"
     timed dbackup "themis-backup --database-path '$W/dbb' --backup-directory '$W/dbk' --compress"
     PREP="rm -rf '$W/dck' '$W/dref.tar.zst'"
-    timed dref "ldb --db='$W/dbbl' checkpoint --checkpoint_dir='$W/dck' > /dev/null && tar -cf - -C '$W' dck | zstd -q -T0 -3 > '$W/dref.tar.zst'"
-    timed drefsync "ldb --db='$W/dbbl' checkpoint --checkpoint_dir='$W/dck' > /dev/null && tar -cf - -C '$W' dck | zstd -q -T0 -3 > '$W/dref.tar.zst' && sync '$W/dref.tar.zst'"
+    local ref="ldb --db='$W/dbbl' checkpoint --checkpoint_dir='$W/dck' > /dev/null && tar -cf - -C '$W' dck | zstd -q -T0 -3 > '$W/dref.tar.zst'"
+    timed dref "$ref"
+    timed drefsync "$ref && sync '$W/dref.tar.zst'"
     PREP="rm -rf '$W/dr'"
     timed drestore "themis-restore --backup-directory '$W/dbk' --target '$W/dr'"
     PREP="rm -rf '$W/dx'; mkdir '$W/dx'"
@@ -241,11 +242,11 @@ timed pbackup "themis-backup --database-path '$W/db' --backup-directory '$W/bkp'
 # hard-linked copy), then tar | zstd of the checkpoint.
 cp -al "$W/db" "$W/dbl"
 PREP='rm -rf "$W/ck" "$W/ref.tar.zst"'
-timed tarzstd "ldb --db='$W/dbl' --try_load_options checkpoint --checkpoint_dir='$W/ck' > /dev/null && tar -cf - -C '$W' ck | zstd -q -T0 -3 > '$W/ref.tar.zst'"
+REF="ldb --db='$W/dbl' --try_load_options checkpoint --checkpoint_dir='$W/ck' > /dev/null && tar -cf - -C '$W' ck | zstd -q -T0 -3 > '$W/ref.tar.zst'"
+timed tarzstd "$REF"
 # Backup's durability on the reference's side too (as restore's below): themis-backup
 # fsyncs its archive before it says done; tar | zstd leaves it in the page cache.
-PREP='rm -rf "$W/ck" "$W/ref.tar.zst"'
-timed tarzstdsync "ldb --db='$W/dbl' --try_load_options checkpoint --checkpoint_dir='$W/ck' > /dev/null && tar -cf - -C '$W' ck | zstd -q -T0 -3 > '$W/ref.tar.zst' && sync '$W/ref.tar.zst'"
+timed tarzstdsync "$REF && sync '$W/ref.tar.zst'"
 PREP='rm -rf "$W/bk1"'
 timed backup1 "themis-backup --database-path '$W/db' --backup-directory '$W/bk1' --compress --threads 1"
 PREP='rm -rf "$W/bk2"'
