@@ -493,6 +493,19 @@ static void syn_fuzz(void)
        ran);
 }
 
+/* 1 when tb_content_of (rc, c) says the content is unavailable for a format 7 table. */
+static int unavailable_for_v7(int rc, const struct tb_content *c)
+{
+    return rc == 0 && c->unavailable &&
+        strstr(c->unavailable, "has format_version 7, which the linked RocksDB cannot read");
+}
+
+/* What tb_content_of came to, for a test's line. */
+static const char *outcome(int rc, const struct tb_content *c)
+{
+    return rc ? tb_error_last() : c->unavailable ? c->unavailable : "a hash";
+}
+
 /* A table the checker vouches for (a synthetic format_version 7 file, as RocksDB 11
  * writes by default) that the linked RocksDB 7.8 cannot read: the content is unavailable,
  * saying why; no open is tried. Before, a table that checked out was never asked its
@@ -534,11 +547,7 @@ static void content_of_newer_table(void)
     ok(f && fwrite(s.b, 1, s.n, f) == s.n && fclose(f) == 0, "%s replaced by a synthetic format_version 7 table", sst);
     co.scratch = scratch;
     rc = tb_content_of(db, &co, &c);
-    ok(rc == 0 && c.unavailable && strstr(c.unavailable, "has format_version 7, which the linked RocksDB cannot read"),
-       "content unavailable, saying why (rc %d: %s)", rc,
-       rc                  ? tb_error_last()
-           : c.unavailable ? c.unavailable
-                           : "a hash");
+    ok(unavailable_for_v7(rc, &c), "content unavailable, saying why (rc %d: %s)", rc, outcome(rc, &c));
     ok(c.tables_checked == 1 && c.tables_unchecked == 0,
        "the table itself checked by its checksums (%zu checked, %zu not)", c.tables_checked, c.tables_unchecked);
     tb_content_clear(&c);
@@ -546,11 +555,7 @@ static void content_of_newer_table(void)
      * the format still makes the content unavailable. */
     co.files_verified = 1;
     rc = tb_content_of(db, &co, &c);
-    ok(rc == 0 && c.unavailable && strstr(c.unavailable, "has format_version 7, which the linked RocksDB cannot read"),
-       "with files_verified too (rc %d: %s)", rc,
-       rc                  ? tb_error_last()
-           : c.unavailable ? c.unavailable
-                           : "a hash");
+    ok(unavailable_for_v7(rc, &c), "with files_verified too (rc %d: %s)", rc, outcome(rc, &c));
     ok(c.tables_checked == 0 && c.tables_unchecked == 0, "and no table read block by block (%zu checked, %zu not)",
        c.tables_checked, c.tables_unchecked);
     tb_content_clear(&c);
