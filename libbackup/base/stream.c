@@ -534,13 +534,17 @@ int tb_stream_zstd_writer(tb_stream **out, tb_stream *next, int level, int threa
             zstd_free(&z->s);
             return tb_error_set(TB_EUSAGE, "zstd: cannot use %d threads: %s", threads, ZSTD_getErrorName(r));
         }
-        /* Jobs of 2 MiB (one window at level 3) instead of zstd's four windows: each worker
-         * holds a job's input and output, so memory grows with the cores. Compressing a
-         * 266 MiB tar at level 3 with 16 workers peaked at 273 MiB resident with zstd's
-         * 8 MiB jobs and at 70 MiB with 2 MiB ones (2 workers: 65 and 19 MiB), 0.003%
-         * larger, no slower; the backup runs beside a recovery that may take 150 MiB
-         * (mem.c, txndb.cc). At high levels zstd raises a job to its overlap (zstdmt). */
-        ZSTD_CCtx_setParameter(z->c, ZSTD_c_jobSize, 2 << 20);
+        /* Each job is primed with the 1 MiB before it at least, where zstd primes 256 KiB
+         * at level 3: db_bench's values repeat about 1 MiB apart, and jobs of 2 MiB with
+         * 256 KiB primed wrote 75 MB of them where tar | zstd -T0 -3 wrote 47 MB (and the
+         * bench DB's tar took more CPU); 4 MiB jobs primed with 1 MiB (overlapLog 8) wrote
+         * 37 MB at no more CPU. Each worker holds a job's input and output, so memory grows
+         * with the workers, and the backup runs beside a recovery that may take 150 MiB
+         * (mem.c, txndb.cc). Past 8 workers, jobs of 2 MiB primed with a whole window
+         * (overlapLog 9) cost more CPU per byte but keep 16 workers near 95 MiB resident, as
+         * at 8 with 4 MiB jobs; zstd's 8 MiB jobs took 273 MiB at 16 (docs/benchmarks.md). */
+        ZSTD_CCtx_setParameter(z->c, ZSTD_c_jobSize, threads <= 8 ? 4 << 20 : 2 << 20);
+        ZSTD_CCtx_setParameter(z->c, ZSTD_c_overlapLog, threads <= 8 ? 8 : 9);
     }
     *out = &z->s;
     return 0;

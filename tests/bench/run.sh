@@ -171,6 +171,7 @@ dbbench_section() {
     timed dverify "themis-restore --backup-directory '$W/dbk' --verify-only"
     timed dverifyref "themis-restore --backup-directory '$W/dbk' --verify-only --quick && themis-dbhash --database-path '$W/dr' > /dev/null"
     local same; same=$([ "$(themis-dbhash --database-path "$W/dr")" = "$(themis-dbhash --database-path "$W/dbb")" ] && echo yes || echo NO)
+    local dsz dref_sz; dsz=$(stat -c %s "$W/dbk/backup.tar.zst"); dref_sz=$(stat -c %s "$W/dref.tar.zst")
     rm -rf "$W/dbb" "$W/dbbl" "$W/dbk" "$W/dck" "$W/dref.tar.zst" "$W/dr" "$W/dx"
 
     echo "generating a db_bench database of small tables ($BENCH_SMALL_NUM keys)..." >&2
@@ -198,6 +199,8 @@ dbbench_section() {
     row "backup, compressed (vs ldb checkpoint, then tar \| zstd -T0 -3)" dbackup dref 1.10
     row "backup, compressed, durable on both sides (vs the same, then sync of the archive)" dbackup drefsync 1.10
     row "restore (vs zstd -dc \| tar -x, then sync of every file)" drestore duntarsync 1.10 "$same"
+    printf '| backup size | %d MiB | %d MiB | %s× | ≤ 1.0× | %s | |\n' $((dsz / 1048576)) $((dref_sz / 1048576)) \
+        "$(ratio "$dsz" "$dref_sz")" "$([ "$dsz" -le "$dref_sz" ] && echo PASS || echo MISS)"
     row "verify, full (vs quick verify + themis-dbhash)" dverify dverifyref 1.0
     echo
     echo "Small tables: $tables tables, $((sbytes / 1048576)) MiB (db_bench, 256 KiB memtables and files, no compaction); one run each"
