@@ -662,7 +662,7 @@ static int check_footer(struct ctx *c, struct handle *meta, struct handle *index
 {
     static const unsigned char ext_magic[4] = { 0x3e, 0x00, 0x7a, 0x00 };
     unsigned char f[FOOTER_NEW] = { 0 }, z[FOOTER_NEW];
-    const unsigned char *part2;
+    const unsigned char *part2 = f; /* read_footer sets it when it returns 0 */
     int rc = read_footer(c, f, &part2);
     if (rc)
         return rc;
