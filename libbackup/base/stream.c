@@ -538,11 +538,12 @@ int tb_stream_zstd_writer(tb_stream **out, tb_stream *next, int level, int threa
          * at level 3: db_bench's values repeat about 1 MiB apart, and jobs of 2 MiB with
          * 256 KiB primed wrote 75 MB of them where tar | zstd -T0 -3 wrote 47 MB (and the
          * bench DB's tar took more CPU); 4 MiB jobs primed with 1 MiB (overlapLog 8) wrote
-         * 37 MB at no more CPU. Each worker holds a job's input and output, so memory grows
-         * with the workers, and the backup runs beside a recovery that may take 150 MiB
-         * (mem.c, txndb.cc). Past 8 workers, jobs of 2 MiB primed with a whole window
-         * (overlapLog 9) cost more CPU per byte but keep 16 workers near 95 MiB resident, as
-         * at 8 with 4 MiB jobs; zstd's 8 MiB jobs took 273 MiB at 16 (docs/benchmarks.md). */
+         * 37 MB, and zstd -T2 alone took less CPU on both tars. Each worker holds a job's
+         * input and output, so memory grows with the workers, and the backup runs beside a
+         * recovery that may take 150 MiB (mem.c, txndb.cc). Past 8 workers, jobs of 2 MiB
+         * primed with a whole window (overlapLog 9) cost more CPU per byte but keep 16
+         * workers near 95 MiB resident (zstd's CLI), as 8 with 4 MiB jobs; zstd's 8 MiB jobs
+         * took 273 MiB at 16 (docs/benchmarks.md). */
         ZSTD_CCtx_setParameter(z->c, ZSTD_c_jobSize, threads <= 8 ? 4 << 20 : 2 << 20);
         ZSTD_CCtx_setParameter(z->c, ZSTD_c_overlapLog, threads <= 8 ? 8 : 9);
     }

@@ -81,9 +81,13 @@ static int zstd_round_trip(const void *buf, size_t len, int threads)
  * jobs of 2 MiB with zstd's default overlap of 256 KiB made its backups 1.6x tar | zstd's). */
 static int zstd_repeats_found(const unsigned char *block, size_t len, int workers)
 {
-    tb_stream *mw, *z;
+    tb_stream *mw = NULL, *z = NULL;
     size_t clen = 0;
     int good = tb_stream_mem_writer(&mw) == 0 && tb_stream_zstd_writer(&z, mw, 3, workers) == 0;
+    if (!z) {
+        tb_stream_free(mw);
+        return 0;
+    }
     for (int i = 0; good && i < 12; i++)
         good = tb_stream_write(z, block, len) == 0;
     good = good && tb_stream_close(z) == 0;
