@@ -40,6 +40,11 @@ row() {  # row LABEL OURS REF TARGET_RATIO [VALID]: VALID other than "yes" makes
     printf '| %s | %.2f s | %.2f s | %s× | ≤ %s× | %s | %d MiB |\n' "$1" "${T_SEC[$2]}" "${T_SEC[$3]}" "$r" "$4" "$verdict" $(( ${T_RSS[$2]} / 1024 ))
 }
 
+sizerow() {  # sizerow OURS_BYTES REF_BYTES: our archive's size against the reference's, PASS when not larger
+    printf '| backup size | %d MiB | %d MiB | %s× | ≤ 1.0× | %s | |\n' $(($1 / 1048576)) $(($2 / 1048576)) \
+        "$(ratio "$1" "$2")" "$([ "$1" -le "$2" ] && echo PASS || echo MISS)"
+}
+
 memrow() {  # memrow LABEL NAME: time and peak RSS of NAME against the 256 MiB target
     printf '| %s | %.2f s | %d MiB | ≤ 256 MiB | %s |\n' "$1" "${T_SEC[$2]}" $(( ${T_RSS[$2]} / 1024 )) \
         "$([ "${T_RSS[$2]}" -le $((256 * 1024)) ] && echo PASS || echo MISS)"
@@ -199,8 +204,7 @@ dbbench_section() {
     row "backup, compressed (vs ldb checkpoint, then tar \| zstd -T0 -3)" dbackup dref 1.10
     row "backup, compressed, durable on both sides (vs the same, then sync of the archive)" dbackup drefsync 1.10
     row "restore (vs zstd -dc \| tar -x, then sync of every file)" drestore duntarsync 1.10 "$same"
-    printf '| backup size | %d MiB | %d MiB | %s× | ≤ 1.0× | %s | |\n' $((dsz / 1048576)) $((dref_sz / 1048576)) \
-        "$(ratio "$dsz" "$dref_sz")" "$([ "$dsz" -le "$dref_sz" ] && echo PASS || echo MISS)"
+    sizerow "$dsz" "$dref_sz"
     row "verify, full (vs quick verify + themis-dbhash)" dverify dverifyref 1.0
     echo
     echo "Small tables: $tables tables, $((sbytes / 1048576)) MiB (db_bench, 256 KiB memtables and files, no compaction); one run each"
@@ -371,8 +375,7 @@ row "backup, compressed, durable on both sides (vs the same, then sync of the ar
 row "restore (vs zstd -dc \| tar -x, then sync of every file)" restore untarsync 1.10
 row "verify, checksums (vs zstd -dc \| sha256sum)" verifyq shasum 1.1
 row "verify, full (vs quick verify + themis-dbhash)" verify verifyref 1.0
-printf '| backup size | %d MiB | %d MiB | %s× | ≤ 1.0× | %s | |\n' $((ours / 1048576)) $((ref / 1048576)) "$(ratio "$ours" "$ref")" \
-    "$([ "$ours" -le "$ref" ] && echo PASS || echo MISS)"
+sizerow "$ours" "$ref"
 ldbsize=$(du -sb "$W/be" | cut -f1)
 faster=$(echo "${T_SEC[backup]} < ${T_SEC[ldbbackup]}" | bc -l)
 printf '| backup vs RocksDB BackupEngine (ldb backup, uncompressed) | %.2f s, %d MiB | %.2f s, %d MiB | %s× time, %s× size | faster and smaller | %s | |\n' \
