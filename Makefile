@@ -119,10 +119,11 @@ asan:
 # content), the backup's hash thread, S3 part uploads and the WAL tap. RocksDB itself is
 # not instrumented. test_stream's multi-GiB pipe is cut to 256 MiB (TB_BIG_BYTES) here.
 TSAN_UNITS ?= test_stream test_mapahead test_dbhash test_content test_backup test_s3 test_waltap
+TSAN_BINS = $(patsubst %,build-tsan/tests/%,$(TSAN_UNITS))
 tsan:
-	$(MAKE) BUILD=build-tsan OPT=-O1 SAN=-fsanitize=thread $(patsubst %,build-tsan/tests/%,$(TSAN_UNITS))
+	$(MAKE) BUILD=build-tsan OPT=-O1 SAN=-fsanitize=thread $(TSAN_BINS)
 	TB_BIG_BYTES=$${TB_BIG_BYTES:-268435456} TSAN_OPTIONS="halt_on_error=1 $${TSAN_OPTIONS:-}" \
-	  prove -e '' $(PROVE_FLAGS) $(patsubst %,build-tsan/tests/%,$(TSAN_UNITS))
+	  prove -e '' $(PROVE_FLAGS) $(TSAN_BINS)
 
 # libFuzzer: the library and the targets built by clang with coverage, ASan and UBSan in
 # build-fuzz, each target run FUZZ_SECONDS on a copy of its corpus (new inputs stay in
