@@ -16,21 +16,26 @@ W=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/var/tmp}}/themis-bench.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 
 now() { date +%s.%N; }
-# timed NAME CMD: runs CMD BENCH_RUNS times (after PREP if set), records the median seconds
-# and peak RSS (KiB) of the last run.
-declare -A T_SEC T_RSS
+# timed NAME CMD: runs CMD BENCH_RUNS times (after PREP if set), records the median seconds,
+# the median CPU seconds (user + system, of CMD and every process it waited for) and the
+# peak RSS (KiB) of the last run.
+declare -A T_SEC T_RSS T_CPU
+median() { sort -g | sed -n "$(( (BENCH_RUNS + 1) / 2 ))p"; }
 timed() {
     local name=$1; shift
-    local times=() t0 t1 i
+    local times=() cpus=() t0 t1 i rss u s
     for ((i = 0; i < BENCH_RUNS; i++)); do
         [ -n "${PREP:-}" ] && eval "$PREP"
         t0=$(now)
-        /usr/bin/time -f '%M' -o "$W/rss" bash -c "$*"
+        /usr/bin/time -f '%M %U %S' -o "$W/rss" bash -c "$*"
         t1=$(now)
         times+=("$(echo "$t1 - $t0" | bc -l)")
+        read -r rss u s < "$W/rss"
+        cpus+=("$(echo "$u + $s" | bc -l)")
     done
-    T_SEC[$name]=$(printf '%s\n' "${times[@]}" | sort -g | sed -n "$(( (BENCH_RUNS + 1) / 2 ))p")
-    T_RSS[$name]=$(cat "$W/rss")
+    T_SEC[$name]=$(printf '%s\n' "${times[@]}" | median)
+    T_CPU[$name]=$(printf '%s\n' "${cpus[@]}" | median)
+    T_RSS[$name]=$rss
 }
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 row() {  # row LABEL OURS REF TARGET_RATIO [VALID]: VALID other than "yes" makes it a MISS
@@ -43,6 +48,55 @@ row() {  # row LABEL OURS REF TARGET_RATIO [VALID]: VALID other than "yes" makes
 sizerow() {  # sizerow OURS_BYTES REF_BYTES: our archive's size against the reference's, PASS when not larger
     printf '| backup size | %d MiB | %d MiB | %s× | ≤ 1.0× | %s | |\n' $(($1 / 1048576)) $(($2 / 1048576)) \
         "$(ratio "$1" "$2")" "$([ "$1" -le "$2" ] && echo PASS || echo MISS)"
+}
+
+# What bounds a backup row: its CPU seconds against the reference's, and the parts of ours
+# timed alone on the same DB. A program that needs C CPU seconds takes at least C / nproc.
+# bound_parts KEY DB ARCHIVE REF_ARCHIVE: times the parts (content hash, compression as the
+# reference does it, SHA-256 of every file and of the archive); for the size row, our tar
+# through the reference's zstd, our MANIFEST.json alone, and whether the tars hold the same
+# database files.
+declare -A B_TARREF B_MANZ B_SAMEFILES  # B_SAMEFILES: the files only one tar holds
+bound_parts() {
+    local saved=${PREP:-}; PREP=
+    timed "$1_hash" "themis-dbhash --database-path '$2' > /dev/null"
+    timed "$1_zstd" "tar -cf - -C '$(dirname "$2")' '$(basename "$2")' | zstd -q -T0 -3 > /dev/null"
+    timed "$1_sha" "openssl dgst -sha256 '$2'/* '$3' > /dev/null"
+    PREP=$saved
+    B_TARREF[$1]=$(zstd -q -dc "$3" | zstd -q -T0 -3 | wc -c)
+    B_MANZ[$1]=$(zstd -q -dc "$3" | tar -xOf - MANIFEST.json | zstd -q -3 | wc -c)
+    local files='tar -tf - | grep -v "/$" | sed "s|.*/||" | grep -vx MANIFEST.json | sort'
+    zstd -q -dc "$3" | eval "$files" > "$W/files.ours"
+    zstd -q -dc "$4" | eval "$files" > "$W/files.ref"
+    B_SAMEFILES[$1]="only in ours: $(names "$(comm -23 "$W/files.ours" "$W/files.ref")")"
+    B_SAMEFILES[$1]+="; only in the reference: $(names "$(comm -13 "$W/files.ours" "$W/files.ref")")"
+}
+names() {  # names LIST: up to 4 of the names on LIST's lines, and how many more; "none"
+    [ -z "$1" ] && { echo none; return; }
+    local n; n=$(echo "$1" | wc -l)
+    echo "$1" | head -4 | tr '\n' ' ' | sed 's/ $//'
+    [ "$n" -gt 4 ] && printf ' and %d more' $((n - 4))
+    return 0
+}
+# bound_lines KEY OURS REF OURS_BYTES REF_BYTES [OTHER LABEL]: the profile of the backup row
+# and the makeup of the size row; OTHER is one more timed reference whose CPU to print, as LABEL.
+bound_lines() {
+    local k=$1 o=$2 r=$3 n; n=$(nproc)
+    local parts; parts=$(echo "${T_CPU[${k}_hash]} + ${T_CPU[${k}_zstd]} + ${T_CPU[${k}_sha]}" | bc -l)
+    local floor; floor=$(echo "${T_CPU[$o]} / $n" | bc -l)
+    local extra=; [ -n "${6:-}" ] && extra=$(printf ', %s %.2f s' "${7:-$6}" "${T_CPU[$6]}")
+    printf 'What bounds the backup rows (CPU seconds, user + system, medians): ours %.2f s, the reference %.2f s%s. ' \
+        "${T_CPU[$o]}" "${T_CPU[$r]}" "$extra"
+    printf 'The parts of ours, each timed alone on the same database: content hash (themis-dbhash) %.2f s, ' "${T_CPU[${k}_hash]}"
+    printf 'compression (tar | zstd -T0 -3, as the reference) %.2f s, SHA-256 of every file and of the archive (openssl) %.2f s; together %.2f s. ' \
+        "${T_CPU[${k}_zstd]}" "${T_CPU[${k}_sha]}" "$parts"
+    printf 'On %d cores ours takes at least %.2f / %d = %.2f s, %s× the reference'"'"'s %.2f s.\n' \
+        "$n" "${T_CPU[$o]}" "$n" "$floor" "$(ratio "$floor" "${T_SEC[$r]}")" "${T_SEC[$r]}"
+    echo
+    printf 'Backup size: ours %d bytes, the reference'"'"'s %d (%+d); files (MANIFEST.json aside) %s; ' \
+        "$4" "$5" $(($4 - $5)) "${B_SAMEFILES[$k]}"
+    printf 'our tar through the reference'"'"'s zstd -T0 -3: %d bytes (%+d); our MANIFEST.json, in our tar, alone through zstd -3: %d bytes.\n' \
+        "${B_TARREF[$k]}" $((B_TARREF[$k] - $5)) "${B_MANZ[$k]}"
 }
 
 memrow() {  # memrow LABEL NAME: time and peak RSS of NAME against the 256 MiB target
@@ -177,6 +231,7 @@ dbbench_section() {
     timed dverifyref "themis-restore --backup-directory '$W/dbk' --verify-only --quick && themis-dbhash --database-path '$W/dr' > /dev/null"
     local same; same=$([ "$(themis-dbhash --database-path "$W/dr")" = "$(themis-dbhash --database-path "$W/dbb")" ] && echo yes || echo NO)
     local dsz dref_sz; dsz=$(stat -c %s "$W/dbk/backup.tar.zst"); dref_sz=$(stat -c %s "$W/dref.tar.zst")
+    bound_parts dbb "$W/dbb" "$W/dbk/backup.tar.zst" "$W/dref.tar.zst"
     rm -rf "$W/dbb" "$W/dbbl" "$W/dbk" "$W/dck" "$W/dref.tar.zst" "$W/dr" "$W/dx"
 
     echo "generating a db_bench database of small tables ($BENCH_SMALL_NUM keys)..." >&2
@@ -206,6 +261,8 @@ dbbench_section() {
     row "restore (vs zstd -dc \| tar -x, then sync of every file)" drestore duntarsync 1.10 "$same"
     sizerow "$dsz" "$dref_sz"
     row "verify, full (vs quick verify + themis-dbhash)" dverify dverifyref 1.0
+    echo
+    bound_lines dbb dbackup dref "$dsz" "$dref_sz"
     echo
     echo "Small tables: $tables tables, $((sbytes / 1048576)) MiB (db_bench, 256 KiB memtables and files, no compaction); one run each"
     echo
@@ -278,6 +335,7 @@ timed verifyref "themis-restore --backup-directory '$W/bk' --verify-only --quick
 PREP='rm -rf "$W/be"'
 timed ldbbackup "ldb --db='$W/dbl' --try_load_options backup --backup_dir='$W/be' > /dev/null"
 PREP=
+bound_parts db "$W/db" "$W/bk/backup.tar.zst" "$W/ref.tar.zst"
 
 # The encrypted backups (timed above) must be ciphertext (backup.tar.zst.enc, TBCRYPT magic,
 # no plain archive, unreadable without the key), so those rows cannot measure the plain
@@ -390,6 +448,8 @@ for k in backup restore verify verifyq; do [ "${T_RSS[$k]}" -gt "$maxrss" ] && m
 printf '| memory: peak RSS of backup, restore, verify (full; quick) | %d, %d, %d; %d MiB | | | each ≤ 256 MiB | %s | %d MiB |\n' \
     $(( ${T_RSS[backup]} / 1024 )) $(( ${T_RSS[restore]} / 1024 )) $(( ${T_RSS[verify]} / 1024 )) $(( ${T_RSS[verifyq]} / 1024 )) \
     "$([ "$maxrss" -le $((256 * 1024)) ] && echo PASS || echo MISS)" $((maxrss / 1024))
+echo
+bound_lines db backup tarzstd "$ours" "$ref" ldbbackup "ldb backup"
 
 # erow LABEL ENCRYPTED PLAIN: time (MiB/s of the DB), ratio, peak RSS of both
 erow() {
