@@ -7,6 +7,7 @@
 #include "error.h"
 #include "fs.h"
 #include "restore.h"
+#include "crypt.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -140,6 +141,40 @@ static void test_damaged(const char *good)
     free(bad);
 }
 
+/* An encrypted backup: its archive is read, hashed and decrypted on a reader thread (ahead)
+ * while the caller decompresses; a damaged chunk's error comes back with its words. */
+static void test_encrypted(const char *db)
+{
+    char *enc = path("enc"), *kf = path("key"), *t = path("t3"), *current = tb_fs_join(t, "CURRENT");
+    char *archive = tb_fs_join(enc, "backup.tar.zst.enc");
+    tb_keyring *k = NULL;
+    struct tb_backup_opts bo = { .db_path = db, .backup_dir = enc, .scratch = root, .compress = 1, .level = 3 };
+    struct tb_restore_opts o = { .backup_dir = enc, .scratch = root };
+    if (tb_fs_write_atomic(kf, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n", 65, 0600) < 0 ||
+        tb_keyring_new(&k) < 0 || tb_keyring_add_key_file(k, kf) < 0)
+        diag("key setup failed: %s", tb_error_last());
+    bo.keys = k;
+    is_int(tb_backup_run(&bo, NULL), 0, "an encrypted backup");
+    o.keys = k;
+    o.verify_only = 1;
+    is_int(tb_restore_run(&o, NULL), 0, "verifies with its key, its content hash compared");
+    o.verify_only = 0;
+    o.target = t;
+    is_int(tb_restore_run(&o, NULL), 0, "and restores");
+    ok(tb_fs_exists(current), "the target holds the database (CURRENT)");
+    o.target = NULL;
+    o.verify_only = 1;
+    ok(damage(archive) == 0, "one byte of its archive flipped");
+    is_int(tb_restore_run(&o, NULL), TB_EVERIFY, "then verification fails");
+    ok(strstr(tb_error_last(), "does not authenticate") != NULL, "naming the chunk: %s", tb_error_last());
+    tb_keyring_free(k);
+    free(archive);
+    free(current);
+    free(t);
+    free(kf);
+    free(enc);
+}
+
 struct skips {
     int n;
     char dir[256], why[512];
@@ -243,6 +278,7 @@ int main(void)
     is_int(rc, 0, "backed up%s%s", rc ? ": " : "", rc ? tb_error_last() : "");
     test_roundtrip(good);
     test_damaged(good);
+    test_encrypted(db);
     test_pick(db);
     test_target_map();
     tb_fs_rm_rf(root);
