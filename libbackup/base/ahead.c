@@ -30,6 +30,24 @@ struct ahead_stream {
     char msg[512];
 };
 
+/* Reads next into p until BUFSZ bytes, its end, an error, or the caller giving up (looked
+ * at between reads, which a rate limit below may stretch). */
+static int fill(struct ahead_stream *a, unsigned char *p, size_t *got)
+{
+    int rc = 0, stop = 0;
+    size_t k;
+    *got = 0;
+    while (*got < BUFSZ && !stop) {
+        if ((rc = tb_stream_read(a->s.next, p + *got, BUFSZ - *got, &k)) < 0 || k == 0)
+            break;
+        *got += k;
+        pthread_mutex_lock(&a->mu);
+        stop = a->stop;
+        pthread_mutex_unlock(&a->mu);
+    }
+    return rc;
+}
+
 static void *ahead_thread(void *arg)
 {
     struct ahead_stream *a = arg;
@@ -44,7 +62,7 @@ static void *ahead_thread(void *arg)
             break;
         i = (a->head + a->count) % NBUF; /* not the caller's: it takes only full ones */
         pthread_mutex_unlock(&a->mu);
-        rc = tb_stream_read_full(a->s.next, a->buf[i], BUFSZ, &n);
+        rc = fill(a, a->buf[i], &n);
         end = rc < 0 || n < BUFSZ;
         pthread_mutex_lock(&a->mu);
         if (n) { /* the bytes before an error come first, as from next */
