@@ -115,9 +115,9 @@ asan:
 	  CHECK_CLI="$(if $(filter all,$(ASAN_TESTS)),$(sort $(wildcard tests/cli/*.t)),$(sort $(foreach n,$(ASAN_TESTS),$(wildcard tests/cli/$(n)-*.t))))" check
 
 # ThreadSanitizer over the unit tests of the code that starts threads of its own: the
-# write-behind, read-ahead and zstd workers (stream), map-ahead, the content hash's
-# workers (dbhash, content), the backup's hash thread, the restore's read-ahead, S3 part
-# uploads and the WAL tap. RocksDB itself is not instrumented. test_stream's multi-GiB pipe is cut to 256 MiB (TB_BIG_BYTES) here.
+# write-behind and zstd workers (stream), map-ahead, the content hash's workers (dbhash,
+# content), the backup's hash thread, the restore's write-behind, S3 part uploads and the
+# WAL tap. RocksDB itself is not instrumented. test_stream's multi-GiB pipe is cut to 256 MiB (TB_BIG_BYTES) here.
 TSAN_UNITS ?= test_stream test_mapahead test_dbhash test_content test_backup test_restore test_s3 test_waltap
 TSAN_BINS = $(patsubst %,build-tsan/tests/%,$(TSAN_UNITS))
 tsan:

@@ -343,10 +343,9 @@ static char *archive_file(const char *dir, const struct tb_manifest *m)
 /* Stacks on s (owned) the readers its first bytes call for: decryption (TBCRYPT magic, with
  * keys), then decompression (zstd's magic); *crypt receives the decryptor or NULL. */
 /* sha: the tee hashing the file below s, turned off for an encrypted archive (named by its
- * sealed digest, which the decryption computes). With ahead (s reads a local file), a
- * thread reads, hashes and decrypts below the decompression, into *ahead. */
+ * sealed digest, which the decryption computes). */
 static int open_layers(tb_stream *s, tb_stream *sha, tb_keyring *keys, const char *where, tb_stream **top,
-                       tb_stream **crypt, tb_stream **ahead)
+                       tb_stream **crypt)
 {
     unsigned char magic[8];
     size_t n;
@@ -375,13 +374,6 @@ static int open_layers(tb_stream *s, tb_stream *sha, tb_keyring *keys, const cha
             return rc;
         }
         t = p;
-    }
-    if (ahead) {
-        if ((rc = tb_stream_ahead(ahead, t)) < 0) {
-            tb_stream_free(t);
-            return rc;
-        }
-        t = *ahead;
     }
     if (n >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd) {
         tb_stream *z;
@@ -425,15 +417,13 @@ struct reader {
     tb_stream *sha; /* the SHA-256 of the file */
     tb_stream *counter; /* bytes read, with progress (NULL for an ancestor's archive) */
     tb_stream *crypt; /* the decryptor of an encrypted archive, else NULL */
-    tb_stream *ahead; /* the read-ahead below the decompression, or NULL */
     tb_tar_reader *r;
 };
 
 /* Stacks the readers on src (owned): the rate limit, hashing and counting o asks for (o
- * NULL: hashing only), then what the first bytes call for, then the tar reader. file: src
- * reads a local file, which a thread then reads ahead. */
+ * NULL: hashing only), then what the first bytes call for, then the tar reader. */
 static int reader_open(struct reader *rd, tb_stream *src, const struct tb_restore_opts *o, tb_keyring *keys,
-                       const char *where, int file)
+                       const char *where)
 {
     tb_stream *top;
     int rc;
@@ -450,7 +440,7 @@ static int reader_open(struct reader *rd, tb_stream *src, const struct tb_restor
         goto cleanup;
     top = o ? rd->counter : rd->sha;
     src = NULL;
-    if ((rc = open_layers(top, rd->sha, keys, where, &top, &rd->crypt, file ? &rd->ahead : NULL)) < 0)
+    if ((rc = open_layers(top, rd->sha, keys, where, &top, &rd->crypt)) < 0)
         goto cleanup;
     rc = tb_tar_reader_new(&rd->r, top);
 cleanup:
@@ -459,13 +449,10 @@ cleanup:
 }
 
 /* Reads the rest of the archive (below the tar reader: end blocks, anything appended) from
- * s, a layer of the stack, and gives the id the archive is named by. The read-ahead is read
- * to its end first: then its thread has ended, and the layers below are the caller's. */
+ * s, a layer of the stack, and gives the id the archive is named by. */
 static int reader_finish(struct reader *rd, tb_stream *s, char hex[65])
 {
-    int rc = rd->ahead ? drain(rd->ahead) : 0;
-    if (rc == 0)
-        rc = drain(s);
+    int rc = drain(s);
     archive_id(rd->crypt, rd->sha, hex);
     return rc;
 }
@@ -588,7 +575,7 @@ static int read_ancestor(const char *adir, const struct tb_manifest *am, const s
         named = 1;
     }
     if (rc == 0)
-        rc = reader_open(&rd, src, NULL, keys, adir, 1);
+        rc = reader_open(&rd, src, NULL, keys, adir);
     while (rc == 0) {
         struct tb_tar_entry e;
         const struct tb_manifest_file *f;
@@ -749,7 +736,7 @@ static int open_source(struct restore *c)
     } else if ((rc = tb_stream_borrow(&src, o->in)) < 0) {
         return rc;
     }
-    return reader_open(&c->rd, src, o, o->keys, c->where, o->backup_dir != NULL);
+    return reader_open(&c->rd, src, o, o->keys, c->where);
 }
 
 /* Phase 2: where members are extracted. Verification restores under scratch; a restore

@@ -71,10 +71,6 @@ int tb_stream_peek(tb_stream **out, tb_stream *next, unsigned char *buf, size_t 
  * the first error of either (a write error also shows at a later write). Up to 1 MiB is
  * held; for files of megabytes, not for small ones (a thread each). */
 int tb_stream_behind(tb_stream **out, tb_stream *next);
-/* ahead: a reader whose own thread reads next (owned) into 1 MiB of buffers ahead of the
- * caller, who gets the same bytes, then next's end or error. For local files: freeing it
- * waits for the read the thread is in. */
-int tb_stream_ahead(tb_stream **out, tb_stream *next);
 /* null: a writer that discards. */
 int tb_stream_null_writer(tb_stream **out);
 

@@ -141,8 +141,8 @@ static void test_damaged(const char *good)
     free(bad);
 }
 
-/* An encrypted backup: its archive is read, hashed and decrypted on a reader thread (ahead)
- * while the caller decompresses; a damaged chunk's error comes back with its words. */
+/* An encrypted backup verifies and restores with its key; a damaged chunk fails with the
+ * decryption's own words. */
 static void test_encrypted(const char *db)
 {
     char *enc = path("enc"), *kf = path("key"), *t = path("t3"), *current = tb_fs_join(t, "CURRENT");

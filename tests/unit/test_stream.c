@@ -97,14 +97,11 @@ static int zstd_repeats_found(const unsigned char *block, size_t len, int worker
     return good && clen < 2 * len;
 }
 
-/* A reader of n bytes, each a function of its offset (whatever the read sizes); with
- * fail_at, an error once that many bytes are read. */
+/* A reader of n bytes, each a function of its offset (whatever the read sizes). */
 struct ogen {
     tb_stream s;
-    uint64_t off, n, fail_at;
+    uint64_t off, n;
 };
-
-static uint64_t ogen_total; /* bytes read from every ogen */
 
 static unsigned char obyte(uint64_t off)
 {
@@ -115,14 +112,9 @@ static int ogen_read(tb_stream *s, void *buf, size_t len, size_t *n)
 {
     struct ogen *g = (struct ogen *)s;
     size_t k = g->n - g->off < len ? (size_t)(g->n - g->off) : len;
-    if (g->fail_at && g->off >= g->fail_at)
-        return tb_error_set(TB_EVERIFY, "generated failure at %llu", (unsigned long long)g->off);
-    if (g->fail_at && g->fail_at - g->off < k)
-        k = (size_t)(g->fail_at - g->off);
     for (size_t i = 0; i < k; i++)
         ((unsigned char *)buf)[i] = obyte(g->off + i);
     g->off += k;
-    ogen_total += k;
     *n = k;
     return 0;
 }
@@ -194,72 +186,6 @@ static void test_behind(void)
     ok(strstr(tb_error_last(), "/dev/full") != NULL, "naming the file (%s)", tb_error_last());
     tb_stream_free(b);
     free(chunk);
-}
-
-static struct ogen *new_ogen(uint64_t n, uint64_t fail_at)
-{
-    struct ogen *g = calloc(1, sizeof *g);
-    g->s.ops = &ogen_ops;
-    g->s.name = "offset generator";
-    g->n = n;
-    g->fail_at = fail_at;
-    return g;
-}
-
-/* Reads s to its end or error in reads of odd sizes; 1 when the bytes are obyte's. */
-static int reads_obytes(tb_stream *s, uint64_t *got, int *rc)
-{
-    size_t sizes[] = { 7, 200 << 10, 1, 131072, 131071, 1 << 20 }, n;
-    unsigned char *buf = malloc(1 << 20);
-    int good = 1;
-    *got = 0;
-    for (unsigned i = 0;; i++) {
-        if ((*rc = tb_stream_read(s, buf, sizes[i % 6], &n)) < 0 || n == 0)
-            break;
-        for (size_t j = 0; j < n; j++)
-            good &= buf[j] == obyte(*got + j);
-        *got += n;
-    }
-    free(buf);
-    return good;
-}
-
-/* ahead: the same bytes as the reader below, then its end, or its error after the bytes
- * before it; freed at any point without waiting for the rest. */
-static void test_ahead(void)
-{
-    const uint64_t n = (3 << 20) + 12345, fail = (3 << 19) + 7;
-    tb_stream *a = NULL;
-    uint64_t got;
-    size_t k;
-    char c;
-    int rc;
-    struct ogen *g = new_ogen(n, 0);
-    ok(tb_stream_ahead(&a, &g->s) == 0, "ahead over a reader of %llu bytes", (unsigned long long)n);
-    ok(reads_obytes(a, &got, &rc) && rc == 0 && got == n, "every byte, in order, then the end (%llu bytes)",
-       (unsigned long long)got);
-    ok(tb_stream_read(a, &c, 1, &k) == 0 && k == 0, "and the end again");
-    tb_stream_free(a);
-
-    g = new_ogen(n, fail);
-    ok(tb_stream_ahead(&a, &g->s) == 0 && reads_obytes(a, &got, &rc) && got == fail,
-       "a failing reader: the %llu bytes before its error come first (%llu)", (unsigned long long)fail,
-       (unsigned long long)got);
-    is_int(rc, TB_EVERIFY, "then its error");
-    ok(strstr(tb_error_last(), "generated failure") != NULL, "with its message (%s)", tb_error_last());
-    ok(tb_stream_read(a, &c, 1, &k) == TB_EVERIFY && k == 0, "and again at the next read");
-    tb_stream_free(a);
-
-    g = new_ogen(64 << 20, 0);
-    ogen_total = 0;
-    ok(tb_stream_ahead(&a, &g->s) == 0 && tb_stream_read(a, &c, 1, &k) == 0 && k == 1 && c == (char)obyte(0),
-       "a reader abandoned after one byte of 64 MiB");
-    tb_stream_free(a);
-    ok(ogen_total <= 5 * 262144, "is freed, its thread stopped after at most its 4 buffers and one more "
-       "(%llu bytes read)", (unsigned long long)ogen_total);
-    g = new_ogen(1, 0);
-    ok(tb_stream_ahead(&a, &g->s) == 0, "one never read is freed (the leak and thread checks watch it)");
-    tb_stream_free(a);
 }
 
 static void test_sha256(void)
@@ -538,7 +464,6 @@ int main(void)
     test_bytes();
     test_small_filters();
     test_behind();
-    test_ahead();
     test_big();
     test_rate_limit();
     char cmd[600];
