@@ -429,6 +429,7 @@ int tb_wb_builder_marker(struct tb_wb_builder *b, enum tb_wb_kind kind, const un
     unsigned tag = kind == TB_WB_BEGIN_PREPARE ? T_BEGIN_UNPREPARE
         : kind == TB_WB_END_PREPARE            ? T_END_PREPARE
         : kind == TB_WB_COMMIT                 ? T_COMMIT
+        : kind == TB_WB_ROLLBACK               ? T_ROLLBACK
                                                : 0;
     int rc;
     if (!tag || xlen > UINT32_MAX)

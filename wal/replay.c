@@ -365,13 +365,13 @@ static int writes_key(const unsigned char *from, const unsigned char *to, uint32
 /* Applies hd's data ops (apply: else only counts them) from *cursor on, one sequence each,
  * or all at *cursor (same_seq), except those the batch [keep_from, keep_to) rewrites, and
  * forgets hd. */
-static int release_held(struct applier *a, struct held *hd, uint64_t *cursor, int apply, int same_seq,
-                        const unsigned char *keep_from, const unsigned char *keep_to)
+/* The ops of hd from byte from on (TB_WB_HEADER: all of them). */
+static int release_held_from(struct applier *a, struct held *hd, size_t from, uint64_t *cursor, int apply, int same_seq,
+                             const unsigned char *keep_from, const unsigned char *keep_to)
 {
-    struct tb_wb_iter it;
+    struct tb_wb_iter it = { .rec = hd->ops, .p = hd->ops + from, .end = hd->ops + hd->len };
     struct tb_wb_entry e;
     int m, rc = 0;
-    tb_wb_init(&it, hd->ops, hd->len);
     while (rc == 0 && (m = tb_wb_next(&it, &e)) == 1) {
         if (!tb_wb_consumes_seq(e.kind) || writes_key(keep_from, keep_to, e.cf, e.key, e.klen))
             continue;
@@ -382,6 +382,12 @@ static int release_held(struct applier *a, struct held *hd, uint64_t *cursor, in
     }
     forget_held(a, hd);
     return rc < 0 ? rc : (m < 0 ? m : 0);
+}
+
+static int release_held(struct applier *a, struct held *hd, uint64_t *cursor, int apply, int same_seq,
+                        const unsigned char *keep_from, const unsigned char *keep_to)
+{
+    return release_held_from(a, hd, TB_WB_HEADER, cursor, apply, same_seq, keep_from, keep_to);
 }
 
 /* Applies xid's held ops from *cursor on (write-committed: they take sequences at the
@@ -448,6 +454,34 @@ static int rollback_held(struct applier *a, const unsigned char *xid, size_t xle
 {
     struct held *hd = find_held(a, xid, xlen);
     return hd ? release_held(a, hd, &seq, 1, 1, batch, marker) : 0;
+}
+
+/* A transaction the base's own WAL leaves prepared, rolled back by the archive before the
+ * target, into a WAL file: the server recovers it from the base's WAL as prepared, so the
+ * file ends it with its Rollback marker, after the rollback batch's ops as RocksDB wrote
+ * them (one batch). Without the marker the recovered transaction stays prepared, and the
+ * server's first open showed other content than the writer's (test 56). Of its held ops,
+ * only those after the base that the rollback batch does not rewrite are applied, as
+ * rollback_held does; those in the base are recovered with it. */
+static int rollback_in_base(struct applier *a, const unsigned char *xid, size_t xlen, const unsigned char *batch,
+                            const unsigned char *marker, uint64_t seq)
+{
+    struct held *hd = find_held(a, xid, xlen);
+    int rc = hd ? release_held_from(a, hd, hd->base_len, &seq, 1, 1, batch, marker) : 0;
+    if (rc == 0 && (rc = tb_wb_builder_marker(&a->wbb, TB_WB_ROLLBACK, xid, xlen)) == 0)
+        rc = walfile_flush(a);
+    tb_wb_builder_reset(&a->wbb);
+    return rc;
+}
+
+/* seq_per_batch Rollback at seq, of the transaction whose rollback batch is [batch, marker). */
+static int spb_rollback(struct applier *a, const struct tb_wb_entry *e, const unsigned char *batch,
+                        const unsigned char *marker, uint64_t seq)
+{
+    if (seq > a->base && a->sink == &walfile_sink && a->base_pending &&
+        tb_pending_has(a->base_pending, e->key, e->klen))
+        return past_target(a, seq) ? (a->stopped = 1, 0) : rollback_in_base(a, e->key, e->klen, batch, marker, seq);
+    return rollback_held(a, e->key, e->klen, batch, marker, seq);
 }
 
 /* The sections of hd after the base as one write-unprepared section under its xid: *n gets
@@ -581,7 +615,7 @@ static int apply_spb(struct applier *a, const struct tb_seg_record *r, int *unit
             batch = it.p;
             break;
         case TB_WB_ROLLBACK:
-            rc = rollback_held(a, e.key, e.klen, batch, it.rec + e.offset, seq);
+            rc = spb_rollback(a, &e, batch, it.rec + e.offset, seq);
             batch = it.p;
             break;
         case TB_WB_NOOP:

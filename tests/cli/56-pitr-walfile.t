@@ -195,6 +195,22 @@ base_of "$T/ipb"
 run themis-wal-replay --wal-directory "$T/w-ip" --database-path "$T/ipb"
 is "$rc" 0 "the normal replay of the same base to the end${err:+: $err}"
 is "$(hash_of "$T/ipb" unprepared)" "$want" "it is the writer's own content too"
+# The same with a base cut right after a transaction's Prepare whose Rollback comes later
+# (the writer rolls back some prepared transactions): the file must end it with a Rollback
+# marker after the rollback batch, or the server's first open recovers it still prepared
+# and shows other content (seen when the cut above fell inside such a transaction too).
+read -r rline rxid < <(awk -F, 'NR > 1 && match($0, /END_PREPARE\(0x[0-9A-F]*\)/) {
+    x = substr($0, RSTART + 12, RLENGTH - 13); print NR, x }' "$T/ip.seqs" |
+    while read -r n x; do grep -q "ROLLBACK($x)" "$T/ip.seqs" && { echo "$n $x"; break; }; done)
+cut=$(sed -n "$((rline + 1))p" "$T/ip.seqs" | cut -d, -f4)
+base_of "$T/ipr"
+ok "$([ -n "$cut" ] && [ -n "$rxid" ]; echo $?)" "a base cut after the Prepare of transaction $rxid (record $rline, offset $cut), rolled back later"
+run themis-wal-replay --wal-directory "$T/w-ip" --database-path "$T/ipr" --as-wal-file
+is "$rc" 0 "--as-wal-file past its Rollback${err:+: $err}"
+new=$(cd "$T/ipr" && comm -13 <(cd "$T/ip0" && ls | sort) <(ls | sort) | grep '\.log$')
+is "$(ldb dump_wal --walfile="$T/ipr/$new" --header --write_committed=false 2>&1 | grep -c "ROLLBACK($rxid)")" 1 \
+    "the file ends the transaction with its Rollback marker (ldb dump_wal reads it)"
+is "$(hash_of "$T/ipr" unprepared)" "$want" "opened once as the server would, it is the writer's own content"
 
 # Debian's ldb (RocksDB 7.8, a plain open) replays the file into a write-committed base (no
 # merge operator: ldb has none): every CF scans as the ground truth's.

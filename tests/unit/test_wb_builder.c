@@ -142,7 +142,8 @@ int main(void)
     tb_wb_builder_free(&b);
     ok(1, "freeing twice is harmless");
     /* A write-unprepared section under an xid, then its Commit (themis-wal-replay
-     * --as-wal-file finishes a transaction the base left prepared so). */
+     * --as-wal-file finishes a transaction the base left prepared so, and a Rollback marker
+     * after a rollback batch, for one it rolls back). */
     {
         static const unsigned char xid[] = "tw-0-107";
         struct tb_wb_entry put = { .kind = TB_WB_PUT, .cf = 2, .key = (const unsigned char *)"k", .klen = 1,
@@ -168,7 +169,17 @@ int main(void)
         ok(tb_wb_init(&it, rec, len) == 0 && it.count == 0 && tb_wb_next(&it, &e) == 1 && e.kind == TB_WB_COMMIT &&
            e.tag == 0x0b && e.klen == 8 && memcmp(e.key, xid, 8) == 0 && tb_wb_next(&it, &e) == 0,
            "decodes as one Commit(xid) (0x0b), count 0, %zu bytes", len);
-        ok(tb_wb_builder_marker(&b, TB_WB_ROLLBACK, xid, 8) == TB_EVERIFY, "any other marker is refused");
+        /* A rollback batch: the keys' earlier values, then Rollback(xid), in one record. */
+        tb_wb_builder_reset(&b);
+        ok(tb_wb_builder_add(&b, &put) == 0 && tb_wb_builder_marker(&b, TB_WB_ROLLBACK, xid, 8) == 0,
+           "a put, then a Rollback marker");
+        rec = tb_wb_builder_finish(&b, 811, &len);
+        ok(tb_wb_init(&it, rec, len) == 0 && it.count == 1 && tb_wb_next(&it, &e) == 1 && e.kind == TB_WB_PUT &&
+               tb_wb_next(&it, &e) == 1 && e.kind == TB_WB_ROLLBACK && e.tag == 0x0c && e.klen == 8 &&
+               memcmp(e.key, xid, 8) == 0 && tb_wb_next(&it, &e) == 0,
+           "decodes as the put and one Rollback(xid) (0x0c), count 1");
+        tb_wb_builder_reset(&b);
+        ok(tb_wb_builder_marker(&b, TB_WB_NOOP, NULL, 0) == TB_EVERIFY, "any other marker is refused");
         tb_wb_builder_free(&b);
     }
     return done_testing();
