@@ -362,10 +362,9 @@ static int writes_key(const unsigned char *from, const unsigned char *to, uint32
     return 0;
 }
 
-/* Applies hd's data ops (apply: else only counts them) from *cursor on, one sequence each,
- * or all at *cursor (same_seq), except those the batch [keep_from, keep_to) rewrites, and
- * forgets hd. */
-/* The ops of hd from byte from on (TB_WB_HEADER: all of them). */
+/* Applies hd's data ops from byte from on (TB_WB_HEADER: all of them; apply: else only
+ * counts them) from *cursor on, one sequence each, or all at *cursor (same_seq), except
+ * those the batch [keep_from, keep_to) rewrites, and forgets hd. */
 static int release_held_from(struct applier *a, struct held *hd, size_t from, uint64_t *cursor, int apply, int same_seq,
                              const unsigned char *keep_from, const unsigned char *keep_to)
 {
@@ -474,12 +473,17 @@ static int rollback_in_base(struct applier *a, const unsigned char *xid, size_t 
     return rc;
 }
 
+/* Whether the base's own WAL leaves e's transaction (a Commit's or Rollback's xid) prepared. */
+static int pending_in_base(const struct applier *a, const struct tb_wb_entry *e)
+{
+    return a->base_pending && tb_pending_has(a->base_pending, e->key, e->klen);
+}
+
 /* seq_per_batch Rollback at seq, of the transaction whose rollback batch is [batch, marker). */
 static int spb_rollback(struct applier *a, const struct tb_wb_entry *e, const unsigned char *batch,
                         const unsigned char *marker, uint64_t seq)
 {
-    if (seq > a->base && a->sink == &walfile_sink && a->base_pending &&
-        tb_pending_has(a->base_pending, e->key, e->klen))
+    if (seq > a->base && a->sink == &walfile_sink && pending_in_base(a, e))
         return past_target(a, seq) ? (a->stopped = 1, 0) : rollback_in_base(a, e->key, e->klen, batch, marker, seq);
     return rollback_held(a, e->key, e->klen, batch, marker, seq);
 }
@@ -571,7 +575,7 @@ static int spb_commit(struct applier *a, const struct tb_wb_entry *e, uint64_t s
      * the base (a checkpoint reports the sequence before it) unless the base's own WAL
      * still holds the transaction prepared. Applying it again would apply its merge
      * operands twice. */
-    int pending = a->base_pending && tb_pending_has(a->base_pending, e->key, e->klen);
+    int pending = pending_in_base(a, e);
     if (seq == a->base + 1 && a->base_pending && !pending)
         rc = commit_held(a, e->key, e->klen, &at, 0, 1);
     else if (seq > a->base && a->sink == &walfile_sink && pending)

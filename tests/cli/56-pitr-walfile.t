@@ -185,12 +185,18 @@ base_of() { rm -rf "$1" && cp -a "$T/ip0" "$1" && truncate -s "$cut" "$1/$(basen
 base_of "$T/ipb"
 ok "$([ -n "$cut" ] && [ -n "$cseq" ]; echo $?)" "a base cut after a section of transaction $xid (record $line, offset $cut), committed at $cseq"
 want=$(hash_of "$T/ip" unprepared)
-run themis-wal-replay --wal-directory "$T/w-ip" --database-path "$T/ipb" --as-wal-file
-is "$rc" 0 "--as-wal-file past its Commit${err:+: $err}"
-new=$(cd "$T/ipb" && comm -13 <(cd "$T/ip0" && ls | sort) <(ls | sort) | grep '\.log$')
-is "$(ldb dump_wal --walfile="$T/ipb/$new" --header --write_committed=false 2>&1 | grep -c "COMMIT($xid)")" 1 \
-    "the file finishes the transaction with its Commit marker (ldb dump_wal reads it)"
-is "$(hash_of "$T/ipb" unprepared)" "$want" "opened as the server would, it is the writer's own content"
+# ends_with BASE MARKER XID: --as-wal-file into BASE; its file ends XID with MARKER (COMMIT or
+# ROLLBACK), which Debian's ldb decodes; opened once as the server would, BASE holds the
+# writer's own content.
+ends_with() {
+    run themis-wal-replay --wal-directory "$T/w-ip" --database-path "$1" --as-wal-file
+    is "$rc" 0 "--as-wal-file past its $2${err:+: $err}"
+    local new; new=$(cd "$1" && comm -13 <(cd "$T/ip0" && ls | sort) <(ls | sort) | grep '\.log$')
+    is "$(ldb dump_wal --walfile="$1/$new" --header --write_committed=false 2>&1 | grep -c "$2($3)")" 1 \
+        "the file ends the transaction with its $2 marker (ldb dump_wal reads it)"
+    is "$(hash_of "$1" unprepared)" "$want" "opened once as the server would, it is the writer's own content"
+}
+ends_with "$T/ipb" COMMIT "$xid"
 base_of "$T/ipb"
 run themis-wal-replay --wal-directory "$T/w-ip" --database-path "$T/ipb"
 is "$rc" 0 "the normal replay of the same base to the end${err:+: $err}"
@@ -205,12 +211,7 @@ read -r rline rxid < <(awk -F, 'NR > 1 && match($0, /END_PREPARE\(0x[0-9A-F]*\)/
 cut=$(sed -n "$((rline + 1))p" "$T/ip.seqs" | cut -d, -f4)
 base_of "$T/ipr"
 ok "$([ -n "$cut" ] && [ -n "$rxid" ]; echo $?)" "a base cut after the Prepare of transaction $rxid (record $rline, offset $cut), rolled back later"
-run themis-wal-replay --wal-directory "$T/w-ip" --database-path "$T/ipr" --as-wal-file
-is "$rc" 0 "--as-wal-file past its Rollback${err:+: $err}"
-new=$(cd "$T/ipr" && comm -13 <(cd "$T/ip0" && ls | sort) <(ls | sort) | grep '\.log$')
-is "$(ldb dump_wal --walfile="$T/ipr/$new" --header --write_committed=false 2>&1 | grep -c "ROLLBACK($rxid)")" 1 \
-    "the file ends the transaction with its Rollback marker (ldb dump_wal reads it)"
-is "$(hash_of "$T/ipr" unprepared)" "$want" "opened once as the server would, it is the writer's own content"
+ends_with "$T/ipr" ROLLBACK "$rxid"
 
 # Debian's ldb (RocksDB 7.8, a plain open) replays the file into a write-committed base (no
 # merge operator: ldb has none): every CF scans as the ground truth's.
