@@ -63,11 +63,13 @@ bound_parts() {
     timed "$1_zstd" "tar -cf - -C '$(dirname "$2")' '$(basename "$2")' | zstd -q -T0 -3 > /dev/null"
     timed "$1_sha" "openssl dgst -sha256 '$2'/* '$3' > /dev/null"
     PREP=$saved
-    B_TARREF[$1]=$(zstd -q -dc "$3" | zstd -q -T0 -3 | wc -c)
-    B_MANZ[$1]=$(zstd -q -dc "$3" | tar -xOf - MANIFEST.json | zstd -q -3 | wc -c)
+    zstd -q -dc "$3" > "$W/ours.tar"   # once, for the three looks below
+    B_TARREF[$1]=$(zstd -q -T0 -3 -c "$W/ours.tar" | wc -c)
+    B_MANZ[$1]=$(tar -xOf "$W/ours.tar" MANIFEST.json | zstd -q -3 | wc -c)
     local files='tar -tf - | grep -v "/$" | sed "s|.*/||" | grep -vx MANIFEST.json | sort'
-    zstd -q -dc "$3" | eval "$files" > "$W/files.ours"
+    eval "$files" < "$W/ours.tar" > "$W/files.ours"
     zstd -q -dc "$4" | eval "$files" > "$W/files.ref"
+    rm -f "$W/ours.tar"
     B_SAMEFILES[$1]="only in ours: $(names "$(comm -23 "$W/files.ours" "$W/files.ref")")"
     B_SAMEFILES[$1]+="; only in the reference: $(names "$(comm -13 "$W/files.ours" "$W/files.ref")")"
 }
